@@ -1,0 +1,284 @@
+//! The immutable runtime model: what the reactors run on.
+//!
+//! Built once from the parsed configuration (`config::load`) and shared read-only behind an `Arc`.
+//! Everything here is plain data: names resolved to ids, defaults inherited, units converted.
+//! Nothing in this module touches a socket; the reactors never see configuration text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Index of a backend in [`Model::backends`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendId(pub u32);
+
+/// Index of a frontend in [`Model::frontends`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrontendId(pub u32);
+
+/// Index of a server inside its backend's [`Backend::servers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerId(pub u32);
+
+/// Where a configuration item came from, for messages printed at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub file: String,
+    pub line: u32,
+}
+
+/// The whole frozen configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub global: Global,
+    /// Frontends, including the frontend half of every `listen` section.
+    pub frontends: Vec<Frontend>,
+    /// Backends, including the backend half of every `listen` section.
+    pub backends: Vec<Backend>,
+}
+
+/// `global` section.
+#[derive(Clone, Debug)]
+pub struct Global {
+    /// `maxconn`; `None` means "derive from the open-files limit", as HAProxy does.
+    pub maxconn: Option<u32>,
+    /// `nbthread`; `None` means one reactor per available CPU.
+    pub nbthread: Option<u16>,
+    /// `cpu-map` lines, resolved to (thread index 0-based, CPU set). Later lines override earlier
+    /// ones for the same thread.
+    pub cpu_map: Vec<CpuMap>,
+    pub pidfile: Option<PathBuf>,
+    pub hard_stop_after: Option<Duration>,
+    /// `tune.bufsize`, default 16384.
+    pub bufsize: u32,
+    /// `tune.maxaccept`, default 64; `-1` in the config means unlimited and is stored as `u32::MAX`.
+    pub maxaccept: u32,
+    /// `tune.pipesize`; `None` keeps the kernel's default pipe size.
+    pub pipesize: Option<u32>,
+    /// `daemon`.
+    pub daemon: bool,
+    /// `nosplice`: disable splice(2) everywhere (like `-dS`).
+    pub nosplice: bool,
+    /// `log` lines, stored verbatim for the logging issue.
+    pub logs: Vec<RawLine>,
+    /// `stats socket` lines, stored verbatim for the runtime-API issue.
+    pub stats_sockets: Vec<RawLine>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            maxconn: None,
+            nbthread: None,
+            cpu_map: Vec::new(),
+            pidfile: None,
+            hard_stop_after: None,
+            bufsize: 16384,
+            maxaccept: 64,
+            pipesize: None,
+            daemon: false,
+            nosplice: false,
+            logs: Vec::new(),
+            stats_sockets: Vec::new(),
+        }
+    }
+}
+
+/// A configuration line kept as words for a later feature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLine {
+    pub origin: Origin,
+    pub words: Vec<String>,
+}
+
+/// One thread's CPU binding from `cpu-map`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuMap {
+    /// Reactor index, 0-based (`cpu-map 1/1 0` binds thread 1, which is index 0).
+    pub thread: u16,
+    /// CPUs the thread may run on. Ravelin pins to the first one (core_affinity pins to one core).
+    pub cpus: Vec<u16>,
+}
+
+/// `mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+}
+
+/// The timeouts a proxy can carry. `None` is "not set", which HAProxy treats as infinite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+    pub tunnel: Option<Duration>,
+    pub queue: Option<Duration>,
+    pub client_fin: Option<Duration>,
+    pub server_fin: Option<Duration>,
+}
+
+/// The three splice options. `None`: not mentioned (Ravelin splices by default in TCP mode;
+/// HAProxy does not), `Some(true)`: `option splice-*`, `Some(false)`: `no option splice-*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpliceOptions {
+    pub auto: Option<bool>,
+    pub request: Option<bool>,
+    pub response: Option<bool>,
+}
+
+/// A frontend: listeners plus routing to backends.
+#[derive(Clone, Debug)]
+pub struct Frontend {
+    pub name: String,
+    pub origin: Origin,
+    pub mode: Mode,
+    pub binds: Vec<Bind>,
+    /// `maxconn` of the frontend; HAProxy's default is the global maxconn (`None` here).
+    pub maxconn: Option<u32>,
+    /// `use_backend` rules in order (unconditional for now: the first one wins), then
+    /// `default_backend`. Validation guarantees at least one of them.
+    pub use_backends: Vec<BackendId>,
+    pub default_backend: Option<BackendId>,
+    pub timeouts: Timeouts,
+    pub splice: SpliceOptions,
+    /// Set on the frontend half of a `listen` section: the backend with the same name.
+    pub listen_backend: Option<BackendId>,
+}
+
+impl Frontend {
+    /// The backend a new stream goes to.
+    pub fn backend(&self) -> Option<BackendId> {
+        self.use_backends.first().copied().or(self.default_backend).or(self.listen_backend)
+    }
+}
+
+/// One listening address from a `bind` line (a line with several addresses or a port range
+/// produces several `Bind`s that share the same parameters).
+#[derive(Clone, Debug)]
+pub struct Bind {
+    pub origin: Origin,
+    pub addr: BindAddr,
+    /// `name`.
+    pub name: Option<String>,
+    /// `backlog`; `None`: the frontend's maxconn, as HAProxy does, else the kernel's somaxconn.
+    pub backlog: Option<u32>,
+    /// `maxconn` on the bind line.
+    pub maxconn: Option<u32>,
+    /// `v4v6` → `Some(false)`, `v6only` → `Some(true)`, absent → `None` (system default).
+    pub v6only: Option<bool>,
+}
+
+/// What a `bind` listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindAddr {
+    /// An IPv4 or IPv6 address and port (`*`, empty and `0.0.0.0` are the IPv4 wildcard).
+    Inet(SocketAddr),
+    /// `unix@/path` or a bare `/path`.
+    Unix(PathBuf),
+    /// `fd@N`: a listening socket inherited from the parent process.
+    Fd(i32),
+}
+
+/// `balance` algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+}
+
+/// A backend: servers and how to pick among them.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub name: String,
+    pub origin: Origin,
+    pub mode: Mode,
+    pub balance: Balance,
+    pub servers: Vec<Server>,
+    pub timeouts: Timeouts,
+    /// `retries`, default 3.
+    pub retries: u32,
+    /// `option redispatch [INTERVAL]`: `None` when off; `Some(interval)` when on, the interval
+    /// defaulting to -1 (redispatch on the last retry), as in HAProxy.
+    pub redispatch: Option<i32>,
+    /// `option allbackups`.
+    pub allbackups: bool,
+    pub splice: SpliceOptions,
+}
+
+/// A server's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddr {
+    /// IPv4/IPv6 (hostnames are resolved once while the model is built) and a port rule.
+    Inet { ip: std::net::IpAddr, port: PortRule },
+    /// `unix@/path` or a bare `/path`.
+    Unix(PathBuf),
+}
+
+/// How the port a server is connected to is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortRule {
+    /// `ADDR:PORT`.
+    Fixed(u16),
+    /// `ADDR:+N` / `ADDR:-N`: the port the client connected to, plus N.
+    Offset(i32),
+    /// No port: the port the client connected to.
+    Same,
+}
+
+/// A `server` line.
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub name: String,
+    pub origin: Origin,
+    pub addr: ServerAddr,
+    /// `weight`, 0..=256, default 1.
+    pub weight: u32,
+    /// `maxconn`, 0 = no limit.
+    pub maxconn: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub check: CheckParams,
+}
+
+/// Health-check parameters, parsed and validated now, used by the health-check issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckParams {
+    /// `check`.
+    pub enabled: bool,
+    /// `inter`, default 2s.
+    pub inter: Duration,
+    /// `fastinter`, default `inter`.
+    pub fastinter: Duration,
+    /// `downinter`, default `inter`.
+    pub downinter: Duration,
+    /// `rise`, default 2.
+    pub rise: u32,
+    /// `fall`, default 3.
+    pub fall: u32,
+    /// `port`: check this port instead of the server's.
+    pub port: Option<u16>,
+    /// `addr`: check this address instead of the server's.
+    pub addr: Option<std::net::IpAddr>,
+}
+
+impl Default for CheckParams {
+    fn default() -> Self {
+        CheckParams {
+            enabled: false,
+            inter: Duration::from_millis(2000),
+            fastinter: Duration::from_millis(2000),
+            downinter: Duration::from_millis(2000),
+            rise: 2,
+            fall: 3,
+            port: None,
+            addr: None,
+        }
+    }
+}
