@@ -1,8 +1,20 @@
 //! Ravelin: a load balancer and reverse proxy that reads the haproxy.cfg dialect.
 //!
 //! Data flows top to bottom: `config` (text → model) → `model` (frozen, shared) → `worker`
-//! (one reactor thread per core) → `reactor` (event loop) → `conn` (per-protocol state machines)
-//! using `balance` and `server` (shared atomics). Only `sys` contains `unsafe`.
+//! (listeners, one reactor thread per core) → `reactor` (event loop) → `conn` (per-protocol
+//! state machines) using `balance` and `server` (shared atomics). Only `sys` contains `unsafe`.
 
+pub mod balance;
+pub mod buffer;
 pub mod config;
+pub mod conn;
 pub mod model;
+pub mod reactor;
+pub mod server;
+pub mod sys;
+pub mod timer;
+pub mod token;
+pub mod worker;
+
+pub use reactor::ReactorOptions;
+pub use worker::{Bound, Handle, StartError, bind, launch, start};

@@ -1,1 +1,258 @@
-fn main() {}
+//! The `ravelin` command: HAProxy's command line, so scripts written for `haproxy` run unchanged.
+//! Parses flags, loads the configuration, binds, optionally daemonizes, starts the reactors and
+//! turns signals into stop commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ravelin::config;
+use ravelin::sys::process::{self, Fork};
+use ravelin::{ReactorOptions, worker};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the command line asked for.
+#[derive(Debug, Default)]
+struct Cli {
+    files: Vec<PathBuf>,
+    check: bool,
+    pidfile: Option<PathBuf>,
+    version: u8,
+    debug: bool,
+    foreground: bool,
+    daemon: bool,
+    quiet: bool,
+    nosplice: bool,
+    help: bool,
+    chdir: Option<PathBuf>,
+}
+
+fn usage(prog: &str) -> String {
+    format!(
+        "Ravelin version {VERSION}\n\
+Usage : {prog} [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -p <pidfile> ] [ -C <dir> ] [-- <cfgfile>*]\n\
+        -v displays version ; -vv shows known build options.\n\
+        -d enters debug mode ; -db only disables background mode.\n\
+        -V enters verbose mode (disables quiet mode)\n\
+        -D goes daemon ; -C changes to <dir> before loading files.\n\
+        -q quiet mode : don't display messages\n\
+        -c check mode : only check config files and exit\n\
+        -p writes pids of all children to this file\n\
+        -dS disables splice usage (broken on old kernels)\n"
+    )
+}
+
+fn parse_args(args: &[String]) -> Result<Cli, String> {
+    let mut cli = Cli::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("'{flag}' requires an argument"));
+        match a.as_str() {
+            "-f" => cli.files.push(value("-f")?.into()),
+            "-p" => cli.pidfile = Some(value("-p")?.into()),
+            "-C" => cli.chdir = Some(value("-C")?.into()),
+            "-c" => cli.check = true,
+            "-v" => cli.version = cli.version.max(1),
+            "-vv" => cli.version = 2,
+            "-d" => cli.debug = true,
+            "-db" => cli.foreground = true,
+            "-D" => cli.daemon = true,
+            "-q" => cli.quiet = true,
+            "-V" => cli.quiet = false,
+            "-dS" => cli.nosplice = true,
+            "-h" | "--help" => cli.help = true,
+            "--" => {
+                cli.files.extend(it.by_ref().map(PathBuf::from));
+                break;
+            }
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(cli)
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+fn alert(msg: &str) {
+    eprintln!("[ALERT]    ({}) : {msg}", pid());
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let prog = args.first().map_or("ravelin", |s| s.rsplit('/').next().unwrap_or(s)).to_string();
+    let cli = match parse_args(args.get(1..).unwrap_or(&[])) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}", usage(&prog));
+            alert(&e);
+            return ExitCode::from(1);
+        }
+    };
+    if cli.help {
+        eprint!("{}", usage(&prog));
+        return ExitCode::from(1);
+    }
+    if cli.version > 0 {
+        println!("Ravelin version {VERSION} - a load balancer reading haproxy.cfg");
+        if cli.version > 1 {
+            println!("Build options :");
+            println!("  splice: {}", if cfg!(target_os = "linux") { "yes (Linux)" } else { "no (copy only)" });
+            println!("  pollers: {}", if cfg!(target_os = "linux") { "epoll (mio)" } else { "kqueue/poll (mio)" });
+            println!("  profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            alert(&format!("Cannot chdir to {} : {e}", dir.display()));
+            return ExitCode::from(1);
+        }
+    }
+    if cli.files.is_empty() {
+        eprint!("{}", usage(&prog));
+        alert("No configuration file specified");
+        return ExitCode::from(1);
+    }
+
+    let loaded = match config::load(&cli.files) {
+        Ok(l) => l,
+        Err(errs) => {
+            print_notices(&cli);
+            for w in &errs.warnings {
+                warning(w);
+            }
+            for a in &errs.alerts {
+                alert(&format!("config : {a}"));
+            }
+            for f in &errs.files {
+                alert(&format!("config : Error(s) found in configuration file : {f}"));
+            }
+            alert("config : Fatal errors found in configuration.");
+            return ExitCode::from(1);
+        }
+    };
+    if !loaded.warnings.is_empty() && !cli.quiet {
+        print_notices(&cli);
+        for w in &loaded.warnings {
+            warning(w);
+        }
+    }
+    if cli.check {
+        println!("Configuration file is valid");
+        return ExitCode::SUCCESS;
+    }
+    let model = Arc::new(loaded.model);
+    run(cli, model)
+}
+
+fn print_notices(cli: &Cli) {
+    if cli.quiet {
+        return;
+    }
+    eprintln!("[NOTICE]   ({}) : ravelin version is {VERSION}", pid());
+    if let Ok(exe) = std::env::current_exe() {
+        eprintln!("[NOTICE]   ({}) : path to executable is {}", pid(), exe.display());
+    }
+}
+
+fn warning(msg: &str) {
+    eprintln!("[WARNING]  ({}) : config : {msg}", pid());
+}
+
+fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
+    let bound = match worker::bind(model.clone()) {
+        Ok(b) => b,
+        Err(e) => {
+            alert(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
+    if daemon {
+        match process::daemonize() {
+            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(Fork::Child) => {}
+            Err(e) => {
+                alert(&format!("[{}] Cannot fork: {e}", pid()));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
+    if let Some(path) = &pidfile {
+        let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
+        if let Err(e) = written {
+            alert(&format!("[{}] Cannot create pidfile {} : {e}", pid(), path.display()));
+            return ExitCode::from(1);
+        }
+    }
+    let opts = ReactorOptions { debug: cli.debug, nosplice: cli.nosplice };
+    // Signals are blocked-and-waited on this thread; reactors never see them.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            alert(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let handle = match worker::launch(bound, opts) {
+        Ok(h) => h,
+        Err(e) => {
+            alert(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    let mut hard_deadline: Option<Instant> = None;
+    loop {
+        for sig in signals.pending() {
+            match sig {
+                signal_hook::consts::SIGUSR1 => {
+                    if !cli.quiet {
+                        eprintln!("[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).", pid());
+                    }
+                    handle.soft_stop();
+                    if hard_deadline.is_none() {
+                        hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
+                    }
+                }
+                signal_hook::consts::SIGHUP => {
+                    // Reserved for reload (a later feature); HAProxy only logs server states here.
+                    if !cli.quiet {
+                        eprintln!("[NOTICE]   ({}) : SIGHUP received, reload is not supported yet; ignored.", pid());
+                    }
+                }
+                _ => {
+                    handle.hard_stop();
+                    let _ = handle.join();
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+        if hard_deadline.is_some_and(|d| Instant::now() >= d) {
+            if !cli.quiet {
+                eprintln!("[WARNING]  ({}) : hard-stop-after reached, closing remaining connections.", pid());
+            }
+            handle.hard_stop();
+        }
+        if handle.is_finished() {
+            return match handle.join() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    alert(&format!("a reactor stopped: {e}"));
+                    ExitCode::from(1)
+                }
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

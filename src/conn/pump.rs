@@ -1,0 +1,252 @@
+//! One direction of a tunnel: bytes from a source socket to a destination socket, through a
+//! splice pipe (Linux) or a user-space buffer, each borrowed from the reactor's pools only while
+//! it holds bytes. End of stream on the source is forwarded as a FIN once everything before it
+//! has been written.
+
+use std::io;
+
+use super::{Readiness, Sock};
+use crate::buffer::{Buffer, BufferPool};
+#[cfg(target_os = "linux")]
+use crate::buffer::PipePool;
+#[cfg(target_os = "linux")]
+use crate::sys::splice::Pipe;
+
+/// The reactor's pools, lent to a pump for one run.
+#[derive(Debug)]
+pub struct Pools {
+    pub bufs: BufferPool,
+    #[cfg(target_os = "linux")]
+    pub pipes: PipePool,
+}
+
+/// Where the bytes in flight are.
+#[derive(Debug, Default)]
+enum Hold {
+    #[default]
+    Empty,
+    #[cfg(target_os = "linux")]
+    Pipe(Pipe, usize),
+    Buf(Buffer),
+}
+
+/// Whether a pump may splice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    Splice,
+    Copy,
+}
+
+/// A socket of the pump failed.
+#[derive(Debug)]
+pub enum Fault {
+    Source(io::Error),
+    Destination(io::Error),
+}
+
+/// What a run did, for timeouts and scheduling.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flow {
+    /// Read from the source (data or end of stream).
+    pub read: bool,
+    /// Wrote to the destination (data or FIN).
+    pub wrote: bool,
+    /// Wanted a buffer and the pool was empty: run again when one is released.
+    pub starved: bool,
+}
+
+#[derive(Debug)]
+pub struct Pump {
+    hold: Hold,
+    via: Via,
+    /// The source sent its FIN.
+    pub eof: bool,
+    /// The FIN was forwarded (`shutdown(Write)` on the destination).
+    pub shut: bool,
+    /// Bytes written to the destination.
+    pub bytes: u64,
+}
+
+impl Pump {
+    pub fn new(via: Via) -> Pump {
+        Pump { hold: Hold::Empty, via, eof: false, shut: false, bytes: 0 }
+    }
+
+    /// Finished: end of stream seen, everything forwarded, FIN sent.
+    pub fn is_done(&self) -> bool {
+        self.shut
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        match &self.hold {
+            Hold::Empty => 0,
+            #[cfg(target_os = "linux")]
+            Hold::Pipe(_, n) => *n,
+            Hold::Buf(b) => b.len(),
+        }
+    }
+
+    /// Moves as much as the sockets allow, until both would block or nothing is left to do.
+    pub fn run(&mut self, src: &mut Sock, sr: &mut Readiness, dst: &mut Sock, dr: &mut Readiness, pools: &mut Pools) -> Result<Flow, Fault> {
+        let mut flow = Flow::default();
+        loop {
+            let mut progressed = false;
+            if dr.writable && self.pending() > 0 {
+                match self.flush(dst) {
+                    Ok(n) => {
+                        self.bytes += n as u64;
+                        flow.wrote = true;
+                        progressed = n > 0;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => dr.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progressed = true,
+                    Err(e) => return Err(Fault::Destination(e)),
+                }
+            }
+            self.release_if_empty(pools);
+            if self.eof && !self.shut && self.pending() == 0 {
+                // ENOTCONN here means the peer is already gone; the read side will report it.
+                let _ = dst.shutdown_write();
+                self.shut = true;
+                flow.wrote = true;
+            }
+            if !self.eof && sr.readable {
+                match self.fill(src, pools) {
+                    Fill::Bytes(n) => {
+                        flow.read |= n > 0;
+                        // Also after EINTR or a switch to copying: try again right away.
+                        progressed = true;
+                    }
+                    Fill::Eof => {
+                        self.eof = true;
+                        flow.read = true;
+                        progressed = true;
+                    }
+                    Fill::Empty => sr.readable = false,
+                    Fill::NoRoom => {}
+                    Fill::Starved => flow.starved = true,
+                    Fill::Failed(e) => return Err(Fault::Source(e)),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.release_if_empty(pools);
+        Ok(flow)
+    }
+
+    fn flush(&mut self, dst: &mut Sock) -> io::Result<usize> {
+        match &mut self.hold {
+            Hold::Empty => Ok(0),
+            #[cfg(target_os = "linux")]
+            Hold::Pipe(p, n) => {
+                let k = p.drain_to(&*dst, *n)?;
+                *n -= k.min(*n);
+                Ok(k)
+            }
+            Hold::Buf(b) => {
+                let k = dst.write(b.pending())?;
+                b.consume(k);
+                Ok(k)
+            }
+        }
+    }
+
+    fn fill(&mut self, src: &mut Sock, pools: &mut Pools) -> Fill {
+        if matches!(self.hold, Hold::Empty) {
+            #[cfg(target_os = "linux")]
+            if self.via == Via::Splice {
+                if let Some(p) = pools.pipes.get() {
+                    self.hold = Hold::Pipe(p, 0);
+                }
+            }
+            if matches!(self.hold, Hold::Empty) {
+                match pools.bufs.get() {
+                    Some(b) => self.hold = Hold::Buf(b),
+                    None => return Fill::Starved,
+                }
+            }
+        }
+        match &mut self.hold {
+            Hold::Empty => Fill::Starved,
+            #[cfg(target_os = "linux")]
+            Hold::Pipe(p, n) => {
+                let room = p.capacity().saturating_sub(*n);
+                if room == 0 {
+                    return Fill::NoRoom;
+                }
+                match p.fill_from(&*src, room) {
+                    Ok(0) => Fill::Eof,
+                    Ok(k) => {
+                        *n += k;
+                        Fill::Bytes(k)
+                    }
+                    // With bytes already in the pipe, EAGAIN may mean "pipe full": keep the
+                    // source marked readable and retry once the pipe has drained.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => if *n == 0 { Fill::Empty } else { Fill::NoRoom },
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Fill::Bytes(0),
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && *n == 0 => {
+                        // This socket pair cannot splice: copy from now on.
+                        self.via = Via::Copy;
+                        let hold = std::mem::take(&mut self.hold);
+                        if let Hold::Pipe(p, _) = hold {
+                            pools.pipes.put(p);
+                        }
+                        Fill::Bytes(0)
+                    }
+                    Err(e) => Fill::Failed(e),
+                }
+            }
+            Hold::Buf(b) => {
+                let spare = b.spare();
+                if spare.is_empty() {
+                    return Fill::NoRoom;
+                }
+                match src.read(spare) {
+                    Ok(0) => Fill::Eof,
+                    Ok(k) => {
+                        b.filled(k);
+                        Fill::Bytes(k)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Fill::Empty,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Fill::Bytes(0),
+                    Err(e) => Fill::Failed(e),
+                }
+            }
+        }
+    }
+
+    fn release_if_empty(&mut self, pools: &mut Pools) {
+        if self.pending() == 0 {
+            self.release(pools);
+        }
+    }
+
+    /// Returns what the pump holds to the pools (a pipe still holding bytes is closed instead).
+    pub fn release(&mut self, pools: &mut Pools) {
+        match std::mem::take(&mut self.hold) {
+            Hold::Empty => {}
+            #[cfg(target_os = "linux")]
+            Hold::Pipe(p, 0) => pools.pipes.put(p),
+            #[cfg(target_os = "linux")]
+            Hold::Pipe(p, _) => {
+                drop(p);
+                pools.pipes.discard();
+            }
+            Hold::Buf(b) => pools.bufs.put(b),
+        }
+    }
+}
+
+enum Fill {
+    Bytes(usize),
+    Eof,
+    /// The source has nothing to read now.
+    Empty,
+    /// Our side is full; the source may still have data.
+    NoRoom,
+    Starved,
+    Failed(io::Error),
+}

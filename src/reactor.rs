@@ -1,0 +1,636 @@
+//! The event loop of one reactor thread: its own `mio::Poll`, its own listeners (one socket of
+//! each `SO_REUSEPORT` group, or a dup of an inherited/unix listener), a slab of streams, a
+//! timer wheel and the buffer/pipe pools. It never blocks except in `poll`, and never takes a
+//! lock: shared state is read and written through the atomics of `server`.
+//!
+//! Admission: a connection is accepted only after a slot was reserved at the global, frontend
+//! and bind level; when one is full the listener pauses (the kernel backlog holds the clients)
+//! and resumes when a slot is released anywhere (the releasing reactor wakes the paused ones).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::event::Event;
+use mio::{Events, Interest, Poll, Registry, Waker};
+use slab::Slab;
+
+use crate::balance::{Balancer, PickKey, source_hash};
+use crate::buffer::BufferPool;
+#[cfg(target_os = "linux")]
+use crate::buffer::PipePool;
+use crate::conn::pump::Pools;
+use crate::conn::tcp::{Entry, Tunnel};
+use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
+use crate::model::{Balance, BackendId, FrontendId, Timeouts};
+use crate::server::SharedState;
+use crate::timer::{Owner, TimerWheel};
+use crate::token::{self, Target};
+
+/// Commands from the supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Close listeners, let streams finish, exit when none is left.
+    SoftStop,
+    /// Close everything now and exit.
+    HardStop,
+}
+
+/// How long accepting pauses after EMFILE/ENFILE/ENOMEM before trying again.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Timer owner keys reserved for the reactor itself (above any slab key).
+const RESUME_LISTENERS: usize = usize::MAX >> 2;
+
+/// A listening socket of this reactor.
+#[derive(Debug)]
+pub enum ListenSock {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener),
+}
+
+/// One listener owned by this reactor.
+#[derive(Debug)]
+pub struct Listener {
+    pub sock: ListenSock,
+    pub frontend: FrontendId,
+    /// Index of the `Bind` inside its frontend.
+    pub bind: usize,
+    /// Port the listener is bound to (for servers without a fixed port).
+    pub port: u16,
+    /// May have connections waiting (edge-triggered: we stopped before WouldBlock).
+    ready: bool,
+    /// Stopped on a full `maxconn` until a slot is released.
+    paused: bool,
+    /// Stopped after a resource error until this instant.
+    blocked_until: Option<Instant>,
+    registered: bool,
+}
+
+impl Listener {
+    pub fn new(sock: ListenSock, frontend: FrontendId, bind: usize, port: u16) -> Listener {
+        Listener { sock, frontend, bind, port, ready: true, paused: false, blocked_until: None, registered: false }
+    }
+}
+
+/// Per-stream settings resolved once from the model.
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    backend: BackendId,
+    splice_request: bool,
+    splice_response: bool,
+    retries: u32,
+    hash_source: bool,
+}
+
+/// A connection in the slab, with the slots it holds at the global/frontend/bind level.
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    frontend: FrontendId,
+    bind: usize,
+    id: u64,
+    conn: Conn,
+}
+
+/// The protocols a stream can speak.
+#[derive(Debug)]
+enum Conn {
+    Tcp(Tunnel),
+}
+
+/// What a connection may use while it runs: everything of the reactor but the slab.
+pub struct Ctx<'a> {
+    pub registry: &'a Registry,
+    pub timers: &'a mut TimerWheel,
+    pub pools: &'a mut Pools,
+    pub shared: &'a SharedState,
+    pub balancers: &'a mut [Balancer],
+    pub now: Instant,
+    /// The connection being run.
+    pub owner: Owner,
+    /// Connections waiting for a buffer.
+    pub starved: &'a mut VecDeque<Owner>,
+    pub debug: bool,
+    pub stream_id: u64,
+}
+
+impl Ctx<'_> {
+    pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
+        self.shared.model.frontends.get(fe.0 as usize).map(|f| f.timeouts).unwrap_or_default()
+    }
+
+    pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
+        self.shared.model.backends.get(be.0 as usize).map(|b| b.timeouts).unwrap_or_default()
+    }
+
+    /// `-d` mode: one line per event on stderr. Formatting happens only when enabled.
+    pub fn debug_event(&self, args: std::fmt::Arguments<'_>) {
+        if self.debug {
+            eprintln!("{:08x}:{}", self.stream_id, args);
+        }
+    }
+}
+
+/// Reactor options from the command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReactorOptions {
+    pub debug: bool,
+    /// `-dS` / `nosplice`.
+    pub nosplice: bool,
+}
+
+/// The parts of the reactor a connection may borrow while the slab is borrowed too.
+struct Core {
+    timers: TimerWheel,
+    pools: Pools,
+    balancers: Vec<Balancer>,
+    starved: VecDeque<Owner>,
+}
+
+pub struct Reactor {
+    id: usize,
+    poll: Poll,
+    shared: Arc<SharedState>,
+    wakers: Arc<[Waker]>,
+    commands: Receiver<Command>,
+    listeners: Vec<Listener>,
+    routes: Vec<Option<Route>>,
+    conns: Slab<Slot>,
+    core: Core,
+    next_gen: u32,
+    next_id: u64,
+    maxaccept: u32,
+    opts: ReactorOptions,
+    soft_stopping: bool,
+}
+
+impl Reactor {
+    /// Builds a reactor around a `Poll` whose waker is `wakers[id]`.
+    pub fn new(
+        id: usize,
+        poll: Poll,
+        shared: Arc<SharedState>,
+        wakers: Arc<[Waker]>,
+        commands: Receiver<Command>,
+        listeners: Vec<Listener>,
+        opts: ReactorOptions,
+    ) -> Reactor {
+        let model = &shared.model;
+        let reactors = shared.streams.len().max(1);
+        let maxconn = shared.global.limit().max(1) as usize;
+        let per_reactor = maxconn.div_ceil(reactors);
+        let nosplice = opts.nosplice || model.global.nosplice || !cfg!(target_os = "linux");
+        let routes = model
+            .frontends
+            .iter()
+            .map(|fe| {
+                let be_id = fe.backend()?;
+                let be = model.backends.get(be_id.0 as usize)?;
+                // Ravelin splices by default; `no option splice-*` on either side turns it off.
+                let allowed = |dir: Option<bool>, dir_be: Option<bool>| {
+                    !nosplice
+                        && dir != Some(false)
+                        && dir_be != Some(false)
+                        && !(fe.splice.auto == Some(false) && be.splice.auto == Some(false) && dir.is_none() && dir_be.is_none())
+                };
+                Some(Route {
+                    backend: be_id,
+                    splice_request: allowed(fe.splice.request, be.splice.request),
+                    splice_response: allowed(fe.splice.response, be.splice.response),
+                    retries: be.retries,
+                    hash_source: be.balance == Balance::Source,
+                })
+            })
+            .collect();
+        let now = Instant::now();
+        let core = Core {
+            timers: TimerWheel::new(now),
+            pools: Pools {
+                // Two buffers per connection at most; they are only held while bytes are in flight.
+                bufs: BufferPool::new(model.global.bufsize as usize, per_reactor.saturating_mul(2).max(64)),
+                // HAProxy's default `maxpipes` is maxconn/4.
+                #[cfg(target_os = "linux")]
+                pipes: PipePool::new(model.global.pipesize, (per_reactor / 4).max(16)),
+            },
+            balancers: model.backends.iter().map(Balancer::new).collect(),
+            starved: VecDeque::new(),
+        };
+        Reactor {
+            id,
+            poll,
+            maxaccept: model.global.maxaccept,
+            shared,
+            wakers,
+            commands,
+            listeners,
+            routes,
+            conns: Slab::new(),
+            core,
+            next_gen: 1,
+            next_id: (id as u64) << 40,
+            opts,
+            soft_stopping: false,
+        }
+    }
+
+    /// Runs until stopped. Returns when the reactor has no stream left after a soft stop, or
+    /// right away after a hard stop.
+    pub fn run(mut self) -> io::Result<()> {
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let r = match &mut l.sock {
+                ListenSock::Tcp(s) => self.poll.registry().register(s, token::listener(i), Interest::READABLE),
+                ListenSock::Unix(s) => self.poll.registry().register(s, token::listener(i), Interest::READABLE),
+            };
+            r?;
+            l.registered = true;
+        }
+        let mut events = Events::with_capacity(1024);
+        let mut due = Vec::new();
+        loop {
+            let now = Instant::now();
+            self.expire_timers(now, &mut due);
+            self.accept_ready(now);
+            self.feed_starved(now);
+            self.publish_streams();
+            if self.soft_stopping && self.conns.is_empty() {
+                return Ok(());
+            }
+            let timeout = if self.listeners.iter().any(|l| l.ready && !l.paused && l.blocked_until.is_none()) {
+                Some(Duration::ZERO)
+            } else {
+                self.core.timers.next_timeout(now)
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match token::decode(ev.token()) {
+                    Target::Waker => {
+                        if self.on_commands(now) {
+                            return Ok(());
+                        }
+                    }
+                    Target::Listener(i) => {
+                        if let Some(l) = self.listeners.get_mut(i) {
+                            l.ready = true;
+                        }
+                    }
+                    Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
+                }
+            }
+        }
+    }
+
+    fn publish_streams(&self) {
+        if let Some(s) = self.shared.streams.get(self.id) {
+            s.store(self.conns.len(), Relaxed);
+        }
+    }
+
+    /// Handles supervisor commands; true when the reactor must exit now.
+    fn on_commands(&mut self, now: Instant) -> bool {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::SoftStop => self.soft_stop(),
+                Command::HardStop => {
+                    self.close_all(now);
+                    return true;
+                }
+            }
+        }
+        // A wake-up without a command: a slot was released, paused listeners may resume.
+        for l in &mut self.listeners {
+            if l.paused {
+                l.paused = false;
+                l.ready = true;
+            }
+        }
+        false
+    }
+
+    fn soft_stop(&mut self) {
+        self.soft_stopping = true;
+        for mut l in self.listeners.drain(..) {
+            if l.registered {
+                let _ = match &mut l.sock {
+                    ListenSock::Tcp(s) => self.poll.registry().deregister(s),
+                    ListenSock::Unix(s) => self.poll.registry().deregister(s),
+                };
+            }
+        }
+        self.shared.paused.fetch_and(!(1u64 << (self.id % 64)), SeqCst);
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(key, Termination::new(Cause::Killed, Stage::Data), now);
+        }
+        self.publish_streams();
+    }
+
+    fn expire_timers(&mut self, now: Instant, due: &mut Vec<Owner>) {
+        due.clear();
+        self.core.timers.expire(now, due);
+        for owner in due.drain(..) {
+            if owner.key == RESUME_LISTENERS {
+                for l in &mut self.listeners {
+                    if l.blocked_until.is_some_and(|t| t <= now) {
+                        l.blocked_until = None;
+                        l.ready = true;
+                    }
+                }
+                continue;
+            }
+            if self.conns.get(owner.key).is_some_and(|s| s.generation == owner.generation) {
+                self.run_conn(owner.key, now, |conn, ctx| match conn {
+                    Conn::Tcp(t) => t.on_timer(ctx),
+                });
+            }
+        }
+    }
+
+    fn feed_starved(&mut self, now: Instant) {
+        let mut budget = self.core.starved.len();
+        while budget > 0 && self.core.pools.bufs.has_room() {
+            budget -= 1;
+            let Some(owner) = self.core.starved.pop_front() else { break };
+            if self.conns.get(owner.key).is_some_and(|s| s.generation == owner.generation) {
+                self.run_conn(owner.key, now, |conn, ctx| match conn {
+                    Conn::Tcp(t) => t.resume(ctx),
+                });
+            }
+        }
+    }
+
+    fn on_conn_event(&mut self, key: usize, side: Side, ev: &Event, now: Instant) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        self.run_conn(key, now, |conn, ctx| match conn {
+            Conn::Tcp(t) => t.on_event(side, ev, ctx),
+        });
+    }
+
+    /// Runs `f` on the connection at `key` with a context; closes it if it asks to.
+    fn run_conn(&mut self, key: usize, now: Instant, f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> Step) {
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        let mut ctx = Ctx {
+            registry: self.poll.registry(),
+            timers: &mut self.core.timers,
+            pools: &mut self.core.pools,
+            shared: &self.shared,
+            balancers: &mut self.core.balancers,
+            now,
+            owner: Owner { key, generation: slot.generation },
+            starved: &mut self.core.starved,
+            debug: self.opts.debug,
+            stream_id: slot.id,
+        };
+        if let Step::Close(t) = f(&mut slot.conn, &mut ctx) {
+            self.close(key, t, now);
+        }
+    }
+
+    /// The single removal point: teardown of the connection, then release of its admission
+    /// slots, waking reactors paused on a limit that is no longer full.
+    fn close(&mut self, key: usize, term: Termination, now: Instant) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let slot = self.conns.remove(key);
+        let mut ctx = Ctx {
+            registry: self.poll.registry(),
+            timers: &mut self.core.timers,
+            pools: &mut self.core.pools,
+            shared: &self.shared,
+            balancers: &mut self.core.balancers,
+            now,
+            owner: Owner { key, generation: slot.generation },
+            starved: &mut self.core.starved,
+            debug: self.opts.debug,
+            stream_id: slot.id,
+        };
+        match slot.conn {
+            Conn::Tcp(t) => {
+                if ctx.debug {
+                    let (up, down) = t.bytes();
+                    let code = term.code();
+                    ctx.debug_event(format_args!(
+                        "closed {}{} after {}ms, {up} bytes in, {down} bytes out",
+                        code[0] as char,
+                        code[1] as char,
+                        now.saturating_duration_since(t.accepted).as_millis()
+                    ));
+                }
+                t.teardown(&mut ctx);
+            }
+        }
+        let sh = &self.shared;
+        let mut was_full = sh.global.release();
+        if let Some(fe) = sh.frontends.get(slot.frontend.0 as usize) {
+            was_full |= fe.conns.release();
+            if let Some(b) = fe.binds.get(slot.bind) {
+                was_full |= b.release();
+            }
+        }
+        if was_full {
+            self.wake_paused();
+        }
+    }
+
+    fn wake_paused(&self) {
+        std::sync::atomic::fence(SeqCst);
+        let mut paused = self.shared.paused.load(SeqCst);
+        while paused != 0 {
+            let i = paused.trailing_zeros() as usize;
+            paused &= paused - 1;
+            if i == self.id {
+                continue; // our own loop re-checks paused listeners below
+            }
+            if let Some(w) = self.wakers.get(i) {
+                let _ = w.wake();
+            }
+        }
+        // Our own listeners: resume them on the next loop turn.
+        if self.shared.paused.load(SeqCst) & (1 << (self.id % 64)) != 0 {
+            if let Some(w) = self.wakers.get(self.id) {
+                let _ = w.wake();
+            }
+        }
+    }
+
+    /// Accepts on every ready listener, up to `tune.maxaccept` per listener per turn.
+    fn accept_ready(&mut self, now: Instant) {
+        let mut still_paused = false;
+        for i in 0..self.listeners.len() {
+            let Some(l) = self.listeners.get(i) else { break };
+            if l.paused {
+                // Re-check: the slot may have been released before we published the pause.
+                if self.limits_full(l.frontend, l.bind) {
+                    still_paused = true;
+                    continue;
+                }
+                if let Some(l) = self.listeners.get_mut(i) {
+                    l.paused = false;
+                    l.ready = true;
+                }
+            }
+            let ready = self.listeners.get(i).is_some_and(|l| l.ready && l.blocked_until.is_none());
+            if ready {
+                self.accept_from(i, now);
+            }
+            still_paused |= self.listeners.get(i).is_some_and(|l| l.paused);
+        }
+        let bit = 1u64 << (self.id % 64);
+        if still_paused {
+            self.shared.paused.fetch_or(bit, SeqCst);
+            // Close the race with a release that happened before the bit was visible.
+            let retry: Vec<usize> = (0..self.listeners.len())
+                .filter(|&i| self.listeners.get(i).is_some_and(|l| l.paused && !self.limits_full(l.frontend, l.bind)))
+                .collect();
+            for i in retry {
+                if let Some(l) = self.listeners.get_mut(i) {
+                    l.paused = false;
+                    l.ready = true;
+                }
+            }
+        } else {
+            self.shared.paused.fetch_and(!bit, SeqCst);
+        }
+    }
+
+    fn limits_full(&self, fe: FrontendId, bind: usize) -> bool {
+        let sh = &self.shared;
+        let Some(f) = sh.frontends.get(fe.0 as usize) else { return true };
+        sh.global.is_full() || f.conns.is_full() || f.binds.get(bind).is_some_and(|b| b.is_full())
+    }
+
+    fn try_admit(&self, fe: FrontendId, bind: usize) -> bool {
+        let sh = &self.shared;
+        let Some(f) = sh.frontends.get(fe.0 as usize) else { return false };
+        if !sh.global.try_acquire() {
+            return false;
+        }
+        if !f.conns.try_acquire() {
+            sh.global.release();
+            return false;
+        }
+        if let Some(b) = f.binds.get(bind) {
+            if !b.try_acquire() {
+                f.conns.release();
+                sh.global.release();
+                return false;
+            }
+        }
+        true
+    }
+
+    fn unadmit(&self, fe: FrontendId, bind: usize) {
+        let sh = &self.shared;
+        sh.global.release();
+        if let Some(f) = sh.frontends.get(fe.0 as usize) {
+            f.conns.release();
+            if let Some(b) = f.binds.get(bind) {
+                b.release();
+            }
+        }
+    }
+
+    fn accept_from(&mut self, i: usize, now: Instant) {
+        let mut accepted = 0u32;
+        loop {
+            if accepted >= self.maxaccept {
+                return; // still ready: the loop comes back after other work
+            }
+            let Some(l) = self.listeners.get(i) else { return };
+            let (fe, bind, port) = (l.frontend, l.bind, l.port);
+            if !self.try_admit(fe, bind) {
+                if let Some(l) = self.listeners.get_mut(i) {
+                    l.paused = true;
+                }
+                return;
+            }
+            let Some(l) = self.listeners.get_mut(i) else { return };
+            let res = match &l.sock {
+                ListenSock::Tcp(s) => s.accept().map(|(c, a)| (Sock::Tcp(c), Some(a))),
+                ListenSock::Unix(s) => s.accept().map(|(c, _)| (Sock::Unix(c), None)),
+            };
+            match res {
+                Ok((sock, peer)) => {
+                    accepted += 1;
+                    self.start_stream(sock, peer, fe, bind, port, now);
+                }
+                Err(e) => {
+                    self.unadmit(fe, bind);
+                    match e.raw_os_error() {
+                        _ if e.kind() == io::ErrorKind::WouldBlock => {
+                            if let Some(l) = self.listeners.get_mut(i) {
+                                l.ready = false;
+                            }
+                            return;
+                        }
+                        Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO | libc::EPERM) => continue,
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            self.shared.accept_errors.fetch_add(1, Relaxed);
+                            let name = self.shared.model.frontends.get(fe.0 as usize).map_or("?", |f| f.name.as_str());
+                            eprintln!(
+                                "[ALERT]    ({}) : Proxy {name} reached a resource limit while accepting ({e}); pausing accepts for {}ms.",
+                                std::process::id(),
+                                ACCEPT_PAUSE.as_millis()
+                            );
+                            if let Some(l) = self.listeners.get_mut(i) {
+                                l.blocked_until = Some(now + ACCEPT_PAUSE);
+                            }
+                            self.core.timers.arm(now + ACCEPT_PAUSE, Owner { key: RESUME_LISTENERS, generation: 0 });
+                            return;
+                        }
+                        _ => {
+                            eprintln!("[WARNING]  ({}) : accept() failed: {e}", std::process::id());
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_stream(&mut self, sock: Sock, peer: Option<SocketAddr>, fe: FrontendId, bind: usize, port: u16, now: Instant) {
+        let Some(route) = self.routes.get(fe.0 as usize).copied().flatten() else {
+            self.unadmit(fe, bind);
+            return;
+        };
+        if let Sock::Tcp(_) = sock {
+            let _ = crate::sys::socket::set_nodelay(&sock);
+        }
+        if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
+            f.total.fetch_add(1, Relaxed);
+        }
+        let key = PickKey { source: if route.hash_source { peer.map_or(0, |a| source_hash(a.ip())) } else { 0 } };
+        let entry = Entry { frontend: fe, bind, backend: route.backend, local_port: port, key };
+        let tunnel = Tunnel::new(sock, entry, route.splice_request, route.splice_response, route.retries, now);
+        let generation = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        self.next_id += 1;
+        let id = self.next_id;
+        let key = self.conns.insert(Slot { generation, frontend: fe, bind, id, conn: Conn::Tcp(tunnel) });
+        if self.opts.debug {
+            let name = self.shared.model.frontends.get(fe.0 as usize).map_or("?", |f| f.name.as_str());
+            match peer {
+                Some(a) => eprintln!("{id:08x}:{name}.accept() from [{a}]"),
+                None => eprintln!("{id:08x}:{name}.accept() from [unix]"),
+            }
+        }
+        self.run_conn(key, now, |conn, ctx| match conn {
+            Conn::Tcp(t) => t.start(ctx),
+        });
+    }
+}

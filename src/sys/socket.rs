@@ -1,0 +1,110 @@
+//! Listening sockets and socket options: `SO_REUSEPORT` groups, backlog, `IPV6_V6ONLY`,
+//! inherited listeners (`fd@N`), and the abortive close used to propagate a reset.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use socket2::{Domain, SockRef, Socket, Type};
+
+use super::syscall;
+
+/// Opens a non-blocking TCP listener on `addr`. With `reuseport`, several sockets can bind the
+/// same address and the kernel spreads new connections over them (one per reactor).
+pub fn listen_inet(
+    addr: SocketAddr,
+    reuseport: bool,
+    backlog: u32,
+    v6only: Option<bool>,
+) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+    socket.set_reuse_address(true)?;
+    if reuseport {
+        socket.set_reuse_port(true)?;
+    }
+    if let (SocketAddr::V6(_), Some(only)) = (addr, v6only) {
+        socket.set_only_v6(only)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog_arg(backlog))?;
+    Ok(socket.into())
+}
+
+/// Opens a non-blocking unix stream listener at `path`, replacing a stale socket file.
+pub fn listen_unix(path: &Path, backlog: u32) -> io::Result<std::os::unix::net::UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    socket.listen(backlog_arg(backlog))?;
+    Ok(socket.into())
+}
+
+fn backlog_arg(backlog: u32) -> i32 {
+    i32::try_from(backlog).unwrap_or(i32::MAX)
+}
+
+/// What an inherited listening socket is.
+#[derive(Debug)]
+pub enum Inherited {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Takes ownership of the listening socket `fd` handed over by the parent process
+/// (`bind fd@N`), checks that it is a listening stream socket and makes it non-blocking.
+///
+/// Must be called at most once per fd number, at start-up, before any other code could have
+/// opened or closed that number: the caller (the listener setup in `worker`) guarantees both by
+/// taking each distinct `fd@N` once on the main thread.
+pub fn inherit_listener(fd: RawFd) -> io::Result<Inherited> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // F_GETFD fails with EBADF on a number that is not an open descriptor.
+    // SAFETY: F_GETFD only reads the descriptor flags of `fd`; no memory is passed.
+    syscall!(fcntl(fd, libc::F_GETFD))?;
+    // SAFETY: `fd` is open (checked above) and, per this function's contract, owned by no other
+    // value in this process, so the OwnedFd becomes its single owner.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = Socket::from(owned);
+    if !socket.is_listener()? {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a listening socket"));
+    }
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    if socket.local_addr()?.is_unix() {
+        Ok(Inherited::Unix(socket.into()))
+    } else {
+        Ok(Inherited::Tcp(socket.into()))
+    }
+}
+
+/// Duplicates a descriptor (same open file description): each reactor registers its own copy of
+/// an inherited listener with its own epoll.
+pub fn dup(fd: impl AsFd) -> io::Result<OwnedFd> {
+    fd.as_fd().try_clone_to_owned()
+}
+
+/// Makes the next close of `sock` send a RST instead of a FIN (SO_LINGER with a zero timeout):
+/// used to propagate a reset from the other side, as HAProxy does.
+pub fn set_abortive_close(sock: impl AsFd) -> io::Result<()> {
+    SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO))
+}
+
+/// Disables Nagle on a TCP socket (no-op error on unix sockets is ignored by callers).
+pub fn set_nodelay(sock: impl AsFd) -> io::Result<()> {
+    SockRef::from(&sock).set_tcp_nodelay(true)
+}
+
+/// The kernel's `net.core.somaxconn`, the default backlog when none is configured.
+pub fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
