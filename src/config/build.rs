@@ -1,0 +1,229 @@
+//! From [`Parsed`] to the runtime [`Model`]: cross-checks, name resolution, hostname lookups.
+//!
+//! Runs after every file is parsed, even when parsing reported alerts, so one run shows every
+//! problem. Checks follow HAProxy's `check_config_validity()` in order and wording (backend
+//! lookups, mode compatibility, missing `bind`, missing timeouts, server address resolution),
+//! plus Ravelin's own rules: a frontend needs somewhere to send connections, and `cpu-map`
+//! threads must exist.
+
+use std::collections::BTreeMap;
+
+use crate::config::addr::{self, Host, ServerSpec};
+use crate::config::error::{ConfigError, Diagnostics, Head, Severity};
+use crate::config::global::{GlobalConf, MAX_THREADS};
+use crate::config::parser::{Kind, Parsed, ProxyConf};
+use crate::model::{Backend, BackendId, CpuMap, Frontend, Global, Mode, Model, Origin, Server, ServerAddr};
+
+/// Builds the model, reporting every problem into `d`.
+pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
+    let global = build_global(parsed.global, d);
+    let proxies: Vec<ProxyConf> = parsed.proxies.into_iter().filter(|p| !p.discard).collect();
+    // Backend ids in declaration order, listens included.
+    let backend_ids: Vec<(usize, BackendId)> = proxies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p.kind, Kind::Backend | Kind::Listen))
+        .enumerate()
+        .map(|(id, (idx, _))| (idx, BackendId(u32::try_from(id).unwrap_or(u32::MAX))))
+        .collect();
+    let find_backend = |name: &str| {
+        backend_ids.iter().find(|(idx, _)| proxies.get(*idx).is_some_and(|p| p.name == name)).copied()
+    };
+    let mut model = Model { global, frontends: Vec::new(), backends: Vec::new() };
+    let mut unresolved = false;
+    for (idx, p) in proxies.iter().enumerate() {
+        if p.kind.has_frontend() {
+            let route = |name: &str, what: &str, d: &mut Diagnostics| -> Option<BackendId> {
+                let Some((bidx, id)) = find_backend(name) else {
+                    d.push(ConfigError::bare_alert(format!(
+                        "Proxy '{}': unable to find required {what}: '{name}'.",
+                        p.name
+                    )));
+                    return None;
+                };
+                let be = proxies.get(bidx)?;
+                if bidx == idx {
+                    d.push(ConfigError::bare_alert(format!(
+                        "Proxy '{}': loop detected for {what}: '{name}'.",
+                        p.name
+                    )));
+                    return None;
+                }
+                let rule = if what == "default_backend" {
+                    "as its default backend".to_string()
+                } else {
+                    "in a 'use_backend' rule".to_string()
+                };
+                check_modes(p, be, &rule, d);
+                Some(id)
+            };
+            let default_backend = p.default_backend.as_ref().and_then(|(n, _)| route(n, "default_backend", d));
+            let use_backends: Vec<BackendId> =
+                p.use_backends.iter().filter_map(|(n, _)| route(n, "use_backend", d)).collect();
+            if p.binds.is_empty() {
+                let msg = format!(
+                    "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                    p.kind.type_str(),
+                    p.name
+                );
+                // HAProxy only warns; a Ravelin frontend without a listener is an error, but the
+                // frontend half of a listen section can still serve as a backend.
+                if p.kind == Kind::Frontend {
+                    d.push(ConfigError::bare_alert(msg));
+                } else {
+                    d.push(ConfigError::bare_warning(msg));
+                }
+            }
+            if p.kind == Kind::Frontend && p.default_backend.is_none() && p.use_backends.is_empty() {
+                d.push(ConfigError::bare_alert(format!(
+                    "frontend '{}' has neither a 'default_backend' nor a 'use_backend' rule: Ravelin would have nowhere to send its connections.",
+                    p.name
+                )));
+            }
+            let listen_backend =
+                if p.kind == Kind::Listen { backend_ids.iter().find(|(i, _)| *i == idx).map(|(_, id)| *id) } else { None };
+            model.frontends.push(Frontend {
+                name: p.name.clone(),
+                origin: Origin { file: p.span.file.clone(), line: p.span.line },
+                mode: p.mode,
+                binds: p.binds.clone(),
+                maxconn: p.maxconn,
+                use_backends,
+                default_backend,
+                timeouts: p.timeouts,
+                splice: p.splice,
+                listen_backend,
+            });
+        }
+        missing_timeouts(p, d);
+        if p.kind.has_backend() {
+            let mut servers = Vec::new();
+            for s in &p.servers {
+                let addr = match &s.spec {
+                    ServerSpec::Unix(path) => ServerAddr::Unix(path.clone()),
+                    ServerSpec::Inet { host: Host::Ip(ip), port } => ServerAddr::Inet { ip: *ip, port: *port },
+                    ServerSpec::Inet { host: Host::Name(name, fam), port } => match addr::resolve(name, *fam) {
+                        Some(ip) => ServerAddr::Inet { ip, port: *port },
+                        None => {
+                            unresolved = true;
+                            d.push(ConfigError::with_head(
+                                Severity::Alert,
+                                Head::Bracket,
+                                &s.span,
+                                format!("'server {}/{}' : could not resolve address '{name}'.", p.name, s.name),
+                            ));
+                            continue;
+                        }
+                    },
+                };
+                servers.push(Server {
+                    name: s.name.clone(),
+                    origin: Origin { file: s.span.file.clone(), line: s.span.line },
+                    addr,
+                    weight: s.weight,
+                    maxconn: s.maxconn,
+                    backup: s.backup,
+                    disabled: s.disabled,
+                    check: s.check.clone(),
+                });
+            }
+            model.backends.push(Backend {
+                name: p.name.clone(),
+                origin: Origin { file: p.span.file.clone(), line: p.span.line },
+                mode: p.mode,
+                balance: p.balance,
+                servers,
+                timeouts: p.timeouts,
+                retries: p.retries,
+                redispatch: p.redispatch,
+                allbackups: p.allbackups,
+                splice: p.splice,
+            });
+        }
+    }
+    if unresolved {
+        d.push(ConfigError::bare_alert("Failed to initialize server(s) addr."));
+    }
+    model
+}
+
+fn mode_str(m: Mode) -> &'static str {
+    match m {
+        Mode::Tcp => "tcp",
+        Mode::Http => "http",
+    }
+}
+
+/// HAProxy refuses an http frontend in front of a tcp backend; it upgrades a tcp frontend to
+/// an http backend, which Ravelin does not do yet.
+fn check_modes(fe: &ProxyConf, be: &ProxyConf, rule: &str, d: &mut Diagnostics) {
+    let head = format!(
+        "{} {} '{}' ({}:{}) tries to use",
+        mode_str(fe.mode),
+        fe.kind.type_str(),
+        fe.name,
+        fe.span.file,
+        fe.span.line
+    );
+    let target = format!(
+        "{} {} '{}' ({}:{}) {rule}",
+        mode_str(be.mode),
+        be.kind.type_str(),
+        be.name,
+        be.span.file,
+        be.span.line
+    );
+    match (fe.mode, be.mode) {
+        (Mode::Http, Mode::Tcp) => {
+            d.push(ConfigError::bare_alert(format!("{head} incompatible {target} (see 'mode').")));
+        }
+        (Mode::Tcp, Mode::Http) => d.push(ConfigError::bare_alert(format!(
+            "{head} {target}: upgrading a tcp stream to http is a HAProxy feature that Ravelin does not support yet."
+        ))),
+        (Mode::Tcp, Mode::Tcp) | (Mode::Http, Mode::Http) => {}
+    }
+}
+
+/// HAProxy's "missing timeouts" warning, with its exact lines.
+fn missing_timeouts(p: &ProxyConf, d: &mut Diagnostics) {
+    let t = &p.timeouts;
+    let fe = p.kind.has_frontend() && t.client.is_none();
+    let be = p.kind.has_backend()
+        && !p.servers.is_empty()
+        && (t.connect.is_none() || (t.server.is_none() && (p.mode == Mode::Http || t.tunnel.is_none())));
+    if fe || be {
+        d.push(ConfigError::bare_warning(format!(
+            "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+            p.kind.type_str(),
+            p.name
+        )));
+    }
+}
+
+/// Copies the global settings and resolves `cpu-map` lines to one entry per thread.
+fn build_global(g: GlobalConf, d: &mut Diagnostics) -> Global {
+    let mut model = g.model;
+    let limit = model.nbthread.unwrap_or(MAX_THREADS);
+    let mut per_thread: BTreeMap<u16, Vec<u16>> = BTreeMap::new();
+    for line in g.cpu_maps {
+        if let (Some(max), Some(n)) = (line.explicit_max, model.nbthread) {
+            if max > n {
+                d.alert(
+                    &line.span,
+                    format!("cpu-map : thread {max} does not exist, 'nbthread' is {n}."),
+                );
+                continue;
+            }
+        }
+        for (thread, cpus) in line.entries {
+            if thread <= limit {
+                per_thread.insert(thread, cpus);
+            }
+        }
+    }
+    model.cpu_map = per_thread
+        .into_iter()
+        .filter_map(|(t, cpus)| t.checked_sub(1).map(|thread| CpuMap { thread, cpus }))
+        .collect();
+    model
+}

@@ -1,0 +1,707 @@
+//! Sections and proxy keywords: turns words into [`Parsed`], the configuration as written.
+//!
+//! Owns section headers (`global`, `defaults [NAME] [from X]`, `frontend`, `backend`,
+//! `listen`), the inheritance of `defaults` (a proxy starts as a copy of the last defaults
+//! section seen, or the one named with `from`; every defaults section starts clean unless it
+//! has `from`), HAProxy's keyword matrix (section 4.1), and the proxy keywords of Ravelin's
+//! dialect. `global` keywords live in `global.rs`, `server`/`bind` lines in `server.rs`;
+//! cross-references (backend names, modes, duplicate checks that need every proxy) are the
+//! build step's job. The parser never stops at an error: it reports it and skips the line.
+
+use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
+use crate::config::global::{GlobalConf, parse_global};
+use crate::config::keywords::{self, did_you_mean};
+use crate::config::lexer::split_line;
+use crate::config::server::{ServerConf, parse_bind_line, parse_server_line};
+use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
+use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
+
+/// The kind of a proxy section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Kind {
+    /// The section keyword.
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "listen",
+        }
+    }
+
+    /// HAProxy's `proxy_type_str()`: how messages name the proxy.
+    pub fn type_str(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "proxy",
+        }
+    }
+
+    pub fn has_frontend(self) -> bool {
+        matches!(self, Kind::Frontend | Kind::Listen | Kind::Defaults)
+    }
+
+    pub fn has_backend(self) -> bool {
+        matches!(self, Kind::Backend | Kind::Listen | Kind::Defaults)
+    }
+}
+
+/// One proxy or defaults section as written, with inherited values already applied.
+#[derive(Clone, Debug)]
+pub struct ProxyConf {
+    pub kind: Kind,
+    pub name: String,
+    pub span: Span,
+    /// Set when the header was invalid or duplicated: the body is checked, the proxy not built.
+    pub discard: bool,
+    pub mode: Mode,
+    pub maxconn: Option<u32>,
+    pub default_backend: Option<(String, Span)>,
+    pub use_backends: Vec<(String, Span)>,
+    pub balance: Balance,
+    pub timeouts: Timeouts,
+    /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
+    pub inherited_timeouts: Timeouts,
+    pub retries: u32,
+    pub redispatch: Option<i32>,
+    pub allbackups: bool,
+    pub splice: SpliceOptions,
+    pub binds: Vec<Bind>,
+    pub servers: Vec<ServerConf>,
+    /// For defaults sections: some proxy named it with `from`.
+    pub explicitly_referenced: bool,
+}
+
+impl ProxyConf {
+    fn new(kind: Kind, name: &str, span: &Span) -> ProxyConf {
+        ProxyConf {
+            kind,
+            name: name.to_string(),
+            span: span.clone(),
+            discard: false,
+            mode: Mode::Tcp,
+            maxconn: None,
+            default_backend: None,
+            use_backends: Vec::new(),
+            balance: Balance::RoundRobin,
+            timeouts: Timeouts::default(),
+            inherited_timeouts: Timeouts::default(),
+            retries: 3,
+            redispatch: None,
+            allbackups: false,
+            splice: SpliceOptions::default(),
+            binds: Vec::new(),
+            servers: Vec::new(),
+            explicitly_referenced: false,
+        }
+    }
+
+    /// A new section that inherits everything `self` (a defaults section) carries.
+    fn derive(&self, kind: Kind, name: &str, span: &Span) -> ProxyConf {
+        ProxyConf {
+            kind,
+            name: name.to_string(),
+            span: span.clone(),
+            discard: false,
+            inherited_timeouts: self.timeouts,
+            binds: Vec::new(),
+            servers: Vec::new(),
+            use_backends: Vec::new(),
+            explicitly_referenced: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// Everything the parser produced, before cross-checks.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub global: GlobalConf,
+    /// Frontends, backends and listens in declaration order.
+    pub proxies: Vec<ProxyConf>,
+}
+
+/// Where keywords currently go.
+#[derive(Clone, Copy, Debug)]
+enum Section {
+    None,
+    Global,
+    Proxy(usize),
+    Defaults(usize),
+    /// A section HAProxy has and Ravelin does not: its body is skipped (the header alerted).
+    Skipped,
+}
+
+/// Parser state carried across files (defaults persist from one file to the next, sections
+/// do not, as in HAProxy's `readcfgfile()`).
+pub struct Parser<'a> {
+    pub parsed: Parsed,
+    defaults: Vec<ProxyConf>,
+    last_defaults: Option<usize>,
+    section: Section,
+    diags: &'a mut Diagnostics,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// `'kw' is a HAProxy keyword that Ravelin does not support yet.`
+pub fn unsupported(kw: &str) -> String {
+    format!("'{kw}' is a HAProxy keyword that Ravelin does not support yet.")
+}
+
+/// HAProxy's `alertif_too_many_args()` text.
+pub fn too_many(kw: &str, arg: &str) -> String {
+    format!("'{kw}' cannot handle unexpected argument '{arg}'.")
+}
+
+/// HAProxy's `invalid_char()`: the first character not in `[A-Za-z0-9_:.-]`.
+pub fn invalid_char(name: &str) -> Option<char> {
+    name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(diags: &'a mut Diagnostics, env: &'a dyn Fn(&str) -> Option<String>) -> Parser<'a> {
+        Parser {
+            parsed: Parsed::default(),
+            defaults: Vec::new(),
+            last_defaults: None,
+            section: Section::None,
+            diags,
+            env,
+        }
+    }
+
+    /// Parses one file's text.
+    pub fn parse_file(&mut self, file: &str, text: &str) {
+        self.section = Section::None;
+        for (n, line) in text.split('\n').enumerate() {
+            let span = Span::new(file, u32::try_from(n + 1).unwrap_or(u32::MAX));
+            match split_line(line, self.env) {
+                Ok(words) if words.is_empty() => {}
+                Ok(words) => self.parse_words(&words, &span),
+                Err(e) => self.diags.push(ConfigError::with_head(
+                    Severity::Alert,
+                    Head::ParsingTight,
+                    &span,
+                    e.to_string(),
+                )),
+            }
+        }
+    }
+
+    fn parse_words(&mut self, words: &[String], span: &Span) {
+        let kw = words.first().map(String::as_str).unwrap_or_default();
+        match kw {
+            "global" => {
+                if let Some(extra) = words.get(1) {
+                    self.diags.alert(span, too_many("global", extra));
+                }
+                self.section = Section::Global;
+                return;
+            }
+            "defaults" => return self.defaults_header(words, span),
+            "frontend" => return self.proxy_header(Kind::Frontend, words, span),
+            "backend" => return self.proxy_header(Kind::Backend, words, span),
+            "listen" => return self.proxy_header(Kind::Listen, words, span),
+            s if keywords::UNSUPPORTED_SECTIONS.contains(&s) => {
+                self.diags.alert(
+                    span,
+                    format!("'{s}' is a HAProxy section that Ravelin does not support yet."),
+                );
+                self.section = Section::Skipped;
+                return;
+            }
+            _ => {}
+        }
+        match self.section {
+            Section::None => self.diags.push(ConfigError::with_head(
+                Severity::Alert,
+                Head::ParsingTight,
+                span,
+                format!("unknown keyword '{kw}' out of section."),
+            )),
+            Section::Skipped => {}
+            Section::Global => parse_global(&mut self.parsed.global, words, span, self.diags),
+            Section::Proxy(i) => {
+                if let Some(p) = self.parsed.proxies.get_mut(i) {
+                    proxy_keyword(p, words, span, self.diags);
+                }
+            }
+            Section::Defaults(i) => {
+                if let Some(p) = self.defaults.get_mut(i) {
+                    proxy_keyword(p, words, span, self.diags);
+                }
+            }
+        }
+    }
+
+    /// Finds a named defaults section declared so far (the last one with that name).
+    fn find_defaults(&self, name: &str) -> Option<usize> {
+        self.defaults.iter().rposition(|d| !d.name.is_empty() && d.name == name)
+    }
+
+    fn defaults_header(&mut self, words: &[String], span: &Span) {
+        let (name, from, extra) = match words.get(1).map(String::as_str) {
+            Some("from") => ("", words.get(2), words.get(3)),
+            Some(n) => match words.get(2).map(String::as_str) {
+                Some("from") => (n, words.get(3), words.get(4)),
+                Some(_) => (n, None, words.get(2)),
+                None => (n, None, None),
+            },
+            None => ("", None, None),
+        };
+        if let Some(extra) = extra {
+            self.diags.alert(span, too_many("defaults", extra));
+        }
+        if let Some(c) = invalid_char(name).filter(|_| !name.is_empty()) {
+            self.diags.alert(
+                span,
+                format!("character '{c}' is not permitted in 'defaults' name '{name}'."),
+            );
+        }
+        let mut conf = ProxyConf::new(Kind::Defaults, name, span);
+        if let Some(from) = from {
+            match self.find_defaults(from) {
+                Some(i) => {
+                    if let Some(d) = self.defaults.get_mut(i) {
+                        d.explicitly_referenced = true;
+                        conf = d.derive(Kind::Defaults, name, span);
+                    }
+                }
+                None => self.diags.alert(
+                    span,
+                    format!("defaults section '{from}' not found for defaults '{name}'."),
+                ),
+            }
+        }
+        self.defaults.push(conf);
+        let idx = self.defaults.len() - 1;
+        self.last_defaults = Some(idx);
+        self.section = Section::Defaults(idx);
+    }
+
+    fn proxy_header(&mut self, kind: Kind, words: &[String], span: &Span) {
+        let sect = kind.section();
+        let mut discard = false;
+        let name = match words.get(1) {
+            Some(n) => n.as_str(),
+            None => {
+                self.diags.alert(span, format!("'{sect}' expects an <id> argument"));
+                discard = true;
+                ""
+            }
+        };
+        if let Some(c) = invalid_char(name).filter(|_| !name.is_empty()) {
+            self.diags
+                .alert(span, format!("character '{c}' is not permitted in '{sect}' name '{name}'."));
+            discard = true;
+        }
+        let mut from = None;
+        match words.get(2).map(String::as_str) {
+            None => {}
+            Some("from") if words.len() >= 4 => {
+                from = words.get(3).map(String::as_str);
+                if let Some(extra) = words.get(4) {
+                    self.diags.alert(span, too_many(sect, extra));
+                    self.diags.alert(span, "please use the 'bind' keyword for listening addresses.");
+                }
+            }
+            Some(_) => {
+                self.diags.alert(span, "please use the 'bind' keyword for listening addresses.");
+            }
+        }
+        if !discard {
+            discard = self.check_duplicate(kind, name, span);
+        }
+        let mut conf = match from {
+            Some(from) => match self.find_defaults(from) {
+                Some(i) => match self.defaults.get_mut(i) {
+                    Some(d) => {
+                        d.explicitly_referenced = true;
+                        d.derive(kind, name, span)
+                    }
+                    None => ProxyConf::new(kind, name, span),
+                },
+                None => {
+                    self.diags.alert(
+                        span,
+                        format!(
+                            "defaults section '{from}' not found for {} '{name}'.",
+                            kind.type_str()
+                        ),
+                    );
+                    ProxyConf::new(kind, name, span)
+                }
+            },
+            None => match self.last_defaults.and_then(|i| self.defaults.get(i)) {
+                Some(d) => {
+                    if d.explicitly_referenced && !d.name.is_empty() {
+                        self.diags.alert(
+                            span,
+                            format!(
+                                "defaults section '{}' (declared at {}:{}) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.",
+                                d.name, d.span.file, d.span.line
+                            ),
+                        );
+                    }
+                    d.derive(kind, name, span)
+                }
+                None => ProxyConf::new(kind, name, span),
+            },
+        };
+        conf.discard = discard;
+        self.parsed.proxies.push(conf);
+        self.section = Section::Proxy(self.parsed.proxies.len() - 1);
+    }
+
+    /// HAProxy's name-collision rule: frontends collide with frontends and listens, backends
+    /// with backends and listens, listens with everything. Returns true on a collision.
+    fn check_duplicate(&mut self, kind: Kind, name: &str, span: &Span) -> bool {
+        let clash = self.parsed.proxies.iter().find(|p| {
+            !p.discard
+                && p.name == name
+                && match kind {
+                    Kind::Frontend => matches!(p.kind, Kind::Frontend | Kind::Listen),
+                    Kind::Backend => matches!(p.kind, Kind::Backend | Kind::Listen),
+                    Kind::Listen | Kind::Defaults => true,
+                }
+        });
+        let Some(other) = clash else { return false };
+        let msg = format!(
+            "{} '{name}' has the same name as {} '{}' declared at {}:{}.",
+            kind.type_str(),
+            other.kind.type_str(),
+            other.name,
+            other.span.file,
+            other.span.line
+        );
+        self.diags.push(ConfigError::with_head(Severity::Alert, Head::ParsingCapital, span, msg));
+        true
+    }
+}
+
+/// Which half of a proxy a keyword needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    Frontend,
+    Backend,
+}
+
+/// HAProxy's capability check for keyword `kw`: a frontend-only keyword in a backend (or the
+/// reverse) is a warning and the line is ignored. Returns whether to go on.
+fn capable(p: &ProxyConf, kw: &str, need: Need, suffix: &str, span: &Span, d: &mut Diagnostics) -> bool {
+    let ok = match need {
+        Need::Frontend => p.kind.has_frontend(),
+        Need::Backend => p.kind.has_backend(),
+    };
+    if !ok {
+        let cap = match need {
+            Need::Frontend => "frontend",
+            Need::Backend => "backend",
+        };
+        d.warning(
+            span,
+            format!(
+                "'{kw}' ignored because {} '{}' has no {cap} capability.{suffix}",
+                p.kind.type_str(),
+                p.name
+            ),
+        );
+    }
+    ok
+}
+
+fn not_in_defaults(p: &ProxyConf, kw: &str, head: Head, span: &Span, d: &mut Diagnostics) -> bool {
+    if p.kind == Kind::Defaults {
+        d.push(ConfigError::with_head(
+            Severity::Alert,
+            head,
+            span,
+            format!("'{kw}' not allowed in 'defaults' section."),
+        ));
+        return false;
+    }
+    true
+}
+
+/// One keyword line inside a defaults/frontend/backend/listen section.
+fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let kw = words.first().map(String::as_str).unwrap_or_default();
+    let arg1 = words.get(1).map(String::as_str);
+    let extra = |n: usize| words.get(n).map(String::as_str);
+    match kw {
+        "mode" => {
+            let mode = match arg1 {
+                Some("tcp") => Mode::Tcp,
+                Some("http") => Mode::Http,
+                other => {
+                    return d.alert(span, format!("unknown proxy mode '{}'.", other.unwrap_or_default()));
+                }
+            };
+            if let Some(x) = extra(2) {
+                return d.alert(span, too_many("mode", x));
+            }
+            p.mode = mode;
+        }
+        "bind" => {
+            if !not_in_defaults(p, kw, Head::Parsing, span, d)
+                || !capable(p, kw, Need::Frontend, "", span, d)
+            {
+                return;
+            }
+            let section = p.kind.section().to_string();
+            parse_bind_line(&mut p.binds, &section, words, span, d);
+        }
+        "server" => {
+            if p.kind == Kind::Defaults {
+                let _ = not_in_defaults(p, kw, Head::Bracket, span, d);
+                return;
+            }
+            if !p.kind.has_backend() {
+                let msg = format!(
+                    "parsing [{}:{}] : 'server' not allowed because {} '{}' has no backend capability.",
+                    span.file,
+                    span.line,
+                    p.kind.type_str(),
+                    p.name
+                );
+                return d.push(ConfigError::with_head(Severity::Alert, Head::Bracket, span, msg));
+            }
+            parse_server_line(p, words, span, d);
+        }
+        "maxconn" => {
+            if !capable(p, kw, Need::Frontend, " Maybe you want 'fullconn' instead ?", span, d) {
+                return;
+            }
+            match arg1.and_then(parse_u32) {
+                Some(n) => p.maxconn = Some(n),
+                None => return d.alert(span, "'maxconn' expects an integer argument."),
+            }
+            if let Some(x) = extra(2) {
+                d.alert(span, too_many(kw, x));
+            }
+        }
+        "default_backend" => {
+            if !capable(p, kw, Need::Frontend, "", span, d) {
+                return;
+            }
+            let Some(name) = arg1 else {
+                return d.alert(span, "'default_backend' expects a backend name.");
+            };
+            if let Some(x) = extra(2) {
+                return d.alert(span, too_many(kw, x));
+            }
+            p.default_backend = Some((name.to_string(), span.clone()));
+        }
+        "use_backend" => {
+            if !not_in_defaults(p, kw, Head::Parsing, span, d) || !capable(p, kw, Need::Frontend, "", span, d) {
+                return;
+            }
+            let Some(name) = arg1 else {
+                return d.alert(span, "'use_backend' expects a backend name.");
+            };
+            match extra(2) {
+                None => p.use_backends.push((name.to_string(), span.clone())),
+                Some(c @ ("if" | "unless")) => d.alert(
+                    span,
+                    format!(
+                        "'use_backend' with a condition ('{c} ...') is a HAProxy feature that Ravelin does not support yet."
+                    ),
+                ),
+                Some(x) => d.alert(span, too_many(kw, x)),
+            }
+        }
+        "balance" => {
+            if !capable(p, kw, Need::Backend, "", span, d) {
+                return;
+            }
+            parse_balance(p, words, span, d);
+        }
+        "retries" => {
+            if !capable(p, kw, Need::Backend, "", span, d) {
+                return;
+            }
+            match arg1.and_then(parse_u32) {
+                Some(n) => p.retries = n,
+                None => {
+                    return d.alert(span, "'retries' expects an integer argument (dispatch counts for one).");
+                }
+            }
+            if let Some(x) = extra(2) {
+                d.alert(span, too_many(kw, x));
+            }
+        }
+        "timeout" => parse_timeout(p, words, span, d),
+        "contimeout" | "clitimeout" | "srvtimeout" => {
+            let new = match kw {
+                "contimeout" => "connect",
+                "clitimeout" => "client",
+                _ => "server",
+            };
+            d.alert(
+                span,
+                format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {new}'."),
+            );
+        }
+        "option" => parse_option(p, words.get(1..).unwrap_or_default(), false, span, d),
+        "no" if arg1 == Some("option") => parse_option(p, words.get(2..).unwrap_or_default(), true, span, d),
+        _ => {
+            if keywords::proxy_caps(kw).is_some() {
+                d.alert(span, unsupported(kw));
+            } else {
+                d.alert(
+                    span,
+                    format!(
+                        "unknown keyword '{kw}' in '{}' section{}",
+                        p.kind.section(),
+                        did_you_mean(keywords::suggest_proxy(kw))
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    const SUPPORTED: &str = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
+    let algo = words.get(1).map(String::as_str).unwrap_or_default();
+    let b = match algo {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "source" => Balance::Source,
+        "uri" | "url_param" | "random" | "hash" => return d.alert(span, unsupported(&format!("balance {algo}"))),
+        a if a.starts_with("hdr(") || a.starts_with("rdp-cookie") || a.starts_with("random(") => {
+            return d.alert(span, unsupported(&format!("balance {a}")));
+        }
+        _ => return d.alert(span, SUPPORTED),
+    };
+    if let Some(x) = words.get(2) {
+        return d.alert(span, too_many("balance", x));
+    }
+    p.balance = b;
+}
+
+fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let name = words.get(1).map(String::as_str).unwrap_or_default();
+    let need = match name {
+        "client" | "client-fin" => Need::Frontend,
+        "connect" | "server" | "queue" | "tunnel" | "server-fin" => Need::Backend,
+        "check" | "http-keep-alive" | "http-request" | "tarpit" => {
+            return d.alert(span, unsupported(&format!("timeout {name}")));
+        }
+        _ => {
+            return d.alert(
+                span,
+                format!(
+                    "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{name}')"
+                ),
+            );
+        }
+    };
+    let what = format!("timeout {name}");
+    let arg = words.get(2).map(String::as_str).unwrap_or_default();
+    let value = match parse_time(arg) {
+        Ok(v) => v,
+        Err(e @ (TimeError::Empty | TimeError::Unexpected(_) | TimeError::Overflow | TimeError::Underflow)) => {
+            return d.alert(span, e.message(arg, &what));
+        }
+    };
+    if let Some(x) = words.get(3) {
+        return d.alert(span, too_many(&what, x));
+    }
+    let ok = match need {
+        Need::Frontend => p.kind.has_frontend(),
+        Need::Backend => p.kind.has_backend(),
+    };
+    if !ok {
+        let cap = if need == Need::Frontend { "frontend" } else { "backend" };
+        return d.warning(
+            span,
+            format!("'{what}' will be ignored because {} '{}' has no {cap} capability", p.kind.type_str(), p.name),
+        );
+    }
+    // `timeout x 0` means "no timeout" in HAProxy (TICK_ETERNITY), which the model spells None.
+    let value = Some(value).filter(|v| !v.is_zero());
+    let (slot, inherited) = match name {
+        "client" => (&mut p.timeouts.client, p.inherited_timeouts.client),
+        "client-fin" => (&mut p.timeouts.client_fin, p.inherited_timeouts.client_fin),
+        "connect" => (&mut p.timeouts.connect, p.inherited_timeouts.connect),
+        "server" => (&mut p.timeouts.server, p.inherited_timeouts.server),
+        "queue" => (&mut p.timeouts.queue, p.inherited_timeouts.queue),
+        "tunnel" => (&mut p.timeouts.tunnel, p.inherited_timeouts.tunnel),
+        _ => (&mut p.timeouts.server_fin, p.inherited_timeouts.server_fin),
+    };
+    if *slot != inherited {
+        d.warning(span, format!("overwriting '{what}' which was already specified"));
+    }
+    *slot = value;
+}
+
+/// `option NAME [args]` (`negate`: `no option NAME`); `words` starts at the option name.
+fn parse_option(p: &mut ProxyConf, words: &[String], negate: bool, span: &Span, d: &mut Diagnostics) {
+    let tight = |d: &mut Diagnostics, m: String| {
+        d.push(ConfigError::with_head(Severity::Alert, Head::ParsingTight, span, m));
+    };
+    let Some(name) = words.first().map(String::as_str) else {
+        return tight(d, "'option' expects an option name.".into());
+    };
+    if negate && !keywords::option_negatable(name) {
+        return tight(d, format!("negation/default is not supported for option '{name}'."));
+    }
+    let Some(caps) = keywords::option_caps(name) else {
+        return match keywords::suggest_option(name) {
+            Some(s) => d.alert(span, format!("unknown option '{name}'{}", did_you_mean(Some(s)))),
+            None => d.alert(span, format!("unknown option '{name}'.")),
+        };
+    };
+    let supported = matches!(name, "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response");
+    if !supported {
+        return d.alert(span, unsupported(&format!("option {name}")));
+    }
+    if !caps.frontend && !capable(p, name, Need::Backend, "", span, d) {
+        return;
+    }
+    let extra_at = if name == "redispatch" && !negate { 2 } else { 1 };
+    if let Some(x) = words.get(extra_at).filter(|_| !negate) {
+        return d.alert(span, too_many(&format!("option {name}"), x));
+    }
+    match name {
+        "redispatch" if negate => p.redispatch = None,
+        "redispatch" => {
+            let interval = match words.get(1) {
+                None => -1,
+                Some(v) => match parse_i64(v).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) => n,
+                    None => return d.alert(span, "'option redispatch' expects an integer argument."),
+                },
+            };
+            // HAProxy: "You can disable redispatches with a value of 0."
+            p.redispatch = Some(interval).filter(|&n| n != 0);
+        }
+        "allbackups" => p.allbackups = !negate,
+        "splice-auto" => p.splice.auto = Some(!negate),
+        "splice-request" => p.splice.request = Some(!negate),
+        _ => p.splice.response = Some(!negate),
+    }
+}
+
+/// Helpers for the tests of sibling modules.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// An empty backend named `name`.
+    pub fn backend(name: &str) -> ProxyConf {
+        ProxyConf::new(Kind::Backend, name, &Span::new("t.cfg", 1))
+    }
+}

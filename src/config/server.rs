@@ -1,0 +1,376 @@
+//! `server` and `bind` lines: the address, then keyword parameters (sections 5.1 and 5.2).
+//!
+//! Server hostnames stay unresolved here ([`ServerSpec`]); the build step resolves them once.
+//! A parameter HAProxy knows but Ravelin does not support ends the line with an explicit
+//! alert, because its arity is unknown and guessing would report nonsense after it.
+
+use std::time::Duration;
+
+use crate::config::addr::{self, ServerSpec};
+use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
+use crate::config::keywords::{self, did_you_mean};
+use crate::config::parser::{ProxyConf, unsupported};
+use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
+use crate::model::{Bind, CheckParams, Origin};
+
+/// HAProxy's `SRV_UWGHT_MAX`.
+const MAX_WEIGHT: i64 = 256;
+
+/// A `server` line as written.
+#[derive(Clone, Debug)]
+pub struct ServerConf {
+    pub name: String,
+    pub span: Span,
+    pub spec: ServerSpec,
+    pub weight: u32,
+    pub maxconn: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub check: CheckParams,
+}
+
+fn origin(span: &Span) -> Origin {
+    Origin { file: span.file.clone(), line: span.line }
+}
+
+/// `server NAME ADDR [params...]` in proxy `p` (the caller checked the capability).
+pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let bracket = |d: &mut Diagnostics, m: String| {
+        d.push(ConfigError::with_head(Severity::Alert, Head::Bracket, span, m));
+    };
+    let (Some(name), Some(addr)) = (words.get(1), words.get(2)) else {
+        return bracket(d, "'server' expects <name> and <addr>[:<port>] as arguments.".into());
+    };
+    let who = format!("'server {}/{name}'", p.name);
+    let spec = match addr::parse_server(addr) {
+        Ok(s) => s,
+        Err(e) => return bracket(d, format!("{who} : {e}")),
+    };
+    let mut srv = ServerConf {
+        name: name.clone(),
+        span: span.clone(),
+        spec,
+        weight: 1,
+        maxconn: 0,
+        backup: false,
+        disabled: false,
+        check: CheckParams::default(),
+    };
+    let (mut fastinter, mut downinter) = (None, None);
+    let mut i = 3;
+    let mut ok = true;
+    while let Some(kw) = words.get(i).map(String::as_str) {
+        let arg = words.get(i + 1).map(String::as_str);
+        let mut err = |m: String| {
+            bracket(d, format!("{who} : {m}"));
+            ok = false;
+        };
+        let int_arg = |what: &str| arg.and_then(parse_u32).ok_or_else(|| format!("'{what}' expects an integer argument.."));
+        let time_arg = |what: &str| -> Result<Duration, String> {
+            let a = arg.ok_or_else(|| format!("'{what}' expects a delay as argument.."))?;
+            match parse_time(a) {
+                Ok(t) if t.is_zero() => Err(format!("invalid value 0 for argument '{what}' of server {name}..")),
+                Ok(t) => Ok(t),
+                Err(TimeError::Unexpected(c)) => {
+                    Err(format!("unexpected character '{c}' in '{what}' argument of server {name}.."))
+                }
+                Err(TimeError::Empty) => Err(format!("'{what}' expects a delay as argument..")),
+                Err(TimeError::Overflow) => Err(format!("timer overflow in argument <{a}> to <{what}> of server {name}, maximum value is 2147483647 ms (~24.8 days)..")),
+                Err(TimeError::Underflow) => Err(format!("timer underflow in argument <{a}> to <{what}> of server {name}, minimum non-null value is 1 ms..")),
+            }
+        };
+        let mut used = 2;
+        match kw {
+            "backup" => {
+                srv.backup = true;
+                used = 1;
+            }
+            "disabled" => {
+                srv.disabled = true;
+                used = 1;
+            }
+            "enabled" => {
+                srv.disabled = false;
+                used = 1;
+            }
+            "check" => {
+                srv.check.enabled = true;
+                used = 1;
+            }
+            "no-check" => {
+                srv.check.enabled = false;
+                used = 1;
+            }
+            "no-backup" => {
+                srv.backup = false;
+                used = 1;
+            }
+            "weight" => match arg.and_then(parse_i64) {
+                Some(w) if (0..=MAX_WEIGHT).contains(&w) => srv.weight = u32::try_from(w).unwrap_or(1),
+                Some(w) => err(format!("weight of server {name} is not within 0 and {MAX_WEIGHT} ({w})..")),
+                None => err("'weight' expects an integer argument..".into()),
+            },
+            "maxconn" => match int_arg(kw) {
+                Ok(n) => srv.maxconn = n,
+                Err(e) => err(e),
+            },
+            "rise" | "fall" => match arg.and_then(parse_i64) {
+                Some(n) if n > 0 => {
+                    let n = u32::try_from(n).unwrap_or(u32::MAX);
+                    if kw == "rise" {
+                        srv.check.rise = n;
+                    } else {
+                        srv.check.fall = n;
+                    }
+                }
+                Some(_) => err(format!("'{kw}' has to be > 0..")),
+                None => err(format!("'{kw}' expects an integer argument..")),
+            },
+            "inter" | "fastinter" | "downinter" => match time_arg(kw) {
+                Ok(t) => match kw {
+                    "inter" => srv.check.inter = t,
+                    "fastinter" => fastinter = Some(t),
+                    _ => downinter = Some(t),
+                },
+                Err(e) => err(e),
+            },
+            "port" => match arg.and_then(parse_u32).and_then(|n| u16::try_from(n).ok()).filter(|&n| n > 0) {
+                Some(n) => srv.check.port = Some(n),
+                None => err("'port' expects a port number as argument..".into()),
+            },
+            "addr" => match arg {
+                None => err("'addr' expects <ipv4|ipv6> as argument..".into()),
+                Some(a) => match addr::parse_check_addr(a) {
+                    Some(ip) => srv.check.addr = Some(ip),
+                    None => err(format!("'addr' : invalid address: '{a}' in '{a}'.")),
+                },
+            },
+            _ if keywords::is_server(kw) => {
+                err(unsupported(kw));
+                break;
+            }
+            _ => {
+                let s = keywords::suggest_server(kw);
+                err(match s {
+                    Some(_) => format!("unknown keyword '{kw}'{}", did_you_mean(s)),
+                    None => format!("unknown keyword '{kw}'."),
+                });
+                break;
+            }
+        }
+        i += used;
+    }
+    srv.check.fastinter = fastinter.unwrap_or(srv.check.inter);
+    srv.check.downinter = downinter.unwrap_or(srv.check.inter);
+    if !ok {
+        return;
+    }
+    if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
+        let msg = format!(
+            "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+            p.kind.type_str(),
+            p.name,
+            srv.name,
+            prev.span.line
+        );
+        return d.alert(span, msg);
+    }
+    p.servers.push(srv);
+}
+
+/// `bind ADDR[,ADDR...] [params...]` in a frontend or listen section named `section`.
+pub fn parse_bind_line(binds: &mut Vec<Bind>, section: &str, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let Some(spec) = words.get(1) else {
+        return d.alert(span, "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.");
+    };
+    let addrs = match addr::parse_bind(spec) {
+        Ok(a) => a,
+        Err(e) => return d.alert(span, format!("'bind' : {e}")),
+    };
+    let who = format!("'bind {spec}' in section '{section}'");
+    let mut template = Bind { origin: origin(span), addr: crate::model::BindAddr::Fd(-1), name: None, backlog: None, maxconn: None, v6only: None };
+    let mut i = 2;
+    while let Some(kw) = words.get(i).map(String::as_str) {
+        let arg = words.get(i + 1).map(String::as_str);
+        let mut used = 2;
+        let value = |min: i64, rel: &str| -> Result<u32, String> {
+            let a = arg.ok_or_else(|| format!("'{kw}' : missing value"))?;
+            match parse_i64(a) {
+                Some(n) if n >= min => u32::try_from(n).map_err(|_| format!("'{kw}' : invalid value {n}, must be {rel}")),
+                Some(n) => Err(format!("'{kw}' : invalid value {n}, must be {rel}")),
+                None => Err(format!("'{kw}' : invalid value '{a}', must be an integer {rel}")),
+            }
+        };
+        let res: Result<(), String> = match kw {
+            "name" => match arg {
+                Some(n) => {
+                    template.name = Some(n.to_string());
+                    Ok(())
+                }
+                None => Err("'name' : missing name".into()),
+            },
+            "backlog" => value(1, "> 0").map(|n| template.backlog = Some(n)),
+            "maxconn" => value(0, ">= 0").map(|n| template.maxconn = Some(n)),
+            "v4v6" => {
+                used = 1;
+                template.v6only = Some(false);
+                Ok(())
+            }
+            "v6only" => {
+                used = 1;
+                template.v6only = Some(true);
+                Ok(())
+            }
+            _ if keywords::is_bind(kw) => {
+                d.alert(span, format!("{who} : {}", unsupported(kw)));
+                return;
+            }
+            _ => {
+                let s = keywords::suggest_bind(kw);
+                let tail = if s.is_some() { did_you_mean(s) } else { ".".to_string() };
+                d.alert(span, format!("{who}: unknown keyword '{kw}'{tail}"));
+                return;
+            }
+        };
+        if let Err(e) = res {
+            return d.alert(span, format!("{who} : {e}"));
+        }
+        i += used;
+    }
+    for a in addrs {
+        binds.push(Bind { addr: a, ..template.clone() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::addr::Host;
+    use crate::model::{BindAddr, PortRule};
+
+    fn words(l: &str) -> Vec<String> {
+        l.split_whitespace().map(String::from).collect()
+    }
+
+    fn servers(lines: &[&str]) -> (Vec<ServerConf>, Vec<String>) {
+        let mut d = Diagnostics::default();
+        let mut p = crate::config::parser::tests_support::backend("be");
+        for (i, l) in lines.iter().enumerate() {
+            parse_server_line(&mut p, &words(l), &Span::new("s.cfg", u32::try_from(i + 1).unwrap_or(0)), &mut d);
+        }
+        (p.servers, d.items.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn server_params() {
+        let (s, e) = servers(&[
+            "server s1 10.0.0.1:80 weight 10 maxconn 100 backup disabled check inter 5s rise 4 fall 5 port 8080 addr 10.0.0.2",
+            "server s2 10.0.0.1 check inter 1s fastinter 500 downinter 3s",
+            "server s3 10.0.0.1:80",
+        ]);
+        assert_eq!(e, Vec::<String>::new());
+        let s1 = s.first().map(|s| s.clone());
+        let Some(s1) = s1 else { return };
+        assert_eq!(s1.weight, 10);
+        assert_eq!(s1.maxconn, 100);
+        assert!(s1.backup && s1.disabled && s1.check.enabled);
+        assert_eq!(s1.check.inter, Duration::from_secs(5));
+        assert_eq!(s1.check.fastinter, Duration::from_secs(5));
+        assert_eq!(s1.check.downinter, Duration::from_secs(5));
+        assert_eq!((s1.check.rise, s1.check.fall), (4, 5));
+        assert_eq!(s1.check.port, Some(8080));
+        assert_eq!(s1.check.addr, "10.0.0.2".parse().ok());
+        assert_eq!(
+            s1.spec,
+            ServerSpec::Inet { host: Host::Ip([10, 0, 0, 1].into()), port: PortRule::Fixed(80) }
+        );
+        let s2 = s.get(1).map(|s| s.check.clone()).unwrap_or_default();
+        assert_eq!(s2.fastinter, Duration::from_millis(500));
+        assert_eq!(s2.downinter, Duration::from_secs(3));
+        let s3 = s.get(2).map(|s| (s.weight, s.check.clone())).unwrap_or_default();
+        assert_eq!(s3, (1, CheckParams::default()));
+    }
+
+    #[test]
+    fn server_errors_match_haproxy() {
+        let (_, e) = servers(&[
+            "server s1 127.0.0.1:8000 weight 300",
+            "server s2 127.0.0.1:8002 bogus",
+            "server s3 1.2.3.4:80 wieght 3",
+            "server s4 1.2.3.4:80 rise 0",
+            "server s5 1.2.3.4:80 inter",
+            "server s6 1.2.3.4:80 inter 0",
+            "server s7 1.2.3.4:80 port",
+            "server s8 1.2.3.4:80 addr",
+            "server s9 1.2.3.4:80 addr foo.invalid",
+            "server s10 1.2.3.4:99999",
+            "server s11",
+            "server s12 1.2.3.4:80 ssl verify none",
+            "server s13 1.2.3.4:80 inter 1x",
+            "server s14 1.2.3.4:80",
+            "server s14 1.2.3.4:81",
+        ]);
+        assert_eq!(
+            e,
+            vec![
+                "[s.cfg:1] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300)..",
+                "[s.cfg:2] : 'server be/s2' : unknown keyword 'bogus'.",
+                "[s.cfg:3] : 'server be/s3' : unknown keyword 'wieght'; did you mean 'weight' maybe ?",
+                "[s.cfg:4] : 'server be/s4' : 'rise' has to be > 0..",
+                "[s.cfg:5] : 'server be/s5' : 'inter' expects a delay as argument..",
+                "[s.cfg:6] : 'server be/s6' : invalid value 0 for argument 'inter' of server s6..",
+                "[s.cfg:7] : 'server be/s7' : 'port' expects a port number as argument..",
+                "[s.cfg:8] : 'server be/s8' : 'addr' expects <ipv4|ipv6> as argument..",
+                "[s.cfg:9] : 'server be/s9' : 'addr' : invalid address: 'foo.invalid' in 'foo.invalid'.",
+                "[s.cfg:10] : 'server be/s10' : invalid port '99999'",
+                "[s.cfg:11] : 'server' expects <name> and <addr>[:<port>] as arguments.",
+                "[s.cfg:12] : 'server be/s12' : 'ssl' is a HAProxy keyword that Ravelin does not support yet.",
+                "[s.cfg:13] : 'server be/s13' : unexpected character 'x' in 'inter' argument of server s13..",
+                "parsing [s.cfg:15] : backend 'be', another server named 's14' was already defined at line 14, please use distinct names.",
+            ]
+        );
+    }
+
+    fn binds(l: &str) -> (Vec<Bind>, Vec<String>) {
+        let mut d = Diagnostics::default();
+        let mut b = Vec::new();
+        parse_bind_line(&mut b, "frontend", &words(l), &Span::new("b.cfg", 1), &mut d);
+        (b, d.items.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn bind_params() {
+        let (b, e) = binds("bind 127.0.0.1:80-81,[::1]:90 name web backlog 10 maxconn 20 v6only");
+        assert_eq!(e, Vec::<String>::new());
+        assert_eq!(b.len(), 3);
+        for x in &b {
+            assert_eq!(x.name.as_deref(), Some("web"));
+            assert_eq!((x.backlog, x.maxconn, x.v6only), (Some(10), Some(20), Some(true)));
+        }
+        assert_eq!(b.get(2).map(|x| x.addr.clone()), Some(BindAddr::Inet("[::1]:90".parse().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()))));
+        let (b, _) = binds("bind :80 v4v6");
+        assert_eq!(b.first().and_then(|x| x.v6only), Some(false));
+    }
+
+    #[test]
+    fn bind_errors_match_haproxy() {
+        let e = |l: &str| binds(l).1.first().cloned().unwrap_or_default();
+        assert_eq!(e("bind 127.0.0.1:99999"), "parsing [b.cfg:1] : 'bind' : invalid port '99999'");
+        assert_eq!(e("bind"), "parsing [b.cfg:1] : 'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.");
+        assert_eq!(
+            e("bind 1.2.3.4:80 foo"),
+            "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend': unknown keyword 'foo'; did you mean 'tfo' maybe ?"
+        );
+        assert_eq!(e("bind 1.2.3.4:80 backlog"), "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : missing value");
+        assert_eq!(e("bind :80 name"), "parsing [b.cfg:1] : 'bind :80' in section 'frontend' : 'name' : missing name");
+        assert_eq!(
+            e("bind 1.2.3.4:80 maxconn -1"),
+            "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'maxconn' : invalid value -1, must be >= 0"
+        );
+        assert_eq!(
+            e("bind 1.2.3.4:80 backlog -3"),
+            "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : invalid value -3, must be > 0"
+        );
+        assert!(e("bind :80 ssl crt /x").contains("'ssl' is a HAProxy keyword that Ravelin does not support yet."));
+    }
+}
