@@ -563,7 +563,7 @@ mod tests {
         s.read_exact(&mut got)?;
         assert_eq!(&got[..one.len()], &one[..]);
         assert_eq!(&got[one.len()..], &one[..]);
-        b.stop();
+        drop(b);
         Ok(())
     }
 

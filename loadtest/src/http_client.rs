@@ -555,4 +555,128 @@ mod tests {
         assert!(t.exhausted());
         assert!(Tickets::new(None).claim());
     }
+
+    // End-to-end against the built-in backend, in-process, on 127.0.0.1:0.
+    use crate::backend::{Backend, BackendKind, Fault, HttpBackend};
+    use crate::stats::RunReport;
+
+    fn backend(status: u16, body: usize, fault: Fault) -> io::Result<Backend> {
+        let kind = BackendKind::Http(HttpBackend { status, body_size: body, delay: Duration::ZERO, name: "t1".into(), fault });
+        Backend::start(SocketAddr::from(([127, 0, 0, 1], 0)), 2, kind, Arc::new(AtomicBool::new(false)))
+    }
+
+    fn load(target: SocketAddr, conns: usize, n: u64, mode: ConnMode) -> HttpLoad {
+        HttpLoad {
+            target,
+            connections: conns,
+            threads: 2,
+            duration: Duration::from_secs(5),
+            requests: Some(n),
+            rate: None,
+            conn_mode: mode,
+            request: build_request("GET", "/", "t", &[], 0, mode).into(),
+            head_request: false,
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            timeline: false,
+        }
+    }
+
+    fn go(cfg: &HttpLoad) -> io::Result<ThreadStats> {
+        run(cfg, &AtomicBool::new(false), &Live::default()).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn exact_request_count_keepalive() -> io::Result<()> {
+        let b = backend(200, 100, Fault::None)?;
+        let s = go(&load(b.addr, 7, 1000, ConnMode::KeepAlive))?;
+        assert_eq!(s.ok, 1000);
+        assert_eq!(s.errors.total(), 0);
+        assert_eq!(s.hist.len(), 1000);
+        assert!(s.bytes_read >= 1000 * 100);
+        Ok(())
+    }
+
+    #[test]
+    fn exact_request_count_close_and_large_body() -> io::Result<()> {
+        let b = backend(200, 300_000, Fault::None)?;
+        let s = go(&load(b.addr, 3, 40, ConnMode::Close))?;
+        assert_eq!((s.ok, s.errors.total()), (40, 0));
+        assert!(s.bytes_read >= 40 * 300_000);
+        Ok(())
+    }
+
+    #[test]
+    fn refused_port_is_connect_refused() -> io::Result<()> {
+        // Bind then drop to get a port with (almost certainly) no listener.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let s = go(&load(port, 2, 10, ConnMode::KeepAlive))?;
+        assert_eq!(s.ok, 0);
+        assert_eq!(s.errors.connect_refused, 10);
+        assert_eq!(s.errors.total(), 10);
+        Ok(())
+    }
+
+    #[test]
+    fn status_503_counted_under_503() -> io::Result<()> {
+        let b = backend(503, 10, Fault::None)?;
+        let s = go(&load(b.addr, 4, 50, ConnMode::KeepAlive))?;
+        let r = s.errors.to_report();
+        assert_eq!(r.http.get("503"), Some(&50));
+        assert_eq!((s.ok, r.total), (0, 50));
+        Ok(())
+    }
+
+    #[test]
+    fn reset_backend_is_reset() -> io::Result<()> {
+        let b = backend(200, 10, Fault::Reset)?;
+        let s = go(&load(b.addr, 2, 20, ConnMode::KeepAlive))?;
+        assert_eq!(s.errors.reset, 20, "{:?}", s.errors);
+        Ok(())
+    }
+
+    #[test]
+    fn closing_backend_is_closed_early() -> io::Result<()> {
+        let b = backend(200, 10, Fault::Close)?;
+        let s = go(&load(b.addr, 2, 20, ConnMode::KeepAlive))?;
+        assert_eq!(s.errors.closed, 20, "{:?}", s.errors);
+        Ok(())
+    }
+
+    #[test]
+    fn hanging_backend_is_read_timeout() -> io::Result<()> {
+        let b = backend(200, 10, Fault::Hang)?;
+        let mut cfg = load(b.addr, 3, 3, ConnMode::KeepAlive);
+        cfg.timeout = Duration::from_millis(200);
+        let s = go(&cfg)?;
+        assert_eq!(s.errors.read_timeout, 3, "{:?}", s.errors);
+        Ok(())
+    }
+
+    #[test]
+    fn open_loop_rate_and_timeline_json() -> io::Result<()> {
+        let b = backend(200, 10, Fault::None)?;
+        let mut cfg = load(b.addr, 4, 0, ConnMode::KeepAlive);
+        cfg.requests = None;
+        cfg.rate = Some(500.0);
+        cfg.duration = Duration::from_millis(600);
+        cfg.timeline = true;
+        let (s, elapsed) = run(&cfg, &AtomicBool::new(false), &Live::default())?;
+        // 500/s for 0.6 s is 300 requests; allow for the last in-flight ones.
+        assert!((280..=301).contains(&s.ok), "ok {}", s.ok);
+        let r = RunReport::from_stats("http", "t", 2, 4, 0, elapsed, &s);
+        let v: serde_json::Value = serde_json::to_value(&r).map_err(io::Error::other)?;
+        for key in ["requests_per_s", "bytes_read", "latency_us", "percentiles", "errors", "timeline"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        for key in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(v["latency_us"][key].as_u64().is_some_and(|x| x > 0), "latency {key}");
+        }
+        let hits: u64 = v["timeline"]["backends"]["t1"].as_array().map_or(0, |a| a.iter().filter_map(|x| x.as_u64()).sum());
+        assert_eq!(hits, s.ok);
+        let back: RunReport = serde_json::from_value(v).map_err(io::Error::other)?;
+        assert_eq!(back, r);
+        Ok(())
+    }
 }
+

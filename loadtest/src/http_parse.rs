@@ -435,6 +435,6 @@ mod tests {
         assert_eq!(ChunkedDecoder::default().feed(b"ffffffffffffffffff\r\n"), ChunkStep::Invalid);
         assert_eq!(ChunkedDecoder::default().feed(b"\r\n"), ChunkStep::Invalid);
         assert_eq!(ChunkedDecoder::default().feed(b"1\r\nab"), ChunkStep::Invalid);
-        assert_eq!(ChunkedDecoder::default().feed(b"0\n\n"), ChunkStep::Done(4));
+        assert_eq!(ChunkedDecoder::default().feed(b"0\n\n"), ChunkStep::Done(3));
     }
 }

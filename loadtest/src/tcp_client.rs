@@ -512,4 +512,76 @@ mod tests {
         assert_eq!(Direction::Down.mode_byte(), b'D');
         assert_eq!(Direction::Both.mode_byte(), b'B');
     }
+
+    use crate::backend::{Backend, BackendKind, TcpMode};
+    use std::sync::Arc;
+
+    fn backend() -> io::Result<Backend> {
+        Backend::start(SocketAddr::from(([127, 0, 0, 1], 0)), 2, BackendKind::Tcp(TcpMode::Auto), Arc::new(AtomicBool::new(false)))
+    }
+
+    fn cfg(target: SocketAddr, conns: usize) -> TcpLoad {
+        TcpLoad {
+            target,
+            threads: 2,
+            connections: conns,
+            duration: Duration::from_millis(300),
+            requests: None,
+            direction: Direction::Both,
+            payload: 64,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn bulk_moves_bytes_each_direction() -> io::Result<()> {
+        let b = backend()?;
+        for dir in [Direction::Up, Direction::Down, Direction::Both] {
+            let mut c = cfg(b.addr, 2);
+            c.direction = dir;
+            let (s, _) = run(TcpKind::Bulk, &c, &AtomicBool::new(false), &Live::default())?;
+            assert_eq!((s.ok, s.errors.total()), (2, 0), "{dir:?}");
+            if dir != Direction::Down {
+                assert!(s.bytes_written > 1_000_000, "{dir:?} wrote {}", s.bytes_written);
+            }
+            if dir != Direction::Up {
+                assert!(s.bytes_read > 1_000_000, "{dir:?} read {}", s.bytes_read);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn connrate_exact_count() -> io::Result<()> {
+        let b = backend()?;
+        let mut c = cfg(b.addr, 8);
+        c.requests = Some(300);
+        c.duration = Duration::from_secs(5);
+        let (s, _) = run(TcpKind::ConnRate, &c, &AtomicBool::new(false), &Live::default())?;
+        assert_eq!((s.ok, s.errors.total()), (300, 0));
+        assert_eq!(s.bytes_read, 300 * 63);
+        Ok(())
+    }
+
+    #[test]
+    fn connrate_refused() -> io::Result<()> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let mut c = cfg(port, 2);
+        c.requests = Some(10);
+        let (s, _) = run(TcpKind::ConnRate, &c, &AtomicBool::new(false), &Live::default())?;
+        assert_eq!(s.errors.connect_refused, 10);
+        Ok(())
+    }
+
+    #[test]
+    fn hold_keeps_connections() -> io::Result<()> {
+        let b = backend()?;
+        let live = Live::default();
+        let (s, _) = run(TcpKind::Hold, &cfg(b.addr, 300), &AtomicBool::new(false), &live)?;
+        assert_eq!((s.ok, s.errors.total()), (300, 0));
+        assert_eq!(live.held.load(Ordering::Relaxed), 300);
+        Ok(())
+    }
 }
+
