@@ -43,7 +43,15 @@ pub enum Host {
 
 /// Prefixes HAProxy accepts and Ravelin does not (datagram, QUIC, abstract sockets...).
 const UNSUPPORTED_PREFIXES: &[&str] = &[
-    "abns@", "sockpair@", "udp@", "udp4@", "udp6@", "quic4@", "quic6@", "uxdg@", "uxst@",
+    "abns@",
+    "sockpair@",
+    "udp@",
+    "udp4@",
+    "udp6@",
+    "quic4@",
+    "quic6@",
+    "uxdg@",
+    "uxst@",
     "rhttp@",
 ];
 
@@ -107,10 +115,14 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), ()> {
 /// Parses a port number the way HAProxy reports errors on it.
 fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
     if let Some(c) = p.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(format!("invalid character '{c}' in port number '{p}' in '{whole}'"));
+        return Err(format!(
+            "invalid character '{c}' in port number '{p}' in '{whole}'"
+        ));
     }
     match p.parse::<u32>() {
-        Ok(n) if (1..=65535).contains(&n) => u16::try_from(n).map_err(|_| format!("invalid port '{p}'")),
+        Ok(n) if (1..=65535).contains(&n) => {
+            u16::try_from(n).map_err(|_| format!("invalid port '{p}'"))
+        }
         _ => Err(format!("invalid port '{p}'")),
     }
 }
@@ -166,7 +178,9 @@ pub fn parse_bind(spec: &str) -> Result<Vec<BindAddr>, String> {
                         Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
                         Family::V4 | Family::Any => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                     },
-                    h => parse_literal(h, fam).or_else(|| resolve(h, fam)).ok_or_else(|| invalid(h))?,
+                    h => parse_literal(h, fam)
+                        .or_else(|| resolve(h, fam))
+                        .ok_or_else(|| invalid(h))?,
                 };
                 let (low, high) = match port.split_once('-') {
                     Some((a, b)) => {
@@ -196,14 +210,18 @@ pub fn parse_server(spec: &str) -> Result<ServerSpec, String> {
     match split_prefix(spec)? {
         Prefixed::Unix(path) => {
             if path.len() > MAX_UNIX_PATH {
-                return Err(format!("socket path '{spec}' too long (max {MAX_UNIX_PATH})"));
+                return Err(format!(
+                    "socket path '{spec}' too long (max {MAX_UNIX_PATH})"
+                ));
             }
             Ok(ServerSpec::Unix(PathBuf::from(path)))
         }
-        Prefixed::Fd(_) => Err(format!("a file descriptor is not acceptable here in '{spec}'")),
+        Prefixed::Fd(_) => Err(format!(
+            "a file descriptor is not acceptable here in '{spec}'"
+        )),
         Prefixed::Inet(fam, rest) => {
-            let (host, port) =
-                split_host_port(rest).map_err(|()| format!("invalid address: '{rest}' in '{spec}'"))?;
+            let (host, port) = split_host_port(rest)
+                .map_err(|()| format!("invalid address: '{rest}' in '{spec}'"))?;
             let port = match port {
                 None | Some("") => PortRule::Same,
                 Some(p) => parse_server_port(p, spec)?,
@@ -227,7 +245,9 @@ fn parse_server_port(p: &str, whole: &str) -> Result<PortRule, String> {
         _ => (0, p),
     };
     if let Some(c) = digits.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(format!("invalid character '{c}' in port number '{p}' in '{whole}'"));
+        return Err(format!(
+            "invalid character '{c}' in port number '{p}' in '{whole}'"
+        ));
     }
     let n: i32 = match digits.parse::<u32>() {
         Ok(n) if n <= 65535 => i32::try_from(n).map_err(|_| format!("invalid port '{p}'"))?,
@@ -258,7 +278,10 @@ mod tests {
     use super::*;
 
     fn inet(s: &str) -> BindAddr {
-        BindAddr::Inet(s.parse().unwrap_or_else(|_| SocketAddr::from(([255, 255, 255, 255], 1))))
+        BindAddr::Inet(
+            s.parse()
+                .unwrap_or_else(|_| SocketAddr::from(([255, 255, 255, 255], 1))),
+        )
     }
 
     #[test]
@@ -271,8 +294,14 @@ mod tests {
         assert_eq!(parse_bind("::1:80"), Ok(vec![inet("[::1]:80")]));
         assert_eq!(parse_bind("ipv6@:80"), Ok(vec![inet("[::]:80")]));
         assert_eq!(parse_bind("ipv4@1.2.3.4:80"), Ok(vec![inet("1.2.3.4:80")]));
-        assert_eq!(parse_bind("unix@/tmp/s"), Ok(vec![BindAddr::Unix("/tmp/s".into())]));
-        assert_eq!(parse_bind("/tmp/s"), Ok(vec![BindAddr::Unix("/tmp/s".into())]));
+        assert_eq!(
+            parse_bind("unix@/tmp/s"),
+            Ok(vec![BindAddr::Unix("/tmp/s".into())])
+        );
+        assert_eq!(
+            parse_bind("/tmp/s"),
+            Ok(vec![BindAddr::Unix("/tmp/s".into())])
+        );
         assert_eq!(parse_bind("fd@3"), Ok(vec![BindAddr::Fd(3)]));
         assert_eq!(parse_bind("localhost:80"), Ok(vec![inet("127.0.0.1:80")]));
     }
@@ -300,12 +329,24 @@ mod tests {
         assert_eq!(e("1.2.3.4:0"), "invalid port '0'");
         assert_eq!(e("1.2.3.4:80-70"), "invalid port range '80-70'");
         assert_eq!(e("1.2.3.4:80-"), "invalid port ''");
-        assert_eq!(e("1.2.3.4:abc"), "invalid character 'a' in port number 'abc' in '1.2.3.4:abc'");
+        assert_eq!(
+            e("1.2.3.4:abc"),
+            "invalid character 'a' in port number 'abc' in '1.2.3.4:abc'"
+        );
         assert_eq!(e("[::1:80"), "invalid address: '[::1:80' in '[::1:80'");
-        assert_eq!(e("300.1.1.1:80"), "invalid address: '300.1.1.1' in '300.1.1.1:80'");
+        assert_eq!(
+            e("300.1.1.1:80"),
+            "invalid address: '300.1.1.1' in '300.1.1.1:80'"
+        );
         assert_eq!(e("ipv4@::1:80"), "invalid address: '::1' in 'ipv4@::1:80'");
-        assert_eq!(e("fd@"), "file descriptor '' is not a valid integer in 'fd@'");
-        assert_eq!(e("fd@abc"), "file descriptor 'abc' is not a valid integer in 'fd@abc'");
+        assert_eq!(
+            e("fd@"),
+            "file descriptor '' is not a valid integer in 'fd@'"
+        );
+        assert_eq!(
+            e("fd@abc"),
+            "file descriptor 'abc' is not a valid integer in 'fd@abc'"
+        );
         assert_eq!(e(":65536"), "invalid port '65536'");
         assert!(e("abns@foo").contains("does not support yet"));
         let long = format!("unix@/{}", "a".repeat(120));
@@ -316,48 +357,95 @@ mod tests {
     fn server_forms() {
         let ip = |s: &str| Host::Ip(s.parse().unwrap_or(IpAddr::V4(Ipv4Addr::BROADCAST)));
         let srv = |h, port| Ok(ServerSpec::Inet { host: h, port });
-        assert_eq!(parse_server("1.2.3.4:80"), srv(ip("1.2.3.4"), PortRule::Fixed(80)));
+        assert_eq!(
+            parse_server("1.2.3.4:80"),
+            srv(ip("1.2.3.4"), PortRule::Fixed(80))
+        );
         assert_eq!(parse_server("1.2.3.4"), srv(ip("1.2.3.4"), PortRule::Same));
-        assert_eq!(parse_server("1.2.3.4:0"), srv(ip("1.2.3.4"), PortRule::Same));
-        assert_eq!(parse_server("1.2.3.4:+10"), srv(ip("1.2.3.4"), PortRule::Offset(10)));
-        assert_eq!(parse_server("1.2.3.4:-10"), srv(ip("1.2.3.4"), PortRule::Offset(-10)));
-        assert_eq!(parse_server("[::1]:80"), srv(ip("::1"), PortRule::Fixed(80)));
+        assert_eq!(
+            parse_server("1.2.3.4:0"),
+            srv(ip("1.2.3.4"), PortRule::Same)
+        );
+        assert_eq!(
+            parse_server("1.2.3.4:+10"),
+            srv(ip("1.2.3.4"), PortRule::Offset(10))
+        );
+        assert_eq!(
+            parse_server("1.2.3.4:-10"),
+            srv(ip("1.2.3.4"), PortRule::Offset(-10))
+        );
+        assert_eq!(
+            parse_server("[::1]:80"),
+            srv(ip("::1"), PortRule::Fixed(80))
+        );
         assert_eq!(parse_server("::1:80"), srv(ip("::1"), PortRule::Fixed(80)));
         assert_eq!(parse_server("[::1]"), srv(ip("::1"), PortRule::Same));
         assert_eq!(
             parse_server("ipv6@localhost:80"),
-            srv(Host::Name("localhost".into(), Family::V6), PortRule::Fixed(80))
+            srv(
+                Host::Name("localhost".into(), Family::V6),
+                PortRule::Fixed(80)
+            )
         );
         assert_eq!(
             parse_server("ipv4@::1:80"),
             srv(Host::Name("::1".into(), Family::V4), PortRule::Fixed(80))
         );
-        assert_eq!(parse_server("unix@/tmp/x"), Ok(ServerSpec::Unix("/tmp/x".into())));
-        assert_eq!(parse_server("/tmp/y"), Ok(ServerSpec::Unix("/tmp/y".into())));
+        assert_eq!(
+            parse_server("unix@/tmp/x"),
+            Ok(ServerSpec::Unix("/tmp/x".into()))
+        );
+        assert_eq!(
+            parse_server("/tmp/y"),
+            Ok(ServerSpec::Unix("/tmp/y".into()))
+        );
     }
 
     #[test]
     fn server_errors_match_haproxy() {
         let e = |s: &str| parse_server(s).err().unwrap_or_default();
         assert_eq!(e("1.2.3.4:99999"), "invalid port '99999'");
-        assert_eq!(e("1.2.3.4:80-90"), "port range not permitted here in '1.2.3.4:80-90'");
-        assert_eq!(e("fd@3"), "a file descriptor is not acceptable here in 'fd@3'");
-        assert_eq!(e("1.2.3.4:abc"), "invalid character 'a' in port number 'abc' in '1.2.3.4:abc'");
+        assert_eq!(
+            e("1.2.3.4:80-90"),
+            "port range not permitted here in '1.2.3.4:80-90'"
+        );
+        assert_eq!(
+            e("fd@3"),
+            "a file descriptor is not acceptable here in 'fd@3'"
+        );
+        assert_eq!(
+            e("1.2.3.4:abc"),
+            "invalid character 'a' in port number 'abc' in '1.2.3.4:abc'"
+        );
         assert_eq!(e("1.2.3.4:+99999"), "invalid port '+99999'");
     }
 
     #[test]
     fn check_addr_and_resolution() {
-        assert_eq!(parse_check_addr("10.0.0.1"), Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
-        assert_eq!(parse_check_addr("::1"), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
-        assert_eq!(parse_check_addr("localhost"), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            parse_check_addr("10.0.0.1"),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
+        );
+        assert_eq!(
+            parse_check_addr("::1"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(
+            parse_check_addr("localhost"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
         assert_eq!(parse_check_addr("nonexistent.invalid"), None);
-        assert_eq!(resolve("localhost", Family::V4), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            resolve("localhost", Family::V4),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
     }
 
     #[test]
     fn hostile_addresses_do_not_panic() {
-        for s in ["", ":", "[", "]", "[]:", "[:::", "::::::", "fd@-1", "-", ":-", ":+", "a:b:c-d"] {
+        for s in [
+            "", ":", "[", "]", "[]:", "[:::", "::::::", "fd@-1", "-", ":-", ":+", "a:b:c-d",
+        ] {
             let _ = parse_bind(s);
             let _ = parse_server(s);
             let _ = parse_check_addr(s);

@@ -12,7 +12,9 @@ use crate::config::addr::{self, Host, ServerSpec};
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity};
 use crate::config::global::{GlobalConf, MAX_THREADS};
 use crate::config::parser::{Kind, Parsed, ProxyConf};
-use crate::model::{Backend, BackendId, CpuMap, Frontend, Global, Mode, Model, Origin, Server, ServerAddr};
+use crate::model::{
+    Backend, BackendId, CpuMap, Frontend, Global, Mode, Model, Origin, Server, ServerAddr,
+};
 
 /// Builds the model, reporting every problem into `d`.
 pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
@@ -27,9 +29,16 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
         .map(|(id, (idx, _))| (idx, BackendId(u32::try_from(id).unwrap_or(u32::MAX))))
         .collect();
     let find_backend = |name: &str| {
-        backend_ids.iter().find(|(idx, _)| proxies.get(*idx).is_some_and(|p| p.name == name)).copied()
+        backend_ids
+            .iter()
+            .find(|(idx, _)| proxies.get(*idx).is_some_and(|p| p.name == name))
+            .copied()
     };
-    let mut model = Model { global, frontends: Vec::new(), backends: Vec::new() };
+    let mut model = Model {
+        global,
+        frontends: Vec::new(),
+        backends: Vec::new(),
+    };
     let mut unresolved = false;
     for (idx, p) in proxies.iter().enumerate() {
         if p.kind.has_frontend() {
@@ -57,9 +66,15 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 check_modes(p, be, &rule, d);
                 Some(id)
             };
-            let default_backend = p.default_backend.as_ref().and_then(|(n, _)| route(n, "default_backend", d));
-            let use_backends: Vec<BackendId> =
-                p.use_backends.iter().filter_map(|(n, _)| route(n, "use_backend", d)).collect();
+            let default_backend = p
+                .default_backend
+                .as_ref()
+                .and_then(|(n, _)| route(n, "default_backend", d));
+            let use_backends: Vec<BackendId> = p
+                .use_backends
+                .iter()
+                .filter_map(|(n, _)| route(n, "use_backend", d))
+                .collect();
             if p.binds.is_empty() {
                 let msg = format!(
                     "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
@@ -74,17 +89,27 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     d.push(ConfigError::bare_warning(msg));
                 }
             }
-            if p.kind == Kind::Frontend && p.default_backend.is_none() && p.use_backends.is_empty() {
+            if p.kind == Kind::Frontend && p.default_backend.is_none() && p.use_backends.is_empty()
+            {
                 d.push(ConfigError::bare_alert(format!(
                     "frontend '{}' has neither a 'default_backend' nor a 'use_backend' rule: Ravelin would have nowhere to send its connections.",
                     p.name
                 )));
             }
-            let listen_backend =
-                if p.kind == Kind::Listen { backend_ids.iter().find(|(i, _)| *i == idx).map(|(_, id)| *id) } else { None };
+            let listen_backend = if p.kind == Kind::Listen {
+                backend_ids
+                    .iter()
+                    .find(|(i, _)| *i == idx)
+                    .map(|(_, id)| *id)
+            } else {
+                None
+            };
             model.frontends.push(Frontend {
                 name: p.name.clone(),
-                origin: Origin { file: p.span.file.clone(), line: p.span.line },
+                origin: Origin {
+                    file: p.span.file.clone(),
+                    line: p.span.line,
+                },
                 mode: p.mode,
                 binds: p.binds.clone(),
                 maxconn: p.maxconn,
@@ -101,8 +126,17 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
             for s in &p.servers {
                 let addr = match &s.spec {
                     ServerSpec::Unix(path) => ServerAddr::Unix(path.clone()),
-                    ServerSpec::Inet { host: Host::Ip(ip), port } => ServerAddr::Inet { ip: *ip, port: *port },
-                    ServerSpec::Inet { host: Host::Name(name, fam), port } => match addr::resolve(name, *fam) {
+                    ServerSpec::Inet {
+                        host: Host::Ip(ip),
+                        port,
+                    } => ServerAddr::Inet {
+                        ip: *ip,
+                        port: *port,
+                    },
+                    ServerSpec::Inet {
+                        host: Host::Name(name, fam),
+                        port,
+                    } => match addr::resolve(name, *fam) {
                         Some(ip) => ServerAddr::Inet { ip, port: *port },
                         None => {
                             unresolved = true;
@@ -110,7 +144,10 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                                 Severity::Alert,
                                 Head::Bracket,
                                 &s.span,
-                                format!("'server {}/{}' : could not resolve address '{name}'.", p.name, s.name),
+                                format!(
+                                    "'server {}/{}' : could not resolve address '{name}'.",
+                                    p.name, s.name
+                                ),
                             ));
                             continue;
                         }
@@ -118,7 +155,10 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 };
                 servers.push(Server {
                     name: s.name.clone(),
-                    origin: Origin { file: s.span.file.clone(), line: s.span.line },
+                    origin: Origin {
+                        file: s.span.file.clone(),
+                        line: s.span.line,
+                    },
                     addr,
                     weight: s.weight,
                     maxconn: s.maxconn,
@@ -129,7 +169,10 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
             }
             model.backends.push(Backend {
                 name: p.name.clone(),
-                origin: Origin { file: p.span.file.clone(), line: p.span.line },
+                origin: Origin {
+                    file: p.span.file.clone(),
+                    line: p.span.line,
+                },
                 mode: p.mode,
                 balance: p.balance,
                 servers,
@@ -142,7 +185,9 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
         }
     }
     if unresolved {
-        d.push(ConfigError::bare_alert("Failed to initialize server(s) addr."));
+        d.push(ConfigError::bare_alert(
+            "Failed to initialize server(s) addr.",
+        ));
     }
     model
 }
@@ -190,7 +235,8 @@ fn missing_timeouts(p: &ProxyConf, d: &mut Diagnostics) {
     let fe = p.kind.has_frontend() && t.client.is_none();
     let be = p.kind.has_backend()
         && !p.servers.is_empty()
-        && (t.connect.is_none() || (t.server.is_none() && (p.mode == Mode::Http || t.tunnel.is_none())));
+        && (t.connect.is_none()
+            || (t.server.is_none() && (p.mode == Mode::Http || t.tunnel.is_none())));
     if fe || be {
         d.push(ConfigError::bare_warning(format!(
             "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",

@@ -24,7 +24,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: &str, line: u32) -> Span {
-        Span { file: file.to_string(), line }
+        Span {
+            file: file.to_string(),
+            line,
+        }
     }
 }
 
@@ -70,7 +73,12 @@ impl ConfigError {
         span: &Span,
         message: impl Into<String>,
     ) -> ConfigError {
-        ConfigError { severity, span: span.clone(), head, message: message.into() }
+        ConfigError {
+            severity,
+            span: span.clone(),
+            head,
+            message: message.into(),
+        }
     }
 
     /// A post-parse alert that HAProxy prints without a place.
@@ -114,7 +122,10 @@ impl fmt::Display for ConfigErrors {
             writeln!(f, "[ALERT] config : {a}")?;
         }
         for file in &self.files {
-            writeln!(f, "[ALERT] config : Error(s) found in configuration file : {file}")?;
+            writeln!(
+                f,
+                "[ALERT] config : Error(s) found in configuration file : {file}"
+            )?;
         }
         Ok(())
     }

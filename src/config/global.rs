@@ -7,7 +7,7 @@
 use crate::config::error::{Diagnostics, Span};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::parser::{too_many, unsupported};
-use crate::config::units::{parse_i64, parse_size, parse_time, parse_u32, TimeError};
+use crate::config::units::{TimeError, parse_i64, parse_size, parse_time, parse_u32};
 use crate::model::{Global, RawLine};
 
 /// Ravelin runs one reactor per thread and HAProxy 2.6 caps `nbthread` at `MAX_THREADS` (64).
@@ -54,7 +54,10 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
         None => true,
     };
     let raw = || RawLine {
-        origin: crate::model::Origin { file: span.file.clone(), line: span.line },
+        origin: crate::model::Origin {
+            file: span.file.clone(),
+            line: span.line,
+        },
         words: words.to_vec(),
     };
     match kw {
@@ -206,12 +209,22 @@ fn parse_id_set(s: &str) -> Option<ThreadSet> {
                 }
             };
             let (lo, hi) = (lo.min(hi), lo.max(hi));
-            let lo = u16::try_from(lo).ok().filter(|n| (1..=MAX_THREADS).contains(n))?;
-            let hi = u16::try_from(hi).ok().filter(|n| (1..=MAX_THREADS).contains(n))?;
-            return Some(ThreadSet { ids: (lo..=hi).collect(), explicit_max: Some(hi).filter(|_| explicit) });
+            let lo = u16::try_from(lo)
+                .ok()
+                .filter(|n| (1..=MAX_THREADS).contains(n))?;
+            let hi = u16::try_from(hi)
+                .ok()
+                .filter(|n| (1..=MAX_THREADS).contains(n))?;
+            return Some(ThreadSet {
+                ids: (lo..=hi).collect(),
+                explicit_max: Some(hi).filter(|_| explicit),
+            });
         }
     };
-    Some(ThreadSet { ids, explicit_max: None })
+    Some(ThreadSet {
+        ids,
+        explicit_max: None,
+    })
 }
 
 /// Parses the CPU arguments: `N`, `N-M`, `N-`, and (unlike HAProxy 2.6, which silently keeps
@@ -228,7 +241,9 @@ fn parse_cpus(args: &[String]) -> Result<Vec<u16>, String> {
                 Some((lo, hi)) => (lo, Some(hi)),
                 None => (part, Some(part)),
             };
-            let num = |s: &str| parse_u32(s).ok_or_else(|| format!("cpu-map : '{arg}' is not a CPU range."));
+            let num = |s: &str| {
+                parse_u32(s).ok_or_else(|| format!("cpu-map : '{arg}' is not a CPU range."))
+            };
             let lo = num(lo)?;
             let hi = match hi {
                 Some(h) => num(h)?,
@@ -236,10 +251,13 @@ fn parse_cpus(args: &[String]) -> Result<Vec<u16>, String> {
             };
             let (lo, hi) = (lo.min(hi), lo.max(hi));
             if hi > u32::from(MAX_CPU) {
-                return Err(format!("cpu-map : supports CPU numbers from 0 to {MAX_CPU}."));
+                return Err(format!(
+                    "cpu-map : supports CPU numbers from 0 to {MAX_CPU}."
+                ));
             }
             for c in lo..=hi {
-                let c = u16::try_from(c).map_err(|_| format!("cpu-map : '{arg}' is not a CPU range."))?;
+                let c = u16::try_from(c)
+                    .map_err(|_| format!("cpu-map : '{arg}' is not a CPU range."))?;
                 if !cpus.contains(&c) {
                     cpus.push(c);
                 }
@@ -268,7 +286,12 @@ fn parse_cpu_map(words: &[String], span: &Span, d: &mut Diagnostics) -> Option<C
         None => (spec, None),
     };
     let bad = |d: &mut Diagnostics, s: &str| {
-        d.alert(span, format!("cpu-map : '{s}' is not a valid number/range. It supports numbers from 1 to 64."));
+        d.alert(
+            span,
+            format!(
+                "cpu-map : '{s}' is not a valid number/range. It supports numbers from 1 to 64."
+            ),
+        );
     };
     let Some(procs) = parse_id_set(proc_s) else {
         bad(d, proc_s);
@@ -293,7 +316,11 @@ fn parse_cpu_map(words: &[String], span: &Span, d: &mut Diagnostics) -> Option<C
         }
     };
     if auto {
-        let auto_len = if procs.ids.len() > 1 { procs.ids.len() } else { threads.ids.len() };
+        let auto_len = if procs.ids.len() > 1 {
+            procs.ids.len()
+        } else {
+            threads.ids.len()
+        };
         if auto_len != cpus.len() {
             d.alert(span, "cpu-map : PROC/THREAD range and CPU sets must have the same size to be automatically bound");
             return None;
@@ -304,11 +331,20 @@ fn parse_cpu_map(words: &[String], span: &Span, d: &mut Diagnostics) -> Option<C
         return None;
     }
     let entries = if auto && procs.ids.len() <= 1 {
-        threads.ids.iter().zip(cpus.iter()).map(|(&t, &c)| (t, vec![c])).collect()
+        threads
+            .ids
+            .iter()
+            .zip(cpus.iter())
+            .map(|(&t, &c)| (t, vec![c]))
+            .collect()
     } else {
         threads.ids.iter().map(|&t| (t, cpus.clone())).collect()
     };
-    Some(CpuMapLine { span: span.clone(), entries, explicit_max: threads.explicit_max })
+    Some(CpuMapLine {
+        span: span.clone(),
+        entries,
+        explicit_max: threads.explicit_max,
+    })
 }
 
 #[cfg(test)]
@@ -320,7 +356,12 @@ mod tests {
         let mut d = Diagnostics::default();
         for (i, l) in lines.iter().enumerate() {
             let words: Vec<String> = l.split_whitespace().map(String::from).collect();
-            parse_global(&mut g, &words, &Span::new("g.cfg", u32::try_from(i + 1).unwrap_or(0)), &mut d);
+            parse_global(
+                &mut g,
+                &words,
+                &Span::new("g.cfg", u32::try_from(i + 1).unwrap_or(0)),
+                &mut d,
+            );
         }
         (g, d.items.iter().map(ToString::to_string).collect())
     }
@@ -389,7 +430,12 @@ mod tests {
                 "parsing [g.cfg:11] : 'lua-load' is a HAProxy keyword that Ravelin does not support yet.",
             ]
         );
-        let (_, e) = parse(&["tune.maxaccept 4", "tune.maxaccept 5", "tune.bufsize 1x", "maxconn abc"]);
+        let (_, e) = parse(&[
+            "tune.maxaccept 4",
+            "tune.maxaccept 5",
+            "tune.bufsize 1x",
+            "maxconn abc",
+        ]);
         assert_eq!(e.len(), 2, "{e:?}");
     }
 
@@ -404,9 +450,18 @@ mod tests {
     #[test]
     fn cpu_map_forms() {
         assert_eq!(cpu("cpu-map 1/1 0"), Ok(vec![(1, vec![0])]));
-        assert_eq!(cpu("cpu-map auto:1/1-4 0-3"), Ok(vec![(1, vec![0]), (2, vec![1]), (3, vec![2]), (4, vec![3])]));
-        assert_eq!(cpu("cpu-map auto:1/1-4 3 2 1 0"), Ok(vec![(1, vec![0]), (2, vec![1]), (3, vec![2]), (4, vec![3])]));
-        assert_eq!(cpu("cpu-map 1/1-2 0-1"), Ok(vec![(1, vec![0, 1]), (2, vec![0, 1])]));
+        assert_eq!(
+            cpu("cpu-map auto:1/1-4 0-3"),
+            Ok(vec![(1, vec![0]), (2, vec![1]), (3, vec![2]), (4, vec![3])])
+        );
+        assert_eq!(
+            cpu("cpu-map auto:1/1-4 3 2 1 0"),
+            Ok(vec![(1, vec![0]), (2, vec![1]), (3, vec![2]), (4, vec![3])])
+        );
+        assert_eq!(
+            cpu("cpu-map 1/1-2 0-1"),
+            Ok(vec![(1, vec![0, 1]), (2, vec![0, 1])])
+        );
         assert_eq!(cpu("cpu-map 1/2 0,2,4-5"), Ok(vec![(2, vec![0, 2, 4, 5])]));
         assert_eq!(cpu("cpu-map 1/3 3-1"), Ok(vec![(3, vec![1, 2, 3])]));
         assert_eq!(cpu("cpu-map 2/1 0"), Ok(vec![]));
@@ -415,8 +470,14 @@ mod tests {
         assert_eq!(all.first(), Some(&(1, vec![0, 1, 2, 3])));
         assert_eq!(cpu("cpu-map 1 0").map(|v| v.len()), Ok(64));
         let odd = cpu("cpu-map 1/odd 0").unwrap_or_default();
-        assert_eq!(odd.iter().map(|e| e.0).take(3).collect::<Vec<_>>(), vec![1, 3, 5]);
-        assert_eq!(cpu("cpu-map auto:1/all 0-63").map(|v| v.last().cloned()), Ok(Some((64, vec![63]))));
+        assert_eq!(
+            odd.iter().map(|e| e.0).take(3).collect::<Vec<_>>(),
+            vec![1, 3, 5]
+        );
+        assert_eq!(
+            cpu("cpu-map auto:1/all 0-63").map(|v| v.last().cloned()),
+            Ok(Some((64, vec![63])))
+        );
     }
 
     #[test]
@@ -426,14 +487,20 @@ mod tests {
             e("cpu-map auto:1/1-4 0-1"),
             "parsing [g.cfg:1] : cpu-map : PROC/THREAD range and CPU sets must have the same size to be automatically bound"
         );
-        assert_eq!(e("cpu-map 1/1 5000"), "parsing [g.cfg:1] : cpu-map : supports CPU numbers from 0 to 1023.");
+        assert_eq!(
+            e("cpu-map 1/1 5000"),
+            "parsing [g.cfg:1] : cpu-map : supports CPU numbers from 0 to 1023."
+        );
         assert!(e("cpu-map 1/1").contains("cpu-map expects a process number  ('all'"));
         assert_eq!(
             e("cpu-map 1/0 1"),
             "parsing [g.cfg:1] : cpu-map : '0' is not a valid number/range. It supports numbers from 1 to 64."
         );
-        assert_eq!(e("cpu-map 1/1 abc"), "parsing [g.cfg:1] : cpu-map : 'abc' is not a CPU range.");
-        assert_eq!(e("cpu-map 1/65 1").is_empty(), false);
+        assert_eq!(
+            e("cpu-map 1/1 abc"),
+            "parsing [g.cfg:1] : cpu-map : 'abc' is not a CPU range."
+        );
+        assert!(!e("cpu-map 1/65 1").is_empty());
     }
 
     #[test]

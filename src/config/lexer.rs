@@ -107,9 +107,17 @@ fn sanitize_for_printing(line: &[u8], pos: usize) -> (String, usize) {
 /// Words are returned as HAProxy sees them, except that an empty word ends the list: HAProxy's
 /// arguments are NUL-terminated strings, so every keyword parser stops at the first empty one
 /// (`daemon ""` is `daemon`, and a line starting with `"${UNSET}"` is ignored).
-pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, LexError> {
+pub fn split_line(
+    line: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, LexError> {
     let raw = line.as_bytes();
-    let err = |kind, pos| LexError { kind, pos, line: line.to_string(), word: String::new() };
+    let err = |kind, pos| LexError {
+        kind,
+        pos,
+        line: line.to_string(),
+        word: String::new(),
+    };
     if let Some(nul) = raw.iter().position(|&b| b == 0) {
         return Err(err(LexErrorKind::StrayNul, nul));
     }
@@ -184,9 +192,21 @@ pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Ve
         words.pop();
     }
     if words.len() > MAX_LINE_ARGS {
-        let pos: usize = words.iter().take(MAX_LINE_ARGS - 1).map(|w| w.len() + 1).sum();
-        let word = words.get(MAX_LINE_ARGS - 1).map(|w| lossy(w)).unwrap_or_default();
-        return Err(LexError { kind: LexErrorKind::TooManyWords, pos, line: line.to_string(), word });
+        let pos: usize = words
+            .iter()
+            .take(MAX_LINE_ARGS - 1)
+            .map(|w| w.len() + 1)
+            .sum();
+        let word = words
+            .get(MAX_LINE_ARGS - 1)
+            .map(|w| lossy(w))
+            .unwrap_or_default();
+        return Err(LexError {
+            kind: LexErrorKind::TooManyWords,
+            pos,
+            line: line.to_string(),
+            word,
+        });
     }
     let end = words.iter().position(Vec::is_empty).unwrap_or(words.len());
     words.truncate(end);
@@ -198,7 +218,9 @@ fn lossy(w: &[u8]) -> String {
 }
 
 fn hex(c: u8) -> Option<u8> {
-    char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Expands the variable starting at `raw[start] == '$'` into the current word (or several
@@ -305,7 +327,10 @@ mod tests {
     #[test]
     fn quotes() {
         assert_eq!(split(r#"log "a b" 'c d'"#), vec!["log", "a b", "c d"]);
-        assert_eq!(split(r#"x "it's" 'say "hi"'"#), vec!["x", "it's", "say \"hi\""]);
+        assert_eq!(
+            split(r#"x "it's" 'say "hi"'"#),
+            vec!["x", "it's", "say \"hi\""]
+        );
         assert_eq!(split(r#"x "a # b""#), vec!["x", "a # b"]);
         assert_eq!(split(r#"x a"b"c"#), vec!["x", "abc"]);
     }
@@ -325,8 +350,14 @@ mod tests {
 
     #[test]
     fn env_vars() {
-        assert_eq!(split(r#"x "$FOO" "${FOO}" '$FOO' $FOO"#), vec!["x", "bar", "bar", "$FOO", "$FOO"]);
-        assert_eq!(split(r#"x "${NOPE-dflt}" "${FOO-dflt}""#), vec!["x", "dflt", "bar"]);
+        assert_eq!(
+            split(r#"x "$FOO" "${FOO}" '$FOO' $FOO"#),
+            vec!["x", "bar", "bar", "$FOO", "$FOO"]
+        );
+        assert_eq!(
+            split(r#"x "${NOPE-dflt}" "${FOO-dflt}""#),
+            vec!["x", "dflt", "bar"]
+        );
         assert_eq!(split(r#"x "pre${FOO}post""#), vec!["x", "prebarpost"]);
         assert_eq!(split(r#"x "${NOPE-a b}""#), vec!["x", "a b"]);
         assert_eq!(split(r#"bind "fd@${NOPE}""#), vec!["bind", "fd@"]);
@@ -368,8 +399,14 @@ mod tests {
                 "ERR forbidden first char in environment variable name at position 15:\n  pidfile \"$1abc\"\n            ^"
             ]
         );
-        assert_eq!(split("    daemon\0 foo"), vec!["ERR Stray NUL character at position 11."]);
-        assert_eq!(split(r"x \x4"), vec!["ERR truncated or invalid hexadecimal sequence at position 3:\n  x \\x4\n    ^"]);
+        assert_eq!(
+            split("    daemon\0 foo"),
+            vec!["ERR Stray NUL character at position 11."]
+        );
+        assert_eq!(
+            split(r"x \x4"),
+            vec!["ERR truncated or invalid hexadecimal sequence at position 3:\n  x \\x4\n    ^"]
+        );
     }
 
     #[test]
@@ -389,7 +426,10 @@ mod tests {
         let line = format!("{} \"x", "a".repeat(200));
         let e = split(&line);
         let first = e.first().cloned().unwrap_or_default();
-        assert!(first.starts_with("ERR unmatched quote at position 202:\n  ..."), "{first}");
+        assert!(
+            first.starts_with("ERR unmatched quote at position 202:\n  ..."),
+            "{first}"
+        );
         let echo = first.lines().nth(1).unwrap_or_default();
         assert!(echo.len() <= 2 + ECHO_WIDTH, "{}", echo.len());
     }

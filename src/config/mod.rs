@@ -47,7 +47,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ConfigErrors> {
     let result = load_sources(&files, &env, &mut diags);
     match result {
         Ok(loaded) if open_errors.is_empty() => Ok(loaded),
-        Ok(loaded) => Err(ConfigErrors { alerts: open_errors, warnings: loaded.warnings, files: Vec::new() }),
+        Ok(loaded) => Err(ConfigErrors {
+            alerts: open_errors,
+            warnings: loaded.warnings,
+            files: Vec::new(),
+        }),
         Err(mut e) => {
             open_errors.append(&mut e.alerts);
             e.alerts = open_errors;
@@ -79,7 +83,10 @@ pub fn load_sources(
     if diags.has_alerts() {
         return Err(std::mem::take(diags).into_errors());
     }
-    Ok(Loaded { model, warnings: diags.warnings() })
+    Ok(Loaded {
+        model,
+        warnings: diags.warnings(),
+    })
 }
 
 /// The OS error text without Rust's " (os error N)" suffix, as C's `strerror()` prints it.
@@ -94,12 +101,19 @@ fn os_error_text(e: &std::io::Error) -> String {
 /// Reads a file, or a directory's `*.cfg` files in lexical order.
 fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
     let cannot = |e: &std::io::Error| {
-        format!("Cannot open configuration file/directory {} : {}", path.display(), os_error_text(e))
+        format!(
+            "Cannot open configuration file/directory {} : {}",
+            path.display(),
+            os_error_text(e)
+        )
     };
     let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
     if !meta.is_dir() {
         let bytes = std::fs::read(path).map_err(|e| cannot(&e))?;
-        return Ok(vec![(path.display().to_string(), String::from_utf8_lossy(&bytes).into_owned())]);
+        return Ok(vec![(
+            path.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )]);
     }
     let mut names: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| cannot(&e))?
@@ -111,9 +125,16 @@ fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for name in names {
         let bytes = std::fs::read(&name).map_err(|e| {
-            format!("Cannot open configuration file/directory {} : {}", name.display(), os_error_text(&e))
+            format!(
+                "Cannot open configuration file/directory {} : {}",
+                name.display(),
+                os_error_text(&e)
+            )
         })?;
-        out.push((name.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+        out.push((
+            name.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
     }
     Ok(out)
 }

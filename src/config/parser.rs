@@ -164,7 +164,8 @@ pub fn too_many(kw: &str, arg: &str) -> String {
 
 /// HAProxy's `invalid_char()`: the first character not in `[A-Za-z0-9_:.-]`.
 pub fn invalid_char(name: &str) -> Option<char> {
-    name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
 }
 
 impl<'a> Parser<'a> {
@@ -245,7 +246,9 @@ impl<'a> Parser<'a> {
 
     /// Finds a named defaults section declared so far (the last one with that name).
     fn find_defaults(&self, name: &str) -> Option<usize> {
-        self.defaults.iter().rposition(|d| !d.name.is_empty() && d.name == name)
+        self.defaults
+            .iter()
+            .rposition(|d| !d.name.is_empty() && d.name == name)
     }
 
     fn defaults_header(&mut self, words: &[String], span: &Span) {
@@ -294,14 +297,17 @@ impl<'a> Parser<'a> {
         let name = match words.get(1) {
             Some(n) => n.as_str(),
             None => {
-                self.diags.alert(span, format!("'{sect}' expects an <id> argument"));
+                self.diags
+                    .alert(span, format!("'{sect}' expects an <id> argument"));
                 discard = true;
                 ""
             }
         };
         if let Some(c) = invalid_char(name).filter(|_| !name.is_empty()) {
-            self.diags
-                .alert(span, format!("character '{c}' is not permitted in '{sect}' name '{name}'."));
+            self.diags.alert(
+                span,
+                format!("character '{c}' is not permitted in '{sect}' name '{name}'."),
+            );
             discard = true;
         }
         let mut from = None;
@@ -311,11 +317,17 @@ impl<'a> Parser<'a> {
                 from = words.get(3).map(String::as_str);
                 if let Some(extra) = words.get(4) {
                     self.diags.alert(span, too_many(sect, extra));
-                    self.diags.alert(span, "please use the 'bind' keyword for listening addresses.");
+                    self.diags.alert(
+                        span,
+                        "please use the 'bind' keyword for listening addresses.",
+                    );
                 }
             }
             Some(_) => {
-                self.diags.alert(span, "please use the 'bind' keyword for listening addresses.");
+                self.diags.alert(
+                    span,
+                    "please use the 'bind' keyword for listening addresses.",
+                );
             }
         }
         if !discard {
@@ -383,7 +395,12 @@ impl<'a> Parser<'a> {
             other.span.file,
             other.span.line
         );
-        self.diags.push(ConfigError::with_head(Severity::Alert, Head::ParsingCapital, span, msg));
+        self.diags.push(ConfigError::with_head(
+            Severity::Alert,
+            Head::ParsingCapital,
+            span,
+            msg,
+        ));
         true
     }
 }
@@ -397,7 +414,14 @@ enum Need {
 
 /// HAProxy's capability check for keyword `kw`: a frontend-only keyword in a backend (or the
 /// reverse) is a warning and the line is ignored. Returns whether to go on.
-fn capable(p: &ProxyConf, kw: &str, need: Need, suffix: &str, span: &Span, d: &mut Diagnostics) -> bool {
+fn capable(
+    p: &ProxyConf,
+    kw: &str,
+    need: Need,
+    suffix: &str,
+    span: &Span,
+    d: &mut Diagnostics,
+) -> bool {
     let ok = match need {
         Need::Frontend => p.kind.has_frontend(),
         Need::Backend => p.kind.has_backend(),
@@ -443,7 +467,10 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 Some("tcp") => Mode::Tcp,
                 Some("http") => Mode::Http,
                 other => {
-                    return d.alert(span, format!("unknown proxy mode '{}'.", other.unwrap_or_default()));
+                    return d.alert(
+                        span,
+                        format!("unknown proxy mode '{}'.", other.unwrap_or_default()),
+                    );
                 }
             };
             if let Some(x) = extra(2) {
@@ -473,12 +500,24 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                     p.kind.type_str(),
                     p.name
                 );
-                return d.push(ConfigError::with_head(Severity::Alert, Head::Bracket, span, msg));
+                return d.push(ConfigError::with_head(
+                    Severity::Alert,
+                    Head::Bracket,
+                    span,
+                    msg,
+                ));
             }
             parse_server_line(p, words, span, d);
         }
         "maxconn" => {
-            if !capable(p, kw, Need::Frontend, " Maybe you want 'fullconn' instead ?", span, d) {
+            if !capable(
+                p,
+                kw,
+                Need::Frontend,
+                " Maybe you want 'fullconn' instead ?",
+                span,
+                d,
+            ) {
                 return;
             }
             match arg1.and_then(parse_u32) {
@@ -502,7 +541,9 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             p.default_backend = Some((name.to_string(), span.clone()));
         }
         "use_backend" => {
-            if !not_in_defaults(p, kw, Head::Parsing, span, d) || !capable(p, kw, Need::Frontend, "", span, d) {
+            if !not_in_defaults(p, kw, Head::Parsing, span, d)
+                || !capable(p, kw, Need::Frontend, "", span, d)
+            {
                 return;
             }
             let Some(name) = arg1 else {
@@ -532,7 +573,10 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             match arg1.and_then(parse_u32) {
                 Some(n) => p.retries = n,
                 None => {
-                    return d.alert(span, "'retries' expects an integer argument (dispatch counts for one).");
+                    return d.alert(
+                        span,
+                        "'retries' expects an integer argument (dispatch counts for one).",
+                    );
                 }
             }
             if let Some(x) = extra(2) {
@@ -552,7 +596,9 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             );
         }
         "option" => parse_option(p, words.get(1..).unwrap_or_default(), false, span, d),
-        "no" if arg1 == Some("option") => parse_option(p, words.get(2..).unwrap_or_default(), true, span, d),
+        "no" if arg1 == Some("option") => {
+            parse_option(p, words.get(2..).unwrap_or_default(), true, span, d)
+        }
         _ => {
             if keywords::proxy_caps(kw).is_some() {
                 d.alert(span, unsupported(kw));
@@ -579,7 +625,9 @@ fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         "leastconn" => Balance::LeastConn,
         "first" => Balance::First,
         "source" => Balance::Source,
-        "uri" | "url_param" | "random" | "hash" => return d.alert(span, unsupported(&format!("balance {algo}"))),
+        "uri" | "url_param" | "random" | "hash" => {
+            return d.alert(span, unsupported(&format!("balance {algo}")));
+        }
         a if a.starts_with("hdr(") || a.starts_with("rdp-cookie") || a.starts_with("random(") => {
             return d.alert(span, unsupported(&format!("balance {a}")));
         }
@@ -612,7 +660,12 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
     let arg = words.get(2).map(String::as_str).unwrap_or_default();
     let value = match parse_time(arg) {
         Ok(v) => v,
-        Err(e @ (TimeError::Empty | TimeError::Unexpected(_) | TimeError::Overflow | TimeError::Underflow)) => {
+        Err(
+            e @ (TimeError::Empty
+            | TimeError::Unexpected(_)
+            | TimeError::Overflow
+            | TimeError::Underflow),
+        ) => {
             return d.alert(span, e.message(arg, &what));
         }
     };
@@ -624,10 +677,18 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         Need::Backend => p.kind.has_backend(),
     };
     if !ok {
-        let cap = if need == Need::Frontend { "frontend" } else { "backend" };
+        let cap = if need == Need::Frontend {
+            "frontend"
+        } else {
+            "backend"
+        };
         return d.warning(
             span,
-            format!("'{what}' will be ignored because {} '{}' has no {cap} capability", p.kind.type_str(), p.name),
+            format!(
+                "'{what}' will be ignored because {} '{}' has no {cap} capability",
+                p.kind.type_str(),
+                p.name
+            ),
         );
     }
     // `timeout x 0` means "no timeout" in HAProxy (TICK_ETERNITY), which the model spells None.
@@ -642,36 +703,63 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         _ => (&mut p.timeouts.server_fin, p.inherited_timeouts.server_fin),
     };
     if *slot != inherited {
-        d.warning(span, format!("overwriting '{what}' which was already specified"));
+        d.warning(
+            span,
+            format!("overwriting '{what}' which was already specified"),
+        );
     }
     *slot = value;
 }
 
 /// `option NAME [args]` (`negate`: `no option NAME`); `words` starts at the option name.
-fn parse_option(p: &mut ProxyConf, words: &[String], negate: bool, span: &Span, d: &mut Diagnostics) {
+fn parse_option(
+    p: &mut ProxyConf,
+    words: &[String],
+    negate: bool,
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let tight = |d: &mut Diagnostics, m: String| {
-        d.push(ConfigError::with_head(Severity::Alert, Head::ParsingTight, span, m));
+        d.push(ConfigError::with_head(
+            Severity::Alert,
+            Head::ParsingTight,
+            span,
+            m,
+        ));
     };
     let Some(name) = words.first().map(String::as_str) else {
         return tight(d, "'option' expects an option name.".into());
     };
     if negate && !keywords::option_negatable(name) {
-        return tight(d, format!("negation/default is not supported for option '{name}'."));
+        return tight(
+            d,
+            format!("negation/default is not supported for option '{name}'."),
+        );
     }
     let Some(caps) = keywords::option_caps(name) else {
         return match keywords::suggest_option(name) {
-            Some(s) => d.alert(span, format!("unknown option '{name}'{}", did_you_mean(Some(s)))),
+            Some(s) => d.alert(
+                span,
+                format!("unknown option '{name}'{}", did_you_mean(Some(s))),
+            ),
             None => d.alert(span, format!("unknown option '{name}'.")),
         };
     };
-    let supported = matches!(name, "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response");
+    let supported = matches!(
+        name,
+        "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response"
+    );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
     }
     if !caps.frontend && !capable(p, name, Need::Backend, "", span, d) {
         return;
     }
-    let extra_at = if name == "redispatch" && !negate { 2 } else { 1 };
+    let extra_at = if name == "redispatch" && !negate {
+        2
+    } else {
+        1
+    };
     if let Some(x) = words.get(extra_at).filter(|_| !negate) {
         return d.alert(span, too_many(&format!("option {name}"), x));
     }
@@ -682,7 +770,9 @@ fn parse_option(p: &mut ProxyConf, words: &[String], negate: bool, span: &Span, 
                 None => -1,
                 Some(v) => match parse_i64(v).and_then(|n| i32::try_from(n).ok()) {
                     Some(n) => n,
-                    None => return d.alert(span, "'option redispatch' expects an integer argument."),
+                    None => {
+                        return d.alert(span, "'option redispatch' expects an integer argument.");
+                    }
                 },
             };
             // HAProxy: "You can disable redispatches with a value of 0."

@@ -30,16 +30,27 @@ pub struct ServerConf {
 }
 
 fn origin(span: &Span) -> Origin {
-    Origin { file: span.file.clone(), line: span.line }
+    Origin {
+        file: span.file.clone(),
+        line: span.line,
+    }
 }
 
 /// `server NAME ADDR [params...]` in proxy `p` (the caller checked the capability).
 pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let bracket = |d: &mut Diagnostics, m: String| {
-        d.push(ConfigError::with_head(Severity::Alert, Head::Bracket, span, m));
+        d.push(ConfigError::with_head(
+            Severity::Alert,
+            Head::Bracket,
+            span,
+            m,
+        ));
     };
     let (Some(name), Some(addr)) = (words.get(1), words.get(2)) else {
-        return bracket(d, "'server' expects <name> and <addr>[:<port>] as arguments.".into());
+        return bracket(
+            d,
+            "'server' expects <name> and <addr>[:<port>] as arguments.".into(),
+        );
     };
     let who = format!("'server {}/{name}'", p.name);
     let spec = match addr::parse_server(addr) {
@@ -65,18 +76,27 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
             bracket(d, format!("{who} : {m}"));
             ok = false;
         };
-        let int_arg = |what: &str| arg.and_then(parse_u32).ok_or_else(|| format!("'{what}' expects an integer argument.."));
+        let int_arg = |what: &str| {
+            arg.and_then(parse_u32)
+                .ok_or_else(|| format!("'{what}' expects an integer argument.."))
+        };
         let time_arg = |what: &str| -> Result<Duration, String> {
             let a = arg.ok_or_else(|| format!("'{what}' expects a delay as argument.."))?;
             match parse_time(a) {
-                Ok(t) if t.is_zero() => Err(format!("invalid value 0 for argument '{what}' of server {name}..")),
+                Ok(t) if t.is_zero() => Err(format!(
+                    "invalid value 0 for argument '{what}' of server {name}.."
+                )),
                 Ok(t) => Ok(t),
-                Err(TimeError::Unexpected(c)) => {
-                    Err(format!("unexpected character '{c}' in '{what}' argument of server {name}.."))
-                }
+                Err(TimeError::Unexpected(c)) => Err(format!(
+                    "unexpected character '{c}' in '{what}' argument of server {name}.."
+                )),
                 Err(TimeError::Empty) => Err(format!("'{what}' expects a delay as argument..")),
-                Err(TimeError::Overflow) => Err(format!("timer overflow in argument <{a}> to <{what}> of server {name}, maximum value is 2147483647 ms (~24.8 days)..")),
-                Err(TimeError::Underflow) => Err(format!("timer underflow in argument <{a}> to <{what}> of server {name}, minimum non-null value is 1 ms..")),
+                Err(TimeError::Overflow) => Err(format!(
+                    "timer overflow in argument <{a}> to <{what}> of server {name}, maximum value is 2147483647 ms (~24.8 days).."
+                )),
+                Err(TimeError::Underflow) => Err(format!(
+                    "timer underflow in argument <{a}> to <{what}> of server {name}, minimum non-null value is 1 ms.."
+                )),
             }
         };
         let mut used = 2;
@@ -106,8 +126,12 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
                 used = 1;
             }
             "weight" => match arg.and_then(parse_i64) {
-                Some(w) if (0..=MAX_WEIGHT).contains(&w) => srv.weight = u32::try_from(w).unwrap_or(1),
-                Some(w) => err(format!("weight of server {name} is not within 0 and {MAX_WEIGHT} ({w})..")),
+                Some(w) if (0..=MAX_WEIGHT).contains(&w) => {
+                    srv.weight = u32::try_from(w).unwrap_or(1)
+                }
+                Some(w) => err(format!(
+                    "weight of server {name} is not within 0 and {MAX_WEIGHT} ({w}).."
+                )),
                 None => err("'weight' expects an integer argument..".into()),
             },
             "maxconn" => match int_arg(kw) {
@@ -134,7 +158,11 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
                 },
                 Err(e) => err(e),
             },
-            "port" => match arg.and_then(parse_u32).and_then(|n| u16::try_from(n).ok()).filter(|&n| n > 0) {
+            "port" => match arg
+                .and_then(parse_u32)
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|&n| n > 0)
+            {
                 Some(n) => srv.check.port = Some(n),
                 None => err("'port' expects a port number as argument..".into()),
             },
@@ -179,16 +207,32 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
 }
 
 /// `bind ADDR[,ADDR...] [params...]` in a frontend or listen section named `section`.
-pub fn parse_bind_line(binds: &mut Vec<Bind>, section: &str, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub fn parse_bind_line(
+    binds: &mut Vec<Bind>,
+    section: &str,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let Some(spec) = words.get(1) else {
-        return d.alert(span, "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.");
+        return d.alert(
+            span,
+            "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.",
+        );
     };
     let addrs = match addr::parse_bind(spec) {
         Ok(a) => a,
         Err(e) => return d.alert(span, format!("'bind' : {e}")),
     };
     let who = format!("'bind {spec}' in section '{section}'");
-    let mut template = Bind { origin: origin(span), addr: crate::model::BindAddr::Fd(-1), name: None, backlog: None, maxconn: None, v6only: None };
+    let mut template = Bind {
+        origin: origin(span),
+        addr: crate::model::BindAddr::Fd(-1),
+        name: None,
+        backlog: None,
+        maxconn: None,
+        v6only: None,
+    };
     let mut i = 2;
     while let Some(kw) = words.get(i).map(String::as_str) {
         let arg = words.get(i + 1).map(String::as_str);
@@ -196,9 +240,12 @@ pub fn parse_bind_line(binds: &mut Vec<Bind>, section: &str, words: &[String], s
         let value = |min: i64, rel: &str| -> Result<u32, String> {
             let a = arg.ok_or_else(|| format!("'{kw}' : missing value"))?;
             match parse_i64(a) {
-                Some(n) if n >= min => u32::try_from(n).map_err(|_| format!("'{kw}' : invalid value {n}, must be {rel}")),
+                Some(n) if n >= min => u32::try_from(n)
+                    .map_err(|_| format!("'{kw}' : invalid value {n}, must be {rel}")),
                 Some(n) => Err(format!("'{kw}' : invalid value {n}, must be {rel}")),
-                None => Err(format!("'{kw}' : invalid value '{a}', must be an integer {rel}")),
+                None => Err(format!(
+                    "'{kw}' : invalid value '{a}', must be an integer {rel}"
+                )),
             }
         };
         let res: Result<(), String> = match kw {
@@ -227,7 +274,11 @@ pub fn parse_bind_line(binds: &mut Vec<Bind>, section: &str, words: &[String], s
             }
             _ => {
                 let s = keywords::suggest_bind(kw);
-                let tail = if s.is_some() { did_you_mean(s) } else { ".".to_string() };
+                let tail = if s.is_some() {
+                    did_you_mean(s)
+                } else {
+                    ".".to_string()
+                };
                 d.alert(span, format!("{who}: unknown keyword '{kw}'{tail}"));
                 return;
             }
@@ -238,7 +289,10 @@ pub fn parse_bind_line(binds: &mut Vec<Bind>, section: &str, words: &[String], s
         i += used;
     }
     for a in addrs {
-        binds.push(Bind { addr: a, ..template.clone() });
+        binds.push(Bind {
+            addr: a,
+            ..template.clone()
+        });
     }
 }
 
@@ -256,7 +310,12 @@ mod tests {
         let mut d = Diagnostics::default();
         let mut p = crate::config::parser::tests_support::backend("be");
         for (i, l) in lines.iter().enumerate() {
-            parse_server_line(&mut p, &words(l), &Span::new("s.cfg", u32::try_from(i + 1).unwrap_or(0)), &mut d);
+            parse_server_line(
+                &mut p,
+                &words(l),
+                &Span::new("s.cfg", u32::try_from(i + 1).unwrap_or(0)),
+                &mut d,
+            );
         }
         (p.servers, d.items.iter().map(ToString::to_string).collect())
     }
@@ -269,7 +328,7 @@ mod tests {
             "server s3 10.0.0.1:80",
         ]);
         assert_eq!(e, Vec::<String>::new());
-        let s1 = s.first().map(|s| s.clone());
+        let s1 = s.first().cloned();
         let Some(s1) = s1 else { return };
         assert_eq!(s1.weight, 10);
         assert_eq!(s1.maxconn, 100);
@@ -282,12 +341,18 @@ mod tests {
         assert_eq!(s1.check.addr, "10.0.0.2".parse().ok());
         assert_eq!(
             s1.spec,
-            ServerSpec::Inet { host: Host::Ip([10, 0, 0, 1].into()), port: PortRule::Fixed(80) }
+            ServerSpec::Inet {
+                host: Host::Ip([10, 0, 0, 1].into()),
+                port: PortRule::Fixed(80)
+            }
         );
         let s2 = s.get(1).map(|s| s.check.clone()).unwrap_or_default();
         assert_eq!(s2.fastinter, Duration::from_millis(500));
         assert_eq!(s2.downinter, Duration::from_secs(3));
-        let s3 = s.get(2).map(|s| (s.weight, s.check.clone())).unwrap_or_default();
+        let s3 = s
+            .get(2)
+            .map(|s| (s.weight, s.check.clone()))
+            .unwrap_or_default();
         assert_eq!(s3, (1, CheckParams::default()));
     }
 
@@ -334,7 +399,13 @@ mod tests {
     fn binds(l: &str) -> (Vec<Bind>, Vec<String>) {
         let mut d = Diagnostics::default();
         let mut b = Vec::new();
-        parse_bind_line(&mut b, "frontend", &words(l), &Span::new("b.cfg", 1), &mut d);
+        parse_bind_line(
+            &mut b,
+            "frontend",
+            &words(l),
+            &Span::new("b.cfg", 1),
+            &mut d,
+        );
         (b, d.items.iter().map(ToString::to_string).collect())
     }
 
@@ -345,9 +416,19 @@ mod tests {
         assert_eq!(b.len(), 3);
         for x in &b {
             assert_eq!(x.name.as_deref(), Some("web"));
-            assert_eq!((x.backlog, x.maxconn, x.v6only), (Some(10), Some(20), Some(true)));
+            assert_eq!(
+                (x.backlog, x.maxconn, x.v6only),
+                (Some(10), Some(20), Some(true))
+            );
         }
-        assert_eq!(b.get(2).map(|x| x.addr.clone()), Some(BindAddr::Inet("[::1]:90".parse().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()))));
+        assert_eq!(
+            b.get(2).map(|x| x.addr.clone()),
+            Some(BindAddr::Inet(
+                "[::1]:90"
+                    .parse()
+                    .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into())
+            ))
+        );
         let (b, _) = binds("bind :80 v4v6");
         assert_eq!(b.first().and_then(|x| x.v6only), Some(false));
     }
@@ -355,14 +436,26 @@ mod tests {
     #[test]
     fn bind_errors_match_haproxy() {
         let e = |l: &str| binds(l).1.first().cloned().unwrap_or_default();
-        assert_eq!(e("bind 127.0.0.1:99999"), "parsing [b.cfg:1] : 'bind' : invalid port '99999'");
-        assert_eq!(e("bind"), "parsing [b.cfg:1] : 'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.");
+        assert_eq!(
+            e("bind 127.0.0.1:99999"),
+            "parsing [b.cfg:1] : 'bind' : invalid port '99999'"
+        );
+        assert_eq!(
+            e("bind"),
+            "parsing [b.cfg:1] : 'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments."
+        );
         assert_eq!(
             e("bind 1.2.3.4:80 foo"),
             "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend': unknown keyword 'foo'; did you mean 'tfo' maybe ?"
         );
-        assert_eq!(e("bind 1.2.3.4:80 backlog"), "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : missing value");
-        assert_eq!(e("bind :80 name"), "parsing [b.cfg:1] : 'bind :80' in section 'frontend' : 'name' : missing name");
+        assert_eq!(
+            e("bind 1.2.3.4:80 backlog"),
+            "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : missing value"
+        );
+        assert_eq!(
+            e("bind :80 name"),
+            "parsing [b.cfg:1] : 'bind :80' in section 'frontend' : 'name' : missing name"
+        );
         assert_eq!(
             e("bind 1.2.3.4:80 maxconn -1"),
             "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'maxconn' : invalid value -1, must be >= 0"
@@ -371,6 +464,9 @@ mod tests {
             e("bind 1.2.3.4:80 backlog -3"),
             "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : invalid value -3, must be > 0"
         );
-        assert!(e("bind :80 ssl crt /x").contains("'ssl' is a HAProxy keyword that Ravelin does not support yet."));
+        assert!(
+            e("bind :80 ssl crt /x")
+                .contains("'ssl' is a HAProxy keyword that Ravelin does not support yet.")
+        );
     }
 }

@@ -2,3 +2,524 @@
 //! Kept out of `mod.rs` because they outgrow it; each case mirrors a `haproxy -c` run.
 
 use super::*;
+use std::time::Duration;
+
+use crate::model::{Balance, BindAddr, Mode, PortRule, ServerAddr};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "LISTEN_FD" => Some("5".into()),
+        "PORT" => Some("8443".into()),
+        _ => None,
+    }
+}
+
+/// Loads `text` as `t.cfg`; returns the model or (alerts, warnings).
+fn load(text: &str) -> Result<Loaded, ConfigErrors> {
+    let mut d = Diagnostics::default();
+    load_sources(&[("t.cfg".to_string(), text.to_string())], &env, &mut d)
+}
+
+fn alerts(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.alerts,
+    }
+}
+
+fn model(text: &str) -> crate::model::Model {
+    match load(text) {
+        Ok(l) => l.model,
+        Err(e) => {
+            assert!(e.alerts.is_empty(), "unexpected alerts: {:#?}", e.alerts);
+            crate::model::Model::default()
+        }
+    }
+}
+
+const TIMEOUTS: &str = "    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n";
+
+#[test]
+fn reference_bad_cfg_matches_haproxy() {
+    let text = "global\n    maxconn abc\n    nbthred 2\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30x\nfrontend fe\n    bind 127.0.0.1:99999\n    default_backend nope\n    use_backend bee\n    blah foo\nbackend be\n    balance roundrobn\n    server s1 127.0.0.1:8000 weight 300\n    server s1 127.0.0.1:8001\n    server s2 127.0.0.1:8002 bogus\n    option redispatch\n    stick-table type ip size 1m\n";
+    let a = alerts(text);
+    let expected = [
+        // HAProxy accepts `maxconn abc` as 0; Ravelin is stricter.
+        "parsing [t.cfg:2] : 'maxconn' expects an integer argument.",
+        "parsing [t.cfg:3] : unknown keyword 'nbthred' in 'global' section; did you mean 'nbthread' maybe ?",
+        "parsing [t.cfg:7] : unexpected character 'x' in 'timeout client'",
+        "parsing [t.cfg:9] : 'bind' : invalid port '99999'",
+        "parsing [t.cfg:12] : unknown keyword 'blah' in 'frontend' section",
+        "parsing [t.cfg:14] : balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.",
+        "[t.cfg:15] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300)..",
+        "[t.cfg:17] : 'server be/s2' : unknown keyword 'bogus'.",
+        "parsing [t.cfg:19] : 'stick-table' is a HAProxy keyword that Ravelin does not support yet.",
+        "Proxy 'fe': unable to find required default_backend: 'nope'.",
+        "Proxy 'fe': unable to find required use_backend: 'bee'.",
+        "frontend 'fe' has no 'bind' directive. Please declare it as a backend if this was intended.",
+    ];
+    assert_eq!(a, expected);
+    match load(text) {
+        Err(e) => assert_eq!(e.files, vec!["t.cfg".to_string()]),
+        Ok(_) => unreachable!("bad config loaded"),
+    }
+}
+
+#[test]
+fn reference_w_cfg_matches_haproxy() {
+    let text = "global\n    nbthread 2\n    cpu-map auto:1/1-2 0-1\nfrontend fe\n    mode tcp\n    bind 127.0.0.1:18000\n    default_backend be\nbackend be\n    server s1 127.0.0.1:8000\n    server s1 127.0.0.1:8001\nlisten li\n    bind :18001\n    server a 127.0.0.1\n    use_backend missing\nfrontend fe2\n    mode tcp\n    bind 127.0.0.1:18003\n";
+    let Err(e) = load(text) else {
+        unreachable!("must fail")
+    };
+    assert_eq!(
+        e.alerts,
+        vec![
+            "parsing [t.cfg:10] : backend 'be', another server named 's1' was already defined at line 9, please use distinct names.",
+            "Proxy 'li': unable to find required use_backend: 'missing'.",
+            "frontend 'fe2' has neither a 'default_backend' nor a 'use_backend' rule: Ravelin would have nowhere to send its connections.",
+        ]
+    );
+    let timeouts = |kind: &str, name: &str| {
+        format!(
+            "missing timeouts for {kind} '{name}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'."
+        )
+    };
+    assert_eq!(
+        e.warnings,
+        vec![
+            timeouts("frontend", "fe"),
+            timeouts("backend", "be"),
+            timeouts("proxy", "li"),
+            timeouts("frontend", "fe2")
+        ]
+    );
+}
+
+#[test]
+fn good_config_builds_the_model() {
+    let text = format!(
+        "global\n    maxconn 5000\n    nbthread 2\n    cpu-map auto:1/1-2 0-1\ndefaults\n    mode tcp\n{TIMEOUTS}    retries 2\n    option redispatch\nfrontend fe\n    bind 127.0.0.1:18000,127.0.0.1:18010-18011 name f backlog 100\n    maxconn 100\n    use_backend be\n    default_backend be2\nbackend be\n    balance leastconn\n    option allbackups\n    no option splice-auto\n    server s1 127.0.0.1:8000 weight 5 check inter 3s\n    server s2 localhost:+1 backup\nbackend be2\n    server s unix@/tmp/s.sock\n"
+    );
+    let m = model(&text);
+    assert_eq!(m.global.maxconn, Some(5000));
+    let cpus: Vec<(u16, Vec<u16>)> = m
+        .global
+        .cpu_map
+        .iter()
+        .map(|c| (c.thread, c.cpus.clone()))
+        .collect();
+    assert_eq!(cpus, vec![(0, vec![0]), (1, vec![1])]);
+    let fe = m.frontends.first().cloned();
+    let Some(fe) = fe else {
+        unreachable!("one frontend")
+    };
+    assert_eq!(fe.binds.len(), 3);
+    assert_eq!(
+        fe.binds.get(2).map(|b| b.addr.clone()),
+        Some(BindAddr::Inet(
+            "127.0.0.1:18011"
+                .parse()
+                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into())
+        ))
+    );
+    assert_eq!(fe.maxconn, Some(100));
+    assert_eq!(
+        fe.use_backends.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![0]
+    );
+    assert_eq!(fe.default_backend.map(|b| b.0), Some(1));
+    assert_eq!(fe.backend().map(|b| b.0), Some(0));
+    assert_eq!(fe.timeouts.client, Some(Duration::from_secs(1)));
+    let be = m.backends.first().cloned();
+    let Some(be) = be else {
+        unreachable!("backends")
+    };
+    assert_eq!(be.balance, Balance::LeastConn);
+    assert_eq!(be.retries, 2);
+    assert_eq!(be.redispatch, Some(-1));
+    assert!(be.allbackups);
+    assert_eq!(be.splice.auto, Some(false));
+    assert_eq!(be.servers.len(), 2);
+    let s2 = be.servers.get(1).cloned();
+    assert_eq!(
+        s2.map(|s| (s.addr, s.backup)),
+        Some((
+            ServerAddr::Inet {
+                ip: [127, 0, 0, 1].into(),
+                port: PortRule::Offset(1)
+            },
+            true
+        ))
+    );
+    assert_eq!(
+        m.backends
+            .get(1)
+            .and_then(|b| b.servers.first())
+            .map(|s| s.addr.clone()),
+        Some(ServerAddr::Unix("/tmp/s.sock".into()))
+    );
+}
+
+#[test]
+fn anonymous_defaults_reset_and_named_inherit() {
+    let text = format!(
+        "defaults\n    mode http\n{TIMEOUTS}    retries 7\ndefaults\n{TIMEOUTS}backend b1\n    server s 1.1.1.1:80\ndefaults base\n    mode http\n{TIMEOUTS}    balance source\ndefaults child from base\n    retries 9\nbackend b2 from child\n    server s 1.1.1.1:80\nbackend b3 from base\n    server s 1.1.1.1:80\n"
+    );
+    let m = model(&text);
+    let get = |i: usize| m.backends.get(i).map(|b| (b.mode, b.retries, b.balance));
+    // The second anonymous defaults starts clean: tcp, 3 retries.
+    assert_eq!(get(0), Some((Mode::Tcp, 3, Balance::RoundRobin)));
+    assert_eq!(get(1), Some((Mode::Http, 9, Balance::Source)));
+    assert_eq!(get(2), Some((Mode::Http, 3, Balance::Source)));
+}
+
+#[test]
+fn listen_yields_frontend_and_backend() {
+    let text = format!(
+        "defaults\n{TIMEOUTS}listen li\n    bind :8080\n    server s 127.0.0.1:80\nbackend other\n    server s 127.0.0.1:81\n"
+    );
+    let m = model(&text);
+    assert_eq!(m.frontends.len(), 1);
+    assert_eq!(m.backends.len(), 2);
+    let fe = m.frontends.first().cloned();
+    assert_eq!(
+        fe.as_ref().and_then(|f| f.listen_backend).map(|b| b.0),
+        Some(0)
+    );
+    assert_eq!(fe.and_then(|f| f.backend()).map(|b| b.0), Some(0));
+    assert_eq!(m.backends.first().map(|b| b.name.as_str()), Some("li"));
+}
+
+#[test]
+fn env_vars_in_binds() {
+    let text = format!(
+        "defaults\n{TIMEOUTS}frontend fe\n    bind \"fd@${{LISTEN_FD}}\"\n    bind \":${{PORT}}\"\n    default_backend be\nbackend be\n    server s 127.0.0.1:80\n"
+    );
+    let m = model(&text);
+    let binds: Vec<BindAddr> = m
+        .frontends
+        .first()
+        .map(|f| f.binds.iter().map(|b| b.addr.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        binds,
+        vec![
+            BindAddr::Fd(5),
+            BindAddr::Inet(
+                "0.0.0.0:8443"
+                    .parse()
+                    .unwrap_or_else(|_| ([1, 1, 1, 1], 1).into())
+            )
+        ]
+    );
+    let a = alerts("frontend fe\n    bind \"fd@${NOPE}\"\n    default_backend be\nbackend be\n");
+    assert_eq!(
+        a.first().map(String::as_str),
+        Some("parsing [t.cfg:2] : 'bind' : file descriptor '' is not a valid integer in 'fd@'")
+    );
+}
+
+#[test]
+fn section_errors_match_haproxy() {
+    let a = alerts(
+        "foo bar\nfrontend\nfrontend fe foo\nfrontend f/x\ndefaults d3 from nope\nfrontend ok from nope\n    bind :1\n    default_backend b\nbackend b\n",
+    );
+    assert_eq!(
+        a,
+        vec![
+            "parsing [t.cfg:1]: unknown keyword 'foo' out of section.",
+            "parsing [t.cfg:2] : 'frontend' expects an <id> argument",
+            "parsing [t.cfg:3] : please use the 'bind' keyword for listening addresses.",
+            "parsing [t.cfg:4] : character '/' is not permitted in 'frontend' name 'f/x'.",
+            "parsing [t.cfg:5] : defaults section 'nope' not found for defaults 'd3'.",
+            "parsing [t.cfg:6] : defaults section 'nope' not found for frontend 'ok'.",
+            "frontend 'fe' has no 'bind' directive. Please declare it as a backend if this was intended.",
+            "frontend 'fe' has neither a 'default_backend' nor a 'use_backend' rule: Ravelin would have nowhere to send its connections.",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_proxies_match_haproxy() {
+    let a = alerts(
+        "defaults d1\n    mode http\ndefaults d2 from d1\nfrontend fe from d2\n    bind :80\n    default_backend be\nfrontend fe\n    bind :81\n    default_backend be\nbackend fe\n    server s1 1.2.3.4:80\nlisten fe\n    bind :82\nbackend be\n",
+    );
+    let dflt = "defaults section 'd2' (declared at t.cfg:3) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.";
+    assert_eq!(
+        a,
+        vec![
+            "Parsing [t.cfg:7]: frontend 'fe' has the same name as frontend 'fe' declared at t.cfg:4.".to_string(),
+            format!("parsing [t.cfg:7] : {dflt}"),
+            format!("parsing [t.cfg:10] : {dflt}"),
+            "Parsing [t.cfg:12]: proxy 'fe' has the same name as frontend 'fe' declared at t.cfg:4.".to_string(),
+            format!("parsing [t.cfg:12] : {dflt}"),
+            format!("parsing [t.cfg:14] : {dflt}"),
+        ]
+    );
+}
+
+#[test]
+fn wrong_section_keywords_match_haproxy() {
+    let Err(e) = load(
+        "defaults\n    server s1 1.2.3.4:80\n    bind :80\n    use_backend x\nfrontend fe\n    bind :80\n    default_backend be\n    server s1 1.2.3.4:80\n    balance roundrobin\n    retries 3\n    timeout server 1s\n    option redispatch\nbackend be\n    bind :81\n    maxconn 10\n    timeout client 1s\n    default_backend x\n",
+    ) else {
+        unreachable!("must fail")
+    };
+    assert_eq!(
+        e.alerts,
+        vec![
+            "[t.cfg:2] : 'server' not allowed in 'defaults' section.",
+            "parsing [t.cfg:3] : 'bind' not allowed in 'defaults' section.",
+            "parsing [t.cfg:4] : 'use_backend' not allowed in 'defaults' section.",
+            "[t.cfg:8] : parsing [t.cfg:8] : 'server' not allowed because frontend 'fe' has no backend capability.",
+        ]
+    );
+    let w: Vec<&str> = e
+        .warnings
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !w.starts_with("missing timeouts"))
+        .collect();
+    assert_eq!(
+        w,
+        vec![
+            "parsing [t.cfg:9] : 'balance' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:10] : 'retries' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:11] : 'timeout server' will be ignored because frontend 'fe' has no backend capability",
+            "parsing [t.cfg:12] : 'redispatch' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:14] : 'bind' ignored because backend 'be' has no frontend capability.",
+            "parsing [t.cfg:15] : 'maxconn' ignored because backend 'be' has no frontend capability. Maybe you want 'fullconn' instead ?",
+            "parsing [t.cfg:16] : 'timeout client' will be ignored because backend 'be' has no frontend capability",
+            "parsing [t.cfg:17] : 'default_backend' ignored because backend 'be' has no frontend capability.",
+        ]
+    );
+}
+
+#[test]
+fn proxy_keyword_errors_match_haproxy() {
+    let a = alerts(
+        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance uri\n",
+    );
+    assert_eq!(
+        a,
+        vec![
+            "parsing [t.cfg:2] : 'timeout client' expects an integer value (in milliseconds)",
+            "parsing [t.cfg:3] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'blah')",
+            "parsing [t.cfg:4] : timer overflow in argument '5000000000' to 'timeout connect' (maximum value is 2147483647 ms or ~24.8 days)",
+            "parsing [t.cfg:5] : unexpected character '-' in 'timeout connect'",
+            "parsing [t.cfg:6] : unknown proxy mode 'foo'.",
+            "parsing [t.cfg:7] : 'mode' cannot handle unexpected argument 'x'.",
+            "parsing [t.cfg:8] : 'retries' expects an integer argument (dispatch counts for one).",
+            "parsing [t.cfg:9] : 'retries' cannot handle unexpected argument '2'.",
+            "parsing [t.cfg:10]: 'option' expects an option name.",
+            "parsing [t.cfg:11]: negation/default is not supported for option 'httplog'.",
+            "parsing [t.cfg:12] : unknown option 'splice-aut'; did you mean 'splice-auto' maybe ?",
+            "parsing [t.cfg:13] : unknown option 'blahblah'.",
+            "parsing [t.cfg:14] : 'option splice-auto' cannot handle unexpected argument 'x'.",
+            "parsing [t.cfg:15] : the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
+            "parsing [t.cfg:16] : the 'clitimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'.",
+            "parsing [t.cfg:17] : the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
+            "parsing [t.cfg:18] : 'option httplog' is a HAProxy keyword that Ravelin does not support yet.",
+            "parsing [t.cfg:19] : 'timeout check' is a HAProxy keyword that Ravelin does not support yet.",
+            "parsing [t.cfg:20] : 'balance uri' is a HAProxy keyword that Ravelin does not support yet.",
+        ]
+    );
+}
+
+#[test]
+fn timeout_overwrite_warns_like_haproxy() {
+    let Ok(l) = load(&format!(
+        "defaults\n{TIMEOUTS}listen li\n    bind :1\n    timeout client 1s\n    timeout client 5s\n    timeout client 7s\n    server s 1.1.1.1:1\n"
+    )) else {
+        unreachable!("valid")
+    };
+    assert_eq!(
+        l.warnings,
+        // HAProxy compares with the inherited value: line 8 replaces a value equal to the
+        // defaults' one, so only line 9 warns (checked with haproxy -c).
+        vec!["parsing [t.cfg:9] : overwriting 'timeout client' which was already specified"]
+    );
+    assert_eq!(
+        l.model.frontends.first().and_then(|f| f.timeouts.client),
+        Some(Duration::from_secs(7))
+    );
+}
+
+#[test]
+fn use_backend_conditions_and_modes() {
+    let a = alerts(
+        "frontend fe\n    mode http\n    bind :80\n    use_backend b1 if TRUE\n    use_backend be2\n    default_backend be\nfrontend ft\n    bind :81\n    default_backend hb\nbackend be\n    server s1 1.2.3.4:80\nbackend be2\nbackend hb\n    mode http\nlisten li\n    bind :82\n    default_backend li\n",
+    );
+    assert_eq!(
+        a,
+        vec![
+            "parsing [t.cfg:4] : 'use_backend' with a condition ('if ...') is a HAProxy feature that Ravelin does not support yet.",
+            "http frontend 'fe' (t.cfg:1) tries to use incompatible tcp backend 'be' (t.cfg:10) as its default backend (see 'mode').",
+            "http frontend 'fe' (t.cfg:1) tries to use incompatible tcp backend 'be2' (t.cfg:12) in a 'use_backend' rule (see 'mode').",
+            "tcp frontend 'ft' (t.cfg:7) tries to use http backend 'hb' (t.cfg:13) as its default backend: upgrading a tcp stream to http is a HAProxy feature that Ravelin does not support yet.",
+            "Proxy 'li': loop detected for default_backend: 'li'.",
+        ]
+    );
+}
+
+#[test]
+fn server_resolution_failures_match_haproxy() {
+    let a = alerts(
+        "backend be\n    server s9 nonexistent.invalid:80\n    server s35 ipv4@::1:80\n    server ok ipv4@localhost:80\n",
+    );
+    assert_eq!(
+        a,
+        vec![
+            "[t.cfg:2] : 'server be/s9' : could not resolve address 'nonexistent.invalid'.",
+            "[t.cfg:3] : 'server be/s35' : could not resolve address '::1'.",
+            "Failed to initialize server(s) addr.",
+        ]
+    );
+}
+
+#[test]
+fn cpu_map_checked_against_nbthread() {
+    let a = alerts("global\n    cpu-map 1/5 0\n    cpu-map 1/all 0-3\n    nbthread 4\n");
+    assert_eq!(
+        a,
+        vec!["parsing [t.cfg:2] : cpu-map : thread 5 does not exist, 'nbthread' is 4."]
+    );
+    let m = model("global\n    nbthread 2\n    cpu-map 1/all 0-3\n    cpu-map 1/2 7\n");
+    let cpus: Vec<(u16, Vec<u16>)> = m
+        .global
+        .cpu_map
+        .iter()
+        .map(|c| (c.thread, c.cpus.clone()))
+        .collect();
+    assert_eq!(cpus, vec![(0, vec![0, 1, 2, 3]), (1, vec![7])]);
+}
+
+#[test]
+fn many_errors_in_one_run_and_lexer_errors_are_reported() {
+    let a = alerts(
+        "global\n    pidfile \"/tmp/x\n    maxconn x\n    nbthread 0\nfrontend fe\n    bind :80\n    bnd :81\n    default_backend be\nbackend be\n",
+    );
+    assert_eq!(
+        a,
+        vec![
+            "parsing [t.cfg:2]: unmatched quote at position 13:\n  pidfile \"/tmp/x\n          ^",
+            "parsing [t.cfg:3] : 'maxconn' expects an integer argument.",
+            "parsing [t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 0)",
+            "parsing [t.cfg:7] : unknown keyword 'bnd' in 'frontend' section; did you mean 'bind' maybe ?",
+        ]
+    );
+}
+
+#[test]
+fn unsupported_sections_are_alerts_and_skipped() {
+    let a = alerts("peers p\n    peer a 1.1.1.1:1\nglobal\n    daemon\n");
+    assert_eq!(
+        a,
+        vec!["parsing [t.cfg:1] : 'peers' is a HAProxy section that Ravelin does not support yet."]
+    );
+}
+
+#[test]
+fn files_and_directories() {
+    let dir = std::env::temp_dir().join(format!("ravelin-config-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    let w = |n: &str, t: &str| assert!(std::fs::write(dir.join(n), t).is_ok());
+    w("b.cfg", "backend be\n    server s 127.0.0.1:80\n");
+    w(
+        "a.cfg",
+        "defaults\n    timeout client 1s\n    timeout connect 1s\n    timeout server 1s\nfrontend fe\n    bind :1\n    default_backend be\n",
+    );
+    w("c.txt", "garbage");
+    let l = super::load(std::slice::from_ref(&dir));
+    assert!(l.is_ok(), "{l:?}");
+    let missing = dir.join("nope.cfg");
+    let Err(e) = super::load(&[missing.clone(), dir.join("a.cfg")]) else {
+        unreachable!("missing file")
+    };
+    assert_eq!(
+        e.alerts,
+        vec![
+            format!(
+                "Cannot open configuration file/directory {} : No such file or directory",
+                missing.display()
+            ),
+            "Proxy 'fe': unable to find required default_backend: 'be'.".to_string()
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn load_str_uses_the_given_name() {
+    let Err(e) = super::load_str("mine.cfg", "global\n    bogus\n") else {
+        unreachable!("bad")
+    };
+    assert_eq!(
+        e.alerts,
+        vec!["parsing [mine.cfg:2] : unknown keyword 'bogus' in 'global' section"]
+    );
+    assert_eq!(e.files, vec!["mine.cfg"]);
+}
+
+#[test]
+fn hostile_configs_do_not_panic() {
+    let mut seed: u32 = 7;
+    let alphabet: &[&str] = &[
+        "global\n",
+        "defaults\n",
+        "frontend f\n",
+        "backend b\n",
+        "listen l\n",
+        "bind ",
+        "server ",
+        "s ",
+        ":80",
+        "[::",
+        "]",
+        "\"",
+        "'",
+        "\\",
+        "${",
+        "}",
+        "#",
+        " ",
+        "\n",
+        "option ",
+        "no ",
+        "timeout ",
+        "client ",
+        "9999999999999",
+        "-",
+        "cpu-map ",
+        "auto:",
+        "1/",
+        "all",
+        "\0",
+        "\u{ff}",
+        "from ",
+        "weight ",
+        "inter ",
+        "use_backend ",
+        "default_backend ",
+        "fd@",
+        "unix@",
+        ",",
+    ];
+    for _ in 0..300 {
+        let mut text = String::new();
+        for _ in 0..60 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            text.push_str(
+                alphabet
+                    .get((seed >> 16) as usize % alphabet.len())
+                    .copied()
+                    .unwrap_or(""),
+            );
+        }
+        let _ = load(&text);
+    }
+    let _ = load(&"x".repeat(1_000_000));
+    let _ = load(&"\"".repeat(10_000));
+    let _ = load(&"frontend f\n".repeat(2_000));
+}

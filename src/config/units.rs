@@ -106,7 +106,10 @@ pub fn parse_u32(s: &str) -> Option<u32> {
 
 /// Parses a signed decimal integer.
 pub fn parse_i64(s: &str) -> Option<i64> {
-    let body = s.strip_prefix('-').or_else(|| s.strip_prefix('+')).unwrap_or(s);
+    let body = s
+        .strip_prefix('-')
+        .or_else(|| s.strip_prefix('+'))
+        .unwrap_or(s);
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
