@@ -261,9 +261,8 @@ impl<'a> Parser<'a> {
             },
             None => ("", None, None),
         };
-        if let Some(extra) = extra {
-            self.diags.alert(span, too_many("defaults", extra));
-        }
+        // HAProxy 2.6 silently ignores words after `defaults [NAME] [from X]`.
+        let _ = extra;
         if let Some(c) = invalid_char(name).filter(|_| !name.is_empty()) {
             self.diags.alert(
                 span,
@@ -557,7 +556,10 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                         "'use_backend' with a condition ('{c} ...') is a HAProxy feature that Ravelin does not support yet."
                     ),
                 ),
-                Some(x) => d.alert(span, too_many(kw, x)),
+                Some(x) => d.alert(
+                    span,
+                    format!("unexpected keyword '{x}' after switching rule, only 'if' and 'unless' are allowed."),
+                ),
             }
         }
         "balance" => {
@@ -670,7 +672,10 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         }
     };
     if let Some(x) = words.get(3) {
-        return d.alert(span, too_many(&what, x));
+        return d.alert(
+            span,
+            format!("'{what}' : unexpected extra argument '{x}' after value '{arg}'."),
+        );
     }
     let ok = match need {
         Need::Frontend => p.kind.has_frontend(),
