@@ -134,11 +134,6 @@ impl Backend {
             let _ = h.join();
         }
     }
-
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.wait();
-    }
 }
 
 impl Drop for Backend {

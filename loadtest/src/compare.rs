@@ -222,6 +222,12 @@ fn command_line(name: &str, o: &CompareOpts) -> String {
     if o.nbthread != 1 {
         c += &format!(" --nbthread {}", o.nbthread);
     }
+    if o.kill_at != Duration::from_secs(5) || o.restart_at != Duration::from_secs(12) {
+        c += &format!(" --kill-at {}s --restart-at {}s", o.kill_at.as_secs_f64(), o.restart_at.as_secs_f64());
+    }
+    if !o.only.is_empty() {
+        c += &format!(" --only {}", o.only.join(","));
+    }
     c
 }
 

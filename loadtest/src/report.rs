@@ -199,9 +199,15 @@ pub fn markdown(c: &Comparison, metric: Metric) -> String {
     md
 }
 
-fn color(i: usize) -> RGBColor {
-    const C: [RGBColor; 5] = [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(127, 127, 127), RGBColor(148, 103, 189)];
-    C.get(i % C.len()).copied().unwrap_or(BLACK)
+/// One colour per target in every chart (Ravelin red, HAProxy blue, nginx green).
+fn color(target: &str) -> RGBColor {
+    match target {
+        "ravelin" => RGBColor(214, 39, 40),
+        "haproxy" => RGBColor(31, 119, 180),
+        "nginx" => RGBColor(44, 160, 44),
+        "direct" => RGBColor(127, 127, 127),
+        _ => RGBColor(148, 103, 189),
+    }
 }
 
 type DrawResult = Result<(), String>;
@@ -239,7 +245,7 @@ pub fn throughput_svg(path: &Path, c: &Comparison, metric: Metric) -> DrawResult
     for (i, r) in rows.iter().enumerate() {
         let Some(v) = r.value else { continue };
         let x = i as f64;
-        chart.draw_series(std::iter::once(Rectangle::new([(x + 0.2, 0.0), (x + 0.8, v.median)], color(i).filled()))).map_err(err)?;
+        chart.draw_series(std::iter::once(Rectangle::new([(x + 0.2, 0.0), (x + 0.8, v.median)], color(&r.target).filled()))).map_err(err)?;
         chart
             .draw_series(std::iter::once(PathElement::new(vec![(x + 0.5, v.min), (x + 0.5, v.max)], BLACK.stroke_width(2))))
             .map_err(err)?;
@@ -280,9 +286,9 @@ pub fn latency_svg(path: &Path, c: &Comparison, metric: Metric) -> DrawResult {
         .y_desc("latency")
         .draw()
         .map_err(err)?;
-    for (i, (name, s)) in reps.iter().enumerate() {
+    for (name, s) in &reps {
         let pts: Vec<(f64, f64)> = s.report.percentiles.iter().map(|p| (nines(p[0]), p[1].max(1.0))).collect();
-        let col = color(i);
+        let col = color(name);
         chart
             .draw_series(LineSeries::new(pts, col.stroke_width(2)))
             .map_err(err)?
@@ -322,8 +328,8 @@ pub fn failover_svg(path: &Path, c: &Comparison, metric: Metric) -> DrawResult {
             chart.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, ymax)], BLACK.stroke_width(1)))).map_err(err)?;
         }
     }
-    for (i, (name, pts)) in series.into_iter().enumerate() {
-        let col = color(i);
+    for (name, pts) in series {
+        let col = color(name);
         chart
             .draw_series(LineSeries::new(pts, col.stroke_width(2)))
             .map_err(err)?

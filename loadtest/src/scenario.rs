@@ -10,14 +10,26 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
     /// Closed-loop HTTP with `conns` connections.
-    Http { conns: usize, close: bool },
-    TcpBulk { streams: usize },
-    TcpConnRate { conc: usize },
+    Http {
+        conns: usize,
+        close: bool,
+    },
+    TcpBulk {
+        streams: usize,
+    },
+    TcpConnRate {
+        conc: usize,
+    },
     /// Hold `count` idle connections and measure the proxy's memory.
-    Hold { count: usize },
+    Hold {
+        count: usize,
+    },
     /// Open-loop HTTP at `rate`, one connection per request, while backend `b1` is
     /// disrupted.
-    Failover { rate: f64, disrupt: Disrupt },
+    Failover {
+        rate: f64,
+        disrupt: Disrupt,
+    },
 }
 
 /// What happens to backend `b1` during a failover scenario.
@@ -32,8 +44,14 @@ pub enum Disrupt {
 /// A built-in backend the scenario starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendSpec {
-    Http { name: &'static str, port: u16, body: usize },
-    Tcp { port: u16 },
+    Http {
+        name: &'static str,
+        port: u16,
+        body: usize,
+    },
+    Tcp {
+        port: u16,
+    },
 }
 
 impl BackendSpec {
@@ -64,7 +82,14 @@ impl BackendSpec {
                 (*name).into(),
             ],
             BackendSpec::Tcp { port } => {
-                vec!["backend".into(), "tcp".into(), "--listen".into(), format!("127.0.0.1:{port}"), "--mode".into(), "auto".into()]
+                vec![
+                    "backend".into(),
+                    "tcp".into(),
+                    "--listen".into(),
+                    format!("127.0.0.1:{port}"),
+                    "--mode".into(),
+                    "auto".into(),
+                ]
             }
         }
     }
@@ -113,8 +138,12 @@ impl Scenario {
     /// Address for the "direct to backend" baseline (the first backend).
     pub fn direct_addr(&self) -> Option<SocketAddr> {
         match self.load {
-            Load::Failover { .. } => None, // no failover without a proxy
-            _ => self.backends.first().map(|b| SocketAddr::from(([127, 0, 0, 1], b.port()))),
+            // No failover without a proxy; no proxy memory to measure when direct.
+            Load::Failover { .. } | Load::Hold { .. } => None,
+            _ => self
+                .backends
+                .first()
+                .map(|b| SocketAddr::from(([127, 0, 0, 1], b.port()))),
         }
     }
 
@@ -142,18 +171,55 @@ impl Scenario {
         let d = format!("{}ms", duration.as_millis());
         let mut a: Vec<String> = match self.load {
             Load::Http { conns, close } => {
-                let mut a = vec!["http".into(), "--target".into(), t, "-c".into(), conns.to_string(), "-d".into(), d];
+                let mut a = vec![
+                    "http".into(),
+                    "--target".into(),
+                    t,
+                    "-c".into(),
+                    conns.to_string(),
+                    "-d".into(),
+                    d,
+                ];
                 if close {
                     a.push("--close".into());
                 }
                 a
             }
             Load::TcpBulk { streams } => {
-                vec!["tcp".into(), "bulk".into(), "--target".into(), t, "-s".into(), streams.to_string(), "--direction".into(), "both".into(), "-d".into(), d]
+                vec![
+                    "tcp".into(),
+                    "bulk".into(),
+                    "--target".into(),
+                    t,
+                    "-s".into(),
+                    streams.to_string(),
+                    "--direction".into(),
+                    "both".into(),
+                    "-d".into(),
+                    d,
+                ]
             }
-            Load::TcpConnRate { conc } => vec!["tcp".into(), "connrate".into(), "--target".into(), t, "-c".into(), conc.to_string(), "-d".into(), d],
+            Load::TcpConnRate { conc } => vec![
+                "tcp".into(),
+                "connrate".into(),
+                "--target".into(),
+                t,
+                "-c".into(),
+                conc.to_string(),
+                "-d".into(),
+                d,
+            ],
             // Hold runs until the runner has read the memory and interrupts it.
-            Load::Hold { count } => vec!["hold".into(), count.to_string(), "--target".into(), t, "-d".into(), "120s".into(), "--connect-timeout".into(), "5s".into()],
+            Load::Hold { count } => vec![
+                "hold".into(),
+                count.to_string(),
+                "--target".into(),
+                t,
+                "-d".into(),
+                "120s".into(),
+                "--connect-timeout".into(),
+                "5s".into(),
+            ],
             Load::Failover { rate, .. } => vec![
                 "http".into(),
                 "--target".into(),
@@ -189,28 +255,40 @@ pub fn all() -> Vec<Scenario> {
             about: "HTTP/1.1 keep-alive, 50 connections, 100-byte body",
             port: 20010,
             backends: vec![http("b1", 21010, 100)],
-            load: Load::Http { conns: 50, close: false },
+            load: Load::Http {
+                conns: 50,
+                close: false,
+            },
         },
         Scenario {
             name: "http-close-small",
             about: "HTTP/1.1 Connection: close per request, 50 connections, 100-byte body",
             port: 20020,
             backends: vec![http("b1", 21020, 100)],
-            load: Load::Http { conns: 50, close: true },
+            load: Load::Http {
+                conns: 50,
+                close: true,
+            },
         },
         Scenario {
             name: "http-64k",
             about: "HTTP/1.1 keep-alive, 50 connections, 64 KiB body",
             port: 20030,
             backends: vec![http("b1", 21030, 65_536)],
-            load: Load::Http { conns: 50, close: false },
+            load: Load::Http {
+                conns: 50,
+                close: false,
+            },
         },
         Scenario {
             name: "http-1m",
             about: "HTTP/1.1 keep-alive, 10 connections, 1 MiB body",
             port: 20040,
             backends: vec![http("b1", 21040, 1_048_576)],
-            load: Load::Http { conns: 10, close: false },
+            load: Load::Http {
+                conns: 10,
+                close: false,
+            },
         },
         Scenario {
             name: "tcp-bulk",
@@ -237,15 +315,29 @@ pub fn all() -> Vec<Scenario> {
             name: "failover-kill",
             about: "3 HTTP backends behind mode tcp, 1000 req/s, b1 SIGKILLed then restarted",
             port: 20080,
-            backends: vec![http("b1", 21081, 100), http("b2", 21082, 100), http("b3", 21083, 100)],
-            load: Load::Failover { rate: 1000.0, disrupt: Disrupt::Kill },
+            backends: vec![
+                http("b1", 21081, 100),
+                http("b2", 21082, 100),
+                http("b3", 21083, 100),
+            ],
+            load: Load::Failover {
+                rate: 1000.0,
+                disrupt: Disrupt::Kill,
+            },
         },
         Scenario {
             name: "failover-hang",
             about: "3 HTTP backends behind mode tcp, 1000 req/s, b1 SIGSTOPped then SIGCONTed",
             port: 20090,
-            backends: vec![http("b1", 21091, 100), http("b2", 21092, 100), http("b3", 21093, 100)],
-            load: Load::Failover { rate: 1000.0, disrupt: Disrupt::Hang },
+            backends: vec![
+                http("b1", 21091, 100),
+                http("b2", 21092, 100),
+                http("b3", 21093, 100),
+            ],
+            load: Load::Failover {
+                rate: 1000.0,
+                disrupt: Disrupt::Hang,
+            },
         },
     ]
 }
@@ -260,7 +352,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn dir(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name)
     }
 
     #[test]
@@ -269,19 +363,45 @@ mod tests {
             let hap = std::fs::read_to_string(dir(s.name).join("haproxy.cfg"))?;
             let ngx = std::fs::read_to_string(dir(s.name).join("nginx.conf"))?;
             let listen = format!("127.0.0.1:{}", s.port);
-            assert!(hap.contains(&format!("bind {listen}")), "{}: haproxy bind", s.name);
-            assert!(ngx.contains(&format!("listen {listen}")), "{}: nginx listen", s.name);
+            assert!(
+                hap.contains(&format!("bind {listen}")),
+                "{}: haproxy bind",
+                s.name
+            );
+            assert!(
+                ngx.contains(&format!("listen {listen}")),
+                "{}: nginx listen",
+                s.name
+            );
             for b in &s.backends {
                 let addr = format!("127.0.0.1:{}", b.port());
                 assert!(hap.contains(&addr), "{}: haproxy server {addr}", s.name);
                 assert!(ngx.contains(&addr), "{}: nginx server {addr}", s.name);
             }
-            assert!(hap.contains("nbthread 1"), "{}: nbthread line the 2-thread variant rewrites", s.name);
-            assert!(ngx.contains("worker_processes 1;"), "{}: worker_processes line", s.name);
-            let directive = |l: &str| l.trim_start().starts_with("pid ") || l.trim_start().starts_with("daemon ");
-            assert!(!ngx.lines().any(directive), "{}: pid/daemon come from the runner", s.name);
+            assert!(
+                hap.contains("nbthread 1"),
+                "{}: nbthread line the 2-thread variant rewrites",
+                s.name
+            );
+            assert!(
+                ngx.contains("worker_processes 1;"),
+                "{}: worker_processes line",
+                s.name
+            );
+            let directive = |l: &str| {
+                l.trim_start().starts_with("pid ") || l.trim_start().starts_with("daemon ")
+            };
+            assert!(
+                !ngx.lines().any(directive),
+                "{}: pid/daemon come from the runner",
+                s.name
+            );
             if !matches!(s.load, Load::Http { .. }) {
-                assert!(hap.contains("mode tcp"), "{}: TCP scenarios use mode tcp", s.name);
+                assert!(
+                    hap.contains("mode tcp"),
+                    "{}: TCP scenarios use mode tcp",
+                    s.name
+                );
             }
         }
         Ok(())
@@ -289,7 +409,10 @@ mod tests {
 
     #[test]
     fn ports_unique() {
-        let mut ports: Vec<u16> = all().iter().flat_map(|s| std::iter::once(s.port).chain(s.backends.iter().map(|b| b.port()))).collect();
+        let mut ports: Vec<u16> = all()
+            .iter()
+            .flat_map(|s| std::iter::once(s.port).chain(s.backends.iter().map(|b| b.port())))
+            .collect();
         let n = ports.len();
         ports.sort_unstable();
         ports.dedup();
@@ -303,7 +426,11 @@ mod tests {
             args.extend(["--json".to_string(), "/tmp/x.json".to_string()]);
             assert!(crate::cli::parse(&args).is_ok(), "{}: {args:?}", s.name);
             for b in &s.backends {
-                assert!(crate::cli::parse(&b.args()).is_ok(), "{}: backend args", s.name);
+                assert!(
+                    crate::cli::parse(&b.args()).is_ok(),
+                    "{}: backend args",
+                    s.name
+                );
             }
         }
     }
