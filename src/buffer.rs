@@ -16,7 +16,11 @@ pub struct Buffer {
 
 impl Buffer {
     fn new(size: usize) -> Buffer {
-        Buffer { data: vec![0; size].into_boxed_slice(), start: 0, end: 0 }
+        Buffer {
+            data: vec![0; size].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
     }
 
     /// Pending bytes.
@@ -77,7 +81,12 @@ pub struct BufferPool {
 
 impl BufferPool {
     pub fn new(size: usize, limit: usize) -> BufferPool {
-        BufferPool { free: Vec::new(), size, out: 0, limit }
+        BufferPool {
+            free: Vec::new(),
+            size,
+            out: 0,
+            limit,
+        }
     }
 
     /// Lends a buffer, or `None` when `limit` buffers are already out.
@@ -128,7 +137,12 @@ pub struct PipePool {
 #[cfg(target_os = "linux")]
 impl PipePool {
     pub fn new(size: Option<u32>, limit: usize) -> PipePool {
-        PipePool { free: Vec::new(), size, out: 0, limit }
+        PipePool {
+            free: Vec::new(),
+            size,
+            out: 0,
+            limit,
+        }
     }
 
     /// Lends a pipe; `None` when the limit is reached or the kernel refuses a new one (the

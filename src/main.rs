@@ -49,7 +49,11 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
     let mut cli = Cli::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("'{flag}' requires an argument"));
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("'{flag}' requires an argument"))
+        };
         match a.as_str() {
             "-f" => cli.files.push(value("-f")?.into()),
             "-p" => cli.pidfile = Some(value("-p")?.into()),
@@ -84,7 +88,10 @@ fn alert(msg: &str) {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let prog = args.first().map_or("ravelin", |s| s.rsplit('/').next().unwrap_or(s)).to_string();
+    let prog = args
+        .first()
+        .map_or("ravelin", |s| s.rsplit('/').next().unwrap_or(s))
+        .to_string();
     let cli = match parse_args(args.get(1..).unwrap_or(&[])) {
         Ok(c) => c,
         Err(e) => {
@@ -101,9 +108,30 @@ fn main() -> ExitCode {
         println!("Ravelin version {VERSION} - a load balancer reading haproxy.cfg");
         if cli.version > 1 {
             println!("Build options :");
-            println!("  splice: {}", if cfg!(target_os = "linux") { "yes (Linux)" } else { "no (copy only)" });
-            println!("  pollers: {}", if cfg!(target_os = "linux") { "epoll (mio)" } else { "kqueue/poll (mio)" });
-            println!("  profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+            println!(
+                "  splice: {}",
+                if cfg!(target_os = "linux") {
+                    "yes (Linux)"
+                } else {
+                    "no (copy only)"
+                }
+            );
+            println!(
+                "  pollers: {}",
+                if cfg!(target_os = "linux") {
+                    "epoll (mio)"
+                } else {
+                    "kqueue/poll (mio)"
+                }
+            );
+            println!(
+                "  profile: {}",
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
+            );
         }
         return ExitCode::SUCCESS;
     }
@@ -130,7 +158,9 @@ fn main() -> ExitCode {
                 alert(&format!("config : {a}"));
             }
             for f in &errs.files {
-                alert(&format!("config : Error(s) found in configuration file : {f}"));
+                alert(&format!(
+                    "config : Error(s) found in configuration file : {f}"
+                ));
             }
             alert("config : Fatal errors found in configuration.");
             return ExitCode::from(1);
@@ -156,7 +186,11 @@ fn print_notices(cli: &Cli) {
     }
     eprintln!("[NOTICE]   ({}) : ravelin version is {VERSION}", pid());
     if let Ok(exe) = std::env::current_exe() {
-        eprintln!("[NOTICE]   ({}) : path to executable is {}", pid(), exe.display());
+        eprintln!(
+            "[NOTICE]   ({}) : path to executable is {}",
+            pid(),
+            exe.display()
+        );
     }
 }
 
@@ -187,11 +221,18 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
     if let Some(path) = &pidfile {
         let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
         if let Err(e) = written {
-            alert(&format!("[{}] Cannot create pidfile {} : {e}", pid(), path.display()));
+            alert(&format!(
+                "[{}] Cannot create pidfile {} : {e}",
+                pid(),
+                path.display()
+            ));
             return ExitCode::from(1);
         }
     }
-    let opts = ReactorOptions { debug: cli.debug, nosplice: cli.nosplice };
+    let opts = ReactorOptions {
+        debug: cli.debug,
+        nosplice: cli.nosplice,
+    };
     // Signals are blocked-and-waited on this thread; reactors never see them.
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -218,7 +259,10 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             match sig {
                 signal_hook::consts::SIGUSR1 => {
                     if !cli.quiet {
-                        eprintln!("[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).", pid());
+                        eprintln!(
+                            "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
+                            pid()
+                        );
                     }
                     handle.soft_stop();
                     if hard_deadline.is_none() {
@@ -228,7 +272,10 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
                 signal_hook::consts::SIGHUP => {
                     // Reserved for reload (a later feature); HAProxy only logs server states here.
                     if !cli.quiet {
-                        eprintln!("[NOTICE]   ({}) : SIGHUP received, reload is not supported yet; ignored.", pid());
+                        eprintln!(
+                            "[NOTICE]   ({}) : SIGHUP received, reload is not supported yet; ignored.",
+                            pid()
+                        );
                     }
                 }
                 _ => {
@@ -240,7 +287,10 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
         }
         if hard_deadline.is_some_and(|d| Instant::now() >= d) {
             if !cli.quiet {
-                eprintln!("[WARNING]  ({}) : hard-stop-after reached, closing remaining connections.", pid());
+                eprintln!(
+                    "[WARNING]  ({}) : hard-stop-after reached, closing remaining connections.",
+                    pid()
+                );
             }
             handle.hard_stop();
         }

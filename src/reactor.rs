@@ -26,7 +26,7 @@ use crate::buffer::PipePool;
 use crate::conn::pump::Pools;
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
-use crate::model::{Balance, BackendId, FrontendId, Timeouts};
+use crate::model::{BackendId, Balance, FrontendId, Timeouts};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
@@ -73,7 +73,16 @@ pub struct Listener {
 
 impl Listener {
     pub fn new(sock: ListenSock, frontend: FrontendId, bind: usize, port: u16) -> Listener {
-        Listener { sock, frontend, bind, port, ready: true, paused: false, blocked_until: None, registered: false }
+        Listener {
+            sock,
+            frontend,
+            bind,
+            port,
+            ready: true,
+            paused: false,
+            blocked_until: None,
+            registered: false,
+        }
     }
 }
 
@@ -121,11 +130,21 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
-        self.shared.model.frontends.get(fe.0 as usize).map(|f| f.timeouts).unwrap_or_default()
+        self.shared
+            .model
+            .frontends
+            .get(fe.0 as usize)
+            .map(|f| f.timeouts)
+            .unwrap_or_default()
     }
 
     pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
-        self.shared.model.backends.get(be.0 as usize).map(|b| b.timeouts).unwrap_or_default()
+        self.shared
+            .model
+            .backends
+            .get(be.0 as usize)
+            .map(|b| b.timeouts)
+            .unwrap_or_default()
     }
 
     /// `-d` mode: one line per event on stderr. Formatting happens only when enabled.
@@ -196,7 +215,10 @@ impl Reactor {
                     !nosplice
                         && dir != Some(false)
                         && dir_be != Some(false)
-                        && !(fe.splice.auto == Some(false) && be.splice.auto == Some(false) && dir.is_none() && dir_be.is_none())
+                        && !(fe.splice.auto == Some(false)
+                            && be.splice.auto == Some(false)
+                            && dir.is_none()
+                            && dir_be.is_none())
                 };
                 Some(Route {
                     backend: be_id,
@@ -212,7 +234,10 @@ impl Reactor {
             timers: TimerWheel::new(now),
             pools: Pools {
                 // Two buffers per connection at most; they are only held while bytes are in flight.
-                bufs: BufferPool::new(model.global.bufsize as usize, per_reactor.saturating_mul(2).max(64)),
+                bufs: BufferPool::new(
+                    model.global.bufsize as usize,
+                    per_reactor.saturating_mul(2).max(64),
+                ),
                 // HAProxy's default `maxpipes` is maxconn/4.
                 #[cfg(target_os = "linux")]
                 pipes: PipePool::new(model.global.pipesize, (per_reactor / 4).max(16)),
@@ -243,8 +268,16 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<()> {
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let r = match &mut l.sock {
-                ListenSock::Tcp(s) => self.poll.registry().register(s, token::listener(i), Interest::READABLE),
-                ListenSock::Unix(s) => self.poll.registry().register(s, token::listener(i), Interest::READABLE),
+                ListenSock::Tcp(s) => {
+                    self.poll
+                        .registry()
+                        .register(s, token::listener(i), Interest::READABLE)
+                }
+                ListenSock::Unix(s) => {
+                    self.poll
+                        .registry()
+                        .register(s, token::listener(i), Interest::READABLE)
+                }
             };
             r?;
             l.registered = true;
@@ -260,7 +293,11 @@ impl Reactor {
             if self.soft_stopping && self.conns.is_empty() {
                 return Ok(());
             }
-            let timeout = if self.listeners.iter().any(|l| l.ready && !l.paused && l.blocked_until.is_none()) {
+            let timeout = if self
+                .listeners
+                .iter()
+                .any(|l| l.ready && !l.paused && l.blocked_until.is_none())
+            {
                 Some(Duration::ZERO)
             } else {
                 self.core.timers.next_timeout(now)
@@ -326,7 +363,9 @@ impl Reactor {
                 };
             }
         }
-        self.shared.paused.fetch_and(!(1u64 << (self.id % 64)), SeqCst);
+        self.shared
+            .paused
+            .fetch_and(!(1u64 << (self.id % 64)), SeqCst);
     }
 
     fn close_all(&mut self, now: Instant) {
@@ -350,7 +389,11 @@ impl Reactor {
                 }
                 continue;
             }
-            if self.conns.get(owner.key).is_some_and(|s| s.generation == owner.generation) {
+            if self
+                .conns
+                .get(owner.key)
+                .is_some_and(|s| s.generation == owner.generation)
+            {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
                     Conn::Tcp(t) => t.on_timer(ctx),
                 });
@@ -362,8 +405,14 @@ impl Reactor {
         let mut budget = self.core.starved.len();
         while budget > 0 && self.core.pools.bufs.has_room() {
             budget -= 1;
-            let Some(owner) = self.core.starved.pop_front() else { break };
-            if self.conns.get(owner.key).is_some_and(|s| s.generation == owner.generation) {
+            let Some(owner) = self.core.starved.pop_front() else {
+                break;
+            };
+            if self
+                .conns
+                .get(owner.key)
+                .is_some_and(|s| s.generation == owner.generation)
+            {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
                     Conn::Tcp(t) => t.resume(ctx),
                 });
@@ -381,8 +430,15 @@ impl Reactor {
     }
 
     /// Runs `f` on the connection at `key` with a context; closes it if it asks to.
-    fn run_conn(&mut self, key: usize, now: Instant, f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> Step) {
-        let Some(slot) = self.conns.get_mut(key) else { return };
+    fn run_conn(
+        &mut self,
+        key: usize,
+        now: Instant,
+        f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> Step,
+    ) {
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
         let mut ctx = Ctx {
             registry: self.poll.registry(),
             timers: &mut self.core.timers,
@@ -390,7 +446,10 @@ impl Reactor {
             shared: &self.shared,
             balancers: &mut self.core.balancers,
             now,
-            owner: Owner { key, generation: slot.generation },
+            owner: Owner {
+                key,
+                generation: slot.generation,
+            },
             starved: &mut self.core.starved,
             debug: self.opts.debug,
             stream_id: slot.id,
@@ -414,7 +473,10 @@ impl Reactor {
             shared: &self.shared,
             balancers: &mut self.core.balancers,
             now,
-            owner: Owner { key, generation: slot.generation },
+            owner: Owner {
+                key,
+                generation: slot.generation,
+            },
             starved: &mut self.core.starved,
             debug: self.opts.debug,
             stream_id: slot.id,
@@ -472,7 +534,9 @@ impl Reactor {
     fn accept_ready(&mut self, now: Instant) {
         let mut still_paused = false;
         for i in 0..self.listeners.len() {
-            let Some(l) = self.listeners.get(i) else { break };
+            let Some(l) = self.listeners.get(i) else {
+                break;
+            };
             if l.paused {
                 // Re-check: the slot may have been released before we published the pause.
                 if self.limits_full(l.frontend, l.bind) {
@@ -484,7 +548,10 @@ impl Reactor {
                     l.ready = true;
                 }
             }
-            let ready = self.listeners.get(i).is_some_and(|l| l.ready && l.blocked_until.is_none());
+            let ready = self
+                .listeners
+                .get(i)
+                .is_some_and(|l| l.ready && l.blocked_until.is_none());
             if ready {
                 self.accept_from(i, now);
             }
@@ -495,7 +562,11 @@ impl Reactor {
             self.shared.paused.fetch_or(bit, SeqCst);
             // Close the race with a release that happened before the bit was visible.
             let retry: Vec<usize> = (0..self.listeners.len())
-                .filter(|&i| self.listeners.get(i).is_some_and(|l| l.paused && !self.limits_full(l.frontend, l.bind)))
+                .filter(|&i| {
+                    self.listeners
+                        .get(i)
+                        .is_some_and(|l| l.paused && !self.limits_full(l.frontend, l.bind))
+                })
                 .collect();
             for i in retry {
                 if let Some(l) = self.listeners.get_mut(i) {
@@ -510,13 +581,17 @@ impl Reactor {
 
     fn limits_full(&self, fe: FrontendId, bind: usize) -> bool {
         let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else { return true };
+        let Some(f) = sh.frontends.get(fe.0 as usize) else {
+            return true;
+        };
         sh.global.is_full() || f.conns.is_full() || f.binds.get(bind).is_some_and(|b| b.is_full())
     }
 
     fn try_admit(&self, fe: FrontendId, bind: usize) -> bool {
         let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else { return false };
+        let Some(f) = sh.frontends.get(fe.0 as usize) else {
+            return false;
+        };
         if !sh.global.try_acquire() {
             return false;
         }
@@ -551,7 +626,9 @@ impl Reactor {
             if accepted >= self.maxaccept {
                 return; // still ready: the loop comes back after other work
             }
-            let Some(l) = self.listeners.get(i) else { return };
+            let Some(l) = self.listeners.get(i) else {
+                return;
+            };
             let (fe, bind, port) = (l.frontend, l.bind, l.port);
             if !self.try_admit(fe, bind) {
                 if let Some(l) = self.listeners.get_mut(i) {
@@ -559,7 +636,9 @@ impl Reactor {
                 }
                 return;
             }
-            let Some(l) = self.listeners.get_mut(i) else { return };
+            let Some(l) = self.listeners.get_mut(i) else {
+                return;
+            };
             let res = match &l.sock {
                 ListenSock::Tcp(s) => s.accept().map(|(c, a)| (Sock::Tcp(c), Some(a))),
                 ListenSock::Unix(s) => s.accept().map(|(c, _)| (Sock::Unix(c), None)),
@@ -578,10 +657,17 @@ impl Reactor {
                             }
                             return;
                         }
-                        Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO | libc::EPERM) => continue,
+                        Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO | libc::EPERM) => {
+                            continue;
+                        }
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
                             self.shared.accept_errors.fetch_add(1, Relaxed);
-                            let name = self.shared.model.frontends.get(fe.0 as usize).map_or("?", |f| f.name.as_str());
+                            let name = self
+                                .shared
+                                .model
+                                .frontends
+                                .get(fe.0 as usize)
+                                .map_or("?", |f| f.name.as_str());
                             eprintln!(
                                 "[ALERT]    ({}) : Proxy {name} reached a resource limit while accepting ({e}); pausing accepts for {}ms.",
                                 std::process::id(),
@@ -590,7 +676,13 @@ impl Reactor {
                             if let Some(l) = self.listeners.get_mut(i) {
                                 l.blocked_until = Some(now + ACCEPT_PAUSE);
                             }
-                            self.core.timers.arm(now + ACCEPT_PAUSE, Owner { key: RESUME_LISTENERS, generation: 0 });
+                            self.core.timers.arm(
+                                now + ACCEPT_PAUSE,
+                                Owner {
+                                    key: RESUME_LISTENERS,
+                                    generation: 0,
+                                },
+                            );
                             return;
                         }
                         _ => {
@@ -603,7 +695,15 @@ impl Reactor {
         }
     }
 
-    fn start_stream(&mut self, sock: Sock, peer: Option<SocketAddr>, fe: FrontendId, bind: usize, port: u16, now: Instant) {
+    fn start_stream(
+        &mut self,
+        sock: Sock,
+        peer: Option<SocketAddr>,
+        fe: FrontendId,
+        bind: usize,
+        port: u16,
+        now: Instant,
+    ) {
         let Some(route) = self.routes.get(fe.0 as usize).copied().flatten() else {
             self.unadmit(fe, bind);
             return;
@@ -614,16 +714,46 @@ impl Reactor {
         if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
             f.total.fetch_add(1, Relaxed);
         }
-        let key = PickKey { source: if route.hash_source { peer.map_or(0, |a| source_hash(a.ip())) } else { 0 } };
-        let entry = Entry { frontend: fe, bind, backend: route.backend, local_port: port, key };
-        let tunnel = Tunnel::new(sock, entry, route.splice_request, route.splice_response, route.retries, now);
+        let key = PickKey {
+            source: if route.hash_source {
+                peer.map_or(0, |a| source_hash(a.ip()))
+            } else {
+                0
+            },
+        };
+        let entry = Entry {
+            frontend: fe,
+            bind,
+            backend: route.backend,
+            local_port: port,
+            key,
+        };
+        let tunnel = Tunnel::new(
+            sock,
+            entry,
+            route.splice_request,
+            route.splice_response,
+            route.retries,
+            now,
+        );
         let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         self.next_id += 1;
         let id = self.next_id;
-        let key = self.conns.insert(Slot { generation, frontend: fe, bind, id, conn: Conn::Tcp(tunnel) });
+        let key = self.conns.insert(Slot {
+            generation,
+            frontend: fe,
+            bind,
+            id,
+            conn: Conn::Tcp(tunnel),
+        });
         if self.opts.debug {
-            let name = self.shared.model.frontends.get(fe.0 as usize).map_or("?", |f| f.name.as_str());
+            let name = self
+                .shared
+                .model
+                .frontends
+                .get(fe.0 as usize)
+                .map_or("?", |f| f.name.as_str());
             match peer {
                 Some(a) => eprintln!("{id:08x}:{name}.accept() from [{a}]"),
                 None => eprintln!("{id:08x}:{name}.accept() from [unix]"),

@@ -7,7 +7,9 @@
 //! limit wakes the reactors that paused their listeners on it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 
 use crate::model::{BackendId, Model, ServerId};
 
@@ -21,15 +23,19 @@ pub struct Slots {
 
 impl Slots {
     pub fn new(limit: u32) -> Slots {
-        Slots { cur: AtomicU32::new(0), limit: AtomicU32::new(limit), peak: AtomicU32::new(0) }
+        Slots {
+            cur: AtomicU32::new(0),
+            limit: AtomicU32::new(limit),
+            peak: AtomicU32::new(0),
+        }
     }
 
     /// Takes a slot unless the limit is reached.
     pub fn try_acquire(&self) -> bool {
         let limit = self.limit.load(Relaxed);
-        let got = self
-            .cur
-            .fetch_update(Relaxed, Relaxed, |c| (limit == 0 || c < limit).then_some(c + 1));
+        let got = self.cur.fetch_update(Relaxed, Relaxed, |c| {
+            (limit == 0 || c < limit).then_some(c + 1)
+        });
         if let Ok(prev) = got {
             self.peak.fetch_max(prev + 1, Relaxed);
         }
@@ -97,7 +103,11 @@ pub struct ServerState {
 impl ServerState {
     fn new(weight: u32, maxconn: u32, disabled: bool) -> ServerState {
         ServerState {
-            admin: AtomicU8::new(if disabled { Admin::Maint as u8 } else { Admin::Ready as u8 }),
+            admin: AtomicU8::new(if disabled {
+                Admin::Maint as u8
+            } else {
+                Admin::Ready as u8
+            }),
             up: AtomicBool::new(true),
             weight: AtomicU32::new(weight),
             conns: Slots::new(maxconn),
@@ -196,7 +206,11 @@ impl SharedState {
             .map(|fe| FrontendState {
                 conns: Slots::new(fe.maxconn.unwrap_or(global_maxconn)),
                 total: AtomicU64::new(0),
-                binds: fe.binds.iter().map(|b| Slots::new(b.maxconn.unwrap_or(0))).collect(),
+                binds: fe
+                    .binds
+                    .iter()
+                    .map(|b| Slots::new(b.maxconn.unwrap_or(0)))
+                    .collect(),
             })
             .collect();
         let backends = model

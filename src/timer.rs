@@ -65,7 +65,11 @@ impl TimerWheel {
     fn tick_of(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.origin);
         let ms = d.as_millis() as u64;
-        if d.subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms }
+        if d.subsec_nanos() % 1_000_000 != 0 {
+            ms + 1
+        } else {
+            ms
+        }
     }
 
     fn now_tick(&self, now: Instant) -> u64 {
@@ -88,7 +92,11 @@ impl TimerWheel {
             return;
         }
         // After a long pause, one pass over every slot is enough.
-        let first = if now_tick - self.done > SLOTS as u64 { now_tick - SLOTS as u64 + 1 } else { self.done + 1 };
+        let first = if now_tick - self.done > SLOTS as u64 {
+            now_tick - SLOTS as u64 + 1
+        } else {
+            self.done + 1
+        };
         for tick in first..=now_tick {
             let slot = (tick as usize) & (SLOTS - 1);
             if self.occupied[slot / 64] & (1 << (slot % 64)) == 0 {
@@ -202,7 +210,10 @@ mod tests {
         assert_eq!(w.next_timeout(t0), None);
         w.arm(t0 + Duration::from_millis(250), owner(1));
         let next = w.next_timeout(t0).unwrap();
-        assert!(next <= Duration::from_millis(250) && next >= Duration::from_millis(249), "{next:?}");
+        assert!(
+            next <= Duration::from_millis(250) && next >= Duration::from_millis(249),
+            "{next:?}"
+        );
         // An entry one turn away lands in an earlier slot index than "now": still found.
         let mut due = Vec::new();
         w.expire(t0 + Duration::from_millis(4000), &mut due);

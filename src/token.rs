@@ -35,7 +35,14 @@ pub fn decode(t: Token) -> Target {
     match t.0 {
         usize::MAX => Target::Waker,
         n if n > LISTENER_BOTTOM => Target::Listener(LISTENER_TOP - n),
-        n => Target::Conn(n >> 1, if n & 1 == 0 { Side::Client } else { Side::Server }),
+        n => Target::Conn(
+            n >> 1,
+            if n & 1 == 0 {
+                Side::Client
+            } else {
+                Side::Server
+            },
+        ),
     }
 }
 
@@ -49,6 +56,9 @@ mod tests {
         assert_eq!(decode(listener(0)), Target::Listener(0));
         assert_eq!(decode(listener(77)), Target::Listener(77));
         assert_eq!(decode(conn(0, Side::Client)), Target::Conn(0, Side::Client));
-        assert_eq!(decode(conn(123_456, Side::Server)), Target::Conn(123_456, Side::Server));
+        assert_eq!(
+            decode(conn(123_456, Side::Server)),
+            Target::Conn(123_456, Side::Server)
+        );
     }
 }

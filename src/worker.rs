@@ -23,21 +23,32 @@ use crate::token;
 #[derive(Debug)]
 pub enum StartError {
     /// A listener could not be opened. Printed like HAProxy's start-up alert.
-    Bind { frontend: String, addr: String, err: io::Error },
+    Bind {
+        frontend: String,
+        addr: String,
+        err: io::Error,
+    },
     Io(io::Error),
 }
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Bind { frontend, addr, err } => {
+            StartError::Bind {
+                frontend,
+                addr,
+                err,
+            } => {
                 let reason = match err.raw_os_error() {
                     Some(libc::EADDRINUSE) => "Address already in use".to_string(),
                     Some(libc::EACCES) => "Permission denied".to_string(),
                     Some(libc::EADDRNOTAVAIL) => "Cannot assign requested address".to_string(),
                     _ => err.to_string(),
                 };
-                write!(f, "Starting frontend {frontend}: cannot bind socket ({reason}) [{addr}]")
+                write!(
+                    f,
+                    "Starting frontend {frontend}: cannot bind socket ({reason}) [{addr}]"
+                )
             }
             StartError::Io(e) => write!(f, "cannot start: {e}"),
         }
@@ -61,7 +72,10 @@ pub struct Handle {
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle").field("reactors", &self.threads.len()).field("bound", &self.bound).finish()
+        f.debug_struct("Handle")
+            .field("reactors", &self.threads.len())
+            .field("bound", &self.bound)
+            .finish()
     }
 }
 
@@ -77,8 +91,16 @@ impl Handle {
 
     /// The first address bound by the frontend called `name`.
     pub fn addr_of(&self, name: &str) -> Option<SocketAddr> {
-        let id = self.shared.model.frontends.iter().position(|f| f.name == name)?;
-        self.bound.iter().find(|(fe, _)| fe.0 as usize == id).map(|(_, a)| *a)
+        let id = self
+            .shared
+            .model
+            .frontends
+            .iter()
+            .position(|f| f.name == name)?;
+        self.bound
+            .iter()
+            .find(|(fe, _)| fe.0 as usize == id)
+            .map(|(_, a)| *a)
     }
 
     fn send(&self, cmd: Command) {
@@ -90,13 +112,17 @@ impl Handle {
 
     /// SIGUSR1: stop listening, let streams finish.
     pub fn soft_stop(&self) {
-        self.shared.soft_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared
+            .soft_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.send(Command::SoftStop);
     }
 
     /// SIGTERM/SIGINT or `hard-stop-after`: close everything now.
     pub fn hard_stop(&self) {
-        self.shared.hard_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared
+            .hard_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.send(Command::HardStop);
     }
 
@@ -169,7 +195,13 @@ pub fn bind(model: Arc<Model>) -> Result<Bound, StartError> {
     let maxconn = global_maxconn(&model, nofile);
     let n = reactor_count(&model).min(64);
     let (per_reactor, bound) = open_listeners(&model, n, maxconn)?;
-    Ok(Bound { model, maxconn, n, per_reactor, bound })
+    Ok(Bound {
+        model,
+        maxconn,
+        n,
+        per_reactor,
+        bound,
+    })
 }
 
 /// Opens the listeners, builds the shared state and spawns the reactors.
@@ -179,7 +211,13 @@ pub fn start(model: Arc<Model>, opts: ReactorOptions) -> Result<Handle, StartErr
 
 /// Spawns the reactors on already opened listeners.
 pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
-    let Bound { model, maxconn, n, per_reactor, bound } = b;
+    let Bound {
+        model,
+        maxconn,
+        n,
+        per_reactor,
+        bound,
+    } = b;
 
     let mut polls = Vec::with_capacity(n);
     let mut wakers = Vec::with_capacity(n);
@@ -204,25 +242,39 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
             .find(|m| usize::from(m.thread) == i)
             .and_then(|m| m.cpus.first().copied())
             .map(usize::from)
-            .or_else(|| (!cores.is_empty()).then(|| cores.get(i % cores.len()).map_or(i, |c| c.id)));
+            .or_else(|| {
+                (!cores.is_empty()).then(|| cores.get(i % cores.len()).map_or(i, |c| c.id))
+            });
         let reactor = Reactor::new(i, poll, shared.clone(), wakers.clone(), rx, listeners, opts);
-        let t = std::thread::Builder::new().name(format!("ravelin-r{i}")).spawn(move || {
-            if let Some(id) = cpu {
-                // Pinning can fail in a restricted cpuset; the reactor still runs unpinned.
-                let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
-            }
-            reactor.run()
-        })?;
+        let t = std::thread::Builder::new()
+            .name(format!("ravelin-r{i}"))
+            .spawn(move || {
+                if let Some(id) = cpu {
+                    // Pinning can fail in a restricted cpuset; the reactor still runs unpinned.
+                    let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
+                }
+                reactor.run()
+            })?;
         threads.push(t);
     }
-    Ok(Handle { shared, threads, commands, wakers, bound })
+    Ok(Handle {
+        shared,
+        threads,
+        commands,
+        wakers,
+        bound,
+    })
 }
 
 type PerReactor = Vec<Vec<Listener>>;
 
 /// Opens every bind of every frontend: one `SO_REUSEPORT` socket per reactor for IP addresses,
 /// one shared socket (dup'ed per reactor) for unix paths and inherited `fd@N` sockets.
-fn open_listeners(model: &Model, n: usize, maxconn: u32) -> Result<(PerReactor, Vec<(FrontendId, SocketAddr)>), StartError> {
+fn open_listeners(
+    model: &Model,
+    n: usize,
+    maxconn: u32,
+) -> Result<(PerReactor, Vec<(FrontendId, SocketAddr)>), StartError> {
     let mut per_reactor: PerReactor = (0..n).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     let mut inherited: Vec<(i32, socket::Inherited)> = Vec::new();
@@ -231,7 +283,11 @@ fn open_listeners(model: &Model, n: usize, maxconn: u32) -> Result<(PerReactor, 
         for (bi, bind) in fe.binds.iter().enumerate() {
             // HAProxy: the backlog defaults to the frontend's maxconn.
             let backlog = bind.backlog.or(fe.maxconn).unwrap_or(maxconn).max(1);
-            let bind_err = |addr: String, err: io::Error| StartError::Bind { frontend: fe.name.clone(), addr, err };
+            let bind_err = |addr: String, err: io::Error| StartError::Bind {
+                frontend: fe.name.clone(),
+                addr,
+                err,
+            };
             match &bind.addr {
                 BindAddr::Inet(addr) => {
                     let mut addr = *addr;
@@ -247,19 +303,24 @@ fn open_listeners(model: &Model, n: usize, maxconn: u32) -> Result<(PerReactor, 
                     bound.push((fid, addr));
                 }
                 BindAddr::Unix(path) => {
-                    let l = socket::listen_unix(path, backlog).map_err(|e| bind_err(path.display().to_string(), e))?;
+                    let l = socket::listen_unix(path, backlog)
+                        .map_err(|e| bind_err(path.display().to_string(), e))?;
                     for listeners in per_reactor.iter_mut() {
                         let fd = socket::dup(&l)?;
-                        let sock = ListenSock::Unix(mio::net::UnixListener::from_std(OwnedFd::into(fd)));
+                        let sock =
+                            ListenSock::Unix(mio::net::UnixListener::from_std(OwnedFd::into(fd)));
                         listeners.push(Listener::new(sock, fid, bi, 0));
                     }
                 }
                 BindAddr::Fd(num) => {
                     if !inherited.iter().any(|(n, _)| n == num) {
-                        let s = socket::inherit_listener(*num).map_err(|e| bind_err(format!("fd@{num}"), e))?;
+                        let s = socket::inherit_listener(*num)
+                            .map_err(|e| bind_err(format!("fd@{num}"), e))?;
                         inherited.push((*num, s));
                     }
-                    let Some((_, s)) = inherited.iter().find(|(n, _)| n == num) else { continue };
+                    let Some((_, s)) = inherited.iter().find(|(n, _)| n == num) else {
+                        continue;
+                    };
                     for listeners in per_reactor.iter_mut() {
                         let (sock, port) = match s {
                             socket::Inherited::Tcp(l) => {

@@ -6,7 +6,12 @@ use std::net::IpAddr;
 /// avalanche so neighbouring addresses spread over the servers.
 pub fn source_hash(ip: IpAddr) -> u32 {
     let mut h: u32 = 0;
-    let mut feed = |b: u8| h = (b as u32).wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h);
+    let mut feed = |b: u8| {
+        h = (b as u32)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    };
     match ip {
         IpAddr::V4(v4) => v4.octets().into_iter().for_each(&mut feed),
         IpAddr::V6(v6) => v6.octets().into_iter().for_each(&mut feed),

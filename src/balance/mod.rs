@@ -32,12 +32,22 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn new(be: &Backend) -> Balancer {
-        Balancer { algo: be.balance, current: vec![0; be.servers.len()], rotor: 0 }
+        Balancer {
+            algo: be.balance,
+            current: vec![0; be.servers.len()],
+            rotor: 0,
+        }
     }
 
     /// Picks a server for a new stream; `avoid` is tried last (redispatch after a failure).
     /// `None`: no server can take the stream now.
-    pub fn pick(&mut self, be: &Backend, st: &BackendState, key: PickKey, avoid: Option<ServerId>) -> Option<ServerId> {
+    pub fn pick(
+        &mut self,
+        be: &Backend,
+        st: &BackendState,
+        key: PickKey,
+        avoid: Option<ServerId>,
+    ) -> Option<ServerId> {
         let active_running = be
             .servers
             .iter()
@@ -49,11 +59,17 @@ impl Balancer {
             Pool::AllBackups
         } else {
             // The first usable backup alone.
-            let first = be.servers.iter().zip(st.servers.iter()).position(|(s, ss)| s.backup && ss.is_usable())?;
+            let first = be
+                .servers
+                .iter()
+                .zip(st.servers.iter())
+                .position(|(s, ss)| s.backup && ss.is_usable())?;
             return (!st.servers.get(first)?.conns.is_full()).then_some(ServerId(first as u32));
         };
         let candidate = |i: usize, avoid: Option<ServerId>| -> bool {
-            let (Some(s), Some(ss)) = (be.servers.get(i), st.servers.get(i)) else { return false };
+            let (Some(s), Some(ss)) = (be.servers.get(i), st.servers.get(i)) else {
+                return false;
+            };
             let in_pool = match pool {
                 Pool::Active => !s.backup,
                 Pool::AllBackups => s.backup,
@@ -63,10 +79,22 @@ impl Balancer {
         let n = be.servers.len();
         // Prefer servers other than `avoid`; fall back to it when it is the only choice.
         let choice = self.pick_among(st, n, key, |i| candidate(i, avoid));
-        choice.or_else(|| if avoid.is_some() { self.pick_among(st, n, key, |i| candidate(i, None)) } else { None })
+        choice.or_else(|| {
+            if avoid.is_some() {
+                self.pick_among(st, n, key, |i| candidate(i, None))
+            } else {
+                None
+            }
+        })
     }
 
-    fn pick_among(&mut self, st: &BackendState, n: usize, key: PickKey, ok: impl Fn(usize) -> bool) -> Option<ServerId> {
+    fn pick_among(
+        &mut self,
+        st: &BackendState,
+        n: usize,
+        key: PickKey,
+        ok: impl Fn(usize) -> bool,
+    ) -> Option<ServerId> {
         let weight = |i: usize| st.servers.get(i).map_or(0, |s| s.weight()) as i64;
         let idx = match self.algo {
             Balance::RoundRobin | Balance::StaticRr => {

@@ -1,7 +1,10 @@
 use super::*;
-use crate::model::{Backend, Balance, CheckParams, Mode, Origin, PortRule, Server, ServerAddr, SpliceOptions, Timeouts};
-use crate::server::SharedState;
 use crate::model::Model;
+use crate::model::{
+    Backend, Balance, CheckParams, Mode, Origin, PortRule, Server, ServerAddr, SpliceOptions,
+    Timeouts,
+};
+use crate::server::SharedState;
 use std::sync::Arc;
 
 fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
@@ -16,7 +19,10 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
             .map(|(i, &(weight, backup))| Server {
                 name: format!("s{i}"),
                 origin: Origin::default(),
-                addr: ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: PortRule::Fixed(8000 + i as u16) },
+                addr: ServerAddr::Inet {
+                    ip: [127, 0, 0, 1].into(),
+                    port: PortRule::Fixed(8000 + i as u16),
+                },
                 weight,
                 maxconn: 0,
                 backup,
@@ -33,7 +39,10 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
 }
 
 fn state(be: &Backend) -> SharedState {
-    let model = Model { backends: vec![be.clone()], ..Model::default() };
+    let model = Model {
+        backends: vec![be.clone()],
+        ..Model::default()
+    };
     SharedState::new(Arc::new(model), 0, 1)
 }
 
@@ -41,18 +50,32 @@ fn picks(algo: Balance, servers: &[(u32, bool)], n: usize) -> Vec<usize> {
     let be = backend(algo, servers);
     let st = state(&be);
     let mut b = Balancer::new(&be);
-    (0..n).map(|_| b.pick(&be, &st.backends[0], PickKey::default(), None).unwrap().0 as usize).collect()
+    (0..n)
+        .map(|_| {
+            b.pick(&be, &st.backends[0], PickKey::default(), None)
+                .unwrap()
+                .0 as usize
+        })
+        .collect()
 }
 
 #[test]
 fn smooth_wrr_5_1_1_has_no_bursts() {
-    let seq = picks(Balance::RoundRobin, &[(5, false), (1, false), (1, false)], 7);
+    let seq = picks(
+        Balance::RoundRobin,
+        &[(5, false), (1, false), (1, false)],
+        7,
+    );
     assert_eq!(seq, vec![0, 0, 1, 0, 2, 0, 0]);
 }
 
 #[test]
 fn roundrobin_ratios_within_one_percent() {
-    let seq = picks(Balance::RoundRobin, &[(3, false), (2, false), (1, false)], 10_000);
+    let seq = picks(
+        Balance::RoundRobin,
+        &[(3, false), (2, false), (1, false)],
+        10_000,
+    );
     let count = |s| seq.iter().filter(|&&x| x == s).count() as f64 / 10_000.0;
     assert!((count(0) - 0.5).abs() < 0.01);
     assert!((count(1) - 1.0 / 3.0).abs() < 0.01);
@@ -79,7 +102,9 @@ fn backup_only_when_no_active_usable() {
     }
     let mut all = be.clone();
     all.allbackups = true;
-    let seq: Vec<_> = (0..10).map(|_| b.pick(&all, bs, PickKey::default(), None).unwrap().0).collect();
+    let seq: Vec<_> = (0..10)
+        .map(|_| b.pick(&all, bs, PickKey::default(), None).unwrap().0)
+        .collect();
     assert!(seq.contains(&1) && seq.contains(&2));
     bs.servers[0].set_up(true);
     assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(0)));
@@ -97,8 +122,13 @@ fn leastconn_prefers_least_loaded_and_rotates_ties() {
     assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(2)));
     bs.servers[2].conns.acquire();
     // 1 and 2 tie at one connection each: both get turns.
-    let seq: Vec<_> = (0..4).map(|_| b.pick(&be, bs, PickKey::default(), None).unwrap().0).collect();
-    assert!(seq.contains(&1) && seq.contains(&2) && !seq.contains(&0), "{seq:?}");
+    let seq: Vec<_> = (0..4)
+        .map(|_| b.pick(&be, bs, PickKey::default(), None).unwrap().0)
+        .collect();
+    assert!(
+        seq.contains(&1) && seq.contains(&2) && !seq.contains(&0),
+        "{seq:?}"
+    );
 }
 
 #[test]
@@ -122,7 +152,9 @@ fn source_is_stable_per_client() {
     let mut b = Balancer::new(&be);
     let mut seen = [0usize; 3];
     for i in 0..300u32 {
-        let key = PickKey { source: source_hash(std::net::IpAddr::from(i.to_be_bytes())) };
+        let key = PickKey {
+            source: source_hash(std::net::IpAddr::from(i.to_be_bytes())),
+        };
         let s1 = b.pick(&be, bs, key, None).unwrap();
         let s2 = b.pick(&be, bs, key, None).unwrap();
         assert_eq!(s1, s2);
@@ -138,10 +170,16 @@ fn avoid_is_used_only_as_last_resort() {
     let bs = &st.backends[0];
     let mut b = Balancer::new(&be);
     for _ in 0..5 {
-        assert_eq!(b.pick(&be, bs, PickKey::default(), Some(ServerId(0))), Some(ServerId(1)));
+        assert_eq!(
+            b.pick(&be, bs, PickKey::default(), Some(ServerId(0))),
+            Some(ServerId(1))
+        );
     }
     bs.servers[1].set_admin(crate::server::Admin::Maint);
-    assert_eq!(b.pick(&be, bs, PickKey::default(), Some(ServerId(0))), Some(ServerId(0)));
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), Some(ServerId(0))),
+        Some(ServerId(0))
+    );
 }
 
 #[test]

@@ -70,7 +70,10 @@ pub struct Termination {
 }
 
 impl Termination {
-    pub const NORMAL: Termination = Termination { cause: Cause::Normal, stage: Stage::End };
+    pub const NORMAL: Termination = Termination {
+        cause: Cause::Normal,
+        stage: Stage::End,
+    };
 
     pub fn new(cause: Cause, stage: Stage) -> Termination {
         Termination { cause, stage }
@@ -110,8 +113,17 @@ mod tests {
     #[test]
     fn termination_codes() {
         assert_eq!(&Termination::NORMAL.code(), b"--");
-        assert_eq!(&Termination::new(Cause::ClientAbort, Stage::Data).code(), b"CD");
-        assert_eq!(&Termination::new(Cause::ServerTimeout, Stage::Connect).code(), b"sC");
-        assert_eq!(&Termination::new(Cause::ServerAbort, Stage::Connect).code(), b"SC");
+        assert_eq!(
+            &Termination::new(Cause::ClientAbort, Stage::Data).code(),
+            b"CD"
+        );
+        assert_eq!(
+            &Termination::new(Cause::ServerTimeout, Stage::Connect).code(),
+            b"sC"
+        );
+        assert_eq!(
+            &Termination::new(Cause::ServerAbort, Stage::Connect).code(),
+            b"SC"
+        );
     }
 }

@@ -6,9 +6,9 @@
 use std::io;
 
 use super::{Readiness, Sock};
-use crate::buffer::{Buffer, BufferPool};
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
+use crate::buffer::{Buffer, BufferPool};
 #[cfg(target_os = "linux")]
 use crate::sys::splice::Pipe;
 
@@ -69,7 +69,13 @@ pub struct Pump {
 
 impl Pump {
     pub fn new(via: Via) -> Pump {
-        Pump { hold: Hold::Empty, via, eof: false, shut: false, bytes: 0 }
+        Pump {
+            hold: Hold::Empty,
+            via,
+            eof: false,
+            shut: false,
+            bytes: 0,
+        }
     }
 
     /// Finished: end of stream seen, everything forwarded, FIN sent.
@@ -88,7 +94,14 @@ impl Pump {
     }
 
     /// Moves as much as the sockets allow, until both would block or nothing is left to do.
-    pub fn run(&mut self, src: &mut Sock, sr: &mut Readiness, dst: &mut Sock, dr: &mut Readiness, pools: &mut Pools) -> Result<Flow, Fault> {
+    pub fn run(
+        &mut self,
+        src: &mut Sock,
+        sr: &mut Readiness,
+        dst: &mut Sock,
+        dr: &mut Readiness,
+        pools: &mut Pools,
+    ) -> Result<Flow, Fault> {
         let mut flow = Flow::default();
         loop {
             let mut progressed = false;
@@ -185,7 +198,13 @@ impl Pump {
                     }
                     // With bytes already in the pipe, EAGAIN may mean "pipe full": keep the
                     // source marked readable and retry once the pipe has drained.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => if *n == 0 { Fill::Empty } else { Fill::NoRoom },
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if *n == 0 {
+                            Fill::Empty
+                        } else {
+                            Fill::NoRoom
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => Fill::Bytes(0),
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) && *n == 0 => {
                         // This socket pair cannot splice: copy from now on.

@@ -68,7 +68,12 @@ impl Sock {
         };
         match r {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+            Err(e)
+                if e.kind() == io::ErrorKind::NotConnected
+                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }

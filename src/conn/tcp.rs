@@ -33,8 +33,15 @@ const TURN_AROUND: Duration = Duration::from_secs(1);
 enum Phase {
     /// Waiting before retrying the same server.
     TurnAround { until: Instant },
-    Connecting { server: Sock, deadline: Option<Instant> },
-    Forwarding { server: Sock, request: Pump, response: Pump },
+    Connecting {
+        server: Sock,
+        deadline: Option<Instant>,
+    },
+    Forwarding {
+        server: Sock,
+        request: Pump,
+        response: Pump,
+    },
     /// Transient placeholder while moving between phases.
     Gone,
 }
@@ -93,7 +100,14 @@ enum Failure {
 }
 
 impl Tunnel {
-    pub fn new(client: Sock, entry: Entry, splice_request: bool, splice_response: bool, retries: u32, now: Instant) -> Tunnel {
+    pub fn new(
+        client: Sock,
+        entry: Entry,
+        splice_request: bool,
+        splice_response: bool,
+        retries: u32,
+        now: Instant,
+    ) -> Tunnel {
         let via = |on| if on { Via::Splice } else { Via::Copy };
         Tunnel {
             entry,
@@ -114,7 +128,10 @@ impl Tunnel {
 
     /// Registers the client socket and starts connecting to a server.
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        if let Err(e) = self.client.register(ctx.registry, token::conn(ctx.owner.key, Side::Client)) {
+        if let Err(e) = self
+            .client
+            .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
+        {
             ctx.debug_event(format_args!("cannot register client socket: {e}"));
             return Step::Close(Termination::new(Cause::Proxy, Stage::Connect));
         }
@@ -146,7 +163,9 @@ impl Tunnel {
         }
         let step = match &self.phase {
             Phase::TurnAround { until } if *until <= ctx.now => self.connect(ctx),
-            Phase::Connecting { deadline: Some(d), .. } if *d <= ctx.now => self.retry(ctx, Failure::Timeout),
+            Phase::Connecting {
+                deadline: Some(d), ..
+            } if *d <= ctx.now => self.retry(ctx, Failure::Timeout),
             Phase::Forwarding { .. } => {
                 if self.client_deadline.is_some_and(|d| d <= ctx.now) {
                     Step::Close(Termination::new(Cause::ClientTimeout, Stage::Data))
@@ -199,7 +218,8 @@ impl Tunnel {
 
     fn no_server(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if let Some(be) = ctx.shared.backend(self.entry.backend) {
-            be.no_server.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            be.no_server
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         ctx.debug_event(format_args!("no server available"));
         Step::Close(Termination::new(Cause::ServerAbort, Stage::Connect))
@@ -245,9 +265,8 @@ impl Tunnel {
                 let port = match *port {
                     PortRule::Fixed(p) => p,
                     PortRule::Same => self.entry.local_port,
-                    PortRule::Offset(off) => {
-                        u16::try_from(i32::from(self.entry.local_port) + off).map_err(|_| Failure::Error)?
-                    }
+                    PortRule::Offset(off) => u16::try_from(i32::from(self.entry.local_port) + off)
+                        .map_err(|_| Failure::Error)?,
                 };
                 mio::net::TcpStream::connect(SocketAddr::new(*ip, port)).map(Sock::Tcp)
             }
@@ -256,19 +275,28 @@ impl Tunnel {
         let mut sock = match sock {
             Ok(s) => s,
             Err(e) => {
-                ctx.debug_event(format_args!("connect to server {} failed: {e}", server.name));
+                ctx.debug_event(format_args!(
+                    "connect to server {} failed: {e}",
+                    server.name
+                ));
                 return Ok(Attempt::Failed(Failure::Error));
             }
         };
         if let Sock::Tcp(_) = sock {
             let _ = socket::set_nodelay(&sock);
         }
-        if sock.register(ctx.registry, token::conn(ctx.owner.key, Side::Server)).is_err() {
+        if sock
+            .register(ctx.registry, token::conn(ctx.owner.key, Side::Server))
+            .is_err()
+        {
             return Ok(Attempt::Failed(Failure::Error));
         }
         self.server_ready = Readiness::default();
         let timeout = ctx.backend_timeouts(self.entry.backend).connect;
-        self.phase = Phase::Connecting { server: sock, deadline: timeout.map(|t| ctx.now + t) };
+        self.phase = Phase::Connecting {
+            server: sock,
+            deadline: timeout.map(|t| ctx.now + t),
+        };
         Ok(Attempt::Pending)
     }
 
@@ -283,27 +311,43 @@ impl Tunnel {
 
     /// HAProxy's retry/redispatch decision after a failed attempt.
     fn after_failure(&mut self, ctx: &mut Ctx<'_>, failure: Failure) -> Next {
-        if let Phase::Connecting { mut server, .. } = std::mem::replace(&mut self.phase, Phase::Gone) {
+        if let Phase::Connecting { mut server, .. } =
+            std::mem::replace(&mut self.phase, Phase::Gone)
+        {
             server.deregister(ctx.registry);
         }
-        let Some(srv) = self.server else { return self.no_server_next(ctx) };
+        let Some(srv) = self.server else {
+            return self.no_server_next(ctx);
+        };
         let Some(be) = ctx.shared.model.backends.get(self.entry.backend.0 as usize) else {
             return Next::Close(Termination::new(Cause::Proxy, Stage::Connect));
         };
         let counters = ctx.shared.server(self.entry.backend, srv);
         if let Some(c) = counters {
-            c.connect_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.connect_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if self.retries_left == 0 {
-            ctx.debug_event(format_args!("giving up on server {} after {} retries", srv.0, be.retries));
-            let cause = if failure == Failure::Timeout { Cause::ServerTimeout } else { Cause::ServerAbort };
+            ctx.debug_event(format_args!(
+                "giving up on server {} after {} retries",
+                srv.0, be.retries
+            ));
+            let cause = if failure == Failure::Timeout {
+                Cause::ServerTimeout
+            } else {
+                Cause::ServerAbort
+            };
             return Next::Close(Termination::new(cause, Stage::Connect));
         }
         self.retries_left -= 1;
         let done = be.retries - self.retries_left;
         let st = ctx.shared.backends.get(self.entry.backend.0 as usize);
         let active_up = st.map_or(0, |st| {
-            be.servers.iter().zip(st.servers.iter()).filter(|(s, ss)| !s.backup && ss.is_usable()).count()
+            be.servers
+                .iter()
+                .zip(st.servers.iter())
+                .filter(|(s, ss)| !s.backup && ss.is_usable())
+                .count()
         });
         let running = counters.is_some_and(|c| c.is_usable());
         let redispatch = be.redispatch.is_some_and(|interval| {
@@ -319,7 +363,8 @@ impl Tunnel {
         let wait = failure == Failure::Error && (!redispatch || !round_robin || active_up <= 1);
         if redispatch {
             if let Some(c) = counters {
-                c.redispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                c.redispatches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             self.release_server(ctx);
             if self.assign(ctx, Some(srv)).is_none() {
@@ -330,8 +375,12 @@ impl Tunnel {
         }
         if wait {
             let connect = ctx.backend_timeouts(self.entry.backend).connect;
-            let delay = connect.map_or(TURN_AROUND, |c| c.min(TURN_AROUND)).max(Duration::from_millis(1));
-            self.phase = Phase::TurnAround { until: ctx.now + delay };
+            let delay = connect
+                .map_or(TURN_AROUND, |c| c.min(TURN_AROUND))
+                .max(Duration::from_millis(1));
+            self.phase = Phase::TurnAround {
+                until: ctx.now + delay,
+            };
             return Next::Wait;
         }
         Next::Connect
@@ -345,11 +394,19 @@ impl Tunnel {
     }
 
     fn connected(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let Phase::Connecting { server, .. } = std::mem::replace(&mut self.phase, Phase::Gone) else {
+        let Phase::Connecting { server, .. } = std::mem::replace(&mut self.phase, Phase::Gone)
+        else {
             return Step::Continue;
         };
-        self.phase = Phase::Forwarding { server, request: Pump::new(self.via_request), response: Pump::new(self.via_response) };
-        ctx.debug_event(format_args!("connected to server {:?}", self.server.map(|s| s.0)));
+        self.phase = Phase::Forwarding {
+            server,
+            request: Pump::new(self.via_request),
+            response: Pump::new(self.via_response),
+        };
+        ctx.debug_event(format_args!(
+            "connected to server {:?}",
+            self.server.map(|s| s.0)
+        ));
         self.client_deadline = None;
         self.server_deadline = None;
         self.touch(ctx, true, true);
@@ -357,13 +414,36 @@ impl Tunnel {
     }
 
     fn forward(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let Phase::Forwarding { server, request, response } = &mut self.phase else { return Step::Continue };
-        let req = request.run(&mut self.client, &mut self.client_ready, server, &mut self.server_ready, ctx.pools);
-        let res = response.run(server, &mut self.server_ready, &mut self.client, &mut self.client_ready, ctx.pools);
+        let Phase::Forwarding {
+            server,
+            request,
+            response,
+        } = &mut self.phase
+        else {
+            return Step::Continue;
+        };
+        let req = request.run(
+            &mut self.client,
+            &mut self.client_ready,
+            server,
+            &mut self.server_ready,
+            ctx.pools,
+        );
+        let res = response.run(
+            server,
+            &mut self.server_ready,
+            &mut self.client,
+            &mut self.client_ready,
+            ctx.pools,
+        );
         let (req, res) = match (req, res) {
             (Ok(a), Ok(b)) => (a, b),
-            (Err(Fault::Source(e)), _) | (_, Err(Fault::Destination(e))) => return self.abort(ctx, Side::Client, e),
-            (Err(Fault::Destination(e)), _) | (_, Err(Fault::Source(e))) => return self.abort(ctx, Side::Server, e),
+            (Err(Fault::Source(e)), _) | (_, Err(Fault::Destination(e))) => {
+                return self.abort(ctx, Side::Client, e);
+            }
+            (Err(Fault::Destination(e)), _) | (_, Err(Fault::Source(e))) => {
+                return self.abort(ctx, Side::Server, e);
+            }
         };
         if req.starved || res.starved {
             ctx.starved.push_back(ctx.owner);
@@ -382,29 +462,47 @@ impl Tunnel {
         ctx.debug_event(format_args!("{side:?} side failed: {e}"));
         // Propagate the reset: the other side is closed with a RST, as HAProxy does.
         let other = match (side, &self.phase) {
-            (Side::Client, Phase::Forwarding { server, .. } | Phase::Connecting { server, .. }) => Some(server),
+            (Side::Client, Phase::Forwarding { server, .. } | Phase::Connecting { server, .. }) => {
+                Some(server)
+            }
             (Side::Server, _) => Some(&self.client),
             _ => None,
         };
         if let Some(s) = other {
             let _ = socket::set_abortive_close(s);
         }
-        let cause = if side == Side::Client { Cause::ClientAbort } else { Cause::ServerAbort };
+        let cause = if side == Side::Client {
+            Cause::ClientAbort
+        } else {
+            Cause::ServerAbort
+        };
         Step::Close(Termination::new(cause, Stage::Data))
     }
 
     /// Refreshes the idle deadlines of the sides that saw activity.
     fn touch(&mut self, ctx: &Ctx<'_>, client_io: bool, server_io: bool) {
-        let Phase::Forwarding { request, response, .. } = &self.phase else { return };
+        let Phase::Forwarding {
+            request, response, ..
+        } = &self.phase
+        else {
+            return;
+        };
         let fe = ctx.frontend_timeouts(self.entry.frontend);
         let be = ctx.backend_timeouts(self.entry.backend);
         let half_closed = request.eof || response.eof;
         let (client_t, server_t) = match be.tunnel {
             Some(t) => (t, t),
-            None => (fe.client.unwrap_or(Duration::ZERO), be.server.unwrap_or(Duration::ZERO)),
+            None => (
+                fe.client.unwrap_or(Duration::ZERO),
+                be.server.unwrap_or(Duration::ZERO),
+            ),
         };
         let pick = |fin: Option<Duration>, base: Duration| {
-            let t = if half_closed { fin.unwrap_or(base) } else { base };
+            let t = if half_closed {
+                fin.unwrap_or(base)
+            } else {
+                base
+            };
             (t > Duration::ZERO).then(|| ctx.now + t)
         };
         if be.tunnel.is_some() && (client_io || server_io) {
@@ -457,7 +555,11 @@ impl Tunnel {
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let (mut bytes_in, mut bytes_out) = (0, 0);
         match phase {
-            Phase::Forwarding { mut server, mut request, mut response } => {
+            Phase::Forwarding {
+                mut server,
+                mut request,
+                mut response,
+            } => {
                 server.deregister(ctx.registry);
                 request.release(ctx.pools);
                 response.release(ctx.pools);
@@ -469,8 +571,10 @@ impl Tunnel {
         }
         if let Some(s) = self.server {
             if let Some(ss) = ctx.shared.server(self.entry.backend, s) {
-                ss.bytes_in.fetch_add(bytes_in, std::sync::atomic::Ordering::Relaxed);
-                ss.bytes_out.fetch_add(bytes_out, std::sync::atomic::Ordering::Relaxed);
+                ss.bytes_in
+                    .fetch_add(bytes_in, std::sync::atomic::Ordering::Relaxed);
+                ss.bytes_out
+                    .fetch_add(bytes_out, std::sync::atomic::Ordering::Relaxed);
             }
         }
         self.release_server(ctx);
@@ -479,7 +583,9 @@ impl Tunnel {
     /// Bytes forwarded so far (client→server, server→client).
     pub fn bytes(&self) -> (u64, u64) {
         match &self.phase {
-            Phase::Forwarding { request, response, .. } => (request.bytes, response.bytes),
+            Phase::Forwarding {
+                request, response, ..
+            } => (request.bytes, response.bytes),
             _ => (0, 0),
         }
     }
@@ -492,4 +598,3 @@ fn connect_outcome(sock: &Sock) -> io::Result<bool> {
     }
     sock.is_connected()
 }
-

@@ -25,7 +25,10 @@ pub fn daemonize() -> io::Result<Fork> {
     }
     // SAFETY: setsid takes no arguments; failing only means we already lead a session.
     let _ = syscall!(setsid());
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     for target in 0..=2 {
         // SAFETY: `null` is an open fd owned by this function for the duration of the call and
         // 0..=2 are the standard descriptors, which dup2 atomically replaces.
@@ -36,13 +39,19 @@ pub fn daemonize() -> io::Result<Fork> {
 
 /// Raises the soft open-files limit to the hard limit and returns the new soft limit.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid, writable rlimit for getrlimit to fill.
     if syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim)).is_err() {
         return 1024;
     }
     if lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
         // SAFETY: `want` is a valid rlimit read by setrlimit.
         if syscall!(setrlimit(libc::RLIMIT_NOFILE, &want)).is_ok() {
             lim.rlim_cur = lim.rlim_max;

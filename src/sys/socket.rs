@@ -18,7 +18,11 @@ pub fn listen_inet(
     backlog: u32,
     v6only: Option<bool>,
 ) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        None,
+    )?;
     socket.set_reuse_address(true)?;
     if reuseport {
         socket.set_reuse_port(true)?;
@@ -73,7 +77,10 @@ pub fn inherit_listener(fd: RawFd) -> io::Result<Inherited> {
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let socket = Socket::from(owned);
     if !socket.is_listener()? {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a listening socket"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening socket",
+        ));
     }
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;

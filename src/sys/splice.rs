@@ -34,11 +34,19 @@ impl Pipe {
         if let Some(size) = size {
             // Best effort: the kernel may refuse sizes above /proc/sys/fs/pipe-max-size.
             // SAFETY: `write` is an open pipe fd owned by this function; F_SETPIPE_SZ takes an int.
-            let _ = syscall!(fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int));
+            let _ = syscall!(fcntl(
+                write.as_raw_fd(),
+                libc::F_SETPIPE_SZ,
+                size as libc::c_int
+            ));
         }
         // SAFETY: `write` is an open pipe fd; F_GETPIPE_SZ takes no argument.
         let capacity = syscall!(fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ))? as usize;
-        Ok(Pipe { read, write, capacity })
+        Ok(Pipe {
+            read,
+            write,
+            capacity,
+        })
     }
 
     /// The pipe's capacity in bytes.

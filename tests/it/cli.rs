@@ -1,0 +1,278 @@
+//! The real binary: HAProxy's command line, check mode, alerts, signals.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::util::backend::Backend;
+use crate::util::bin::{Running, TempDir, run};
+use crate::util::wait_until;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tcp_cfg(port: u16, server_port: u16) -> String {
+    format!(
+        "global\n    nbthread 2\n    hard-stop-after 10s\n\
+defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+backend be\n    server s1 127.0.0.1:{server_port}\n"
+    )
+}
+
+fn wait_listening(port: u16) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+}
+
+#[test]
+fn check_mode_valid() {
+    let d = TempDir::new("check");
+    let f = d.file("ok.cfg", &tcp_cfg(free_port(), 9));
+    let out = run(&["-c", "-f", f.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Configuration file is valid"
+    );
+}
+
+#[test]
+fn check_mode_reports_every_error_with_file_and_line() {
+    let d = TempDir::new("bad");
+    let f = d.file(
+        "bad.cfg",
+        "global\n    nbthred 2\ndefaults\n    timeout client 30x\nfrontend fe\n    bind 127.0.0.1:99999\n    default_backend nope\n",
+    );
+    let out = run(&["-c", "-f", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for needle in [
+        "bad.cfg:2]",
+        "nbthread",
+        "bad.cfg:4]",
+        "bad.cfg:6]",
+        "nope",
+        "Fatal errors found in configuration.",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(
+        err.lines().filter(|l| l.starts_with("[ALERT]")).count() >= 4,
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_config_starts_nothing() {
+    let port = free_port();
+    let d = TempDir::new("nostart");
+    let f = d.file("bad.cfg", &(tcp_cfg(port, 9) + "    bogus-keyword 1\n"));
+    let out = run(&["-f", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing bound"
+    );
+}
+
+#[test]
+fn missing_file_and_unknown_flag() {
+    let out = run(&["-c", "-f", "/nonexistent/ravelin.cfg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ravelin.cfg"));
+    let out = run(&["-Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
+}
+
+#[test]
+fn version_flags() {
+    let out = run(&["-v"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version"));
+    let out = run(&["-vv"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Build options"));
+}
+
+#[test]
+fn directory_of_cfg_files_loads_in_order() {
+    let port = free_port();
+    let be = Backend::echo();
+    let d = TempDir::new("dir");
+    let full = tcp_cfg(port, be.port());
+    let (head, tail) = full.split_at(full.find("frontend").unwrap());
+    d.file("10-global.cfg", head);
+    d.file("20-proxies.cfg", tail);
+    d.file("README", "not a cfg file");
+    let out = run(&["-c", "-f", d.0.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bind_conflict_is_an_alert_and_exit_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let d = TempDir::new("bindfail");
+    let f = d.file("c.cfg", &tcp_cfg(port, 9));
+    let out = run(&["-f", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[ALERT]") && err.contains("cannot bind socket"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_stops_with_status_0_and_pidfile_is_written() {
+    let port = free_port();
+    let be = Backend::echo();
+    let d = TempDir::new("term");
+    let f = d.file("c.cfg", &tcp_cfg(port, be.port()));
+    let pidfile = d.0.join("pid");
+    let mut p = Running::spawn(&["-f", f.to_str().unwrap(), "-p", pidfile.to_str().unwrap()]);
+    assert!(wait_listening(port));
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, p.0.id());
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn sigusr1_soft_stop_finishes_the_transfer_in_flight() {
+    let port = free_port();
+    // The server streams 2 MiB slowly (about 1 s), then closes.
+    let be = Backend::start(std::sync::Arc::new(|mut s: TcpStream| {
+        let chunk = vec![42u8; 64 * 1024];
+        for _ in 0..32 {
+            if s.write_all(&chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let _ = s.shutdown(Shutdown::Write);
+    }));
+    let d = TempDir::new("usr1");
+    let f = d.file("c.cfg", &tcp_cfg(port, be.port()));
+    let mut p = Running::spawn(&["-f", f.to_str().unwrap()]);
+    assert!(wait_listening(port));
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut first = [0u8; 1024];
+    c.read_exact(&mut first).unwrap();
+    let t0 = Instant::now();
+    p.signal(libc::SIGUSR1);
+    // Listeners close promptly...
+    assert!(
+        wait_until(Duration::from_secs(3), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "listener still open after SIGUSR1"
+    );
+    // ...while the stream in flight completes.
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert_eq!(
+        first.len() + rest.len(),
+        2 << 20,
+        "whole transfer delivered"
+    );
+    // The client closes its side too: the stream is over.
+    drop(c);
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "exits once the stream ended"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(8));
+}
+
+#[test]
+fn hard_stop_after_bounds_the_soft_stop() {
+    let port = free_port();
+    let be = Backend::silent();
+    let d = TempDir::new("hsa");
+    let f = d.file(
+        "c.cfg",
+        &tcp_cfg(port, be.port()).replace("hard-stop-after 10s", "hard-stop-after 500ms"),
+    );
+    let mut p = Running::spawn(&["-f", f.to_str().unwrap()]);
+    assert!(wait_listening(port));
+    let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    p.signal(libc::SIGUSR1);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn inherited_listener_fd() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let be = Backend::echo();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let d = TempDir::new("fd");
+    let cfg = tcp_cfg(port, be.port()).replace(
+        &format!("bind 127.0.0.1:{port}"),
+        "bind \"fd@${LISTEN_FD}\"",
+    );
+    let f = d.file("c.cfg", &cfg);
+    let raw = l.as_raw_fd();
+    let mut cmd = std::process::Command::new(crate::util::bin::exe());
+    cmd.args(["-f", f.to_str().unwrap()])
+        .env("LISTEN_FD", "7")
+        .stdin(std::process::Stdio::null());
+    // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe and moves
+    // the listener to fd 7 (without CLOEXEC) for the child only.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut p = Running(cmd.spawn().unwrap());
+    drop(l);
+    assert!(wait_listening(port));
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"inherited").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut v = Vec::new();
+    c.read_to_end(&mut v).unwrap();
+    assert_eq!(v, b"inherited");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+}

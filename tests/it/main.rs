@@ -1,0 +1,10 @@
+//! Integration tests: the proxy on real sockets on 127.0.0.1 with real backends.
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod util;
+
+mod balance;
+mod cli;
+mod limits;
+mod tcp;
