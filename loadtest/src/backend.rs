@@ -99,7 +99,12 @@ pub struct Backend {
 
 impl Backend {
     /// Binds `threads` listeners on `listen` (port 0 picks one port for all) and starts.
-    pub fn start(listen: SocketAddr, threads: usize, kind: BackendKind, stop: Arc<AtomicBool>) -> io::Result<Backend> {
+    pub fn start(
+        listen: SocketAddr,
+        threads: usize,
+        kind: BackendKind,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Backend> {
         let threads = threads.max(1);
         let first = bind_listener(listen)?;
         let addr = first.local_addr()?;
@@ -125,7 +130,11 @@ impl Backend {
                 })?;
             handles.push(h);
         }
-        Ok(Backend { addr, stop, threads: handles })
+        Ok(Backend {
+            addr,
+            stop,
+            threads: handles,
+        })
     }
 
     /// Blocks until the stop flag is set and every thread has exited.
@@ -238,9 +247,15 @@ struct Ctx<'a> {
     zeros: &'a [u8],
 }
 
-fn run_thread(mut listener: TcpListener, kind: &BackendKind, response: &[u8], stop: &AtomicBool) -> io::Result<()> {
+fn run_thread(
+    mut listener: TcpListener,
+    kind: &BackendKind,
+    response: &[u8],
+    stop: &AtomicBool,
+) -> io::Result<()> {
     let mut poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut events = Events::with_capacity(1024);
     let mut conns: Slab<Conn> = Slab::with_capacity(1024);
     let mut scratch = vec![0u8; SCRATCH];
@@ -249,7 +264,9 @@ fn run_thread(mut listener: TcpListener, kind: &BackendKind, response: &[u8], st
     let mut generation: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
-        let timeout = delays.front().map_or(STOP_CHECK, |(at, _, _)| at.saturating_duration_since(now).min(STOP_CHECK));
+        let timeout = delays.front().map_or(STOP_CHECK, |(at, _, _)| {
+            at.saturating_duration_since(now).min(STOP_CHECK)
+        });
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -263,7 +280,13 @@ fn run_thread(mut listener: TcpListener, kind: &BackendKind, response: &[u8], st
             let key = ev.token().0;
             let step = match conns.get_mut(key) {
                 Some(conn) => {
-                    let mut ctx = Ctx { kind, response, scratch: &mut scratch, delays: &mut delays, zeros: &zeros };
+                    let mut ctx = Ctx {
+                        kind,
+                        response,
+                        scratch: &mut scratch,
+                        delays: &mut delays,
+                        zeros: &zeros,
+                    };
                     on_ready(conn, key, &mut ctx)
                 }
                 None => continue,
@@ -295,22 +318,43 @@ fn run_thread(mut listener: TcpListener, kind: &BackendKind, response: &[u8], st
     Ok(())
 }
 
-fn accept_all(listener: &mut TcpListener, poll: &Poll, conns: &mut Slab<Conn>, kind: &BackendKind, generation: &mut u64) {
+fn accept_all(
+    listener: &mut TcpListener,
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    kind: &BackendKind,
+    generation: &mut u64,
+) {
     loop {
         match listener.accept() {
             Ok((mut sock, _)) => {
                 let _ = sock.set_nodelay(true);
                 let entry = conns.vacant_entry();
                 let key = entry.key();
-                if poll.registry().register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE).is_err() {
+                if poll
+                    .registry()
+                    .register(
+                        &mut sock,
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .is_err()
+                {
                     continue;
                 }
                 *generation += 1;
                 let proto = match kind {
                     BackendKind::Http(_) => Proto::Http(HttpConn::default()),
-                    BackendKind::Tcp(m) => Proto::Tcp(TcpConn { mode: *m, pending: Vec::new() }),
+                    BackendKind::Tcp(m) => Proto::Tcp(TcpConn {
+                        mode: *m,
+                        pending: Vec::new(),
+                    }),
                 };
-                entry.insert(Conn { sock, generation: *generation, proto });
+                entry.insert(Conn {
+                    sock,
+                    generation: *generation,
+                    proto,
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -342,8 +386,16 @@ fn on_ready(conn: &mut Conn, key: usize, ctx: &mut Ctx<'_>) -> Step {
     }
 }
 
-fn on_http(sock: &mut TcpStream, h: &mut HttpConn, key: usize, generation: u64, ctx: &mut Ctx<'_>) -> Step {
-    let BackendKind::Http(cfg) = ctx.kind else { return Step::Close };
+fn on_http(
+    sock: &mut TcpStream,
+    h: &mut HttpConn,
+    key: usize,
+    generation: u64,
+    ctx: &mut Ctx<'_>,
+) -> Step {
+    let BackendKind::Http(cfg) = ctx.kind else {
+        return Step::Close;
+    };
     loop {
         match sock.read(ctx.scratch) {
             Ok(0) => {
@@ -355,7 +407,9 @@ fn on_http(sock: &mut TcpStream, h: &mut HttpConn, key: usize, generation: u64, 
                 break;
             }
             Ok(n) => {
-                let Some(data) = ctx.scratch.get(..n) else { return Step::Close };
+                let Some(data) = ctx.scratch.get(..n) else {
+                    return Step::Close;
+                };
                 let step = take_requests(h, data, cfg, key, generation, ctx.delays);
                 if step != Step::Continue {
                     return step;
@@ -370,10 +424,19 @@ fn on_http(sock: &mut TcpStream, h: &mut HttpConn, key: usize, generation: u64, 
 }
 
 /// Consumes request bytes, queueing one response per complete request.
-fn take_requests(h: &mut HttpConn, data: &[u8], cfg: &HttpBackend, key: usize, generation: u64, delays: &mut VecDeque<(Instant, usize, u64)>) -> Step {
+fn take_requests(
+    h: &mut HttpConn,
+    data: &[u8],
+    cfg: &HttpBackend,
+    key: usize,
+    generation: u64,
+    delays: &mut VecDeque<(Instant, usize, u64)>,
+) -> Step {
     let mut data = data;
     if h.skip > 0 {
-        let n = usize::try_from(h.skip).unwrap_or(usize::MAX).min(data.len());
+        let n = usize::try_from(h.skip)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         h.skip -= n as u64;
         data = data.get(n..).unwrap_or(&[]);
     }
@@ -393,7 +456,12 @@ fn take_requests(h: &mut HttpConn, data: &[u8], cfg: &HttpBackend, key: usize, g
         match parse_request(rest) {
             Parsed::Incomplete => break,
             Parsed::Invalid => return Step::Close,
-            Parsed::Complete(RequestHead { head_len, body_len, close, .. }) => {
+            Parsed::Complete(RequestHead {
+                head_len,
+                body_len,
+                close,
+                ..
+            }) => {
                 consumed += head_len;
                 let avail = (h.inbuf.len() - consumed) as u64;
                 let body_now = body_len.min(avail);
@@ -434,7 +502,9 @@ fn take_requests(h: &mut HttpConn, data: &[u8], cfg: &HttpBackend, key: usize, g
 
 fn write_http(sock: &mut TcpStream, h: &mut HttpConn, response: &[u8]) -> Step {
     while h.owed > 0 {
-        let Some(rest) = response.get(h.written..) else { return Step::Close };
+        let Some(rest) = response.get(h.written..) else {
+            return Step::Close;
+        };
         match sock.write(rest) {
             Ok(0) => return Step::Close,
             Ok(n) => {
@@ -449,7 +519,11 @@ fn write_http(sock: &mut TcpStream, h: &mut HttpConn, response: &[u8]) -> Step {
             Err(_) => return Step::Close,
         }
     }
-    if h.close_after && h.delayed == 0 && !h.hung { Step::Close } else { Step::Continue }
+    if h.close_after && h.delayed == 0 && !h.hung {
+        Step::Close
+    } else {
+        Step::Continue
+    }
 }
 
 fn on_tcp(sock: &mut TcpStream, t: &mut TcpConn, ctx: &mut Ctx<'_>) -> Step {
@@ -472,7 +546,9 @@ fn on_tcp(sock: &mut TcpStream, t: &mut TcpConn, ctx: &mut Ctx<'_>) -> Step {
             Ok(n) => {
                 let mut data = ctx.scratch.get(..n).unwrap_or(&[]);
                 if t.mode == TcpMode::Auto {
-                    let Some((&first, rest)) = data.split_first() else { continue };
+                    let Some((&first, rest)) = data.split_first() else {
+                        continue;
+                    };
                     t.mode = TcpMode::from_first_byte(first);
                     data = rest;
                 }
@@ -531,7 +607,13 @@ mod tests {
     use std::net::TcpStream as StdStream;
 
     fn http(status: u16, body: usize) -> BackendKind {
-        BackendKind::Http(HttpBackend { status, body_size: body, delay: Duration::ZERO, name: "t1".into(), fault: Fault::None })
+        BackendKind::Http(HttpBackend {
+            status,
+            body_size: body,
+            delay: Duration::ZERO,
+            name: "t1".into(),
+            fault: Fault::None,
+        })
     }
 
     fn local() -> SocketAddr {
@@ -540,7 +622,13 @@ mod tests {
 
     #[test]
     fn response_is_well_formed() {
-        let r = build_response(&HttpBackend { status: 503, body_size: 5, delay: Duration::ZERO, name: "b9".into(), fault: Fault::None });
+        let r = build_response(&HttpBackend {
+            status: 503,
+            body_size: 5,
+            delay: Duration::ZERO,
+            name: "b9".into(),
+            fault: Fault::None,
+        });
         let s = String::from_utf8_lossy(&r);
         assert!(s.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
         assert!(s.contains("X-Backend: b9\r\n"));
@@ -553,7 +641,13 @@ mod tests {
         let mut s = StdStream::connect(b.addr)?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")?;
-        let one = build_response(&HttpBackend { status: 200, body_size: 10, delay: Duration::ZERO, name: "t1".into(), fault: Fault::None });
+        let one = build_response(&HttpBackend {
+            status: 200,
+            body_size: 10,
+            delay: Duration::ZERO,
+            name: "t1".into(),
+            fault: Fault::None,
+        });
         let mut got = vec![0u8; one.len() * 2];
         s.read_exact(&mut got)?;
         assert_eq!(&got[..one.len()], &one[..]);
@@ -576,7 +670,12 @@ mod tests {
 
     #[test]
     fn tcp_auto_echo() -> io::Result<()> {
-        let b = Backend::start(local(), 1, BackendKind::Tcp(TcpMode::Auto), Arc::new(AtomicBool::new(false)))?;
+        let b = Backend::start(
+            local(),
+            1,
+            BackendKind::Tcp(TcpMode::Auto),
+            Arc::new(AtomicBool::new(false)),
+        )?;
         let mut s = StdStream::connect(b.addr)?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(b"Ehello\n")?;
@@ -588,7 +687,12 @@ mod tests {
 
     #[test]
     fn tcp_source_sends() -> io::Result<()> {
-        let b = Backend::start(local(), 1, BackendKind::Tcp(TcpMode::Auto), Arc::new(AtomicBool::new(false)))?;
+        let b = Backend::start(
+            local(),
+            1,
+            BackendKind::Tcp(TcpMode::Auto),
+            Arc::new(AtomicBool::new(false)),
+        )?;
         let mut s = StdStream::connect(b.addr)?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(b"D")?;

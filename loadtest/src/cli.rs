@@ -76,8 +76,20 @@ pub struct TcpOpts {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendOpts {
-    Http { listen: SocketAddr, threads: usize, status: u16, body_size: usize, delay: Duration, name: String, fault: Fault },
-    Tcp { listen: SocketAddr, threads: usize, mode: TcpMode },
+    Http {
+        listen: SocketAddr,
+        threads: usize,
+        status: u16,
+        body_size: usize,
+        delay: Duration,
+        name: String,
+        fault: Fault,
+    },
+    Tcp {
+        listen: SocketAddr,
+        threads: usize,
+        mode: TcpMode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +142,9 @@ pub fn parse_loopback(s: &str) -> Result<SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("address '{s}' resolves to nothing"))?;
     if !addr.ip().is_loopback() {
-        return Err(format!("{addr} is not a loopback address; ravelin-load only talks to 127.0.0.0/8 and ::1"));
+        return Err(format!(
+            "{addr} is not a loopback address; ravelin-load only talks to 127.0.0.0/8 and ::1"
+        ));
     }
     Ok(addr)
 }
@@ -163,8 +177,13 @@ impl Args {
 
 /// Parses the arguments after the program name.
 pub fn parse(argv: &[String]) -> Result<Command, String> {
-    let mut a = Args { items: argv.to_vec(), pos: 0 };
-    let Some(cmd) = a.next() else { return Ok(Command::Help) };
+    let mut a = Args {
+        items: argv.to_vec(),
+        pos: 0,
+    };
+    let Some(cmd) = a.next() else {
+        return Ok(Command::Help);
+    };
     match cmd.as_str() {
         "http" => parse_http(&mut a).map(Command::Http),
         "tcp" => {
@@ -279,7 +298,9 @@ fn parse_tcp(a: &mut Args, kind: TcpKind, count: Option<usize>) -> Result<TcpOpt
         }
         match f.as_str() {
             "--target" => target = Some(parse_loopback(&a.value(&f)?)?),
-            "-s" | "--streams" | "-c" | "--connections" if kind != TcpKind::Hold => o.connections = a.num(&f)?,
+            "-s" | "--streams" | "-c" | "--connections" if kind != TcpKind::Hold => {
+                o.connections = a.num(&f)?
+            }
             "-t" | "--threads" => o.threads = a.num(&f)?,
             "-d" | "--duration" => o.duration = a.dur(&f)?,
             "-n" | "--requests" if kind == TcpKind::ConnRate => o.requests = Some(a.num(&f)?),
@@ -288,13 +309,19 @@ fn parse_tcp(a: &mut Args, kind: TcpKind, count: Option<usize>) -> Result<TcpOpt
                     "up" | "upload" => Direction::Up,
                     "down" | "download" => Direction::Down,
                     "both" => Direction::Both,
-                    other => return Err(format!("--direction: expected up, down or both, got '{other}'")),
+                    other => {
+                        return Err(format!(
+                            "--direction: expected up, down or both, got '{other}'"
+                        ));
+                    }
                 }
             }
             "--payload" => o.payload = a.num(&f)?,
             "--timeout" => o.timeout = a.dur(&f)?,
             "--connect-timeout" => o.connect_timeout = a.dur(&f)?,
-            "--ready-file" if kind == TcpKind::Hold => o.ready_file = Some(PathBuf::from(a.value(&f)?)),
+            "--ready-file" if kind == TcpKind::Hold => {
+                o.ready_file = Some(PathBuf::from(a.value(&f)?))
+            }
             other => return Err(format!("unknown flag '{other}'")),
         }
     }
@@ -309,7 +336,13 @@ fn parse_backend(a: &mut Args) -> Result<BackendOpts, String> {
     let kind = a.next().ok_or("backend: expected http or tcp")?;
     let mut listen = None;
     let mut threads = 1;
-    let (mut status, mut body_size, mut delay, mut name, mut fault) = (200u16, 100usize, Duration::ZERO, String::from("b1"), Fault::None);
+    let (mut status, mut body_size, mut delay, mut name, mut fault) = (
+        200u16,
+        100usize,
+        Duration::ZERO,
+        String::from("b1"),
+        Fault::None,
+    );
     let mut mode = TcpMode::Auto;
     while let Some(f) = a.next() {
         match (kind.as_str(), f.as_str()) {
@@ -346,8 +379,20 @@ fn parse_backend(a: &mut Args) -> Result<BackendOpts, String> {
         return Err("--name must be printable ASCII without spaces".into());
     }
     match kind.as_str() {
-        "http" => Ok(BackendOpts::Http { listen, threads, status, body_size, delay, name, fault }),
-        "tcp" => Ok(BackendOpts::Tcp { listen, threads, mode }),
+        "http" => Ok(BackendOpts::Http {
+            listen,
+            threads,
+            status,
+            body_size,
+            delay,
+            name,
+            fault,
+        }),
+        "tcp" => Ok(BackendOpts::Tcp {
+            listen,
+            threads,
+            mode,
+        }),
         other => Err(format!("backend: expected http or tcp, got '{other}'")),
     }
 }
@@ -372,7 +417,14 @@ fn parse_compare(a: &mut Args) -> Result<CompareOpts, String> {
             "--out" => o.out = Some(PathBuf::from(a.value(&f)?)),
             "--ravelin" => o.ravelin = PathBuf::from(a.value(&f)?),
             "--nbthread" => o.nbthread = a.num(&f)?,
-            "--only" => o.only = a.value(&f)?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            "--only" => {
+                o.only = a
+                    .value(&f)?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
             "--kill-at" => o.kill_at = a.dur(&f)?,
             "--restart-at" => o.restart_at = a.dur(&f)?,
             other => return Err(format!("compare: unknown flag '{other}'")),
@@ -418,10 +470,15 @@ mod tests {
 
     #[test]
     fn http_flags() {
-        let Ok(Command::Http(o)) = parse(&args("http --target 127.0.0.1:8080 -c 10 -n 500 --close -H X-A:1 --json out.json")) else {
+        let Ok(Command::Http(o)) = parse(&args(
+            "http --target 127.0.0.1:8080 -c 10 -n 500 --close -H X-A:1 --json out.json",
+        )) else {
             panic!("parse failed")
         };
-        assert_eq!((o.connections, o.requests, o.conn_mode), (10, Some(500), ConnMode::Close));
+        assert_eq!(
+            (o.connections, o.requests, o.conn_mode),
+            (10, Some(500), ConnMode::Close)
+        );
         assert_eq!(o.headers, vec!["X-A:1".to_string()]);
         assert_eq!(o.out.json, Some(PathBuf::from("out.json")));
         assert!(parse(&args("http -c 10")).is_err());
@@ -431,11 +488,37 @@ mod tests {
 
     #[test]
     fn other_commands() {
-        assert!(matches!(parse(&args("tcp bulk --target 127.0.0.1:1 -s 4 --direction up")), Ok(Command::Tcp(TcpOpts { connections: 4, direction: Direction::Up, .. }))));
-        assert!(matches!(parse(&args("hold 9000 --target 127.0.0.1:1")), Ok(Command::Tcp(TcpOpts { connections: 9000, kind: TcpKind::Hold, .. }))));
-        assert!(matches!(parse(&args("backend http --listen 127.0.0.1:0 --status 503")), Ok(Command::Backend(BackendOpts::Http { status: 503, .. }))));
-        assert!(matches!(parse(&args("backend tcp --listen 127.0.0.1:0 --mode sink")), Ok(Command::Backend(BackendOpts::Tcp { mode: TcpMode::Sink, .. }))));
-        assert!(matches!(parse(&args("compare --scenario tcp-bulk --rounds 1")), Ok(Command::Compare(CompareOpts { rounds: 1, .. }))));
+        assert!(matches!(
+            parse(&args("tcp bulk --target 127.0.0.1:1 -s 4 --direction up")),
+            Ok(Command::Tcp(TcpOpts {
+                connections: 4,
+                direction: Direction::Up,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse(&args("hold 9000 --target 127.0.0.1:1")),
+            Ok(Command::Tcp(TcpOpts {
+                connections: 9000,
+                kind: TcpKind::Hold,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse(&args("backend http --listen 127.0.0.1:0 --status 503")),
+            Ok(Command::Backend(BackendOpts::Http { status: 503, .. }))
+        ));
+        assert!(matches!(
+            parse(&args("backend tcp --listen 127.0.0.1:0 --mode sink")),
+            Ok(Command::Backend(BackendOpts::Tcp {
+                mode: TcpMode::Sink,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse(&args("compare --scenario tcp-bulk --rounds 1")),
+            Ok(Command::Compare(CompareOpts { rounds: 1, .. }))
+        ));
         assert!(parse(&args("compare")).is_err());
         assert_eq!(parse(&[]), Ok(Command::Help));
     }

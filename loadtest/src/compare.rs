@@ -56,12 +56,16 @@ struct Env<'a> {
 }
 
 fn unix_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn timestamp() -> String {
     // UTC yyyymmdd-hhmmss without a date crate (days-from-civil inverse, Howard Hinnant).
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -72,7 +76,12 @@ fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Finds `loadtest/scenarios` from the current directory, else next to the crate sources.
@@ -92,17 +101,28 @@ pub fn run(opts: &CompareOpts, stop: &AtomicBool) -> Result<(), String> {
     let list: Vec<Scenario> = if opts.scenario == "all" {
         scenario::all()
     } else {
-        vec![scenario::find(&opts.scenario).ok_or_else(|| format!("unknown scenario '{}' (see `ravelin-load list`)", opts.scenario))?]
+        vec![scenario::find(&opts.scenario).ok_or_else(|| {
+            format!(
+                "unknown scenario '{}' (see `ravelin-load list`)",
+                opts.scenario
+            )
+        })?]
     };
     let haproxy = proc::which("haproxy");
     let nginx = proc::which("nginx");
     if haproxy.is_none() || nginx.is_none() {
-        eprintln!("ravelin-load: haproxy and/or nginx not installed; they will be n/a. Install with:\n  {INSTALL_HINT}");
+        eprintln!(
+            "ravelin-load: haproxy and/or nginx not installed; they will be n/a. Install with:\n  {INSTALL_HINT}"
+        );
     }
     if proc::which("taskset").is_none() {
         eprintln!("ravelin-load: taskset not found (util-linux); processes will NOT be pinned");
     }
-    let ravelin = if opts.ravelin.is_file() { opts.ravelin.canonicalize().ok() } else { None };
+    let ravelin = if opts.ravelin.is_file() {
+        opts.ravelin.canonicalize().ok()
+    } else {
+        None
+    };
     let tmp = std::env::temp_dir().join(format!("ravelin-load-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let env = Env {
@@ -140,9 +160,13 @@ pub fn run(opts: &CompareOpts, stop: &AtomicBool) -> Result<(), String> {
 
 fn cpu_plan(nbthread: usize) -> String {
     if nbthread == 2 {
-        format!("proxy on CPUs {LOAD_CPU},{PROXY_CPU} (nbthread 2 / worker_processes 2), load generator + backends on CPU {LOAD_CPU}")
+        format!(
+            "proxy on CPUs {LOAD_CPU},{PROXY_CPU} (nbthread 2 / worker_processes 2), load generator + backends on CPU {LOAD_CPU}"
+        )
     } else {
-        format!("proxy on CPU {PROXY_CPU} (nbthread 1 / worker_processes 1), load generator + backends on CPU {LOAD_CPU}")
+        format!(
+            "proxy on CPU {PROXY_CPU} (nbthread 1 / worker_processes 1), load generator + backends on CPU {LOAD_CPU}"
+        )
     }
 }
 
@@ -160,9 +184,15 @@ fn run_scenario(env: &Env<'_>, s: &Scenario, out: &Path) -> Result<(), String> {
     let (hap_cfg, ngx_cfg) = configs(&cfg_dir, &env.tmp.join(s.name), opts.nbthread)?;
     for t in &targets {
         let missing = match t {
-            Target::Ravelin if env.ravelin.is_none() => Some(format!("{} not built", opts.ravelin.display())),
-            Target::Haproxy if env.haproxy.is_none() => Some(format!("haproxy not installed: {INSTALL_HINT}")),
-            Target::Nginx if env.nginx.is_none() => Some(format!("nginx not installed: {INSTALL_HINT}")),
+            Target::Ravelin if env.ravelin.is_none() => {
+                Some(format!("{} not built", opts.ravelin.display()))
+            }
+            Target::Haproxy if env.haproxy.is_none() => {
+                Some(format!("haproxy not installed: {INSTALL_HINT}"))
+            }
+            Target::Nginx if env.nginx.is_none() => {
+                Some(format!("nginx not installed: {INSTALL_HINT}"))
+            }
             _ => None,
         };
         if let Some(why) = missing {
@@ -170,7 +200,14 @@ fn run_scenario(env: &Env<'_>, s: &Scenario, out: &Path) -> Result<(), String> {
         }
     }
     let run_time = s.run_time(opts.duration, opts.restart_at);
-    println!("== {} — {} ({} rounds, {:.0} s per run; {})", s.name, s.about, opts.rounds, run_time.as_secs_f64(), cpu_plan(opts.nbthread));
+    println!(
+        "== {} — {} ({} rounds, {:.0} s per run; {})",
+        s.name,
+        s.about,
+        opts.rounds,
+        run_time.as_secs_f64(),
+        cpu_plan(opts.nbthread)
+    );
     let work = env.tmp.join(s.name);
     let mut procs = ProcSet::default();
     let mut backend_idx = Vec::new();
@@ -186,7 +223,17 @@ fn run_scenario(env: &Env<'_>, s: &Scenario, out: &Path) -> Result<(), String> {
             if na.contains_key(t.name()) {
                 continue;
             }
-            match run_one(env, s, *t, round, &hap_cfg, &ngx_cfg, &work, &mut procs, &mut backend_idx) {
+            match run_one(
+                env,
+                s,
+                *t,
+                round,
+                &hap_cfg,
+                &ngx_cfg,
+                &work,
+                &mut procs,
+                &mut backend_idx,
+            ) {
                 Ok(sample) => {
                     println!("  round {round} {:<8} {}", t.name(), one_line(&sample, s));
                     samples.push(sample);
@@ -218,12 +265,20 @@ fn run_scenario(env: &Env<'_>, s: &Scenario, out: &Path) -> Result<(), String> {
 }
 
 fn command_line(name: &str, o: &CompareOpts) -> String {
-    let mut c = format!("ravelin-load compare --scenario {name} --rounds {} --duration {}s", o.rounds, o.duration.as_secs_f64());
+    let mut c = format!(
+        "ravelin-load compare --scenario {name} --rounds {} --duration {}s",
+        o.rounds,
+        o.duration.as_secs_f64()
+    );
     if o.nbthread != 1 {
         c += &format!(" --nbthread {}", o.nbthread);
     }
     if o.kill_at != Duration::from_secs(5) || o.restart_at != Duration::from_secs(12) {
-        c += &format!(" --kill-at {}s --restart-at {}s", o.kill_at.as_secs_f64(), o.restart_at.as_secs_f64());
+        c += &format!(
+            " --kill-at {}s --restart-at {}s",
+            o.kill_at.as_secs_f64(),
+            o.restart_at.as_secs_f64()
+        );
     }
     if !o.only.is_empty() {
         c += &format!(" --only {}", o.only.join(","));
@@ -233,9 +288,16 @@ fn command_line(name: &str, o: &CompareOpts) -> String {
 
 fn one_line(s: &Sample, sc: &Scenario) -> String {
     let r = &s.report;
-    let head = report::headline(s, sc.metric()).map_or("-".into(), |v| format!("{v:.2} {}", sc.metric().label()));
-    let cpu = s.cpu_us_per_req.map_or(String::new(), |c| format!(", proxy {c:.1} µs CPU/req"));
-    format!("{head}, p99 {}, {} errors{cpu}", crate::stats::human_us(r.latency_us.p99), r.errors.total)
+    let head = report::headline(s, sc.metric())
+        .map_or("-".into(), |v| format!("{v:.2} {}", sc.metric().label()));
+    let cpu = s
+        .cpu_us_per_req
+        .map_or(String::new(), |c| format!(", proxy {c:.1} µs CPU/req"));
+    format!(
+        "{head}, p99 {}, {} errors{cpu}",
+        crate::stats::human_us(r.latency_us.p99),
+        r.errors.total
+    )
 }
 
 /// Config paths to use: the originals, or rewritten copies for `--nbthread 2`.
@@ -253,36 +315,76 @@ fn configs(dir: &Path, work: &Path, nbthread: usize) -> Result<(PathBuf, PathBuf
     let hap_text: String = read(&hap)?
         .lines()
         .filter(|l| !l.trim_start().starts_with("cpu-map"))
-        .map(|l| if l.trim() == "nbthread 1" { format!("    nbthread {nbthread}") } else { l.to_string() })
+        .map(|l| {
+            if l.trim() == "nbthread 1" {
+                format!("    nbthread {nbthread}")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
-    let ngx_text = read(&ngx)?.replace("worker_processes 1;", &format!("worker_processes {nbthread};"));
+    let ngx_text = read(&ngx)?.replace(
+        "worker_processes 1;",
+        &format!("worker_processes {nbthread};"),
+    );
     let (h2, n2) = (work.join("haproxy.cfg"), work.join("nginx.conf"));
     std::fs::write(&h2, hap_text + "\n").map_err(|e| e.to_string())?;
     std::fs::write(&n2, ngx_text).map_err(|e| e.to_string())?;
     Ok((h2, n2))
 }
 
-fn start_backend(env: &Env<'_>, procs: &mut ProcSet, b: &BackendSpec, work: &Path) -> Result<usize, String> {
+fn start_backend(
+    env: &Env<'_>,
+    procs: &mut ProcSet,
+    b: &BackendSpec,
+    work: &Path,
+) -> Result<usize, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], b.port()));
     if proc::port_open(addr) {
-        return Err(format!("port {} already in use; is another comparison running?", b.port()));
+        return Err(format!(
+            "port {} already in use; is another comparison running?",
+            b.port()
+        ));
     }
     let log = work.join(format!("backend-{}.log", b.name()));
-    let p = proc::spawn(&format!("backend {}", b.name()), &proc::cpus(&[LOAD_CPU]), &env.me, &b.args(), &log).map_err(|e| format!("cannot start backend: {e}"))?;
+    let p = proc::spawn(
+        &format!("backend {}", b.name()),
+        &proc::cpus(&[LOAD_CPU]),
+        &env.me,
+        &b.args(),
+        &log,
+    )
+    .map_err(|e| format!("cannot start backend: {e}"))?;
     let i = procs.add(p);
     proc::wait_port(addr, Duration::from_secs(5), procs.get_mut(i), env.stop)?;
     Ok(i)
 }
 
-fn start_proxy(env: &Env<'_>, t: Target, hap: &Path, ngx: &Path, work: &Path) -> Result<Option<Proc>, String> {
-    let cpus = if env.opts.nbthread == 2 { proc::cpus(&[LOAD_CPU, PROXY_CPU]) } else { proc::cpus(&[PROXY_CPU]) };
+fn start_proxy(
+    env: &Env<'_>,
+    t: Target,
+    hap: &Path,
+    ngx: &Path,
+    work: &Path,
+) -> Result<Option<Proc>, String> {
+    let cpus = if env.opts.nbthread == 2 {
+        proc::cpus(&[LOAD_CPU, PROXY_CPU])
+    } else {
+        proc::cpus(&[PROXY_CPU])
+    };
     let log = work.join(format!("{}.log", t.name()));
     let path_str = |p: &Path| p.to_string_lossy().into_owned();
     let (prog, args) = match t {
         Target::Direct => return Ok(None),
-        Target::Ravelin => (env.ravelin.clone(), vec!["-db".to_string(), "-f".into(), path_str(hap)]),
-        Target::Haproxy => (env.haproxy.clone(), vec!["-db".to_string(), "-f".into(), path_str(hap)]),
+        Target::Ravelin => (
+            env.ravelin.clone(),
+            vec!["-db".to_string(), "-f".into(), path_str(hap)],
+        ),
+        Target::Haproxy => (
+            env.haproxy.clone(),
+            vec!["-db".to_string(), "-f".into(), path_str(hap)],
+        ),
         Target::Nginx => {
             let prefix = work.join("nginx");
             std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
@@ -303,37 +405,71 @@ fn start_proxy(env: &Env<'_>, t: Target, hap: &Path, ngx: &Path, work: &Path) ->
         }
     };
     let prog = prog.ok_or("binary not found")?;
-    proc::spawn(t.name(), &cpus, &prog, &args, &log).map(Some).map_err(|e| format!("cannot start {}: {e}", prog.display()))
+    proc::spawn(t.name(), &cpus, &prog, &args, &log)
+        .map(Some)
+        .map_err(|e| format!("cannot start {}: {e}", prog.display()))
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
-fn run_one(env: &Env<'_>, s: &Scenario, t: Target, round: usize, hap: &Path, ngx: &Path, work: &Path, procs: &mut ProcSet, backends: &mut [usize]) -> Result<Sample, String> {
+fn run_one(
+    env: &Env<'_>,
+    s: &Scenario,
+    t: Target,
+    round: usize,
+    hap: &Path,
+    ngx: &Path,
+    work: &Path,
+    procs: &mut ProcSet,
+    backends: &mut [usize],
+) -> Result<Sample, String> {
     let target_addr = match t {
         Target::Direct => s.direct_addr().ok_or("no direct target")?,
         _ => s.proxy_addr(),
     };
     if t != Target::Direct && proc::port_open(s.proxy_addr()) {
-        return Err(format!("port {} busy before start (leftover process?)", s.port));
+        return Err(format!(
+            "port {} busy before start (leftover process?)",
+            s.port
+        ));
     }
     let proxy_idx = match start_proxy(env, t, hap, ngx, work)? {
         Some(p) => Some(procs.add(p)),
         None => None,
     };
     let log = work.join(format!("{}.log", t.name()));
-    let ready = proc::wait_port(target_addr, Duration::from_secs(5), proxy_idx.and_then(|i| procs.get_mut(i)), env.stop);
+    let ready = proc::wait_port(
+        target_addr,
+        Duration::from_secs(5),
+        proxy_idx.and_then(|i| procs.get_mut(i)),
+        env.stop,
+    );
     if let Err(e) = ready {
         if let Some(i) = proxy_idx {
             procs.stop(i);
         }
         let tail = proc::log_tail(&log, 3);
-        return Err(if tail.is_empty() { e } else { format!("{e}: {tail}") });
+        return Err(if tail.is_empty() {
+            e
+        } else {
+            format!("{e}: {tail}")
+        });
     }
     // Health checks need a moment to mark servers up after start.
     if matches!(s.load, Load::Failover { .. }) {
         std::thread::sleep(Duration::from_millis(1000));
     }
     let proxy_pid = proxy_idx.and_then(|i| procs.get_mut(i)).map(|p| p.pid);
-    let result = measure(env, s, t, round, target_addr, proxy_pid, work, procs, backends);
+    let result = measure(
+        env,
+        s,
+        t,
+        round,
+        target_addr,
+        proxy_pid,
+        work,
+        procs,
+        backends,
+    );
     if let Some(i) = proxy_idx {
         procs.stop(i);
     }
@@ -341,7 +477,17 @@ fn run_one(env: &Env<'_>, s: &Scenario, t: Target, round: usize, hap: &Path, ngx
 }
 
 #[allow(clippy::too_many_arguments)] // see run_one
-fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketAddr, proxy_pid: Option<u32>, work: &Path, procs: &mut ProcSet, backends: &mut [usize]) -> Result<Sample, String> {
+fn measure(
+    env: &Env<'_>,
+    s: &Scenario,
+    t: Target,
+    round: usize,
+    target: SocketAddr,
+    proxy_pid: Option<u32>,
+    work: &Path,
+    procs: &mut ProcSet,
+    backends: &mut [usize],
+) -> Result<Sample, String> {
     let run_time = s.run_time(env.opts.duration, env.opts.restart_at);
     let json = work.join(format!("load-{}-{round}.json", t.name()));
     let _ = std::fs::remove_file(&json);
@@ -350,12 +496,16 @@ fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketA
     let ready_file = work.join(format!("ready-{}-{round}", t.name()));
     let _ = std::fs::remove_file(&ready_file);
     if matches!(s.load, Load::Hold { .. }) {
-        args.extend(["--ready-file".to_string(), ready_file.to_string_lossy().into_owned()]);
+        args.extend([
+            "--ready-file".to_string(),
+            ready_file.to_string_lossy().into_owned(),
+        ]);
     }
     let rss_before = proxy_pid.map(proc::tree_rss_kb);
     let cpu_before = proxy_pid.map(proc::tree_cpu_s);
     let log = work.join(format!("load-{}.log", t.name()));
-    let p = proc::spawn("load", &proc::cpus(&[LOAD_CPU]), &env.me, &args, &log).map_err(|e| format!("cannot start load: {e}"))?;
+    let p = proc::spawn("load", &proc::cpus(&[LOAD_CPU]), &env.me, &args, &log)
+        .map_err(|e| format!("cannot start load: {e}"))?;
     let load_started_ms = unix_ms();
     let li = procs.add(p);
     let mut rss_after = None;
@@ -365,7 +515,10 @@ fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketA
         Load::Hold { .. } => {
             let deadline = Instant::now() + Duration::from_secs(90);
             while !ready_file.exists() {
-                if env.stop.load(Ordering::Relaxed) || Instant::now() > deadline || procs.get_mut(li).is_none_or(|p| p.exited().is_some()) {
+                if env.stop.load(Ordering::Relaxed)
+                    || Instant::now() > deadline
+                    || procs.get_mut(li).is_none_or(|p| p.exited().is_some())
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -384,7 +537,11 @@ fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketA
             sleep_until(load_started_ms, env.opts.kill_at, env.stop);
             events_ms.0 = unix_ms();
             if let Some(v) = procs.get_mut(victim) {
-                let _ = v.signal(if disrupt == Disrupt::Kill { Signal::Kill } else { Signal::Stop });
+                let _ = v.signal(if disrupt == Disrupt::Kill {
+                    Signal::Kill
+                } else {
+                    Signal::Stop
+                });
                 if disrupt == Disrupt::Kill {
                     v.wait(Duration::from_secs(2), env.stop);
                 }
@@ -407,7 +564,9 @@ fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketA
         }
         Load::Http { .. } | Load::TcpBulk { .. } | Load::TcpConnRate { .. } => {}
     }
-    let finished = procs.get_mut(li).is_some_and(|p| p.wait(run_time + Duration::from_secs(30), env.stop));
+    let finished = procs
+        .get_mut(li)
+        .is_some_and(|p| p.wait(run_time + Duration::from_secs(30), env.stop));
     if cpu_after.is_none() {
         cpu_after = proxy_pid.map(proc::tree_cpu_s);
     }
@@ -418,22 +577,35 @@ fn measure(env: &Env<'_>, s: &Scenario, t: Target, round: usize, target: SocketA
     if !finished {
         return Err("load generator did not finish in time".into());
     }
-    let text = std::fs::read_to_string(&json).map_err(|e| format!("no load result ({e}): {}", proc::log_tail(&log, 3)))?;
-    let report: RunReport = serde_json::from_str(&text).map_err(|e| format!("bad load result: {e}"))?;
+    let text = std::fs::read_to_string(&json)
+        .map_err(|e| format!("no load result ({e}): {}", proc::log_tail(&log, 3)))?;
+    let report: RunReport =
+        serde_json::from_str(&text).map_err(|e| format!("bad load result: {e}"))?;
     let proxy_cpu_s = match (cpu_before, cpu_after) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
     let done = report.requests.max(1) as f64;
-    let cpu_us_per_req = if matches!(s.load, Load::Hold { .. } | Load::TcpBulk { .. }) { None } else { proxy_cpu_s.map(|c| c * 1e6 / done) };
+    let cpu_us_per_req = if matches!(s.load, Load::Hold { .. } | Load::TcpBulk { .. }) {
+        None
+    } else {
+        proxy_cpu_s.map(|c| c * 1e6 / done)
+    };
     let bytes_per_conn = match (rss_before, rss_after, report.held) {
-        (Some(a), Some(b), Some(h)) if h > 0 => Some((b.saturating_sub(a) * 1024) as f64 / h as f64),
+        (Some(a), Some(b), Some(h)) if h > 0 => {
+            Some((b.saturating_sub(a) * 1024) as f64 / h as f64)
+        }
         _ => None,
     };
     let failover = match s.load {
         Load::Failover { .. } => {
             let base = report.started_unix_ms as f64;
-            Some(report::failover_metrics(&report, events_ms.0 - base, events_ms.1 - base, s.backends.first().map_or("b1", |b| b.name())))
+            Some(report::failover_metrics(
+                &report,
+                events_ms.0 - base,
+                events_ms.1 - base,
+                s.backends.first().map_or("b1", |b| b.name()),
+            ))
         }
         _ => None,
     };

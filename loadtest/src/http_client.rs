@@ -58,7 +58,14 @@ pub struct HttpLoad {
 }
 
 /// Builds the request every connection sends.
-pub fn build_request(method: &str, path: &str, host: &str, headers: &[String], body_size: usize, conn_mode: ConnMode) -> Vec<u8> {
+pub fn build_request(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[String],
+    body_size: usize,
+    conn_mode: ConnMode,
+) -> Vec<u8> {
     let mut r = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ravelin-load\r\n");
     for h in headers {
         r.push_str(h.trim());
@@ -89,11 +96,27 @@ enum Body {
 enum Phase {
     /// No request in flight (the socket, if any, is an idle keep-alive connection).
     Free,
-    Connecting { intended: Instant, deadline: Instant },
-    Sending { intended: Instant, deadline: Instant, written: usize },
+    Connecting {
+        intended: Instant,
+        deadline: Instant,
+    },
+    Sending {
+        intended: Instant,
+        deadline: Instant,
+        written: usize,
+    },
     /// Waiting for (the rest of) the head; bytes so far are in `Conn::head`.
-    Head { intended: Instant, deadline: Instant },
-    Body { intended: Instant, deadline: Instant, status: u16, close: bool, body: Body },
+    Head {
+        intended: Instant,
+        deadline: Instant,
+    },
+    Body {
+        intended: Instant,
+        deadline: Instant,
+        status: u16,
+        close: bool,
+        body: Body,
+    },
 }
 
 #[derive(Debug)]
@@ -138,12 +161,16 @@ impl Tickets {
     pub fn claim(&self) -> bool {
         match &self.0 {
             None => true,
-            Some(left) => left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1)).is_ok(),
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
+                .is_ok(),
         }
     }
 
     pub fn exhausted(&self) -> bool {
-        self.0.as_ref().is_some_and(|l| l.load(Ordering::Relaxed) == 0)
+        self.0
+            .as_ref()
+            .is_some_and(|l| l.load(Ordering::Relaxed) == 0)
     }
 }
 
@@ -163,7 +190,10 @@ pub fn run(cfg: &HttpLoad, stop: &AtomicBool, live: &Live) -> io::Result<(Thread
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("load thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("load thread panicked")))
+            })
             .collect()
     });
     let elapsed = start.elapsed();
@@ -174,12 +204,26 @@ pub fn run(cfg: &HttpLoad, stop: &AtomicBool, live: &Live) -> io::Result<(Thread
     Ok((total, elapsed))
 }
 
-fn run_thread(cfg: &HttpLoad, conns: usize, rate: Option<f64>, tickets: &Tickets, stop: &AtomicBool, live: &Live, start: Instant) -> io::Result<ThreadStats> {
+fn run_thread(
+    cfg: &HttpLoad,
+    conns: usize,
+    rate: Option<f64>,
+    tickets: &Tickets,
+    stop: &AtomicBool,
+    live: &Live,
+    start: Instant,
+) -> io::Result<ThreadStats> {
     let mut w = Worker {
         cfg,
         poll: Poll::new()?,
         conns: (0..conns)
-            .map(|_| Conn { sock: None, phase: Phase::Free, head: Vec::with_capacity(1024), name: [0; MAX_NAME], name_len: 0 })
+            .map(|_| Conn {
+                sock: None,
+                phase: Phase::Free,
+                head: Vec::with_capacity(1024),
+                name: [0; MAX_NAME],
+                name_len: 0,
+            })
             .collect(),
         free: (0..conns).rev().collect(),
         inflight: 0,
@@ -189,7 +233,9 @@ fn run_thread(cfg: &HttpLoad, conns: usize, rate: Option<f64>, tickets: &Tickets
         scratch: vec![0u8; SCRATCH],
     };
     let end = start + cfg.duration;
-    let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+    let interval = rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(1.0 / r));
     let mut next_due = start;
     let mut backlog: VecDeque<Instant> = VecDeque::new();
     let mut events = Events::with_capacity(1024);
@@ -252,23 +298,36 @@ fn run_thread(cfg: &HttpLoad, conns: usize, rate: Option<f64>, tickets: &Tickets
 impl Worker<'_> {
     /// Starts a request on connection `idx`, which must be free.
     fn issue(&mut self, idx: usize, intended: Instant) {
-        let Some(conn) = self.conns.get_mut(idx) else { return };
+        let Some(conn) = self.conns.get_mut(idx) else {
+            return;
+        };
         debug_assert!(matches!(conn.phase, Phase::Free));
         self.inflight += 1;
         let now = Instant::now();
         if conn.sock.is_some() {
-            conn.phase = Phase::Sending { intended, deadline: now + self.cfg.timeout, written: 0 };
+            conn.phase = Phase::Sending {
+                intended,
+                deadline: now + self.cfg.timeout,
+                written: 0,
+            };
             self.on_event(idx);
             return;
         }
         match TcpStream::connect(self.cfg.target) {
             Ok(mut sock) => {
-                if let Err(e) = self.poll.registry().register(&mut sock, Token(idx), Interest::READABLE | Interest::WRITABLE) {
+                if let Err(e) = self.poll.registry().register(
+                    &mut sock,
+                    Token(idx),
+                    Interest::READABLE | Interest::WRITABLE,
+                ) {
                     self.fail(idx, ErrorClass::from_io(&e, true));
                     return;
                 }
                 conn.sock = Some(sock);
-                conn.phase = Phase::Connecting { intended, deadline: now + self.cfg.connect_timeout };
+                conn.phase = Phase::Connecting {
+                    intended,
+                    deadline: now + self.cfg.connect_timeout,
+                };
             }
             Err(e) => self.fail(idx, ErrorClass::from_io(&e, true)),
         }
@@ -286,7 +345,9 @@ impl Worker<'_> {
 
     /// Puts `idx` back on the free list; `drop_sock` closes its socket.
     fn release(&mut self, idx: usize, drop_sock: bool) {
-        let Some(conn) = self.conns.get_mut(idx) else { return };
+        let Some(conn) = self.conns.get_mut(idx) else {
+            return;
+        };
         if drop_sock {
             if let Some(mut s) = conn.sock.take() {
                 let _ = self.poll.registry().deregister(&mut s);
@@ -302,7 +363,8 @@ impl Worker<'_> {
 
     fn complete(&mut self, idx: usize, intended: Instant, status: u16, close: bool) {
         let now = Instant::now();
-        self.stats.record_latency(now.saturating_duration_since(intended));
+        self.stats
+            .record_latency(now.saturating_duration_since(intended));
         let ok = status < 400;
         if ok {
             self.stats.ok += 1;
@@ -311,7 +373,11 @@ impl Worker<'_> {
         }
         self.live.add_done(ok);
         if let Some(t) = self.stats.timeline.as_mut() {
-            let name = self.conns.get(idx).and_then(|c| c.name.get(..c.name_len)).filter(|n| !n.is_empty());
+            let name = self
+                .conns
+                .get(idx)
+                .and_then(|c| c.name.get(..c.name_len))
+                .filter(|n| !n.is_empty());
             t.record(now.saturating_duration_since(self.start), ok, name);
         }
         let drop_sock = close || self.cfg.conn_mode == ConnMode::Close;
@@ -322,10 +388,14 @@ impl Worker<'_> {
     fn expire(&mut self, now: Instant) {
         for idx in 0..self.conns.len() {
             let class = match self.conns.get(idx).map(|c| c.phase) {
-                Some(Phase::Connecting { deadline, .. }) if deadline <= now => ErrorClass::ConnectTimeout,
-                Some(Phase::Sending { deadline, .. } | Phase::Head { deadline, .. } | Phase::Body { deadline, .. }) if deadline <= now => {
-                    ErrorClass::ReadTimeout
+                Some(Phase::Connecting { deadline, .. }) if deadline <= now => {
+                    ErrorClass::ConnectTimeout
                 }
+                Some(
+                    Phase::Sending { deadline, .. }
+                    | Phase::Head { deadline, .. }
+                    | Phase::Body { deadline, .. },
+                ) if deadline <= now => ErrorClass::ReadTimeout,
                 _ => continue,
             };
             self.fail(idx, class);
@@ -335,8 +405,12 @@ impl Worker<'_> {
     /// Drives connection `idx` as far as its socket allows.
     fn on_event(&mut self, idx: usize) {
         loop {
-            let Some(conn) = self.conns.get_mut(idx) else { return };
-            let Some(sock) = conn.sock.as_mut() else { return };
+            let Some(conn) = self.conns.get_mut(idx) else {
+                return;
+            };
+            let Some(sock) = conn.sock.as_mut() else {
+                return;
+            };
             match conn.phase {
                 Phase::Free => {
                     // Idle keep-alive socket became readable: the server closed it (or sent
@@ -347,7 +421,10 @@ impl Worker<'_> {
                     }
                     return;
                 }
-                Phase::Connecting { intended, deadline: _ } => {
+                Phase::Connecting {
+                    intended,
+                    deadline: _,
+                } => {
                     match sock.take_error() {
                         Ok(Some(e)) | Err(e) => {
                             self.fail(idx, ErrorClass::from_io(&e, true));
@@ -358,7 +435,11 @@ impl Worker<'_> {
                     match sock.peer_addr() {
                         Ok(_) => {
                             let _ = sock.set_nodelay(true);
-                            conn.phase = Phase::Sending { intended, deadline: Instant::now() + self.cfg.timeout, written: 0 };
+                            conn.phase = Phase::Sending {
+                                intended,
+                                deadline: Instant::now() + self.cfg.timeout,
+                                written: 0,
+                            };
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
                         Err(e) => {
@@ -367,7 +448,11 @@ impl Worker<'_> {
                         }
                     }
                 }
-                Phase::Sending { intended, deadline, written } => {
+                Phase::Sending {
+                    intended,
+                    deadline,
+                    written,
+                } => {
                     let req = &self.cfg.request;
                     let mut written = written;
                     while written < req.len() {
@@ -389,7 +474,11 @@ impl Worker<'_> {
                         }
                     }
                     if written < req.len() {
-                        conn.phase = Phase::Sending { intended, deadline, written };
+                        conn.phase = Phase::Sending {
+                            intended,
+                            deadline,
+                            written,
+                        };
                         return;
                     }
                     conn.head.clear();
@@ -409,7 +498,11 @@ impl Worker<'_> {
                     self.stats.bytes_read += n as u64;
                     if n == 0 {
                         match conn.phase {
-                            Phase::Body { status, body: Body::UntilClose, .. } => self.complete(idx, intended, status, true),
+                            Phase::Body {
+                                status,
+                                body: Body::UntilClose,
+                                ..
+                            } => self.complete(idx, intended, status, true),
                             _ => self.fail(idx, ErrorClass::Closed),
                         }
                         return;
@@ -463,13 +556,29 @@ fn feed(conn: &mut Conn, data: &[u8], head_request: bool) -> Fed {
                     }
                 }
                 let body = match h.body {
-                    BodyKind::Empty => return Fed::Done { status: h.status, close: h.close },
-                    BodyKind::Length(0) => return Fed::Done { status: h.status, close: h.close },
+                    BodyKind::Empty => {
+                        return Fed::Done {
+                            status: h.status,
+                            close: h.close,
+                        };
+                    }
+                    BodyKind::Length(0) => {
+                        return Fed::Done {
+                            status: h.status,
+                            close: h.close,
+                        };
+                    }
                     BodyKind::Length(n) => Body::Length(n),
                     BodyKind::Chunked => Body::Chunked(ChunkedDecoder::default()),
                     BodyKind::UntilClose => Body::UntilClose,
                 };
-                conn.phase = Phase::Body { intended, deadline, status: h.status, close: h.close, body };
+                conn.phase = Phase::Body {
+                    intended,
+                    deadline,
+                    status: h.status,
+                    close: h.close,
+                    body,
+                };
                 if parsed_from_head {
                     head_copy = conn.head.get(h.head_len..).unwrap_or(&[]).to_vec();
                     rest = &head_copy;
@@ -480,7 +589,16 @@ fn feed(conn: &mut Conn, data: &[u8], head_request: bool) -> Fed {
             }
         }
     }
-    let Phase::Body { intended, deadline, status, close, body } = conn.phase else { return Fed::Invalid };
+    let Phase::Body {
+        intended,
+        deadline,
+        status,
+        close,
+        body,
+    } = conn.phase
+    else {
+        return Fed::Invalid;
+    };
     let body = match body {
         Body::Length(left) => {
             let left = left.saturating_sub(rest.len() as u64);
@@ -496,7 +614,13 @@ fn feed(conn: &mut Conn, data: &[u8], head_request: bool) -> Fed {
         },
         Body::UntilClose => Body::UntilClose,
     };
-    conn.phase = Phase::Body { intended, deadline, status, close, body };
+    conn.phase = Phase::Body {
+        intended,
+        deadline,
+        status,
+        close,
+        body,
+    };
     Fed::More
 }
 
@@ -506,7 +630,16 @@ mod tests {
 
     fn conn_in_head() -> Conn {
         let now = Instant::now();
-        Conn { sock: None, phase: Phase::Head { intended: now, deadline: now }, head: Vec::new(), name: [0; MAX_NAME], name_len: 0 }
+        Conn {
+            sock: None,
+            phase: Phase::Head {
+                intended: now,
+                deadline: now,
+            },
+            head: Vec::new(),
+            name: [0; MAX_NAME],
+            name_len: 0,
+        }
     }
 
     #[test]
@@ -538,13 +671,22 @@ mod tests {
     fn feed_whole_chunked() {
         let mut c = conn_in_head();
         let resp = b"HTTP/1.1 502 Bad\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
-        assert!(matches!(feed(&mut c, resp, false), Fed::Done { status: 502, close: false }));
+        assert!(matches!(
+            feed(&mut c, resp, false),
+            Fed::Done {
+                status: 502,
+                close: false
+            }
+        ));
     }
 
     #[test]
     fn feed_garbage() {
         let mut c = conn_in_head();
-        assert!(matches!(feed(&mut c, b"garbage\r\n\r\n", false), Fed::Invalid));
+        assert!(matches!(
+            feed(&mut c, b"garbage\r\n\r\n", false),
+            Fed::Invalid
+        ));
     }
 
     #[test]
@@ -561,8 +703,19 @@ mod tests {
     use crate::stats::RunReport;
 
     fn backend(status: u16, body: usize, fault: Fault) -> io::Result<Backend> {
-        let kind = BackendKind::Http(HttpBackend { status, body_size: body, delay: Duration::ZERO, name: "t1".into(), fault });
-        Backend::start(SocketAddr::from(([127, 0, 0, 1], 0)), 2, kind, Arc::new(AtomicBool::new(false)))
+        let kind = BackendKind::Http(HttpBackend {
+            status,
+            body_size: body,
+            delay: Duration::ZERO,
+            name: "t1".into(),
+            fault,
+        });
+        Backend::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            2,
+            kind,
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 
     fn load(target: SocketAddr, conns: usize, n: u64, mode: ConnMode) -> HttpLoad {
@@ -666,17 +819,28 @@ mod tests {
         assert!((280..=301).contains(&s.ok), "ok {}", s.ok);
         let r = RunReport::from_stats("http", "t", 2, 4, 0, elapsed, &s);
         let v: serde_json::Value = serde_json::to_value(&r).map_err(io::Error::other)?;
-        for key in ["requests_per_s", "bytes_read", "latency_us", "percentiles", "errors", "timeline"] {
+        for key in [
+            "requests_per_s",
+            "bytes_read",
+            "latency_us",
+            "percentiles",
+            "errors",
+            "timeline",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         for key in ["p50", "p90", "p99", "p999", "max"] {
-            assert!(v["latency_us"][key].as_u64().is_some_and(|x| x > 0), "latency {key}");
+            assert!(
+                v["latency_us"][key].as_u64().is_some_and(|x| x > 0),
+                "latency {key}"
+            );
         }
-        let hits: u64 = v["timeline"]["backends"]["t1"].as_array().map_or(0, |a| a.iter().filter_map(|x| x.as_u64()).sum());
+        let hits: u64 = v["timeline"]["backends"]["t1"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter_map(|x| x.as_u64()).sum());
         assert_eq!(hits, s.ok);
         let back: RunReport = serde_json::from_value(v).map_err(io::Error::other)?;
         assert_eq!(back, r);
         Ok(())
     }
 }
-

@@ -57,8 +57,14 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or(&[])
 }
 
@@ -78,19 +84,26 @@ fn parse_u64(v: &[u8]) -> Option<u64> {
 }
 
 fn has_token(v: &[u8], token: &[u8]) -> bool {
-    v.split(|b| *b == b',').any(|t| trim(t).eq_ignore_ascii_case(token))
+    v.split(|b| *b == b',')
+        .any(|t| trim(t).eq_ignore_ascii_case(token))
 }
 
 /// Header lines after the first line: yields `(name, value, value_start_offset)`.
 fn headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], usize)> {
-    let mut pos = head.iter().position(|b| *b == b'\n').map_or(head.len(), |p| p + 1);
+    let mut pos = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(head.len(), |p| p + 1);
     std::iter::from_fn(move || {
         loop {
             let rest = head.get(pos..)?;
             if rest.is_empty() {
                 return None;
             }
-            let line_len = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |p| p + 1);
+            let line_len = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len(), |p| p + 1);
             let line_start = pos;
             pos += line_len;
             let line = rest.get(..line_len)?;
@@ -99,7 +112,10 @@ fn headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], usize)> {
             };
             let name = line.get(..colon)?;
             let value_raw = line.get(colon + 1..)?;
-            let lead = value_raw.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+            let lead = value_raw
+                .iter()
+                .take_while(|b| **b == b' ' || **b == b'\t')
+                .count();
             return Some((trim(name), trim(value_raw), line_start + colon + 1 + lead));
         }
     })
@@ -108,7 +124,11 @@ fn headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], usize)> {
 /// Parses a response head at the start of `buf`. `head_request`: the request was HEAD.
 pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<ResponseHead> {
     let Some(end) = head_end(buf) else {
-        return if buf.len() > MAX_HEAD { Parsed::Invalid } else { Parsed::Incomplete };
+        return if buf.len() > MAX_HEAD {
+            Parsed::Invalid
+        } else {
+            Parsed::Incomplete
+        };
     };
     if end > MAX_HEAD {
         return Parsed::Invalid;
@@ -119,8 +139,13 @@ pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<ResponseHead> {
     if !(head.starts_with(b"HTTP/1.1 ") || http10) {
         return Parsed::Invalid;
     }
-    let Some(code) = head.get(9..12) else { return Parsed::Invalid };
-    let Some(status) = parse_u64(code).and_then(|s| u16::try_from(s).ok()).filter(|s| (100..=999).contains(s)) else {
+    let Some(code) = head.get(9..12) else {
+        return Parsed::Invalid;
+    };
+    let Some(status) = parse_u64(code)
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (100..=999).contains(s))
+    else {
         return Parsed::Invalid;
     };
     let mut length = None;
@@ -155,7 +180,13 @@ pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<ResponseHead> {
         close = true;
         BodyKind::UntilClose
     };
-    Parsed::Complete(ResponseHead { status, head_len: end, body, close, backend })
+    Parsed::Complete(ResponseHead {
+        status,
+        head_len: end,
+        body,
+        close,
+        backend,
+    })
 }
 
 /// A parsed request head (backend side).
@@ -172,7 +203,11 @@ pub struct RequestHead {
 /// Parses a request head at the start of `buf`.
 pub fn parse_request(buf: &[u8]) -> Parsed<RequestHead> {
     let Some(end) = head_end(buf) else {
-        return if buf.len() > MAX_HEAD { Parsed::Invalid } else { Parsed::Incomplete };
+        return if buf.len() > MAX_HEAD {
+            Parsed::Invalid
+        } else {
+            Parsed::Incomplete
+        };
     };
     if end > MAX_HEAD {
         return Parsed::Invalid;
@@ -181,7 +216,8 @@ pub fn parse_request(buf: &[u8]) -> Parsed<RequestHead> {
     let first_line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
     let first = trim(head.get(..first_line_end).unwrap_or(&[]));
     let mut parts = first.split(|b| *b == b' ').filter(|p| !p.is_empty());
-    let (Some(method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Parsed::Invalid;
     };
     let mut close = match version {
@@ -206,7 +242,12 @@ pub fn parse_request(buf: &[u8]) -> Parsed<RequestHead> {
             }
         }
     }
-    Parsed::Complete(RequestHead { head_len: end, body_len, close, head_method: method == b"HEAD" })
+    Parsed::Complete(RequestHead {
+        head_len: end,
+        body_len,
+        close,
+        head_method: method == b"HEAD",
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +274,11 @@ pub struct ChunkedDecoder {
 
 impl Default for ChunkedDecoder {
     fn default() -> Self {
-        ChunkedDecoder { state: ChunkState::Size, size: 0, digits: 0 }
+        ChunkedDecoder {
+            state: ChunkState::Size,
+            size: 0,
+            digits: 0,
+        }
     }
 }
 
@@ -345,11 +390,19 @@ impl ChunkedDecoder {
                 ChunkState::Done => return ChunkStep::Done(i),
             }
         }
-        if self.state == ChunkState::Done { ChunkStep::Done(i) } else { ChunkStep::NeedMore }
+        if self.state == ChunkState::Done {
+            ChunkStep::Done(i)
+        } else {
+            ChunkStep::NeedMore
+        }
     }
 
     fn end_size_line(&mut self) {
-        self.state = if self.size == 0 { ChunkState::TrailerStart } else { ChunkState::Data };
+        self.state = if self.size == 0 {
+            ChunkState::TrailerStart
+        } else {
+            ChunkState::Data
+        };
         self.digits = 0;
     }
 }
@@ -361,7 +414,9 @@ mod tests {
     #[test]
     fn response_with_length() {
         let r = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nX-Backend: b2\r\n\r\nbody";
-        let Parsed::Complete(h) = parse_response(r, false) else { panic!("not complete") };
+        let Parsed::Complete(h) = parse_response(r, false) else {
+            panic!("not complete")
+        };
         assert_eq!(h.status, 200);
         assert_eq!(h.body, BodyKind::Length(100));
         assert!(!h.close);
@@ -372,10 +427,19 @@ mod tests {
 
     #[test]
     fn response_incomplete_and_invalid() {
-        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false), Parsed::Incomplete);
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            Parsed::Incomplete
+        );
         assert_eq!(parse_response(b"SSH-2.0\r\n\r\n", false), Parsed::Invalid);
-        assert_eq!(parse_response(b"HTTP/1.1 2x0 OK\r\n\r\n", false), Parsed::Invalid);
-        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false), Parsed::Invalid);
+        assert_eq!(
+            parse_response(b"HTTP/1.1 2x0 OK\r\n\r\n", false),
+            Parsed::Invalid
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false),
+            Parsed::Invalid
+        );
         let long = vec![b'a'; MAX_HEAD + 10];
         assert_eq!(parse_response(&long, false), Parsed::Invalid);
         assert_eq!(parse_response(b"HTTP/1.1 ", false), Parsed::Incomplete);
@@ -384,23 +448,50 @@ mod tests {
 
     #[test]
     fn response_framing_variants() {
-        let Parsed::Complete(h) = parse_response(b"HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\n", false) else { panic!() };
-        assert_eq!((h.status, h.body, h.close), (503, BodyKind::UntilClose, true));
-        let Parsed::Complete(h) = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false) else { panic!() };
+        let Parsed::Complete(h) =
+            parse_response(b"HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\n", false)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (h.status, h.body, h.close),
+            (503, BodyKind::UntilClose, true)
+        );
+        let Parsed::Complete(h) = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        ) else {
+            panic!()
+        };
         assert_eq!(h.body, BodyKind::Chunked);
-        let Parsed::Complete(h) = parse_response(b"HTTP/1.1 204 No\r\n\r\n", false) else { panic!() };
+        let Parsed::Complete(h) = parse_response(b"HTTP/1.1 204 No\r\n\r\n", false) else {
+            panic!()
+        };
         assert_eq!(h.body, BodyKind::Empty);
-        let Parsed::Complete(h) = parse_response(b"HTTP/1.0 200 OK\nContent-Length: 3\n\n", true) else { panic!() };
+        let Parsed::Complete(h) = parse_response(b"HTTP/1.0 200 OK\nContent-Length: 3\n\n", true)
+        else {
+            panic!()
+        };
         assert_eq!((h.body, h.close), (BodyKind::Empty, true));
     }
 
     #[test]
     fn request_heads() {
-        let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") else { panic!() };
+        let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") else {
+            panic!()
+        };
         assert_eq!((r.body_len, r.close), (0, false));
-        let Parsed::Complete(r) = parse_request(b"POST /a HTTP/1.1\r\nConnection: close\r\ncontent-length: 5\r\n\r\nhello") else { panic!() };
+        let Parsed::Complete(r) = parse_request(
+            b"POST /a HTTP/1.1\r\nConnection: close\r\ncontent-length: 5\r\n\r\nhello",
+        ) else {
+            panic!()
+        };
         assert_eq!((r.body_len, r.close), (5, true));
-        let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") else { panic!() };
+        let Parsed::Complete(r) =
+            parse_request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        else {
+            panic!()
+        };
         assert!(!r.close);
         assert_eq!(parse_request(b"GET /\r\n\r\n"), Parsed::Invalid);
         assert_eq!(parse_request(b"GET / HTTP/2.0\r\n\r\n"), Parsed::Invalid);
@@ -431,10 +522,19 @@ mod tests {
 
     #[test]
     fn chunked_hostile() {
-        assert_eq!(ChunkedDecoder::default().feed(b"zz\r\n"), ChunkStep::Invalid);
-        assert_eq!(ChunkedDecoder::default().feed(b"ffffffffffffffffff\r\n"), ChunkStep::Invalid);
+        assert_eq!(
+            ChunkedDecoder::default().feed(b"zz\r\n"),
+            ChunkStep::Invalid
+        );
+        assert_eq!(
+            ChunkedDecoder::default().feed(b"ffffffffffffffffff\r\n"),
+            ChunkStep::Invalid
+        );
         assert_eq!(ChunkedDecoder::default().feed(b"\r\n"), ChunkStep::Invalid);
-        assert_eq!(ChunkedDecoder::default().feed(b"1\r\nab"), ChunkStep::Invalid);
+        assert_eq!(
+            ChunkedDecoder::default().feed(b"1\r\nab"),
+            ChunkStep::Invalid
+        );
         assert_eq!(ChunkedDecoder::default().feed(b"0\n\n"), ChunkStep::Done(3));
     }
 }

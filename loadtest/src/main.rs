@@ -69,12 +69,19 @@ fn main() -> ExitCode {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 /// Runs `work` while a progress line (tty only) and, for `hold`, the ready-file watcher run
 /// beside it.
-fn with_progress<R>(live: &Live, out: &Output, ready: Option<(u64, &std::path::Path)>, work: impl FnOnce() -> R) -> R {
+fn with_progress<R>(
+    live: &Live,
+    out: &Output,
+    ready: Option<(u64, &std::path::Path)>,
+    work: impl FnOnce() -> R,
+) -> R {
     let show = !out.quiet && std::io::stderr().is_terminal();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -125,7 +132,8 @@ fn with_progress<R>(live: &Live, out: &Output, ready: Option<(u64, &std::path::P
 fn emit(report: &RunReport, out: &Output) -> Result<(), String> {
     if let Some(path) = &out.json {
         let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-        std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if !out.quiet {
         print!("{}", report.summary());
@@ -134,7 +142,14 @@ fn emit(report: &RunReport, out: &Output) -> Result<(), String> {
 }
 
 fn run_http(o: &HttpOpts, stop: &AtomicBool) -> Result<(), String> {
-    let request = http_client::build_request(&o.method, &o.path, &o.target.to_string(), &o.headers, o.body_size, o.conn_mode);
+    let request = http_client::build_request(
+        &o.method,
+        &o.path,
+        &o.target.to_string(),
+        &o.headers,
+        o.body_size,
+        o.conn_mode,
+    );
     let load = http_client::HttpLoad {
         target: o.target,
         connections: o.connections,
@@ -151,8 +166,18 @@ fn run_http(o: &HttpOpts, stop: &AtomicBool) -> Result<(), String> {
     };
     let live = Live::default();
     let started = unix_ms();
-    let (stats, elapsed) = with_progress(&live, &o.out, None, || http_client::run(&load, stop, &live)).map_err(|e| e.to_string())?;
-    let report = RunReport::from_stats("http", &o.target.to_string(), o.threads, o.connections, started, elapsed, &stats);
+    let (stats, elapsed) =
+        with_progress(&live, &o.out, None, || http_client::run(&load, stop, &live))
+            .map_err(|e| e.to_string())?;
+    let report = RunReport::from_stats(
+        "http",
+        &o.target.to_string(),
+        o.threads,
+        o.connections,
+        started,
+        elapsed,
+        &stats,
+    );
     emit(&report, &o.out)
 }
 
@@ -174,13 +199,24 @@ fn run_tcp(o: &TcpOpts, stop: &AtomicBool) -> Result<(), String> {
     if let Some(p) = &o.ready_file {
         let _ = std::fs::remove_file(p);
     }
-    let (stats, elapsed) = with_progress(&live, &o.out, ready, || tcp_client::run(o.kind, &load, stop, &live)).map_err(|e| e.to_string())?;
+    let (stats, elapsed) = with_progress(&live, &o.out, ready, || {
+        tcp_client::run(o.kind, &load, stop, &live)
+    })
+    .map_err(|e| e.to_string())?;
     let mode = match o.kind {
         TcpKind::Bulk => "tcp-bulk",
         TcpKind::ConnRate => "tcp-connrate",
         TcpKind::Hold => "hold",
     };
-    let mut report = RunReport::from_stats(mode, &o.target.to_string(), o.threads, o.connections, started, elapsed, &stats);
+    let mut report = RunReport::from_stats(
+        mode,
+        &o.target.to_string(),
+        o.threads,
+        o.connections,
+        started,
+        elapsed,
+        &stats,
+    );
     match o.kind {
         TcpKind::Bulk => {
             let bytes = match o.direction {
@@ -198,13 +234,37 @@ fn run_tcp(o: &TcpOpts, stop: &AtomicBool) -> Result<(), String> {
 
 fn run_backend(o: BackendOpts, stop: Arc<AtomicBool>) -> Result<(), String> {
     let (listen, threads, kind) = match o {
-        BackendOpts::Http { listen, threads, status, body_size, delay, name, fault } => {
-            (listen, threads, BackendKind::Http(HttpBackend { status, body_size, delay, name, fault }))
-        }
-        BackendOpts::Tcp { listen, threads, mode } => (listen, threads, BackendKind::Tcp(mode)),
+        BackendOpts::Http {
+            listen,
+            threads,
+            status,
+            body_size,
+            delay,
+            name,
+            fault,
+        } => (
+            listen,
+            threads,
+            BackendKind::Http(HttpBackend {
+                status,
+                body_size,
+                delay,
+                name,
+                fault,
+            }),
+        ),
+        BackendOpts::Tcp {
+            listen,
+            threads,
+            mode,
+        } => (listen, threads, BackendKind::Tcp(mode)),
     };
-    let b = Backend::start(listen, threads, kind, stop).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    eprintln!("ravelin-load backend listening on {} ({threads} threads)", b.addr);
+    let b = Backend::start(listen, threads, kind, stop)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    eprintln!(
+        "ravelin-load backend listening on {} ({threads} threads)",
+        b.addr
+    );
     b.wait();
     Ok(())
 }

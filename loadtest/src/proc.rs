@@ -30,7 +30,10 @@ pub fn parse_stat(s: &str) -> Option<Stat> {
     let ppid = f.get(1)?.parse().ok()?;
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
-    Some(Stat { ppid, cpu_ticks: utime + stime })
+    Some(Stat {
+        ppid,
+        cpu_ticks: utime + stime,
+    })
 }
 
 pub fn stat(pid: u32) -> Option<Stat> {
@@ -52,7 +55,9 @@ pub fn tree(pid: u32) -> Vec<u32> {
     let mut all: Vec<(u32, u32)> = Vec::new();
     if let Ok(rd) = fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
             if let Some(s) = stat(p) {
                 all.push((p, s.ppid));
             }
@@ -73,7 +78,11 @@ pub fn tree(pid: u32) -> Vec<u32> {
 
 /// Summed CPU seconds of a process tree.
 pub fn tree_cpu_s(pid: u32) -> f64 {
-    let ticks: u64 = tree(pid).iter().filter_map(|p| stat(*p)).map(|s| s.cpu_ticks).sum();
+    let ticks: u64 = tree(pid)
+        .iter()
+        .filter_map(|p| stat(*p))
+        .map(|s| s.cpu_ticks)
+        .sum();
     ticks as f64 / sys::clock_ticks_per_sec() as f64
 }
 
@@ -89,7 +98,9 @@ pub fn which(name: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// One started process.
@@ -156,12 +167,21 @@ impl Proc {
 
 /// CPU list for taskset, e.g. "0" or "0,1".
 pub fn cpus(list: &[usize]) -> String {
-    list.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Starts `program args` pinned to `cpus` (through taskset, if installed), with stdout
 /// and stderr appended to `log`.
-pub fn spawn(name: &str, cpus: &str, program: &Path, args: &[String], log: &Path) -> io::Result<Proc> {
+pub fn spawn(
+    name: &str,
+    cpus: &str,
+    program: &Path,
+    args: &[String],
+    log: &Path,
+) -> io::Result<Proc> {
     let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
     let mut cmd = match which("taskset") {
@@ -174,7 +194,11 @@ pub fn spawn(name: &str, cpus: &str, program: &Path, args: &[String], log: &Path
     };
     cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
     let child = cmd.spawn()?;
-    Ok(Proc { name: name.to_string(), pid: child.id(), child })
+    Ok(Proc {
+        name: name.to_string(),
+        pid: child.id(),
+        child,
+    })
 }
 
 /// All processes a comparison started; dropping the set stops every one by PID.
@@ -220,7 +244,12 @@ pub fn port_open(addr: SocketAddr) -> bool {
 }
 
 /// Waits until `addr` accepts connections; fails early if `proc` exits.
-pub fn wait_port(addr: SocketAddr, limit: Duration, mut proc: Option<&mut Proc>, stop: &AtomicBool) -> Result<(), String> {
+pub fn wait_port(
+    addr: SocketAddr,
+    limit: Duration,
+    mut proc: Option<&mut Proc>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -228,14 +257,20 @@ pub fn wait_port(addr: SocketAddr, limit: Duration, mut proc: Option<&mut Proc>,
         }
         if let Some(p) = proc.as_deref_mut() {
             if let Some(st) = p.exited() {
-                return Err(format!("{} exited ({st}) before listening on {addr}", p.name));
+                return Err(format!(
+                    "{} exited ({st}) before listening on {addr}",
+                    p.name
+                ));
             }
         }
         if port_open(addr) {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("nothing listening on {addr} after {:.1} s", limit.as_secs_f64()));
+            return Err(format!(
+                "nothing listening on {addr} after {:.1} s",
+                limit.as_secs_f64()
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -245,7 +280,10 @@ pub fn wait_port(addr: SocketAddr, limit: Duration, mut proc: Option<&mut Proc>,
 pub fn log_tail(path: &Path, n: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines.get(lines.len().saturating_sub(n)..).unwrap_or(&[]).join(" | ")
+    lines
+        .get(lines.len().saturating_sub(n)..)
+        .unwrap_or(&[])
+        .join(" | ")
 }
 
 #[cfg(test)]
@@ -254,15 +292,25 @@ mod tests {
 
     #[test]
     fn stat_with_odd_comm() {
-        let line = "1234 (a) b (c)) S 77 1234 1234 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 2 0 100 1000 50";
-        assert_eq!(parse_stat(line), Some(Stat { ppid: 77, cpu_ticks: 281 }));
+        let line =
+            "1234 (a) b (c)) S 77 1234 1234 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 2 0 100 1000 50";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                ppid: 77,
+                cpu_ticks: 281
+            })
+        );
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S"), None);
     }
 
     #[test]
     fn rss_line() {
-        assert_eq!(parse_rss("Name:\tx\nVmRSS:\t   4321 kB\nVmSwap: 0 kB\n"), Some(4321));
+        assert_eq!(
+            parse_rss("Name:\tx\nVmRSS:\t   4321 kB\nVmSwap: 0 kB\n"),
+            Some(4321)
+        );
         assert_eq!(parse_rss("Name: x\n"), None);
     }
 

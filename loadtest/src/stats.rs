@@ -92,7 +92,10 @@ impl ErrorCounts {
             ErrorClass::Closed => &mut self.closed,
             ErrorClass::Protocol => &mut self.protocol,
             ErrorClass::Other => &mut self.other,
-            ErrorClass::Status(s) => match usize::from(s).checked_sub(400).and_then(|i| self.status.get_mut(i)) {
+            ErrorClass::Status(s) => match usize::from(s)
+                .checked_sub(400)
+                .and_then(|i| self.status.get_mut(i))
+            {
                 Some(slot) => slot,
                 None => &mut self.other,
             },
@@ -163,7 +166,8 @@ impl Timeline {
     }
 
     pub fn record(&mut self, at: Duration, ok: bool, backend: Option<&[u8]>) {
-        let idx = usize::try_from(at.as_millis() / TIMELINE_BUCKET.as_millis()).unwrap_or(usize::MAX / 2);
+        let idx =
+            usize::try_from(at.as_millis() / TIMELINE_BUCKET.as_millis()).unwrap_or(usize::MAX / 2);
         let idx = idx.min(1_000_000); // 27 hours of buckets; keeps a runaway clock from allocating
         if ok {
             *Self::bucket(&mut self.ok, idx) += 1;
@@ -174,7 +178,8 @@ impl Timeline {
             let pos = match self.backends.iter().position(|(n, _)| n.as_bytes() == name) {
                 Some(p) => p,
                 None if self.backends.len() < MAX_TRACKED_BACKENDS => {
-                    self.backends.push((String::from_utf8_lossy(name).into_owned(), Vec::new()));
+                    self.backends
+                        .push((String::from_utf8_lossy(name).into_owned(), Vec::new()));
                     self.backends.len() - 1
                 }
                 None => return,
@@ -220,7 +225,8 @@ pub struct ThreadStats {
 impl ThreadStats {
     pub fn new(timeline: bool) -> ThreadStats {
         #[allow(clippy::expect_used)] // constant bounds; failing here is a programming error
-        let hist = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
+        let hist =
+            Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
         ThreadStats {
             hist,
             ok: 0,
@@ -232,7 +238,9 @@ impl ThreadStats {
     }
 
     pub fn record_latency(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(MAX_LATENCY_US).clamp(1, MAX_LATENCY_US);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(MAX_LATENCY_US)
+            .clamp(1, MAX_LATENCY_US);
         self.hist.saturating_record(us);
     }
 
@@ -337,11 +345,21 @@ pub struct RunReport {
 }
 
 /// Percentiles plotted on the latency curve.
-const CURVE: [f64; 12] = [0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0];
+const CURVE: [f64; 12] = [
+    0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
 
 impl RunReport {
     /// Builds the report from merged stats; `elapsed` is the measured wall time.
-    pub fn from_stats(mode: &str, target: &str, threads: usize, connections: usize, started_unix_ms: u64, elapsed: Duration, s: &ThreadStats) -> RunReport {
+    pub fn from_stats(
+        mode: &str,
+        target: &str,
+        threads: usize,
+        connections: usize,
+        started_unix_ms: u64,
+        elapsed: Duration,
+        s: &ThreadStats,
+    ) -> RunReport {
         let secs = elapsed.as_secs_f64().max(1e-9);
         let requests = s.ok + s.errors.total();
         let h = &s.hist;
@@ -362,7 +380,10 @@ impl RunReport {
         let percentiles = if h.is_empty() {
             Vec::new()
         } else {
-            CURVE.iter().map(|p| [*p, h.value_at_percentile(*p) as f64]).collect()
+            CURVE
+                .iter()
+                .map(|p| [*p, h.value_at_percentile(*p) as f64])
+                .collect()
         };
         let timeline = s.timeline.as_ref().map(|t| TimelineReport {
             bucket_ms: u64::try_from(TIMELINE_BUCKET.as_millis()).unwrap_or(100),
@@ -498,7 +519,10 @@ mod tests {
     #[test]
     fn io_errors_classified() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(ErrorClass::from_io(&refused, true), ErrorClass::ConnectRefused);
+        assert_eq!(
+            ErrorClass::from_io(&refused, true),
+            ErrorClass::ConnectRefused
+        );
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(ErrorClass::from_io(&reset, false), ErrorClass::Reset);
         let to = io::Error::from(io::ErrorKind::TimedOut);
@@ -522,7 +546,11 @@ mod tests {
         assert_eq!(a.ok, 7);
         assert_eq!(a.hist.len(), 2);
         assert_eq!(a.errors.total(), 1);
-        let t = a.timeline.as_ref().map(|t| t.backends.clone()).unwrap_or_default();
+        let t = a
+            .timeline
+            .as_ref()
+            .map(|t| t.backends.clone())
+            .unwrap_or_default();
         assert_eq!(t, vec![("b1".to_string(), vec![0, 0, 1])]);
     }
 
@@ -535,7 +563,13 @@ mod tests {
         s.ok = 10_000;
         let r = RunReport::from_stats("http", "x", 1, 1, 0, Duration::from_secs(2), &s);
         let l = &r.latency_us;
-        assert!(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+        assert!(
+            l.min <= l.p50
+                && l.p50 <= l.p90
+                && l.p90 <= l.p99
+                && l.p99 <= l.p999
+                && l.p999 <= l.max
+        );
         assert!((4900..=5100).contains(&l.p50), "p50 {}", l.p50);
         assert!((r.requests_per_s - 5000.0).abs() < 1.0);
         assert!(r.percentiles.windows(2).all(|w| w[0][1] <= w[1][1]));

@@ -35,15 +35,25 @@ impl Signal {
 /// Sends `sig` to exactly the process `pid` (never a group: pid must be > 0).
 pub fn kill(pid: u32, sig: Signal) -> io::Result<()> {
     let Ok(raw_pid) = libc::pid_t::try_from(pid) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pid out of range",
+        ));
     };
     if raw_pid <= 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to signal a process group"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal a process group",
+        ));
     }
     // SAFETY: kill(2) takes two integers and touches no memory of ours; raw_pid > 0 so it
     // targets one process, never a group or "every process".
     let rc = unsafe { libc::kill(raw_pid, sig.raw()) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Clock ticks per second, the unit of utime/stime in `/proc/PID/stat`.

@@ -67,7 +67,12 @@ pub enum TcpKind {
 
 /// Runs the mode on `threads` threads; returns merged stats and wall time. For `Hold`,
 /// `live.held` tracks connections currently established end to end.
-pub fn run(kind: TcpKind, cfg: &TcpLoad, stop: &AtomicBool, live: &Live) -> io::Result<(ThreadStats, Duration)> {
+pub fn run(
+    kind: TcpKind,
+    cfg: &TcpLoad,
+    stop: &AtomicBool,
+    live: &Live,
+) -> io::Result<(ThreadStats, Duration)> {
     let threads = cfg.threads.clamp(1, cfg.connections.max(1));
     let tickets = Tickets::new(cfg.requests);
     let start = Instant::now();
@@ -85,7 +90,10 @@ pub fn run(kind: TcpKind, cfg: &TcpLoad, stop: &AtomicBool, live: &Live) -> io::
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("load thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("load thread panicked")))
+            })
             .collect()
     });
     let elapsed = start.elapsed();
@@ -163,7 +171,13 @@ enum BulkPhase {
     Dead,
 }
 
-fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: Instant) -> io::Result<ThreadStats> {
+fn bulk_thread(
+    cfg: &TcpLoad,
+    n: usize,
+    stop: &AtomicBool,
+    live: &Live,
+    start: Instant,
+) -> io::Result<ThreadStats> {
     let mut poll = Poll::new()?;
     let mut stats = ThreadStats::new(false);
     let mut scratch = vec![0u8; SCRATCH];
@@ -172,7 +186,10 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
     let mut streams: Vec<BulkPhase> = Vec::with_capacity(n);
     for idx in 0..n {
         match open(&poll, cfg.target, idx) {
-            Ok(s) => streams.push(BulkPhase::Connecting(s, Instant::now() + cfg.connect_timeout)),
+            Ok(s) => streams.push(BulkPhase::Connecting(
+                s,
+                Instant::now() + cfg.connect_timeout,
+            )),
             Err(class) => {
                 stats.errors.add(class);
                 live.add_done(false);
@@ -190,7 +207,9 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
         poll_once(&mut poll, &mut events, TICK.min(end - now))?;
         for ev in events.iter() {
             let idx = ev.token().0;
-            let Some(slot) = streams.get_mut(idx) else { continue };
+            let Some(slot) = streams.get_mut(idx) else {
+                continue;
+            };
             let phase = std::mem::replace(slot, BulkPhase::Dead);
             *slot = match phase {
                 BulkPhase::Connecting(mut s, deadline) => match check_connect(&s) {
@@ -203,7 +222,9 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
                     Connect::Done => {
                         let _ = s.set_nodelay(true);
                         match s.write(&[cfg.direction.mode_byte()]) {
-                            Ok(1) => bulk_pump(s, cfg.direction, &mut scratch, &zeros, &mut stats, live),
+                            Ok(1) => {
+                                bulk_pump(s, cfg.direction, &mut scratch, &zeros, &mut stats, live)
+                            }
                             Ok(_) => BulkPhase::Dead,
                             Err(e) => {
                                 stats.errors.add(ErrorClass::from_io(&e, false));
@@ -212,7 +233,9 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
                         }
                     }
                 },
-                BulkPhase::Streaming(s) => bulk_pump(s, cfg.direction, &mut scratch, &zeros, &mut stats, live),
+                BulkPhase::Streaming(s) => {
+                    bulk_pump(s, cfg.direction, &mut scratch, &zeros, &mut stats, live)
+                }
                 BulkPhase::Dead => BulkPhase::Dead,
             };
         }
@@ -225,7 +248,10 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
             }
         }
         let cur = (stats.bytes_read, stats.bytes_written);
-        live.bytes.fetch_add((cur.0 - last_live.0) + (cur.1 - last_live.1), Ordering::Relaxed);
+        live.bytes.fetch_add(
+            (cur.0 - last_live.0) + (cur.1 - last_live.1),
+            Ordering::Relaxed,
+        );
         last_live = cur;
     }
     // Streams still alive at the end ran the whole duration.
@@ -238,7 +264,14 @@ fn bulk_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
     Ok(stats)
 }
 
-fn bulk_pump(mut s: TcpStream, dir: Direction, scratch: &mut [u8], zeros: &[u8], stats: &mut ThreadStats, live: &Live) -> BulkPhase {
+fn bulk_pump(
+    mut s: TcpStream,
+    dir: Direction,
+    scratch: &mut [u8],
+    zeros: &[u8],
+    stats: &mut ThreadStats,
+    live: &Live,
+) -> BulkPhase {
     let mut result = Ok(false);
     if dir != Direction::Down {
         result = flood(&mut s, zeros, &mut stats.bytes_written).map(|()| false);
@@ -265,11 +298,28 @@ fn bulk_pump(mut s: TcpStream, dir: Direction, scratch: &mut [u8], zeros: &[u8],
 #[derive(Debug)]
 enum RatePhase {
     Idle,
-    Connecting { sock: TcpStream, started: Instant, deadline: Instant },
-    Exchanging { sock: TcpStream, started: Instant, deadline: Instant, written: usize, echoed: usize },
+    Connecting {
+        sock: TcpStream,
+        started: Instant,
+        deadline: Instant,
+    },
+    Exchanging {
+        sock: TcpStream,
+        started: Instant,
+        deadline: Instant,
+        written: usize,
+        echoed: usize,
+    },
 }
 
-fn connrate_thread(cfg: &TcpLoad, n: usize, tickets: &Tickets, stop: &AtomicBool, live: &Live, start: Instant) -> io::Result<ThreadStats> {
+fn connrate_thread(
+    cfg: &TcpLoad,
+    n: usize,
+    tickets: &Tickets,
+    stop: &AtomicBool,
+    live: &Live,
+    start: Instant,
+) -> io::Result<ThreadStats> {
     let mut poll = Poll::new()?;
     let mut stats = ThreadStats::new(false);
     let mut scratch = vec![0u8; SCRATCH];
@@ -295,7 +345,11 @@ fn connrate_thread(cfg: &TcpLoad, n: usize, tickets: &Tickets, stop: &AtomicBool
             }
             let now = Instant::now();
             let next = match open(&poll, cfg.target, idx) {
-                Ok(sock) => RatePhase::Connecting { sock, started: now, deadline: now + cfg.connect_timeout },
+                Ok(sock) => RatePhase::Connecting {
+                    sock,
+                    started: now,
+                    deadline: now + cfg.connect_timeout,
+                },
                 Err(class) => {
                     stats.errors.add(class);
                     live.add_done(false);
@@ -311,17 +365,31 @@ fn connrate_thread(cfg: &TcpLoad, n: usize, tickets: &Tickets, stop: &AtomicBool
         }
         poll_once(&mut poll, &mut events, TICK.min(end - now))?;
         for ev in events.iter() {
-            let Some(slot) = slots.get_mut(ev.token().0) else { continue };
+            let Some(slot) = slots.get_mut(ev.token().0) else {
+                continue;
+            };
             let phase = std::mem::replace(slot, RatePhase::Idle);
-            *slot = rate_step(phase, &msg, expect, cfg.timeout, &mut scratch, &mut stats, live);
+            *slot = rate_step(
+                phase,
+                &msg,
+                expect,
+                cfg.timeout,
+                &mut scratch,
+                &mut stats,
+                live,
+            );
         }
         let now = Instant::now();
         if now - last_scan >= TICK {
             last_scan = now;
             for slot in slots.iter_mut() {
                 let class = match slot {
-                    RatePhase::Connecting { deadline, .. } if *deadline <= now => ErrorClass::ConnectTimeout,
-                    RatePhase::Exchanging { deadline, .. } if *deadline <= now => ErrorClass::ReadTimeout,
+                    RatePhase::Connecting { deadline, .. } if *deadline <= now => {
+                        ErrorClass::ConnectTimeout
+                    }
+                    RatePhase::Exchanging { deadline, .. } if *deadline <= now => {
+                        ErrorClass::ReadTimeout
+                    }
                     _ => continue,
                 };
                 *slot = RatePhase::Idle;
@@ -333,7 +401,15 @@ fn connrate_thread(cfg: &TcpLoad, n: usize, tickets: &Tickets, stop: &AtomicBool
     Ok(stats)
 }
 
-fn rate_step(phase: RatePhase, msg: &[u8], expect: usize, timeout: Duration, scratch: &mut [u8], stats: &mut ThreadStats, live: &Live) -> RatePhase {
+fn rate_step(
+    phase: RatePhase,
+    msg: &[u8],
+    expect: usize,
+    timeout: Duration,
+    scratch: &mut [u8],
+    stats: &mut ThreadStats,
+    live: &Live,
+) -> RatePhase {
     let fail = |stats: &mut ThreadStats, class| {
         stats.errors.add(class);
         live.add_done(false);
@@ -341,15 +417,31 @@ fn rate_step(phase: RatePhase, msg: &[u8], expect: usize, timeout: Duration, scr
     };
     let (mut sock, started, deadline, mut written, mut echoed) = match phase {
         RatePhase::Idle => return RatePhase::Idle,
-        RatePhase::Connecting { sock, started, deadline } => match check_connect(&sock) {
-            Connect::Pending => return RatePhase::Connecting { sock, started, deadline },
+        RatePhase::Connecting {
+            sock,
+            started,
+            deadline,
+        } => match check_connect(&sock) {
+            Connect::Pending => {
+                return RatePhase::Connecting {
+                    sock,
+                    started,
+                    deadline,
+                };
+            }
             Connect::Failed(class) => return fail(stats, class),
             Connect::Done => {
                 let _ = sock.set_nodelay(true);
                 (sock, started, Instant::now() + timeout, 0, 0)
             }
         },
-        RatePhase::Exchanging { sock, started, deadline, written, echoed } => (sock, started, deadline, written, echoed),
+        RatePhase::Exchanging {
+            sock,
+            started,
+            deadline,
+            written,
+            echoed,
+        } => (sock, started, deadline, written, echoed),
     };
     while written < msg.len() {
         match sock.write(msg.get(written..).unwrap_or(&[])) {
@@ -381,19 +473,39 @@ fn rate_step(phase: RatePhase, msg: &[u8], expect: usize, timeout: Duration, scr
         live.add_done(true);
         return RatePhase::Idle; // dropping the socket closes it
     }
-    RatePhase::Exchanging { sock, started, deadline, written, echoed }
+    RatePhase::Exchanging {
+        sock,
+        started,
+        deadline,
+        written,
+        echoed,
+    }
 }
 
 #[derive(Debug)]
 enum HoldPhase {
     Waiting,
-    Connecting { sock: TcpStream, started: Instant, deadline: Instant },
-    Ping { sock: TcpStream, started: Instant, deadline: Instant },
+    Connecting {
+        sock: TcpStream,
+        started: Instant,
+        deadline: Instant,
+    },
+    Ping {
+        sock: TcpStream,
+        started: Instant,
+        deadline: Instant,
+    },
     Held(TcpStream),
     Lost,
 }
 
-fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: Instant) -> io::Result<ThreadStats> {
+fn hold_thread(
+    cfg: &TcpLoad,
+    n: usize,
+    stop: &AtomicBool,
+    live: &Live,
+    start: Instant,
+) -> io::Result<ThreadStats> {
     let mut poll = Poll::new()?;
     let mut stats = ThreadStats::new(false);
     let mut scratch = vec![0u8; 1024];
@@ -419,7 +531,11 @@ fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
             let next = match open(&poll, cfg.target, idx) {
                 Ok(sock) => {
                     opening += 1;
-                    HoldPhase::Connecting { sock, started: now, deadline: now + cfg.connect_timeout }
+                    HoldPhase::Connecting {
+                        sock,
+                        started: now,
+                        deadline: now + cfg.connect_timeout,
+                    }
                 }
                 Err(class) => fail(&mut stats, class),
             };
@@ -427,20 +543,38 @@ fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
                 *slot = next;
             }
         }
-        poll_once(&mut poll, &mut events, Duration::from_millis(50).min(end - now))?;
+        poll_once(
+            &mut poll,
+            &mut events,
+            Duration::from_millis(50).min(end - now),
+        )?;
         for ev in events.iter() {
-            let Some(slot) = conns.get_mut(ev.token().0) else { continue };
+            let Some(slot) = conns.get_mut(ev.token().0) else {
+                continue;
+            };
             let phase = std::mem::replace(slot, HoldPhase::Lost);
             *slot = match phase {
-                HoldPhase::Connecting { mut sock, started, deadline } => match check_connect(&sock) {
-                    Connect::Pending => HoldPhase::Connecting { sock, started, deadline },
+                HoldPhase::Connecting {
+                    mut sock,
+                    started,
+                    deadline,
+                } => match check_connect(&sock) {
+                    Connect::Pending => HoldPhase::Connecting {
+                        sock,
+                        started,
+                        deadline,
+                    },
                     Connect::Failed(class) => {
                         opening -= 1;
                         fail(&mut stats, class)
                     }
                     // "Ex": echo mode, one byte that must come back through the proxy.
                     Connect::Done => match sock.write(b"Ex") {
-                        Ok(2) => HoldPhase::Ping { sock, started, deadline: Instant::now() + cfg.timeout },
+                        Ok(2) => HoldPhase::Ping {
+                            sock,
+                            started,
+                            deadline: Instant::now() + cfg.timeout,
+                        },
                         Ok(_) => {
                             opening -= 1;
                             fail(&mut stats, ErrorClass::Other)
@@ -451,7 +585,11 @@ fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
                         }
                     },
                 },
-                HoldPhase::Ping { mut sock, started, deadline } => match sock.read(&mut scratch) {
+                HoldPhase::Ping {
+                    mut sock,
+                    started,
+                    deadline,
+                } => match sock.read(&mut scratch) {
                     Ok(0) => {
                         opening -= 1;
                         fail(&mut stats, ErrorClass::Closed)
@@ -464,7 +602,11 @@ fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
                         live.held.fetch_add(1, Ordering::Relaxed);
                         HoldPhase::Held(sock)
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => HoldPhase::Ping { sock, started, deadline },
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => HoldPhase::Ping {
+                        sock,
+                        started,
+                        deadline,
+                    },
                     Err(e) => {
                         opening -= 1;
                         fail(&mut stats, ErrorClass::from_io(&e, false))
@@ -491,7 +633,9 @@ fn hold_thread(cfg: &TcpLoad, n: usize, stop: &AtomicBool, live: &Live, start: I
         let now = Instant::now();
         for slot in conns.iter_mut() {
             let class = match slot {
-                HoldPhase::Connecting { deadline, .. } if *deadline <= now => ErrorClass::ConnectTimeout,
+                HoldPhase::Connecting { deadline, .. } if *deadline <= now => {
+                    ErrorClass::ConnectTimeout
+                }
                 HoldPhase::Ping { deadline, .. } if *deadline <= now => ErrorClass::ReadTimeout,
                 _ => continue,
             };
@@ -517,7 +661,12 @@ mod tests {
     use std::sync::Arc;
 
     fn backend() -> io::Result<Backend> {
-        Backend::start(SocketAddr::from(([127, 0, 0, 1], 0)), 2, BackendKind::Tcp(TcpMode::Auto), Arc::new(AtomicBool::new(false)))
+        Backend::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            2,
+            BackendKind::Tcp(TcpMode::Auto),
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 
     fn cfg(target: SocketAddr, conns: usize) -> TcpLoad {
@@ -543,7 +692,11 @@ mod tests {
             let (s, _) = run(TcpKind::Bulk, &c, &AtomicBool::new(false), &Live::default())?;
             assert_eq!((s.ok, s.errors.total()), (2, 0), "{dir:?}");
             if dir != Direction::Down {
-                assert!(s.bytes_written > 1_000_000, "{dir:?} wrote {}", s.bytes_written);
+                assert!(
+                    s.bytes_written > 1_000_000,
+                    "{dir:?} wrote {}",
+                    s.bytes_written
+                );
             }
             if dir != Direction::Up {
                 assert!(s.bytes_read > 1_000_000, "{dir:?} read {}", s.bytes_read);
@@ -558,7 +711,12 @@ mod tests {
         let mut c = cfg(b.addr, 8);
         c.requests = Some(300);
         c.duration = Duration::from_secs(5);
-        let (s, _) = run(TcpKind::ConnRate, &c, &AtomicBool::new(false), &Live::default())?;
+        let (s, _) = run(
+            TcpKind::ConnRate,
+            &c,
+            &AtomicBool::new(false),
+            &Live::default(),
+        )?;
         assert_eq!((s.ok, s.errors.total()), (300, 0));
         assert_eq!(s.bytes_read, 300 * 63);
         Ok(())
@@ -569,7 +727,12 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut c = cfg(port, 2);
         c.requests = Some(10);
-        let (s, _) = run(TcpKind::ConnRate, &c, &AtomicBool::new(false), &Live::default())?;
+        let (s, _) = run(
+            TcpKind::ConnRate,
+            &c,
+            &AtomicBool::new(false),
+            &Live::default(),
+        )?;
         assert_eq!(s.errors.connect_refused, 10);
         Ok(())
     }
@@ -578,10 +741,14 @@ mod tests {
     fn hold_keeps_connections() -> io::Result<()> {
         let b = backend()?;
         let live = Live::default();
-        let (s, _) = run(TcpKind::Hold, &cfg(b.addr, 300), &AtomicBool::new(false), &live)?;
+        let (s, _) = run(
+            TcpKind::Hold,
+            &cfg(b.addr, 300),
+            &AtomicBool::new(false),
+            &live,
+        )?;
         assert_eq!((s.ok, s.errors.total()), (300, 0));
         assert_eq!(live.held.load(Ordering::Relaxed), 300);
         Ok(())
     }
 }
-
