@@ -228,6 +228,20 @@ struct Conn {
     sock: TcpStream,
     generation: u64,
     proto: Proto,
+    /// WRITABLE is in the registered interest: only while output is blocked, so a quick
+    /// request/response exchange costs no extra wakeups.
+    write_interest: bool,
+}
+
+impl Conn {
+    fn wants_write(&self) -> bool {
+        match &self.proto {
+            Proto::Http(h) => h.owed > 0,
+            Proto::Tcp(t) => {
+                !t.pending.is_empty() || matches!(t.mode, TcpMode::Source | TcpMode::Both)
+            }
+        }
+    }
 }
 
 /// What the loop does with a connection after handling an event.
@@ -243,6 +257,8 @@ struct Ctx<'a> {
     kind: &'a BackendKind,
     response: &'a [u8],
     scratch: &'a mut [u8],
+    /// The event says the peer shut its side: read to EOF even after a short read.
+    read_closed: bool,
     delays: &'a mut VecDeque<(Instant, usize, u64)>,
     zeros: &'a [u8],
 }
@@ -284,6 +300,7 @@ fn run_thread(
                         kind,
                         response,
                         scratch: &mut scratch,
+                        read_closed: ev.is_read_closed() || ev.is_error(),
                         delays: &mut delays,
                         zeros: &zeros,
                     };
@@ -333,11 +350,7 @@ fn accept_all(
                 let key = entry.key();
                 if poll
                     .registry()
-                    .register(
-                        &mut sock,
-                        Token(key),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
+                    .register(&mut sock, Token(key), Interest::READABLE)
                     .is_err()
                 {
                     continue;
@@ -354,6 +367,7 @@ fn accept_all(
                     sock,
                     generation: *generation,
                     proto,
+                    write_interest: false,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -367,7 +381,28 @@ fn accept_all(
 /// The single removal point for connections.
 fn finish(step: Step, key: usize, poll: &Poll, conns: &mut Slab<Conn>) {
     match step {
-        Step::Continue => {}
+        Step::Continue => {
+            let Some(conn) = conns.get_mut(key) else {
+                return;
+            };
+            let want = conn.wants_write();
+            if want != conn.write_interest {
+                let interest = if want {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                if poll
+                    .registry()
+                    .reregister(&mut conn.sock, Token(key), interest)
+                    .is_err()
+                {
+                    finish(Step::Close, key, poll, conns);
+                    return;
+                }
+                conn.write_interest = want;
+            }
+        }
         Step::Close | Step::Reset => {
             if let Some(mut conn) = conns.try_remove(key) {
                 let _ = poll.registry().deregister(&mut conn.sock);
@@ -413,6 +448,11 @@ fn on_http(
                 let step = take_requests(h, data, cfg, key, generation, ctx.delays);
                 if step != Step::Continue {
                     return step;
+                }
+                // A short read drained the socket; with edge-triggered polling new data
+                // raises a new event, so skip the read that would only return EAGAIN.
+                if n < ctx.scratch.len() && !ctx.read_closed {
+                    break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
