@@ -124,6 +124,8 @@ pub struct Ctx<'a> {
     pub owner: Owner,
     /// Connections waiting for a buffer.
     pub starved: &'a mut VecDeque<Owner>,
+    /// Connections that stopped on their budget and must run again next turn.
+    pub runnable: &'a mut Vec<Owner>,
     pub debug: bool,
     pub stream_id: u64,
 }
@@ -169,6 +171,7 @@ struct Core {
     pools: Pools,
     balancers: Vec<Balancer>,
     starved: VecDeque<Owner>,
+    runnable: Vec<Owner>,
 }
 
 pub struct Reactor {
@@ -244,6 +247,7 @@ impl Reactor {
             },
             balancers: model.backends.iter().map(Balancer::new).collect(),
             starved: VecDeque::new(),
+            runnable: Vec::new(),
         };
         Reactor {
             id,
@@ -284,19 +288,22 @@ impl Reactor {
         }
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
+        let mut turn = Vec::new();
         loop {
             let now = Instant::now();
             self.expire_timers(now, &mut due);
             self.accept_ready(now);
             self.feed_starved(now);
+            self.run_runnable(now, &mut turn);
             self.publish_streams();
             if self.soft_stopping && self.conns.is_empty() {
                 return Ok(());
             }
-            let timeout = if self
-                .listeners
-                .iter()
-                .any(|l| l.ready && !l.paused && l.blocked_until.is_none())
+            let timeout = if !self.core.runnable.is_empty()
+                || self
+                    .listeners
+                    .iter()
+                    .any(|l| l.ready && !l.paused && l.blocked_until.is_none())
             {
                 Some(Duration::ZERO)
             } else {
@@ -401,6 +408,22 @@ impl Reactor {
         }
     }
 
+    /// Runs the connections that yielded on their budget in the previous turn.
+    fn run_runnable(&mut self, now: Instant, turn: &mut Vec<Owner>) {
+        std::mem::swap(turn, &mut self.core.runnable);
+        for owner in turn.drain(..) {
+            if self
+                .conns
+                .get(owner.key)
+                .is_some_and(|s| s.generation == owner.generation)
+            {
+                self.run_conn(owner.key, now, |conn, ctx| match conn {
+                    Conn::Tcp(t) => t.resume(ctx),
+                });
+            }
+        }
+    }
+
     fn feed_starved(&mut self, now: Instant) {
         let mut budget = self.core.starved.len();
         while budget > 0 && self.core.pools.bufs.has_room() {
@@ -451,6 +474,7 @@ impl Reactor {
                 generation: slot.generation,
             },
             starved: &mut self.core.starved,
+            runnable: &mut self.core.runnable,
             debug: self.opts.debug,
             stream_id: slot.id,
         };
@@ -478,6 +502,7 @@ impl Reactor {
                 generation: slot.generation,
             },
             starved: &mut self.core.starved,
+            runnable: &mut self.core.runnable,
             debug: self.opts.debug,
             stream_id: slot.id,
         };

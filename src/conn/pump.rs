@@ -53,7 +53,13 @@ pub struct Flow {
     pub wrote: bool,
     /// Wanted a buffer and the pool was empty: run again when one is released.
     pub starved: bool,
+    /// Stopped on its budget while it could still move bytes: run again next turn.
+    pub more: bool,
 }
+
+/// Fill/flush rounds a pump may do per run: bounds the time one busy stream holds the reactor
+/// (about 1 MiB with default pipes), so other streams and timers are served in between.
+const ROUNDS_PER_RUN: u32 = 16;
 
 #[derive(Debug)]
 pub struct Pump {
@@ -103,7 +109,9 @@ impl Pump {
         pools: &mut Pools,
     ) -> Result<Flow, Fault> {
         let mut flow = Flow::default();
+        let mut rounds = 0;
         loop {
+            rounds += 1;
             let mut progressed = false;
             if dr.writable && self.pending() > 0 {
                 match self.flush(dst) {
@@ -143,6 +151,10 @@ impl Pump {
                 }
             }
             if !progressed {
+                break;
+            }
+            if rounds >= ROUNDS_PER_RUN {
+                flow.more = true;
                 break;
             }
         }

@@ -447,6 +447,8 @@ impl Tunnel {
         };
         if req.starved || res.starved {
             ctx.starved.push_back(ctx.owner);
+        } else if req.more || res.more {
+            ctx.runnable.push(ctx.owner);
         }
         let done = request.is_done() && response.is_done();
         let client_io = req.read || res.wrote;
