@@ -151,7 +151,11 @@ pub struct Frontend {
 impl Frontend {
     /// The backend a new stream goes to.
     pub fn backend(&self) -> Option<BackendId> {
-        self.use_backends.first().copied().or(self.default_backend).or(self.listen_backend)
+        self.use_backends
+            .first()
+            .copied()
+            .or(self.default_backend)
+            .or(self.listen_backend)
     }
 }
 
@@ -216,7 +220,10 @@ pub struct Backend {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerAddr {
     /// IPv4/IPv6 (hostnames are resolved once while the model is built) and a port rule.
-    Inet { ip: std::net::IpAddr, port: PortRule },
+    Inet {
+        ip: std::net::IpAddr,
+        port: PortRule,
+    },
     /// `unix@/path` or a bare `/path`.
     Unix(PathBuf),
 }
