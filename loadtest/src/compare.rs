@@ -432,10 +432,7 @@ fn run_one(
             s.port
         ));
     }
-    let proxy_idx = match start_proxy(env, t, hap, ngx, work)? {
-        Some(p) => Some(procs.add(p)),
-        None => None,
-    };
+    let proxy_idx = start_proxy(env, t, hap, ngx, work)?.map(|p| procs.add(p));
     let log = work.join(format!("{}.log", t.name()));
     let ready = proc::wait_port(
         target_addr,

@@ -348,10 +348,8 @@ impl Worker<'_> {
         let Some(conn) = self.conns.get_mut(idx) else {
             return;
         };
-        if drop_sock {
-            if let Some(mut s) = conn.sock.take() {
-                let _ = self.poll.registry().deregister(&mut s);
-            }
+        if drop_sock && let Some(mut s) = conn.sock.take() {
+            let _ = self.poll.registry().deregister(&mut s);
         }
         if !matches!(conn.phase, Phase::Free) {
             conn.phase = Phase::Free;

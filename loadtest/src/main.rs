@@ -91,13 +91,14 @@ fn with_progress<R>(
             let mut ready_written = false;
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                if let Some((n, path)) = ready {
-                    if !ready_written && live.done.load(Ordering::Relaxed) >= n {
-                        ready_written = true;
-                        let held = live.held.load(Ordering::Relaxed);
-                        if let Err(e) = std::fs::write(path, format!("{held}\n")) {
-                            eprintln!("ravelin-load: cannot write {}: {e}", path.display());
-                        }
+                if let Some((n, path)) = ready
+                    && !ready_written
+                    && live.done.load(Ordering::Relaxed) >= n
+                {
+                    ready_written = true;
+                    let held = live.held.load(Ordering::Relaxed);
+                    if let Err(e) = std::fs::write(path, format!("{held}\n")) {
+                        eprintln!("ravelin-load: cannot write {}: {e}", path.display());
                     }
                 }
                 if show && last.1.elapsed() >= Duration::from_secs(1) {

@@ -255,13 +255,13 @@ pub fn wait_port(
         if stop.load(Ordering::Relaxed) {
             return Err("interrupted".into());
         }
-        if let Some(p) = proc.as_deref_mut() {
-            if let Some(st) = p.exited() {
-                return Err(format!(
-                    "{} exited ({st}) before listening on {addr}",
-                    p.name
-                ));
-            }
+        if let Some(p) = proc.as_deref_mut()
+            && let Some(st) = p.exited()
+        {
+            return Err(format!(
+                "{} exited ({st}) before listening on {addr}",
+                p.name
+            ));
         }
         if port_open(addr) {
             return Ok(());

@@ -119,7 +119,7 @@ pub fn failover_metrics(
         .skip(kill_bucket)
         .filter(|(_, n)| **n > 0)
         .map(|(i, _)| i)
-        .last()
+        .next_back()
     {
         m.errors_stop_after_ms = ((last + 1) as f64 * bucket - kill_at_ms).max(0.0);
     }
