@@ -61,6 +61,10 @@ pub struct Flow {
 /// (about 1 MiB with default pipes), so other streams and timers are served in between.
 const ROUNDS_PER_RUN: u32 = 16;
 
+/// Length asked of each splice into a pipe (HAProxy's `MAX_SPLICE_AT_ONCE`).
+#[cfg(target_os = "linux")]
+const SPLICE_AT_ONCE: usize = 1 << 30;
+
 #[derive(Debug)]
 pub struct Pump {
     hold: Hold,
@@ -198,25 +202,21 @@ impl Pump {
             Hold::Empty => Fill::Starved,
             #[cfg(target_os = "linux")]
             Hold::Pipe(p, n) => {
-                let room = p.capacity().saturating_sub(*n);
-                if room == 0 {
+                // Refill only an empty pipe: with bytes still inside, EAGAIN could not tell "pipe
+                // full" from "socket empty", and the flush comes first anyway.
+                if *n > 0 {
                     return Fill::NoRoom;
                 }
-                match p.fill_from(&*src, room) {
+                // Ask for much more than the pipe's nominal size: a pipe holds 16 slots, and a
+                // slot spliced from TCP can carry a whole skb fragment (far more than a page on
+                // loopback), so the kernel decides how much fits. HAProxy does the same.
+                match p.fill_from(&*src, SPLICE_AT_ONCE) {
                     Ok(0) => Fill::Eof,
                     Ok(k) => {
                         *n += k;
                         Fill::Bytes(k)
                     }
-                    // With bytes already in the pipe, EAGAIN may mean "pipe full": keep the
-                    // source marked readable and retry once the pipe has drained.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if *n == 0 {
-                            Fill::Empty
-                        } else {
-                            Fill::NoRoom
-                        }
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Fill::Empty,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => Fill::Bytes(0),
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) && *n == 0 => {
                         // This socket pair cannot splice: copy from now on.
