@@ -43,6 +43,9 @@ pub enum Command {
 /// How long accepting pauses after EMFILE/ENFILE/ENOMEM before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
+/// Resource-shortage alerts are repeated at most this often.
+const ALERT_EVERY: Duration = Duration::from_secs(10);
+
 /// Timer owner keys reserved for the reactor itself (above any slab key).
 const RESUME_LISTENERS: usize = usize::MAX >> 2;
 
@@ -189,6 +192,8 @@ pub struct Reactor {
     maxaccept: u32,
     opts: ReactorOptions,
     soft_stopping: bool,
+    /// When a resource shortage on accept was last reported.
+    resource_alerted: Option<Instant>,
 }
 
 impl Reactor {
@@ -264,6 +269,7 @@ impl Reactor {
             next_id: (id as u64) << 40,
             opts,
             soft_stopping: false,
+            resource_alerted: None,
         }
     }
 
@@ -693,11 +699,28 @@ impl Reactor {
                                 .frontends
                                 .get(fe.0 as usize)
                                 .map_or("?", |f| f.name.as_str());
-                            eprintln!(
-                                "[ALERT]    ({}) : Proxy {name} reached a resource limit while accepting ({e}); pausing accepts for {}ms.",
-                                std::process::id(),
-                                ACCEPT_PAUSE.as_millis()
-                            );
+                            // HAProxy's wording, at most one alert per ALERT_EVERY, not one per retry.
+                            if self
+                                .resource_alerted
+                                .is_none_or(|t| now.saturating_duration_since(t) >= ALERT_EVERY)
+                            {
+                                self.resource_alerted = Some(now);
+                                let limit = match e.raw_os_error() {
+                                    Some(libc::EMFILE) => "process FD limit",
+                                    Some(libc::ENFILE) => "system FD limit",
+                                    _ => "system memory limit",
+                                };
+                                let advice = if e.raw_os_error() == Some(libc::EMFILE) {
+                                    "Please check 'ulimit-n' and restart."
+                                } else {
+                                    "Please check system tunables."
+                                };
+                                eprintln!(
+                                    "[ALERT]    ({}) : Proxy {name} reached {limit} (maxconn={}). {advice}",
+                                    std::process::id(),
+                                    self.shared.global.limit()
+                                );
+                            }
                             if let Some(l) = self.listeners.get_mut(i) {
                                 l.blocked_until = Some(now + ACCEPT_PAUSE);
                             }

@@ -276,3 +276,68 @@ fn inherited_listener_fd() {
     p.signal(libc::SIGTERM);
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn running_out_of_file_descriptors_pauses_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let be = Backend::echo();
+    let d = TempDir::new("emfile");
+    let f = d.file(
+        "c.cfg",
+        &tcp_cfg(port, be.port()).replace("nbthread 2", "nbthread 1"),
+    );
+    let mut cmd = std::process::Command::new(crate::util::bin::exe());
+    cmd.args(["-f", f.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: pre_exec runs in the child before exec; setrlimit is async-signal-safe and only
+    // lowers the child's own open-files limit (soft and hard, so it cannot raise it back).
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 40,
+                rlim_max: 40,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut p = Running(cmd.spawn().unwrap());
+    assert!(wait_listening(port));
+    // Far more clients than 40 descriptors allow: the proxy must neither crash nor spin.
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.0.try_wait().unwrap().is_none(), "proxy still running");
+    drop(held);
+    // Once descriptors are free again, a new client is served end to end.
+    let served = wait_until(Duration::from_secs(10), || {
+        let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        if c.write_all(b"again").is_err() || c.shutdown(Shutdown::Write).is_err() {
+            return false;
+        }
+        let mut v = Vec::new();
+        c.read_to_end(&mut v).is_ok() && v == b"again"
+    });
+    assert!(served, "proxy recovered after EMFILE");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+    let mut err = String::new();
+    p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(
+        err.contains("[ALERT]"),
+        "the resource shortage was reported:\n{err}"
+    );
+}
