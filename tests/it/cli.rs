@@ -252,12 +252,18 @@ fn inherited_listener_fd() {
     cmd.args(["-f", f.to_str().unwrap()])
         .env("LISTEN_FD", "7")
         .stdin(std::process::Stdio::null());
-    // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe and moves
-    // the listener to fd 7 (without CLOEXEC) for the child only.
+    // SAFETY: pre_exec runs in the forked child before exec; dup2 and fcntl are
+    // async-signal-safe and give the child the listener as fd 7 without CLOEXEC. When the
+    // listener already is fd 7, dup2 would be a no-op that keeps CLOEXEC, so clear it instead.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 7) < 0 {
+            let r = if raw == 7 {
+                libc::fcntl(7, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 7)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
