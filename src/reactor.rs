@@ -23,7 +23,7 @@ use crate::balance::{Balancer, PickKey, source_hash};
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
-use crate::conn::pump::Pools;
+use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
 use crate::model::{BackendId, Balance, FrontendId, Timeouts};
@@ -93,8 +93,8 @@ impl Listener {
 #[derive(Clone, Copy, Debug)]
 struct Route {
     backend: BackendId,
-    splice_request: bool,
-    splice_response: bool,
+    via_request: Via,
+    via_response: Via,
     retries: u32,
     hash_source: bool,
 }
@@ -218,20 +218,24 @@ impl Reactor {
             .map(|fe| {
                 let be_id = fe.backend()?;
                 let be = model.backends.get(be_id.0 as usize)?;
-                // Ravelin splices by default; `no option splice-*` on either side turns it off.
-                let allowed = |dir: Option<bool>, dir_be: Option<bool>| {
-                    !nosplice
-                        && dir != Some(false)
-                        && dir_be != Some(false)
-                        && !(fe.splice.auto == Some(false)
-                            && be.splice.auto == Some(false)
-                            && dir.is_none()
-                            && dir_be.is_none())
+                // Per direction: `no option splice-X` (either side), `nosplice` or `-dS` → copy;
+                // `option splice-X` → always splice; otherwise auto-splice (Ravelin's default,
+                // HAProxy's `splice-auto`), unless `no option splice-auto` says copy.
+                let policy = |fe_dir: Option<bool>, be_dir: Option<bool>| {
+                    if nosplice || fe_dir == Some(false) || be_dir == Some(false) {
+                        Via::Copy
+                    } else if fe_dir == Some(true) || be_dir == Some(true) {
+                        Via::Splice
+                    } else if fe.splice.auto == Some(false) || be.splice.auto == Some(false) {
+                        Via::Copy
+                    } else {
+                        Via::Auto
+                    }
                 };
                 Some(Route {
                     backend: be_id,
-                    splice_request: allowed(fe.splice.request, be.splice.request),
-                    splice_response: allowed(fe.splice.response, be.splice.response),
+                    via_request: policy(fe.splice.request, be.splice.request),
+                    via_response: policy(fe.splice.response, be.splice.response),
                     retries: be.retries,
                     hash_source: be.balance == Balance::Source,
                 })
@@ -779,8 +783,8 @@ impl Reactor {
         let tunnel = Tunnel::new(
             sock,
             entry,
-            route.splice_request,
-            route.splice_response,
+            route.via_request,
+            route.via_response,
             route.retries,
             now,
         );

@@ -19,10 +19,13 @@ pub enum Side {
 pub struct Readiness {
     pub readable: bool,
     pub writable: bool,
+    /// EPOLLERR was reported: for a connecting socket, the connection failed.
+    pub error: bool,
 }
 
 impl Readiness {
     pub fn absorb(&mut self, ev: &mio::event::Event) {
+        self.error |= ev.is_error();
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.readable = true;
         }

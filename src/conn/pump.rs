@@ -30,12 +30,22 @@ enum Hold {
     Buf(Buffer),
 }
 
-/// Whether a pump may splice.
+/// How a pump moves bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
+    /// Always through a pipe (`option splice-request|splice-response`).
     Splice,
+    /// Through a buffer until the stream shows it is a bulk transfer (reads keep filling the
+    /// whole buffer), then through a pipe for the rest of the stream. HAProxy's `splice-auto`
+    /// heuristic and Ravelin's default: a pipe costs two splices plus an EAGAIN per chunk,
+    /// which only pays off for large transfers.
+    Auto,
+    /// Never splice (`no option splice-*`, `nosplice`, `-dS`, non-Linux).
     Copy,
 }
+
+/// Consecutive buffer-filling reads after which an `Auto` pump switches to splicing.
+const FULL_READS_TO_SPLICE: u8 = 2;
 
 /// A socket of the pump failed.
 #[derive(Debug)]
@@ -69,6 +79,8 @@ const SPLICE_AT_ONCE: usize = 1 << 30;
 pub struct Pump {
     hold: Hold,
     via: Via,
+    /// Consecutive reads that filled the buffer (for `Via::Auto`).
+    full_reads: u8,
     /// The source sent its FIN.
     pub eof: bool,
     /// The FIN was forwarded (`shutdown(Write)` on the destination).
@@ -82,6 +94,7 @@ impl Pump {
         Pump {
             hold: Hold::Empty,
             via,
+            full_reads: 0,
             eof: false,
             shut: false,
             bytes: 0,
@@ -235,10 +248,21 @@ impl Pump {
                 if spare.is_empty() {
                     return Fill::NoRoom;
                 }
+                let room = spare.len();
                 match src.read(spare) {
                     Ok(0) => Fill::Eof,
                     Ok(k) => {
                         b.filled(k);
+                        if k == room {
+                            self.full_reads = self.full_reads.saturating_add(1);
+                            if self.via == Via::Auto && self.full_reads >= FULL_READS_TO_SPLICE {
+                                // Takes effect when the buffer has drained (a pipe is only
+                                // taken by an empty pump, which keeps the byte order).
+                                self.via = Via::Splice;
+                            }
+                        } else {
+                            self.full_reads = 0;
+                        }
                         Fill::Bytes(k)
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Fill::Empty,

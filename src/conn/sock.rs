@@ -59,24 +59,6 @@ impl Sock {
             Sock::Unix(s) => s.take_error(),
         }
     }
-
-    /// Whether a non-blocking connect has completed (`Ok(false)`: still in progress).
-    pub fn is_connected(&self) -> io::Result<bool> {
-        let r = match self {
-            Sock::Tcp(s) => s.peer_addr().map(|_| ()),
-            Sock::Unix(s) => s.peer_addr().map(|_| ()),
-        };
-        match r {
-            Ok(()) => Ok(true),
-            Err(e)
-                if e.kind() == io::ErrorKind::NotConnected
-                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    }
 }
 
 impl AsFd for Sock {

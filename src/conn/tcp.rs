@@ -103,12 +103,11 @@ impl Tunnel {
     pub fn new(
         client: Sock,
         entry: Entry,
-        splice_request: bool,
-        splice_response: bool,
+        via_request: Via,
+        via_response: Via,
         retries: u32,
         now: Instant,
     ) -> Tunnel {
-        let via = |on| if on { Via::Splice } else { Via::Copy };
         Tunnel {
             entry,
             client,
@@ -117,8 +116,8 @@ impl Tunnel {
             phase: Phase::Gone,
             server: None,
             retries_left: retries,
-            via_request: via(splice_request),
-            via_response: via(splice_response),
+            via_request,
+            via_response,
             client_deadline: None,
             server_deadline: None,
             armed: None,
@@ -185,11 +184,21 @@ impl Tunnel {
 
     fn advance(&mut self, ctx: &mut Ctx<'_>) -> Step {
         match &self.phase {
-            Phase::Connecting { server, .. } => match connect_outcome(server) {
-                Ok(false) => Step::Continue,
-                Ok(true) => self.connected(ctx),
-                Err(_) => self.retry(ctx, Failure::Error),
-            },
+            // As HAProxy does: the poller's flags tell how a connect ended, no getsockopt or
+            // getpeername needed on success (EPOLLERR: failed; EPOLLOUT alone: connected).
+            Phase::Connecting { server, .. } => {
+                if self.server_ready.error {
+                    if ctx.debug {
+                        let err = server.take_error().ok().flatten();
+                        ctx.debug_event(format_args!("connect failed: {err:?}"));
+                    }
+                    self.retry(ctx, Failure::Error)
+                } else if self.server_ready.writable {
+                    self.connected(ctx)
+                } else {
+                    Step::Continue
+                }
+            }
             Phase::Forwarding { .. } => self.forward(ctx),
             Phase::TurnAround { .. } | Phase::Gone => Step::Continue,
         }
@@ -591,12 +600,4 @@ impl Tunnel {
             _ => (0, 0),
         }
     }
-}
-
-/// Whether a non-blocking connect finished: `Ok(true)` connected, `Ok(false)` in progress.
-fn connect_outcome(sock: &Sock) -> io::Result<bool> {
-    if let Some(e) = sock.take_error()? {
-        return Err(e);
-    }
-    sock.is_connected()
 }

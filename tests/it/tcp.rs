@@ -76,6 +76,16 @@ fn transfer_64mib_each_way_copy() {
 }
 
 #[test]
+fn transfer_auto_splice_switches_mid_stream() {
+    // No splice option: Ravelin starts copying and moves to splice once reads keep filling the
+    // buffer; the switch must not reorder or lose a byte.
+    let be = Backend::echo();
+    let proxy = Proxy::start(&listen_cfg(be.port(), ""));
+    echo_transfer(&proxy, 16 << 20);
+    proxy.assert_clean();
+}
+
+#[test]
 fn transfer_with_small_buffers_and_global_nosplice() {
     let be = Backend::echo();
     let cfg = listen_cfg(be.port(), "")
