@@ -29,6 +29,8 @@ fn backend(algo: Balance, n: usize) -> Backend {
                 backup: false,
                 disabled: false,
                 check: CheckParams::default(),
+                pool_max_conn: None,
+                pool_purge_delay: std::time::Duration::from_secs(5),
             })
             .collect(),
         timeouts: Timeouts::default(),
@@ -36,6 +38,8 @@ fn backend(algo: Balance, n: usize) -> Backend {
         redispatch: None,
         allbackups: false,
         splice: SpliceOptions::default(),
+        http: Default::default(),
+        http_reuse: Default::default(),
     }
 }
 

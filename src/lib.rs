@@ -8,6 +8,7 @@ pub mod balance;
 pub mod buffer;
 pub mod config;
 pub mod conn;
+pub mod http;
 pub mod model;
 pub mod reactor;
 pub mod server;

@@ -55,6 +55,8 @@ pub struct Global {
     pub maxaccept: u32,
     /// `tune.pipesize`; `None` keeps the kernel's default pipe size.
     pub pipesize: Option<u32>,
+    /// `tune.http.maxhdr`, default 101.
+    pub http_maxhdr: u32,
     /// `daemon`.
     pub daemon: bool,
     /// `nosplice`: disable splice(2) everywhere (like `-dS`).
@@ -76,6 +78,7 @@ impl Default for Global {
             bufsize: 16384,
             maxaccept: 64,
             pipesize: None,
+            http_maxhdr: 101,
             daemon: false,
             nosplice: false,
             logs: Vec::new(),
@@ -118,6 +121,10 @@ pub struct Timeouts {
     pub queue: Option<Duration>,
     pub client_fin: Option<Duration>,
     pub server_fin: Option<Duration>,
+    /// `timeout http-request`: the whole request head must arrive within it (else 408).
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: idle time allowed between two requests.
+    pub http_keep_alive: Option<Duration>,
 }
 
 /// The three splice options. `None`: not mentioned (Ravelin splices by default in TCP mode;
@@ -127,6 +134,54 @@ pub struct SpliceOptions {
     pub auto: Option<bool>,
     pub request: Option<bool>,
     pub response: Option<bool>,
+}
+
+/// HTTP connection handling (`option http-keep-alive|http-server-close|httpclose`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConnMode {
+    /// `option http-keep-alive` (default): keep both sides open between requests.
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: keep the client side, close the server side after each
+    /// response.
+    ServerClose,
+    /// `option httpclose`: close both sides after each response.
+    Close,
+}
+
+/// `option forwardfor` / `option originalto`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardHeader {
+    /// Header name (`X-Forwarded-For` / `X-Original-To` by default).
+    pub header: String,
+    /// `except NET[/MASK]`: do not add it for these sources.
+    pub except: Option<(std::net::IpAddr, u8)>,
+    /// `if-none`: only add it when the request has none.
+    pub if_none: bool,
+}
+
+/// HTTP settings of a proxy. For a stream, HAProxy combines the frontend's and the backend's
+/// (e.g. the stricter connection mode wins; forwardfor from either side applies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// `None`: not set in this proxy (the other side or the default decides).
+    pub conn_mode: Option<ConnMode>,
+    pub forwardfor: Option<ForwardHeader>,
+    pub originalto: Option<ForwardHeader>,
+    /// `option abortonclose`.
+    pub abortonclose: bool,
+    /// `option http-buffer-request`.
+    pub buffer_request: bool,
+}
+
+/// `http-reuse`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
 }
 
 /// A frontend: listeners plus routing to backends.
@@ -146,6 +201,9 @@ pub struct Frontend {
     pub splice: SpliceOptions,
     /// Set on the frontend half of a `listen` section: the backend with the same name.
     pub listen_backend: Option<BackendId>,
+    pub http: HttpSettings,
+    /// `monitor-uri`: requests for this path are answered 200 by Ravelin itself.
+    pub monitor_uri: Option<String>,
 }
 
 impl Frontend {
@@ -214,6 +272,8 @@ pub struct Backend {
     /// `option allbackups`.
     pub allbackups: bool,
     pub splice: SpliceOptions,
+    pub http: HttpSettings,
+    pub http_reuse: HttpReuse,
 }
 
 /// A server's address.
@@ -252,6 +312,10 @@ pub struct Server {
     pub backup: bool,
     pub disabled: bool,
     pub check: CheckParams,
+    /// `pool-max-conn`: idle connections kept for reuse; `None` = unlimited (HAProxy's -1).
+    pub pool_max_conn: Option<u32>,
+    /// `pool-purge-delay`, default 5 s: how long an idle server connection is kept.
+    pub pool_purge_delay: Duration,
 }
 
 /// Health-check parameters, parsed and validated now, used by the health-check issue.

@@ -28,6 +28,8 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
                 backup,
                 disabled: false,
                 check: CheckParams::default(),
+                pool_max_conn: None,
+                pool_purge_delay: std::time::Duration::from_secs(5),
             })
             .collect(),
         timeouts: Timeouts::default(),
@@ -35,6 +37,8 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
         redispatch: None,
         allbackups: false,
         splice: SpliceOptions::default(),
+        http: Default::default(),
+        http_reuse: Default::default(),
     }
 }
 

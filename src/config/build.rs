@@ -118,6 +118,9 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 timeouts: p.timeouts,
                 splice: p.splice,
                 listen_backend,
+                // Filled by the HTTP keywords (issue 4).
+                http: Default::default(),
+                monitor_uri: None,
             });
         }
         missing_timeouts(p, d);
@@ -165,6 +168,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     backup: s.backup,
                     disabled: s.disabled,
                     check: s.check.clone(),
+                    pool_max_conn: None,
+                    pool_purge_delay: std::time::Duration::from_secs(5),
                 });
             }
             model.backends.push(Backend {
@@ -181,6 +186,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 redispatch: p.redispatch,
                 allbackups: p.allbackups,
                 splice: p.splice,
+                http: Default::default(),
+                http_reuse: Default::default(),
             });
         }
     }

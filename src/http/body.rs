@@ -1,0 +1,1 @@
+//! Placeholder: body framing (being written).

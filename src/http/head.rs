@@ -1,0 +1,1 @@
+//! Placeholder: outgoing head writer (being written).

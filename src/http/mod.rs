@@ -1,0 +1,160 @@
+//! HTTP/1.1 messages without sockets: parsing heads strictly (httparse plus the rules of
+//! RFC 9112 that HAProxy enforces), tracking body framing, writing outgoing heads, and a read-only
+//! view of a request for ACLs and rules. `conn::http` drives these over sockets.
+//!
+//! Heads are stored as offsets ([`Span`]) into the connection's buffer: no per-header allocation.
+//! A [`RequestHead`]/[`ResponseHead`] is reused from message to message; its header vector keeps
+//! its capacity.
+
+pub mod body;
+pub mod head;
+pub mod parse;
+pub mod view;
+
+/// A byte range inside a head buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    /// The bytes of this span in `buf` (empty if out of range).
+    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// One header line: name and value (value without surrounding whitespace).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeaderSpan {
+    pub name: Span,
+    pub value: Span,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    #[default]
+    Http11,
+}
+
+impl Version {
+    pub fn as_bytes(&self) -> &'static [u8] {
+        match self {
+            Version::Http10 => b"HTTP/1.0",
+            Version::Http11 => b"HTTP/1.1",
+        }
+    }
+}
+
+/// Request methods that change how a message is handled; anything else is `Other`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    #[default]
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Connect,
+    Options,
+    Trace,
+    Patch,
+    Other,
+}
+
+impl Method {
+    /// RFC 9110 §9.2.2: safe to replay.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(self, Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options | Method::Trace)
+    }
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (requests without Content-Length/Transfer-Encoding; HEAD/1xx/204/304 responses).
+    #[default]
+    None,
+    Length(u64),
+    Chunked,
+    /// Response delimited by the server closing (no length, not chunked).
+    UntilClose,
+}
+
+/// What the `Connection` header (and the version's default) says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnFlags {
+    /// `Connection: close` seen.
+    pub close: bool,
+    /// `Connection: keep-alive` seen.
+    pub keep_alive: bool,
+    /// `Connection: upgrade` together with an `Upgrade` header.
+    pub upgrade: bool,
+}
+
+/// A parsed request head, as offsets into the buffer it was parsed from.
+#[derive(Clone, Debug, Default)]
+pub struct RequestHead {
+    pub method: Method,
+    pub method_span: Span,
+    pub target: Span,
+    pub version: Version,
+    pub headers: Vec<HeaderSpan>,
+    /// Bytes of the head, request line to the empty line included.
+    pub len: usize,
+    pub framing: Framing,
+    pub conn: ConnFlags,
+    /// `Expect: 100-continue`.
+    pub expect_continue: bool,
+    /// The Host header's value (validation guarantees one for HTTP/1.1).
+    pub host: Option<Span>,
+}
+
+/// A parsed response head.
+#[derive(Clone, Debug, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Span,
+    pub version: Version,
+    pub headers: Vec<HeaderSpan>,
+    pub len: usize,
+    pub framing: Framing,
+    pub conn: ConnFlags,
+}
+
+/// Result of parsing a head from the bytes received so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parse {
+    /// The head is complete; the output value is filled.
+    Complete,
+    /// More bytes are needed.
+    Partial,
+}
+
+/// A message Ravelin refuses. For requests `status` is what the client gets (400, 414, 431,
+/// 501); for responses it is 502. `reason` is a short text for logs and `show errors`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+impl HttpError {
+    pub const fn new(status: u16, reason: &'static str) -> HttpError {
+        HttpError { status, reason }
+    }
+}

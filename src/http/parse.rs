@@ -1,0 +1,1 @@
+//! Placeholder: strict request/response head parsing (being written).
