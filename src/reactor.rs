@@ -23,6 +23,7 @@ use crate::balance::{Balancer, PickKey, source_hash};
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
+use crate::conn::idle::{IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
@@ -129,6 +130,8 @@ pub struct Ctx<'a> {
     pub starved: &'a mut VecDeque<Owner>,
     /// Connections that stopped on their budget and must run again next turn.
     pub runnable: &'a mut Vec<Owner>,
+    /// Idle server connections kept for reuse.
+    pub idle: &'a mut IdlePool,
     pub debug: bool,
     pub stream_id: u64,
 }
@@ -175,6 +178,7 @@ struct Core {
     balancers: Vec<Balancer>,
     starved: VecDeque<Owner>,
     runnable: Vec<Owner>,
+    idle: IdlePool,
 }
 
 pub struct Reactor {
@@ -257,6 +261,7 @@ impl Reactor {
             balancers: model.backends.iter().map(Balancer::new).collect(),
             starved: VecDeque::new(),
             runnable: Vec::new(),
+            idle: IdlePool::new(model),
         };
         Reactor {
             id,
@@ -338,6 +343,8 @@ impl Reactor {
                         }
                     }
                     Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
+                    // An idle server connection spoke or closed: it cannot be reused.
+                    Target::Idle(key) => self.core.idle.drop_conn(self.poll.registry(), key),
                 }
             }
         }
@@ -372,6 +379,7 @@ impl Reactor {
 
     fn soft_stop(&mut self) {
         self.soft_stopping = true;
+        self.core.idle.clear(self.poll.registry());
         for mut l in self.listeners.drain(..) {
             if l.registered {
                 let _ = match &mut l.sock {
@@ -386,6 +394,7 @@ impl Reactor {
     }
 
     fn close_all(&mut self, now: Instant) {
+        self.core.idle.clear(self.poll.registry());
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.close(key, Termination::new(Cause::Killed, Stage::Data), now);
@@ -397,6 +406,15 @@ impl Reactor {
         due.clear();
         self.core.timers.expire(now, due);
         for owner in due.drain(..) {
+            if owner.key != RESUME_LISTENERS && owner.key & IDLE_TIMER_BIT != 0 {
+                self.core.idle.purge(
+                    self.poll.registry(),
+                    owner.key & !IDLE_TIMER_BIT,
+                    owner.generation,
+                    now,
+                );
+                continue;
+            }
             if owner.key == RESUME_LISTENERS {
                 for l in &mut self.listeners {
                     if l.blocked_until.is_some_and(|t| t <= now) {
@@ -485,6 +503,7 @@ impl Reactor {
             },
             starved: &mut self.core.starved,
             runnable: &mut self.core.runnable,
+            idle: &mut self.core.idle,
             debug: self.opts.debug,
             stream_id: slot.id,
         };
@@ -513,6 +532,7 @@ impl Reactor {
             },
             starved: &mut self.core.starved,
             runnable: &mut self.core.runnable,
+            idle: &mut self.core.idle,
             debug: self.opts.debug,
             stream_id: slot.id,
         };

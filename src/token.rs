@@ -1,5 +1,6 @@
-//! mio `Token` layout. Connection tokens carry the slab key and the side; the top of the token
-//! space is reserved for the waker and the listeners.
+//! mio `Token` layout. Stream tokens carry the slab key and which socket of the stream fired;
+//! idle server connections (kept for `http-reuse`) have their own slab and tag. The top of the
+//! token space is reserved for the waker and the listeners.
 
 use mio::Token;
 
@@ -14,12 +15,18 @@ const LISTENER_TOP: usize = usize::MAX - 1;
 pub const MAX_LISTENERS: usize = 1 << 20;
 const LISTENER_BOTTOM: usize = LISTENER_TOP - MAX_LISTENERS;
 
+const TAG_CLIENT: usize = 0;
+const TAG_SERVER: usize = 1;
+const TAG_IDLE: usize = 2;
+
 /// What a token refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Waker,
     Listener(usize),
     Conn(usize, Side),
+    /// An idle server connection in the reactor's pool (its key in the idle slab).
+    Idle(usize),
 }
 
 pub fn listener(i: usize) -> Token {
@@ -28,21 +35,26 @@ pub fn listener(i: usize) -> Token {
 }
 
 pub fn conn(key: usize, side: Side) -> Token {
-    Token(key << 1 | side as usize)
+    let tag = match side {
+        Side::Client => TAG_CLIENT,
+        Side::Server => TAG_SERVER,
+    };
+    Token(key << 2 | tag)
+}
+
+pub fn idle(key: usize) -> Token {
+    Token(key << 2 | TAG_IDLE)
 }
 
 pub fn decode(t: Token) -> Target {
     match t.0 {
         usize::MAX => Target::Waker,
         n if n > LISTENER_BOTTOM => Target::Listener(LISTENER_TOP - n),
-        n => Target::Conn(
-            n >> 1,
-            if n & 1 == 0 {
-                Side::Client
-            } else {
-                Side::Server
-            },
-        ),
+        n => match n & 3 {
+            TAG_CLIENT => Target::Conn(n >> 2, Side::Client),
+            TAG_SERVER => Target::Conn(n >> 2, Side::Server),
+            _ => Target::Idle(n >> 2),
+        },
     }
 }
 
@@ -60,5 +72,6 @@ mod tests {
             decode(conn(123_456, Side::Server)),
             Target::Conn(123_456, Side::Server)
         );
+        assert_eq!(decode(idle(9)), Target::Idle(9));
     }
 }

@@ -1,6 +1,9 @@
 //! Connections as the reactor sees them: one slab entry per stream, one state machine per
 //! protocol, and the vocabulary they share (sides, readiness, how a stream ended).
 
+pub mod connect;
+pub mod duplex;
+pub mod idle;
 pub mod pump;
 pub mod sock;
 pub mod tcp;

@@ -1,6 +1,6 @@
 //! A stream socket of either family (TCP or unix), as both sides of a stream may be either.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -28,6 +28,14 @@ impl Sock {
         }
     }
 
+    /// Writes several slices in one syscall (`writev`): an outgoing head plus body bytes.
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write_vectored(bufs),
+            Sock::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
     /// Sends a FIN (half-close). A socket already reset reports ENOTCONN, which callers ignore.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
@@ -42,6 +50,15 @@ impl Sock {
         match self {
             Sock::Tcp(s) => registry.register(s, token, both),
             Sock::Unix(s) => registry.register(s, token, both),
+        }
+    }
+
+    /// Moves the socket to another token (an idle server connection taken by a stream).
+    pub fn reregister(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let both = Interest::READABLE | Interest::WRITABLE;
+        match self {
+            Sock::Tcp(s) => registry.reregister(s, token, both),
+            Sock::Unix(s) => registry.reregister(s, token, both),
         }
     }
 

@@ -1,0 +1,266 @@
+//! Getting a server connection for a stream, shared by TCP and HTTP: choosing a server (and
+//! holding one of its slots), opening a non-blocking connection, and HAProxy's rules after a
+//! failed attempt (`back_handle_st_cer`): up to `retries` retries; a retry stays on the same
+//! server after a turn-around delay of `min(1s, timeout connect)`, unless `option redispatch`
+//! applies (its interval, a server no longer usable, or a non-hashing algorithm with more than
+//! one active server), in which case another server is picked, at once for round-robin kinds.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use mio::Token;
+
+use super::{Cause, Sock, Stage, Termination};
+use crate::balance::PickKey;
+use crate::model::{BackendId, Balance, PortRule, ServerAddr, ServerId};
+use crate::reactor::Ctx;
+use crate::sys::socket;
+
+/// HAProxy waits this long (or `timeout connect` if lower) before retrying the same server
+/// after a refused connection, so it doesn't hammer a server that just said no.
+const TURN_AROUND: Duration = Duration::from_secs(1);
+
+/// Why an attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Refused or errored: HAProxy's SI_FL_ERR, the turn-around applies.
+    Error,
+    Timeout,
+}
+
+/// Where getting a connection stands.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A connect is in flight on this socket (registered), to be given up at `deadline`.
+    Pending {
+        sock: Sock,
+        deadline: Option<Instant>,
+    },
+    /// Call [`Connector::connect`] again at this instant (turn-around).
+    Wait(Instant),
+    /// No connection: the stream ends (`SC`/`sC`), or gets a 503 in HTTP.
+    Failed(Termination),
+}
+
+/// A stream's side of server selection and connection attempts.
+#[derive(Debug)]
+pub struct Connector {
+    pub backend: BackendId,
+    pub key: PickKey,
+    /// The port the client connected to (for servers without a fixed port).
+    pub local_port: u16,
+    /// The server holding one of this stream's slots.
+    server: Option<ServerId>,
+    retries_left: u32,
+}
+
+impl Connector {
+    pub fn new(backend: BackendId, key: PickKey, local_port: u16, retries: u32) -> Connector {
+        Connector {
+            backend,
+            key,
+            local_port,
+            server: None,
+            retries_left: retries,
+        }
+    }
+
+    pub fn server(&self) -> Option<ServerId> {
+        self.server
+    }
+
+    /// Starts over for a new request on the same backend or another one (HTTP keep-alive).
+    pub fn reset(&mut self, ctx: &mut Ctx<'_>, backend: BackendId, key: PickKey) {
+        self.release(ctx);
+        self.backend = backend;
+        self.key = key;
+        self.retries_left = ctx
+            .shared
+            .model
+            .backends
+            .get(backend.0 as usize)
+            .map_or(0, |b| b.retries);
+    }
+
+    /// Chooses a server (if none is held) and takes one of its slots.
+    pub fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Option<ServerId> {
+        if let Some(s) = self.server {
+            return Some(s);
+        }
+        let be_id = self.backend.0 as usize;
+        let be = ctx.shared.model.backends.get(be_id)?;
+        let st = ctx.shared.backends.get(be_id)?;
+        let bal = ctx.balancers.get_mut(be_id)?;
+        // A pick can race with another reactor filling the server: try a few times.
+        for _ in 0..4 {
+            let s = bal.pick(be, st, self.key, avoid)?;
+            let ss = st.servers.get(s.0 as usize)?;
+            if ss.conns.try_acquire() {
+                ss.total.fetch_add(1, Relaxed);
+                self.server = Some(s);
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Gives the server slot back (end of stream, or of a request in HTTP).
+    pub fn release(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(s) = self.server.take() {
+            if let Some(ss) = ctx.shared.server(self.backend, s) {
+                ss.conns.release();
+            }
+        }
+    }
+
+    /// Opens a connection to the assigned server (assigning one first), registered under
+    /// `token`. Immediate failures go through the retry rules.
+    pub fn connect(&mut self, ctx: &mut Ctx<'_>, token: Token) -> Outcome {
+        loop {
+            let Some(srv) = self.assign(ctx, None) else {
+                return self.no_server(ctx);
+            };
+            match self.open(ctx, srv, token) {
+                Ok(pending) => return pending,
+                Err(f) => match self.after_failure(ctx, f) {
+                    None => continue,
+                    Some(outcome) => return outcome,
+                },
+            }
+        }
+    }
+
+    /// A pending attempt failed (seen on an event or its deadline): retry rules, then the next
+    /// attempt if one is due now.
+    pub fn failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure, token: Token) -> Outcome {
+        match self.after_failure(ctx, failure) {
+            None => self.connect(ctx, token),
+            Some(outcome) => outcome,
+        }
+    }
+
+    fn no_server(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        if let Some(be) = ctx.shared.backend(self.backend) {
+            be.no_server.fetch_add(1, Relaxed);
+        }
+        ctx.debug_event(format_args!("no server available"));
+        Outcome::Failed(Termination::new(Cause::ServerAbort, Stage::Connect))
+    }
+
+    fn open(&mut self, ctx: &mut Ctx<'_>, srv: ServerId, token: Token) -> Result<Outcome, Failure> {
+        let be = ctx
+            .shared
+            .model
+            .backends
+            .get(self.backend.0 as usize)
+            .ok_or(Failure::Error)?;
+        let server = be.servers.get(srv.0 as usize).ok_or(Failure::Error)?;
+        let sock = match &server.addr {
+            ServerAddr::Inet { ip, port } => {
+                let port = match *port {
+                    PortRule::Fixed(p) => p,
+                    PortRule::Same => self.local_port,
+                    PortRule::Offset(off) => u16::try_from(i32::from(self.local_port) + off)
+                        .map_err(|_| Failure::Error)?,
+                };
+                mio::net::TcpStream::connect(SocketAddr::new(*ip, port)).map(Sock::Tcp)
+            }
+            ServerAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Sock::Unix),
+        };
+        let mut sock = match sock {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.debug_event(format_args!(
+                    "connect to server {} failed: {e}",
+                    server.name
+                ));
+                return Err(Failure::Error);
+            }
+        };
+        if let Sock::Tcp(_) = sock {
+            let _ = socket::set_nodelay(&sock);
+        }
+        if sock.register(ctx.registry, token).is_err() {
+            return Err(Failure::Error);
+        }
+        let deadline = be.timeouts.connect.map(|t| ctx.now + t);
+        Ok(Outcome::Pending { sock, deadline })
+    }
+
+    /// HAProxy's decision after a failed attempt: `None` to try again now (the server to use
+    /// is already assigned), or what to do instead.
+    fn after_failure(&mut self, ctx: &mut Ctx<'_>, failure: Failure) -> Option<Outcome> {
+        let Some(srv) = self.server else {
+            return Some(self.no_server(ctx));
+        };
+        let Some(be) = ctx.shared.model.backends.get(self.backend.0 as usize) else {
+            return Some(Outcome::Failed(Termination::new(
+                Cause::Proxy,
+                Stage::Connect,
+            )));
+        };
+        let counters = ctx.shared.server(self.backend, srv);
+        if let Some(c) = counters {
+            c.connect_errors.fetch_add(1, Relaxed);
+        }
+        if self.retries_left == 0 {
+            ctx.debug_event(format_args!(
+                "giving up on server {} after {} retries",
+                srv.0, be.retries
+            ));
+            let cause = if failure == Failure::Timeout {
+                Cause::ServerTimeout
+            } else {
+                Cause::ServerAbort
+            };
+            return Some(Outcome::Failed(Termination::new(cause, Stage::Connect)));
+        }
+        self.retries_left -= 1;
+        let done = be.retries - self.retries_left;
+        let active_up = ctx
+            .shared
+            .backends
+            .get(self.backend.0 as usize)
+            .map_or(0, |st| {
+                be.servers
+                    .iter()
+                    .zip(st.servers.iter())
+                    .filter(|(s, ss)| !s.backup && ss.is_usable())
+                    .count()
+            });
+        let running = counters.is_some_and(|c| c.is_usable());
+        let hashing = matches!(be.balance, Balance::Source);
+        let redispatch = be.redispatch.is_some_and(|interval| {
+            let by_interval = if interval > 0 {
+                done % interval as u32 == 0
+            } else {
+                let period = be.retries as i64 + 1 + interval as i64;
+                period > 0 && (done as i64) % period == 0
+            };
+            !running || by_interval || (!hashing && active_up > 1)
+        });
+        let round_robin = matches!(be.balance, Balance::RoundRobin | Balance::StaticRr);
+        let wait = failure == Failure::Error && (!redispatch || !round_robin || active_up <= 1);
+        if redispatch {
+            if let Some(c) = counters {
+                c.redispatches.fetch_add(1, Relaxed);
+            }
+            self.release(ctx);
+            if self.assign(ctx, Some(srv)).is_none() {
+                return Some(self.no_server(ctx));
+            }
+        } else if let Some(c) = counters {
+            c.retries.fetch_add(1, Relaxed);
+        }
+        if wait {
+            let delay = be
+                .timeouts
+                .connect
+                .map_or(TURN_AROUND, |c| c.min(TURN_AROUND))
+                .max(Duration::from_millis(1));
+            return Some(Outcome::Wait(ctx.now + delay));
+        }
+        None
+    }
+}
