@@ -40,6 +40,10 @@ fn backend(algo: Balance, n: usize) -> Backend {
         splice: SpliceOptions::default(),
         http: Default::default(),
         http_reuse: Default::default(),
+        rules: Default::default(),
+        errors: Default::default(),
+        dispatch: None,
+        restrict_req_hdr_names: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (listeners, one reactor thread per core) → `reactor` (event loop) → `conn` (per-protocol
 //! state machines) using `balance` and `server` (shared atomics). Only `sys` contains `unsafe`.
 
+pub mod acl;
 pub mod balance;
 pub mod buffer;
 pub mod config;

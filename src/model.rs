@@ -193,9 +193,10 @@ pub struct Frontend {
     pub binds: Vec<Bind>,
     /// `maxconn` of the frontend; HAProxy's default is the global maxconn (`None` here).
     pub maxconn: Option<u32>,
-    /// `use_backend` rules in order (unconditional for now: the first one wins), then
-    /// `default_backend`. Validation guarantees at least one of them.
-    pub use_backends: Vec<BackendId>,
+    /// `use_backend` rules in order (the first whose condition holds wins, see
+    /// `http::rules::select_backend`), then `default_backend`. Validation guarantees at least
+    /// one of them.
+    pub use_backends: Vec<crate::http::rules::UseBackend>,
     pub default_backend: Option<BackendId>,
     pub timeouts: Timeouts,
     pub splice: SpliceOptions,
@@ -204,14 +205,28 @@ pub struct Frontend {
     pub http: HttpSettings,
     /// `monitor-uri`: requests for this path are answered 200 by Ravelin itself.
     pub monitor_uri: Option<String>,
+    /// `http-request`, `http-response`, `http-after-response` rules of the frontend.
+    pub rules: crate::http::rules::HttpRules,
+    /// `errorfile`/`errorfiles`/`http-error` overrides.
+    pub errors: ErrorPages,
+    /// `capture request|response header` lines, in order.
+    pub captures: Vec<Capture>,
+    /// `unique-id-format`, stored verbatim (log-format text).
+    pub unique_id_format: Option<String>,
+    /// `unique-id-header`.
+    pub unique_id_header: Option<String>,
+    pub restrict_req_hdr_names: RestrictHdrNames,
 }
 
 impl Frontend {
-    /// The backend a new stream goes to.
+    /// The backend a new stream goes to when there is no request to look at (TCP mode): the
+    /// first unconditional `use_backend`, else `default_backend`, else the listen's backend.
+    /// Conditional rules are skipped here; with a request use `http::rules::select_backend`.
     pub fn backend(&self) -> Option<BackendId> {
         self.use_backends
-            .first()
-            .copied()
+            .iter()
+            .find(|u| u.cond.is_none())
+            .map(|u| u.backend)
             .or(self.default_backend)
             .or(self.listen_backend)
     }
@@ -244,8 +259,8 @@ pub enum BindAddr {
     Fd(i32),
 }
 
-/// `balance` algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// `balance` algorithm. Not `Copy`: the hashing variants carry a name.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Balance {
     #[default]
     RoundRobin,
@@ -253,6 +268,85 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `balance uri [whole] [path-only] [len N] [depth N]`: hash the URI (up to `?` unless
+    /// `whole`; without scheme and authority when `path_only`). `len`/`depth` 0 = no limit.
+    Uri {
+        whole: bool,
+        path_only: bool,
+        len: u32,
+        depth: u32,
+    },
+    /// `balance url_param NAME [check_post]`: hash the query parameter's value (round robin
+    /// when absent).
+    UrlParam {
+        name: Box<str>,
+        check_post: bool,
+    },
+    /// `balance hdr(NAME) [use_domain_only]`: hash the header's value (round robin when
+    /// absent).
+    Hdr {
+        name: Box<str>,
+        use_domain_only: bool,
+    },
+}
+
+impl Balance {
+    /// True for the algorithms that hash something of the request (HAProxy's "hash" family).
+    pub fn is_hash(&self) -> bool {
+        matches!(
+            self,
+            Balance::Source | Balance::Uri { .. } | Balance::UrlParam { .. } | Balance::Hdr { .. }
+        )
+    }
+}
+
+/// Custom error pages of a proxy (`errorfile`, `errorfiles`, `http-error`): status → the raw
+/// HTTP response to send. Codes without an entry use the built-in pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorPages {
+    pub pages: Vec<(u16, std::sync::Arc<[u8]>)>,
+}
+
+impl ErrorPages {
+    /// The raw response configured for `status`, if any.
+    pub fn get(&self, status: u16) -> Option<&std::sync::Arc<[u8]>> {
+        self.pages
+            .iter()
+            .find(|(c, _)| *c == status)
+            .map(|(_, p)| p)
+    }
+
+    /// Sets (or replaces) the page for `status`.
+    pub fn set(&mut self, status: u16, page: std::sync::Arc<[u8]>) {
+        match self.pages.iter_mut().find(|(c, _)| *c == status) {
+            Some(slot) => slot.1 = page,
+            None => self.pages.push((status, page)),
+        }
+    }
+}
+
+/// Which message a `capture ... header` line reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureDir {
+    Request,
+    Response,
+}
+
+/// `capture request|response header NAME len N`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capture {
+    pub dir: CaptureDir,
+    pub name: String,
+    pub len: u32,
+}
+
+/// `option http-restrict-req-hdr-names`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestrictHdrNames {
+    #[default]
+    Preserve,
+    Delete,
+    Reject,
 }
 
 /// A backend: servers and how to pick among them.
@@ -274,6 +368,13 @@ pub struct Backend {
     pub splice: SpliceOptions,
     pub http: HttpSettings,
     pub http_reuse: HttpReuse,
+    /// `http-request`, `http-response`, `http-after-response` rules of the backend.
+    pub rules: crate::http::rules::HttpRules,
+    /// `errorfile`/`errorfiles`/`http-error` overrides.
+    pub errors: ErrorPages,
+    /// `dispatch ADDR:PORT`: where to send streams when the backend has no server.
+    pub dispatch: Option<SocketAddr>,
+    pub restrict_req_hdr_names: RestrictHdrNames,
 }
 
 /// A server's address.

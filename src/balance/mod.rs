@@ -33,7 +33,7 @@ pub struct Balancer {
 impl Balancer {
     pub fn new(be: &Backend) -> Balancer {
         Balancer {
-            algo: be.balance,
+            algo: be.balance.clone(),
             current: vec![0; be.servers.len()],
             rotor: 0,
         }
@@ -135,7 +135,11 @@ impl Balancer {
                 best?.0
             }
             Balance::First => (0..n).find(|&i| ok(i))?,
-            Balance::Source => {
+            // The request-hashing algorithms hash like `source` until their keys are wired.
+            Balance::Source
+            | Balance::Uri { .. }
+            | Balance::UrlParam { .. }
+            | Balance::Hdr { .. } => {
                 // Map-based hashing: the hash modulo the total weight of the candidates.
                 let total: i64 = (0..n).filter(|&i| ok(i)).map(weight).sum();
                 if total <= 0 {

@@ -39,6 +39,10 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
         splice: SpliceOptions::default(),
         http: Default::default(),
         http_reuse: Default::default(),
+        rules: Default::default(),
+        errors: Default::default(),
+        dispatch: None,
+        restrict_req_hdr_names: Default::default(),
     }
 }
 

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 
 use crate::config::addr::{self, Host, ServerSpec};
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity};
+use crate::config::errors;
 use crate::config::global::{GlobalConf, MAX_THREADS};
 use crate::config::parser::{Kind, Parsed, ProxyConf};
+use crate::http::rules::UseBackend;
 use crate::model::{
     Backend, BackendId, CpuMap, Frontend, Global, Mode, Model, Origin, Server, ServerAddr,
 };
@@ -19,6 +21,7 @@ use crate::model::{
 /// Builds the model, reporting every problem into `d`.
 pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
     let global = build_global(parsed.global, d);
+    let http_errors = parsed.http_errors;
     let proxies: Vec<ProxyConf> = parsed.proxies.into_iter().filter(|p| !p.discard).collect();
     // Backend ids in declaration order, listens included.
     let backend_ids: Vec<(usize, BackendId)> = proxies
@@ -70,10 +73,15 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 .default_backend
                 .as_ref()
                 .and_then(|(n, _)| route(n, "default_backend", d));
-            let use_backends: Vec<BackendId> = p
+            let use_backends: Vec<UseBackend> = p
                 .use_backends
                 .iter()
-                .filter_map(|(n, _)| route(n, "use_backend", d))
+                .filter_map(|(n, _, cond)| {
+                    route(n, "use_backend", d).map(|backend| UseBackend {
+                        backend,
+                        cond: cond.clone(),
+                    })
+                })
                 .collect();
             if p.binds.is_empty() {
                 let msg = format!(
@@ -118,9 +126,14 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 timeouts: p.timeouts,
                 splice: p.splice,
                 listen_backend,
-                // Filled by the HTTP keywords (issue 4).
-                http: Default::default(),
-                monitor_uri: None,
+                http: p.http.settings.clone(),
+                monitor_uri: p.http.monitor_uri.clone(),
+                rules: p.http.rules.clone(),
+                errors: errors::resolve(&p.name, &p.http.errors, &http_errors, d),
+                captures: p.http.captures.clone(),
+                unique_id_format: p.http.unique_id_format.clone(),
+                unique_id_header: p.http.unique_id_header.clone(),
+                restrict_req_hdr_names: p.http.restrict,
             });
         }
         missing_timeouts(p, d);
@@ -168,8 +181,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     backup: s.backup,
                     disabled: s.disabled,
                     check: s.check.clone(),
-                    pool_max_conn: None,
-                    pool_purge_delay: std::time::Duration::from_secs(5),
+                    pool_max_conn: s.pool_max_conn,
+                    pool_purge_delay: s.pool_purge_delay,
                 });
             }
             model.backends.push(Backend {
@@ -179,15 +192,28 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     line: p.span.line,
                 },
                 mode: p.mode,
-                balance: p.balance,
+                balance: p.balance.clone(),
                 servers,
                 timeouts: p.timeouts,
                 retries: p.retries,
                 redispatch: p.redispatch,
                 allbackups: p.allbackups,
                 splice: p.splice,
-                http: Default::default(),
-                http_reuse: Default::default(),
+                http: p.http.settings.clone(),
+                http_reuse: p.http.reuse,
+                rules: if p.kind == Kind::Listen {
+                    // A listen's rules run once, in its frontend half.
+                    Default::default()
+                } else {
+                    p.http.rules.clone()
+                },
+                errors: if p.kind == Kind::Listen {
+                    Default::default()
+                } else {
+                    errors::resolve(&p.name, &p.http.errors, &http_errors, d)
+                },
+                dispatch: p.http.dispatch,
+                restrict_req_hdr_names: p.http.restrict,
             });
         }
     }

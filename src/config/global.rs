@@ -126,6 +126,20 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
             }
             _ => d.alert(span, "'tune.bufsize' expects a positive integer argument."),
         },
+        "tune.http.maxhdr" => match arg1 {
+            None => d.alert(span, "'tune.http.maxhdr' expects an integer argument."),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=32767).contains(&n) => {
+                    if no_more(d, 2) {
+                        g.model.http_maxhdr = u32::try_from(n).unwrap_or(101);
+                    }
+                }
+                _ => d.alert(
+                    span,
+                    "'tune.http.maxhdr' expects a numeric value between 1 and 32767",
+                ),
+            },
+        },
         "tune.pipesize" => match arg1.and_then(parse_size).and_then(|n| u32::try_from(n).ok()) {
             Some(n) if n > 0 => {
                 if no_more(d, 2) {

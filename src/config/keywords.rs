@@ -25,7 +25,6 @@ pub const UNSUPPORTED_SECTIONS: &[&str] = &[
     "userlist",
     "mailers",
     "program",
-    "http-errors",
     "ring",
     "cache",
     "fcgi-app",

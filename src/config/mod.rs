@@ -7,13 +7,17 @@
 //! HAProxy 2.6's wording (see [`error`]); `docs/CONFIG.md` lists the supported dialect.
 //! This module owns reading files and directories; the runtime never sees configuration text.
 
+pub mod acl;
 pub mod addr;
 pub mod build;
 pub mod error;
+pub mod errors;
 pub mod global;
+pub mod http;
 pub mod keywords;
 pub mod lexer;
 pub mod parser;
+pub mod rules;
 pub mod server;
 pub mod units;
 

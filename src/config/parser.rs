@@ -8,10 +8,16 @@
 //! cross-references (backend names, modes, duplicate checks that need every proxy) are the
 //! build step's job. The parser never stops at an error: it reports it and skips the line.
 
+use crate::acl::Condition;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
+use crate::config::errors::{
+    ErrorDirective, HttpErrorsConf, parse_errorfile, parse_errorfiles, parse_http_error,
+};
 use crate::config::global::{GlobalConf, parse_global};
+use crate::config::http::{self as http_kw, HttpConf};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::lexer::split_line;
+use crate::config::rules::{List, parse_rule_line, parse_use_backend};
 use crate::config::server::{ServerConf, parse_bind_line, parse_server_line};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
 use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
@@ -66,7 +72,8 @@ pub struct ProxyConf {
     pub mode: Mode,
     pub maxconn: Option<u32>,
     pub default_backend: Option<(String, Span)>,
-    pub use_backends: Vec<(String, Span)>,
+    /// `use_backend` rules in order: backend name, line, condition.
+    pub use_backends: Vec<(String, Span, Option<Condition>)>,
     pub balance: Balance,
     pub timeouts: Timeouts,
     /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
@@ -79,6 +86,8 @@ pub struct ProxyConf {
     pub servers: Vec<ServerConf>,
     /// For defaults sections: some proxy named it with `from`.
     pub explicitly_referenced: bool,
+    /// HTTP keywords, ACLs, rules and error pages.
+    pub http: HttpConf,
 }
 
 impl ProxyConf {
@@ -102,6 +111,7 @@ impl ProxyConf {
             binds: Vec::new(),
             servers: Vec::new(),
             explicitly_referenced: false,
+            http: HttpConf::default(),
         }
     }
 
@@ -117,6 +127,7 @@ impl ProxyConf {
             servers: Vec::new(),
             use_backends: Vec::new(),
             explicitly_referenced: false,
+            http: self.http.inherited(),
             ..self.clone()
         }
     }
@@ -128,6 +139,8 @@ pub struct Parsed {
     pub global: GlobalConf,
     /// Frontends, backends and listens in declaration order.
     pub proxies: Vec<ProxyConf>,
+    /// `http-errors` sections.
+    pub http_errors: Vec<HttpErrorsConf>,
 }
 
 /// Where keywords currently go.
@@ -137,6 +150,7 @@ enum Section {
     Global,
     Proxy(usize),
     Defaults(usize),
+    HttpErrors(usize),
     /// A section HAProxy has and Ravelin does not: its body is skipped (the header alerted).
     Skipped,
 }
@@ -212,6 +226,7 @@ impl<'a> Parser<'a> {
             "frontend" => return self.proxy_header(Kind::Frontend, words, span),
             "backend" => return self.proxy_header(Kind::Backend, words, span),
             "listen" => return self.proxy_header(Kind::Listen, words, span),
+            "http-errors" => return self.http_errors_header(words, span),
             s if keywords::UNSUPPORTED_SECTIONS.contains(&s) => {
                 self.diags.alert(
                     span,
@@ -241,7 +256,43 @@ impl<'a> Parser<'a> {
                     proxy_keyword(p, words, span, self.diags);
                 }
             }
+            Section::HttpErrors(i) => match kw {
+                "errorfile" => {
+                    if let Some((code, page)) = parse_errorfile(words, true, span, self.diags) {
+                        if let Some(sec) = self.parsed.http_errors.get_mut(i) {
+                            sec.pages.set(code, page);
+                        }
+                    }
+                }
+                _ => self.diags.alert(
+                    span,
+                    format!("unknown keyword '{kw}' in 'http-errors' section"),
+                ),
+            },
         }
+    }
+
+    /// `http-errors NAME`.
+    fn http_errors_header(&mut self, words: &[String], span: &Span) {
+        let Some(name) = words.get(1) else {
+            self.diags
+                .alert(span, "missing name for http-errors section.");
+            self.section = Section::Skipped;
+            return;
+        };
+        if let Some(prev) = self.parsed.http_errors.iter().find(|s| &s.name == name) {
+            let msg = format!(
+                "http-errors section '{name}' has the same name as another http-errors section declared at {}:{}.",
+                prev.span.file, prev.span.line
+            );
+            self.diags.alert(span, msg);
+        }
+        self.parsed.http_errors.push(HttpErrorsConf {
+            name: name.clone(),
+            span: span.clone(),
+            pages: Default::default(),
+        });
+        self.section = Section::HttpErrors(self.parsed.http_errors.len() - 1);
     }
 
     /// Finds a named defaults section declared so far (the last one with that name).
@@ -409,6 +460,8 @@ impl<'a> Parser<'a> {
 enum Need {
     Frontend,
     Backend,
+    /// Valid in every kind of proxy.
+    Any,
 }
 
 /// HAProxy's capability check for keyword `kw`: a frontend-only keyword in a backend (or the
@@ -424,11 +477,12 @@ fn capable(
     let ok = match need {
         Need::Frontend => p.kind.has_frontend(),
         Need::Backend => p.kind.has_backend(),
+        Need::Any => true,
     };
     if !ok {
         let cap = match need {
             Need::Frontend => "frontend",
-            Need::Backend => "backend",
+            Need::Backend | Need::Any => "backend",
         };
         d.warning(
             span,
@@ -545,21 +599,65 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             {
                 return;
             }
-            let Some(name) = arg1 else {
-                return d.alert(span, "'use_backend' expects a backend name.");
-            };
-            match extra(2) {
-                None => p.use_backends.push((name.to_string(), span.clone())),
-                Some(c @ ("if" | "unless")) => d.alert(
-                    span,
-                    format!(
-                        "'use_backend' with a condition ('{c} ...') is a HAProxy feature that Ravelin does not support yet."
-                    ),
-                ),
-                Some(x) => d.alert(
-                    span,
-                    format!("unexpected keyword '{x}' after switching rule, only 'if' and 'unless' are allowed."),
-                ),
+            if let Some((name, cond)) = parse_use_backend(p, words, span, d) {
+                p.use_backends.push((name, span.clone(), cond));
+            }
+        }
+        "acl" => {
+            if !http_kw::defaults_allowed(p, kw, span, d) {
+                return;
+            }
+            match crate::config::acl::add_acl_line(&mut p.http.acls, words) {
+                Ok(Some(w)) => d.push(ConfigError::bare_warning(w)),
+                Ok(None) => {}
+                Err(e) => d.alert(span, e),
+            }
+        }
+        "http-request" => parse_rule_line(p, List::Request, words, span, d),
+        "http-response" => parse_rule_line(p, List::Response, words, span, d),
+        "http-after-response" => parse_rule_line(p, List::AfterResponse, words, span, d),
+        "errorfile" => {
+            if let Some((code, page)) = parse_errorfile(words, false, span, d) {
+                p.http.errors.push(ErrorDirective::Page(code, page));
+            }
+        }
+        "errorfiles" => {
+            if let Some(dir) = parse_errorfiles(words, span, d) {
+                p.http.errors.push(dir);
+            }
+        }
+        "http-error" => {
+            if let Some((code, page)) = parse_http_error(words, span, d) {
+                p.http.errors.push(ErrorDirective::Page(code, page));
+            }
+        }
+        "http-reuse" => {
+            if capable(p, kw, Need::Backend, "", span, d) {
+                http_kw::parse_http_reuse(p, words, span, d);
+            }
+        }
+        "monitor-uri" => {
+            if capable(p, kw, Need::Frontend, "", span, d) {
+                http_kw::parse_monitor_uri(p, words, span, d);
+            }
+        }
+        "capture" => {
+            if not_in_defaults(p, kw, Head::Parsing, span, d)
+                && capable(p, kw, Need::Frontend, "", span, d)
+            {
+                http_kw::parse_capture(p, words, span, d);
+            }
+        }
+        "unique-id-format" | "unique-id-header" => {
+            if capable(p, kw, Need::Frontend, "", span, d) {
+                http_kw::parse_unique_id(p, words, span, d);
+            }
+        }
+        "dispatch" => {
+            if not_in_defaults(p, kw, Head::Parsing, span, d)
+                && capable(p, kw, Need::Backend, "", span, d)
+            {
+                http_kw::parse_dispatch(p, words, span, d);
             }
         }
         "balance" => {
@@ -621,16 +719,24 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
 fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     const SUPPORTED: &str = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
     let algo = words.get(1).map(String::as_str).unwrap_or_default();
+    match http_kw::parse_hash_balance(words) {
+        Some(Ok(b)) => {
+            p.balance = b;
+            return;
+        }
+        Some(Err(e)) => return d.alert(span, e),
+        None => {}
+    }
     let b = match algo {
         "roundrobin" => Balance::RoundRobin,
         "static-rr" => Balance::StaticRr,
         "leastconn" => Balance::LeastConn,
         "first" => Balance::First,
         "source" => Balance::Source,
-        "uri" | "url_param" | "random" | "hash" => {
+        "random" | "hash" => {
             return d.alert(span, unsupported(&format!("balance {algo}")));
         }
-        a if a.starts_with("hdr(") || a.starts_with("rdp-cookie") || a.starts_with("random(") => {
+        a if a.starts_with("rdp-cookie") || a.starts_with("random(") => {
             return d.alert(span, unsupported(&format!("balance {a}")));
         }
         _ => return d.alert(span, SUPPORTED),
@@ -646,7 +752,9 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
     let need = match name {
         "client" | "client-fin" => Need::Frontend,
         "connect" | "server" | "queue" | "tunnel" | "server-fin" => Need::Backend,
-        "check" | "http-keep-alive" | "http-request" | "tarpit" => {
+        // HAProxy 2.6 stores both on any proxy without a capability warning.
+        "http-keep-alive" | "http-request" => Need::Any,
+        "check" | "tarpit" => {
             return d.alert(span, unsupported(&format!("timeout {name}")));
         }
         _ => {
@@ -680,6 +788,7 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
     let ok = match need {
         Need::Frontend => p.kind.has_frontend(),
         Need::Backend => p.kind.has_backend(),
+        Need::Any => true,
     };
     if !ok {
         let cap = if need == Need::Frontend {
@@ -705,6 +814,14 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         "server" => (&mut p.timeouts.server, p.inherited_timeouts.server),
         "queue" => (&mut p.timeouts.queue, p.inherited_timeouts.queue),
         "tunnel" => (&mut p.timeouts.tunnel, p.inherited_timeouts.tunnel),
+        "http-request" => (
+            &mut p.timeouts.http_request,
+            p.inherited_timeouts.http_request,
+        ),
+        "http-keep-alive" => (
+            &mut p.timeouts.http_keep_alive,
+            p.inherited_timeouts.http_keep_alive,
+        ),
         _ => (&mut p.timeouts.server_fin, p.inherited_timeouts.server_fin),
     };
     if *slot != inherited {
@@ -741,6 +858,15 @@ fn parse_option(
             format!("negation/default is not supported for option '{name}'."),
         );
     }
+    match name {
+        "forceclose" => {
+            return tight(d, "option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.".into());
+        }
+        "http-tunnel" => {
+            return tight(d, "option 'http-tunnel' is not supported any more since HAProxy 2.1, please just remove it, it shouldn't be needed.".into());
+        }
+        _ => {}
+    }
     let Some(caps) = keywords::option_caps(name) else {
         return match keywords::suggest_option(name) {
             Some(s) => d.alert(
@@ -750,14 +876,33 @@ fn parse_option(
             None => d.alert(span, format!("unknown option '{name}'.")),
         };
     };
-    let supported = matches!(
+    let http = matches!(
         name,
-        "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response"
+        "http-keep-alive"
+            | "http-server-close"
+            | "httpclose"
+            | "abortonclose"
+            | "http-buffer-request"
+            | "forwardfor"
+            | "originalto"
+            | "http-restrict-req-hdr-names"
     );
+    let supported = http
+        || matches!(
+            name,
+            "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response"
+        );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
     }
     if !caps.frontend && !capable(p, name, Need::Backend, "", span, d) {
+        return;
+    }
+    if !caps.backend && !capable(p, name, Need::Frontend, "", span, d) {
+        return;
+    }
+    if http {
+        let _ = http_kw::parse_option(p, name, words, negate, span, d);
         return;
     }
     let extra_at = if name == "redispatch" && !negate {

@@ -27,6 +27,10 @@ pub struct ServerConf {
     pub backup: bool,
     pub disabled: bool,
     pub check: CheckParams,
+    /// `pool-max-conn`; `None` = unlimited (-1, the default).
+    pub pool_max_conn: Option<u32>,
+    /// `pool-purge-delay`, default 5 s.
+    pub pool_purge_delay: Duration,
 }
 
 fn origin(span: &Span) -> Origin {
@@ -66,6 +70,8 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
         backup: false,
         disabled: false,
         check: CheckParams::default(),
+        pool_max_conn: None,
+        pool_purge_delay: Duration::from_secs(5),
     };
     let (mut fastinter, mut downinter) = (None, None);
     let mut i = 3;
@@ -172,6 +178,25 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
                     Some(ip) => srv.check.addr = Some(ip),
                     None => err(format!("'addr' : invalid address: '{a}' in '{a}'.")),
                 },
+            },
+            "pool-max-conn" => match arg.filter(|a| !a.is_empty()).map(|a| (a, parse_i64(a))) {
+                None => err("'pool-max-conn' expects <value> as argument..".into()),
+                // Stricter than HAProxy, which reads a non-number as 0 (atol).
+                Some((a, None)) => err(format!(
+                    "'pool-max-conn' expects an integer argument (got '{a}').."
+                )),
+                Some((_, Some(n))) if n < -1 => err("'pool-max-conn' must be >= -1.".into()),
+                Some((_, Some(n))) => {
+                    srv.pool_max_conn = u32::try_from(n).ok();
+                }
+            },
+            "pool-purge-delay" => match arg.map(|a| (a, parse_time(a))) {
+                None => err("'pool-purge-delay' expects <value> as argument..".into()),
+                Some((_, Ok(t))) => srv.pool_purge_delay = t,
+                Some((_, Err(TimeError::Unexpected(c)))) => err(format!(
+                    "unexpected character '{c}' in argument to <pool-purge-delay>."
+                )),
+                Some((a, Err(e))) => err(e.message(a, "pool-purge-delay")),
             },
             _ if keywords::is_server(kw) => {
                 err(unsupported(kw));

@@ -124,7 +124,10 @@ fn good_config_builds_the_model() {
     );
     assert_eq!(fe.maxconn, Some(100));
     assert_eq!(
-        fe.use_backends.iter().map(|b| b.0).collect::<Vec<_>>(),
+        fe.use_backends
+            .iter()
+            .map(|b| b.backend.0)
+            .collect::<Vec<_>>(),
         vec![0]
     );
     assert_eq!(fe.default_backend.map(|b| b.0), Some(1));
@@ -166,7 +169,11 @@ fn anonymous_defaults_reset_and_named_inherit() {
         "defaults\n    mode http\n{TIMEOUTS}    retries 7\ndefaults\n{TIMEOUTS}backend b1\n    server s 1.1.1.1:80\ndefaults base\n    mode http\n{TIMEOUTS}    balance source\ndefaults child from base\n    retries 9\nbackend b2 from child\n    server s 1.1.1.1:80\nbackend b3 from base\n    server s 1.1.1.1:80\n"
     );
     let m = model(&text);
-    let get = |i: usize| m.backends.get(i).map(|b| (b.mode, b.retries, b.balance));
+    let get = |i: usize| {
+        m.backends
+            .get(i)
+            .map(|b| (b.mode, b.retries, b.balance.clone()))
+    };
     // The second anonymous defaults starts clean: tcp, 3 retries.
     assert_eq!(get(0), Some((Mode::Tcp, 3, Balance::RoundRobin)));
     assert_eq!(get(1), Some((Mode::Http, 9, Balance::Source)));
@@ -298,7 +305,7 @@ fn wrong_section_keywords_match_haproxy() {
 #[test]
 fn proxy_keyword_errors_match_haproxy() {
     let a = alerts(
-        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance uri\n",
+        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance random\n",
     );
     assert_eq!(
         a,
@@ -321,7 +328,7 @@ fn proxy_keyword_errors_match_haproxy() {
             "parsing [t.cfg:17] : the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
             "parsing [t.cfg:18] : 'option httplog' is a HAProxy keyword that Ravelin does not support yet.",
             "parsing [t.cfg:19] : 'timeout check' is a HAProxy keyword that Ravelin does not support yet.",
-            "parsing [t.cfg:20] : 'balance uri' is a HAProxy keyword that Ravelin does not support yet.",
+            "parsing [t.cfg:20] : 'balance random' is a HAProxy keyword that Ravelin does not support yet.",
         ]
     );
 }
@@ -353,8 +360,8 @@ fn use_backend_conditions_and_modes() {
     assert_eq!(
         a,
         vec![
-            "parsing [t.cfg:4] : 'use_backend' with a condition ('if ...') is a HAProxy feature that Ravelin does not support yet.",
             "http frontend 'fe' (t.cfg:1) tries to use incompatible tcp backend 'be' (t.cfg:10) as its default backend (see 'mode').",
+            "Proxy 'fe': unable to find required use_backend: 'b1'.",
             "http frontend 'fe' (t.cfg:1) tries to use incompatible tcp backend 'be2' (t.cfg:12) in a 'use_backend' rule (see 'mode').",
             "tcp frontend 'ft' (t.cfg:7) tries to use http backend 'hb' (t.cfg:13) as its default backend: upgrading a tcp stream to http is a HAProxy feature that Ravelin does not support yet.",
             "Proxy 'li': loop detected for default_backend: 'li'.",

@@ -10,6 +10,7 @@ pub mod body;
 pub mod errors;
 pub mod head;
 pub mod parse;
+pub mod rules;
 pub mod view;
 
 /// A byte range inside a head buffer.
