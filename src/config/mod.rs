@@ -145,3 +145,5 @@ fn read_path(path: &Path) -> Result<Vec<(String, String)>, String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_http;

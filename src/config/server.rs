@@ -194,7 +194,7 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
                 None => err("'pool-purge-delay' expects <value> as argument..".into()),
                 Some((_, Ok(t))) => srv.pool_purge_delay = t,
                 Some((_, Err(TimeError::Unexpected(c)))) => err(format!(
-                    "unexpected character '{c}' in argument to <pool-purge-delay>."
+                    "unexpected character '{c}' in argument to <pool-purge-delay>.."
                 )),
                 Some((a, Err(e))) => err(e.message(a, "pool-purge-delay")),
             },
