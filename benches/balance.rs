@@ -56,7 +56,7 @@ fn main() {
         Balance::Source,
     ] {
         for n in [4usize, 64, 1024] {
-            let be = backend(algo, n);
+            let be = backend(algo.clone(), n);
             let st = SharedState::new(
                 Arc::new(Model {
                     backends: vec![be.clone()],
