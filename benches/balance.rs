@@ -70,7 +70,7 @@ fn main() {
             let start = Instant::now();
             for i in 0..iters {
                 let key = PickKey {
-                    source: (i as u32).wrapping_mul(2_654_435_761),
+                    hash: Some((i as u32).wrapping_mul(2_654_435_761)),
                 };
                 black_box(b.pick(&be, &st.backends[0], key, None));
             }

@@ -23,11 +23,12 @@ use crate::balance::{Balancer, PickKey, source_hash};
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
+use crate::conn::http::{self, HttpConn};
 use crate::conn::idle::{IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
-use crate::model::{BackendId, Balance, FrontendId, Timeouts};
+use crate::model::{BackendId, Balance, FrontendId, Mode, Timeouts};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
@@ -66,6 +67,8 @@ pub struct Listener {
     pub bind: usize,
     /// Port the listener is bound to (for servers without a fixed port).
     pub port: u16,
+    /// The address bound, when it is a specific one (a wildcard needs getsockname per stream).
+    pub addr: Option<SocketAddr>,
     /// May have connections waiting (edge-triggered: we stopped before WouldBlock).
     ready: bool,
     /// Stopped on a full `maxconn` until a slot is released.
@@ -82,6 +85,7 @@ impl Listener {
             frontend,
             bind,
             port,
+            addr: None,
             ready: true,
             paused: false,
             blocked_until: None,
@@ -112,8 +116,14 @@ struct Slot {
 
 /// The protocols a stream can speak.
 #[derive(Debug)]
+// TCP tunnels are stored by value on purpose (the common case, no allocation per stream).
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     Tcp(Tunnel),
+    /// Boxed: an HTTP connection carries parsed heads and is several times larger than a TCP
+    /// tunnel; boxing keeps every slab slot (and so each idle TCP stream) small, at one
+    /// allocation per HTTP connection (not per request).
+    Http(Box<HttpConn>),
 }
 
 /// What a connection may use while it runs: everything of the reactor but the slab.
@@ -431,6 +441,7 @@ impl Reactor {
             {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
                     Conn::Tcp(t) => t.on_timer(ctx),
+                    Conn::Http(h) => h.on_timer(ctx),
                 });
             }
         }
@@ -447,6 +458,7 @@ impl Reactor {
             {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
                     Conn::Tcp(t) => t.resume(ctx),
+                    Conn::Http(h) => h.resume(ctx),
                 });
             }
         }
@@ -466,6 +478,7 @@ impl Reactor {
             {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
                     Conn::Tcp(t) => t.resume(ctx),
+                    Conn::Http(h) => h.resume(ctx),
                 });
             }
         }
@@ -477,6 +490,7 @@ impl Reactor {
         }
         self.run_conn(key, now, |conn, ctx| match conn {
             Conn::Tcp(t) => t.on_event(side, ev, ctx),
+            Conn::Http(h) => h.on_event(side, ev, ctx),
         });
     }
 
@@ -549,6 +563,19 @@ impl Reactor {
                     ));
                 }
                 t.teardown(&mut ctx);
+            }
+            Conn::Http(h) => {
+                if ctx.debug {
+                    let code = term.code();
+                    ctx.debug_event(format_args!(
+                        "closed {}{} after {}ms, {} requests",
+                        code[0] as char,
+                        code[1] as char,
+                        now.saturating_duration_since(h.accepted).as_millis(),
+                        h.requests()
+                    ));
+                }
+                h.teardown(&mut ctx);
             }
         }
         let sh = &self.shared;
@@ -684,7 +711,7 @@ impl Reactor {
             let Some(l) = self.listeners.get(i) else {
                 return;
             };
-            let (fe, bind, port) = (l.frontend, l.bind, l.port);
+            let (fe, bind) = (l.frontend, l.bind);
             if !self.try_admit(fe, bind) {
                 if let Some(l) = self.listeners.get_mut(i) {
                     l.paused = true;
@@ -701,7 +728,7 @@ impl Reactor {
             match res {
                 Ok((sock, peer)) => {
                     accepted += 1;
-                    self.start_stream(sock, peer, fe, bind, port, now);
+                    self.start_stream(sock, peer, i, now);
                 }
                 Err(e) => {
                     self.unadmit(fe, bind);
@@ -771,43 +798,70 @@ impl Reactor {
         &mut self,
         sock: Sock,
         peer: Option<SocketAddr>,
-        fe: FrontendId,
-        bind: usize,
-        port: u16,
+        listener: usize,
         now: Instant,
     ) {
-        let Some(route) = self.routes.get(fe.0 as usize).copied().flatten() else {
-            self.unadmit(fe, bind);
+        let Some(l) = self.listeners.get(listener) else {
             return;
         };
+        let (fe, bind, port) = (l.frontend, l.bind, l.port);
         if let Sock::Tcp(_) = sock {
             let _ = crate::sys::socket::set_nodelay(&sock);
         }
+        let model = &self.shared.model;
+        let http_mode = model
+            .frontends
+            .get(fe.0 as usize)
+            .is_some_and(|f| f.mode == Mode::Http);
+        let conn = if http_mode {
+            // Routing happens per request; the frontend's default backend seeds the connector.
+            let backend = model
+                .frontends
+                .get(fe.0 as usize)
+                .and_then(|f| f.backend())
+                .unwrap_or(BackendId(0));
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            let dst = match (self.listeners.get(listener).and_then(|l| l.addr), &sock) {
+                (Some(a), _) => a,
+                (None, Sock::Tcp(s)) => s.local_addr().unwrap_or(unspecified),
+                (None, Sock::Unix(_)) => unspecified,
+            };
+            let origin = http::Origin {
+                frontend: fe,
+                bind,
+                src: peer.unwrap_or(unspecified),
+                dst,
+            };
+            Conn::Http(Box::new(HttpConn::new(sock, origin, backend, now)))
+        } else {
+            let Some(route) = self.routes.get(fe.0 as usize).copied().flatten() else {
+                self.unadmit(fe, bind);
+                return;
+            };
+            let key = PickKey {
+                hash: route
+                    .hash_source
+                    .then(|| peer.map_or(0, |a| source_hash(a.ip()))),
+            };
+            let entry = Entry {
+                frontend: fe,
+                bind,
+                backend: route.backend,
+                local_port: port,
+                key,
+            };
+            Conn::Tcp(Tunnel::new(
+                sock,
+                entry,
+                route.via_request,
+                route.via_response,
+                route.retries,
+                now,
+            ))
+        };
         if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
             f.total.fetch_add(1, Relaxed);
         }
-        let key = PickKey {
-            source: if route.hash_source {
-                peer.map_or(0, |a| source_hash(a.ip()))
-            } else {
-                0
-            },
-        };
-        let entry = Entry {
-            frontend: fe,
-            bind,
-            backend: route.backend,
-            local_port: port,
-            key,
-        };
-        let tunnel = Tunnel::new(
-            sock,
-            entry,
-            route.via_request,
-            route.via_response,
-            route.retries,
-            now,
-        );
         let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         self.next_id += 1;
@@ -817,7 +871,7 @@ impl Reactor {
             frontend: fe,
             bind,
             id,
-            conn: Conn::Tcp(tunnel),
+            conn,
         });
         if self.opts.debug {
             let name = self
@@ -833,6 +887,7 @@ impl Reactor {
         }
         self.run_conn(key, now, |conn, ctx| match conn {
             Conn::Tcp(t) => t.start(ctx),
+            Conn::Http(h) => h.start(ctx),
         });
     }
 }

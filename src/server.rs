@@ -167,6 +167,10 @@ pub struct BackendState {
     pub total: AtomicU64,
     /// Streams closed because no server could take them.
     pub no_server: AtomicU64,
+    /// Invalid or truncated responses from servers (HAProxy's `eresp`).
+    pub resp_errors: AtomicU64,
+    /// HTTP responses by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
+    pub http_responses: [AtomicU64; 6],
 }
 
 /// One frontend's shared state.
@@ -174,6 +178,12 @@ pub struct BackendState {
 pub struct FrontendState {
     pub conns: Slots,
     pub total: AtomicU64,
+    /// HTTP requests received.
+    pub requests: AtomicU64,
+    /// Invalid, truncated or timed-out requests (HAProxy's `ereq`).
+    pub req_errors: AtomicU64,
+    /// Requests denied by rules (`dreq`).
+    pub denied: AtomicU64,
     /// One per `Bind` of the frontend, in model order.
     pub binds: Box<[Slots]>,
 }
@@ -206,6 +216,9 @@ impl SharedState {
             .map(|fe| FrontendState {
                 conns: Slots::new(fe.maxconn.unwrap_or(global_maxconn)),
                 total: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                req_errors: AtomicU64::new(0),
+                denied: AtomicU64::new(0),
                 binds: fe
                     .binds
                     .iter()
@@ -224,6 +237,8 @@ impl SharedState {
                     .collect(),
                 total: AtomicU64::new(0),
                 no_server: AtomicU64::new(0),
+                resp_errors: AtomicU64::new(0),
+                http_responses: Default::default(),
             })
             .collect();
         SharedState {

@@ -8,7 +8,9 @@
 
 mod hash;
 
-pub use hash::source_hash;
+pub use hash::{bytes_hash, source_hash};
+
+use crate::http::view::ReqView;
 
 use crate::model::{Backend, Balance, ServerId};
 use crate::server::BackendState;
@@ -16,8 +18,40 @@ use crate::server::BackendState;
 /// What an algorithm may hash on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PickKey {
-    /// Hash of the client's address (`balance source`).
-    pub source: u32,
+    /// The request's hash for the hashing algorithms (`source`, `uri`, `url_param`, `hdr`);
+    /// `None` when the key is absent (no such parameter or header), in which case HAProxy falls
+    /// back to round robin.
+    pub hash: Option<u32>,
+}
+
+/// The hash key of a request for `algo`; `None` for non-hashing algorithms and when the key
+/// is absent (HAProxy then falls back to round robin).
+pub fn request_hash(algo: &Balance, view: &ReqView<'_>) -> Option<u32> {
+    match algo {
+        Balance::Source => Some(source_hash(view.src.ip())),
+        Balance::Uri {
+            whole,
+            path_only,
+            len,
+            depth,
+        } => {
+            let uri = if *path_only { view.path() } else { view.uri() };
+            Some(bytes_hash(hash::uri_key(uri, *whole, *len, *depth)))
+        }
+        Balance::UrlParam { name, .. } => view.url_param(name.as_bytes()).map(bytes_hash),
+        Balance::Hdr {
+            name,
+            use_domain_only,
+        } => {
+            let v = view.header(name.as_bytes())?;
+            Some(bytes_hash(if *use_domain_only {
+                hash::domain_only(v)
+            } else {
+                v
+            }))
+        }
+        Balance::RoundRobin | Balance::StaticRr | Balance::LeastConn | Balance::First => None,
+    }
 }
 
 /// Per-reactor balancing state of one backend.
@@ -96,8 +130,50 @@ impl Balancer {
         ok: impl Fn(usize) -> bool,
     ) -> Option<ServerId> {
         let weight = |i: usize| st.servers.get(i).map_or(0, |s| s.weight()) as i64;
-        let idx = match self.algo {
-            Balance::RoundRobin | Balance::StaticRr => {
+        let idx = match (&self.algo, key.hash) {
+            (
+                Balance::Source
+                | Balance::Uri { .. }
+                | Balance::UrlParam { .. }
+                | Balance::Hdr { .. },
+                Some(h),
+            ) => {
+                // Map-based hashing: the hash modulo the total weight of the candidates.
+                let total: i64 = (0..n).filter(|&i| ok(i)).map(weight).sum();
+                if total <= 0 {
+                    return None;
+                }
+                let mut point = (h as i64) % total;
+                let mut chosen = None;
+                for i in (0..n).filter(|&i| ok(i)) {
+                    point -= weight(i);
+                    if point < 0 {
+                        chosen = Some(i);
+                        break;
+                    }
+                }
+                chosen?
+            }
+            (Balance::LeastConn, _) => {
+                // Lowest (conns + 1) / weight, compared by cross-multiplication; ties rotate.
+                let mut best: Option<(usize, u64, u64)> = None;
+                for off in 0..n {
+                    let i = (self.rotor + off) % n;
+                    if !ok(i) {
+                        continue;
+                    }
+                    let load = st.servers.get(i).map_or(0, |s| s.conns.cur()) as u64 + 1;
+                    let w = weight(i) as u64;
+                    if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
+                        best = Some((i, load, w));
+                    }
+                }
+                self.rotor = self.rotor.wrapping_add(1);
+                best?.0
+            }
+            (Balance::First, _) => (0..n).find(|&i| ok(i))?,
+            // roundrobin and static-rr, and the hashing algorithms without a key.
+            _ => {
                 // Smooth weighted round robin (as nginx does it): every candidate gains its
                 // weight, the richest is chosen and pays the total. Spreads picks evenly.
                 let mut total = 0i64;
@@ -116,45 +192,6 @@ impl Balancer {
                     *c -= total;
                 }
                 b
-            }
-            Balance::LeastConn => {
-                // Lowest (conns + 1) / weight, compared by cross-multiplication; ties rotate.
-                let mut best: Option<(usize, u64, u64)> = None;
-                for off in 0..n {
-                    let i = (self.rotor + off) % n;
-                    if !ok(i) {
-                        continue;
-                    }
-                    let load = st.servers.get(i).map_or(0, |s| s.conns.cur()) as u64 + 1;
-                    let w = weight(i) as u64;
-                    if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
-                        best = Some((i, load, w));
-                    }
-                }
-                self.rotor = self.rotor.wrapping_add(1);
-                best?.0
-            }
-            Balance::First => (0..n).find(|&i| ok(i))?,
-            // The request-hashing algorithms hash like `source` until their keys are wired.
-            Balance::Source
-            | Balance::Uri { .. }
-            | Balance::UrlParam { .. }
-            | Balance::Hdr { .. } => {
-                // Map-based hashing: the hash modulo the total weight of the candidates.
-                let total: i64 = (0..n).filter(|&i| ok(i)).map(weight).sum();
-                if total <= 0 {
-                    return None;
-                }
-                let mut point = (key.source as i64) % total;
-                let mut chosen = None;
-                for i in (0..n).filter(|&i| ok(i)) {
-                    point -= weight(i);
-                    if point < 0 {
-                        chosen = Some(i);
-                        break;
-                    }
-                }
-                chosen?
             }
         };
         Some(ServerId(idx as u32))

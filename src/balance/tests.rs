@@ -161,7 +161,7 @@ fn source_is_stable_per_client() {
     let mut seen = [0usize; 3];
     for i in 0..300u32 {
         let key = PickKey {
-            source: source_hash(std::net::IpAddr::from(i.to_be_bytes())),
+            hash: Some(source_hash(std::net::IpAddr::from(i.to_be_bytes()))),
         };
         let s1 = b.pick(&be, bs, key, None).unwrap();
         let s2 = b.pick(&be, bs, key, None).unwrap();

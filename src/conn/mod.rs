@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod duplex;
+pub mod http;
 pub mod idle;
 pub mod pump;
 pub mod sock;
@@ -60,8 +61,12 @@ pub enum Cause {
 /// Where the stream was: HAProxy's second termination letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// `R`: waiting for a complete, valid request (HTTP).
+    Request,
     /// `C`: waiting for the server connection.
     Connect,
+    /// `H`: waiting for a complete, valid response head (HTTP).
+    Headers,
     /// `D`: transferring data.
     Data,
     /// `-`: normal end.
@@ -97,7 +102,9 @@ impl Termination {
             Cause::Killed => b'K',
         };
         let second = match self.stage {
+            Stage::Request => b'R',
             Stage::Connect => b'C',
+            Stage::Headers => b'H',
             Stage::Data => b'D',
             Stage::End => b'-',
         };

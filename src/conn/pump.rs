@@ -101,6 +101,13 @@ impl Pump {
         }
     }
 
+    /// A pump starting with bytes already read (e.g. what followed an HTTP 101 head).
+    pub fn with_buffer(via: Via, buf: Buffer) -> Pump {
+        let mut p = Pump::new(via);
+        p.hold = Hold::Buf(buf);
+        p
+    }
+
     /// Finished: end of stream seen, everything forwarded, FIN sent.
     pub fn is_done(&self) -> bool {
         self.shut

@@ -70,6 +70,8 @@ pub fn conn_error(status: u16) -> Option<&'static [u8]> {
         502 => CONN_502,
         503 => CONN_503,
         504 => CONN_504,
+        414 => CONN_414,
+        431 => CONN_431,
         _ => return None,
     })
 }
@@ -593,6 +595,32 @@ The server didn't respond in time.\n\
 </body></html>\n\
 ";
 
+/// Ravelin's own page (HAProxy 2.6 answers 400 to an oversized head; see docs/CONFIG.md), in
+/// the connection-layer shape of HAProxy's pages.
+const CONN_414: &[u8] = b"\
+HTTP/1.1 414 Request-URI Too Long\r\n\
+Content-length: 91\r\n\
+Cache-Control: no-cache\r\n\
+Connection: close\r\n\
+Content-Type: text/html\r\n\
+\r\n\
+<html><body><h1>414 Request-URI Too Long</h1>\n\
+The request line is too long.\n\
+</body></html>\n";
+
+/// Ravelin's own page (HAProxy 2.6 answers 400 to an oversized head; see docs/CONFIG.md), in
+/// the connection-layer shape of HAProxy's pages.
+const CONN_431: &[u8] = b"\
+HTTP/1.1 431 Request Header Fields Too Large\r\n\
+Content-length: 107\r\n\
+Cache-Control: no-cache\r\n\
+Connection: close\r\n\
+Content-Type: text/html\r\n\
+\r\n\
+<html><body><h1>431 Request Header Fields Too Large</h1>\n\
+The request headers are too large.\n\
+</body></html>\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,7 +665,12 @@ mod tests {
             );
         }
         assert_eq!(builtin(418), None);
-        assert_eq!(conn_error(414), None);
+        assert_eq!(conn_error(418), None);
+        // Ravelin's own pages for oversized heads.
+        for s in [414u16, 431] {
+            let (cl, body) = declared_and_body(conn_error(s).unwrap());
+            assert_eq!(cl, body.len(), "status {s}");
+        }
     }
 
     #[test]

@@ -79,7 +79,9 @@ impl<'a> ReqView<'a> {
 
 /// `http://host:port/path?q` → `/path?q`; origin-form targets are returned as they are.
 fn strip_authority(uri: &[u8]) -> &[u8] {
-    let Some(scheme_end) = uri.windows(3).position(|w| w == b"://") else { return uri };
+    let Some(scheme_end) = uri.windows(3).position(|w| w == b"://") else {
+        return uri;
+    };
     let rest = uri.get(scheme_end + 3..).unwrap_or(&[]);
     match rest.iter().position(|&b| b == b'/') {
         Some(p) => rest.get(p..).unwrap_or(b"/"),
@@ -98,14 +100,28 @@ mod tests {
         let head = RequestHead {
             target: Span::new(4, 37),
             headers: vec![
-                HeaderSpan { name: Span::new(48, 52), value: Span::new(54, 55) },
-                HeaderSpan { name: Span::new(57, 60), value: Span::new(62, 63) },
-                HeaderSpan { name: Span::new(65, 68), value: Span::new(70, 71) },
+                HeaderSpan {
+                    name: Span::new(48, 52),
+                    value: Span::new(54, 55),
+                },
+                HeaderSpan {
+                    name: Span::new(57, 60),
+                    value: Span::new(62, 63),
+                },
+                HeaderSpan {
+                    name: Span::new(65, 68),
+                    value: Span::new(70, 71),
+                },
             ],
             ..RequestHead::default()
         };
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let v = ReqView { buf, head: &head, src: a, dst: a };
+        let v = ReqView {
+            buf,
+            head: &head,
+            src: a,
+            dst: a,
+        };
         assert_eq!(v.uri(), b"http://x.example:80/a/b?k=1&z&k=2");
         assert_eq!(v.path(), b"/a/b");
         assert_eq!(v.query(), b"k=1&z&k=2");

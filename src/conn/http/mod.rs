@@ -1,0 +1,654 @@
+//! HTTP/1.1 mode: one client connection carrying a sequence of requests, each parsed, routed,
+//! sent to a server (new or reused connection) and answered, with keep-alive on both sides.
+//!
+//! ```text
+//!            ┌─────────────── keep-alive ◀──────────────────────────────┐
+//!            ▼                                                         │
+//!   accept ─▶ Head ──complete──▶ route ──▶ Connecting ──▶ Exchange ──done┘
+//!            │  │ bad/too big/408         │ (or a reused idle conn)  │ 101 / CONNECT 2xx
+//!            │  ▼                         ▼ 503 after retries        ▼
+//!            │ Reply(error) ──▶ close    Reply(503)                 Tunnel (duplex)
+//!            └─ client closed while idle ──▶ close
+//! ```
+//! Heads are parsed in place in the client's buffer (`req`) and rewritten into a second pooled
+//! buffer (`head_out`) in one pass; bodies are forwarded as they arrive, their framing tracked
+//! by `http::body::BodyState`, never re-encoded. Requests are not pipelined to servers: the next
+//! request is parsed only once the current response is complete. Buffers are borrowed from the
+//! reactor's pool only while they hold bytes.
+//!
+//! Status codes are HAProxy's: 400 bad request, 408 head not received within
+//! `timeout http-request`, 414/431 head too large, 502 bad or missing response, 503 no server
+//! or connect retries exhausted, 504 `timeout server` before the response head.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+mod reply;
+mod request;
+mod response;
+mod upstream;
+
+use super::connect::{Connector, Failure, Outcome};
+use super::duplex::{Duplex, Progress};
+use super::idle::{Eligible, IdleConn};
+use super::pump::{Pump, Via};
+use super::{Cause, Readiness, Side, Sock, Stage, Step, Termination};
+use crate::balance::PickKey;
+use crate::buffer::Buffer;
+use crate::http::body::BodyState;
+use crate::http::head::HeadWriter;
+use crate::http::parse::{Limits, parse_request, parse_response};
+use crate::http::rules::HeaderEdits;
+use crate::http::view::ReqView;
+use crate::http::{
+    ConnFlags, Framing, HttpError, Method, Parse, RequestHead, ResponseHead, Version, errors,
+};
+use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
+use crate::reactor::Ctx;
+use crate::token;
+
+/// A server connection serving this client's current (or last) request.
+#[derive(Debug)]
+struct Upstream {
+    sock: Sock,
+    ready: Readiness,
+    backend: BackendId,
+    server: ServerId,
+    /// Connect completed (or taken from the idle pool).
+    connected: bool,
+    /// Taken from the idle pool: a failure before any response byte allows one replay on a
+    /// fresh connection.
+    reused: bool,
+    /// Bytes from the server not yet forwarded.
+    res: Option<Buffer>,
+    /// The server sent its FIN.
+    eof: bool,
+}
+
+/// Where the response of the current exchange is.
+#[derive(Debug)]
+enum Response {
+    /// Waiting for the (final) response head.
+    Head,
+    Body(BodyState),
+    Done,
+}
+
+/// One request/response in flight.
+#[derive(Debug)]
+struct Exchange {
+    method: Method,
+    req_body: BodyState,
+    /// Validated request body bytes at the front of `req`, not yet written.
+    req_fwd: usize,
+    /// Bytes of `head_out` already written to the server.
+    head_sent: usize,
+    response: Response,
+    /// Validated response body bytes at the front of the server buffer, not yet written.
+    res_fwd: usize,
+    /// Some response byte arrived: no replay, and errors can no longer become a 502/504.
+    response_started: bool,
+    /// The client may send another request after this one.
+    keep_client: bool,
+    /// The server connection may be reused after this response.
+    keep_server: bool,
+    /// The request asked to switch protocols (Upgrade) or is a CONNECT.
+    wants_tunnel: bool,
+    /// Request bytes went beyond what can be replayed (a body was streamed).
+    replayable: bool,
+    retried_reuse: bool,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for a request head. `deadline`: `timeout http-request` (or keep-alive while idle).
+    Head {
+        deadline: Option<Instant>,
+        idle: bool,
+    },
+    /// Waiting before retrying the same server.
+    TurnAround {
+        until: Instant,
+        exchange: Exchange,
+    },
+    /// Connecting `up` for the current request.
+    Connecting {
+        deadline: Option<Instant>,
+        exchange: Exchange,
+    },
+    Exchange(Exchange),
+    /// Writing a response Ravelin generated (in `out`), then closing or waiting for the next
+    /// request.
+    Reply {
+        close: bool,
+        term: Termination,
+    },
+    /// After a 101 or a successful CONNECT: raw bytes both ways.
+    Tunnel(Duplex),
+    Gone,
+}
+
+/// Where a connection came in.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    pub frontend: FrontendId,
+    pub bind: usize,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
+
+#[derive(Debug)]
+pub struct HttpConn {
+    pub origin: Origin,
+    client: Sock,
+    cready: Readiness,
+    client_eof: bool,
+    /// Bytes from the client not yet forwarded: request heads, bodies, pipelined requests.
+    req: Option<Buffer>,
+    /// Bytes for the client written before any response body: heads and generated responses.
+    out: Option<Buffer>,
+    /// The rewritten request head (kept until the response starts, for a replay).
+    head_out: Option<Buffer>,
+    head: RequestHead,
+    rhead: ResponseHead,
+    /// Header edits of the rules for the current message (reused).
+    edits: HeaderEdits,
+    connector: Connector,
+    up: Option<Upstream>,
+    phase: Phase,
+    /// Requests received on this connection.
+    requests: u32,
+    client_deadline: Option<Instant>,
+    server_deadline: Option<Instant>,
+    armed: Option<Instant>,
+    pub accepted: Instant,
+}
+
+/// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
+const HOP_BY_HOP: [&[u8]; 5] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"upgrade",
+];
+
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// The connection mode in force for a stream: the stricter of the frontend's and the
+/// backend's, as HAProxy combines them.
+fn conn_mode(fe: Option<ConnMode>, be: Option<ConnMode>) -> ConnMode {
+    let rank = |m: ConnMode| match m {
+        ConnMode::KeepAlive => 0,
+        ConnMode::ServerClose => 1,
+        ConnMode::Close => 2,
+    };
+    match (fe, be) {
+        (Some(a), Some(b)) => {
+            if rank(a) >= rank(b) {
+                a
+            } else {
+                b
+            }
+        }
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => ConnMode::KeepAlive,
+    }
+}
+
+/// Whether the client asked to keep its connection after this request.
+fn client_wants_keep_alive(version: Version, conn: ConnFlags) -> bool {
+    match version {
+        Version::Http11 => !conn.close,
+        Version::Http10 => conn.keep_alive && !conn.close,
+    }
+}
+
+/// Does `ip` fall in `net/len`?
+fn in_network(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len.min(128)))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Writes an IP address without allocating (into a small stack buffer).
+fn ip_text(ip: std::net::IpAddr, out: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cur = std::io::Cursor::new(&mut out[..]);
+    let _ = write!(cur, "{ip}");
+    let n = cur.position() as usize;
+    out.get(..n).unwrap_or(&[])
+}
+
+impl HttpConn {
+    pub fn new(client: Sock, origin: Origin, backend: BackendId, now: Instant) -> HttpConn {
+        HttpConn {
+            origin,
+            client,
+            cready: Readiness::default(),
+            client_eof: false,
+            req: None,
+            out: None,
+            head_out: None,
+            head: RequestHead::default(),
+            rhead: ResponseHead::default(),
+            edits: HeaderEdits::new(),
+            connector: Connector::new(backend, PickKey::default(), origin.dst.port(), 0),
+            up: None,
+            phase: Phase::Head {
+                deadline: None,
+                idle: false,
+            },
+            requests: 0,
+            client_deadline: None,
+            server_deadline: None,
+            armed: None,
+            accepted: now,
+        }
+    }
+
+    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if self
+            .client
+            .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
+            .is_err()
+        {
+            return Step::Close(Termination::new(Cause::Proxy, Stage::Connect));
+        }
+        // The first request must arrive within `timeout http-request` (else `timeout client`).
+        let fe = ctx.frontend_timeouts(self.origin.frontend);
+        let t = fe.http_request.or(fe.client);
+        self.phase = Phase::Head {
+            deadline: t.map(|t| ctx.now + t),
+            idle: false,
+        };
+        self.rearm(ctx)
+    }
+
+    pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+        match side {
+            Side::Client => self.cready.absorb(ev),
+            Side::Server => {
+                if let Some(up) = &mut self.up {
+                    up.ready.absorb(ev);
+                }
+            }
+        }
+        self.drive(ctx)
+    }
+
+    pub fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.drive(ctx)
+    }
+
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if self.armed.is_some_and(|a| a <= ctx.now) {
+            self.armed = None;
+        }
+        let now = ctx.now;
+        let due = |d: &Option<Instant>| d.is_some_and(|d| d <= now);
+        match &self.phase {
+            Phase::Head { deadline, idle } if due(deadline) => {
+                let idle = *idle && self.req.as_ref().is_none_or(|b| b.is_empty());
+                if idle {
+                    // `timeout http-keep-alive` between requests: close silently.
+                    return Step::Close(Termination::new(Cause::ClientTimeout, Stage::End));
+                }
+                self.count_req_error(ctx);
+                return self.reply_error(
+                    ctx,
+                    408,
+                    Termination::new(Cause::ClientTimeout, Stage::Connect),
+                );
+            }
+            Phase::TurnAround { until, .. } if *until <= now => return self.connect_current(ctx),
+            Phase::Connecting { deadline, .. } if due(deadline) => {
+                return self.connect_failed(ctx, Failure::Timeout);
+            }
+            Phase::Tunnel(d) => {
+                if let Some(t) = d.expired(now) {
+                    return Step::Close(t);
+                }
+            }
+            Phase::Exchange(ex) => {
+                if due(&self.server_deadline) {
+                    if !ex.response_started {
+                        // No response head within `timeout server`: 504, as HAProxy.
+                        self.drop_upstream(ctx, true);
+                        return self.reply_error(
+                            ctx,
+                            504,
+                            Termination::new(Cause::ServerTimeout, Stage::Connect),
+                        );
+                    }
+                    return Step::Close(Termination::new(Cause::ServerTimeout, Stage::Data));
+                }
+                if due(&self.client_deadline) {
+                    return Step::Close(Termination::new(Cause::ClientTimeout, Stage::Data));
+                }
+            }
+            Phase::Reply { .. } if due(&self.client_deadline) => {
+                return Step::Close(Termination::new(Cause::ClientTimeout, Stage::Data));
+            }
+            _ => {}
+        }
+        self.drive(ctx)
+    }
+
+    /// Runs every step that can make progress with the current readiness.
+    fn drive(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        for _ in 0..64 {
+            let progress = match self.step(ctx) {
+                Ok(p) => p,
+                Err(step) => return step,
+            };
+            if !progress {
+                return self.rearm(ctx);
+            }
+        }
+        // Still work to do: yield to the other streams and come back next turn.
+        ctx.runnable.push(ctx.owner);
+        self.rearm(ctx)
+    }
+
+    /// One round of work; `Ok(true)` if something moved.
+    fn step(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        if let Phase::Tunnel(_) = self.phase {
+            return self.run_tunnel(ctx).map(|()| false);
+        }
+        let mut progress = self.flush_out(ctx)?;
+        match &self.phase {
+            Phase::Head { .. } => {
+                // A kept server connection that speaks or closes while idle is useless.
+                if self
+                    .up
+                    .as_ref()
+                    .is_some_and(|u| u.ready.readable || u.ready.error)
+                {
+                    self.drop_upstream(ctx, false);
+                }
+                progress |= self.read_client(ctx)?;
+                progress |= self.try_head(ctx)?;
+            }
+            Phase::Connecting { .. } => progress |= self.check_connect(ctx)?,
+            Phase::Exchange(_) => {
+                progress |= self.read_client(ctx)?;
+                progress |= self.send_request(ctx)?;
+                progress |= self.read_server(ctx)?;
+                progress |= self.on_response_bytes(ctx)?;
+                progress |= self.send_response_body(ctx)?;
+                progress |= self.maybe_finish(ctx)?;
+            }
+            Phase::Reply { close, term } => {
+                if self.out.is_none() {
+                    let (close, term) = (*close, *term);
+                    if close {
+                        return Err(Step::Close(term));
+                    }
+                    self.next_request(ctx);
+                    progress = true;
+                }
+            }
+            Phase::TurnAround { .. } | Phase::Tunnel(_) | Phase::Gone => {}
+        }
+        Ok(progress)
+    }
+
+    // ----- client side -----
+
+    /// Reads from the client into `req` while there is room.
+    fn read_client(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        if !self.cready.readable || self.client_eof {
+            return Ok(false);
+        }
+        if self.req.is_none() {
+            match ctx.pools.bufs.get() {
+                Some(b) => self.req = Some(b),
+                None => {
+                    ctx.starved.push_back(ctx.owner);
+                    return Ok(false);
+                }
+            }
+        }
+        let Some(buf) = self.req.as_mut() else {
+            return Ok(false);
+        };
+        let spare = buf.spare();
+        if spare.is_empty() {
+            return Ok(false);
+        }
+        match self.client.read(spare) {
+            Ok(0) => {
+                self.client_eof = true;
+                Ok(true)
+            }
+            Ok(n) => {
+                buf.filled(n);
+                self.touch_client(ctx);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.cready.readable = false;
+                self.release_empty_req(ctx);
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(self.client_failed(ctx, e)),
+        }
+    }
+
+    fn client_failed(&mut self, ctx: &mut Ctx<'_>, e: io::Error) -> Step {
+        ctx.debug_event(format_args!("client failed: {e}"));
+        if let Some(up) = &self.up {
+            let _ = crate::sys::socket::set_abortive_close(&up.sock);
+        }
+        Step::Close(Termination::new(Cause::ClientAbort, Stage::Data))
+    }
+
+    fn release_empty_req(&mut self, ctx: &mut Ctx<'_>) {
+        if self.req.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.req.take() {
+                ctx.pools.bufs.put(b);
+            }
+        }
+    }
+
+    /// Writes `out`, then returns it to the pool once empty.
+    fn flush_out(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        let Some(out) = self.out.as_mut() else {
+            return Ok(false);
+        };
+        if !self.cready.writable {
+            return Ok(false);
+        }
+        let mut progress = false;
+        while !out.is_empty() {
+            match self.client.write(out.pending()) {
+                Ok(n) => {
+                    out.consume(n);
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.cready.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.client_failed(ctx, e)),
+            }
+        }
+        if out.is_empty() {
+            if let Some(b) = self.out.take() {
+                ctx.pools.bufs.put(b);
+            }
+        }
+        if progress {
+            self.touch_client(ctx);
+        }
+        Ok(progress)
+    }
+
+    fn touch_client(&mut self, ctx: &Ctx<'_>) {
+        let fe = ctx.frontend_timeouts(self.origin.frontend);
+        if let Phase::Exchange(_) | Phase::Reply { .. } = self.phase {
+            self.client_deadline = fe.client.map(|t| ctx.now + t);
+        }
+    }
+
+    fn touch_server(&mut self, ctx: &Ctx<'_>) {
+        self.server_deadline = ctx
+            .backend_timeouts(self.connector.backend)
+            .server
+            .map(|t| ctx.now + t);
+    }
+
+    // ----- timers and teardown -----
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let min = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match &self.phase {
+            Phase::Head { deadline, .. } => *deadline,
+            Phase::TurnAround { until, .. } => Some(*until),
+            Phase::Connecting { deadline, .. } => *deadline,
+            Phase::Exchange(_) => min(self.client_deadline, self.server_deadline),
+            Phase::Reply { .. } => self.client_deadline,
+            Phase::Tunnel(d) => d.next_deadline(),
+            Phase::Gone => None,
+        }
+    }
+
+    fn rearm(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if let Some(d) = self.next_deadline() {
+            if self.armed.is_none_or(|a| d < a) {
+                ctx.timers.arm(d, ctx.owner);
+                self.armed = Some(d);
+            }
+        }
+        Step::Continue
+    }
+
+    /// The single teardown path: both sockets deregistered, every buffer and pipe returned, the
+    /// server slot released. A kept server connection goes to the idle pool when it can.
+    pub fn teardown(mut self, ctx: &mut Ctx<'_>) {
+        self.client.deregister(ctx.registry);
+        if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
+            d.release(ctx.pools);
+            self.drop_upstream(ctx, true);
+        }
+        if let Some(up) = self.up.take() {
+            let reusable = up.connected && !up.eof && up.res.as_ref().is_none_or(|b| b.is_empty());
+            if reusable && self.connector.server().is_none() {
+                self.park(ctx, up);
+            } else {
+                self.up = Some(up);
+                self.drop_upstream(ctx, false);
+            }
+        }
+        self.connector.release(ctx);
+        for b in [self.req.take(), self.out.take(), self.head_out.take()]
+            .into_iter()
+            .flatten()
+        {
+            ctx.pools.bufs.put(b);
+        }
+    }
+
+    pub fn requests(&self) -> u32 {
+        self.requests
+    }
+}
+
+/// Lowercases a header name into `scratch` (names longer than it are passed unchanged).
+fn lowercase<'a>(name: &'a [u8], scratch: &'a mut [u8; 256]) -> &'a [u8] {
+    match scratch.get_mut(..name.len()) {
+        Some(dst) => {
+            for (d, s) in dst.iter_mut().zip(name) {
+                *d = s.to_ascii_lowercase();
+            }
+            dst
+        }
+        None => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_combine_to_the_stricter() {
+        assert_eq!(conn_mode(None, None), ConnMode::KeepAlive);
+        assert_eq!(
+            conn_mode(Some(ConnMode::ServerClose), None),
+            ConnMode::ServerClose
+        );
+        assert_eq!(
+            conn_mode(Some(ConnMode::KeepAlive), Some(ConnMode::Close)),
+            ConnMode::Close
+        );
+        assert_eq!(
+            conn_mode(Some(ConnMode::Close), Some(ConnMode::ServerClose)),
+            ConnMode::Close
+        );
+    }
+
+    #[test]
+    fn keep_alive_defaults_per_version() {
+        let none = ConnFlags::default();
+        assert!(client_wants_keep_alive(Version::Http11, none));
+        assert!(!client_wants_keep_alive(Version::Http10, none));
+        assert!(client_wants_keep_alive(
+            Version::Http10,
+            ConnFlags {
+                keep_alive: true,
+                ..none
+            }
+        ));
+        assert!(!client_wants_keep_alive(
+            Version::Http11,
+            ConnFlags {
+                close: true,
+                ..none
+            }
+        ));
+    }
+
+    #[test]
+    fn networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(in_network(ip("10.1.2.3"), (ip("10.0.0.0"), 8)));
+        assert!(!in_network(ip("11.1.2.3"), (ip("10.0.0.0"), 8)));
+        assert!(in_network(ip("127.0.0.1"), (ip("127.0.0.1"), 32)));
+        assert!(in_network(ip("::1"), (ip("::"), 0)));
+        assert!(!in_network(ip("::1"), (ip("127.0.0.1"), 8)));
+    }
+
+    #[test]
+    fn lowercases_names() {
+        let mut s = [0u8; 256];
+        assert_eq!(lowercase(b"X-Forwarded-For", &mut s), b"x-forwarded-for");
+        let long = [b'A'; 300];
+        assert_eq!(lowercase(&long, &mut s).len(), 300);
+    }
+}

@@ -1,0 +1,160 @@
+//! Responses Ravelin writes itself: HAProxy's error pages (or the proxy's `errorfile` /
+//! `http-error` overrides), `monitor-uri`, and the replies of `http-request deny|return|redirect`.
+
+use super::*;
+use crate::http::head::write_u64;
+use crate::http::rules::{ReplyBody, ReturnSpec};
+
+impl HttpConn {
+    /// Answers with the error page for `status`, then closes the connection.
+    pub(super) fn reply_error(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        status: u16,
+        term: Termination,
+    ) -> Step {
+        self.drop_upstream(ctx, true);
+        self.reply(ctx, status, true, term)
+    }
+
+    /// The page for `status`: the backend's override (for errors on the server side), the
+    /// frontend's, or HAProxy's built-in page. HAProxy answers request-side failures (bad or
+    /// oversized head, `timeout http-request`) from its connection layer and everything else
+    /// from its HTTP layer; the two page shapes differ in header case and order.
+    fn page<'m>(&self, model: &'m crate::model::Model, status: u16) -> &'m [u8] {
+        let fe = model.frontends.get(self.origin.frontend.0 as usize);
+        let be = model.backends.get(self.connector.backend.0 as usize);
+        let custom = match status {
+            500..=599 => be
+                .and_then(|b| b.errors.get(status))
+                .or_else(|| fe.and_then(|f| f.errors.get(status))),
+            _ => fe.and_then(|f| f.errors.get(status)),
+        };
+        if let Some(p) = custom {
+            return p;
+        }
+        let page = match status {
+            400 | 408 | 414 | 431 | 422 | 501 => errors::conn_error(status),
+            _ => errors::builtin(status),
+        };
+        page.or_else(|| errors::builtin(500)).unwrap_or(b"")
+    }
+
+    /// Queues the page for `status` in `out`, then closes (or waits for the next request).
+    pub(super) fn reply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        status: u16,
+        close: bool,
+        term: Termination,
+    ) -> Step {
+        let shared = ctx.shared;
+        let page = self.page(&shared.model, status);
+        self.reply_with(ctx, close, term, |out| {
+            let n = page.len().min(out.len());
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), page.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            Some(n)
+        })
+    }
+
+    /// `http-request return`: status line, `hdr` lines, then `content-length` and
+    /// `content-type`, in HAProxy's order; an `errorfile`-style payload is sent raw.
+    pub(super) fn reply_return(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        spec: &ReturnSpec,
+        close: bool,
+    ) -> Step {
+        let term = Termination::new(Cause::Proxy, Stage::Request);
+        self.reply_with(ctx, close, term, |out| {
+            let payload: &[u8] = match &spec.body {
+                ReplyBody::Raw(raw) => {
+                    let n = raw.len().min(out.len());
+                    out.get_mut(..n)?.copy_from_slice(raw.get(..n)?);
+                    return Some(n);
+                }
+                ReplyBody::Payload(p) => p,
+                ReplyBody::Empty => &[],
+            };
+            let mut w = HeadWriter::new(out);
+            w.status_line(
+                Version::Http11,
+                spec.status,
+                errors::reason(spec.status).as_bytes(),
+            );
+            for (n, v) in &spec.headers {
+                w.header(n.as_bytes(), v.as_bytes());
+            }
+            let mut num = [0u8; 20];
+            w.header(b"content-length", write_u64(payload.len() as u64, &mut num));
+            if let Some(ct) = &spec.content_type {
+                w.header(b"content-type", ct.as_bytes());
+            }
+            if close {
+                w.header(b"connection", b"close");
+            }
+            let n = w.finish()?;
+            let end = n.checked_add(payload.len())?;
+            out.get_mut(n..end)?.copy_from_slice(payload);
+            Some(end)
+        })
+    }
+
+    /// `http-request redirect`: the `Location` was built by the rules into `edits`.
+    pub(super) fn reply_redirect(&mut self, ctx: &mut Ctx<'_>, code: u16, close: bool) -> Step {
+        let term = Termination::new(Cause::Proxy, Stage::Request);
+        let edits = std::mem::take(&mut self.edits);
+        let step = self.reply_with(ctx, close, term, |out| {
+            let mut w = HeadWriter::new(out);
+            w.status_line(Version::Http11, code, errors::reason(code).as_bytes());
+            w.header(b"content-length", b"0");
+            w.header(b"location", edits.location());
+            if close {
+                w.header(b"connection", b"close");
+            }
+            w.finish()
+        });
+        self.edits = edits;
+        step
+    }
+
+    /// Writes a generated response into `out` with `write` (which returns its length, or
+    /// `None` if it does not fit), then moves to `Reply`.
+    fn reply_with(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        close: bool,
+        term: Termination,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Step {
+        let mut out = match self.out.take() {
+            Some(b) => b,
+            None => match ctx.pools.bufs.get() {
+                Some(b) => b,
+                None => return Step::Close(Termination::new(Cause::Proxy, term.stage)),
+            },
+        };
+        out.consume(out.len());
+        match write(out.spare()) {
+            Some(n) => out.filled(n),
+            None => {
+                ctx.pools.bufs.put(out);
+                return Step::Close(Termination::new(Cause::Proxy, term.stage));
+            }
+        }
+        self.out = Some(out);
+        if let Phase::Exchange(_) | Phase::Connecting { .. } | Phase::TurnAround { .. } = self.phase
+        {
+            self.connector.release(ctx);
+        }
+        if let Some(b) = self.head_out.take() {
+            ctx.pools.bufs.put(b);
+        }
+        let fe = ctx.frontend_timeouts(self.origin.frontend);
+        self.client_deadline = fe.client.map(|t| ctx.now + t);
+        self.phase = Phase::Reply { close, term };
+        self.drive(ctx)
+    }
+}

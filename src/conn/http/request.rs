@@ -1,0 +1,405 @@
+//! The request side: parsing and routing a head, rewriting it for the server, sending the
+//! head and the body.
+
+use std::io::{self, IoSlice};
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::*;
+use crate::balance;
+use crate::http::rules::{self, HeaderFate, Verdict};
+
+impl HttpConn {
+    pub(super) fn try_head(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        let Some(buf) = self.req.as_ref() else {
+            if self.client_eof {
+                // The client closed between requests: a normal end.
+                return Err(Step::Close(Termination::NORMAL));
+            }
+            return Ok(false);
+        };
+        if buf.is_empty() {
+            if self.client_eof {
+                return Err(Step::Close(Termination::NORMAL));
+            }
+            return Ok(false);
+        }
+        if let Phase::Head { idle: true, .. } = self.phase {
+            // First byte of a new request: `timeout http-request` starts now.
+            let fe = ctx.frontend_timeouts(self.origin.frontend);
+            let t = fe.http_request.or(fe.client);
+            self.phase = Phase::Head {
+                deadline: t.map(|t| ctx.now + t),
+                idle: false,
+            };
+        }
+        let limits = Limits {
+            max_headers: ctx.shared.model.global.http_maxhdr as usize,
+        };
+        let full = buf.is_full();
+        match parse_request(buf.pending(), &limits, full, &mut self.head) {
+            Ok(Parse::Partial) => {
+                if self.client_eof {
+                    // Closed in the middle of a head: nobody to answer (HAProxy's `CR`).
+                    self.count_req_error(ctx);
+                    return Err(Step::Close(Termination::new(
+                        Cause::ClientAbort,
+                        Stage::Connect,
+                    )));
+                }
+                Ok(false)
+            }
+            Ok(Parse::Complete) => {
+                self.requests += 1;
+                if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                    f.requests.fetch_add(1, Relaxed);
+                }
+                self.on_request(ctx).map(|()| true)
+            }
+            Err(e) => {
+                self.count_req_error(ctx);
+                ctx.debug_event(format_args!("bad request: {}", e.reason));
+                Err(self.reply_error(
+                    ctx,
+                    e.status,
+                    Termination::new(Cause::Proxy, Stage::Connect),
+                ))
+            }
+        }
+    }
+
+    pub(super) fn count_req_error(&self, ctx: &Ctx<'_>) {
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.req_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A complete head is in `req`: answer it locally, or route it and start the exchange.
+    pub(super) fn on_request(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
+        // Borrow the model through the shared reference, not through `ctx`, so replies (which
+        // need `ctx` mutably) can be sent while rules are borrowed.
+        let shared = ctx.shared;
+        let model = &shared.model;
+        let Some(fe) = model.frontends.get(self.origin.frontend.0 as usize) else {
+            return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Request)));
+        };
+        let keep = client_wants_keep_alive(self.head.version, self.head.conn)
+            && conn_mode(fe.http.conn_mode, None) != ConnMode::Close;
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let view = ReqView {
+            buf,
+            head: &self.head,
+            src: self.origin.src,
+            dst: self.origin.dst,
+        };
+        if let Some(uri) = &fe.monitor_uri {
+            if view.path() == uri.as_bytes() {
+                self.consume_head();
+                return Err(self.reply(ctx, 200, !keep, Termination::NORMAL));
+            }
+        }
+        // Frontend rules, then the backend choice, then the backend's own rules (a listen
+        // section's rules all sit in its frontend half).
+        self.edits.clear();
+        let verdict = rules::apply_request(&fe.rules.request, &view, &mut self.edits);
+        if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
+            return Err(step);
+        }
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let view = ReqView {
+            buf,
+            head: &self.head,
+            src: self.origin.src,
+            dst: self.origin.dst,
+        };
+        let Some(backend) = rules::select_backend(fe, &view).or_else(|| fe.backend()) else {
+            return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
+        };
+        let Some(be) = model.backends.get(backend.0 as usize) else {
+            return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
+        };
+        if fe.listen_backend != Some(backend) {
+            let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+            let view = ReqView {
+                buf,
+                head: &self.head,
+                src: self.origin.src,
+                dst: self.origin.dst,
+            };
+            let verdict = rules::apply_request(&be.rules.request, &view, &mut self.edits);
+            if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
+                return Err(step);
+            }
+        }
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let view = ReqView {
+            buf,
+            head: &self.head,
+            src: self.origin.src,
+            dst: self.origin.dst,
+        };
+        let key = PickKey {
+            hash: balance::request_hash(&be.balance, &view),
+        };
+        let mode = conn_mode(fe.http.conn_mode, be.http.conn_mode);
+        let wants_tunnel = self.head.conn.upgrade || self.head.method == Method::Connect;
+        let keep_client =
+            mode != ConnMode::Close && client_wants_keep_alive(self.head.version, self.head.conn);
+        let keep_server = mode == ConnMode::KeepAlive && !wants_tunnel;
+        // Build the outgoing head now, while the parsed spans still point into `req`.
+        if let Err(status) = self.write_request_head(ctx, backend, keep_server) {
+            return Err(self.reply_error(
+                ctx,
+                status,
+                Termination::new(Cause::Proxy, Stage::Request),
+            ));
+        }
+        self.consume_head();
+        let exchange = Exchange {
+            method: self.head.method,
+            req_body: BodyState::new(self.head.framing),
+            req_fwd: 0,
+            head_sent: 0,
+            response: Response::Head,
+            res_fwd: 0,
+            response_started: false,
+            keep_client,
+            keep_server,
+            wants_tunnel,
+            replayable: self.head.framing == Framing::None,
+            retried_reuse: false,
+        };
+        self.connector.reset(ctx, backend, key);
+        self.client_deadline = ctx
+            .frontend_timeouts(self.origin.frontend)
+            .client
+            .map(|t| ctx.now + t);
+        self.start_server(ctx, exchange)
+    }
+
+    /// Acts on a rule verdict: `None` to go on, or the step after answering the request.
+    fn answer_verdict(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        verdict: Verdict<'_>,
+        keep: bool,
+    ) -> Option<Step> {
+        let denied = Termination::new(Cause::Proxy, Stage::Request);
+        match verdict {
+            // `wait-for-body` is accepted by the parser; bodies are streamed, not awaited.
+            Verdict::Continue | Verdict::WaitForBody { .. } => None,
+            Verdict::Deny { status } => {
+                if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                    f.denied.fetch_add(1, Relaxed);
+                }
+                self.consume_head();
+                // Observed on HAProxy 2.6: these statuses keep a keep-alive client, others close.
+                let keeps = matches!(status, 200 | 401 | 404 | 410 | 422 | 425 | 503);
+                Some(self.reply(ctx, status, !(keep && keeps), denied))
+            }
+            Verdict::Return(spec) => {
+                self.consume_head();
+                Some(self.reply_return(ctx, spec, !keep))
+            }
+            Verdict::Redirect { code } => {
+                self.consume_head();
+                Some(self.reply_redirect(ctx, code, !keep))
+            }
+        }
+    }
+
+    /// Drops the parsed head from `req` (the body and any pipelined bytes stay).
+    pub(super) fn consume_head(&mut self) {
+        if let Some(b) = self.req.as_mut() {
+            b.consume(self.head.len.min(b.len()));
+        }
+    }
+
+    /// Writes the request head for the server into `head_out`: request line, the client's
+    /// headers minus hop-by-hop ones (names lowercased, as HAProxy 2.x sends them),
+    /// `x-forwarded-for`/`x-original-to`, and the `connection` header the server side needs.
+    pub(super) fn write_request_head(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        backend: BackendId,
+        keep_server: bool,
+    ) -> Result<(), u16> {
+        let model = &ctx.shared.model;
+        let fe = model
+            .frontends
+            .get(self.origin.frontend.0 as usize)
+            .ok_or(500u16)?;
+        let be = model.backends.get(backend.0 as usize).ok_or(500u16)?;
+        let mut out = match self.head_out.take() {
+            Some(b) => b,
+            None => ctx.pools.bufs.get().ok_or(500u16)?,
+        };
+        out.consume(out.len());
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let head = &self.head;
+        let mut w = HeadWriter::new(out.spare());
+        w.request_line(
+            head.method_span.get(buf),
+            head.target.get(buf),
+            head.version,
+        );
+        let mut lower = [0u8; 256];
+        for h in &head.headers {
+            let name = h.name.get(buf);
+            if is_hop_by_hop(name) {
+                if head.conn.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                    w.header(b"upgrade", h.value.get(buf));
+                }
+                continue;
+            }
+            match self.edits.rewrite(name, h.value.get(buf)) {
+                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(buf)),
+                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
+                HeaderFate::Drop => {}
+            }
+        }
+        for (name, value) in self.edits.additions() {
+            w.header(lowercase(name, &mut lower), value);
+        }
+        let mut text = [0u8; 64];
+        for fwd in [fe.http.forwardfor.as_ref(), be.http.forwardfor.as_ref()]
+            .into_iter()
+            .flatten()
+            .take(1)
+        {
+            if self.forward_header_applies(fwd, buf) {
+                let ip = ip_text(self.origin.src.ip(), &mut text);
+                w.header(lowercase(fwd.header.as_bytes(), &mut lower), ip);
+            }
+        }
+        for fwd in [fe.http.originalto.as_ref(), be.http.originalto.as_ref()]
+            .into_iter()
+            .flatten()
+            .take(1)
+        {
+            if self.forward_header_applies(fwd, buf) {
+                let ip = ip_text(self.origin.dst.ip(), &mut text);
+                w.header(lowercase(fwd.header.as_bytes(), &mut lower), ip);
+            }
+        }
+        if head.conn.upgrade {
+            w.header(b"connection", b"upgrade");
+        } else if !keep_server {
+            w.header(b"connection", b"close");
+        } else if head.version == Version::Http10 {
+            w.header(b"connection", b"keep-alive");
+        }
+        match w.finish() {
+            Some(n) => {
+                out.filled(n);
+                self.head_out = Some(out);
+                Ok(())
+            }
+            None => {
+                ctx.pools.bufs.put(out);
+                Err(500)
+            }
+        }
+    }
+
+    pub(super) fn forward_header_applies(&self, fwd: &ForwardHeader, buf: &[u8]) -> bool {
+        if fwd
+            .except
+            .is_some_and(|net| in_network(self.origin.src.ip(), net))
+        {
+            return false;
+        }
+        if fwd.if_none {
+            let name = fwd.header.as_bytes();
+            let present = self
+                .head
+                .headers
+                .iter()
+                .any(|h| h.name.get(buf).eq_ignore_ascii_case(name));
+            return !present;
+        }
+        true
+    }
+
+    pub(super) fn send_request(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return Ok(false);
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Ok(false);
+        };
+        // Validate newly arrived body bytes.
+        if !ex.req_body.is_done() {
+            if let Some(req) = self.req.as_ref() {
+                let fresh = req.pending().get(ex.req_fwd..).unwrap_or(&[]);
+                if !fresh.is_empty() {
+                    match ex.req_body.advance(fresh) {
+                        Ok(n) => ex.req_fwd += n,
+                        Err(e) => {
+                            let started = ex.response_started;
+                            return Err(self.bad_request_body(ctx, e, started));
+                        }
+                    }
+                }
+            }
+        }
+        let head_rem = self
+            .head_out
+            .as_ref()
+            .map_or(&[][..], |h| h.pending().get(ex.head_sent..).unwrap_or(&[]));
+        let body = self
+            .req
+            .as_ref()
+            .map_or(&[][..], |b| b.pending().get(..ex.req_fwd).unwrap_or(&[]));
+        if (head_rem.is_empty() && body.is_empty()) || !up.ready.writable || up.eof {
+            if self.client_eof && ex.req_body.until_close() {
+                // Nothing else will come (only a request with an unknown length could need this).
+            }
+            return Ok(false);
+        }
+        let res = if head_rem.is_empty() {
+            up.sock.write(body)
+        } else {
+            up.sock
+                .write_vectored(&[IoSlice::new(head_rem), IoSlice::new(body)])
+        };
+        match res {
+            Ok(n) => {
+                let from_head = n.min(head_rem.len());
+                ex.head_sent += from_head;
+                let from_body = n - from_head;
+                if from_body > 0 {
+                    if let Some(b) = self.req.as_mut() {
+                        b.consume(from_body);
+                    }
+                    ex.req_fwd -= from_body.min(ex.req_fwd);
+                    // Body bytes left the buffer: this request can no longer be replayed.
+                    ex.replayable = false;
+                }
+                self.touch_server(ctx);
+                self.touch_client(ctx);
+                Ok(n > 0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                up.ready.writable = false;
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(self.server_failed(ctx, Some(e))),
+        }
+    }
+
+    pub(super) fn bad_request_body(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        e: HttpError,
+        response_started: bool,
+    ) -> Step {
+        self.count_req_error(ctx);
+        ctx.debug_event(format_args!("bad request body: {}", e.reason));
+        self.drop_upstream(ctx, true);
+        if response_started {
+            return Step::Close(Termination::new(Cause::Proxy, Stage::Data));
+        }
+        self.reply_error(ctx, 400, Termination::new(Cause::Proxy, Stage::Data))
+    }
+}

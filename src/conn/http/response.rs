@@ -1,0 +1,429 @@
+//! The response side: parsing and rewriting the head (interim responses included), forwarding
+//! the body, and switching to a tunnel after a 101 or a CONNECT.
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::*;
+use crate::acl::RespView;
+use crate::http::rules::{self, HeaderFate, Verdict};
+use crate::server::SharedState;
+
+impl HttpConn {
+    /// Parses response heads and validates body bytes as they arrive.
+    pub(super) fn on_response_bytes(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return Ok(false);
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Ok(false);
+        };
+        match &mut ex.response {
+            Response::Head => {
+                let Some(res) = up.res.as_ref() else {
+                    if up.eof {
+                        return Err(self.server_failed(ctx, None));
+                    }
+                    return Ok(false);
+                };
+                if self.out.is_some() {
+                    return Ok(false); // an interim response is still being written
+                }
+                let limits = Limits {
+                    max_headers: ctx.shared.model.global.http_maxhdr as usize,
+                };
+                match parse_response(
+                    res.pending(),
+                    &limits,
+                    ex.method,
+                    res.is_full(),
+                    &mut self.rhead,
+                ) {
+                    Ok(Parse::Partial) => {
+                        if up.eof {
+                            return Err(self.server_failed(ctx, None));
+                        }
+                        Ok(false)
+                    }
+                    Ok(Parse::Complete) => self.on_response_head(ctx).map(|()| true),
+                    Err(e) => {
+                        ctx.debug_event(format_args!("bad response: {}", e.reason));
+                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
+                            be.resp_errors.fetch_add(1, Relaxed);
+                        }
+                        self.drop_upstream(ctx, true);
+                        Err(self.reply_error(ctx, 502, Termination::new(Cause::Proxy, Stage::Data)))
+                    }
+                }
+            }
+            Response::Body(body) => {
+                let Some(res) = up.res.as_ref() else {
+                    if up.eof && !body.is_done() {
+                        if body.until_close() {
+                            ex.response = Response::Done;
+                            ex.keep_server = false;
+                            return Ok(true);
+                        }
+                        // Truncated body: the client connection cannot continue.
+                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
+                            be.resp_errors.fetch_add(1, Relaxed);
+                        }
+                        return Err(Step::Close(Termination::new(
+                            Cause::ServerAbort,
+                            Stage::Data,
+                        )));
+                    }
+                    return Ok(false);
+                };
+                if body.is_done() {
+                    return Ok(false);
+                }
+                let fresh = res.pending().get(ex.res_fwd..).unwrap_or(&[]);
+                if fresh.is_empty() {
+                    if up.eof {
+                        if body.until_close() {
+                            ex.keep_server = false;
+                            // The end of stream ends the body; nothing more to validate.
+                            return Ok(false);
+                        }
+                        return Err(Step::Close(Termination::new(
+                            Cause::ServerAbort,
+                            Stage::Data,
+                        )));
+                    }
+                    return Ok(false);
+                }
+                match body.advance(fresh) {
+                    Ok(n) => {
+                        ex.res_fwd += n;
+                        Ok(n > 0)
+                    }
+                    Err(e) => {
+                        ctx.debug_event(format_args!("bad response body: {}", e.reason));
+                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
+                            be.resp_errors.fetch_add(1, Relaxed);
+                        }
+                        Err(Step::Close(Termination::new(
+                            Cause::ServerAbort,
+                            Stage::Data,
+                        )))
+                    }
+                }
+            }
+            Response::Done => Ok(false),
+        }
+    }
+
+    /// A complete response head is in the server buffer: interim responses are forwarded and
+    /// waited past; a final one is rewritten for the client.
+    pub(super) fn on_response_head(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return Ok(());
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Ok(());
+        };
+        let status = self.rhead.status;
+        if let Some(be) = ctx.shared.backend(self.connector.backend) {
+            let class = usize::from(status / 100).saturating_sub(1).min(5);
+            if let Some(c) = be.http_responses.get(class) {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+        let interim = (100..200).contains(&status) && status != 101;
+        let tunnel = ex.wants_tunnel
+            && (status == 101 || (ex.method == Method::Connect && (200..300).contains(&status)));
+        let keep_client =
+            ex.keep_client && !interim && self.rhead.framing != Framing::UntilClose && !tunnel;
+        // http-response rules (backend's, then frontend's), then http-after-response.
+        self.edits.clear();
+        let denied = !interim
+            && !tunnel
+            && response_rules(
+                ctx.shared,
+                self.origin,
+                self.connector.backend,
+                self.head_out.as_ref(),
+                &mut self.head,
+                &self.rhead,
+                up.res.as_ref().map_or(&[][..], |b| b.pending()),
+                &mut self.edits,
+            );
+        if denied {
+            if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                f.denied.fetch_add(1, Relaxed);
+            }
+            self.drop_upstream(ctx, true);
+            return Err(self.reply_error(ctx, 502, Termination::new(Cause::Proxy, Stage::Headers)));
+        }
+        if !interim {
+            ex.keep_client = keep_client;
+            if self.rhead.conn.close
+                || self.rhead.framing == Framing::UntilClose
+                || self.rhead.version == Version::Http10 && !self.rhead.conn.keep_alive
+            {
+                ex.keep_server = false;
+            }
+            // The request is answered: the copy kept for a replay is no longer needed.
+            if let Some(b) = self.head_out.take() {
+                if ex.head_sent >= b.len() {
+                    ctx.pools.bufs.put(b);
+                } else {
+                    self.head_out = Some(b);
+                }
+            }
+        }
+        let Some(res) = up.res.as_ref() else {
+            return Ok(());
+        };
+        let src = res.pending();
+        let mut out = match self.out.take() {
+            Some(b) => b,
+            None => match ctx.pools.bufs.get() {
+                Some(b) => b,
+                None => {
+                    ctx.starved.push_back(ctx.owner);
+                    return Ok(());
+                }
+            },
+        };
+        let mut w = HeadWriter::new(out.spare());
+        w.status_line(self.rhead.version, status, self.rhead.reason.get(src));
+        let mut lower = [0u8; 256];
+        for h in &self.rhead.headers {
+            let name = h.name.get(src);
+            if is_hop_by_hop(name) {
+                if tunnel && name.eq_ignore_ascii_case(b"upgrade") {
+                    w.header(b"upgrade", h.value.get(src));
+                }
+                continue;
+            }
+            match self.edits.rewrite(name, h.value.get(src)) {
+                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(src)),
+                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
+                HeaderFate::Drop => {}
+            }
+        }
+        for (name, value) in self.edits.additions() {
+            w.header(lowercase(name, &mut lower), value);
+        }
+        if tunnel && status == 101 {
+            w.header(b"connection", b"upgrade");
+        } else if !interim {
+            // Say it only where the response's version implies otherwise (HAProxy does the same:
+            // a 1.0 response kept alive gets `connection: keep-alive`).
+            if !keep_client && self.rhead.version == Version::Http11 {
+                w.header(b"connection", b"close");
+            } else if keep_client && self.rhead.version == Version::Http10 {
+                w.header(b"connection", b"keep-alive");
+            }
+        }
+        let Some(n) = w.finish() else {
+            ctx.pools.bufs.put(out);
+            self.drop_upstream(ctx, true);
+            return Err(self.reply_error(ctx, 502, Termination::new(Cause::Proxy, Stage::Data)));
+        };
+        out.filled(n);
+        self.out = Some(out);
+        let head_len = self.rhead.len;
+        if let Some(res) = up.res.as_mut() {
+            res.consume(head_len.min(res.len()));
+        }
+        if interim {
+            // Wait for the final response (the next head in the buffer).
+            return Ok(());
+        }
+        if tunnel {
+            return self.start_tunnel(ctx);
+        }
+        ex.response = Response::Body(BodyState::new(self.rhead.framing));
+        Ok(())
+    }
+
+    /// After a 101 (or a 2xx to CONNECT): bytes already buffered on either side are handed to the
+    /// pumps, which then forward raw bytes both ways (`timeout tunnel`).
+    pub(super) fn start_tunnel(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
+        let Some(up) = self.up.as_mut() else {
+            return Ok(());
+        };
+        // The response head (in `out`) goes first: put it in front of any server bytes.
+        let mut res_pump = Pump::new(Via::Auto);
+        let mut req_pump = Pump::new(Via::Auto);
+        let out = self.out.take();
+        let server_bytes = up.res.take();
+        match (out, server_bytes) {
+            (Some(mut o), Some(s)) => {
+                let room = o.spare();
+                let take = s.pending().len().min(room.len());
+                if let (Some(dst), Some(src)) = (room.get_mut(..take), s.pending().get(..take)) {
+                    dst.copy_from_slice(src);
+                }
+                o.filled(take);
+                if take < s.len() {
+                    // Cannot happen with equal buffer sizes unless the server sent a huge burst
+                    // with its 101; refuse rather than reorder bytes.
+                    ctx.pools.bufs.put(s);
+                    ctx.pools.bufs.put(o);
+                    return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Data)));
+                }
+                ctx.pools.bufs.put(s);
+                res_pump = Pump::with_buffer(Via::Auto, o);
+            }
+            (Some(o), None) => res_pump = Pump::with_buffer(Via::Auto, o),
+            (None, Some(s)) => res_pump = Pump::with_buffer(Via::Auto, s),
+            (None, None) => {}
+        }
+        if let Some(r) = self.req.take() {
+            if r.is_empty() {
+                ctx.pools.bufs.put(r);
+            } else {
+                req_pump = Pump::with_buffer(Via::Auto, r);
+            }
+        }
+        if self.client_eof {
+            req_pump.eof = true;
+        }
+        if up.eof {
+            res_pump.eof = true;
+        }
+        if let Some(b) = self.head_out.take() {
+            ctx.pools.bufs.put(b);
+        }
+        let mut duplex = Duplex::with_pumps(req_pump, res_pump);
+        let fe_t = ctx.frontend_timeouts(self.origin.frontend);
+        let be_t = ctx.backend_timeouts(self.connector.backend);
+        duplex.touch((&fe_t, &be_t), ctx.now, true, true);
+        self.phase = Phase::Tunnel(duplex);
+        Ok(())
+    }
+
+    pub(super) fn run_tunnel(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
+        let Phase::Tunnel(duplex) = &mut self.phase else {
+            return Ok(());
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Data)));
+        };
+        let fe_t = ctx.frontend_timeouts(self.origin.frontend);
+        let be_t = ctx.backend_timeouts(self.connector.backend);
+        match duplex.run(
+            &mut self.client,
+            &mut self.cready,
+            &mut up.sock,
+            &mut up.ready,
+            ctx.pools,
+            (&fe_t, &be_t),
+            ctx.now,
+        ) {
+            Ok(Progress::Done) => Err(Step::Close(Termination::NORMAL)),
+            Ok(Progress::Open { more, starved }) => {
+                if starved {
+                    ctx.starved.push_back(ctx.owner);
+                } else if more {
+                    ctx.runnable.push(ctx.owner);
+                }
+                Ok(())
+            }
+            Err((t, e)) => {
+                ctx.debug_event(format_args!("tunnel aborted: {e}"));
+                Err(Step::Close(t))
+            }
+        }
+    }
+
+    /// Writes validated response body bytes to the client (after `out`).
+    pub(super) fn send_response_body(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        if self.out.is_some() || !self.cready.writable {
+            return Ok(false);
+        }
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return Ok(false);
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Ok(false);
+        };
+        if ex.res_fwd == 0 {
+            return Ok(false);
+        }
+        let Some(res) = up.res.as_mut() else {
+            return Ok(false);
+        };
+        let chunk = res.pending().get(..ex.res_fwd).unwrap_or(&[]);
+        match self.client.write(chunk) {
+            Ok(n) => {
+                res.consume(n);
+                ex.res_fwd -= n.min(ex.res_fwd);
+                if res.is_empty() {
+                    if let Some(b) = up.res.take() {
+                        ctx.pools.bufs.put(b);
+                    }
+                }
+                self.touch_client(ctx);
+                Ok(n > 0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.cready.writable = false;
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(self.client_failed(ctx, e)),
+        }
+    }
+}
+
+/// Applies the response rules of the backend and the frontend (`http-response`, then
+/// `http-after-response`) to a response head; header edits land in `edits`. Returns true when a
+/// rule denies the response (the client then gets a 502, as in HAProxy). Request-side criteria
+/// are evaluated on the request as it was sent (re-parsed from `head_out` into `scratch`), and
+/// only when some rule exists.
+#[allow(clippy::too_many_arguments)] // disjoint borrows of the connection's fields
+fn response_rules(
+    shared: &SharedState,
+    origin: Origin,
+    backend: BackendId,
+    head_out: Option<&Buffer>,
+    scratch: &mut RequestHead,
+    rhead: &ResponseHead,
+    res: &[u8],
+    edits: &mut HeaderEdits,
+) -> bool {
+    let model = &shared.model;
+    let fe = model.frontends.get(origin.frontend.0 as usize);
+    let be = model
+        .backends
+        .get(backend.0 as usize)
+        .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(backend)));
+    let lists = [
+        be.map(|b| &b.rules.response),
+        fe.map(|f| &f.rules.response),
+        fe.map(|f| &f.rules.after_response),
+        be.map(|b| &b.rules.after_response),
+    ];
+    if lists.iter().flatten().all(|l| l.is_empty()) {
+        return false;
+    }
+    let req_buf = head_out.map_or(&[][..], |b| b.pending());
+    let limits = Limits {
+        max_headers: model.global.http_maxhdr as usize,
+    };
+    if parse_request(req_buf, &limits, false, scratch) != Ok(Parse::Complete) {
+        *scratch = RequestHead::default();
+    }
+    let view = ReqView {
+        buf: req_buf,
+        head: scratch,
+        src: origin.src,
+        dst: origin.dst,
+    };
+    let resp = RespView {
+        status: rhead.status,
+        buf: res,
+        headers: &rhead.headers,
+    };
+    for list in lists.into_iter().flatten() {
+        match rules::apply_response(list, &view, resp, edits) {
+            Verdict::Continue | Verdict::WaitForBody { .. } => {}
+            Verdict::Deny { .. } | Verdict::Return(_) | Verdict::Redirect { .. } => return true,
+        }
+    }
+    false
+}
