@@ -353,8 +353,13 @@ impl Reactor {
                         }
                     }
                     Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
-                    // An idle server connection spoke or closed: it cannot be reused.
-                    Target::Idle(key) => self.core.idle.drop_conn(self.poll.registry(), key),
+                    // An idle server connection that speaks, closes or errors cannot be reused
+                    // (writability alone is expected: it is reported on registration).
+                    Target::Idle(key) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.core.idle.drop_conn(self.poll.registry(), key);
+                        }
+                    }
                 }
             }
         }

@@ -81,13 +81,7 @@ impl IdlePool {
     }
 
     /// Takes the most recent eligible idle connection to `srv`, deregistered from the idle token.
-    pub fn take(
-        &mut self,
-        registry: &Registry,
-        be: BackendId,
-        srv: ServerId,
-        eligible: Eligible,
-    ) -> Option<IdleConn> {
+    pub fn take(&mut self, be: BackendId, srv: ServerId, eligible: Eligible) -> Option<IdleConn> {
         let conns = &self.conns;
         let list = self.lists.get_mut(be.0 as usize)?.get_mut(srv.0 as usize)?;
         let pos = list.iter().rposition(|&k| {
@@ -96,9 +90,8 @@ impl IdlePool {
                 .is_some_and(|c| eligible == Eligible::Any || c.reused)
         })?;
         let key = list.remove(pos);
-        let mut c = self.conns.try_remove(key)?;
-        c.sock.deregister(registry);
-        Some(c)
+        // Still registered under the idle token: the taker moves it with `reregister`.
+        self.conns.try_remove(key)
     }
 
     /// Puts a connection in the pool; returns the timer owner key and generation to arm for its
@@ -119,7 +112,13 @@ impl IdlePool {
         let (be, srv) = (c.backend, c.server);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        if c.sock.register(registry, token::idle(key)).is_err() {
+        // The socket is normally still registered under its stream's token: move it.
+        let moved = c
+            .sock
+            .reregister(registry, token::idle(key))
+            .or_else(|_| c.sock.register(registry, token::idle(key)));
+        if moved.is_err() {
+            c.sock.deregister(registry);
             return None;
         }
         entry.insert(c);

@@ -6,5 +6,6 @@ mod util;
 
 mod balance;
 mod cli;
+mod http;
 mod limits;
 mod tcp;

@@ -39,7 +39,7 @@ impl HttpConn {
             (HttpReuse::Safe, false) => None,
         };
         if let Some(el) = eligible {
-            if let Some(idle) = ctx.idle.take(ctx.registry, backend, srv, el) {
+            if let Some(idle) = ctx.idle.take(backend, srv, el) {
                 let up = Upstream {
                     sock: idle.sock,
                     ready: Readiness {
@@ -314,6 +314,10 @@ impl HttpConn {
             .as_ref()
             .and_then(|u| u.res.as_ref())
             .is_some_and(|b| !b.is_empty());
+        ctx.debug_event(format_args!(
+            "exchange done: keep client {keep_client}, keep server {keep_server}, server eof {:?}, extra {extra_server_bytes}",
+            self.up.as_ref().map(|u| u.eof)
+        ));
         match self.up.take() {
             Some(up) if keep_server && !up.eof && !extra_server_bytes => self.up = Some(up),
             Some(mut up) => {
@@ -373,6 +377,10 @@ impl HttpConn {
             (s.pool_max_conn, s.pool_purge_delay)
         });
         if !up.connected || up.eof || delay.is_zero() {
+            ctx.debug_event(format_args!(
+                "not parking: connected {} eof {} delay {delay:?}",
+                up.connected, up.eof
+            ));
             up.sock.deregister(ctx.registry);
             return;
         }
@@ -384,7 +392,9 @@ impl HttpConn {
             generation: 0,
             reused: up.reused,
         };
-        if let Some((key, generation)) = ctx.idle.put(ctx.registry, idle, limit) {
+        let put = ctx.idle.put(ctx.registry, idle, limit);
+        ctx.debug_event(format_args!("parked server connection: {put:?}"));
+        if let Some((key, generation)) = put {
             ctx.timers
                 .arm(ctx.now + delay, crate::timer::Owner { key, generation });
         }

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod bin;
 pub mod client;
+pub mod http_backend;
 pub mod proxy;
 
 use std::time::{Duration, Instant};
