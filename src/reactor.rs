@@ -181,6 +181,34 @@ pub struct ReactorOptions {
     pub nosplice: bool,
 }
 
+impl Core {
+    /// The context a connection runs with (everything of the reactor but the slab).
+    fn ctx<'a>(
+        &'a mut self,
+        registry: &'a Registry,
+        shared: &'a SharedState,
+        now: Instant,
+        owner: Owner,
+        debug: bool,
+        stream_id: u64,
+    ) -> Ctx<'a> {
+        Ctx {
+            registry,
+            timers: &mut self.timers,
+            pools: &mut self.pools,
+            shared,
+            balancers: &mut self.balancers,
+            now,
+            owner,
+            starved: &mut self.starved,
+            runnable: &mut self.runnable,
+            idle: &mut self.idle,
+            debug,
+            stream_id,
+        }
+    }
+}
+
 /// The parts of the reactor a connection may borrow while the slab is borrowed too.
 struct Core {
     timers: TimerWheel,
@@ -509,23 +537,18 @@ impl Reactor {
         let Some(slot) = self.conns.get_mut(key) else {
             return;
         };
-        let mut ctx = Ctx {
-            registry: self.poll.registry(),
-            timers: &mut self.core.timers,
-            pools: &mut self.core.pools,
-            shared: &self.shared,
-            balancers: &mut self.core.balancers,
-            now,
-            owner: Owner {
-                key,
-                generation: slot.generation,
-            },
-            starved: &mut self.core.starved,
-            runnable: &mut self.core.runnable,
-            idle: &mut self.core.idle,
-            debug: self.opts.debug,
-            stream_id: slot.id,
+        let owner = Owner {
+            key,
+            generation: slot.generation,
         };
+        let mut ctx = self.core.ctx(
+            self.poll.registry(),
+            &self.shared,
+            now,
+            owner,
+            self.opts.debug,
+            slot.id,
+        );
         if let Step::Close(t) = f(&mut slot.conn, &mut ctx) {
             self.close(key, t, now);
         }
@@ -538,23 +561,18 @@ impl Reactor {
             return;
         }
         let slot = self.conns.remove(key);
-        let mut ctx = Ctx {
-            registry: self.poll.registry(),
-            timers: &mut self.core.timers,
-            pools: &mut self.core.pools,
-            shared: &self.shared,
-            balancers: &mut self.core.balancers,
-            now,
-            owner: Owner {
-                key,
-                generation: slot.generation,
-            },
-            starved: &mut self.core.starved,
-            runnable: &mut self.core.runnable,
-            idle: &mut self.core.idle,
-            debug: self.opts.debug,
-            stream_id: slot.id,
+        let owner = Owner {
+            key,
+            generation: slot.generation,
         };
+        let mut ctx = self.core.ctx(
+            self.poll.registry(),
+            &self.shared,
+            now,
+            owner,
+            self.opts.debug,
+            slot.id,
+        );
         match slot.conn {
             Conn::Tcp(t) => {
                 if ctx.debug {
