@@ -84,13 +84,7 @@ impl HttpConn {
         };
         let keep = client_wants_keep_alive(self.head.version, self.head.conn)
             && conn_mode(fe.http.conn_mode, None) != ConnMode::Close;
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-        let view = ReqView {
-            buf,
-            head: &self.head,
-            src: self.origin.src,
-            dst: self.origin.dst,
-        };
+        let view = request_view(&self.req, &self.head, self.origin);
         if let Some(uri) = &fe.monitor_uri {
             if view.path() == uri.as_bytes() {
                 self.consume_head();
@@ -104,13 +98,7 @@ impl HttpConn {
         if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
             return Err(step);
         }
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-        let view = ReqView {
-            buf,
-            head: &self.head,
-            src: self.origin.src,
-            dst: self.origin.dst,
-        };
+        let view = request_view(&self.req, &self.head, self.origin);
         let Some(backend) = rules::select_backend(fe, &view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
@@ -118,25 +106,13 @@ impl HttpConn {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
         if fe.listen_backend != Some(backend) {
-            let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-            let view = ReqView {
-                buf,
-                head: &self.head,
-                src: self.origin.src,
-                dst: self.origin.dst,
-            };
+            let view = request_view(&self.req, &self.head, self.origin);
             let verdict = rules::apply_request(&be.rules.request, &view, &mut self.edits);
             if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
                 return Err(step);
             }
         }
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-        let view = ReqView {
-            buf,
-            head: &self.head,
-            src: self.origin.src,
-            dst: self.origin.dst,
-        };
+        let view = request_view(&self.req, &self.head, self.origin);
         let key = PickKey {
             hash: balance::request_hash(&be.balance, &view),
         };
@@ -351,9 +327,6 @@ impl HttpConn {
             .as_ref()
             .map_or(&[][..], |b| b.pending().get(..ex.req_fwd).unwrap_or(&[]));
         if (head_rem.is_empty() && body.is_empty()) || !up.ready.writable || up.eof {
-            if self.client_eof && ex.req_body.until_close() {
-                // Nothing else will come (only a request with an unknown length could need this).
-            }
             return Ok(false);
         }
         let res = if head_rem.is_empty() {
@@ -401,5 +374,17 @@ impl HttpConn {
             return Step::Close(Termination::new(Cause::Proxy, Stage::Data));
         }
         self.reply_error(ctx, 400, Termination::new(Cause::Proxy, Stage::Data))
+    }
+}
+
+/// The request as ACLs and rules see it: the parsed head over the client buffer. Takes the
+/// fields, not `&self`, so the connection's other fields stay free for the caller.
+fn request_view<'a>(req: &'a Option<Buffer>, head: &'a RequestHead, origin: Origin) -> ReqView<'a> {
+    let buf = req.as_ref().map_or(&[][..], |b| b.pending());
+    ReqView {
+        buf,
+        head,
+        src: origin.src,
+        dst: origin.dst,
     }
 }
