@@ -24,7 +24,7 @@ use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
 use crate::conn::http::{self, HttpConn};
-use crate::conn::idle::{IDLE_TIMER_BIT, IdlePool};
+use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
@@ -381,11 +381,11 @@ impl Reactor {
                         }
                     }
                     Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
-                    // An idle server connection that speaks, closes or errors cannot be reused
-                    // (writability alone is expected: it is reported on registration).
-                    Target::Idle(key) => {
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.core.idle.drop_conn(self.poll.registry(), key);
+                    Target::ServerConn(slot) => {
+                        if let idle::Route::Stream(key) =
+                            self.core.idle.on_event(self.poll.registry(), slot, ev)
+                        {
+                            self.on_conn_event(key, Side::Server, ev, now);
                         }
                     }
                 }
@@ -450,12 +450,15 @@ impl Reactor {
         self.core.timers.expire(now, due);
         for owner in due.drain(..) {
             if owner.key != RESUME_LISTENERS && owner.key & IDLE_TIMER_BIT != 0 {
-                self.core.idle.purge(
+                let again = self.core.idle.purge(
                     self.poll.registry(),
                     owner.key & !IDLE_TIMER_BIT,
                     owner.generation,
                     now,
                 );
+                if let Some(at) = again {
+                    self.core.timers.arm(at, owner);
+                }
                 continue;
             }
             if owner.key == RESUME_LISTENERS {

@@ -1,6 +1,7 @@
 //! mio `Token` layout. Stream tokens carry the slab key and which socket of the stream fired;
-//! idle server connections (kept for `http-reuse`) have their own slab and tag. The top of the
-//! token space is reserved for the waker and the listeners.
+//! HTTP server connections carry their slot in the reactor's server-connection slab (so they
+//! keep one token while they move between streams and the idle pool). The top of the token
+//! space is reserved for the waker and the listeners.
 
 use mio::Token;
 
@@ -17,7 +18,7 @@ const LISTENER_BOTTOM: usize = LISTENER_TOP - MAX_LISTENERS;
 
 const TAG_CLIENT: usize = 0;
 const TAG_SERVER: usize = 1;
-const TAG_IDLE: usize = 2;
+const TAG_SERVER_CONN: usize = 2;
 
 /// What a token refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +26,8 @@ pub enum Target {
     Waker,
     Listener(usize),
     Conn(usize, Side),
-    /// An idle server connection in the reactor's pool (its key in the idle slab).
-    Idle(usize),
+    /// An HTTP server connection (its slot in `conn::idle::IdlePool`).
+    ServerConn(usize),
 }
 
 pub fn listener(i: usize) -> Token {
@@ -42,8 +43,8 @@ pub fn conn(key: usize, side: Side) -> Token {
     Token(key << 2 | tag)
 }
 
-pub fn idle(key: usize) -> Token {
-    Token(key << 2 | TAG_IDLE)
+pub fn server_conn(key: usize) -> Token {
+    Token(key << 2 | TAG_SERVER_CONN)
 }
 
 pub fn decode(t: Token) -> Target {
@@ -53,7 +54,7 @@ pub fn decode(t: Token) -> Target {
         n => match n & 3 {
             TAG_CLIENT => Target::Conn(n >> 2, Side::Client),
             TAG_SERVER => Target::Conn(n >> 2, Side::Server),
-            _ => Target::Idle(n >> 2),
+            _ => Target::ServerConn(n >> 2),
         },
     }
 }
@@ -72,6 +73,6 @@ mod tests {
             decode(conn(123_456, Side::Server)),
             Target::Conn(123_456, Side::Server)
         );
-        assert_eq!(decode(idle(9)), Target::Idle(9));
+        assert_eq!(decode(server_conn(9)), Target::ServerConn(9));
     }
 }

@@ -1,9 +1,13 @@
-//! Idle server connections kept for reuse (`http-reuse`), per reactor and per server.
+//! HTTP server connections of a reactor: the slot (and so the poll token) of every one, and
+//! the idle ones kept for reuse (`http-reuse`), per server.
 //!
-//! An idle connection stays registered with the reactor's poll under an idle token, so a server
-//! that closes it (or sends unsolicited bytes) is noticed and the connection dropped. Each one
-//! is purged after the server's `pool-purge-delay`. Lists are LIFO: the most recently used
-//! connection is reused first (warm, least likely closed by the server's own idle timeout).
+//! A server connection is registered with the poll once, under its slot's token, for its whole
+//! life. Handing it from a stream to the idle pool and back only changes who the slot points
+//! to — no `epoll_ctl` per request, as HAProxy changes an fd's owner in memory. Events for a slot
+//! owned by a stream go to that stream; an idle connection that speaks, closes or errors
+//! cannot be reused and is dropped. Idle connections are purged after the server's
+//! `pool-purge-delay`. Lists are LIFO: the most recently used connection is reused first
+//! (warm, least likely closed by the server's own idle timeout).
 
 use std::time::Instant;
 
@@ -12,7 +16,6 @@ use slab::Slab;
 
 use super::Sock;
 use crate::model::{BackendId, Model, ServerId};
-use crate::token;
 
 /// Timer owners of idle connections carry this bit in their key (stream keys never do).
 pub const IDLE_TIMER_BIT: usize = 1 << (usize::BITS - 3);
@@ -24,7 +27,6 @@ pub struct IdleConn {
     pub backend: BackendId,
     pub server: ServerId,
     pub purge_at: Instant,
-    pub generation: u32,
     /// It already carried a request for another session (HAProxy's "proven" connections,
     /// which `http-reuse aggressive` may give to a session's first request).
     pub reused: bool,
@@ -39,24 +41,52 @@ pub enum Eligible {
     Proven,
 }
 
+#[derive(Debug)]
+enum State {
+    /// Used (or being connected) by the stream with this key.
+    Active(usize),
+    Idle(IdleConn),
+}
+
+#[derive(Debug)]
+struct Slot {
+    state: State,
+    /// Tells a purge timer of this slot from one of an earlier slot with the same key.
+    generation: u32,
+    /// A purge timer of this generation is pending (one at a time: a connection parked after
+    /// every request would otherwise leave one stale timer per request in the wheel).
+    purge_armed: bool,
+}
+
+/// Where an event on a server connection slot goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To the stream with this key.
+    Stream(usize),
+    /// Handled here (an idle connection, or a slot already gone).
+    Done,
+}
+
 #[derive(Debug, Default)]
 pub struct IdlePool {
-    conns: Slab<IdleConn>,
-    /// `[backend][server]` → keys in `conns`, most recent last.
+    slots: Slab<Slot>,
+    /// `[backend][server]` → keys of idle slots, most recent last.
     lists: Vec<Vec<Vec<usize>>>,
     next_generation: u32,
+    idle: usize,
 }
 
 impl IdlePool {
     pub fn new(model: &Model) -> IdlePool {
         IdlePool {
-            conns: Slab::new(),
+            slots: Slab::new(),
             lists: model
                 .backends
                 .iter()
                 .map(|b| b.servers.iter().map(|_| Vec::new()).collect())
                 .collect(),
             next_generation: 1,
+            idle: 0,
         }
     }
 
@@ -72,65 +102,134 @@ impl IdlePool {
             .map_or(0, Vec::len)
     }
 
+    /// Idle connections in this reactor.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.idle
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.idle == 0
     }
 
-    /// Takes the most recent eligible idle connection to `srv`, deregistered from the idle token.
-    pub fn take(&mut self, be: BackendId, srv: ServerId, eligible: Eligible) -> Option<IdleConn> {
-        let conns = &self.conns;
+    /// A slot for a new server connection of stream `stream`; its key names the poll token.
+    pub fn reserve(&mut self, stream: usize) -> usize {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        self.slots.insert(Slot {
+            state: State::Active(stream),
+            generation,
+            purge_armed: false,
+        })
+    }
+
+    /// Frees the slot of a connection stream `stream` closed (no-op if it is not its own).
+    pub fn release(&mut self, key: usize, stream: usize) {
+        if self
+            .slots
+            .get(key)
+            .is_some_and(|s| matches!(s.state, State::Active(k) if k == stream))
+        {
+            self.slots.remove(key);
+        }
+    }
+
+    /// Takes the most recent eligible idle connection to `srv` for stream `stream`: the slot
+    /// key (the socket stays registered under it) and the connection.
+    pub fn take(
+        &mut self,
+        be: BackendId,
+        srv: ServerId,
+        eligible: Eligible,
+        stream: usize,
+    ) -> Option<(usize, IdleConn)> {
+        let slots = &self.slots;
         let list = self.lists.get_mut(be.0 as usize)?.get_mut(srv.0 as usize)?;
         let pos = list.iter().rposition(|&k| {
-            conns
-                .get(k)
-                .is_some_and(|c| eligible == Eligible::Any || c.reused)
+            slots.get(k).is_some_and(
+                |s| matches!(&s.state, State::Idle(c) if eligible == Eligible::Any || c.reused),
+            )
         })?;
         let key = list.remove(pos);
-        // Still registered under the idle token: the taker moves it with `reregister`.
-        self.conns.try_remove(key)
+        let slot = self.slots.get_mut(key)?;
+        match std::mem::replace(&mut slot.state, State::Active(stream)) {
+            State::Idle(c) => {
+                self.idle -= 1;
+                Some((key, c))
+            }
+            State::Active(k) => {
+                slot.state = State::Active(k);
+                None
+            }
+        }
     }
 
-    /// Puts a connection in the pool; returns the timer owner key and generation to arm for its
-    /// purge, or `None` when the pool refused it (limit reached; the socket is closed).
+    /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner key
+    /// and generation to arm for its purge when none is pending, or `None`; a connection the
+    /// pool refuses (limit reached, not this stream's slot) is closed and its slot freed.
     pub fn put(
         &mut self,
         registry: &Registry,
+        key: usize,
+        stream: usize,
         mut c: IdleConn,
         limit: Option<u32>,
     ) -> Option<(usize, u32)> {
-        if limit.is_some_and(|l| self.count(c.backend, c.server) >= l as usize) {
+        let full = limit.is_some_and(|l| self.count(c.backend, c.server) >= l as usize);
+        let own = self
+            .slots
+            .get(key)
+            .is_some_and(|s| matches!(s.state, State::Active(k) if k == stream));
+        if full || !own {
             c.sock.deregister(registry);
+            self.release(key, stream);
             return None;
         }
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1).max(1);
-        c.generation = generation;
         let (be, srv) = (c.backend, c.server);
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        // The socket is normally still registered under its stream's token: move it.
-        let moved = c
-            .sock
-            .reregister(registry, token::idle(key))
-            .or_else(|_| c.sock.register(registry, token::idle(key)));
-        if moved.is_err() {
-            c.sock.deregister(registry);
-            return None;
-        }
-        entry.insert(c);
+        let slot = self.slots.get_mut(key)?;
+        slot.state = State::Idle(c);
+        self.idle += 1;
+        let arm = !slot.purge_armed;
+        slot.purge_armed = true;
+        let generation = slot.generation;
         if let Some(l) = self.list(be, srv) {
             l.push(key);
         }
-        Some((key | IDLE_TIMER_BIT, generation))
+        arm.then_some((key | IDLE_TIMER_BIT, generation))
+    }
+
+    /// Routes an event on slot `key`. An idle connection that is readable (bytes or EOF),
+    /// closed or in error is dropped; writability alone is expected after a request was sent.
+    pub fn on_event(&mut self, registry: &Registry, key: usize, ev: &mio::event::Event) -> Route {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return Route::Done;
+        };
+        let c = match &mut slot.state {
+            State::Active(stream) => return Route::Stream(*stream),
+            State::Idle(c) => c,
+        };
+        let dead =
+            ev.is_error() || ev.is_read_closed() || (ev.is_readable() && !still_quiet(&c.sock));
+        if dead {
+            self.drop_conn(registry, key);
+        }
+        Route::Done
     }
 
     /// Drops the idle connection at `key` (the server closed it, sent bytes, or it expired).
     pub fn drop_conn(&mut self, registry: &Registry, key: usize) {
-        if let Some(mut c) = self.conns.try_remove(key) {
+        if !self
+            .slots
+            .get(key)
+            .is_some_and(|s| matches!(s.state, State::Idle(_)))
+        {
+            return;
+        }
+        if let Some(Slot {
+            state: State::Idle(mut c),
+            ..
+        }) = self.slots.try_remove(key)
+        {
+            self.idle -= 1;
             c.sock.deregister(registry);
             if let Some(l) = self.list(c.backend, c.server) {
                 l.retain(|&k| k != key);
@@ -138,27 +237,127 @@ impl IdlePool {
         }
     }
 
-    /// A purge timer fired: drops the connection if it is still the same one and due.
-    pub fn purge(&mut self, registry: &Registry, key: usize, generation: u32, now: Instant) {
-        let due = self
-            .conns
-            .get(key)
-            .is_some_and(|c| c.generation == generation && c.purge_at <= now);
-        if due {
-            self.drop_conn(registry, key);
+    /// A purge timer fired: drops the connection if it is still the same one and due. Returns
+    /// when to fire again if it is idle but was parked again since (its new purge time).
+    pub fn purge(
+        &mut self,
+        registry: &Registry,
+        key: usize,
+        generation: u32,
+        now: Instant,
+    ) -> Option<Instant> {
+        let slot = self.slots.get_mut(key)?;
+        if slot.generation != generation {
+            return None;
+        }
+        match &slot.state {
+            State::Idle(c) if c.purge_at <= now => {
+                slot.purge_armed = false;
+                self.drop_conn(registry, key);
+                None
+            }
+            State::Idle(c) => Some(c.purge_at),
+            State::Active(_) => {
+                // Armed again by the next `put`.
+                slot.purge_armed = false;
+                None
+            }
         }
     }
 
-    /// Closes every idle connection (soft stop, hard stop).
+    /// Closes every idle connection (soft stop, hard stop). Slots of streams stay theirs.
     pub fn clear(&mut self, registry: &Registry) {
-        for (_, c) in self.conns.iter_mut() {
-            c.sock.deregister(registry);
+        let keys: Vec<usize> = self
+            .lists
+            .iter()
+            .flat_map(|be| be.iter().flatten().copied())
+            .collect();
+        for key in keys {
+            self.drop_conn(registry, key);
         }
-        self.conns.clear();
-        for be in &mut self.lists {
-            for l in be {
-                l.clear();
-            }
+    }
+}
+
+/// An idle connection reported readable: true if that was stale (nothing to read, no EOF).
+fn still_quiet(sock: &Sock) -> bool {
+    let mut byte = [0u8; 1];
+    match sock {
+        Sock::Tcp(s) => {
+            matches!(s.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
         }
+        Sock::Unix(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_conn(be: u32, srv: u32, reused: bool) -> (IdleConn, mio::net::TcpListener) {
+        let l = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let s = mio::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        (
+            IdleConn {
+                sock: Sock::Tcp(s),
+                backend: BackendId(be),
+                server: ServerId(srv),
+                purge_at: Instant::now(),
+                reused,
+            },
+            l,
+        )
+    }
+
+    fn pool() -> IdlePool {
+        IdlePool {
+            slots: Slab::new(),
+            lists: vec![vec![Vec::new(), Vec::new()]],
+            next_generation: 1,
+            idle: 0,
+        }
+    }
+
+    #[test]
+    fn slots_move_between_streams_and_the_pool() {
+        let poll = mio::Poll::new().unwrap();
+        let reg = poll.registry();
+        let mut p = pool();
+        let k = p.reserve(7);
+        let (c, _l) = idle_conn(0, 1, false);
+        // First park arms a purge timer; taking and parking again does not arm another.
+        assert_eq!(p.put(reg, k, 7, c, None), Some((k | IDLE_TIMER_BIT, 1)));
+        assert_eq!((p.len(), p.count(BackendId(0), ServerId(1))), (1, 1));
+        assert!(
+            p.take(BackendId(0), ServerId(1), Eligible::Proven, 9)
+                .is_none()
+        );
+        let (k2, c) = p.take(BackendId(0), ServerId(1), Eligible::Any, 9).unwrap();
+        assert_eq!((k2, p.len()), (k, 0));
+        // Stream 7 no longer owns it: its release is a no-op, stream 9's frees the slot.
+        p.release(k, 7);
+        assert_eq!(p.put(reg, k, 9, c, None), None);
+        assert_eq!(p.len(), 1);
+        // The pending timer finds it idle but parked later: fire again at its purge time.
+        let (_, c) = p.take(BackendId(0), ServerId(1), Eligible::Any, 9).unwrap();
+        p.release(k, 9);
+        assert!(p.slots.is_empty());
+        drop(c);
+    }
+
+    #[test]
+    fn limit_refuses_and_frees_the_slot() {
+        let poll = mio::Poll::new().unwrap();
+        let reg = poll.registry();
+        let mut p = pool();
+        let a = p.reserve(1);
+        let b = p.reserve(2);
+        let (ca, _la) = idle_conn(0, 0, false);
+        let (cb, _lb) = idle_conn(0, 0, false);
+        assert!(p.put(reg, a, 1, ca, Some(1)).is_some());
+        assert_eq!(p.put(reg, b, 2, cb, Some(1)), None);
+        assert_eq!(p.slots.len(), 1);
+        let now = Instant::now();
+        assert_eq!(p.purge(reg, a, 1, now), None);
+        assert!(p.is_empty() && p.slots.is_empty());
     }
 }

@@ -25,16 +25,28 @@ pub struct Readiness {
     pub writable: bool,
     /// EPOLLERR was reported: for a connecting socket, the connection failed.
     pub error: bool,
+    /// The peer's FIN (or an error) was reported: read until EOF, not just until a short read.
+    pub closing: bool,
 }
 
 impl Readiness {
     pub fn absorb(&mut self, ev: &mio::event::Event) {
         self.error |= ev.is_error();
+        self.closing |= ev.is_read_closed() || ev.is_error();
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.readable = true;
         }
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             self.writable = true;
+        }
+    }
+
+    /// After a read of `n` bytes into `room`: a short read drained the socket (edge-triggered
+    /// epoll reports any later arrival as a new event), so skip the read that would only
+    /// return EAGAIN — unless EOF is pending, which only a further read reports.
+    pub fn after_read(&mut self, n: usize, room: usize) {
+        if n < room && !self.closing {
+            self.readable = false;
         }
     }
 }

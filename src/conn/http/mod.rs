@@ -156,6 +156,9 @@ pub struct HttpConn {
     edits: HeaderEdits,
     connector: Connector,
     up: Option<Upstream>,
+    /// Slot of this stream's server connection in the reactor's `IdlePool` (its poll token):
+    /// reserved for a new connection, taken with an idle one, handed back when parking.
+    sconn: Option<usize>,
     phase: Phase,
     /// Requests received on this connection.
     requests: u32,
@@ -254,6 +257,7 @@ impl HttpConn {
             edits: HeaderEdits::new(),
             connector: Connector::new(backend, PickKey::default(), origin.dst.port(), 0),
             up: None,
+            sconn: None,
             phase: Phase::Head {
                 deadline: None,
                 idle: false,
@@ -433,7 +437,8 @@ impl HttpConn {
             return Ok(false);
         };
         let spare = buf.spare();
-        if spare.is_empty() {
+        let room = spare.len();
+        if room == 0 {
             return Ok(false);
         }
         match self.client.read(spare) {
@@ -443,6 +448,7 @@ impl HttpConn {
             }
             Ok(n) => {
                 buf.filled(n);
+                self.cready.after_read(n, room);
                 self.touch_client(ctx);
                 Ok(true)
             }
@@ -564,6 +570,9 @@ impl HttpConn {
                 self.up = Some(up);
                 self.drop_upstream(ctx, false);
             }
+        }
+        if let Some(sconn) = self.sconn.take() {
+            ctx.idle.release(sconn, ctx.owner.key);
         }
         self.connector.release(ctx);
         for b in [self.req.take(), self.out.take(), self.head_out.take()]

@@ -44,7 +44,19 @@ impl HttpConn {
                         }
                         Ok(false)
                     }
-                    Ok(Parse::Complete) => self.on_response_head(ctx).map(|()| true),
+                    Ok(Parse::Complete) => {
+                        self.on_response_head(ctx)?;
+                        // Validate the body bytes that came with the head now, so the head and
+                        // they leave in one write.
+                        if let Phase::Exchange(Exchange {
+                            response: Response::Body(_),
+                            ..
+                        }) = &self.phase
+                        {
+                            self.on_response_bytes(ctx)?;
+                        }
+                        Ok(true)
+                    }
                     Err(e) => {
                         ctx.debug_event(format_args!("bad response: {}", e.reason));
                         if let Some(be) = ctx.shared.backend(self.connector.backend) {
@@ -332,7 +344,7 @@ impl HttpConn {
 
     /// Writes validated response body bytes to the client (after `out`).
     pub(super) fn send_response_body(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        if self.out.is_some() || !self.cready.writable {
+        if !self.cready.writable {
             return Ok(false);
         }
         let Phase::Exchange(ex) = &mut self.phase else {
@@ -348,10 +360,28 @@ impl HttpConn {
             return Ok(false);
         };
         let chunk = res.pending().get(..ex.res_fwd).unwrap_or(&[]);
-        match self.client.write(chunk) {
+        // A head still in `out` goes in the same write as the first body bytes.
+        let head = self.out.as_ref().map_or(&[][..], |o| o.pending());
+        let head_len = head.len();
+        let written = if head.is_empty() {
+            self.client.write(chunk)
+        } else {
+            self.client
+                .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(chunk)])
+        };
+        match written {
             Ok(n) => {
-                res.consume(n);
-                ex.res_fwd -= n.min(ex.res_fwd);
+                if let Some(out) = self.out.as_mut() {
+                    out.consume(n.min(head_len));
+                    if out.is_empty() {
+                        if let Some(b) = self.out.take() {
+                            ctx.pools.bufs.put(b);
+                        }
+                    }
+                }
+                let body = n.saturating_sub(head_len);
+                res.consume(body);
+                ex.res_fwd -= body.min(ex.res_fwd);
                 if res.is_empty() {
                     if let Some(b) = up.res.take() {
                         ctx.pools.bufs.put(b);

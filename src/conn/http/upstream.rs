@@ -39,13 +39,13 @@ impl HttpConn {
             (HttpReuse::Safe, false) => None,
         };
         if let Some(el) = eligible {
-            if let Some(idle) = ctx.idle.take(backend, srv, el) {
+            if let Some((sconn, idle)) = ctx.idle.take(backend, srv, el, ctx.owner.key) {
                 let up = Upstream {
                     sock: idle.sock,
+                    // A reused socket may have become writable long ago: assume it still is.
                     ready: Readiness {
-                        readable: false,
                         writable: true,
-                        error: false,
+                        ..Readiness::default()
                     },
                     backend,
                     server: srv,
@@ -54,6 +54,7 @@ impl HttpConn {
                     res: None,
                     eof: false,
                 };
+                self.sconn = Some(sconn);
                 self.attach(ctx, up, exchange);
                 return Ok(());
             }
@@ -68,17 +69,11 @@ impl HttpConn {
         }
     }
 
-    /// Puts a reused (or kept) connection under this stream's server token and starts sending.
+    /// Starts sending on a reused (or kept) connection; its slot (`self.sconn`) is this stream's
+    /// already, so its events come here.
     pub(super) fn attach(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream, exchange: Exchange) {
         // The server may have closed it while idle: a failure before the response is replayed.
         up.reused = true;
-        if up
-            .sock
-            .reregister(ctx.registry, token::conn(ctx.owner.key, Side::Server))
-            .is_err()
-        {
-            up.eof = true;
-        }
         // A reused socket may have become writable long ago: assume it still is.
         up.ready.writable = true;
         self.up = Some(up);
@@ -88,10 +83,26 @@ impl HttpConn {
 
     /// Opens a new connection for the current exchange (first try, or after a turn-around).
     pub(super) fn connect_current(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let outcome = self
-            .connector
-            .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+        let token = self.server_token(ctx);
+        let outcome = self.connector.connect(ctx, token);
         self.settle(ctx, outcome)
+    }
+
+    /// The poll token of this stream's server connection: its slot, reserved on first use and
+    /// kept across connect retries.
+    fn server_token(&mut self, ctx: &mut Ctx<'_>) -> mio::Token {
+        let key = ctx.owner.key;
+        let sconn = *self.sconn.get_or_insert_with(|| ctx.idle.reserve(key));
+        token::server_conn(sconn)
+    }
+
+    /// Closes a server connection of this stream and frees its slot.
+    fn close_upstream(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream) {
+        self.release_res(ctx, &mut up);
+        up.sock.deregister(ctx.registry);
+        if let Some(sconn) = self.sconn.take() {
+            ctx.idle.release(sconn, ctx.owner.key);
+        }
     }
 
     pub(super) fn settle(&mut self, ctx: &mut Ctx<'_>, outcome: Outcome) -> Step {
@@ -173,9 +184,8 @@ impl HttpConn {
             up.sock.deregister(ctx.registry);
             self.release_res(ctx, &mut up);
         }
-        let outcome = self
-            .connector
-            .failed(ctx, failure, token::conn(ctx.owner.key, Side::Server));
+        let token = self.server_token(ctx);
+        let outcome = self.connector.failed(ctx, failure, token);
         self.settle(ctx, outcome)
     }
 
@@ -207,7 +217,8 @@ impl HttpConn {
             return Ok(false);
         };
         let spare = buf.spare();
-        if spare.is_empty() {
+        let room = spare.len();
+        if room == 0 {
             return Ok(false);
         }
         match up.sock.read(spare) {
@@ -217,6 +228,7 @@ impl HttpConn {
             }
             Ok(n) => {
                 buf.filled(n);
+                up.ready.after_read(n, room);
                 if let Phase::Exchange(ex) = &mut self.phase {
                     ex.response_started = true;
                 }
@@ -320,10 +332,7 @@ impl HttpConn {
         ));
         match self.up.take() {
             Some(up) if keep_server && !up.eof && !extra_server_bytes => self.up = Some(up),
-            Some(mut up) => {
-                self.release_res(ctx, &mut up);
-                up.sock.deregister(ctx.registry);
-            }
+            Some(up) => self.close_upstream(ctx, up),
             None => {}
         }
         if !keep_client {
@@ -381,18 +390,23 @@ impl HttpConn {
                 "not parking: connected {} eof {} delay {delay:?}",
                 up.connected, up.eof
             ));
-            up.sock.deregister(ctx.registry);
+            self.close_upstream(ctx, up);
             return;
         }
+        let Some(sconn) = self.sconn.take() else {
+            up.sock.deregister(ctx.registry);
+            return;
+        };
         let idle = IdleConn {
             sock: up.sock,
             backend: up.backend,
             server: up.server,
             purge_at: ctx.now + delay,
-            generation: 0,
             reused: up.reused,
         };
-        let put = ctx.idle.put(ctx.registry, idle, limit);
+        let put = ctx
+            .idle
+            .put(ctx.registry, sconn, ctx.owner.key, idle, limit);
         ctx.debug_event(format_args!("parked server connection: {put:?}"));
         if let Some((key, generation)) = put {
             ctx.timers
@@ -402,9 +416,11 @@ impl HttpConn {
 
     /// Closes the server connection of the current exchange (and its slot).
     pub(super) fn drop_upstream(&mut self, ctx: &mut Ctx<'_>, release_slot: bool) {
-        if let Some(mut up) = self.up.take() {
-            self.release_res(ctx, &mut up);
-            up.sock.deregister(ctx.registry);
+        if let Some(up) = self.up.take() {
+            self.close_upstream(ctx, up);
+        }
+        if let Some(sconn) = self.sconn.take() {
+            ctx.idle.release(sconn, ctx.owner.key);
         }
         if release_slot {
             self.connector.release(ctx);
