@@ -36,6 +36,21 @@ impl Sock {
         }
     }
 
+    /// Like `write_vectored`, telling the kernel more bytes follow at once (`MSG_MORE` on TCP).
+    pub fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => crate::sys::socket::send_more(&*s, bufs),
+            Sock::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    /// Sends what an earlier `write_more` left held in the kernel.
+    pub fn push(&self) {
+        if let Sock::Tcp(s) = self {
+            let _ = crate::sys::socket::push(s);
+        }
+    }
+
     /// Sends a FIN (half-close). A socket already reset reports ENOTCONN, which callers ignore.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {

@@ -194,8 +194,6 @@ pub enum Verdict<'m> {
     Return(&'m ReturnSpec),
     /// Answer with a redirect; the `Location` value is [`HeaderEdits::location`].
     Redirect { code: u16 },
-    /// `wait-for-body`: wait for the body as specified, then go on with the next rules.
-    WaitForBody { time: Duration, at_least: u64 },
 }
 
 /// What happens to one original header line.
@@ -234,6 +232,8 @@ pub struct HeaderEdits {
     added: Vec<Added>,
     location: Range,
     caps: Option<CaptureLocations>,
+    /// The first `wait-for-body time T at-least N` that applied.
+    wait_body: Option<(Duration, u64)>,
 }
 
 impl HeaderEdits {
@@ -248,6 +248,12 @@ impl HeaderEdits {
         self.replaced.clear();
         self.added.clear();
         self.location = (0, 0);
+        self.wait_body = None;
+    }
+
+    /// `(time, at_least)` of the first `wait-for-body` rule that applied.
+    pub fn wait_body(&self) -> Option<(Duration, u64)> {
+        self.wait_body
     }
 
     fn get(&self, r: Range) -> &[u8] {
@@ -512,11 +518,9 @@ fn apply<'m>(
                 return Verdict::Redirect { code: r.code };
             }
             Action::Allow => return Verdict::Continue,
+            // Not an answer: the rules go on; the connection waits before contacting a server.
             Action::WaitForBody { time, at_least } => {
-                return Verdict::WaitForBody {
-                    time: *time,
-                    at_least: *at_least,
-                };
+                edits.wait_body.get_or_insert((*time, *at_least));
             }
         }
     }

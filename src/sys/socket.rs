@@ -103,6 +103,22 @@ pub fn set_abortive_close(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO))
 }
 
+/// Sends `bufs` on a TCP socket with `MSG_MORE` (Linux): more bytes of the same message follow
+/// at once, so the kernel may coalesce them into fewer, larger segments, as HAProxy does while
+/// forwarding a body. A later send without the flag (or `push`) flushes what is held.
+pub fn send_more(sock: impl AsFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+    #[cfg(not(target_os = "linux"))]
+    let flags = 0;
+    SockRef::from(&sock).send_vectored_with_flags(bufs, flags)
+}
+
+/// Flushes bytes held by an earlier `send_more` (setting `TCP_NODELAY` pushes pending frames).
+pub fn push(sock: impl AsFd) -> io::Result<()> {
+    SockRef::from(&sock).set_tcp_nodelay(true)
+}
+
 /// Disables Nagle on a TCP socket (no-op error on unix sockets is ignored by callers).
 pub fn set_nodelay(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_tcp_nodelay(true)

@@ -7,5 +7,6 @@ mod util;
 mod balance;
 mod cli;
 mod http;
+mod http_more;
 mod limits;
 mod tcp;

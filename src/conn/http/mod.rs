@@ -107,6 +107,13 @@ enum Phase {
         deadline: Option<Instant>,
         idle: bool,
     },
+    /// The head is complete; waiting for its body before going on (`option
+    /// http-buffer-request`, `http-request wait-for-body`): until the whole body, `at_least`
+    /// bytes of it (when non-zero) or a full buffer arrived, else a 408 at `deadline`.
+    WaitBody {
+        deadline: Option<Instant>,
+        at_least: u64,
+    },
     /// Waiting before retrying the same server.
     TurnAround {
         until: Instant,
@@ -160,8 +167,15 @@ pub struct HttpConn {
     /// reserved for a new connection, taken with an idle one, handed back when parking.
     sconn: Option<usize>,
     phase: Phase,
+    /// The last write to the client was sent with `MSG_MORE`: push it if nothing follows.
+    corked: bool,
     /// Requests received on this connection.
     requests: u32,
+    /// The current request's body wait is over (the request is being routed again after it).
+    body_waited: bool,
+    /// Ravelin answered the current request's `Expect: 100-continue` itself (while waiting for
+    /// the body), so the header is not forwarded.
+    continue_sent: bool,
     client_deadline: Option<Instant>,
     server_deadline: Option<Instant>,
     armed: Option<Instant>,
@@ -262,7 +276,10 @@ impl HttpConn {
                 deadline: None,
                 idle: false,
             },
+            corked: false,
             requests: 0,
+            body_waited: false,
+            continue_sent: false,
             client_deadline: None,
             server_deadline: None,
             armed: None,
@@ -322,6 +339,14 @@ impl HttpConn {
                     ctx,
                     408,
                     Termination::new(Cause::ClientTimeout, Stage::Connect),
+                );
+            }
+            Phase::WaitBody { deadline, .. } if due(deadline) => {
+                self.count_req_error(ctx);
+                return self.reply_error(
+                    ctx,
+                    408,
+                    Termination::new(Cause::ClientTimeout, Stage::Request),
                 );
             }
             Phase::TurnAround { until, .. } if *until <= now => return self.connect_current(ctx),
@@ -393,7 +418,36 @@ impl HttpConn {
                 progress |= self.read_client(ctx)?;
                 progress |= self.try_head(ctx)?;
             }
-            Phase::Connecting { .. } => progress |= self.check_connect(ctx)?,
+            Phase::WaitBody { at_least, .. } => {
+                let at_least = *at_least;
+                progress |= self.read_client(ctx)?;
+                if self.body_ready(at_least) || self.client_eof {
+                    self.body_waited = true;
+                    self.phase = Phase::Head {
+                        deadline: None,
+                        idle: false,
+                    };
+                    self.on_request(ctx)?;
+                    progress = true;
+                }
+            }
+            Phase::Connecting { .. } | Phase::TurnAround { .. } => {
+                // `option abortonclose`: a client that closed while its request still waits
+                // for a connection is not served (HAProxy's `CC`).
+                if self.abortonclose(ctx) {
+                    progress |= self.read_client(ctx)?;
+                    if self.client_eof {
+                        self.drop_upstream(ctx, true);
+                        return Err(Step::Close(Termination::new(
+                            Cause::ClientAbort,
+                            Stage::Connect,
+                        )));
+                    }
+                }
+                if let Phase::Connecting { .. } = self.phase {
+                    progress |= self.check_connect(ctx)?;
+                }
+            }
             Phase::Exchange(_) => {
                 progress |= self.read_client(ctx)?;
                 progress |= self.send_request(ctx)?;
@@ -412,7 +466,7 @@ impl HttpConn {
                     progress = true;
                 }
             }
-            Phase::TurnAround { .. } | Phase::Tunnel(_) | Phase::Gone => {}
+            Phase::Tunnel(_) | Phase::Gone => {}
         }
         Ok(progress)
     }
@@ -512,6 +566,32 @@ impl HttpConn {
         Ok(progress)
     }
 
+    fn abortonclose(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.shared
+            .model
+            .backends
+            .get(self.connector.backend.0 as usize)
+            .is_some_and(|b| b.http.abortonclose)
+    }
+
+    /// Whether the body wait of the current request is over: the whole body, `at_least` bytes
+    /// of it (when non-zero), or a full buffer are in `req`. A framing error ends the wait
+    /// too; forwarding reports it.
+    fn body_ready(&self, at_least: u64) -> bool {
+        let Some(buf) = self.req.as_ref() else {
+            return false;
+        };
+        if buf.is_full() {
+            return true;
+        }
+        let body = buf.pending().get(self.head.len..).unwrap_or(&[]);
+        if at_least > 0 && body.len() as u64 >= at_least {
+            return true;
+        }
+        let mut state = BodyState::new(self.head.framing);
+        state.advance(body).is_err() || state.is_done()
+    }
+
     fn touch_client(&mut self, ctx: &Ctx<'_>) {
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         if let Phase::Exchange(_) | Phase::Reply { .. } = self.phase {
@@ -534,7 +614,7 @@ impl HttpConn {
             (a, b) => a.or(b),
         };
         match &self.phase {
-            Phase::Head { deadline, .. } => *deadline,
+            Phase::Head { deadline, .. } | Phase::WaitBody { deadline, .. } => *deadline,
             Phase::TurnAround { until, .. } => Some(*until),
             Phase::Connecting { deadline, .. } => *deadline,
             Phase::Exchange(_) => min(self.client_deadline, self.server_deadline),

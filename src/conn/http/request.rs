@@ -3,10 +3,12 @@
 
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use super::*;
 use crate::balance;
 use crate::http::rules::{self, HeaderFate, Verdict};
+use crate::model::RestrictHdrNames;
 
 impl HttpConn {
     pub(super) fn try_head(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
@@ -112,6 +114,17 @@ impl HttpConn {
                 return Err(step);
             }
         }
+        // `option http-restrict-req-hdr-names reject`, after the rules as in HAProxy.
+        if restrict(fe.restrict_req_hdr_names, be.restrict_req_hdr_names)
+            == RestrictHdrNames::Reject
+            && self.has_restricted_name()
+        {
+            let step = self.answer_verdict(ctx, Verdict::Deny { status: 403 }, keep);
+            return Err(step.unwrap_or(Step::Close(Termination::new(Cause::Proxy, Stage::Request))));
+        }
+        if self.body_wait(ctx, backend) {
+            return Ok(());
+        }
         let view = request_view(&self.req, &self.head, self.origin);
         let key = PickKey {
             hash: balance::request_hash(&be.balance, &view),
@@ -152,6 +165,64 @@ impl HttpConn {
         self.start_server(ctx, exchange)
     }
 
+    /// Starts waiting for the request body when `option http-buffer-request` (frontend or
+    /// backend) or a `wait-for-body` rule asks for it and the body is not all there yet; an
+    /// `Expect: 100-continue` is then answered here, as HAProxy does. True when the request is
+    /// parked in `Phase::WaitBody`; it is routed again once the wait ends.
+    fn body_wait(&mut self, ctx: &mut Ctx<'_>, backend: BackendId) -> bool {
+        if self.body_waited || self.head.framing == Framing::None {
+            return false;
+        }
+        let Some(wait) = self.wait_spec(ctx, backend) else {
+            return false;
+        };
+        let (time, at_least) = wait;
+        if self.body_ready(at_least) {
+            return false;
+        }
+        if self.head.expect_continue && self.out.is_none() {
+            if let Some(mut out) = ctx.pools.bufs.get() {
+                const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+                let spare = out.spare();
+                if let Some(dst) = spare.get_mut(..CONTINUE.len()) {
+                    dst.copy_from_slice(CONTINUE);
+                    out.filled(CONTINUE.len());
+                    self.continue_sent = true;
+                }
+                self.out = Some(out);
+            }
+        }
+        self.phase = Phase::WaitBody {
+            deadline: time.map(|t| ctx.now + t),
+            at_least,
+        };
+        true
+    }
+
+    /// A request header name outside `[A-Za-z0-9-]`.
+    fn has_restricted_name(&self) -> bool {
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        self.head
+            .headers
+            .iter()
+            .any(|h| restricted_name(h.name.get(buf)))
+    }
+
+    /// How long and for how many body bytes the current request waits, if it does.
+    fn wait_spec(&self, ctx: &Ctx<'_>, backend: BackendId) -> Option<(Option<Duration>, u64)> {
+        let model = &ctx.shared.model;
+        let fe = model.frontends.get(self.origin.frontend.0 as usize)?;
+        let be = model.backends.get(backend.0 as usize)?;
+        match self.edits.wait_body() {
+            Some((t, n)) => Some((Some(t), n)),
+            None if fe.http.buffer_request || be.http.buffer_request => {
+                let t = ctx.frontend_timeouts(self.origin.frontend);
+                Some((t.http_request.or(t.client), 0))
+            }
+            None => None,
+        }
+    }
+
     /// Acts on a rule verdict: `None` to go on, or the step after answering the request.
     fn answer_verdict(
         &mut self,
@@ -161,8 +232,7 @@ impl HttpConn {
     ) -> Option<Step> {
         let denied = Termination::new(Cause::Proxy, Stage::Request);
         match verdict {
-            // `wait-for-body` is accepted by the parser; bodies are streamed, not awaited.
-            Verdict::Continue | Verdict::WaitForBody { .. } => None,
+            Verdict::Continue => None,
             Verdict::Deny { status } => {
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
                     f.denied.fetch_add(1, Relaxed);
@@ -212,6 +282,8 @@ impl HttpConn {
         out.consume(out.len());
         let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
         let head = &self.head;
+        let delete_restricted = restrict(fe.restrict_req_hdr_names, be.restrict_req_hdr_names)
+            == RestrictHdrNames::Delete;
         let mut w = HeadWriter::new(out.spare());
         w.request_line(
             head.method_span.get(buf),
@@ -221,6 +293,12 @@ impl HttpConn {
         let mut lower = [0u8; 256];
         for h in &head.headers {
             let name = h.name.get(buf);
+            if self.continue_sent && name.eq_ignore_ascii_case(b"expect") {
+                continue; // answered here
+            }
+            if delete_restricted && restricted_name(name) {
+                continue;
+            }
             if is_hop_by_hop(name) {
                 if head.conn.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
                     w.header(b"upgrade", h.value.get(buf));
@@ -386,5 +464,21 @@ fn request_view<'a>(req: &'a Option<Buffer>, head: &'a RequestHead, origin: Orig
         head,
         src: origin.src,
         dst: origin.dst,
+    }
+}
+
+/// A header name with a character outside `[A-Za-z0-9-]` (`option http-restrict-req-hdr-names`).
+fn restricted_name(name: &[u8]) -> bool {
+    name.iter()
+        .any(|&c| !(c.is_ascii_alphanumeric() || c == b'-'))
+}
+
+/// The stricter of the frontend's and the backend's `http-restrict-req-hdr-names` policies.
+fn restrict(fe: RestrictHdrNames, be: RestrictHdrNames) -> RestrictHdrNames {
+    use RestrictHdrNames::*;
+    match (fe, be) {
+        (Reject, _) | (_, Reject) => Reject,
+        (Delete, _) | (_, Delete) => Delete,
+        _ => Preserve,
     }
 }

@@ -363,12 +363,20 @@ impl HttpConn {
         // A head still in `out` goes in the same write as the first body bytes.
         let head = self.out.as_ref().map_or(&[][..], |o| o.pending());
         let head_len = head.len();
-        let written = if head.is_empty() {
-            self.client.write(chunk)
+        // The server is still readable after a full read: more of this body follows at once.
+        let more = up.ready.readable && !up.eof;
+        let bufs = [io::IoSlice::new(head), io::IoSlice::new(chunk)];
+        let bufs = if head.is_empty() {
+            &bufs[1..]
         } else {
-            self.client
-                .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(chunk)])
+            &bufs[..]
         };
+        let written = if more {
+            self.client.write_more(bufs)
+        } else {
+            self.client.write_vectored(bufs)
+        };
+        self.corked = more;
         match written {
             Ok(n) => {
                 if let Some(out) = self.out.as_mut() {
@@ -451,7 +459,7 @@ fn response_rules(
     };
     for list in lists.into_iter().flatten() {
         match rules::apply_response(list, &view, resp, edits) {
-            Verdict::Continue | Verdict::WaitForBody { .. } => {}
+            Verdict::Continue => {}
             Verdict::Deny { .. } | Verdict::Return(_) | Verdict::Redirect { .. } => return true,
         }
     }

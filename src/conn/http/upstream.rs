@@ -224,6 +224,10 @@ impl HttpConn {
         match up.sock.read(spare) {
             Ok(0) => {
                 up.eof = true;
+                if self.corked {
+                    self.client.push();
+                    self.corked = false;
+                }
                 Ok(true)
             }
             Ok(n) => {
@@ -237,6 +241,11 @@ impl HttpConn {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 up.ready.readable = false;
+                if self.corked {
+                    // The body paused after a write sent with `MSG_MORE`: release it now.
+                    self.client.push();
+                    self.corked = false;
+                }
                 if up.res.as_ref().is_some_and(|b| b.is_empty()) {
                     if let Some(b) = up.res.take() {
                         ctx.pools.bufs.put(b);
@@ -307,6 +316,10 @@ impl HttpConn {
         if !response_done || ex.res_fwd > 0 || self.out.is_some() {
             return Ok(false);
         }
+        if self.corked {
+            self.client.push();
+            self.corked = false;
+        }
         let request_done = ex.req_body.is_done() && ex.req_fwd == 0;
         let head_done = self
             .head_out
@@ -362,6 +375,8 @@ impl HttpConn {
                 self.park(ctx, up);
             }
         }
+        self.body_waited = false;
+        self.continue_sent = false;
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         let t = fe.http_keep_alive.or(fe.http_request).or(fe.client);
         self.phase = Phase::Head {

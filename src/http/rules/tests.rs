@@ -94,7 +94,6 @@ fn run(rules: &[HttpRule]) -> (String, String) {
             "redirect {code} {}",
             String::from_utf8_lossy(edits.location())
         ),
-        Verdict::WaitForBody { .. } => "wait".into(),
     };
     (out, v)
 }

@@ -103,6 +103,14 @@ fn serve(conn: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, respond: Respond) {
             head,
             body: Vec::new(),
         };
+        // Interim answer before the body, as a server honouring `Expect: 100-continue` does.
+        if req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            return;
+        }
         if let Some(len) = req.header("content-length") {
             let mut body = vec![0u8; len.parse().unwrap()];
             if r.read_exact(&mut body).is_err() {
