@@ -236,7 +236,6 @@ fn server_close_and_httpclose_connection_counts() {
 }
 
 #[test]
-#[ignore = "Ravelin differs from HAProxy 2.6: the response to an HTTP/1.0 request with `Connection: keep-alive` has no `connection: keep-alive` header (HAProxy adds it); the connection itself is kept"]
 fn keep_alive_http10_client() {
     let be = HttpBackend::start(echo_path());
     let proxy = Proxy::start(&cfg(
@@ -304,7 +303,6 @@ impl Drop for Scratch {
 }
 
 #[test]
-#[ignore = "Ravelin differs from HAProxy 2.6: http-after-response rules are not applied to generated responses (deny 403, 503, errorfile 503, redirects); HAProxy adds `x-after: yes` to all of them"]
 fn generated_responses_get_after_response_headers_and_errorfiles() {
     let be = HttpBackend::start(ok("s1", "live"));
     let dir = Scratch::new("errorfile");
@@ -380,7 +378,6 @@ backend deadef\n    errorfile 503 {file}\n    server s1 127.0.0.1:{dead}\n",
 }
 
 #[test]
-#[ignore = "Ravelin differs from HAProxy 2.6: a 302 redirect answers `302 Moved Temporarily` without `cache-control: no-cache`; HAProxy answers `302 Found` with `cache-control: no-cache` (also on 303 and 307)"]
 fn redirect_rules() {
     let be = HttpBackend::start(ok("s1", "x"));
     let proxy = Proxy::start(&cfg(
@@ -440,5 +437,167 @@ fn redirect_rules() {
     check("/", "other", 302, "Found", "https://example.test/", true);
     assert_eq!(be.requests().len(), 0, "the server received nothing");
     assert_eq!(be.conns.load(Ordering::SeqCst), 0);
+    proxy.assert_clean();
+}
+
+/// A backend answering 200 with the request body echoed.
+fn echo_body() -> Respond {
+    Arc::new(|seen: &Seen| {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            seen.body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&seen.body);
+        r
+    })
+}
+
+#[test]
+fn buffer_request_answers_100_continue_and_waits_for_the_body() {
+    let be = HttpBackend::start(echo_body());
+    let proxy = Proxy::start(&cfg(
+        "",
+        "",
+        &format!(
+            "    option http-buffer-request\n    server s1 127.0.0.1:{}",
+            be.port()
+        ),
+    ));
+    let (mut w, mut r) = open(proxy.addr("fe"));
+    w.write_all(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
+    )
+    .unwrap();
+    // The proxy itself answers the interim response; no server is contacted yet.
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "\r\n");
+    w.write_all(b"01234").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        be.conns.load(Ordering::SeqCst),
+        0,
+        "half a body: still waiting"
+    );
+    w.write_all(b"56789").unwrap();
+    let (status, head, body) = read_response(&mut r);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(body, b"0123456789");
+    let seen = be.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("expect"),
+        None,
+        "answered here, not forwarded"
+    );
+    drop((w, r));
+    proxy.assert_clean();
+}
+
+#[test]
+fn wait_for_body_times_out_with_408_or_goes_on_at_least() {
+    let be = HttpBackend::start(echo_body());
+    let proxy = Proxy::start(&cfg(
+        "",
+        "    http-request wait-for-body time 300ms at-least 4 if { method POST }",
+        &format!("    server s1 127.0.0.1:{}", be.port()),
+    ));
+    // Three bytes of ten, never more: 408 after the wait, nothing reaches the server.
+    let (mut w, mut r) = open(proxy.addr("fe"));
+    let start = std::time::Instant::now();
+    w.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    let (status, head, _) = read_response(&mut r);
+    let took = start.elapsed();
+    assert_eq!(status, 408, "{head}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(be.conns.load(Ordering::SeqCst), 0);
+    drop((w, r));
+    // At least four bytes: the request goes on; the server gets the rest as it comes.
+    let (mut w, mut r) = open(proxy.addr("fe"));
+    w.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde")
+        .unwrap();
+    assert!(
+        crate::util::wait_until(Duration::from_secs(2), || be.conns.load(Ordering::SeqCst)
+            == 1),
+        "the server is contacted once at-least bytes arrived"
+    );
+    w.write_all(b"fghij").unwrap();
+    let (status, head, body) = read_response(&mut r);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(body, b"abcdefghij");
+    drop((w, r));
+    proxy.assert_clean();
+}
+
+#[test]
+fn abortonclose_drops_a_request_whose_client_left_while_connecting() {
+    for (abort, want_503) in [("", true), ("    option abortonclose\n", false)] {
+        let proxy = Proxy::start(&cfg(
+            "    retries 3\n    timeout connect 300ms",
+            "",
+            &format!("{abort}    server s1 127.0.0.1:{}", closed_port()),
+        ));
+        let (mut w, mut r) = open(proxy.addr("fe"));
+        w.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+        let start = std::time::Instant::now();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        let text = String::from_utf8_lossy(&got);
+        if want_503 {
+            assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        } else {
+            assert!(got.is_empty(), "aborted without an answer: {text}");
+            assert!(
+                start.elapsed() < Duration::from_millis(250),
+                "{:?}",
+                start.elapsed()
+            );
+        }
+        drop((w, r));
+        proxy.assert_clean();
+    }
+}
+
+#[test]
+fn restrict_req_hdr_names_delete_and_reject() {
+    let be = HttpBackend::start(ok("s1", "x"));
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded-For: 1.2.3.4\r\nX-Ok: 1\r\n\r\n";
+    let proxy = Proxy::start(&cfg(
+        "",
+        "",
+        &format!(
+            "    option http-restrict-req-hdr-names delete\n    server s1 127.0.0.1:{}",
+            be.port()
+        ),
+    ));
+    let (status, head, _) = exchange(proxy.addr("fe"), req);
+    assert_eq!(status, 200, "{head}");
+    let seen = be.requests();
+    assert_eq!(seen[0].header("x_forwarded-for"), None);
+    assert_eq!(seen[0].header("x-ok").as_deref(), Some("1"));
+    proxy.assert_clean();
+    drop(proxy);
+    let proxy = Proxy::start(&cfg(
+        "",
+        "    option http-restrict-req-hdr-names reject",
+        &format!("    server s1 127.0.0.1:{}", be.port()),
+    ));
+    let (status, head, _) = exchange(proxy.addr("fe"), req);
+    assert_eq!(status, 403, "{head}");
+    assert_eq!(
+        be.requests().len(),
+        1,
+        "the rejected request never reached the server"
+    );
     proxy.assert_clean();
 }

@@ -171,6 +171,8 @@ pub struct HttpConn {
     corked: bool,
     /// Requests received on this connection.
     requests: u32,
+    /// The current request was routed to `connector.backend` (its rules apply to replies).
+    routed: bool,
     /// The current request's body wait is over (the request is being routed again after it).
     body_waited: bool,
     /// Ravelin answered the current request's `Expect: 100-continue` itself (while waiting for
@@ -278,6 +280,7 @@ impl HttpConn {
             },
             corked: false,
             requests: 0,
+            routed: false,
             body_waited: false,
             continue_sent: false,
             client_deadline: None,

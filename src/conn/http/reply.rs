@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::http::head::write_u64;
-use crate::http::rules::{ReplyBody, ReturnSpec};
+use crate::acl::RespView;
+use crate::http::rules::{self, HeaderFate, ReplyBody, ReturnSpec, Verdict};
 
 impl HttpConn {
     /// Answers with the error page for `status`, then closes the connection.
@@ -108,9 +109,19 @@ impl HttpConn {
         let edits = std::mem::take(&mut self.edits);
         let step = self.reply_with(ctx, close, term, |out| {
             let mut w = HeadWriter::new(out);
-            w.status_line(Version::Http11, code, errors::reason(code).as_bytes());
+            // HAProxy's redirect head: its own 302 reason, `cache-control: no-cache` on the
+            // temporary kinds.
+            let reason = if code == 302 {
+                "Found"
+            } else {
+                errors::reason(code)
+            };
+            w.status_line(Version::Http11, code, reason.as_bytes());
             w.header(b"content-length", b"0");
             w.header(b"location", edits.location());
+            if matches!(code, 302 | 303 | 307) {
+                w.header(b"cache-control", b"no-cache");
+            }
             if close {
                 w.header(b"connection", b"close");
             }
@@ -144,6 +155,7 @@ impl HttpConn {
                 return Step::Close(Termination::new(Cause::Proxy, term.stage));
             }
         }
+        let out = self.after_response_rules(ctx, out);
         self.out = Some(out);
         if let Phase::Exchange(_) | Phase::Connecting { .. } | Phase::TurnAround { .. } = self.phase
         {
@@ -156,5 +168,97 @@ impl HttpConn {
         self.client_deadline = fe.client.map(|t| ctx.now + t);
         self.phase = Phase::Reply { close, term };
         self.drive(ctx)
+    }
+
+    /// `http-after-response` rules (backend's, then frontend's, as HAProxy) applied to a
+    /// response Ravelin generated in `out`: its head is parsed and rewritten with the edits
+    /// (names lowercased, `connection` last), the body copied after it. Request criteria see
+    /// no request here: the head may be gone or was never valid.
+    fn after_response_rules(&mut self, ctx: &mut Ctx<'_>, out: Buffer) -> Buffer {
+        let model = &ctx.shared.model;
+        let fe = model.frontends.get(self.origin.frontend.0 as usize);
+        let be = model
+            .backends
+            .get(self.connector.backend.0 as usize)
+            .filter(|_| self.routed)
+            .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(self.connector.backend)));
+        let lists = [
+            be.map(|b| &b.rules.after_response),
+            fe.map(|f| &f.rules.after_response),
+        ];
+        if lists.iter().flatten().all(|l| l.is_empty()) {
+            return out;
+        }
+        let limits = Limits {
+            max_headers: model.global.http_maxhdr as usize,
+        };
+        let src = out.pending();
+        if parse_response(src, &limits, Method::Get, true, &mut self.rhead) != Ok(Parse::Complete) {
+            return out;
+        }
+        let no_request = RequestHead::default();
+        let view = ReqView {
+            buf: &[],
+            head: &no_request,
+            src: self.origin.src,
+            dst: self.origin.dst,
+        };
+        let resp = RespView {
+            status: self.rhead.status,
+            buf: src,
+            headers: &self.rhead.headers,
+        };
+        self.edits.clear();
+        for list in lists.into_iter().flatten() {
+            if rules::apply_response(list, &view, resp, &mut self.edits) != Verdict::Continue {
+                break;
+            }
+        }
+        let Some(mut fresh) = ctx.pools.bufs.get() else {
+            return out;
+        };
+        let mut w = HeadWriter::new(fresh.spare());
+        w.status_line(
+            self.rhead.version,
+            self.rhead.status,
+            self.rhead.reason.get(src),
+        );
+        let mut lower = [0u8; 256];
+        let mut connection: Option<&[u8]> = None;
+        for h in &self.rhead.headers {
+            let name = h.name.get(src);
+            if name.eq_ignore_ascii_case(b"connection") {
+                connection = Some(h.value.get(src));
+                continue;
+            }
+            match self.edits.rewrite(name, h.value.get(src)) {
+                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(src)),
+                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
+                HeaderFate::Drop => {}
+            }
+        }
+        for (name, value) in self.edits.additions() {
+            w.header(lowercase(name, &mut lower), value);
+        }
+        if let Some(v) = connection {
+            w.header(b"connection", v);
+        }
+        let body = src.get(self.rhead.len..).unwrap_or(&[]);
+        let written = w.finish().and_then(|n| {
+            let end = n.checked_add(body.len())?;
+            fresh.spare().get_mut(n..end)?.copy_from_slice(body);
+            Some(end)
+        });
+        match written {
+            Some(n) => {
+                fresh.filled(n);
+                ctx.pools.bufs.put(out);
+                fresh
+            }
+            None => {
+                ctx.pools.bufs.put(fresh);
+                out
+            }
+        }
     }
 }

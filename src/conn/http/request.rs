@@ -158,6 +158,7 @@ impl HttpConn {
             retried_reuse: false,
         };
         self.connector.reset(ctx, backend, key);
+        self.routed = true;
         self.client_deadline = ctx
             .frontend_timeouts(self.origin.frontend)
             .client

@@ -221,11 +221,14 @@ impl HttpConn {
         if tunnel && status == 101 {
             w.header(b"connection", b"upgrade");
         } else if !interim {
-            // Say it only where the response's version implies otherwise (HAProxy does the same:
-            // a 1.0 response kept alive gets `connection: keep-alive`).
+            // Say it only where a version implies otherwise (HAProxy does the same: a 1.0
+            // response or a 1.0 client kept alive gets `connection: keep-alive`).
             if !keep_client && self.rhead.version == Version::Http11 {
                 w.header(b"connection", b"close");
-            } else if keep_client && self.rhead.version == Version::Http10 {
+            } else if keep_client
+                && (self.rhead.version == Version::Http10 || self.head.version == Version::Http10)
+            {
+                // An HTTP/1.0 client needs to be told too.
                 w.header(b"connection", b"keep-alive");
             }
         }
@@ -430,11 +433,12 @@ fn response_rules(
         .backends
         .get(backend.0 as usize)
         .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(backend)));
+    // HAProxy's order: backend then frontend, for each kind.
     let lists = [
         be.map(|b| &b.rules.response),
         fe.map(|f| &f.rules.response),
-        fe.map(|f| &f.rules.after_response),
         be.map(|b| &b.rules.after_response),
+        fe.map(|f| &f.rules.after_response),
     ];
     if lists.iter().flatten().all(|l| l.is_empty()) {
         return false;

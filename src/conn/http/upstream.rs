@@ -377,6 +377,7 @@ impl HttpConn {
         }
         self.body_waited = false;
         self.continue_sent = false;
+        self.routed = false;
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         let t = fe.http_keep_alive.or(fe.http_request).or(fe.client);
         self.phase = Phase::Head {
