@@ -11,6 +11,7 @@ pub mod config;
 pub mod conn;
 pub mod http;
 pub mod model;
+pub mod queue;
 pub mod reactor;
 pub mod server;
 pub mod sys;

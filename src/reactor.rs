@@ -142,6 +142,8 @@ pub struct Ctx<'a> {
     pub runnable: &'a mut Vec<Owner>,
     /// Idle server connections kept for reuse.
     pub idle: &'a mut IdlePool,
+    /// This reactor's index (queued streams are woken through it).
+    pub reactor: usize,
     pub debug: bool,
     pub stream_id: u64,
 }
@@ -203,6 +205,7 @@ impl Core {
             starved: &mut self.starved,
             runnable: &mut self.runnable,
             idle: &mut self.idle,
+            reactor: self.reactor,
             debug,
             stream_id,
         }
@@ -211,6 +214,7 @@ impl Core {
 
 /// The parts of the reactor a connection may borrow while the slab is borrowed too.
 struct Core {
+    reactor: usize,
     timers: TimerWheel,
     pools: Pools,
     balancers: Vec<Balancer>,
@@ -300,6 +304,7 @@ impl Reactor {
             starved: VecDeque::new(),
             runnable: Vec::new(),
             idle: IdlePool::new(model),
+            reactor: id,
         };
         Reactor {
             id,
@@ -410,6 +415,8 @@ impl Reactor {
                 }
             }
         }
+        // Queued streams another reactor granted a server slot to.
+        self.core.runnable.extend(self.shared.woken(self.id));
         // A wake-up without a command: a slot was released, paused listeners may resume.
         for l in &mut self.listeners {
             if l.paused {

@@ -12,6 +12,8 @@ use std::sync::atomic::{
 };
 
 use crate::model::{BackendId, Model, ServerId};
+use crate::queue::Queue;
+use crate::timer::Owner;
 
 /// A live-connection counter with its limit (`0`: no limit).
 #[derive(Debug, Default)]
@@ -98,6 +100,8 @@ pub struct ServerState {
     pub redispatches: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Streams waiting for a slot of this server (bound to it by a hash or a cookie).
+    pub queue: Queue,
 }
 
 impl ServerState {
@@ -117,6 +121,7 @@ impl ServerState {
             redispatches: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            queue: Queue::default(),
         }
     }
 
@@ -171,6 +176,10 @@ pub struct BackendState {
     pub resp_errors: AtomicU64,
     /// HTTP responses by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
     pub http_responses: [AtomicU64; 6],
+    /// Streams waiting for a slot of any server.
+    pub queue: Queue,
+    /// Streams given up after `timeout queue` (HAProxy's `sQ` terminations).
+    pub queue_timeouts: AtomicU64,
 }
 
 /// One frontend's shared state.
@@ -205,6 +214,10 @@ pub struct SharedState {
     pub streams: Box<[AtomicUsize]>,
     /// EMFILE/ENFILE events seen while accepting.
     pub accept_errors: AtomicU64,
+    /// Per reactor: streams another reactor granted a queued slot to, to resume.
+    inboxes: Box<[(crossbeam_channel::Sender<Owner>, crossbeam_channel::Receiver<Owner>)]>,
+    /// The reactors' wakers, set once they exist.
+    wakers: std::sync::OnceLock<Arc<[mio::Waker]>>,
 }
 
 impl SharedState {
@@ -239,6 +252,8 @@ impl SharedState {
                 no_server: AtomicU64::new(0),
                 resp_errors: AtomicU64::new(0),
                 http_responses: Default::default(),
+                queue: Queue::default(),
+                queue_timeouts: AtomicU64::new(0),
             })
             .collect();
         SharedState {
@@ -251,6 +266,10 @@ impl SharedState {
             paused: AtomicU64::new(0),
             streams: (0..reactors).map(|_| AtomicUsize::new(0)).collect(),
             accept_errors: AtomicU64::new(0),
+            inboxes: (0..reactors)
+                .map(|_| crossbeam_channel::unbounded())
+                .collect(),
+            wakers: std::sync::OnceLock::new(),
         }
     }
 
@@ -260,6 +279,28 @@ impl SharedState {
 
     pub fn server(&self, be: BackendId, srv: ServerId) -> Option<&ServerState> {
         self.backend(be)?.servers.get(srv.0 as usize)
+    }
+
+    pub fn set_wakers(&self, wakers: Arc<[mio::Waker]>) {
+        let _ = self.wakers.set(wakers);
+    }
+
+    /// Asks reactor `reactor` to resume stream `owner` (its queued stream got a slot).
+    pub fn wake_stream(&self, reactor: usize, owner: Owner) {
+        if let Some((tx, _)) = self.inboxes.get(reactor) {
+            let _ = tx.send(owner);
+            if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
+                let _ = w.wake();
+            }
+        }
+    }
+
+    /// The streams other reactors asked `reactor` to resume.
+    pub fn woken(&self, reactor: usize) -> impl Iterator<Item = Owner> + '_ {
+        self.inboxes
+            .get(reactor)
+            .into_iter()
+            .flat_map(|(_, rx)| rx.try_iter())
     }
 
     /// Live streams over all reactors.

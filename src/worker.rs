@@ -228,6 +228,7 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
     }
     let wakers: Arc<[Waker]> = wakers.into();
     let shared = Arc::new(SharedState::new(model.clone(), maxconn, n));
+    shared.set_wakers(wakers.clone());
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(n);
     let mut commands = Vec::with_capacity(n);

@@ -6,7 +6,8 @@
 //! one active server), in which case another server is picked, at once for round-robin kinds.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -14,6 +15,7 @@ use mio::Token;
 use super::{Cause, Sock, Stage, Termination};
 use crate::balance::PickKey;
 use crate::model::{BackendId, Balance, PortRule, ServerAddr, ServerId};
+use crate::queue::{self, Ticket};
 use crate::reactor::Ctx;
 use crate::sys::socket;
 
@@ -39,6 +41,10 @@ pub enum Outcome {
     },
     /// Call [`Connector::connect`] again at this instant (turn-around).
     Wait(Instant),
+    /// Every usable server is at its limit: the stream waits in the backend's queue until it
+    /// is resumed with a slot (call [`Connector::connect`] again) or this deadline (`timeout
+    /// queue`) passes — then `connect` reports `sQ`.
+    Queued(Option<Instant>),
     /// No connection: the stream ends (`SC`/`sC`), or gets a 503 in HTTP.
     Failed(Termination),
 }
@@ -53,6 +59,17 @@ pub struct Connector {
     /// The server holding one of this stream's slots.
     server: Option<ServerId>,
     retries_left: u32,
+    /// Waiting in the backend's queue, until the deadline.
+    ticket: Option<(Arc<Ticket>, Option<Instant>)>,
+}
+
+/// What choosing a server gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Assign {
+    Server(ServerId),
+    Queued(Option<Instant>),
+    /// No usable server at all.
+    None,
 }
 
 impl Connector {
@@ -63,6 +80,7 @@ impl Connector {
             local_port,
             server: None,
             retries_left: retries,
+            ticket: None,
         }
     }
 
@@ -83,34 +101,90 @@ impl Connector {
             .map_or(0, |b| b.retries);
     }
 
-    /// Chooses a server (if none is held) and takes one of its slots.
-    pub fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Option<ServerId> {
+    /// Chooses a server (if none is held) and takes one of its slots; when every usable server
+    /// is full the stream joins the backend's queue (behind anyone already waiting, so new
+    /// streams never overtake queued ones).
+    pub fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Assign {
         if let Some(s) = self.server {
-            return Some(s);
+            return Assign::Server(s);
         }
         let be_id = self.backend.0 as usize;
-        let be = ctx.shared.model.backends.get(be_id)?;
-        let st = ctx.shared.backends.get(be_id)?;
-        let bal = ctx.balancers.get_mut(be_id)?;
-        // A pick can race with another reactor filling the server: try a few times.
-        for _ in 0..4 {
-            let s = bal.pick(be, st, self.key, avoid)?;
-            let ss = st.servers.get(s.0 as usize)?;
-            if ss.conns.try_acquire() {
-                ss.total.fetch_add(1, Relaxed);
-                self.server = Some(s);
-                return Some(s);
+        let (Some(be), Some(st)) = (
+            ctx.shared.model.backends.get(be_id),
+            ctx.shared.backends.get(be_id),
+        ) else {
+            return Assign::None;
+        };
+        if let Some((t, deadline)) = &self.ticket {
+            if let Some(s) = t.granted() {
+                self.ticket = None;
+                return self.took(ctx, s);
+            }
+            return Assign::Queued(*deadline);
+        }
+        if st.queue.is_empty() {
+            let Some(bal) = ctx.balancers.get_mut(be_id) else {
+                return Assign::None;
+            };
+            // A pick can race with another reactor filling the server: try a few times.
+            for _ in 0..4 {
+                let Some(s) = bal.pick(be, st, self.key, avoid) else {
+                    break;
+                };
+                if st.servers.get(s.0 as usize).is_some_and(|ss| ss.conns.try_acquire()) {
+                    return self.took(ctx, s);
+                }
             }
         }
-        None
+        let usable = st.servers.iter().any(|ss| ss.is_usable());
+        if !usable {
+            return Assign::None;
+        }
+        let t = ctx.backend_timeouts(self.backend);
+        let deadline = t.queue.or(t.connect).map(|d| ctx.now + d);
+        let ticket = Ticket::new(ctx.reactor, ctx.owner, ctx.now);
+        st.queue.push(ticket.clone());
+        self.ticket = Some((ticket, deadline));
+        // A slot freed just before the push found nobody waiting: hand out free slots now.
+        dispatch(ctx, self.backend, None);
+        match self.ticket.as_ref().and_then(|(t, _)| t.granted()) {
+            Some(s) => {
+                self.ticket = None;
+                self.took(ctx, s)
+            }
+            None => Assign::Queued(deadline),
+        }
     }
 
-    /// Gives the server slot back (end of stream, or of a request in HTTP).
+    fn took(&mut self, ctx: &Ctx<'_>, s: ServerId) -> Assign {
+        if let Some(ss) = ctx.shared.server(self.backend, s) {
+            ss.total.fetch_add(1, Relaxed);
+        }
+        self.server = Some(s);
+        Assign::Server(s)
+    }
+
+    /// Whether a queued stream's slot arrived (it should call `connect` again).
+    pub fn granted(&self) -> bool {
+        self.ticket.as_ref().is_some_and(|(t, _)| t.granted().is_some())
+    }
+
+    /// Gives the server slot back (end of stream, or of a request in HTTP) — to the oldest
+    /// queued stream if there is one — and leaves the queue if the stream was waiting.
     pub fn release(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some(s) = self.server.take() {
-            if let Some(ss) = ctx.shared.server(self.backend, s) {
-                ss.conns.release();
+        if let Some((t, _)) = self.ticket.take() {
+            match t.cancel() {
+                Ok(()) => {
+                    if let Some(st) = ctx.shared.backend(self.backend) {
+                        st.queue.forget();
+                    }
+                }
+                // Granted meanwhile: the slot is ours to pass on.
+                Err(s) => self.server = Some(s),
             }
+        }
+        if let Some(s) = self.server.take() {
+            release_slot(ctx, self.backend, s);
         }
     }
 
@@ -118,8 +192,15 @@ impl Connector {
     /// `token`. Immediate failures go through the retry rules.
     pub fn connect(&mut self, ctx: &mut Ctx<'_>, token: Token) -> Outcome {
         loop {
-            let Some(srv) = self.assign(ctx, None) else {
-                return self.no_server(ctx);
+            let srv = match self.assign(ctx, None) {
+                Assign::Server(s) => s,
+                Assign::Queued(deadline) => {
+                    if deadline.is_some_and(|d| d <= ctx.now) {
+                        return self.queue_timeout(ctx);
+                    }
+                    return Outcome::Queued(deadline);
+                }
+                Assign::None => return self.no_server(ctx),
             };
             match self.open(ctx, srv, token) {
                 Ok(pending) => return pending,
@@ -129,6 +210,16 @@ impl Connector {
                 },
             }
         }
+    }
+
+    /// `timeout queue` passed without a slot: HAProxy's `sQ` (a 503 in HTTP).
+    fn queue_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        // A slot granted at the last moment is passed on by `release`.
+        self.release(ctx);
+        if let Some(st) = ctx.shared.backend(self.backend) {
+            st.queue_timeouts.fetch_add(1, Relaxed);
+        }
+        Outcome::Failed(Termination::new(Cause::ServerTimeout, Stage::Queue))
     }
 
     /// A pending attempt failed (seen on an event or its deadline): retry rules, then the next
@@ -247,7 +338,7 @@ impl Connector {
                 c.redispatches.fetch_add(1, Relaxed);
             }
             self.release(ctx);
-            if self.assign(ctx, Some(srv)).is_none() {
+            if self.assign(ctx, Some(srv)) == Assign::None {
                 return Some(self.no_server(ctx));
             }
         } else if let Some(c) = counters {
@@ -262,5 +353,67 @@ impl Connector {
             return Some(Outcome::Wait(ctx.now + delay));
         }
         None
+    }
+}
+
+/// Gives a slot of `srv` back, handing it to the oldest queued stream of the server or the
+/// backend if any (the count then stays: the slot changes hands).
+pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
+    let Some(ss) = ctx.shared.server(be, srv) else {
+        return;
+    };
+    ss.conns.release();
+    // Pairs with the fence in `dispatch` callers' enqueue: either the releaser sees the new
+    // waiter or the waiter's own dispatch sees the freed slot.
+    std::sync::atomic::fence(SeqCst);
+    dispatch(ctx, be, Some(srv));
+}
+
+/// Hands free server slots to queued streams, oldest first: of `freed` when given, else of
+/// whichever usable servers have room.
+pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
+    let shared = ctx.shared;
+    let (Some(model), Some(st)) = (
+        shared.model.backends.get(be.0 as usize),
+        shared.backend(be),
+    ) else {
+        return;
+    };
+    for _ in 0..model.servers.len().max(1) * 2 {
+        let srv = match freed {
+            Some(s) => s,
+            None => {
+                let found = st.servers.iter().position(|ss| ss.is_usable() && !ss.conns.is_full());
+                match found {
+                    Some(i) => ServerId(i as u32),
+                    None => return,
+                }
+            }
+        };
+        let Some(ss) = st.servers.get(srv.0 as usize) else {
+            return;
+        };
+        if st.queue.is_empty() && ss.queue.is_empty() {
+            return;
+        }
+        if !ss.is_usable() || !ss.conns.try_acquire() {
+            if freed.is_some() {
+                return;
+            }
+            continue;
+        }
+        match queue::grant(&ss.queue, &st.queue, srv) {
+            Some(t) => {
+                if t.reactor == ctx.reactor {
+                    ctx.runnable.push(t.owner);
+                } else {
+                    shared.wake_stream(t.reactor, t.owner);
+                }
+            }
+            None => {
+                ss.conns.release();
+                return;
+            }
+        }
     }
 }

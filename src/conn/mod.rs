@@ -75,6 +75,8 @@ pub enum Cause {
 pub enum Stage {
     /// `R`: waiting for a complete, valid request (HTTP).
     Request,
+    /// `Q`: waiting in a queue for a server slot.
+    Queue,
     /// `C`: waiting for the server connection.
     Connect,
     /// `H`: waiting for a complete, valid response head (HTTP).
@@ -115,6 +117,7 @@ impl Termination {
         };
         let second = match self.stage {
             Stage::Request => b'R',
+            Stage::Queue => b'Q',
             Stage::Connect => b'C',
             Stage::Headers => b'H',
             Stage::Data => b'D',

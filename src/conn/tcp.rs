@@ -27,6 +27,11 @@ enum Phase {
     TurnAround {
         until: Instant,
     },
+    /// In the backend's queue (every usable server full) until a slot is granted or
+    /// `timeout queue` passes (`sQ`).
+    Queued {
+        deadline: Option<Instant>,
+    },
     Connecting {
         server: Sock,
         deadline: Option<Instant>,
@@ -128,6 +133,12 @@ impl Tunnel {
                     .connect(ctx, token::conn(ctx.owner.key, Side::Server));
                 self.settle(ctx, outcome)
             }
+            Phase::Queued { deadline: Some(d) } if *d <= ctx.now => {
+                let outcome = self
+                    .connector
+                    .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+                self.settle(ctx, outcome)
+            }
             Phase::Connecting {
                 deadline: Some(d), ..
             } if *d <= ctx.now => self.connect_failed(ctx, Failure::Timeout),
@@ -183,7 +194,13 @@ impl Tunnel {
                     }
                 }
             }
-            Phase::TurnAround { .. } | Phase::Gone => Step::Continue,
+            Phase::Queued { .. } if self.connector.granted() => {
+                let outcome = self
+                    .connector
+                    .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+                self.settle(ctx, outcome)
+            }
+            Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => Step::Continue,
         }
     }
 
@@ -214,6 +231,10 @@ impl Tunnel {
                 self.phase = Phase::TurnAround { until };
                 self.rearm(ctx)
             }
+            Outcome::Queued(deadline) => {
+                self.phase = Phase::Queued { deadline };
+                self.rearm(ctx)
+            }
             Outcome::Failed(t) => Step::Close(t),
         }
     }
@@ -238,7 +259,7 @@ impl Tunnel {
     fn next_deadline(&self) -> Option<Instant> {
         match &self.phase {
             Phase::TurnAround { until } => Some(*until),
-            Phase::Connecting { deadline, .. } => *deadline,
+            Phase::Queued { deadline } | Phase::Connecting { deadline, .. } => *deadline,
             Phase::Forwarding { duplex, .. } => duplex.next_deadline(),
             Phase::Gone => None,
         }
@@ -268,7 +289,7 @@ impl Tunnel {
                 (bytes_in, bytes_out) = duplex.release(ctx.pools);
             }
             Phase::Connecting { mut server, .. } => server.deregister(ctx.registry),
-            Phase::TurnAround { .. } | Phase::Gone => {}
+            Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => {}
         }
         if let Some(ss) = self
             .connector

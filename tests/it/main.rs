@@ -9,4 +9,5 @@ mod cli;
 mod http;
 mod http_more;
 mod limits;
+mod queue;
 mod tcp;

@@ -29,7 +29,7 @@ mod request;
 mod response;
 mod upstream;
 
-use super::connect::{Connector, Failure, Outcome};
+use super::connect::{Assign, Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::idle::{Eligible, IdleConn};
 use super::pump::{Pump, Via};
@@ -117,6 +117,12 @@ enum Phase {
     /// Waiting before retrying the same server.
     TurnAround {
         until: Instant,
+        exchange: Exchange,
+    },
+    /// In the backend's queue until a server slot is granted (then `start_server` again) or
+    /// `timeout queue` passes (503, `sQ`).
+    Queued {
+        deadline: Option<Instant>,
         exchange: Exchange,
     },
     /// Connecting `up` for the current request.
@@ -353,6 +359,7 @@ impl HttpConn {
                 );
             }
             Phase::TurnAround { until, .. } if *until <= now => return self.connect_current(ctx),
+            Phase::Queued { deadline, .. } if due(deadline) => return self.connect_current(ctx),
             Phase::Connecting { deadline, .. } if due(deadline) => {
                 return self.connect_failed(ctx, Failure::Timeout);
             }
@@ -434,7 +441,15 @@ impl HttpConn {
                     progress = true;
                 }
             }
-            Phase::Connecting { .. } | Phase::TurnAround { .. } => {
+            Phase::Queued { .. } if self.connector.granted() => {
+                if let Phase::Queued { exchange, .. } =
+                    std::mem::replace(&mut self.phase, Phase::Gone)
+                {
+                    self.start_server(ctx, exchange)?;
+                    progress = true;
+                }
+            }
+            Phase::Connecting { .. } | Phase::TurnAround { .. } | Phase::Queued { .. } => {
                 // `option abortonclose`: a client that closed while its request still waits
                 // for a connection is not served (HAProxy's `CC`).
                 if self.abortonclose(ctx) {
@@ -617,7 +632,9 @@ impl HttpConn {
             (a, b) => a.or(b),
         };
         match &self.phase {
-            Phase::Head { deadline, .. } | Phase::WaitBody { deadline, .. } => *deadline,
+            Phase::Head { deadline, .. }
+            | Phase::WaitBody { deadline, .. }
+            | Phase::Queued { deadline, .. } => *deadline,
             Phase::TurnAround { until, .. } => Some(*until),
             Phase::Connecting { deadline, .. } => *deadline,
             Phase::Exchange(_) => min(self.client_deadline, self.server_deadline),

@@ -14,8 +14,14 @@ impl HttpConn {
         ctx: &mut Ctx<'_>,
         exchange: Exchange,
     ) -> Result<(), Step> {
-        let Some(srv) = self.connector.assign(ctx, None) else {
-            return Err(self.no_server_reply(ctx));
+        let srv = match self.connector.assign(ctx, None) {
+            Assign::Server(s) => s,
+            Assign::Queued(deadline) => {
+                self.phase = Phase::Queued { deadline, exchange };
+                self.rearm(ctx);
+                return Ok(());
+            }
+            Assign::None => return Err(self.no_server_reply(ctx)),
         };
         let backend = self.connector.backend;
         if let Some(up) = self.up.take() {
@@ -109,6 +115,7 @@ impl HttpConn {
         let exchange = match std::mem::replace(&mut self.phase, Phase::Gone) {
             Phase::Connecting { exchange, .. }
             | Phase::TurnAround { exchange, .. }
+            | Phase::Queued { exchange, .. }
             | Phase::Exchange(exchange) => exchange,
             other => {
                 self.phase = other;
@@ -138,13 +145,13 @@ impl HttpConn {
                 self.phase = Phase::TurnAround { until, exchange };
                 self.rearm(ctx)
             }
-            Outcome::Failed(_) => {
+            Outcome::Queued(deadline) => {
+                self.phase = Phase::Queued { deadline, exchange };
+                self.rearm(ctx)
+            }
+            Outcome::Failed(t) => {
                 self.phase = Phase::Exchange(exchange);
-                self.reply_error(
-                    ctx,
-                    503,
-                    Termination::new(Cause::ServerAbort, Stage::Connect),
-                )
+                self.reply_error(ctx, 503, t)
             }
         }
     }

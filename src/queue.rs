@@ -1,0 +1,228 @@
+//! Connection queues (HAProxy's "pendconns"): streams waiting for a server slot, per server
+//! (a stream bound to one server) and per backend (any server may serve it), shared by every
+//! reactor.
+//!
+//! A waiting stream holds an `Arc<Ticket>`; the queue holds another. Whoever frees a slot on
+//! any reactor hands it to the oldest live ticket of the server's queue or the backend's queue
+//! (the slot count never drops in between, so no new stream overtakes a waiter) and wakes the
+//! waiter's reactor. A waiter that gives up (`timeout queue`, client gone) cancels its ticket
+//! with a compare-and-swap; a grant and a cancel never both win. The fast path — no one waiting
+//! — is one atomic load of `live`; the deque's mutex is only taken while streams queue.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::model::ServerId;
+use crate::timer::Owner;
+
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// One waiting stream.
+#[derive(Debug)]
+pub struct Ticket {
+    state: AtomicU8,
+    server: AtomicU32,
+    /// The reactor running the stream, and the stream there.
+    pub reactor: usize,
+    pub owner: Owner,
+    pub since: Instant,
+}
+
+impl Ticket {
+    pub fn new(reactor: usize, owner: Owner, since: Instant) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            state: AtomicU8::new(WAITING),
+            server: AtomicU32::new(0),
+            reactor,
+            owner,
+            since,
+        })
+    }
+
+    /// Hands the ticket a slot of `srv`; false if it was cancelled (the slot stays the caller's).
+    fn grant(&self, srv: ServerId) -> bool {
+        self.server.store(srv.0, SeqCst);
+        self.state
+            .compare_exchange(WAITING, GRANTED, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Gives up waiting. `Err(srv)`: too late, a slot of `srv` was granted and is now the
+    /// caller's.
+    pub fn cancel(&self) -> Result<(), ServerId> {
+        match self
+            .state
+            .compare_exchange(WAITING, CANCELLED, SeqCst, SeqCst)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ServerId(self.server.load(SeqCst))),
+        }
+    }
+
+    /// The server whose slot this ticket was granted, if any.
+    pub fn granted(&self) -> Option<ServerId> {
+        (self.state.load(SeqCst) == GRANTED).then(|| ServerId(self.server.load(SeqCst)))
+    }
+}
+
+/// A FIFO of tickets with its counters.
+#[derive(Debug, Default)]
+pub struct Queue {
+    waiting: Mutex<VecDeque<Arc<Ticket>>>,
+    /// Tickets still waiting (cancelled and granted ones are not counted).
+    live: AtomicU32,
+    peak: AtomicU32,
+    /// Streams that ever waited here.
+    pub total: AtomicU64,
+}
+
+impl Queue {
+    pub fn push(&self, t: Arc<Ticket>) {
+        let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(t);
+        let live = self.live.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(live, SeqCst);
+        self.total.fetch_add(1, SeqCst);
+    }
+
+    /// Streams waiting now (HAProxy's `qcur`).
+    pub fn len(&self) -> u32 {
+        self.live.load(SeqCst)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Most streams ever waiting at once (`qmax`).
+    pub fn peak(&self) -> u32 {
+        self.peak.load(SeqCst)
+    }
+
+    /// A waiter gave up: it no longer counts (its entry is dropped when reached).
+    pub fn forget(&self) {
+        let _ = self
+            .live
+            .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// When the oldest still-waiting ticket arrived (dead tickets in front are dropped).
+    fn oldest(&self) -> Option<Instant> {
+        let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while q.front().is_some_and(|t| t.state.load(SeqCst) != WAITING) {
+            q.pop_front();
+        }
+        q.front().map(|t| t.since)
+    }
+
+    /// Grants a slot of `srv` to the oldest waiting ticket; the ticket, or `None` if nobody
+    /// was waiting (the slot stays the caller's).
+    fn grant_oldest(&self, srv: ServerId) -> Option<Arc<Ticket>> {
+        let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(t) = q.pop_front() {
+            if t.grant(srv) {
+                self.forget();
+                return Some(t);
+            }
+        }
+        None
+    }
+}
+
+/// Hands a free slot of `srv` to the oldest waiter of the server's queue or the backend's
+/// queue. `None`: nobody waits for it.
+pub fn grant(server_q: &Queue, backend_q: &Queue, srv: ServerId) -> Option<Arc<Ticket>> {
+    loop {
+        if server_q.is_empty() && backend_q.is_empty() {
+            return None;
+        }
+        let pick_server = match (server_q.oldest(), backend_q.oldest()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => a <= b,
+        };
+        let q = if pick_server { server_q } else { backend_q };
+        if let Some(t) = q.grant_oldest(srv) {
+            return Some(t);
+        }
+        // Raced with cancellations: look again.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn owner(key: usize) -> Owner {
+        Owner { key, generation: 1 }
+    }
+
+    #[test]
+    fn oldest_waiter_of_either_queue_goes_first() {
+        let (sq, bq) = (Queue::default(), Queue::default());
+        let t0 = Instant::now();
+        let a = Ticket::new(0, owner(1), t0);
+        let b = Ticket::new(1, owner(2), t0 + Duration::from_millis(1));
+        let c = Ticket::new(0, owner(3), t0 + Duration::from_millis(2));
+        bq.push(a.clone());
+        sq.push(b.clone());
+        bq.push(c.clone());
+        assert_eq!((sq.len(), bq.len(), bq.peak()), (1, 2, 2));
+        assert_eq!(grant(&sq, &bq, ServerId(4)).map(|t| t.owner.key), Some(1));
+        assert_eq!(a.granted(), Some(ServerId(4)));
+        assert_eq!(grant(&sq, &bq, ServerId(5)).map(|t| t.owner.key), Some(2));
+        // A cancelled ticket is skipped; granting after the cancel fails for it.
+        assert_eq!(c.cancel(), Ok(()));
+        bq.forget();
+        assert!(grant(&sq, &bq, ServerId(6)).is_none());
+        assert_eq!((sq.len(), bq.len()), (0, 0));
+        assert_eq!(c.granted(), None);
+    }
+
+    #[test]
+    fn cancel_after_grant_reports_the_slot() {
+        let q = Queue::default();
+        let t = Ticket::new(0, owner(1), Instant::now());
+        q.push(t.clone());
+        assert!(grant(&q, &Queue::default(), ServerId(2)).is_some());
+        assert_eq!(t.cancel(), Err(ServerId(2)));
+    }
+
+    #[test]
+    fn concurrent_grants_and_cancels_never_both_win() {
+        for _ in 0..50 {
+            let q = Arc::new(Queue::default());
+            let tickets: Vec<_> = (0..64)
+                .map(|i| Ticket::new(0, owner(i), Instant::now()))
+                .collect();
+            for t in &tickets {
+                q.push(t.clone());
+            }
+            let granter = {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while grant(&q, &Queue::default(), ServerId(0)).is_some() {
+                        n += 1;
+                    }
+                    n
+                })
+            };
+            let mut cancelled = 0;
+            for t in tickets.iter().rev() {
+                if t.cancel().is_ok() {
+                    q.forget();
+                    cancelled += 1;
+                }
+            }
+            let granted = granter.join().unwrap();
+            assert_eq!(granted + cancelled, 64);
+        }
+    }
+}
