@@ -215,7 +215,12 @@ pub struct SharedState {
     /// EMFILE/ENFILE events seen while accepting.
     pub accept_errors: AtomicU64,
     /// Per reactor: streams another reactor granted a queued slot to, to resume.
-    inboxes: Box<[(crossbeam_channel::Sender<Owner>, crossbeam_channel::Receiver<Owner>)]>,
+    inboxes: Box<
+        [(
+            crossbeam_channel::Sender<Owner>,
+            crossbeam_channel::Receiver<Owner>,
+        )],
+    >,
     /// The reactors' wakers, set once they exist.
     wakers: std::sync::OnceLock<Arc<[mio::Waker]>>,
 }

@@ -364,7 +364,8 @@ pub fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut D
     p.http.captures.push(Capture { dir, name, len });
 }
 
-/// `unique-id-format FMT` / `unique-id-header NAME` (stored verbatim).
+/// `unique-id-format FMT` / `unique-id-header NAME` (stored verbatim; the format is warned about
+/// as not applied until the log-format engine exists).
 pub fn parse_unique_id(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let kw = words.first().map(String::as_str).unwrap_or_default();
     let Some(v) = words.get(1) else {
@@ -378,6 +379,10 @@ pub fn parse_unique_id(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut
             );
         }
         p.http.unique_id_format = Some(v.clone()).filter(|v| !v.is_empty());
+        d.warning(
+            span,
+            format!("'{kw}' is parsed but not applied yet: unique IDs come with the log-format engine (logs issue)."),
+        );
     } else {
         if let Some(x) = words.get(2) {
             return d.alert(span, too_many(kw, x));

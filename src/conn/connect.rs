@@ -131,7 +131,11 @@ impl Connector {
                 let Some(s) = bal.pick(be, st, self.key, avoid) else {
                     break;
                 };
-                if st.servers.get(s.0 as usize).is_some_and(|ss| ss.conns.try_acquire()) {
+                if st
+                    .servers
+                    .get(s.0 as usize)
+                    .is_some_and(|ss| ss.conns.try_acquire())
+                {
                     return self.took(ctx, s);
                 }
             }
@@ -166,7 +170,9 @@ impl Connector {
 
     /// Whether a queued stream's slot arrived (it should call `connect` again).
     pub fn granted(&self) -> bool {
-        self.ticket.as_ref().is_some_and(|(t, _)| t.granted().is_some())
+        self.ticket
+            .as_ref()
+            .is_some_and(|(t, _)| t.granted().is_some())
     }
 
     /// Gives the server slot back (end of stream, or of a request in HTTP) — to the oldest
@@ -373,17 +379,18 @@ pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
 /// whichever usable servers have room.
 pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
     let shared = ctx.shared;
-    let (Some(model), Some(st)) = (
-        shared.model.backends.get(be.0 as usize),
-        shared.backend(be),
-    ) else {
+    let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
+    else {
         return;
     };
     for _ in 0..model.servers.len().max(1) * 2 {
         let srv = match freed {
             Some(s) => s,
             None => {
-                let found = st.servers.iter().position(|ss| ss.is_usable() && !ss.conns.is_full());
+                let found = st
+                    .servers
+                    .iter()
+                    .position(|ss| ss.is_usable() && !ss.conns.is_full());
                 match found {
                     Some(i) => ServerId(i as u32),
                     None => return,

@@ -2,8 +2,8 @@
 //! `http-error` overrides), `monitor-uri`, and the replies of `http-request deny|return|redirect`.
 
 use super::*;
-use crate::http::head::write_u64;
 use crate::acl::RespView;
+use crate::http::head::write_u64;
 use crate::http::rules::{self, HeaderFate, ReplyBody, ReturnSpec, Verdict};
 
 impl HttpConn {
