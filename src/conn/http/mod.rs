@@ -311,7 +311,10 @@ impl HttpConn {
             deadline: t.map(|t| ctx.now + t),
             idle: false,
         };
-        self.rearm(ctx)
+        // Clients usually send at once after connecting: read now rather than after a first
+        // `epoll_wait` (a miss costs one EAGAIN read), as HAProxy does.
+        self.cready.readable = true;
+        self.drive(ctx)
     }
 
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
@@ -657,7 +660,8 @@ impl HttpConn {
     /// The single teardown path: both sockets deregistered, every buffer and pipe returned, the
     /// server slot released. A kept server connection goes to the idle pool when it can.
     pub fn teardown(mut self, ctx: &mut Ctx<'_>) {
-        self.client.deregister(ctx.registry);
+        // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
+        // poll set, and the client socket is never shared.
         if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
             d.release(ctx.pools);
             self.drop_upstream(ctx, true);
