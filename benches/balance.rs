@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ravelin::balance::{Balancer, PickKey};
+use ravelin::balance::{Balancer, HashFunction, HashMethod, HashType, PickKey};
 use ravelin::model::*;
 use ravelin::server::SharedState;
 
@@ -44,28 +44,34 @@ fn backend(algo: Balance, n: usize) -> Backend {
         errors: Default::default(),
         dispatch: None,
         restrict_req_hdr_names: Default::default(),
+        hash_type: Default::default(),
+        hash_balance_factor: 0,
     }
 }
 
 fn main() {
-    for algo in [
-        Balance::RoundRobin,
-        Balance::StaticRr,
-        Balance::LeastConn,
-        Balance::First,
-        Balance::Source,
-    ] {
+    let consistent = HashType {
+        method: HashMethod::Consistent,
+        function: HashFunction::Sdbm,
+        avalanche: true,
+    };
+    let cases = [
+        ("roundrobin", Balance::RoundRobin, HashType::default()),
+        ("static-rr", Balance::StaticRr, HashType::default()),
+        ("leastconn", Balance::LeastConn, HashType::default()),
+        ("first", Balance::First, HashType::default()),
+        ("source", Balance::Source, HashType::default()),
+        ("random", Balance::Random { draws: 2 }, HashType::default()),
+        ("consistent", Balance::Source, consistent),
+    ];
+    for (name, algo, hash_type) in cases {
         for n in [4usize, 64, 1024] {
-            let be = backend(algo.clone(), n);
-            let st = SharedState::new(
-                Arc::new(Model {
-                    backends: vec![be.clone()],
-                    ..Model::default()
-                }),
-                0,
-                1,
-            );
+            let mut be = backend(algo.clone(), n);
+            be.hash_type = hash_type;
+            let st = shared(&be);
             let mut b = Balancer::new(&be);
+            // The first pick builds the map or ring: keep it out of the figure.
+            black_box(b.pick(&be, &st.backends[0], PickKey::default(), None));
             let iters = if n >= 1024 { 20_000 } else { 200_000 };
             let start = Instant::now();
             for i in 0..iters {
@@ -75,7 +81,41 @@ fn main() {
                 black_box(b.pick(&be, &st.backends[0], key, None));
             }
             let ns = start.elapsed().as_nanos() as f64 / iters as f64;
-            println!("pick/{algo:?}/{n:<5} {ns:>9.1} ns");
+            println!("pick/{name:<10}/{n:<5} {ns:>9.1} ns");
         }
     }
+    // Worst case for the lazily rebuilt tables: a server changes state before every pick.
+    for (name, algo, hash_type) in [
+        ("source", Balance::Source, HashType::default()),
+        ("consistent", Balance::Source, consistent),
+    ] {
+        for n in [64usize, 1024] {
+            let mut be = backend(algo.clone(), n);
+            be.hash_type = hash_type;
+            let st = shared(&be);
+            let mut b = Balancer::new(&be);
+            let iters = if n >= 1024 { 50 } else { 2_000 };
+            let start = Instant::now();
+            for i in 0..iters {
+                st.backends[0].servers[0].set_up(i % 2 == 0);
+                let key = PickKey {
+                    hash: Some((i as u32).wrapping_mul(2_654_435_761)),
+                };
+                black_box(b.pick(&be, &st.backends[0], key, None));
+            }
+            let us = start.elapsed().as_nanos() as f64 / iters as f64 / 1000.0;
+            println!("rebuild+pick/{name:<10}/{n:<5} {us:>9.1} us");
+        }
+    }
+}
+
+fn shared(be: &Backend) -> SharedState {
+    SharedState::new(
+        Arc::new(Model {
+            backends: vec![be.clone()],
+            ..Model::default()
+        }),
+        0,
+        1,
+    )
 }

@@ -288,6 +288,12 @@ pub enum Balance {
         name: Box<str>,
         use_domain_only: bool,
     },
+    /// `balance random[(DRAWS)]`: DRAWS random points on the consistent-hash ring (so weights
+    /// count), the least loaded of the drawn servers wins ("power of two choices" at 2, the
+    /// default).
+    Random {
+        draws: u32,
+    },
 }
 
 impl Balance {
@@ -375,6 +381,11 @@ pub struct Backend {
     /// `dispatch ADDR:PORT`: where to send streams when the backend has no server.
     pub dispatch: Option<SocketAddr>,
     pub restrict_req_hdr_names: RestrictHdrNames,
+    /// `hash-type`: how the hashing algorithms map keys to servers (default `map-based sdbm`).
+    pub hash_type: crate::balance::HashType,
+    /// `hash-balance-factor`: bounded loads on the consistent-hash ring, in percent of the
+    /// average load (0: off, else > 100).
+    pub hash_balance_factor: u32,
 }
 
 /// A server's address.

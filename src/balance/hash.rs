@@ -1,44 +1,151 @@
-//! Hashing of balancing keys.
+//! Hashing of balancing keys, as HAProxy defines it (`hash-type`, manual 4.2; `src/hash.c`).
+//!
+//! A hashing algorithm turns the request's key into 32 bits with the configured function
+//! (`sdbm`, `djb2`, `wt6`, `crc32`) and, with the `avalanche` modifier, mixes them with
+//! [`full_hash`]. The function runs where the key is read ([`super::request_hash_with`]); the
+//! modifier runs in the balancer, which knows the backend's `hash-type`, so callers that only
+//! know the algorithm (the TCP accept path) still produce the right key.
 
 use std::net::IpAddr;
 
-/// Hash of a client address for `balance source`: sdbm over the address bytes, then a 32-bit
-/// avalanche so neighbouring addresses spread over the servers.
-pub fn source_hash(ip: IpAddr) -> u32 {
-    let mut h: u32 = 0;
-    let mut feed = |b: u8| {
-        h = (b as u32)
+/// `hash-type <method> [<function> [avalanche]]` of a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashType {
+    pub method: HashMethod,
+    pub function: HashFunction,
+    /// The `avalanche` modifier: [`full_hash`] is applied to the function's result.
+    pub avalanche: bool,
+}
+
+impl Default for HashType {
+    /// HAProxy's default: `map-based sdbm`, no modifier.
+    fn default() -> HashType {
+        HashType {
+            method: HashMethod::MapBased,
+            function: HashFunction::Sdbm,
+            avalanche: false,
+        }
+    }
+}
+
+/// How a hash selects a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashMethod {
+    /// The hash modulo the total weight indexes a static table of the usable servers.
+    #[default]
+    MapBased,
+    /// The hash is looked up on a ring holding many points per server (see `ring.rs`).
+    Consistent,
+}
+
+/// The function applied to the key bytes (the `<function>` of `hash-type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+impl HashFunction {
+    /// The keyword as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashFunction::Sdbm => "sdbm",
+            HashFunction::Djb2 => "djb2",
+            HashFunction::Wt6 => "wt6",
+            HashFunction::Crc32 => "crc32",
+        }
+    }
+
+    /// Hashes `data`.
+    pub fn hash(self, data: &[u8]) -> u32 {
+        match self {
+            HashFunction::Sdbm => sdbm(data),
+            HashFunction::Djb2 => djb2(data),
+            HashFunction::Wt6 => wt6(data),
+            HashFunction::Crc32 => crc32(data),
+        }
+    }
+}
+
+/// sdbm: `h = c + (h << 6) + (h << 16) - h` for each byte, from 0.
+pub fn sdbm(data: &[u8]) -> u32 {
+    data.iter().fold(0u32, |h, &c| {
+        (c as u32)
             .wrapping_add(h << 6)
             .wrapping_add(h << 16)
             .wrapping_sub(h)
-    };
+    })
+}
+
+/// djb2 (Dan Bernstein): `h = h * 33 + c` for each byte, from 5381.
+pub fn djb2(data: &[u8]) -> u32 {
+    data.iter().fold(5381u32, |h, &c| {
+        (h << 5).wrapping_add(h).wrapping_add(c as u32)
+    })
+}
+
+/// wt6, designed for HAProxy: two 32-bit lanes complemented, rotated by data-dependent steps
+/// and swapped for each byte; the result is their XOR.
+pub fn wt6(data: &[u8]) -> u32 {
+    let mut h0: u32 = 0xa53c_965a;
+    let mut h1: u32 = 0x5ca6_953a;
+    let mut step0: u32 = 6;
+    let mut step1: u32 = 18;
+    for &c in data {
+        let t = c as u32;
+        h0 = !(h0 ^ t);
+        h1 = !h1.wrapping_add(t);
+        let rotated = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = rotated;
+        let mix = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = mix & 0x1f;
+        step1 = mix >> 11;
+    }
+    h0 ^ h1
+}
+
+/// The common CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as in Ethernet, gzip and
+/// PNG), bit by bit like HAProxy's: a table would only pollute the cache for short keys.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut h: u32 = !0;
+    for &c in data {
+        h ^= c as u32;
+        for _ in 0..8 {
+            h = (h >> 1) ^ (0xedb8_8320 & 0u32.wrapping_sub(h & 1));
+        }
+    }
+    !h
+}
+
+/// The `avalanche` modifier and the ring's point placement: one of Bob Jenkins' full
+/// avalanche integer hashes, then a multiplication by a prime close to 3/4 of 2^32 so small
+/// inputs spread over the whole ring (HAProxy's `full_hash()`).
+pub fn full_hash(a: u32) -> u32 {
+    let mut a = a;
+    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    a.wrapping_mul(3_221_225_473)
+}
+
+/// Key of a client address for `balance source`: the XOR of the address's 32-bit big-endian
+/// words (one for IPv4, four for IPv6). As in HAProxy, `hash-type`'s function does not apply
+/// to addresses; its `avalanche` modifier does (the balancer adds it).
+pub fn source_hash(ip: IpAddr) -> u32 {
     match ip {
-        IpAddr::V4(v4) => v4.octets().into_iter().for_each(&mut feed),
-        IpAddr::V6(v6) => v6.octets().into_iter().for_each(&mut feed),
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)
+        }
     }
-    avalanche(h)
-}
-
-/// A 32-bit integer mixer (the finalizer of MurmurHash3).
-fn avalanche(mut h: u32) -> u32 {
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
-}
-
-/// Hash of an arbitrary key (URI, parameter or header value): sdbm, HAProxy's default hash
-/// function, then the same avalanche as addresses.
-pub fn bytes_hash(data: &[u8]) -> u32 {
-    let mut h: u32 = 0;
-    for &b in data {
-        h = (b as u32)
-            .wrapping_add(h << 6)
-            .wrapping_add(h << 16)
-            .wrapping_sub(h);
-    }
-    avalanche(h)
 }
 
 /// The part of a URI `balance uri` hashes: the path before `?` unless `whole`; at most `len`
@@ -86,6 +193,5 @@ mod tests {
         assert_eq!(uri_key(b"/a/b/c", false, 3, 0), b"/a/");
         assert_eq!(domain_only(b"www.haproxy.org:80"), b"haproxy");
         assert_eq!(domain_only(b"localhost"), b"localhost");
-        assert_ne!(bytes_hash(b"/a"), bytes_hash(b"/b"));
     }
 }

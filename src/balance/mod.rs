@@ -1,32 +1,61 @@
 //! Choosing a server: the `balance` algorithms over the shared server atomics.
 //!
 //! A [`Balancer`] belongs to one reactor and one backend; it keeps per-reactor cursors (the smooth
-//! weighted round-robin state) and reads server state only through atomics, so picking takes no
+//! weighted round-robin state, the draws of `random`) and lookup tables (the `map-based` map,
+//! the `consistent` ring) and reads server state only through atomics, so picking takes no
 //! lock. HAProxy's rules: servers that are down, in maintenance, draining or at weight 0 get no
 //! new traffic; full servers (at `maxconn`) are skipped; backup servers are used only when no
 //! active server is running, the first one alone unless `option allbackups`.
+//!
+//! Key hashing (`hash-type` functions, `avalanche`) is in `hash.rs`, the map in `map.rs`, the
+//! ring and `hash-balance-factor` in `ring.rs`; the config parser owns their keywords.
 
 mod hash;
+mod map;
+mod ring;
 
-pub use hash::{bytes_hash, source_hash};
+pub use hash::{
+    HashFunction, HashMethod, HashType, crc32, djb2, full_hash, sdbm, source_hash, wt6,
+};
+pub use ring::POINTS_PER_WEIGHT;
 
 use crate::http::view::ReqView;
 
 use crate::model::{Backend, Balance, ServerId};
 use crate::server::BackendState;
 
+use map::ServerMap;
+use ring::Ring;
+
+/// Most draws `balance random(N)` makes per pick. HAProxy loops N times whatever N is (the
+/// parser takes up to 2^31); past a few hundred draws the choice is leastconn's, so the rest
+/// would only burn CPU on every request.
+const MAX_DRAWS: u32 = 1024;
+
 /// What an algorithm may hash on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PickKey {
-    /// The request's hash for the hashing algorithms (`source`, `uri`, `url_param`, `hdr`);
-    /// `None` when the key is absent (no such parameter or header), in which case HAProxy falls
-    /// back to round robin.
+    /// The request's key for the hashing algorithms (`source`, `uri`, `url_param`, `hdr`):
+    /// the `hash-type` function applied to the key bytes, or the folded address for `source`,
+    /// before the `avalanche` modifier (the balancer applies it). `None` when the key is absent
+    /// (no such parameter or header), in which case HAProxy falls back to round robin.
     pub hash: Option<u32>,
 }
 
-/// The hash key of a request for `algo`; `None` for non-hashing algorithms and when the key
-/// is absent (HAProxy then falls back to round robin).
+/// The hash key of a request for `algo` with HAProxy's default function (`sdbm`); see
+/// [`request_hash_with`].
 pub fn request_hash(algo: &Balance, view: &ReqView<'_>) -> Option<u32> {
+    request_hash_with(algo, HashFunction::Sdbm, view)
+}
+
+/// The hash key of a request for `algo`, hashed with `function` (the backend's `hash-type`
+/// function): `None` for the algorithms that hash nothing and when the key is absent or, for
+/// a header, empty (HAProxy then falls back to round robin).
+pub fn request_hash_with(
+    algo: &Balance,
+    function: HashFunction,
+    view: &ReqView<'_>,
+) -> Option<u32> {
     match algo {
         Balance::Source => Some(source_hash(view.src.ip())),
         Balance::Uri {
@@ -36,40 +65,84 @@ pub fn request_hash(algo: &Balance, view: &ReqView<'_>) -> Option<u32> {
             depth,
         } => {
             let uri = if *path_only { view.path() } else { view.uri() };
-            Some(bytes_hash(hash::uri_key(uri, *whole, *len, *depth)))
+            Some(function.hash(hash::uri_key(uri, *whole, *len, *depth)))
         }
-        Balance::UrlParam { name, .. } => view.url_param(name.as_bytes()).map(bytes_hash),
+        Balance::UrlParam { name, .. } => view.url_param(name.as_bytes()).map(|v| function.hash(v)),
         Balance::Hdr {
             name,
             use_domain_only,
         } => {
-            let v = view.header(name.as_bytes())?;
-            Some(bytes_hash(if *use_domain_only {
+            let v = view.header(name.as_bytes()).filter(|v| !v.is_empty())?;
+            Some(function.hash(if *use_domain_only {
                 hash::domain_only(v)
             } else {
                 v
             }))
         }
-        Balance::RoundRobin | Balance::StaticRr | Balance::LeastConn | Balance::First => None,
+        Balance::RoundRobin
+        | Balance::StaticRr
+        | Balance::LeastConn
+        | Balance::First
+        | Balance::Random { .. } => None,
     }
 }
 
 /// Per-reactor balancing state of one backend.
+///
+/// The hashing tables (the map of `hash-type map-based`, the ring of `hash-type consistent`
+/// and `balance random`) depend on which servers are usable and on their weights, which other
+/// threads change through the atomics. The balancer keeps a snapshot of what it built them
+/// from, one weight per server (0 when the server is out); each pick compares the atomics
+/// with it (one pass, no lock, no allocation) and rebuilds only when they differ, i.e. once
+/// after a server goes up or down or changes weight.
 #[derive(Debug)]
 pub struct Balancer {
     algo: Balance,
+    hash_type: HashType,
+    /// `hash-balance-factor` (0: off).
+    balance_factor: u32,
     /// Smooth weighted round-robin "current weights", one per server.
     current: Vec<i64>,
     /// Rotating start for ties (leastconn) so equal servers take turns.
     rotor: usize,
+    /// Draws of `balance random`.
+    rng: XorShift,
+    table: Table,
+    /// Per server, the weight `table` was built with (0: not in it).
+    built_from: Vec<u32>,
+    /// False until `table` was built once.
+    built: bool,
+    /// Greatest common divisor of the configured weights (the map's weight unit).
+    weight_gcd: u32,
+}
+
+/// The lookup table an algorithm needs.
+#[derive(Debug)]
+enum Table {
+    None,
+    Map(ServerMap),
+    Ring(Ring),
 }
 
 impl Balancer {
     pub fn new(be: &Backend) -> Balancer {
+        let table = match (&be.balance, be.hash_type.method) {
+            (Balance::Random { .. }, _) => Table::Ring(Ring::default()),
+            (b, HashMethod::Consistent) if b.is_hash() => Table::Ring(Ring::default()),
+            (b, HashMethod::MapBased) if b.is_hash() => Table::Map(ServerMap::default()),
+            _ => Table::None,
+        };
         Balancer {
             algo: be.balance.clone(),
+            hash_type: be.hash_type,
+            balance_factor: be.hash_balance_factor,
             current: vec![0; be.servers.len()],
             rotor: 0,
+            rng: XorShift::seeded(),
+            table,
+            built_from: vec![0; be.servers.len()],
+            built: false,
+            weight_gcd: map::weight_gcd(be.servers.iter().map(|s| s.weight)),
         }
     }
 
@@ -100,15 +173,15 @@ impl Balancer {
                 .position(|(s, ss)| s.backup && ss.is_usable())?;
             return (!st.servers.get(first)?.conns.is_full()).then_some(ServerId(first as u32));
         };
+        self.refresh(be, st, pool);
         let candidate = |i: usize, avoid: Option<ServerId>| -> bool {
             let (Some(s), Some(ss)) = (be.servers.get(i), st.servers.get(i)) else {
                 return false;
             };
-            let in_pool = match pool {
-                Pool::Active => !s.backup,
-                Pool::AllBackups => s.backup,
-            };
-            in_pool && ss.is_usable() && !ss.conns.is_full() && avoid != Some(ServerId(i as u32))
+            pool.holds(s.backup)
+                && ss.is_usable()
+                && !ss.conns.is_full()
+                && avoid != Some(ServerId(i as u32))
         };
         let n = be.servers.len();
         // Prefer servers other than `avoid`; fall back to it when it is the only choice.
@@ -122,6 +195,36 @@ impl Balancer {
         })
     }
 
+    /// Rebuilds the hashing table when a server of `pool` changed state or weight since the
+    /// last build.
+    fn refresh(&mut self, be: &Backend, st: &BackendState, pool: Pool) {
+        if matches!(self.table, Table::None) {
+            return;
+        }
+        let mut changed = !self.built;
+        let servers = be.servers.iter().zip(st.servers.iter());
+        for ((s, ss), seen) in servers.zip(self.built_from.iter_mut()) {
+            let w = if pool.holds(s.backup) && ss.is_usable() {
+                ss.weight()
+            } else {
+                0
+            };
+            if *seen != w {
+                *seen = w;
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+        self.built = true;
+        match &mut self.table {
+            Table::Map(m) => m.rebuild(&self.built_from, self.weight_gcd),
+            Table::Ring(r) => r.rebuild(&self.built_from),
+            Table::None => {}
+        }
+    }
+
     fn pick_among(
         &mut self,
         st: &BackendState,
@@ -130,6 +233,15 @@ impl Balancer {
         ok: impl Fn(usize) -> bool,
     ) -> Option<ServerId> {
         let weight = |i: usize| st.servers.get(i).map_or(0, |s| s.weight()) as i64;
+        let conns = |i: usize| st.servers.get(i).map_or(0, |s| s.conns.cur());
+        // `hash-balance-factor` applies wherever the ring is used (HAProxy: consistent hashing
+        // and random); it needs the backend's in-flight total, summed only when it is on.
+        let factor = self.balance_factor;
+        let served: u64 = if factor > 0 {
+            st.servers.iter().map(|s| s.conns.cur() as u64).sum()
+        } else {
+            0
+        };
         let idx = match (&self.algo, key.hash) {
             (
                 Balance::Source
@@ -138,21 +250,50 @@ impl Balancer {
                 | Balance::Hdr { .. },
                 Some(h),
             ) => {
-                // Map-based hashing: the hash modulo the total weight of the candidates.
-                let total: i64 = (0..n).filter(|&i| ok(i)).map(weight).sum();
-                if total <= 0 {
-                    return None;
-                }
-                let mut point = (h as i64) % total;
-                let mut chosen = None;
-                for i in (0..n).filter(|&i| ok(i)) {
-                    point -= weight(i);
-                    if point < 0 {
-                        chosen = Some(i);
-                        break;
+                let h = if self.hash_type.avalanche {
+                    full_hash(h)
+                } else {
+                    h
+                };
+                match &self.table {
+                    Table::Map(m) => m.lookup(h, &ok)?,
+                    Table::Ring(r) => r.lookup(h, &ok, |s| {
+                        factor == 0 || r.eligible(factor, served, s, conns(s))
+                    })?,
+                    Table::None => {
+                        debug_assert!(false, "hashing algorithm without a table");
+                        return None;
                     }
                 }
-                chosen?
+            }
+            (Balance::Random { draws }, _) => {
+                // Power of N choices (HAProxy's `get_server_rnd()`): N random points on the
+                // ring, so weights count; keep the least loaded relative to its weight, the
+                // newer draw on a tie.
+                let Table::Ring(r) = &self.table else {
+                    debug_assert!(false, "random without a ring");
+                    return None;
+                };
+                let mut best: Option<usize> = None;
+                for _ in 0..(*draws).clamp(1, MAX_DRAWS) {
+                    let h = self.rng.next_u32();
+                    let Some(cur) = r.lookup(h, &ok, |s| {
+                        factor == 0 || r.eligible(factor, served, s, conns(s))
+                    }) else {
+                        break;
+                    };
+                    best = match best {
+                        Some(prev)
+                            if prev != cur
+                                && conns(cur) as i64 * weight(prev)
+                                    > conns(prev) as i64 * weight(cur) =>
+                        {
+                            Some(prev)
+                        }
+                        _ => Some(cur),
+                    };
+                }
+                best?
             }
             (Balance::LeastConn, _) => {
                 // Lowest (conns + 1) / weight, compared by cross-multiplication; ties rotate.
@@ -162,7 +303,7 @@ impl Balancer {
                     if !ok(i) {
                         continue;
                     }
-                    let load = st.servers.get(i).map_or(0, |s| s.conns.cur()) as u64 + 1;
+                    let load = conns(i) as u64 + 1;
                     let w = weight(i) as u64;
                     if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
                         best = Some((i, load, w));
@@ -173,7 +314,15 @@ impl Balancer {
             }
             (Balance::First, _) => (0..n).find(|&i| ok(i))?,
             // roundrobin and static-rr, and the hashing algorithms without a key.
-            _ => {
+            (
+                Balance::RoundRobin
+                | Balance::StaticRr
+                | Balance::Source
+                | Balance::Uri { .. }
+                | Balance::UrlParam { .. }
+                | Balance::Hdr { .. },
+                _,
+            ) => {
                 // Smooth weighted round robin (as nginx does it): every candidate gains its
                 // weight, the richest is chosen and pays the total. Spreads picks evenly.
                 let mut total = 0i64;
@@ -198,10 +347,44 @@ impl Balancer {
     }
 }
 
+/// Which servers may take new streams.
 #[derive(Clone, Copy)]
 enum Pool {
     Active,
     AllBackups,
+}
+
+impl Pool {
+    fn holds(self, backup: bool) -> bool {
+        match self {
+            Pool::Active => !backup,
+            Pool::AllBackups => backup,
+        }
+    }
+}
+
+/// xorshift64* (Marsaglia; Vigna's multiplier): a few cycles per draw, statistically plenty for
+/// picking servers, and owned by one balancer so draws need no synchronisation.
+#[derive(Debug)]
+struct XorShift(u64);
+
+impl XorShift {
+    /// Seeded from std's per-process random hash keys (different for every balancer).
+    fn seeded() -> XorShift {
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u32);
+        // The state must never be 0, or every draw is 0.
+        XorShift(seed | 1)
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
 }
 
 #[cfg(test)]

@@ -214,6 +214,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 },
                 dispatch: p.http.dispatch,
                 restrict_req_hdr_names: p.http.restrict,
+                hash_type: p.hash_type,
+                hash_balance_factor: p.hash_balance_factor,
             });
         }
     }

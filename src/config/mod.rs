@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod addr;
+pub mod balance;
 pub mod build;
 pub mod error;
 pub mod errors;

@@ -9,6 +9,8 @@
 //! build step's job. The parser never stops at an error: it reports it and skips the line.
 
 use crate::acl::Condition;
+use crate::balance::HashType;
+use crate::config::balance as balance_kw;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::errors::{
     ErrorDirective, HttpErrorsConf, parse_errorfile, parse_errorfiles, parse_http_error,
@@ -82,6 +84,10 @@ pub struct ProxyConf {
     pub redispatch: Option<i32>,
     pub allbackups: bool,
     pub splice: SpliceOptions,
+    /// `hash-type`.
+    pub hash_type: HashType,
+    /// `hash-balance-factor` (0: off).
+    pub hash_balance_factor: u32,
     pub binds: Vec<Bind>,
     pub servers: Vec<ServerConf>,
     /// For defaults sections: some proxy named it with `from`.
@@ -108,6 +114,8 @@ impl ProxyConf {
             redispatch: None,
             allbackups: false,
             splice: SpliceOptions::default(),
+            hash_type: HashType::default(),
+            hash_balance_factor: 0,
             binds: Vec::new(),
             servers: Vec::new(),
             explicitly_referenced: false,
@@ -660,12 +668,18 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 http_kw::parse_dispatch(p, words, span, d);
             }
         }
+        // HAProxy warns about the capability, then still parses the line (and reports its
+        // errors); the value is unused in a frontend.
         "balance" => {
-            if !capable(p, kw, Need::Backend, "", span, d) {
-                return;
-            }
-            parse_balance(p, words, span, d);
+            capable(p, kw, Need::Backend, "", span, d);
+            balance_kw::parse_balance(p, words, span, d);
         }
+        "hash-type" => {
+            capable(p, kw, Need::Backend, "", span, d);
+            balance_kw::parse_hash_type(p, words, span, d);
+        }
+        // HAProxy 2.6 takes it in any proxy without a capability warning.
+        "hash-balance-factor" => balance_kw::parse_hash_balance_factor(p, words, span, d),
         "retries" => {
             if !capable(p, kw, Need::Backend, "", span, d) {
                 return;
@@ -714,37 +728,6 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             }
         }
     }
-}
-
-fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
-    const SUPPORTED: &str = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
-    let algo = words.get(1).map(String::as_str).unwrap_or_default();
-    match http_kw::parse_hash_balance(words) {
-        Some(Ok(b)) => {
-            p.balance = b;
-            return;
-        }
-        Some(Err(e)) => return d.alert(span, e),
-        None => {}
-    }
-    let b = match algo {
-        "roundrobin" => Balance::RoundRobin,
-        "static-rr" => Balance::StaticRr,
-        "leastconn" => Balance::LeastConn,
-        "first" => Balance::First,
-        "source" => Balance::Source,
-        "random" | "hash" => {
-            return d.alert(span, unsupported(&format!("balance {algo}")));
-        }
-        a if a.starts_with("rdp-cookie") || a.starts_with("random(") => {
-            return d.alert(span, unsupported(&format!("balance {a}")));
-        }
-        _ => return d.alert(span, SUPPORTED),
-    };
-    if let Some(x) = words.get(2) {
-        return d.alert(span, too_many("balance", x));
-    }
-    p.balance = b;
 }
 
 fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {

@@ -4,6 +4,7 @@
 use super::*;
 use std::time::Duration;
 
+use crate::balance::{HashFunction, HashMethod, HashType};
 use crate::model::{Balance, BindAddr, Mode, PortRule, ServerAddr};
 
 fn env(name: &str) -> Option<String> {
@@ -305,7 +306,7 @@ fn wrong_section_keywords_match_haproxy() {
 #[test]
 fn proxy_keyword_errors_match_haproxy() {
     let a = alerts(
-        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance random\n",
+        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance random(0)\n",
     );
     assert_eq!(
         a,
@@ -328,7 +329,7 @@ fn proxy_keyword_errors_match_haproxy() {
             "parsing [t.cfg:17] : the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
             "parsing [t.cfg:18] : 'option httplog' is a HAProxy keyword that Ravelin does not support yet.",
             "parsing [t.cfg:19] : 'timeout check' is a HAProxy keyword that Ravelin does not support yet.",
-            "parsing [t.cfg:20] : 'balance random' is a HAProxy keyword that Ravelin does not support yet.",
+            "parsing [t.cfg:20] : balance random : number of draws must be at least 1.",
         ]
     );
 }
@@ -529,4 +530,96 @@ fn hostile_configs_do_not_panic() {
     let _ = load(&"x".repeat(1_000_000));
     let _ = load(&"\"".repeat(10_000));
     let _ = load(&"frontend f\n".repeat(2_000));
+}
+
+#[test]
+fn balancing_keyword_errors_match_haproxy() {
+    let text = "backend be\n    balance random(0)\n    balance random(x)\n    balance random(2\n    balance random(3) x\n    hash-type\n    hash-type avalanche\n    hash-type map-based foo\n    hash-type consistent sdbm foo\n    hash-balance-factor\n    hash-balance-factor 100\n    hash-balance-factor -1\n    hash-balance-factor abc\n    hash-type consistent crc32 avalanche x\n    server s 127.0.0.1:1\nfrontend fe\n    bind :18990\n    hash-type foo\n    default_backend be\n";
+    let Err(e) = load(text) else {
+        unreachable!("must fail")
+    };
+    assert_eq!(
+        e.alerts,
+        vec![
+            "parsing [t.cfg:2] : balance random : number of draws must be at least 1.",
+            "parsing [t.cfg:3] : balance random : unexpected character 'x' after argument.",
+            "parsing [t.cfg:4] : balance random : missing closing parenthesis.",
+            // HAProxy ignores the extra word; Ravelin is stricter.
+            "parsing [t.cfg:5] : 'balance' cannot handle unexpected argument 'x'.",
+            "parsing [t.cfg:6] : 'hash-type' only supports 'consistent' and 'map-based'.",
+            "parsing [t.cfg:7] : experimental feature 'hash-type avalanche' is not supported anymore, please use 'hash-type map-based sdbm avalanche' instead.",
+            "parsing [t.cfg:8] : 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.",
+            "parsing [t.cfg:9] : 'hash-type' only supports 'avalanche' as a modifier for hash functions.",
+            "parsing [t.cfg:10] : 'hash-balance-factor' expects an integer argument.",
+            "parsing [t.cfg:11] : 'hash-balance-factor' must be 0 or greater than 100.",
+            "parsing [t.cfg:12] : 'hash-balance-factor' must be 0 or greater than 100.",
+            // HAProxy reads `abc` as 0 and ignores the extra word of line 14.
+            "parsing [t.cfg:13] : 'hash-balance-factor' expects an integer argument.",
+            "parsing [t.cfg:14] : 'hash-type' cannot handle unexpected argument 'x'.",
+            "parsing [t.cfg:18] : 'hash-type' only supports 'consistent' and 'map-based'.",
+        ]
+    );
+    assert_eq!(
+        e.warnings.first().map(String::as_str),
+        Some(
+            "parsing [t.cfg:18] : 'hash-type' ignored because frontend 'fe' has no backend capability."
+        )
+    );
+}
+
+#[test]
+fn balancing_keywords_reach_the_model() {
+    let m = model(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}    balance random(3)\n    hash-type consistent djb2\n    hash-balance-factor 150\nbackend inherits\n    server s 1.1.1.1:80\nbackend own\n    balance uri\n    hash-type map-based crc32 avalanche\n    hash-balance-factor 0\n    server s 1.1.1.1:80\nbackend plain\n    balance random\n    hash-type consistent\n    server s 1.1.1.1:80\nbackend hex\n    balance random(0x10)\n    server s 1.1.1.1:80\n"
+    ));
+    let be = |name: &str| m.backends.iter().find(|b| b.name == name).cloned();
+    let Some(inherits) = be("inherits") else {
+        unreachable!("backend built")
+    };
+    assert_eq!(inherits.balance, Balance::Random { draws: 3 });
+    assert_eq!(
+        inherits.hash_type,
+        HashType {
+            method: HashMethod::Consistent,
+            function: HashFunction::Djb2,
+            avalanche: false,
+        }
+    );
+    assert_eq!(inherits.hash_balance_factor, 150);
+    let own = be("own").map(|b| (b.hash_type, b.hash_balance_factor));
+    assert_eq!(
+        own,
+        Some((
+            HashType {
+                method: HashMethod::MapBased,
+                function: HashFunction::Crc32,
+                avalanche: true,
+            },
+            0
+        ))
+    );
+    let plain = be("plain").map(|b| (b.balance, b.hash_type));
+    assert_eq!(
+        plain,
+        Some((
+            Balance::Random { draws: 2 },
+            HashType {
+                method: HashMethod::Consistent,
+                function: HashFunction::Sdbm,
+                avalanche: true,
+            }
+        ))
+    );
+    assert_eq!(
+        be("hex").map(|b| b.balance),
+        Some(Balance::Random { draws: 16 })
+    );
+    // Without `hash-type`: HAProxy's map-based sdbm.
+    let m = model(&format!(
+        "defaults\n{TIMEOUTS}backend be\n    balance source\n    server s 1.1.1.1:80\n"
+    ));
+    assert_eq!(
+        m.backends.first().map(|b| b.hash_type),
+        Some(HashType::default())
+    );
 }

@@ -327,7 +327,7 @@ impl Connector {
                     .count()
             });
         let running = counters.is_some_and(|c| c.is_usable());
-        let hashing = matches!(be.balance, Balance::Source);
+        let hashing = be.balance.is_hash();
         let redispatch = be.redispatch.is_some_and(|interval| {
             let by_interval = if interval > 0 {
                 done % interval as u32 == 0

@@ -127,7 +127,7 @@ impl HttpConn {
         }
         let view = request_view(&self.req, &self.head, self.origin);
         let key = PickKey {
-            hash: balance::request_hash(&be.balance, &view),
+            hash: balance::request_hash_with(&be.balance, be.hash_type.function, &view),
         };
         let mode = conn_mode(fe.http.conn_mode, be.http.conn_mode);
         let wants_tunnel = self.head.conn.upgrade || self.head.method == Method::Connect;
