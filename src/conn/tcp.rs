@@ -127,18 +127,8 @@ impl Tunnel {
             self.armed = None;
         }
         match &self.phase {
-            Phase::TurnAround { until } if *until <= ctx.now => {
-                let outcome = self
-                    .connector
-                    .connect(ctx, token::conn(ctx.owner.key, Side::Server));
-                self.settle(ctx, outcome)
-            }
-            Phase::Queued { deadline: Some(d) } if *d <= ctx.now => {
-                let outcome = self
-                    .connector
-                    .connect(ctx, token::conn(ctx.owner.key, Side::Server));
-                self.settle(ctx, outcome)
-            }
+            Phase::TurnAround { until } if *until <= ctx.now => self.connect_again(ctx),
+            Phase::Queued { deadline: Some(d) } if *d <= ctx.now => self.connect_again(ctx),
             Phase::Connecting {
                 deadline: Some(d), ..
             } if *d <= ctx.now => self.connect_failed(ctx, Failure::Timeout),
@@ -194,14 +184,17 @@ impl Tunnel {
                     }
                 }
             }
-            Phase::Queued { .. } if self.connector.granted() => {
-                let outcome = self
-                    .connector
-                    .connect(ctx, token::conn(ctx.owner.key, Side::Server));
-                self.settle(ctx, outcome)
-            }
+            Phase::Queued { .. } if self.connector.granted() => self.connect_again(ctx),
             Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => Step::Continue,
         }
+    }
+
+    /// Asks the connector again (after a turn-around, a queue grant or its timeout).
+    fn connect_again(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let outcome = self
+            .connector
+            .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+        self.settle(ctx, outcome)
     }
 
     fn connect_failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure) -> Step {

@@ -692,6 +692,15 @@ impl HttpConn {
     }
 }
 
+/// Sends what a write to the client with `MSG_MORE` left held in the kernel (a free function:
+/// callers hold other fields of the connection borrowed).
+fn uncork(client: &Sock, corked: &mut bool) {
+    if *corked {
+        client.push();
+        *corked = false;
+    }
+}
+
 /// Lowercases a header name into `scratch` (names longer than it are passed unchanged).
 fn lowercase<'a>(name: &'a [u8], scratch: &'a mut [u8; 256]) -> &'a [u8] {
     match scratch.get_mut(..name.len()) {

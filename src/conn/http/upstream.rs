@@ -231,10 +231,7 @@ impl HttpConn {
         match up.sock.read(spare) {
             Ok(0) => {
                 up.eof = true;
-                if self.corked {
-                    self.client.push();
-                    self.corked = false;
-                }
+                uncork(&self.client, &mut self.corked);
                 Ok(true)
             }
             Ok(n) => {
@@ -248,11 +245,8 @@ impl HttpConn {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 up.ready.readable = false;
-                if self.corked {
-                    // The body paused after a write sent with `MSG_MORE`: release it now.
-                    self.client.push();
-                    self.corked = false;
-                }
+                // The body paused after a write sent with `MSG_MORE`: release it now.
+                uncork(&self.client, &mut self.corked);
                 if up.res.as_ref().is_some_and(|b| b.is_empty()) {
                     if let Some(b) = up.res.take() {
                         ctx.pools.bufs.put(b);
@@ -323,10 +317,7 @@ impl HttpConn {
         if !response_done || ex.res_fwd > 0 || self.out.is_some() {
             return Ok(false);
         }
-        if self.corked {
-            self.client.push();
-            self.corked = false;
-        }
+        uncork(&self.client, &mut self.corked);
         let request_done = ex.req_body.is_done() && ex.req_fwd == 0;
         let head_done = self
             .head_out
