@@ -22,6 +22,15 @@ backend be\n{servers}\n"
     )
 }
 
+/// The proxy of `cfg` with one server, `be`.
+fn start_with(be: &HttpBackend, defaults_extra: &str, fe_extra: &str) -> Proxy {
+    Proxy::start(&cfg(
+        defaults_extra,
+        fe_extra,
+        &format!("    server s1 127.0.0.1:{}", be.port()),
+    ))
+}
+
 /// A backend answering 200 with the request path as the body.
 fn echo_path() -> Respond {
     Arc::new(|seen: &Seen| {
@@ -105,11 +114,7 @@ fn expect_100_continue_is_forwarded() {
         )
         .into_bytes()
     }));
-    let proxy = Proxy::start(&cfg(
-        "",
-        "",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "", "");
     let (mut w, mut r) = open(proxy.addr("fe"));
     w.write_all(
         b"POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
@@ -146,11 +151,7 @@ fn expect_100_continue_is_forwarded() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let be = HttpBackend::start(echo_path());
-    let proxy = Proxy::start(&cfg(
-        "",
-        "",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "", "");
     let (mut w, mut r) = open(proxy.addr("fe"));
     w.write_all(
         b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -172,11 +173,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn server_close_and_httpclose_connection_counts() {
     // http-server-close: the client connection is kept, one server connection per request.
     let be = HttpBackend::start(echo_path());
-    let proxy = Proxy::start(&cfg(
-        "    option http-server-close",
-        "",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "    option http-server-close", "");
     let (mut w, mut r) = open(proxy.addr("fe"));
     for i in 0..3 {
         w.write_all(format!("GET /r{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -205,11 +202,7 @@ fn server_close_and_httpclose_connection_counts() {
 
     // httpclose: the proxy closes the client connection after the first response.
     let be = HttpBackend::start(echo_path());
-    let proxy = Proxy::start(&cfg(
-        "    option httpclose",
-        "",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "    option httpclose", "");
     let (mut w, mut r) = open(proxy.addr("fe"));
     w.write_all(b"GET /only HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -238,11 +231,7 @@ fn server_close_and_httpclose_connection_counts() {
 #[test]
 fn keep_alive_http10_client() {
     let be = HttpBackend::start(echo_path());
-    let proxy = Proxy::start(&cfg(
-        "",
-        "",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "", "");
     // HTTP/1.0 without Connection: one response, then the proxy closes.
     let (mut w, mut r) = open(proxy.addr("fe"));
     w.write_all(b"GET /one HTTP/1.0\r\n\r\n").unwrap();
@@ -380,11 +369,11 @@ backend deadef\n    errorfile 503 {file}\n    server s1 127.0.0.1:{dead}\n",
 #[test]
 fn redirect_rules() {
     let be = HttpBackend::start(ok("s1", "x"));
-    let proxy = Proxy::start(&cfg(
+    let proxy = start_with(
+        &be,
         "",
         "    http-request redirect location /new code 301 if { path /old }\n    http-request redirect scheme https if { hdr(host) -i secure.test }\n    http-request redirect prefix https://example.test",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    );
     let get = |path: &str, host: &str| {
         exchange(
             proxy.addr("fe"),
@@ -501,11 +490,11 @@ fn buffer_request_answers_100_continue_and_waits_for_the_body() {
 #[test]
 fn wait_for_body_times_out_with_408_or_goes_on_at_least() {
     let be = HttpBackend::start(echo_body());
-    let proxy = Proxy::start(&cfg(
+    let proxy = start_with(
+        &be,
         "",
         "    http-request wait-for-body time 300ms at-least 4 if { method POST }",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    );
     // Three bytes of ten, never more: 408 after the wait, nothing reaches the server.
     let (mut w, mut r) = open(proxy.addr("fe"));
     let start = std::time::Instant::now();
@@ -587,11 +576,7 @@ fn restrict_req_hdr_names_delete_and_reject() {
     assert_eq!(seen[0].header("x-ok").as_deref(), Some("1"));
     proxy.assert_clean();
     drop(proxy);
-    let proxy = Proxy::start(&cfg(
-        "",
-        "    option http-restrict-req-hdr-names reject",
-        &format!("    server s1 127.0.0.1:{}", be.port()),
-    ));
+    let proxy = start_with(&be, "", "    option http-restrict-req-hdr-names reject");
     let (status, head, _) = exchange(proxy.addr("fe"), req);
     assert_eq!(status, 403, "{head}");
     assert_eq!(
