@@ -31,6 +31,11 @@ fn backend(algo: Balance, n: usize) -> Backend {
                 check: CheckParams::default(),
                 pool_max_conn: None,
                 pool_purge_delay: std::time::Duration::from_secs(5),
+                minconn: 0,
+                maxqueue: 0,
+                slowstart: std::time::Duration::ZERO,
+                cookie: None,
+                id: i as u32 + 1,
             })
             .collect(),
         timeouts: Timeouts::default(),
@@ -46,6 +51,7 @@ fn backend(algo: Balance, n: usize) -> Backend {
         restrict_req_hdr_names: Default::default(),
         hash_type: Default::default(),
         hash_balance_factor: 0,
+        fullconn: None,
     }
 }
 
@@ -71,14 +77,14 @@ fn main() {
             let st = shared(&be);
             let mut b = Balancer::new(&be);
             // The first pick builds the map or ring: keep it out of the figure.
-            black_box(b.pick(&be, &st.backends[0], PickKey::default(), None));
+            black_box(b.pick(&be, &st.backends[0], PickKey::default(), None, 0));
             let iters = if n >= 1024 { 20_000 } else { 200_000 };
             let start = Instant::now();
             for i in 0..iters {
                 let key = PickKey {
                     hash: Some((i as u32).wrapping_mul(2_654_435_761)),
                 };
-                black_box(b.pick(&be, &st.backends[0], key, None));
+                black_box(b.pick(&be, &st.backends[0], key, None, 0));
             }
             let ns = start.elapsed().as_nanos() as f64 / iters as f64;
             println!("pick/{name:<10}/{n:<5} {ns:>9.1} ns");
@@ -97,11 +103,11 @@ fn main() {
             let iters = if n >= 1024 { 50 } else { 2_000 };
             let start = Instant::now();
             for i in 0..iters {
-                st.backends[0].servers[0].set_up(i % 2 == 0);
+                st.backends[0].servers[0].set_up(i % 2 == 0, 0);
                 let key = PickKey {
                     hash: Some((i as u32).wrapping_mul(2_654_435_761)),
                 };
-                black_box(b.pick(&be, &st.backends[0], key, None));
+                black_box(b.pick(&be, &st.backends[0], key, None, 0));
             }
             let us = start.elapsed().as_nanos() as f64 / iters as f64 / 1000.0;
             println!("rebuild+pick/{name:<10}/{n:<5} {us:>9.1} us");

@@ -230,6 +230,13 @@ impl Frontend {
             .or(self.default_backend)
             .or(self.listen_backend)
     }
+
+    /// Whether some rule of this frontend may send streams to `be` (for `fullconn`'s default).
+    pub fn may_route_to(&self, be: BackendId) -> bool {
+        self.use_backends.iter().any(|u| u.backend == be)
+            || self.default_backend == Some(be)
+            || self.listen_backend == Some(be)
+    }
 }
 
 /// One listening address from a `bind` line (a line with several addresses or a port range
@@ -303,6 +310,17 @@ impl Balance {
             self,
             Balance::Source | Balance::Uri { .. } | Balance::UrlParam { .. } | Balance::Hdr { .. }
         )
+    }
+
+    /// Whether weights may change while running and slow starts ramp them (HAProxy's
+    /// `BE_LB_PROP_DYN`): roundrobin, leastconn, random and consistent hashing; not static-rr,
+    /// first, or map-based hashing.
+    pub fn dynamic_weights(&self, method: crate::balance::HashMethod) -> bool {
+        match self {
+            Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. } => true,
+            Balance::StaticRr | Balance::First => false,
+            _ => method == crate::balance::HashMethod::Consistent,
+        }
     }
 }
 
@@ -386,6 +404,9 @@ pub struct Backend {
     /// `hash-balance-factor`: bounded loads on the consistent-hash ring, in percent of the
     /// average load (0: off, else > 100).
     pub hash_balance_factor: u32,
+    /// `fullconn`; `None`: HAProxy's default (10 % of the referencing frontends' maxconn,
+    /// computed when the shared state is built, once the global maxconn is known).
+    pub fullconn: Option<u32>,
 }
 
 /// A server's address.
@@ -421,6 +442,16 @@ pub struct Server {
     pub weight: u32,
     /// `maxconn`, 0 = no limit.
     pub maxconn: u32,
+    /// `minconn`, 0 = not set (the limit is static).
+    pub minconn: u32,
+    /// `maxqueue`, 0 = unlimited.
+    pub maxqueue: u32,
+    /// `slowstart` (zero: off).
+    pub slowstart: Duration,
+    /// `cookie VALUE`: the persistence cookie value naming this server.
+    pub cookie: Option<String>,
+    /// `id`: the server's numeric id (HAProxy assigns unused ones from 1 when not set).
+    pub id: u32,
     pub backup: bool,
     pub disabled: bool,
     pub check: CheckParams,
@@ -445,6 +476,8 @@ pub struct CheckParams {
     pub rise: u32,
     /// `fall`, default 3.
     pub fall: u32,
+    /// `init-state`: how the server starts when it is checked.
+    pub init_state: InitState,
     /// `port`: check this port instead of the server's.
     pub port: Option<u16>,
     /// `addr`: check this address instead of the server's.
@@ -460,8 +493,31 @@ impl Default for CheckParams {
             downinter: Duration::from_millis(2000),
             rise: 2,
             fall: 3,
+            init_state: InitState::FullyUp,
             port: None,
             addr: None,
         }
+    }
+}
+
+/// `init-state` (HAProxy 3.1): the state a checked server starts in and how many checks it
+/// takes to leave it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitState {
+    /// Up; `fall` failed checks take it down (the default).
+    #[default]
+    FullyUp,
+    /// Up; one failed check takes it down.
+    Up,
+    /// Down; one good check brings it up.
+    Down,
+    /// Down; `rise` good checks bring it up.
+    FullyDown,
+}
+
+impl Server {
+    /// Whether the server starts up: always without checks, else as `init-state` says.
+    pub fn starts_up(&self) -> bool {
+        !self.check.enabled || matches!(self.check.init_state, InitState::FullyUp | InitState::Up)
     }
 }

@@ -44,6 +44,21 @@ impl Slots {
         got.is_ok()
     }
 
+    /// Takes a slot unless `limit` (a dynamic limit computed by the caller; 0: none) is reached.
+    pub fn try_acquire_under(&self, limit: u32) -> bool {
+        let got = self.cur.fetch_update(Relaxed, Relaxed, |c| {
+            (limit == 0 || c < limit).then_some(c + 1)
+        });
+        if let Ok(prev) = got {
+            self.peak.fetch_max(prev + 1, Relaxed);
+        }
+        got.is_ok()
+    }
+
+    pub fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Relaxed);
+    }
+
     /// Takes a slot regardless of the limit (used where the limit was checked by the caller).
     pub fn acquire(&self) {
         let prev = self.cur.fetch_add(1, Relaxed);
@@ -91,9 +106,19 @@ pub enum Admin {
 pub struct ServerState {
     admin: AtomicU8,
     up: AtomicBool,
-    /// Effective weight (0..=256).
+    /// The weight set by the configuration or at run time (HAProxy's `uweight`, 0..=256).
     weight: AtomicU32,
+    /// Live streams, limited by `maxconn` (the slot limit; 0: none).
     pub conns: Slots,
+    /// `minconn` (equal to `maxconn` when not set, so the limit is static).
+    minconn: AtomicU32,
+    /// `maxqueue` (0: unlimited).
+    pub maxqueue: u32,
+    /// `slowstart` in milliseconds (0: off).
+    slowstart_ms: u64,
+    /// When the server last came back (ms on the shared clock), while its slow start lasts;
+    /// `u64::MAX`: not ramping.
+    ramp_from: AtomicU64,
     pub total: AtomicU64,
     pub connect_errors: AtomicU64,
     pub retries: AtomicU64,
@@ -102,19 +127,39 @@ pub struct ServerState {
     pub bytes_out: AtomicU64,
     /// Streams waiting for a slot of this server (bound to it by a hash or a cookie).
     pub queue: Queue,
+    /// Streams that waited in this server's queue or the backend's and got a slot of this
+    /// server, and their summed wait, for the average queue time (HAProxy's `qtime`).
+    pub queue_waits: AtomicU64,
+    pub queue_wait_ms: AtomicU64,
 }
 
+/// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a
+/// slow start can ramp a weight-1 server in steps.
+pub const WEIGHT_SCALE: u32 = 16;
+
 impl ServerState {
-    fn new(weight: u32, maxconn: u32, disabled: bool) -> ServerState {
+    fn new(s: &crate::model::Server) -> ServerState {
+        // HAProxy (cfgparse.c): a minconn above maxconn becomes the maxconn; no minconn means
+        // a static limit.
+        let maxconn = if s.minconn > s.maxconn {
+            s.minconn
+        } else {
+            s.maxconn
+        };
+        let minconn = if s.minconn == 0 { maxconn } else { s.minconn };
         ServerState {
-            admin: AtomicU8::new(if disabled {
+            admin: AtomicU8::new(if s.disabled {
                 Admin::Maint as u8
             } else {
                 Admin::Ready as u8
             }),
-            up: AtomicBool::new(true),
-            weight: AtomicU32::new(weight),
+            up: AtomicBool::new(s.starts_up()),
+            weight: AtomicU32::new(s.weight),
             conns: Slots::new(maxconn),
+            minconn: AtomicU32::new(minconn),
+            maxqueue: s.maxqueue,
+            slowstart_ms: s.slowstart.as_millis() as u64,
+            ramp_from: AtomicU64::new(u64::MAX),
             total: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -122,6 +167,8 @@ impl ServerState {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             queue: Queue::default(),
+            queue_waits: AtomicU64::new(0),
+            queue_wait_ms: AtomicU64::new(0),
         }
     }
 
@@ -133,24 +180,111 @@ impl ServerState {
         }
     }
 
-    pub fn set_admin(&self, a: Admin) {
-        self.admin.store(a as u8, Relaxed);
+    /// Changes the administrative state; leaving maintenance starts the slow start (HAProxy
+    /// ramps a server coming out of maintenance like one coming back up).
+    pub fn set_admin(&self, a: Admin, now_ms: u64) {
+        let prev = self.admin.swap(a as u8, Relaxed);
+        if prev == Admin::Maint as u8 && a != Admin::Maint && self.is_up() {
+            self.start_ramp(now_ms);
+        }
     }
 
     pub fn is_up(&self) -> bool {
         self.up.load(Relaxed)
     }
 
-    pub fn set_up(&self, up: bool) {
-        self.up.store(up, Relaxed);
+    /// Marks the server up or down; coming up starts the slow start, if any.
+    pub fn set_up(&self, up: bool, now_ms: u64) {
+        let was = self.up.swap(up, Relaxed);
+        if up && !was {
+            self.start_ramp(now_ms);
+        }
     }
 
+    fn start_ramp(&self, now_ms: u64) {
+        if self.slowstart_ms > 0 {
+            self.ramp_from.store(now_ms, Relaxed);
+        }
+    }
+
+    /// The configured (or runtime-set) weight, 0..=256.
     pub fn weight(&self) -> u32 {
         self.weight.load(Relaxed)
     }
 
     pub fn set_weight(&self, w: u32) {
         self.weight.store(w.min(256), Relaxed);
+    }
+
+    /// How far into its slow start the server is, in 1/16 (HAProxy's `server_recalc_eweight`:
+    /// `(16 × elapsed + slowstart) / slowstart`, so it starts at 1/16 ≈ 6 %), or `None` when
+    /// not ramping.
+    fn ramp_sixteenths(&self, now_ms: u64) -> Option<u32> {
+        let from = self.ramp_from.load(Relaxed);
+        if from == u64::MAX || self.slowstart_ms == 0 {
+            return None;
+        }
+        let elapsed = now_ms.saturating_sub(from);
+        if elapsed >= self.slowstart_ms {
+            // Done: later reads skip the arithmetic.
+            let _ = self
+                .ramp_from
+                .compare_exchange(from, u64::MAX, Relaxed, Relaxed);
+            return None;
+        }
+        let w = (u64::from(WEIGHT_SCALE) * elapsed + self.slowstart_ms) / self.slowstart_ms;
+        Some(w.min(u64::from(WEIGHT_SCALE)) as u32)
+    }
+
+    /// The weight the dynamic algorithms use, in 1/16 of a configured weight: `weight × 16`,
+    /// ramped during a slow start.
+    pub fn eweight(&self, now_ms: u64) -> u32 {
+        let w = self.weight();
+        match self.ramp_sixteenths(now_ms) {
+            Some(r) => (w * r).max(u32::from(w > 0)),
+            None => w * WEIGHT_SCALE,
+        }
+    }
+
+    /// `minconn` (equal to the `maxconn` when the limit is static).
+    pub fn minconn(&self) -> u32 {
+        self.minconn.load(Relaxed)
+    }
+
+    /// Changes `maxconn` at run time (the minconn follows when the limit was static).
+    pub fn set_maxconn(&self, n: u32) {
+        let old = self.conns.limit();
+        if self.minconn() == old || self.minconn() > n {
+            self.minconn.store(n, Relaxed);
+        }
+        self.conns.set_limit(n);
+    }
+
+    /// The server's connection limit now (0: none): HAProxy's `srv_dynamic_maxconn()`. With a
+    /// `minconn`, `max(minconn, beconn × maxconn / fullconn)` while the backend has fewer than
+    /// `fullconn` streams, else `maxconn`; during a slow start, that times the elapsed share
+    /// (at least 1).
+    pub fn limit(&self, beconn: u32, fullconn: u32, now_ms: u64) -> u32 {
+        let maxconn = self.conns.limit();
+        if maxconn == 0 {
+            return 0;
+        }
+        let minconn = self.minconn();
+        let mut max = if beconn >= fullconn || minconn >= maxconn {
+            maxconn
+        } else {
+            let dynamic = u64::from(beconn) * u64::from(maxconn) / u64::from(fullconn.max(1));
+            minconn.max(dynamic as u32)
+        };
+        let from = self.ramp_from.load(Relaxed);
+        if from != u64::MAX && self.slowstart_ms > 0 {
+            let elapsed = now_ms.saturating_sub(from);
+            if elapsed < self.slowstart_ms {
+                let ratio = 100 * elapsed / self.slowstart_ms;
+                max = ((u64::from(max) * ratio / 100) as u32).max(1);
+            }
+        }
+        max
     }
 
     /// Running and not in maintenance: may keep its sessions and counts as "up" for backup
@@ -162,6 +296,13 @@ impl ServerState {
     /// May receive new traffic: running, ready (not draining) and a non-zero weight.
     pub fn is_usable(&self) -> bool {
         self.is_up() && self.admin() == Admin::Ready && self.weight() > 0
+    }
+
+    /// Counts a stream's wait in a queue before it got a slot of this server.
+    pub fn count_queue_wait(&self, waited: std::time::Duration) {
+        self.queue_waits.fetch_add(1, Relaxed);
+        self.queue_wait_ms
+            .fetch_add(waited.as_millis() as u64, Relaxed);
     }
 }
 
@@ -180,6 +321,63 @@ pub struct BackendState {
     pub queue: Queue,
     /// Streams given up after `timeout queue` (HAProxy's `sQ` terminations).
     pub queue_timeouts: AtomicU64,
+    /// Streams attached to the backend now, queued ones included (HAProxy's `beconn`): the
+    /// load `minconn`/`fullconn` scale server limits with.
+    pub beconn: Slots,
+    /// `fullconn`, or its default: 10 % of the summed `maxconn` of the frontends that may
+    /// route to the backend.
+    pub fullconn: u32,
+    /// The algorithm uses dynamic weights (slow start ramps them).
+    pub dynamic_weights: bool,
+    /// Streams that waited in a queue of this backend and got a slot, and their summed wait.
+    pub queue_waits: AtomicU64,
+    pub queue_wait_ms: AtomicU64,
+}
+
+impl BackendState {
+    /// Counts a stream's wait in a queue before it got a slot.
+    pub fn count_queue_wait(&self, waited: std::time::Duration) {
+        self.queue_waits.fetch_add(1, Relaxed);
+        self.queue_wait_ms
+            .fetch_add(waited.as_millis() as u64, Relaxed);
+    }
+
+    /// The connection limit of server `i` now (0: none).
+    pub fn server_limit(&self, i: usize, now_ms: u64) -> u32 {
+        self.servers
+            .get(i)
+            .map_or(0, |s| s.limit(self.beconn.cur(), self.fullconn, now_ms))
+    }
+
+    /// Whether server `i` is at its limit or has streams waiting for it (HAProxy's LB
+    /// algorithms skip such a server: `srv->maxconn && (queue || served >= dynamic max)`).
+    pub fn server_busy(&self, i: usize, now_ms: u64) -> bool {
+        let Some(s) = self.servers.get(i) else {
+            return true;
+        };
+        let limit = self.server_limit(i, now_ms);
+        limit != 0 && (!s.queue.is_empty() || s.conns.cur() >= limit)
+    }
+
+    /// Takes a slot of server `i` under its dynamic limit.
+    pub fn try_take(&self, i: usize, now_ms: u64) -> bool {
+        let limit = self.server_limit(i, now_ms);
+        self.servers
+            .get(i)
+            .is_some_and(|s| s.conns.try_acquire_under(limit))
+    }
+
+    /// The weight server `i` balances with, in 1/16 units ([`ServerState::eweight`]); static
+    /// algorithms ignore slow starts.
+    pub fn eweight(&self, i: usize, now_ms: u64) -> u32 {
+        self.servers.get(i).map_or(0, |s| {
+            if self.dynamic_weights {
+                s.eweight(now_ms)
+            } else {
+                s.weight() * WEIGHT_SCALE
+            }
+        })
+    }
 }
 
 /// One frontend's shared state.
@@ -223,6 +421,8 @@ pub struct SharedState {
     >,
     /// The reactors' wakers, set once they exist.
     wakers: std::sync::OnceLock<Arc<[mio::Waker]>>,
+    /// Origin of the millisecond clock slow starts are measured on.
+    epoch: std::time::Instant,
 }
 
 impl SharedState {
@@ -247,18 +447,22 @@ impl SharedState {
         let backends = model
             .backends
             .iter()
-            .map(|be| BackendState {
-                servers: be
-                    .servers
-                    .iter()
-                    .map(|s| ServerState::new(s.weight, s.maxconn, s.disabled))
-                    .collect(),
+            .enumerate()
+            .map(|(i, be)| BackendState {
+                servers: be.servers.iter().map(ServerState::new).collect(),
                 total: AtomicU64::new(0),
                 no_server: AtomicU64::new(0),
                 resp_errors: AtomicU64::new(0),
                 http_responses: Default::default(),
                 queue: Queue::default(),
                 queue_timeouts: AtomicU64::new(0),
+                beconn: Slots::new(0),
+                fullconn: be.fullconn.unwrap_or_else(|| {
+                    default_fullconn(&model, BackendId(i as u32), global_maxconn)
+                }),
+                dynamic_weights: be.balance.dynamic_weights(be.hash_type.method),
+                queue_waits: AtomicU64::new(0),
+                queue_wait_ms: AtomicU64::new(0),
             })
             .collect();
         SharedState {
@@ -275,7 +479,13 @@ impl SharedState {
                 .map(|_| crossbeam_channel::unbounded())
                 .collect(),
             wakers: std::sync::OnceLock::new(),
+            epoch: std::time::Instant::now(),
         }
+    }
+
+    /// `now` on the millisecond clock of slow starts.
+    pub fn ms(&self, now: std::time::Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     pub fn backend(&self, id: BackendId) -> Option<&BackendState> {
@@ -314,6 +524,18 @@ impl SharedState {
     }
 }
 
+/// HAProxy's default `fullconn`: 10 % (rounded up, at least 1) of the summed `maxconn` of the
+/// frontends (and listens) whose `default_backend` or `use_backend` rules may lead to `be`.
+fn default_fullconn(model: &Model, be: BackendId, global_maxconn: u32) -> u32 {
+    let total: u64 = model
+        .frontends
+        .iter()
+        .filter(|fe| fe.may_route_to(be))
+        .map(|fe| u64::from(fe.maxconn.unwrap_or(global_maxconn)))
+        .sum();
+    (total.div_ceil(10)).clamp(1, u64::from(u32::MAX)) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +559,70 @@ mod tests {
             assert!(s.try_acquire());
         }
         assert!(!s.release());
+    }
+
+    fn server(conf: &str) -> ServerState {
+        let text = format!(
+            "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend be\n    server s 127.0.0.1:80 {conf}\n"
+        );
+        let loaded = crate::config::load_str("t.cfg", &text).expect("config");
+        let s = loaded
+            .model
+            .backends
+            .first()
+            .and_then(|b| b.servers.first());
+        ServerState::new(s.expect("server"))
+    }
+
+    #[test]
+    fn dynamic_limit_follows_the_manual_example() {
+        // fullconn 1024, minconn 10 maxconn 100: max(minconn, beconn x maxconn / fullconn).
+        let s = server("minconn 10 maxconn 100");
+        let at = |beconn| s.limit(beconn, 1024, 0);
+        assert_eq!(at(0), 10);
+        assert_eq!(at(102), 10, "9.96 rounds down, minconn wins");
+        assert_eq!(at(205), 20);
+        assert_eq!(at(512), 50);
+        assert_eq!(at(1023), 99);
+        assert_eq!(at(1024), 100);
+        assert_eq!(at(100_000), 100);
+        // Without minconn the limit is static; minconn alone becomes the maxconn.
+        assert_eq!(server("maxconn 30").limit(0, 1024, 0), 30);
+        assert_eq!(server("minconn 40 maxconn 30").limit(0, 1024, 0), 40);
+        assert_eq!(server("").limit(0, 1024, 0), 0);
+    }
+
+    #[test]
+    fn slow_start_ramps_weight_and_limit() {
+        let s = server("weight 10 maxconn 100 slowstart 10s");
+        assert_eq!(s.eweight(0), 160, "no ramp at start");
+        s.set_up(false, 1_000);
+        s.set_up(true, 1_000);
+        assert_eq!(s.eweight(1_000), 10, "1/16 at once");
+        assert_eq!(s.limit(0, 1, 1_000), 1, "at least one connection");
+        assert_eq!(s.eweight(6_000), 90, "(16 x 5 + 10) / 10 = 9/16");
+        assert_eq!(s.limit(0, 1, 6_000), 50);
+        assert_eq!(s.eweight(11_000), 160);
+        assert_eq!(s.limit(0, 1, 11_000), 100);
+        // Leaving maintenance ramps too; a weight-0 server stays out.
+        s.set_admin(Admin::Maint, 20_000);
+        s.set_admin(Admin::Ready, 20_000);
+        assert_eq!(s.eweight(20_000), 10);
+        s.set_weight(0);
+        assert_eq!(s.eweight(21_000), 0);
+    }
+
+    #[test]
+    fn fullconn_defaults_to_a_tenth_of_the_frontends_maxconn() {
+        let text = "global\n    maxconn 4000\ndefaults\n    timeout client 1s\n    timeout server 1s\n\
+             \x20   timeout connect 1s\nfrontend a\n    bind 127.0.0.1:1\n    maxconn 1000\n    default_backend be\n\
+             frontend b\n    bind 127.0.0.1:1\n    use_backend be if TRUE\n    default_backend other\n\
+             backend be\n    server s 127.0.0.1:80\nbackend other\n    fullconn 77\n    server s 127.0.0.1:80\n";
+        let loaded = crate::config::load_str("t.cfg", text).expect("config");
+        let st = SharedState::new(Arc::new(loaded.model), 4000, 1);
+        // (1000 + 4000) / 10; `other` keeps its own.
+        assert_eq!(st.backends[0].fullconn, 500);
+        assert_eq!(st.backends[1].fullconn, 77);
     }
 }

@@ -22,7 +22,7 @@ pub use ring::POINTS_PER_WEIGHT;
 use crate::http::view::ReqView;
 
 use crate::model::{Backend, Balance, ServerId};
-use crate::server::BackendState;
+use crate::server::{BackendState, WEIGHT_SCALE};
 
 use map::ServerMap;
 use ring::Ring;
@@ -146,15 +146,26 @@ impl Balancer {
         }
     }
 
+    /// Whether a pick with `key` binds the stream to its server (a hashing algorithm with a
+    /// key): the server is returned even when it is at its limit, and the stream then waits
+    /// in that server's queue, as HAProxy does, rather than breaking the key's affinity.
+    pub fn binds(&self, key: PickKey) -> bool {
+        self.algo.is_hash() && key.hash.is_some()
+    }
+
     /// Picks a server for a new stream; `avoid` is tried last (redispatch after a failure).
-    /// `None`: no server can take the stream now.
+    /// `now_ms` is the shared clock ([`crate::server::SharedState::ms`]) slow starts ramp
+    /// on. `None`: no server can take the stream now. Servers at their (dynamic) limit or
+    /// with a queue are skipped, except by a binding pick (see [`Balancer::binds`]).
     pub fn pick(
         &mut self,
         be: &Backend,
         st: &BackendState,
         key: PickKey,
         avoid: Option<ServerId>,
+        now_ms: u64,
     ) -> Option<ServerId> {
+        let bound = self.binds(key);
         let active_running = be
             .servers
             .iter()
@@ -171,24 +182,24 @@ impl Balancer {
                 .iter()
                 .zip(st.servers.iter())
                 .position(|(s, ss)| s.backup && ss.is_usable())?;
-            return (!st.servers.get(first)?.conns.is_full()).then_some(ServerId(first as u32));
+            return (bound || !st.server_busy(first, now_ms)).then_some(ServerId(first as u32));
         };
-        self.refresh(be, st, pool);
+        self.refresh(be, st, pool, now_ms);
         let candidate = |i: usize, avoid: Option<ServerId>| -> bool {
             let (Some(s), Some(ss)) = (be.servers.get(i), st.servers.get(i)) else {
                 return false;
             };
             pool.holds(s.backup)
                 && ss.is_usable()
-                && !ss.conns.is_full()
+                && (bound || !st.server_busy(i, now_ms))
                 && avoid != Some(ServerId(i as u32))
         };
         let n = be.servers.len();
         // Prefer servers other than `avoid`; fall back to it when it is the only choice.
-        let choice = self.pick_among(st, n, key, |i| candidate(i, avoid));
+        let choice = self.pick_among(st, n, key, now_ms, |i| candidate(i, avoid));
         choice.or_else(|| {
             if avoid.is_some() {
-                self.pick_among(st, n, key, |i| candidate(i, None))
+                self.pick_among(st, n, key, now_ms, |i| candidate(i, None))
             } else {
                 None
             }
@@ -197,15 +208,15 @@ impl Balancer {
 
     /// Rebuilds the hashing table when a server of `pool` changed state or weight since the
     /// last build.
-    fn refresh(&mut self, be: &Backend, st: &BackendState, pool: Pool) {
+    fn refresh(&mut self, be: &Backend, st: &BackendState, pool: Pool, now_ms: u64) {
         if matches!(self.table, Table::None) {
             return;
         }
         let mut changed = !self.built;
         let servers = be.servers.iter().zip(st.servers.iter());
-        for ((s, ss), seen) in servers.zip(self.built_from.iter_mut()) {
+        for (i, ((s, ss), seen)) in servers.zip(self.built_from.iter_mut()).enumerate() {
             let w = if pool.holds(s.backup) && ss.is_usable() {
-                ss.weight()
+                st.eweight(i, now_ms)
             } else {
                 0
             };
@@ -219,7 +230,8 @@ impl Balancer {
         }
         self.built = true;
         match &mut self.table {
-            Table::Map(m) => m.rebuild(&self.built_from, self.weight_gcd),
+            // Map-based hashing is static: its effective weights are exactly weight × 16.
+            Table::Map(m) => m.rebuild(&self.built_from, self.weight_gcd * WEIGHT_SCALE),
             Table::Ring(r) => r.rebuild(&self.built_from),
             Table::None => {}
         }
@@ -230,9 +242,10 @@ impl Balancer {
         st: &BackendState,
         n: usize,
         key: PickKey,
+        now_ms: u64,
         ok: impl Fn(usize) -> bool,
     ) -> Option<ServerId> {
-        let weight = |i: usize| st.servers.get(i).map_or(0, |s| s.weight()) as i64;
+        let weight = |i: usize| st.eweight(i, now_ms) as i64;
         let conns = |i: usize| st.servers.get(i).map_or(0, |s| s.conns.cur());
         // `hash-balance-factor` applies wherever the ring is used (HAProxy: consistent hashing
         // and random); it needs the backend's in-flight total, summed only when it is on.

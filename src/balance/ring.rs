@@ -42,15 +42,16 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Rebuilds the ring for `weights` (one per server of the backend, 0 for a server that
-    /// must not be on it). Reuses the allocation.
-    pub fn rebuild(&mut self, weights: &[u32]) {
+    /// Rebuilds the ring for effective weights `eweights` (in 1/16 of a configured weight,
+    /// one per server of the backend, 0 for a server that must not be on it): a server owns
+    /// one point per unit, so a slow start grows its share point by point. Reuses the
+    /// allocation.
+    pub fn rebuild(&mut self, eweights: &[u32]) {
         self.points.clear();
         self.eweight.clear();
         self.cumulative.clear();
         self.total = 0;
-        for (i, &w) in weights.iter().enumerate() {
-            let ew = w.saturating_mul(POINTS_PER_WEIGHT);
+        for (i, &ew) in eweights.iter().enumerate() {
             self.eweight.push(ew as u64);
             self.cumulative.push(self.total);
             self.total += ew as u64;
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn each_server_owns_weight_times_16_points() {
         let mut r = Ring::default();
-        r.rebuild(&[1, 0, 3]);
+        r.rebuild(&[16, 0, 48]);
         assert_eq!(r.points.len(), 4 * POINTS_PER_WEIGHT as usize);
         assert!(r.points.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(r.points.iter().filter(|p| p.server == 1).count(), 0);
@@ -155,7 +156,7 @@ mod tests {
     #[test]
     fn lookup_takes_the_closest_point() {
         let mut r = Ring::default();
-        r.rebuild(&[1, 1]);
+        r.rebuild(&[16, 16]);
         for p in r.points.clone() {
             assert_eq!(r.lookup(p.key, |_| true, |_| true), Some(p.server as usize));
             assert_eq!(

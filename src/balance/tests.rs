@@ -30,6 +30,11 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
                 check: CheckParams::default(),
                 pool_max_conn: None,
                 pool_purge_delay: std::time::Duration::from_secs(5),
+                minconn: 0,
+                maxqueue: 0,
+                slowstart: std::time::Duration::ZERO,
+                cookie: None,
+                id: i as u32 + 1,
             })
             .collect(),
         timeouts: Timeouts::default(),
@@ -45,6 +50,7 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
         restrict_req_hdr_names: Default::default(),
         hash_type: Default::default(),
         hash_balance_factor: 0,
+        fullconn: None,
     }
 }
 
@@ -62,7 +68,7 @@ fn picks(algo: Balance, servers: &[(u32, bool)], n: usize) -> Vec<usize> {
     let mut b = Balancer::new(&be);
     (0..n)
         .map(|_| {
-            b.pick(&be, &st.backends[0], PickKey::default(), None)
+            b.pick(&be, &st.backends[0], PickKey::default(), None, 0)
                 .unwrap()
                 .0 as usize
         })
@@ -104,20 +110,29 @@ fn backup_only_when_no_active_usable() {
     let st = state(&be);
     let mut b = Balancer::new(&be);
     let bs = &st.backends[0];
-    assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(0)));
-    bs.servers[0].set_up(false);
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        Some(ServerId(0))
+    );
+    bs.servers[0].set_up(false, 0);
     // First backup alone.
     for _ in 0..10 {
-        assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(1)));
+        assert_eq!(
+            b.pick(&be, bs, PickKey::default(), None, 0),
+            Some(ServerId(1))
+        );
     }
     let mut all = be.clone();
     all.allbackups = true;
     let seq: Vec<_> = (0..10)
-        .map(|_| b.pick(&all, bs, PickKey::default(), None).unwrap().0)
+        .map(|_| b.pick(&all, bs, PickKey::default(), None, 0).unwrap().0)
         .collect();
     assert!(seq.contains(&1) && seq.contains(&2));
-    bs.servers[0].set_up(true);
-    assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(0)));
+    bs.servers[0].set_up(true, 0);
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        Some(ServerId(0))
+    );
 }
 
 #[test]
@@ -129,11 +144,14 @@ fn leastconn_prefers_least_loaded_and_rotates_ties() {
     bs.servers[0].conns.acquire();
     bs.servers[0].conns.acquire();
     bs.servers[1].conns.acquire();
-    assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(2)));
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        Some(ServerId(2))
+    );
     bs.servers[2].conns.acquire();
     // 1 and 2 tie at one connection each: both get turns.
     let seq: Vec<_> = (0..4)
-        .map(|_| b.pick(&be, bs, PickKey::default(), None).unwrap().0)
+        .map(|_| b.pick(&be, bs, PickKey::default(), None, 0).unwrap().0)
         .collect();
     assert!(
         seq.contains(&1) && seq.contains(&2) && !seq.contains(&0),
@@ -148,10 +166,16 @@ fn first_fills_in_order() {
     let st = state(&be);
     let bs = &st.backends[0];
     let mut b = Balancer::new(&be);
-    assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(0)));
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        Some(ServerId(0))
+    );
     bs.servers[0].conns.acquire();
     bs.servers[0].conns.acquire();
-    assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(1)));
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        Some(ServerId(1))
+    );
 }
 
 #[test]
@@ -165,8 +189,8 @@ fn source_is_stable_per_client() {
         let key = PickKey {
             hash: Some(source_hash(std::net::IpAddr::from(i.to_be_bytes()))),
         };
-        let s1 = b.pick(&be, bs, key, None).unwrap();
-        let s2 = b.pick(&be, bs, key, None).unwrap();
+        let s1 = b.pick(&be, bs, key, None, 0).unwrap();
+        let s2 = b.pick(&be, bs, key, None, 0).unwrap();
         assert_eq!(s1, s2);
         seen[s1.0 as usize] += 1;
     }
@@ -181,13 +205,13 @@ fn avoid_is_used_only_as_last_resort() {
     let mut b = Balancer::new(&be);
     for _ in 0..5 {
         assert_eq!(
-            b.pick(&be, bs, PickKey::default(), Some(ServerId(0))),
+            b.pick(&be, bs, PickKey::default(), Some(ServerId(0)), 0),
             Some(ServerId(1))
         );
     }
-    bs.servers[1].set_admin(crate::server::Admin::Maint);
+    bs.servers[1].set_admin(crate::server::Admin::Maint, 0);
     assert_eq!(
-        b.pick(&be, bs, PickKey::default(), Some(ServerId(0))),
+        b.pick(&be, bs, PickKey::default(), Some(ServerId(0)), 0),
         Some(ServerId(0))
     );
 }
@@ -201,7 +225,10 @@ fn full_servers_are_skipped() {
     assert!(bs.servers[0].conns.try_acquire());
     let mut b = Balancer::new(&be);
     for _ in 0..4 {
-        assert_eq!(b.pick(&be, bs, PickKey::default(), None), Some(ServerId(1)));
+        assert_eq!(
+            b.pick(&be, bs, PickKey::default(), None, 0),
+            Some(ServerId(1))
+        );
     }
 }
 
@@ -253,7 +280,7 @@ fn leastconn_follows_weights_under_skewed_load() {
         bs.servers[0].conns.acquire();
     }
     for _ in 0..50 {
-        let s = b.pick(&be, bs, PickKey::default(), None).unwrap();
+        let s = b.pick(&be, bs, PickKey::default(), None, 0).unwrap();
         bs.servers[s.0 as usize].conns.acquire();
     }
     let c: Vec<u32> = bs.servers.iter().map(|s| s.conns.cur()).collect();
@@ -276,7 +303,7 @@ fn random_two_choices_prefer_the_less_loaded() {
         let mut b = Balancer::new(&be);
         b.rng = XorShift(0x1234_5678_9abc_def1);
         let idle = (0..4000)
-            .filter(|_| b.pick(&be, bs, PickKey::default(), None) == Some(ServerId(1)))
+            .filter(|_| b.pick(&be, bs, PickKey::default(), None, 0) == Some(ServerId(1)))
             .count();
         idle as f64 / 4000.0
     };
@@ -301,7 +328,7 @@ fn random_spreads_load_and_respects_weights() {
     let mut b = Balancer::new(&be);
     b.rng = XorShift(7);
     for _ in 0..400 {
-        let s = b.pick(&be, bs, PickKey::default(), None).unwrap();
+        let s = b.pick(&be, bs, PickKey::default(), None, 0).unwrap();
         bs.servers[s.0 as usize].conns.acquire();
     }
     let c: Vec<u32> = bs.servers.iter().map(|s| s.conns.cur()).collect();
@@ -315,7 +342,7 @@ fn random_spreads_load_and_respects_weights() {
     let mut b = Balancer::new(&be);
     b.rng = XorShift(99);
     let heavy = (0..20_000)
-        .filter(|_| b.pick(&be, &st.backends[0], PickKey::default(), None) == Some(ServerId(0)))
+        .filter(|_| b.pick(&be, &st.backends[0], PickKey::default(), None, 0) == Some(ServerId(0)))
         .count() as f64
         / 20_000.0;
     assert!((0.6..0.9).contains(&heavy), "{heavy}");
@@ -335,11 +362,11 @@ fn consistent_hashing_moves_only_the_leaving_servers_keys() {
         .collect();
     let map = |b: &mut Balancer| -> Vec<u32> {
         keys.iter()
-            .map(|&h| b.pick(&be, bs, key(h), None).unwrap().0)
+            .map(|&h| b.pick(&be, bs, key(h), None, 0).unwrap().0)
             .collect()
     };
     let before = map(&mut b);
-    bs.servers[3].set_up(false);
+    bs.servers[3].set_up(false, 0);
     let after = map(&mut b);
     let moved: Vec<usize> = (0..keys.len()).filter(|&i| before[i] != after[i]).collect();
     assert!(
@@ -357,7 +384,7 @@ fn consistent_hashing_moves_only_the_leaving_servers_keys() {
         moved.len()
     );
     // Back up: the ring is rebuilt as it was.
-    bs.servers[3].set_up(true);
+    bs.servers[3].set_up(true, 0);
     assert_eq!(map(&mut b), before);
     // A weight change moves keys only to or from that server.
     bs.servers[5].set_weight(2);
@@ -366,7 +393,7 @@ fn consistent_hashing_moves_only_the_leaving_servers_keys() {
 }
 
 #[test]
-fn consistent_hashing_skips_full_and_avoided_servers() {
+fn consistent_hashing_keeps_full_servers_and_skips_avoided_ones() {
     let mut be = backend(uri_algo(), &[(1, false), (1, false), (1, false)]);
     be.hash_type = hash_type(HashMethod::Consistent, HashFunction::Sdbm, true);
     be.servers[0].maxconn = 1;
@@ -375,12 +402,18 @@ fn consistent_hashing_skips_full_and_avoided_servers() {
     let mut b = Balancer::new(&be);
     let h = (0..)
         .map(|i: u32| sdbm(format!("/{i}").as_bytes()))
-        .find(|&h| b.pick(&be, bs, key(h), None) == Some(ServerId(0)))
+        .find(|&h| b.pick(&be, bs, key(h), None, 0) == Some(ServerId(0)))
         .unwrap();
-    let other = b.pick(&be, bs, key(h), Some(ServerId(0))).unwrap();
+    let other = b.pick(&be, bs, key(h), Some(ServerId(0)), 0).unwrap();
     assert_ne!(other, ServerId(0));
     assert!(bs.servers[0].conns.try_acquire());
-    assert_eq!(b.pick(&be, bs, key(h), None), Some(other), "next clockwise");
+    // HAProxy keeps the key's server even when it is full: the stream waits in its queue.
+    assert_eq!(b.pick(&be, bs, key(h), None, 0), Some(ServerId(0)), "bound");
+    // A key-less pick (round robin fallback) skips the full server.
+    assert!(
+        (0..10).all(|_| b.pick(&be, bs, PickKey::default(), None, 0) != Some(ServerId(0))),
+        "full server skipped without a key"
+    );
 }
 
 #[test]
@@ -395,7 +428,7 @@ fn hash_balance_factor_bounds_every_server() {
     // One hot key: without the bound every stream would go to one server.
     let hot = key(sdbm(b"/hot"));
     for total in 1..=200u32 {
-        let s = b.pick(&be, bs, hot, None).unwrap();
+        let s = b.pick(&be, bs, hot, None, 0).unwrap();
         bs.servers[s.0 as usize].conns.acquire();
         // Each server's share of ceil(150% of the streams).
         let bound = (total * 150).div_ceil(100).div_ceil(SERVERS);
@@ -411,7 +444,7 @@ fn hash_balance_factor_bounds_every_server() {
         fresh.hash_balance_factor = 0;
         let st2 = state(&fresh);
         Balancer::new(&fresh)
-            .pick(&fresh, &st2.backends[0], hot, None)
+            .pick(&fresh, &st2.backends[0], hot, None, 0)
             .unwrap()
     };
     for s in bs.servers.iter() {
@@ -419,7 +452,7 @@ fn hash_balance_factor_bounds_every_server() {
             s.conns.release();
         }
     }
-    assert_eq!(b.pick(&be, bs, hot, None), Some(home));
+    assert_eq!(b.pick(&be, bs, hot, None, 0), Some(home));
 }
 
 #[test]
@@ -432,7 +465,7 @@ fn map_based_source_is_haproxys_modulo() {
         let ip = std::net::IpAddr::from([10, 1, 2, last]);
         let h = source_hash(ip);
         assert_eq!(h, u32::from_be_bytes([10, 1, 2, last]));
-        let s = b.pick(&be, &st.backends[0], key(h), None).unwrap();
+        let s = b.pick(&be, &st.backends[0], key(h), None, 0).unwrap();
         assert_eq!(s.0, h % 3);
     }
 }
@@ -477,7 +510,7 @@ fn uri_hashing_matches_haproxy() {
         let got: String = (0..60)
             .map(|i| {
                 let h = ht.function.hash(format!("/k{i}").as_bytes());
-                let s = b.pick(&be, &st.backends[0], key(h), None).unwrap();
+                let s = b.pick(&be, &st.backends[0], key(h), None, 0).unwrap();
                 char::from(b'0' + s.0 as u8)
             })
             .collect();
@@ -509,7 +542,7 @@ fn source_hashing_matches_haproxy() {
         let got: String = (1..=40u8)
             .map(|i| {
                 let h = source_hash(std::net::IpAddr::from([127, 0, 0, i]));
-                let s = b.pick(&be, &st.backends[0], key(h), None).unwrap();
+                let s = b.pick(&be, &st.backends[0], key(h), None, 0).unwrap();
                 char::from(b'0' + s.0 as u8)
             })
             .collect();
@@ -565,12 +598,12 @@ fn hashing_never_panics_on_odd_states() {
                 s.set_weight(if i % 2 == 0 { 256 } else { 0 });
             }
             for h in [0, 1, u32::MAX] {
-                let _ = b.pick(&be, bs, key(h), None);
+                let _ = b.pick(&be, bs, key(h), None, 0);
             }
             for s in bs.servers.iter() {
-                s.set_up(false);
+                s.set_up(false, 0);
             }
-            assert_eq!(b.pick(&be, bs, key(5), None), None);
+            assert_eq!(b.pick(&be, bs, key(5), None, 0), None);
         }
     }
 }

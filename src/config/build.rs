@@ -139,7 +139,20 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
         missing_timeouts(p, d);
         if p.kind.has_backend() {
             let mut servers = Vec::new();
+            // HAProxy gives servers without an `id` the lowest unused ids, from 1, in order.
+            let mut taken: Vec<u32> = p.servers.iter().filter_map(|s| s.id).collect();
+            let mut next_id = 1;
             for s in &p.servers {
+                let id = match s.id {
+                    Some(id) => id,
+                    None => {
+                        while taken.contains(&next_id) {
+                            next_id += 1;
+                        }
+                        taken.push(next_id);
+                        next_id
+                    }
+                };
                 let addr = match &s.spec {
                     ServerSpec::Unix(path) => ServerAddr::Unix(path.clone()),
                     ServerSpec::Inet {
@@ -178,6 +191,11 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     addr,
                     weight: s.weight,
                     maxconn: s.maxconn,
+                    minconn: s.minconn,
+                    maxqueue: s.maxqueue,
+                    slowstart: s.slowstart,
+                    cookie: s.cookie.clone(),
+                    id,
                     backup: s.backup,
                     disabled: s.disabled,
                     check: s.check.clone(),
@@ -216,6 +234,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 restrict_req_hdr_names: p.http.restrict,
                 hash_type: p.hash_type,
                 hash_balance_factor: p.hash_balance_factor,
+                fullconn: (p.fullconn > 0).then_some(p.fullconn),
             });
         }
     }

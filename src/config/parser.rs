@@ -20,7 +20,9 @@ use crate::config::http::{self as http_kw, HttpConf};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::lexer::split_line;
 use crate::config::rules::{List, parse_rule_line, parse_use_backend};
-use crate::config::server::{ServerConf, parse_bind_line, parse_server_line};
+use crate::config::server::{
+    ServerConf, parse_bind_line, parse_default_server_line, parse_server_line,
+};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
 use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
 
@@ -90,6 +92,10 @@ pub struct ProxyConf {
     pub hash_balance_factor: u32,
     pub binds: Vec<Bind>,
     pub servers: Vec<ServerConf>,
+    /// The `default-server` template the next `server` lines start from.
+    pub default_server: ServerConf,
+    /// `fullconn` (0: HAProxy's default, computed from the frontends).
+    pub fullconn: u32,
     /// For defaults sections: some proxy named it with `from`.
     pub explicitly_referenced: bool,
     /// HTTP keywords, ACLs, rules and error pages.
@@ -118,6 +124,8 @@ impl ProxyConf {
             hash_balance_factor: 0,
             binds: Vec::new(),
             servers: Vec::new(),
+            default_server: ServerConf::template(),
+            fullconn: 0,
             explicitly_referenced: false,
             http: HttpConf::default(),
         }
@@ -569,6 +577,34 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 ));
             }
             parse_server_line(p, words, span, d);
+        }
+        "default-server" => {
+            if capable(p, kw, Need::Backend, "", span, d) {
+                parse_default_server_line(p, words, span, d);
+            }
+        }
+        "fullconn" => {
+            if !capable(
+                p,
+                kw,
+                Need::Backend,
+                " Maybe you want 'maxconn' instead ?",
+                span,
+                d,
+            ) {
+                return;
+            }
+            match arg1 {
+                None => d.alert(span, "'fullconn' expects an integer argument."),
+                // HAProxy reads it with atol() (a word is 0: the default); Ravelin names it.
+                Some(a) => match parse_u32(a) {
+                    Some(n) => p.fullconn = n,
+                    None => d.alert(
+                        span,
+                        format!("'fullconn' expects an integer argument (got '{a}')."),
+                    ),
+                },
+            }
         }
         "maxconn" => {
             if !capable(

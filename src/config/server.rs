@@ -11,7 +11,7 @@ use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::parser::{ProxyConf, unsupported};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
-use crate::model::{Bind, CheckParams, Origin};
+use crate::model::{Bind, CheckParams, InitState, Origin};
 
 /// HAProxy's `SRV_UWGHT_MAX`.
 const MAX_WEIGHT: i64 = 256;
@@ -31,6 +31,40 @@ pub struct ServerConf {
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s.
     pub pool_purge_delay: Duration,
+    pub minconn: u32,
+    pub maxqueue: u32,
+    pub slowstart: Duration,
+    pub cookie: Option<String>,
+    /// `id` as written (only on `server` lines).
+    pub id: Option<u32>,
+    fastinter_set: bool,
+    downinter_set: bool,
+}
+
+impl ServerConf {
+    /// HAProxy's defaults for every server parameter: what a proxy's `default-server`
+    /// template starts from.
+    pub fn template() -> ServerConf {
+        ServerConf {
+            name: String::new(),
+            span: Span::default(),
+            spec: ServerSpec::Unix(std::path::PathBuf::new()),
+            weight: 1,
+            maxconn: 0,
+            backup: false,
+            disabled: false,
+            check: CheckParams::default(),
+            pool_max_conn: None,
+            pool_purge_delay: Duration::from_secs(5),
+            minconn: 0,
+            maxqueue: 0,
+            slowstart: Duration::ZERO,
+            cookie: None,
+            id: None,
+            fastinter_set: false,
+            downinter_set: false,
+        }
+    }
 }
 
 fn origin(span: &Span) -> Origin {
@@ -65,19 +99,82 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
         name: name.clone(),
         span: span.clone(),
         spec,
-        weight: 1,
-        maxconn: 0,
-        backup: false,
-        disabled: false,
-        check: CheckParams::default(),
-        pool_max_conn: None,
-        pool_purge_delay: Duration::from_secs(5),
+        ..p.default_server.clone()
+    };
+    if !parse_params(&mut srv, words, 3, &who, span, d) {
+        return;
+    }
+    if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
+        let msg = format!(
+            "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+            p.kind.type_str(),
+            p.name,
+            srv.name,
+            prev.span.line
+        );
+        return d.alert(span, msg);
+    }
+    if let Some(id) = srv.id {
+        if let Some(prev) = p.servers.iter().find(|s| s.id == Some(id)) {
+            return bracket(
+                d,
+                format!(
+                    "{who} : 'id' : custom id {id} already used at {}:{} ('server {}').",
+                    prev.span.file, prev.span.line, prev.name
+                ),
+            );
+        }
+    }
+    p.servers.push(srv);
+}
+
+/// `default-server [params...]`: updates the proxy's template for the servers after it.
+pub fn parse_default_server_line(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
+    let mut template = p.default_server.clone();
+    if parse_params(&mut template, words, 1, "'default-server'", span, d) {
+        p.default_server = template;
+    }
+}
+
+/// The keyword parameters of a `server` (from `words[start]`) or `default-server` line,
+/// applied over `srv`. False when a parameter was in error (alerted).
+fn parse_params(
+    srv: &mut ServerConf,
+    words: &[String],
+    start: usize,
+    who: &str,
+    span: &Span,
+    d: &mut Diagnostics,
+) -> bool {
+    let is_default = start == 1;
+    let name = srv.name.clone();
+    let bracket = |d: &mut Diagnostics, m: String| {
+        d.push(ConfigError::with_head(
+            Severity::Alert,
+            Head::Bracket,
+            span,
+            m,
+        ));
     };
     let (mut fastinter, mut downinter) = (None, None);
-    let mut i = 3;
+    let mut i = start;
     let mut ok = true;
     while let Some(kw) = words.get(i).map(String::as_str) {
         let arg = words.get(i + 1).map(String::as_str);
+        if is_default && kw == "id" {
+            bracket(
+                d,
+                "'id' option is not accepted in default-server sections".into(),
+            );
+            ok = false;
+            i += 2;
+            continue;
+        }
         let mut err = |m: String| {
             bracket(d, format!("{who} : {m}"));
             ok = false;
@@ -179,6 +276,38 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
                     None => err(format!("'addr' : invalid address: '{a}' in '{a}'.")),
                 },
             },
+            // HAProxy reads these with atol() (a word is 0); Ravelin names the mistake.
+            "minconn" | "maxqueue" => match int_arg(kw) {
+                Ok(n) if kw == "minconn" => srv.minconn = n,
+                Ok(n) => srv.maxqueue = n,
+                Err(e) => err(e),
+            },
+            "slowstart" => match arg.map(|a| (a, parse_time(a))) {
+                None => err("'slowstart' expects a delay as argument..".into()),
+                Some((_, Ok(t))) => srv.slowstart = t,
+                Some((_, Err(TimeError::Unexpected(c)))) => err(format!(
+                    "unexpected character '{c}' in 'slowstart' argument of server {name}.."
+                )),
+                Some((a, Err(e))) => err(e.message(a, "slowstart")),
+            },
+            "cookie" => match arg {
+                Some(v) if !v.is_empty() => srv.cookie = Some(v.to_string()),
+                _ => err("'cookie' expects <value> as argument..".into()),
+            },
+            "id" => match arg.and_then(parse_i64) {
+                Some(n) if n > 0 => srv.id = u32::try_from(n).ok(),
+                _ => err("'id' : custom id has to be > 0.".into()),
+            },
+            "init-state" => match arg {
+                Some("fully-up") => srv.check.init_state = InitState::FullyUp,
+                Some("up") => srv.check.init_state = InitState::Up,
+                Some("down") => srv.check.init_state = InitState::Down,
+                Some("fully-down") => srv.check.init_state = InitState::FullyDown,
+                _ => err(
+                    "'init-state' expects one of 'fully-up', 'up', 'down', or 'fully-down'.."
+                        .into(),
+                ),
+            },
             "pool-max-conn" => match arg.filter(|a| !a.is_empty()).map(|a| (a, parse_i64(a))) {
                 None => err("'pool-max-conn' expects <value> as argument..".into()),
                 // Stricter than HAProxy, which reads a non-number as 0 (atol).
@@ -213,22 +342,22 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
         }
         i += used;
     }
-    srv.check.fastinter = fastinter.unwrap_or(srv.check.inter);
-    srv.check.downinter = downinter.unwrap_or(srv.check.inter);
-    if !ok {
-        return;
+    // `fastinter` and `downinter` default to `inter`, wherever each was set.
+    if let Some(t) = fastinter {
+        srv.fastinter_set = true;
+        srv.check.fastinter = t;
     }
-    if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
-        let msg = format!(
-            "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
-            p.kind.type_str(),
-            p.name,
-            srv.name,
-            prev.span.line
-        );
-        return d.alert(span, msg);
+    if let Some(t) = downinter {
+        srv.downinter_set = true;
+        srv.check.downinter = t;
     }
-    p.servers.push(srv);
+    if !srv.fastinter_set {
+        srv.check.fastinter = srv.check.inter;
+    }
+    if !srv.downinter_set {
+        srv.check.downinter = srv.check.inter;
+    }
+    ok
 }
 
 /// `bind ADDR[,ADDR...] [params...]` in a frontend or listen section named `section`.

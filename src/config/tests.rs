@@ -623,3 +623,55 @@ fn balancing_keywords_reach_the_model() {
         Some(HashType::default())
     );
 }
+
+#[test]
+fn default_server_applies_to_the_servers_after_it() {
+    let m = model(&format!(
+        "defaults\n{TIMEOUTS}    default-server maxconn 50 inter 3s\n\
+         backend be\n    fullconn 1024\n    server a 1.1.1.1:80\n\
+         \x20   default-server minconn 10 maxconn 100 slowstart 20s maxqueue 7 fastinter 1s\n\
+         \x20   server b 1.1.1.1:80 id 9 cookie B\n    server c 1.1.1.1:80 maxconn 5 init-state down check\n\
+         backend other\n    server d 1.1.1.1:80\n"
+    ));
+    let be = &m.backends[0];
+    assert_eq!(be.fullconn, Some(1024));
+    let s = |i: usize| &be.servers[i];
+    assert_eq!((s(0).maxconn, s(0).minconn, s(0).id), (50, 0, 1));
+    assert_eq!(s(0).check.inter, Duration::from_secs(3));
+    assert_eq!(
+        s(0).check.fastinter,
+        Duration::from_secs(3),
+        "defaults to inter"
+    );
+    assert_eq!((s(1).maxconn, s(1).minconn, s(1).maxqueue), (100, 10, 7));
+    assert_eq!(s(1).slowstart, Duration::from_secs(20));
+    assert_eq!((s(1).id, s(1).cookie.as_deref()), (9, Some("B")));
+    assert_eq!(s(1).check.fastinter, Duration::from_secs(1));
+    assert_eq!((s(2).maxconn, s(2).minconn, s(2).id), (5, 10, 2));
+    assert!(!s(2).starts_up(), "init-state down with check");
+    assert!(s(1).starts_up());
+    // A proxy inherits the defaults section's template, not another backend's.
+    assert_eq!(m.backends[1].servers[0].maxconn, 50);
+    assert_eq!(m.backends[1].fullconn, None);
+}
+
+#[test]
+fn server_limit_keywords_report_like_haproxy() {
+    let a = alerts(&format!(
+        "defaults\n{TIMEOUTS}backend be\n    default-server id 4\n    fullconn\n\
+         \x20   server s5 1.1.1.1:80 id 0\n    server s6 1.1.1.1:80 id 7\n\
+         \x20   server s7 1.1.1.1:80 id 7\n    server s8 1.1.1.1:80 cookie\n\
+         \x20   server s4 1.1.1.1:80 slowstart abc\n"
+    ));
+    assert_eq!(
+        a,
+        vec![
+            "[t.cfg:6] : 'id' option is not accepted in default-server sections",
+            "parsing [t.cfg:7] : 'fullconn' expects an integer argument.",
+            "[t.cfg:8] : 'server be/s5' : 'id' : custom id has to be > 0.",
+            "[t.cfg:10] : 'server be/s7' : 'id' : custom id 7 already used at t.cfg:9 ('server s6').",
+            "[t.cfg:11] : 'server be/s8' : 'cookie' expects <value> as argument..",
+            "[t.cfg:12] : 'server be/s4' : unexpected character 'a' in 'slowstart' argument of server s4..",
+        ]
+    );
+}

@@ -59,8 +59,12 @@ pub struct Connector {
     /// The server holding one of this stream's slots.
     server: Option<ServerId>,
     retries_left: u32,
-    /// Waiting in the backend's queue, until the deadline.
+    /// Waiting in a server's or the backend's queue, until the deadline.
     ticket: Option<(Arc<Ticket>, Option<Instant>)>,
+    /// The server whose queue holds the ticket (`None`: the backend's).
+    queued_on: Option<ServerId>,
+    /// Counted in the backend's `beconn` (from the first assignment to the release).
+    counted: bool,
 }
 
 /// What choosing a server gave.
@@ -70,6 +74,10 @@ pub enum Assign {
     Queued(Option<Instant>),
     /// No usable server at all.
     None,
+    /// The stream is bound to a server (by a hash key) whose queue is at `maxqueue`:
+    /// HAProxy's `SRV_STATUS_FULL`, a 503 with `SQ` (another server would break the key's
+    /// affinity, and hashing would only pick the same server again).
+    Full,
 }
 
 impl Connector {
@@ -81,6 +89,8 @@ impl Connector {
             server: None,
             retries_left: retries,
             ticket: None,
+            queued_on: None,
+            counted: false,
         }
     }
 
@@ -101,9 +111,11 @@ impl Connector {
             .map_or(0, |b| b.retries);
     }
 
-    /// Chooses a server (if none is held) and takes one of its slots; when every usable server
-    /// is full the stream joins the backend's queue (behind anyone already waiting, so new
-    /// streams never overtake queued ones).
+    /// Chooses a server (if none is held) and takes one of its slots. A stream bound to its
+    /// server (by a hash key) waits in that server's queue when the server is at its limit;
+    /// any other stream takes a server with room, or joins the backend's queue when every
+    /// usable server is at its limit — behind anyone already waiting, so new streams never
+    /// overtake queued ones.
     pub fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Assign {
         if let Some(s) = self.server {
             return Assign::Server(s);
@@ -117,47 +129,77 @@ impl Connector {
         };
         if let Some((t, deadline)) = &self.ticket {
             if let Some(s) = t.granted() {
+                let waited = ctx.now.saturating_duration_since(t.since);
                 self.ticket = None;
+                st.count_queue_wait(waited);
+                if let Some(ss) = st.servers.get(s.0 as usize) {
+                    ss.count_queue_wait(waited);
+                }
                 return self.took(ctx, s);
             }
             return Assign::Queued(*deadline);
         }
-        if st.queue.is_empty() {
-            let Some(bal) = ctx.balancers.get_mut(be_id) else {
+        if !self.counted {
+            self.counted = true;
+            st.beconn.acquire();
+        }
+        let now_ms = ctx.shared.ms(ctx.now);
+        let Some(bal) = ctx.balancers.get_mut(be_id) else {
+            return Assign::None;
+        };
+        if bal.binds(self.key) {
+            let Some(s) = bal.pick(be, st, self.key, avoid, now_ms) else {
                 return Assign::None;
             };
+            let i = s.0 as usize;
+            let Some(ss) = st.servers.get(i) else {
+                return Assign::None;
+            };
+            if ss.queue.is_empty() && st.try_take(i, now_ms) {
+                return self.took(ctx, s);
+            }
+            if ss.maxqueue > 0 && ss.queue.len() >= ss.maxqueue {
+                ss.connect_errors.fetch_add(1, Relaxed);
+                return Assign::Full;
+            }
+            return self.enqueue(ctx, Some(s));
+        }
+        if st.queue.is_empty() {
             // A pick can race with another reactor filling the server: try a few times.
             for _ in 0..4 {
-                let Some(s) = bal.pick(be, st, self.key, avoid) else {
+                let Some(s) = bal.pick(be, st, self.key, avoid, now_ms) else {
                     break;
                 };
-                if st
-                    .servers
-                    .get(s.0 as usize)
-                    .is_some_and(|ss| ss.conns.try_acquire())
-                {
+                if st.try_take(s.0 as usize, now_ms) {
                     return self.took(ctx, s);
                 }
             }
         }
-        let usable = st.servers.iter().any(|ss| ss.is_usable());
-        if !usable {
+        if !st.servers.iter().any(|ss| ss.is_usable()) {
             return Assign::None;
         }
+        self.enqueue(ctx, None)
+    }
+
+    /// Waits in `server`'s queue, or the backend's, until `timeout queue` (default: `timeout
+    /// connect`).
+    fn enqueue(&mut self, ctx: &mut Ctx<'_>, server: Option<ServerId>) -> Assign {
+        let Some(st) = ctx.shared.backend(self.backend) else {
+            return Assign::None;
+        };
         let t = ctx.backend_timeouts(self.backend);
         let deadline = t.queue.or(t.connect).map(|d| ctx.now + d);
         let ticket = Ticket::new(ctx.reactor, ctx.owner, ctx.now);
-        st.queue.push(ticket.clone());
+        let queue = match server.and_then(|s| st.servers.get(s.0 as usize)) {
+            Some(ss) => &ss.queue,
+            None => &st.queue,
+        };
+        queue.push(ticket.clone());
         self.ticket = Some((ticket, deadline));
+        self.queued_on = server;
         // A slot freed just before the push found nobody waiting: hand out free slots now.
-        dispatch(ctx, self.backend, None);
-        match self.ticket.as_ref().and_then(|(t, _)| t.granted()) {
-            Some(s) => {
-                self.ticket = None;
-                self.took(ctx, s)
-            }
-            None => Assign::Queued(deadline),
-        }
+        dispatch(ctx, self.backend, server);
+        self.assign(ctx, None)
     }
 
     fn took(&mut self, ctx: &Ctx<'_>, s: ServerId) -> Assign {
@@ -182,7 +224,10 @@ impl Connector {
             match t.cancel() {
                 Ok(()) => {
                     if let Some(st) = ctx.shared.backend(self.backend) {
-                        st.queue.forget();
+                        match self.queued_on.and_then(|s| st.servers.get(s.0 as usize)) {
+                            Some(ss) => ss.queue.forget(),
+                            None => st.queue.forget(),
+                        }
                     }
                 }
                 // Granted meanwhile: the slot is ours to pass on.
@@ -191,6 +236,11 @@ impl Connector {
         }
         if let Some(s) = self.server.take() {
             release_slot(ctx, self.backend, s);
+        }
+        if std::mem::take(&mut self.counted) {
+            if let Some(st) = ctx.shared.backend(self.backend) {
+                st.beconn.release();
+            }
         }
     }
 
@@ -207,6 +257,10 @@ impl Connector {
                     return Outcome::Queued(deadline);
                 }
                 Assign::None => return self.no_server(ctx),
+                Assign::Full => {
+                    self.release(ctx);
+                    return Outcome::Failed(Termination::new(Cause::ServerAbort, Stage::Queue));
+                }
             };
             match self.open(ctx, srv, token) {
                 Ok(pending) => return pending,
@@ -344,8 +398,17 @@ impl Connector {
                 c.redispatches.fetch_add(1, Relaxed);
             }
             self.release(ctx);
-            if self.assign(ctx, Some(srv)) == Assign::None {
-                return Some(self.no_server(ctx));
+            match self.assign(ctx, Some(srv)) {
+                Assign::None => return Some(self.no_server(ctx)),
+                Assign::Full => {
+                    self.release(ctx);
+                    return Some(Outcome::Failed(Termination::new(
+                        Cause::ServerAbort,
+                        Stage::Queue,
+                    )));
+                }
+                // Queued: `connect` reports it on the next attempt.
+                Assign::Server(_) | Assign::Queued(_) => {}
             }
         } else if let Some(c) = counters {
             c.retries.fetch_add(1, Relaxed);
@@ -383,14 +446,17 @@ pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
     else {
         return;
     };
+    let now_ms = shared.ms(ctx.now);
     for _ in 0..model.servers.len().max(1) * 2 {
         let srv = match freed {
             Some(s) => s,
             None => {
-                let found = st
-                    .servers
-                    .iter()
-                    .position(|ss| ss.is_usable() && !ss.conns.is_full());
+                let found = (0..st.servers.len()).find(|&i| {
+                    st.servers.get(i).is_some_and(|ss| {
+                        let limit = st.server_limit(i, now_ms);
+                        ss.is_usable() && (limit == 0 || ss.conns.cur() < limit)
+                    })
+                });
                 match found {
                     Some(i) => ServerId(i as u32),
                     None => return,
@@ -403,7 +469,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
         if st.queue.is_empty() && ss.queue.is_empty() {
             return;
         }
-        if !ss.is_usable() || !ss.conns.try_acquire() {
+        if !ss.is_usable() || !st.try_take(srv.0 as usize, now_ms) {
             if freed.is_some() {
                 return;
             }

@@ -94,17 +94,17 @@ fn backup_only_when_all_active_are_down() {
     let proxy = Proxy::start(&cfg("roundrobin", &servers, ""));
     let got = counts(&proxy, 20);
     assert_eq!(got[3], 0, "backup unused while actives are up: {got:?}");
-    proxy.server("be", "a").set_up(false);
+    proxy.server("be", "a").set_up(false, 0);
     let got = counts(&proxy, 20);
     assert_eq!(got[3], 0, "one active left: {got:?}");
     assert_eq!(got[2], 20);
-    proxy.server("be", "b").set_up(false);
+    proxy.server("be", "b").set_up(false, 0);
     let got = counts(&proxy, 20);
     assert_eq!(
         got[3], 20,
         "all actives down: backup takes everything: {got:?}"
     );
-    proxy.server("be", "a").set_up(true);
+    proxy.server("be", "a").set_up(true, 0);
     let got = counts(&proxy, 10);
     assert_eq!(got[1], 10, "active back: backup unused again: {got:?}");
     proxy.assert_clean();

@@ -9,5 +9,6 @@ mod cli;
 mod http;
 mod http_more;
 mod limits;
+mod limits_dyn;
 mod queue;
 mod tcp;

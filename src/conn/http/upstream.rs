@@ -22,6 +22,15 @@ impl HttpConn {
                 return Ok(());
             }
             Assign::None => return Err(self.no_server_reply(ctx)),
+            Assign::Full => {
+                // The server this request is bound to has a full queue (`maxqueue`).
+                self.connector.release(ctx);
+                return Err(self.reply_error(
+                    ctx,
+                    503,
+                    Termination::new(Cause::ServerAbort, Stage::Queue),
+                ));
+            }
         };
         let backend = self.connector.backend;
         if let Some(up) = self.up.take() {

@@ -87,16 +87,23 @@ impl Proxy {
                     .frontends
                     .iter()
                     .all(|f| f.conns.cur() == 0 && f.binds.iter().all(|b| b.cur() == 0))
-                && sh
-                    .backends
-                    .iter()
-                    .all(|b| b.servers.iter().all(|s| s.conns.cur() == 0))
+                && sh.backends.iter().all(|b| {
+                    b.beconn.cur() == 0
+                        && b.queue.is_empty()
+                        && b.servers
+                            .iter()
+                            .all(|s| s.conns.cur() == 0 && s.queue.is_empty())
+                })
         });
         assert!(
             clean,
-            "leftovers: streams={} global={} servers={:?}",
+            "leftovers: streams={} global={} beconn={:?} servers={:?}",
             sh.live_streams(),
             sh.global.cur(),
+            sh.backends
+                .iter()
+                .map(|b| b.beconn.cur())
+                .collect::<Vec<_>>(),
             sh.backends
                 .iter()
                 .map(|b| b.servers.iter().map(|s| s.conns.cur()).collect::<Vec<_>>())
