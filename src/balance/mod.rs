@@ -316,7 +316,9 @@ impl Balancer {
                     if !ok(i) {
                         continue;
                     }
-                    let load = conns(i) as u64 + 1;
+                    // HAProxy's fwlc key: served plus queued streams.
+                    let queued = st.servers.get(i).map_or(0, |s| s.queue.len());
+                    let load = conns(i) as u64 + queued as u64 + 1;
                     let w = weight(i) as u64;
                     if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
                         best = Some((i, load, w));

@@ -63,6 +63,9 @@ pub struct Connector {
     ticket: Option<(Arc<Ticket>, Option<Instant>)>,
     /// The server whose queue holds the ticket (`None`: the backend's).
     queued_on: Option<ServerId>,
+    /// The server a persistence cookie names (HAProxy's `SF_DIRECT`): used without
+    /// balancing, waited for when full.
+    direct: Option<ServerId>,
     /// Counted in the backend's `beconn` (from the first assignment to the release).
     counted: bool,
 }
@@ -90,6 +93,7 @@ impl Connector {
             retries_left: retries,
             ticket: None,
             queued_on: None,
+            direct: None,
             counted: false,
         }
     }
@@ -98,11 +102,22 @@ impl Connector {
         self.server
     }
 
+    /// Sends the stream to `srv` without balancing (a valid persistence cookie).
+    pub fn set_direct(&mut self, srv: ServerId) {
+        self.direct = Some(srv);
+    }
+
+    /// Whether the stream went to the server its cookie named.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// Starts over for a new request on the same backend or another one (HTTP keep-alive).
     pub fn reset(&mut self, ctx: &mut Ctx<'_>, backend: BackendId, key: PickKey) {
         self.release(ctx);
         self.backend = backend;
         self.key = key;
+        self.direct = None;
         self.retries_left = ctx
             .shared
             .model
@@ -147,10 +162,15 @@ impl Connector {
         let Some(bal) = ctx.balancers.get_mut(be_id) else {
             return Assign::None;
         };
-        if bal.binds(self.key) {
-            let Some(s) = bal.pick(be, st, self.key, avoid, now_ms) else {
-                return Assign::None;
-            };
+        let bound = match self.direct {
+            Some(d) => Some(d),
+            None if bal.binds(self.key) => match bal.pick(be, st, self.key, avoid, now_ms) {
+                Some(s) => Some(s),
+                None => return Assign::None,
+            },
+            None => None,
+        };
+        if let Some(s) = bound {
             let i = s.0 as usize;
             let Some(ss) = st.servers.get(i) else {
                 return Assign::None;
@@ -158,11 +178,18 @@ impl Connector {
             if ss.queue.is_empty() && st.try_take(i, now_ms) {
                 return self.took(ctx, s);
             }
-            if ss.maxqueue > 0 && ss.queue.len() >= ss.maxqueue {
-                ss.connect_errors.fetch_add(1, Relaxed);
+            if ss.maxqueue == 0 || ss.queue.len() < ss.maxqueue {
+                return self.enqueue(ctx, Some(s));
+            }
+            ss.connect_errors.fetch_add(1, Relaxed);
+            // A full `maxqueue`: a cookie's stream goes to another server with `option
+            // redispatch` (HAProxy's `srv_redispatch_connect()`); a hash would only pick the
+            // same server again.
+            if self.direct.is_none() || be.redispatch.is_none() {
                 return Assign::Full;
             }
-            return self.enqueue(ctx, Some(s));
+            self.direct = None;
+            return self.assign(ctx, avoid);
         }
         if st.queue.is_empty() {
             // A pick can race with another reactor filling the server: try a few times.
@@ -389,7 +416,7 @@ impl Connector {
                 let period = be.retries as i64 + 1 + interval as i64;
                 period > 0 && (done as i64) % period == 0
             };
-            !running || by_interval || (!hashing && active_up > 1)
+            !running || by_interval || (!hashing && self.direct.is_none() && active_up > 1)
         });
         let round_robin = matches!(be.balance, Balance::RoundRobin | Balance::StaticRr);
         let wait = failure == Failure::Error && (!redispatch || !round_robin || active_up <= 1);
@@ -398,6 +425,7 @@ impl Connector {
                 c.redispatches.fetch_add(1, Relaxed);
             }
             self.release(ctx);
+            self.direct = None;
             match self.assign(ctx, Some(srv)) {
                 Assign::None => return Some(self.no_server(ctx)),
                 Assign::Full => {
