@@ -114,6 +114,8 @@ pub struct Balancer {
     built: bool,
     /// Greatest common divisor of the configured weights (the map's weight unit).
     weight_gcd: u32,
+    /// Server indexes by increasing `id` (the order `balance first` fills them in).
+    by_id: Vec<usize>,
 }
 
 /// The lookup table an algorithm needs.
@@ -143,6 +145,11 @@ impl Balancer {
             built_from: vec![0; be.servers.len()],
             built: false,
             weight_gcd: map::weight_gcd(be.servers.iter().map(|s| s.weight)),
+            by_id: {
+                let mut v: Vec<usize> = (0..be.servers.len()).collect();
+                v.sort_by_key(|&i| be.servers.get(i).map_or(0, |s| s.id));
+                v
+            },
         }
     }
 
@@ -327,7 +334,7 @@ impl Balancer {
                 self.rotor = self.rotor.wrapping_add(1);
                 best?.0
             }
-            (Balance::First, _) => (0..n).find(|&i| ok(i))?,
+            (Balance::First, _) => self.by_id.iter().copied().find(|&i| ok(i))?,
             // roundrobin and static-rr, and the hashing algorithms without a key.
             (
                 Balance::RoundRobin

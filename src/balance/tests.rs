@@ -179,6 +179,31 @@ fn first_fills_in_order() {
 }
 
 #[test]
+fn first_fills_by_id_not_declaration_order() {
+    let mut be = backend(Balance::First, &[(1, false), (1, false), (1, false)]);
+    // ids 30, 10, 20: the second declared server is filled first, then the third.
+    for (s, id) in be.servers.iter_mut().zip([30, 10, 20]) {
+        s.id = id;
+        s.maxconn = 1;
+    }
+    let st = state(&be);
+    let bs = &st.backends[0];
+    let mut b = Balancer::new(&be);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let s = b.pick(&be, bs, PickKey::default(), None, 0).unwrap();
+        bs.servers[s.0 as usize].conns.acquire();
+        order.push(s.0);
+    }
+    assert_eq!(order, [1, 2, 0]);
+    assert_eq!(
+        b.pick(&be, bs, PickKey::default(), None, 0),
+        None,
+        "all full"
+    );
+}
+
+#[test]
 fn source_is_stable_per_client() {
     let be = backend(Balance::Source, &[(1, false), (1, false), (1, false)]);
     let st = state(&be);
