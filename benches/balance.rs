@@ -42,6 +42,8 @@ fn backend(algo: Balance, n: usize) -> Backend {
         retries: 3,
         redispatch: None,
         allbackups: false,
+        cookie: None,
+        persist: false,
         splice: SpliceOptions::default(),
         http: Default::default(),
         http_reuse: Default::default(),

@@ -389,6 +389,10 @@ pub struct Backend {
     pub redispatch: Option<i32>,
     /// `option allbackups`.
     pub allbackups: bool,
+    /// `cookie NAME ...`: cookie persistence.
+    pub cookie: Option<crate::http::cookie::CookieConf>,
+    /// `option persist`.
+    pub persist: bool,
     pub splice: SpliceOptions,
     pub http: HttpSettings,
     pub http_reuse: HttpReuse,

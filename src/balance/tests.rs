@@ -41,6 +41,8 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
         retries: 3,
         redispatch: None,
         allbackups: false,
+        cookie: None,
+        persist: false,
         splice: SpliceOptions::default(),
         http: Default::default(),
         http_reuse: Default::default(),

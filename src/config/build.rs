@@ -216,6 +216,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 retries: p.retries,
                 redispatch: p.redispatch,
                 allbackups: p.allbackups,
+                cookie: p.cookie.clone(),
+                persist: p.persist,
                 splice: p.splice,
                 http: p.http.settings.clone(),
                 http_reuse: p.http.reuse,

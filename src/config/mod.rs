@@ -11,6 +11,7 @@ pub mod acl;
 pub mod addr;
 pub mod balance;
 pub mod build;
+pub mod cookie;
 pub mod error;
 pub mod errors;
 pub mod global;

@@ -85,6 +85,10 @@ pub struct ProxyConf {
     pub retries: u32,
     pub redispatch: Option<i32>,
     pub allbackups: bool,
+    /// `cookie NAME ...`: persistence (backend capability).
+    pub cookie: Option<crate::http::cookie::CookieConf>,
+    /// `option persist`: a cookie naming a down server still sends the request there.
+    pub persist: bool,
     pub splice: SpliceOptions,
     /// `hash-type`.
     pub hash_type: HashType,
@@ -119,6 +123,8 @@ impl ProxyConf {
             retries: 3,
             redispatch: None,
             allbackups: false,
+            cookie: None,
+            persist: false,
             splice: SpliceOptions::default(),
             hash_type: HashType::default(),
             hash_balance_factor: 0,
@@ -578,6 +584,28 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             }
             parse_server_line(p, words, span, d);
         }
+        "cookie" => {
+            // HAProxy warns about a frontend, then parses the line anyway.
+            capable(p, kw, Need::Backend, "", span, d);
+            let attrs = p
+                .cookie
+                .as_ref()
+                .map(|c| c.attrs.clone())
+                .unwrap_or_default();
+            match crate::config::cookie::parse_cookie_with_attrs(words, &attrs) {
+                Ok((conf, diags)) => {
+                    for diag in diags {
+                        d.push(diag.at(span));
+                    }
+                    p.cookie = Some(conf);
+                }
+                Err(diags) => {
+                    for diag in diags {
+                        d.push(diag.at(span));
+                    }
+                }
+            }
+        }
         "default-server" => {
             if capable(p, kw, Need::Backend, "", span, d) {
                 parse_default_server_line(p, words, span, d);
@@ -909,7 +937,12 @@ fn parse_option(
     let supported = http
         || matches!(
             name,
-            "redispatch" | "allbackups" | "splice-auto" | "splice-request" | "splice-response"
+            "redispatch"
+                | "allbackups"
+                | "persist"
+                | "splice-auto"
+                | "splice-request"
+                | "splice-response"
         );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
@@ -948,6 +981,7 @@ fn parse_option(
             p.redispatch = Some(interval).filter(|&n| n != 0);
         }
         "allbackups" => p.allbackups = !negate,
+        "persist" => p.persist = !negate,
         "splice-auto" => p.splice.auto = Some(!negate),
         "splice-request" => p.splice.request = Some(!negate),
         _ => p.splice.response = Some(!negate),

@@ -675,3 +675,25 @@ fn server_limit_keywords_report_like_haproxy() {
         ]
     );
 }
+
+#[test]
+fn cookie_and_persist_reach_the_model() {
+    let m = model(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}backend be\n    cookie SRV insert indirect nocache httponly\n\
+         \x20   option persist\n    server a 1.1.1.1:80 cookie A\nbackend plain\n    server b 1.1.1.1:80\n"
+    ));
+    let be = &m.backends[0];
+    let c = be.cookie.as_ref().expect("cookie");
+    assert_eq!(c.name, "SRV");
+    assert!(c.indirect && c.nocache && c.httponly && !c.secure);
+    assert!(be.persist);
+    assert_eq!(be.servers[0].cookie.as_deref(), Some("A"));
+    assert!(m.backends[1].cookie.is_none() && !m.backends[1].persist);
+    let a = alerts(&format!(
+        "defaults\n{TIMEOUTS}backend be\n    cookie\n    server a 1.1.1.1:80\n"
+    ));
+    assert_eq!(
+        a,
+        vec!["parsing [t.cfg:6] : 'cookie' expects <cookie_name> as argument."]
+    );
+}

@@ -7,6 +7,7 @@
 //! its capacity.
 
 pub mod body;
+pub mod cookie;
 pub mod errors;
 pub mod head;
 pub mod parse;

@@ -6,6 +6,7 @@ mod util;
 
 mod balance;
 mod cli;
+mod cookie;
 mod http;
 mod http_more;
 mod limits;

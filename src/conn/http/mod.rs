@@ -24,6 +24,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+mod persist;
 mod reply;
 mod request;
 mod response;
@@ -167,6 +168,8 @@ pub struct HttpConn {
     rhead: ResponseHead,
     /// Header edits of the rules for the current message (reused).
     edits: HeaderEdits,
+    /// Cookie persistence of the current exchange.
+    persist: persist::Persist,
     connector: Connector,
     up: Option<Upstream>,
     /// Slot of this stream's server connection in the reactor's `IdlePool` (its poll token):
@@ -277,6 +280,7 @@ impl HttpConn {
             head: RequestHead::default(),
             rhead: ResponseHead::default(),
             edits: HeaderEdits::new(),
+            persist: persist::Persist::default(),
             connector: Connector::new(backend, PickKey::default(), origin.dst.port(), 0),
             up: None,
             sconn: None,

@@ -5,6 +5,7 @@ use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use super::persist::LineOut;
 use super::*;
 use crate::balance;
 use crate::http::rules::{self, HeaderFate, Verdict};
@@ -134,6 +135,17 @@ impl HttpConn {
         let keep_client =
             mode != ConnMode::Close && client_wants_keep_alive(self.head.version, self.head.conn);
         let keep_server = mode == ConnMode::KeepAlive && !wants_tunnel;
+        // Cookie persistence reads (and may rewrite) the `Cookie` lines before balancing.
+        let direct = match ctx.shared.backend(backend) {
+            Some(st) if be.cookie.is_some() => {
+                let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+                self.persist.on_request(be, st, &self.head.headers, buf)
+            }
+            _ => {
+                self.persist.req = None;
+                None
+            }
+        };
         // Build the outgoing head now, while the parsed spans still point into `req`.
         if let Err(status) = self.write_request_head(ctx, backend, keep_server) {
             return Err(self.reply_error(
@@ -158,6 +170,9 @@ impl HttpConn {
             retried_reuse: false,
         };
         self.connector.reset(ctx, backend, key);
+        if let Some(s) = direct {
+            self.connector.set_direct(ServerId(s as u32));
+        }
         self.routed = true;
         self.client_deadline = ctx
             .frontend_timeouts(self.origin.frontend)
@@ -292,7 +307,7 @@ impl HttpConn {
             head.version,
         );
         let mut lower = [0u8; 256];
-        for h in &head.headers {
+        for (idx, h) in head.headers.iter().enumerate() {
             let name = h.name.get(buf);
             if self.continue_sent && name.eq_ignore_ascii_case(b"expect") {
                 continue; // answered here
@@ -306,8 +321,13 @@ impl HttpConn {
                 }
                 continue;
             }
-            match self.edits.rewrite(name, h.value.get(buf)) {
-                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(buf)),
+            let value = match self.persist.request_line(idx) {
+                LineOut::Keep => h.value.get(buf),
+                LineOut::Value(v) => v,
+                LineOut::Drop => continue,
+            };
+            match self.edits.rewrite(name, value) {
+                HeaderFate::Keep => w.header(lowercase(name, &mut lower), value),
                 HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
                 HeaderFate::Drop => {}
             }

@@ -3,6 +3,7 @@
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::persist::LineOut;
 use super::*;
 use crate::acl::RespView;
 use crate::http::rules::{self, HeaderFate, Verdict};
@@ -188,6 +189,25 @@ impl HttpConn {
             return Ok(());
         };
         let src = res.pending();
+        if self.persist.req.is_some() {
+            let be = ctx
+                .shared
+                .model
+                .backends
+                .get(self.connector.backend.0 as usize);
+            let cookie = be
+                .and_then(|b| b.servers.get(up.server.0 as usize))
+                .and_then(|s| s.cookie.as_deref())
+                .map(str::as_bytes);
+            self.persist.on_response(
+                be.and_then(|b| b.cookie.as_ref()),
+                cookie,
+                self.connector.is_direct(),
+                ex.method,
+                &self.rhead,
+                src,
+            );
+        }
         let mut out = match self.out.take() {
             Some(b) => b,
             None => match ctx.pools.bufs.get() {
@@ -201,7 +221,7 @@ impl HttpConn {
         let mut w = HeadWriter::new(out.spare());
         w.status_line(self.rhead.version, status, self.rhead.reason.get(src));
         let mut lower = [0u8; 256];
-        for h in &self.rhead.headers {
+        for (idx, h) in self.rhead.headers.iter().enumerate() {
             let name = h.name.get(src);
             if is_hop_by_hop(name) {
                 if tunnel && name.eq_ignore_ascii_case(b"upgrade") {
@@ -209,14 +229,22 @@ impl HttpConn {
                 }
                 continue;
             }
-            match self.edits.rewrite(name, h.value.get(src)) {
-                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(src)),
+            let value = match self.persist.response_line(idx) {
+                LineOut::Keep => h.value.get(src),
+                LineOut::Value(v) => v,
+                LineOut::Drop => continue,
+            };
+            match self.edits.rewrite(name, value) {
+                HeaderFate::Keep => w.header(lowercase(name, &mut lower), value),
                 HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
                 HeaderFate::Drop => {}
             }
         }
         for (name, value) in self.edits.additions() {
             w.header(lowercase(name, &mut lower), value);
+        }
+        for (name, value) in self.persist.response_additions() {
+            w.header(name, value);
         }
         if tunnel && status == 101 {
             w.header(b"connection", b"upgrade");
