@@ -54,6 +54,7 @@ fn backend(algo: Balance, n: usize) -> Backend {
         hash_type: Default::default(),
         hash_balance_factor: 0,
         fullconn: None,
+        health_check: Default::default(),
     }
 }
 

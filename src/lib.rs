@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod balance;
 pub mod buffer;
+pub mod check;
 pub mod config;
 pub mod conn;
 pub mod http;

@@ -65,6 +65,10 @@ pub struct Global {
     pub logs: Vec<RawLine>,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
     pub stats_sockets: Vec<RawLine>,
+    /// `spread-checks`: random jitter of +/- this percent on every check interval (0..=50).
+    pub spread_checks: u32,
+    /// `max-spread-checks`: upper bound of the window the first checks are spread over.
+    pub max_spread_checks: Option<Duration>,
 }
 
 impl Default for Global {
@@ -83,6 +87,8 @@ impl Default for Global {
             nosplice: false,
             logs: Vec::new(),
             stats_sockets: Vec::new(),
+            spread_checks: 0,
+            max_spread_checks: None,
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct Timeouts {
     pub http_request: Option<Duration>,
     /// `timeout http-keep-alive`: idle time allowed between two requests.
     pub http_keep_alive: Option<Duration>,
+    /// `timeout check`: bounds a health check's read phase once connected (see `check`).
+    pub check: Option<Duration>,
 }
 
 /// The three splice options. `None`: not mentioned (Ravelin splices by default in TCP mode;
@@ -411,6 +419,70 @@ pub struct Backend {
     /// `fullconn`; `None`: HAProxy's default (10 % of the referencing frontends' maxconn,
     /// computed when the shared state is built, once the global maxconn is known).
     pub fullconn: Option<u32>,
+    /// How the servers with `check` are checked (`option httpchk`, `http-check ...`).
+    pub health_check: HealthCheck,
+}
+
+/// A backend's health-check settings. Without `option httpchk` a check is a TCP connect.
+#[derive(Clone, Debug, Default)]
+pub struct HealthCheck {
+    /// `option httpchk` (with the `http-check send`/`expect` rules merged in).
+    pub http: Option<HttpCheck>,
+    /// `http-check disable-on-404`: a running server answering 404 goes to NOLB.
+    pub disable_on_404: bool,
+    /// `http-check send-state`: add the `x-haproxy-server-state` header.
+    pub send_state: bool,
+}
+
+/// The HTTP request a check sends and what it expects back.
+#[derive(Clone, Debug)]
+pub struct HttpCheck {
+    /// Default `OPTIONS`.
+    pub method: String,
+    /// Default `/`.
+    pub uri: String,
+    /// Default `HTTP/1.0`.
+    pub version: String,
+    /// `http-check send hdr NAME VALUE`, in order (names are sent lowercased, as HAProxy does).
+    pub headers: Vec<(String, String)>,
+    /// `http-check send body`.
+    pub body: String,
+    /// `http-check expect`; `None`: the implicit rule (2xx and 3xx pass).
+    pub expect: Option<HttpExpect>,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            headers: Vec::new(),
+            body: String::new(),
+            expect: None,
+        }
+    }
+}
+
+/// `http-check expect [!] MATCH PATTERN`.
+#[derive(Clone, Debug)]
+pub struct HttpExpect {
+    /// `!`: the check fails when the pattern matches.
+    pub invert: bool,
+    pub kind: ExpectKind,
+}
+
+/// What `http-check expect` looks at.
+#[derive(Clone, Debug)]
+pub enum ExpectKind {
+    /// `status 200,201,300-310`: inclusive ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX` on the three status digits.
+    RStatus(regex::Regex),
+    /// `string TEXT` found in the body.
+    String(String),
+    /// `rstring REGEX` on the body.
+    RString(regex::bytes::Regex),
 }
 
 /// A server's address.
@@ -497,7 +569,7 @@ impl Default for CheckParams {
             downinter: Duration::from_millis(2000),
             rise: 2,
             fall: 3,
-            init_state: InitState::FullyUp,
+            init_state: InitState::Up,
             port: None,
             addr: None,
         }
@@ -505,13 +577,14 @@ impl Default for CheckParams {
 }
 
 /// `init-state` (HAProxy 3.1): the state a checked server starts in and how many checks it
-/// takes to leave it.
+/// takes to leave it. The default, `up`, is what HAProxy 2.6 always does: a checked server
+/// starts up with its health at `rise`, so its first failed check takes it down.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InitState {
-    /// Up; `fall` failed checks take it down (the default).
-    #[default]
+    /// Up; `fall` failed checks take it down.
     FullyUp,
-    /// Up; one failed check takes it down.
+    /// Up; one failed check takes it down (the default).
+    #[default]
     Up,
     /// Down; one good check brings it up.
     Down,

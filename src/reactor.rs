@@ -23,6 +23,7 @@ use crate::balance::{Balancer, PickKey, source_hash};
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
+use crate::check::{CHECK_TIMER_BIT, CheckCtx, Checks};
 use crate::conn::http::{self, HttpConn};
 use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
@@ -240,6 +241,8 @@ pub struct Reactor {
     soft_stopping: bool,
     /// When a resource shortage on accept was last reported.
     resource_alerted: Option<Instant>,
+    /// The health checks this reactor owns.
+    checks: Checks,
 }
 
 impl Reactor {
@@ -288,6 +291,7 @@ impl Reactor {
             })
             .collect();
         let now = Instant::now();
+        let checks = Checks::new(id, reactors, model);
         let core = Core {
             timers: TimerWheel::new(now),
             pools: Pools {
@@ -322,6 +326,7 @@ impl Reactor {
             opts,
             soft_stopping: false,
             resource_alerted: None,
+            checks,
         }
     }
 
@@ -344,6 +349,12 @@ impl Reactor {
             r?;
             l.registered = true;
         }
+        self.checks.start(&mut CheckCtx {
+            registry: self.poll.registry(),
+            timers: &mut self.core.timers,
+            shared: &self.shared,
+            now: Instant::now(),
+        });
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut turn = Vec::new();
@@ -393,6 +404,16 @@ impl Reactor {
                             self.on_conn_event(key, Side::Server, ev, now);
                         }
                     }
+                    Target::Check(i) => self.checks.on_event(
+                        i,
+                        ev,
+                        &mut CheckCtx {
+                            registry: self.poll.registry(),
+                            timers: &mut self.core.timers,
+                            shared: &self.shared,
+                            now,
+                        },
+                    ),
                 }
             }
         }
@@ -411,6 +432,7 @@ impl Reactor {
                 Command::SoftStop => self.soft_stop(),
                 Command::HardStop => {
                     self.close_all(now);
+                    self.checks.close_all(self.poll.registry());
                     return true;
                 }
             }
@@ -456,6 +478,21 @@ impl Reactor {
         due.clear();
         self.core.timers.expire(now, due);
         for owner in due.drain(..) {
+            if owner.key != RESUME_LISTENERS
+                && owner.key & IDLE_TIMER_BIT == 0
+                && owner.key & CHECK_TIMER_BIT != 0
+            {
+                self.checks.on_timer(
+                    owner,
+                    &mut CheckCtx {
+                        registry: self.poll.registry(),
+                        timers: &mut self.core.timers,
+                        shared: &self.shared,
+                        now,
+                    },
+                );
+                continue;
+            }
             if owner.key != RESUME_LISTENERS && owner.key & IDLE_TIMER_BIT != 0 {
                 let again = self.core.idle.purge(
                     self.poll.registry(),

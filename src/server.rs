@@ -131,6 +131,31 @@ pub struct ServerState {
     /// server, and their summed wait, for the average queue time (HAProxy's `qtime`).
     pub queue_waits: AtomicU64,
     pub queue_wait_ms: AtomicU64,
+    /// NOLB (HAProxy's `SRV_ST_STOPPING`): `http-check disable-on-404` saw a 404. The server
+    /// keeps its sessions and persistent traffic but gets no new load-balanced stream.
+    nolb: AtomicBool,
+    /// Health-check results, written by the reactor that owns the server's check.
+    pub check: CheckState,
+}
+
+/// What the last health checks of a server found (for stats and `send-state`). Written only
+/// by the reactor owning the check; read anywhere.
+#[derive(Debug, Default)]
+pub struct CheckState {
+    /// `check::Status` as a number (0: not checked yet).
+    pub status: AtomicU8,
+    /// HTTP status of the last layer-7 check (0: none).
+    pub code: AtomicU32,
+    /// Duration of the last check, in ms.
+    pub duration_ms: AtomicU32,
+    /// HAProxy's health counter, `0..rise+fall-1` (up when `>= rise`).
+    pub health: AtomicU32,
+    /// Failed checks (HAProxy's `chkfail`).
+    pub failed: AtomicU64,
+    /// UP→DOWN transitions (HAProxy's `chkdown`).
+    pub down_transitions: AtomicU64,
+    /// When the server last changed state, on the shared millisecond clock.
+    pub last_change_ms: AtomicU64,
 }
 
 /// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a
@@ -169,7 +194,18 @@ impl ServerState {
             queue: Queue::default(),
             queue_waits: AtomicU64::new(0),
             queue_wait_ms: AtomicU64::new(0),
+            nolb: AtomicBool::new(false),
+            check: CheckState::default(),
         }
+    }
+
+    /// In NOLB (`disable-on-404`): no new load-balanced traffic.
+    pub fn is_nolb(&self) -> bool {
+        self.nolb.load(Relaxed)
+    }
+
+    pub fn set_nolb(&self, nolb: bool) {
+        self.nolb.store(nolb, Relaxed);
     }
 
     pub fn admin(&self) -> Admin {
@@ -293,9 +329,9 @@ impl ServerState {
         self.is_up() && self.admin() != Admin::Maint
     }
 
-    /// May receive new traffic: running, ready (not draining) and a non-zero weight.
+    /// May receive new traffic: running, ready (not draining), not NOLB and a non-zero weight.
     pub fn is_usable(&self) -> bool {
-        self.is_up() && self.admin() == Admin::Ready && self.weight() > 0
+        self.is_up() && self.admin() == Admin::Ready && self.weight() > 0 && !self.is_nolb()
     }
 
     /// Counts a stream's wait in a queue before it got a slot of this server.

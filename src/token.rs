@@ -1,7 +1,8 @@
 //! mio `Token` layout. Stream tokens carry the slab key and which socket of the stream fired;
 //! HTTP server connections carry their slot in the reactor's server-connection slab (so they
-//! keep one token while they move between streams and the idle pool). The top of the token
-//! space is reserved for the waker and the listeners.
+//! keep one token while they move between streams and the idle pool); health-check sockets
+//! carry their task index. The top of the token space is reserved for the waker and the
+//! listeners.
 
 use mio::Token;
 
@@ -19,6 +20,7 @@ const LISTENER_BOTTOM: usize = LISTENER_TOP - MAX_LISTENERS;
 const TAG_CLIENT: usize = 0;
 const TAG_SERVER: usize = 1;
 const TAG_SERVER_CONN: usize = 2;
+const TAG_CHECK: usize = 3;
 
 /// What a token refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub enum Target {
     Conn(usize, Side),
     /// An HTTP server connection (its slot in `conn::idle::IdlePool`).
     ServerConn(usize),
+    /// A health check's socket (its task index in the reactor's `check::Checks`).
+    Check(usize),
 }
 
 pub fn listener(i: usize) -> Token {
@@ -47,6 +51,10 @@ pub fn server_conn(key: usize) -> Token {
     Token(key << 2 | TAG_SERVER_CONN)
 }
 
+pub fn check(i: usize) -> Token {
+    Token(i << 2 | TAG_CHECK)
+}
+
 pub fn decode(t: Token) -> Target {
     match t.0 {
         usize::MAX => Target::Waker,
@@ -54,7 +62,8 @@ pub fn decode(t: Token) -> Target {
         n => match n & 3 {
             TAG_CLIENT => Target::Conn(n >> 2, Side::Client),
             TAG_SERVER => Target::Conn(n >> 2, Side::Server),
-            _ => Target::ServerConn(n >> 2),
+            TAG_SERVER_CONN => Target::ServerConn(n >> 2),
+            _ => Target::Check(n >> 2),
         },
     }
 }
@@ -74,5 +83,7 @@ mod tests {
             Target::Conn(123_456, Side::Server)
         );
         assert_eq!(decode(server_conn(9)), Target::ServerConn(9));
+        assert_eq!(decode(check(0)), Target::Check(0));
+        assert_eq!(decode(check(41)), Target::Check(41));
     }
 }

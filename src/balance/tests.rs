@@ -53,6 +53,7 @@ fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
         hash_type: Default::default(),
         hash_balance_factor: 0,
         fullconn: None,
+        health_check: Default::default(),
     }
 }
 

@@ -237,6 +237,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 hash_type: p.hash_type,
                 hash_balance_factor: p.hash_balance_factor,
                 fullconn: (p.fullconn > 0).then_some(p.fullconn),
+                health_check: p.check.build(),
             });
         }
     }

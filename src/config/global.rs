@@ -34,6 +34,8 @@ pub struct GlobalConf {
     pub cpu_maps: Vec<CpuMapLine>,
     /// Where `nbthread` was set, for messages.
     pub nbthread_span: Option<Span>,
+    /// `spread-checks` was seen (HAProxy warns on a second one).
+    pub spread_set: bool,
 }
 
 /// HAProxy's "already specified. Continuing." is a non-fatal alert; Ravelin reports it as a
@@ -61,6 +63,13 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
         words: words.to_vec(),
     };
     match kw {
+        "spread-checks" | "max-spread-checks" => crate::config::check::parse_global_spread(
+            &mut g.model,
+            &mut g.spread_set,
+            words,
+            span,
+            d,
+        ),
         "maxconn" => {
             let Some(n) = arg1.and_then(parse_u32) else {
                 return d.alert(span, "'maxconn' expects an integer argument.");

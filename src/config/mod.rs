@@ -11,6 +11,7 @@ pub mod acl;
 pub mod addr;
 pub mod balance;
 pub mod build;
+pub mod check;
 pub mod cookie;
 pub mod error;
 pub mod errors;

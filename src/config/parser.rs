@@ -11,6 +11,7 @@
 use crate::acl::Condition;
 use crate::balance::HashType;
 use crate::config::balance as balance_kw;
+use crate::config::check::{self as check_kw, CheckConf};
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::errors::{
     ErrorDirective, HttpErrorsConf, parse_errorfile, parse_errorfiles, parse_http_error,
@@ -104,6 +105,8 @@ pub struct ProxyConf {
     pub explicitly_referenced: bool,
     /// HTTP keywords, ACLs, rules and error pages.
     pub http: HttpConf,
+    /// Health-check keywords (`option httpchk`, `http-check`).
+    pub check: CheckConf,
 }
 
 impl ProxyConf {
@@ -134,6 +137,7 @@ impl ProxyConf {
             fullconn: 0,
             explicitly_referenced: false,
             http: HttpConf::default(),
+            check: CheckConf::default(),
         }
     }
 
@@ -762,6 +766,11 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             }
         }
         "timeout" => parse_timeout(p, words, span, d),
+        "http-check" => {
+            if capable(p, kw, Need::Backend, "", span, d) {
+                check_kw::parse_http_check(p, words, span, d);
+            }
+        }
         "contimeout" | "clitimeout" | "srvtimeout" => {
             let new = match kw {
                 "contimeout" => "connect",
@@ -798,10 +807,10 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
     let name = words.get(1).map(String::as_str).unwrap_or_default();
     let need = match name {
         "client" | "client-fin" => Need::Frontend,
-        "connect" | "server" | "queue" | "tunnel" | "server-fin" => Need::Backend,
+        "connect" | "server" | "queue" | "tunnel" | "server-fin" | "check" => Need::Backend,
         // HAProxy 2.6 stores both on any proxy without a capability warning.
         "http-keep-alive" | "http-request" => Need::Any,
-        "check" | "tarpit" => {
+        "tarpit" => {
             return d.alert(span, unsupported(&format!("timeout {name}")));
         }
         _ => {
@@ -860,6 +869,7 @@ fn parse_timeout(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         "connect" => (&mut p.timeouts.connect, p.inherited_timeouts.connect),
         "server" => (&mut p.timeouts.server, p.inherited_timeouts.server),
         "queue" => (&mut p.timeouts.queue, p.inherited_timeouts.queue),
+        "check" => (&mut p.timeouts.check, p.inherited_timeouts.check),
         "tunnel" => (&mut p.timeouts.tunnel, p.inherited_timeouts.tunnel),
         "http-request" => (
             &mut p.timeouts.http_request,
@@ -943,6 +953,7 @@ fn parse_option(
                 | "splice-auto"
                 | "splice-request"
                 | "splice-response"
+                | "httpchk"
         );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
@@ -956,6 +967,9 @@ fn parse_option(
     if http {
         let _ = http_kw::parse_option(p, name, words, negate, span, d);
         return;
+    }
+    if name == "httpchk" {
+        return check_kw::parse_httpchk(p, words, span, d);
     }
     let extra_at = if name == "redispatch" && !negate {
         2

@@ -306,7 +306,7 @@ fn wrong_section_keywords_match_haproxy() {
 #[test]
 fn proxy_keyword_errors_match_haproxy() {
     let a = alerts(
-        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout check 1s\n    balance random(0)\n",
+        "backend be\n    timeout client\n    timeout blah 10\n    timeout connect 5000000000\n    timeout connect -1\n    mode foo\n    mode http x\n    retries\n    retries 1 2\n    option\n    no option httplog\n    option splice-aut\n    option blahblah\n    option splice-auto x\n    contimeout 5s\n    clitimeout 5s\n    srvtimeout 5s\n    option httplog\n    timeout tarpit 1s\n    balance random(0)\n",
     );
     assert_eq!(
         a,
@@ -328,7 +328,7 @@ fn proxy_keyword_errors_match_haproxy() {
             "parsing [t.cfg:16] : the 'clitimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'.",
             "parsing [t.cfg:17] : the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
             "parsing [t.cfg:18] : 'option httplog' is a HAProxy keyword that Ravelin does not support yet.",
-            "parsing [t.cfg:19] : 'timeout check' is a HAProxy keyword that Ravelin does not support yet.",
+            "parsing [t.cfg:19] : 'timeout tarpit' is a HAProxy keyword that Ravelin does not support yet.",
             "parsing [t.cfg:20] : balance random : number of draws must be at least 1.",
         ]
     );

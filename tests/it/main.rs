@@ -5,6 +5,7 @@
 mod util;
 
 mod balance;
+mod checks;
 mod cli;
 mod cookie;
 mod http;

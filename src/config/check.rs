@@ -1,0 +1,517 @@
+//! Health-check keywords of a proxy: `option httpchk`, `http-check ...` (section 4.2). The
+//! `server` parameters (`check`, `inter`, `rise`, ...) are in `server.rs`, `timeout check` with
+//! the other timeouts, `spread-checks`/`max-spread-checks` in `global.rs`.
+//!
+//! One `http-check send` and one `http-check expect` are supported (HAProxy's common case); a
+//! second one would start a check sequence, which is refused with an explicit alert, as are
+//! the `http-check` actions and `expect` matches Ravelin does not run yet.
+
+use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
+use crate::config::parser::{ProxyConf, too_many, unsupported};
+use crate::model::{ExpectKind, HealthCheck, HttpCheck, HttpExpect};
+
+/// A proxy's health-check keywords as written, merged into a [`HealthCheck`] when built.
+#[derive(Clone, Debug, Default)]
+pub struct CheckConf {
+    /// `option httpchk [[METHOD] URI [VERSION]]`.
+    pub httpchk: Option<HttpCheck>,
+    /// `http-check send` fields (each `None` when not given).
+    pub send_meth: Option<String>,
+    pub send_uri: Option<String>,
+    pub send_ver: Option<String>,
+    pub send_hdrs: Vec<(String, String)>,
+    pub send_body: Option<String>,
+    pub sends: u32,
+    pub expect: Option<HttpExpect>,
+    pub disable_on_404: bool,
+    pub send_state: bool,
+}
+
+impl CheckConf {
+    /// The backend's check settings: `option httpchk` with the `http-check send` fields over
+    /// it (HAProxy merges them into one request), and the expect rule.
+    pub fn build(&self) -> HealthCheck {
+        let http = self.httpchk.as_ref().map(|base| {
+            let mut h = base.clone();
+            if let Some(m) = &self.send_meth {
+                h.method.clone_from(m);
+            }
+            if let Some(u) = &self.send_uri {
+                h.uri.clone_from(u);
+            }
+            if let Some(v) = &self.send_ver {
+                h.version.clone_from(v);
+            }
+            h.headers.extend(self.send_hdrs.iter().cloned());
+            if let Some(b) = &self.send_body {
+                h.body.clone_from(b);
+            }
+            h.expect.clone_from(&self.expect);
+            h
+        });
+        HealthCheck {
+            http,
+            disable_on_404: self.disable_on_404,
+            send_state: self.send_state,
+        }
+    }
+}
+
+/// `option httpchk ...`; `words` starts at `httpchk`.
+pub fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    if let Some(x) = words.get(4) {
+        return d.alert(span, too_many("option httpchk", x));
+    }
+    let mut h = HttpCheck::default();
+    match words.get(1..).unwrap_or_default() {
+        [] => {}
+        [uri] => h.uri.clone_from(uri),
+        [meth, uri] => {
+            h.method.clone_from(meth);
+            h.uri.clone_from(uri);
+        }
+        [meth, uri, ver, ..] => {
+            h.method.clone_from(meth);
+            h.uri.clone_from(uri);
+            h.version.clone_from(ver);
+        }
+    }
+    p.check.httpchk = Some(h);
+}
+
+/// `http-check ...` (the caller checked the backend capability).
+pub fn parse_http_check(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let sub = words.get(1).map(String::as_str).unwrap_or_default();
+    match sub {
+        "disable-on-404" | "send-state" => {
+            if let Some(x) = words.get(2) {
+                return d.alert(span, too_many("http-check", x));
+            }
+            if sub == "disable-on-404" {
+                p.check.disable_on_404 = true;
+            } else {
+                p.check.send_state = true;
+            }
+        }
+        "send" => parse_send(p, words.get(2..).unwrap_or_default(), span, d),
+        "expect" => parse_expect(p, words.get(2..).unwrap_or_default(), span, d),
+        "comment" | "connect" => d.alert(span, unsupported(&format!("http-check {sub}"))),
+        s if s.starts_with("set-var(")
+            || s.starts_with("set-var-fmt(")
+            || s.starts_with("unset-var(") =>
+        {
+            d.alert(span, unsupported("http-check set-var"))
+        }
+        _ => d.alert(
+            span,
+            format!(
+                "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '{sub}'"
+            ),
+        ),
+    }
+}
+
+fn several(d: &mut Diagnostics, span: &Span, what: &str) {
+    d.alert(
+        span,
+        format!(
+            "'http-check {what}' : a second '{what}' rule starts a check sequence, a HAProxy feature that Ravelin does not support yet."
+        ),
+    );
+}
+
+/// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body B] [comment C]`.
+fn parse_send(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnostics) {
+    if p.check.sends > 0 {
+        return several(d, span, "send");
+    }
+    let c = &mut p.check;
+    let mut i = 0;
+    while let Some(opt) = args.get(i).map(String::as_str) {
+        let val = args.get(i + 1);
+        match opt {
+            "meth" | "uri" | "ver" | "body" | "comment" => {
+                let Some(v) = val else {
+                    return d.alert(
+                        span,
+                        format!("'http-check send' : '{opt}' expects a string as argument.."),
+                    );
+                };
+                let v = Some(v.clone());
+                match opt {
+                    "meth" => c.send_meth = v,
+                    "uri" => c.send_uri = v,
+                    "ver" => c.send_ver = v,
+                    "body" => c.send_body = v,
+                    _ => {} // a comment only shows in HAProxy's failure reports
+                }
+                i += 2;
+            }
+            "hdr" => {
+                let (Some(n), Some(v)) = (val, args.get(i + 2)) else {
+                    return d.alert(
+                        span,
+                        "'http-check send' : 'hdr' expects <name> and <value> as arguments.",
+                    );
+                };
+                c.send_hdrs.push((n.to_ascii_lowercase(), v.clone()));
+                i += 3;
+            }
+            "uri-lf" | "body-lf" => {
+                return d.alert(span, unsupported(&format!("http-check send {opt}")));
+            }
+            _ => {
+                return d.alert(
+                    span,
+                    format!(
+                        "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got '{opt}' as argument.."
+                    ),
+                );
+            }
+        }
+    }
+    c.sends += 1;
+}
+
+const EXPECT_SUPPORTS: &str = "'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment";
+
+/// `http-check expect [!] status|rstatus|string|rstring PATTERN`.
+fn parse_expect(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnostics) {
+    if args.is_empty() {
+        return d.alert(
+            span,
+            "'http-check expect' : expects at least a matching pattern as arguments.",
+        );
+    }
+    if p.check.expect.is_some() {
+        return several(d, span, "expect");
+    }
+    let mut i = 0;
+    let mut invert = false;
+    let mut kind = None;
+    while let Some(w) = args.get(i).map(String::as_str) {
+        let (neg, word) = match w.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, w),
+        };
+        match word {
+            "" if neg => {
+                invert = true;
+                i += 1;
+            }
+            "status" | "rstatus" | "string" | "rstring" if kind.is_none() => {
+                invert |= neg;
+                let Some(pat) = args.get(i + 1) else {
+                    return d.alert(
+                        span,
+                        format!("'http-check expect' : '{word}' expects a <pattern> as argument."),
+                    );
+                };
+                kind = match expect_kind(word, pat) {
+                    Ok(k) => Some(k),
+                    Err(e) => return d.alert(span, format!("'http-check expect' : {e}")),
+                };
+                i += 2;
+            }
+            "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status"
+            | "on-success" | "on-error" | "status-code" | "hdr" | "fhdr" | "string-lf" => {
+                return d.alert(span, unsupported(&format!("http-check expect {word}")));
+            }
+            _ => {
+                return d.alert(
+                    span,
+                    format!("'http-check expect' : {EXPECT_SUPPORTS} but got '{w}' as argument.."),
+                );
+            }
+        }
+    }
+    let Some(kind) = kind else {
+        return d.alert(
+            span,
+            "'http-check expect' : expects at least a matching pattern as arguments.",
+        );
+    };
+    p.check.expect = Some(HttpExpect { invert, kind });
+}
+
+fn expect_kind(word: &str, pat: &str) -> Result<ExpectKind, String> {
+    let bad_regex = |e: regex::Error| format!("regex '{pat}' is invalid (error={e}).");
+    match word {
+        "status" => parse_codes(pat).map(ExpectKind::Status),
+        "rstatus" => regex::Regex::new(pat)
+            .map(ExpectKind::RStatus)
+            .map_err(bad_regex),
+        "string" => Ok(ExpectKind::String(pat.to_string())),
+        _ => regex::bytes::Regex::new(pat)
+            .map(ExpectKind::RString)
+            .map_err(bad_regex),
+    }
+}
+
+/// `200,201,300-310` → inclusive ranges.
+pub fn parse_codes(pat: &str) -> Result<Vec<(u16, u16)>, String> {
+    let bad = || format!("invalid range of status codes '{pat}'.");
+    pat.split(',')
+        .map(|part| {
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+            let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+            if lo > hi {
+                return Err(bad());
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+/// HAProxy's head for `spread-checks` alerts (`parsing [f:l]: `).
+fn tight(d: &mut Diagnostics, sev: Severity, span: &Span, m: String) {
+    d.push(ConfigError::with_head(sev, Head::ParsingTight, span, m));
+}
+
+/// Global `spread-checks N` (0..50) and `max-spread-checks DELAY`, into the model's global.
+pub fn parse_global_spread(
+    g: &mut crate::model::Global,
+    spread_set: &mut bool,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
+    let kw = words.first().map(String::as_str).unwrap_or_default();
+    let Some(arg) = words.get(1) else {
+        return tight(
+            d,
+            Severity::Alert,
+            span,
+            format!("'{kw}' expects an integer argument (0..50)."),
+        );
+    };
+    if let Some(x) = words.get(2) {
+        return d.alert(span, too_many(kw, x));
+    }
+    if kw == "spread-checks" {
+        if *spread_set {
+            return tight(
+                d,
+                Severity::Warning,
+                span,
+                "spread-checks already specified. Continuing.".into(),
+            );
+        }
+        *spread_set = true;
+        match arg.parse::<u32>() {
+            Ok(n) if n <= 50 => g.spread_checks = n,
+            _ => tight(
+                d,
+                Severity::Alert,
+                span,
+                "'spread-checks' needs a positive value in range 0..50.".into(),
+            ),
+        }
+        return;
+    }
+    // HAProxy reads the delay with parse_time_err(), milliseconds by default.
+    match crate::config::units::parse_time(arg) {
+        Ok(t) => g.max_spread_checks = Some(t).filter(|t| !t.is_zero()),
+        Err(_) => {
+            let c = arg
+                .chars()
+                .find(|c| !c.is_ascii_digit())
+                .unwrap_or_default();
+            tight(
+                d,
+                Severity::Alert,
+                span,
+                format!("unsupported character '{c}' in '{kw}' (wants an integer delay)."),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parser::tests_support::backend;
+
+    fn run(lines: &[&str]) -> (ProxyConf, Vec<String>) {
+        let mut p = backend("be");
+        let mut d = Diagnostics::default();
+        let span = Span::new("t.cfg", 1);
+        for l in lines {
+            let words: Vec<String> = l.split_whitespace().map(String::from).collect();
+            if words.first().map(String::as_str) == Some("option") {
+                parse_httpchk(&mut p, words.get(1..).unwrap_or_default(), &span, &mut d);
+            } else {
+                parse_http_check(&mut p, &words, &span, &mut d);
+            }
+        }
+        let msgs = d.items.iter().map(|e| e.message.clone()).collect();
+        (p, msgs)
+    }
+
+    #[test]
+    fn httpchk_forms_and_send_overrides() {
+        let (p, m) = run(&["option httpchk"]);
+        assert!(m.is_empty());
+        let h = p.check.build().http.unwrap_or_default();
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("OPTIONS", "/"));
+        assert_eq!(h.version, "HTTP/1.0");
+        let (p, _) = run(&["option httpchk /health"]);
+        assert_eq!(p.check.build().http.unwrap_or_default().uri, "/health");
+        let (p, m) = run(&[
+            "option httpchk GET /x HTTP/1.1",
+            "http-check send meth HEAD hdr Host www body hi",
+            "http-check expect ! rstatus ^5",
+            "http-check disable-on-404",
+            "http-check send-state",
+        ]);
+        assert!(m.is_empty(), "{m:?}");
+        let c = p.check.build();
+        let h = c.http.unwrap_or_default();
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("HEAD", "/x"));
+        assert_eq!(h.version, "HTTP/1.1");
+        assert_eq!(h.headers, vec![("host".to_string(), "www".to_string())]);
+        assert_eq!(h.body, "hi");
+        assert!(h.expect.as_ref().is_some_and(|e| e.invert));
+        assert!(c.disable_on_404 && c.send_state);
+    }
+
+    #[test]
+    fn haproxy_alert_texts() {
+        let cases = [
+            (
+                "option httpchk GET / HTTP/1.1 extra",
+                "'option httpchk' cannot handle unexpected argument 'extra'.",
+            ),
+            (
+                "http-check expect",
+                "'http-check expect' : expects at least a matching pattern as arguments.",
+            ),
+            (
+                "http-check expect status",
+                "'http-check expect' : 'status' expects a <pattern> as argument.",
+            ),
+            (
+                "http-check expect foo 200",
+                "'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got 'foo' as argument..",
+            ),
+            (
+                "http-check send meth",
+                "'http-check send' : 'meth' expects a string as argument..",
+            ),
+            (
+                "http-check send hdr X",
+                "'http-check send' : 'hdr' expects <name> and <value> as arguments.",
+            ),
+            (
+                "http-check send foo",
+                "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got 'foo' as argument..",
+            ),
+            (
+                "http-check foo",
+                "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got 'foo'",
+            ),
+            (
+                "http-check send-state x",
+                "'http-check' cannot handle unexpected argument 'x'.",
+            ),
+            (
+                "http-check connect port 80",
+                "'http-check connect' is a HAProxy keyword that Ravelin does not support yet.",
+            ),
+        ];
+        for (line, want) in cases {
+            let (_, m) = run(&[line]);
+            assert_eq!(m, vec![want.to_string()], "{line}");
+        }
+        let (_, m) = run(&["http-check expect status 200 extra"]);
+        assert_eq!(m.len(), 1);
+        let (_, m) = run(&[
+            "http-check expect status 200",
+            "http-check expect status 201",
+        ]);
+        assert_eq!(m.len(), 1, "a second expect is a sequence");
+    }
+
+    fn alerts(text: &str) -> Vec<String> {
+        match crate::config::load_str("t.cfg", text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.alerts,
+        }
+    }
+
+    #[test]
+    fn global_spread_texts_match_haproxy() {
+        // `haproxy -c` 2.6 on the same lines.
+        let a = alerts(
+            "global\n    spread-checks\n    spread-checks 60\n    max-spread-checks\n    max-spread-checks abc\n    max-spread-checks 5000 x\n",
+        );
+        let want = [
+            "parsing [t.cfg:2]: 'spread-checks' expects an integer argument (0..50).",
+            "parsing [t.cfg:3]: 'spread-checks' needs a positive value in range 0..50.",
+            "parsing [t.cfg:4]: 'max-spread-checks' expects an integer argument (0..50).",
+            "parsing [t.cfg:5]: unsupported character 'a' in 'max-spread-checks' (wants an integer delay).",
+            "parsing [t.cfg:6] : 'max-spread-checks' cannot handle unexpected argument 'x'.",
+        ];
+        for w in want {
+            assert!(a.iter().any(|l| l.ends_with(w)), "missing {w:?} in {a:?}");
+        }
+        let ok = crate::config::load_str(
+            "t.cfg",
+            "global\n    spread-checks 5\n    max-spread-checks 2s\n",
+        )
+        .map(|l| {
+            (
+                l.model.global.spread_checks,
+                l.model.global.max_spread_checks,
+            )
+        });
+        assert_eq!(ok.ok(), Some((5, Some(std::time::Duration::from_secs(2)))));
+    }
+
+    #[test]
+    fn unbuilt_check_keywords_still_say_so() {
+        let a = alerts(
+            "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend be\n    option tcp-check\n    tcp-check connect\n    option external-check\n    \
+             external-check command /bin/true\n    option log-health-checks\n    \
+             server a 127.0.0.1:80 check agent-check\n    server b 127.0.0.1:80 check observe layer4\n    \
+             server c 127.0.0.1:80 check on-error mark-down\n",
+        );
+        assert_eq!(a.len(), 8, "{a:?}");
+        assert!(
+            a.iter().all(|l| l.contains("Ravelin does not support yet")),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn timeout_check_and_defaults_inheritance() {
+        let l = crate::config::load_str(
+            "t.cfg",
+            "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n    \
+             timeout check 300ms\n    option httpchk GET /h\n    http-check expect status 204\n\
+             backend be\n    server a 127.0.0.1:80 check\n",
+        );
+        let l = l.ok().unwrap_or_else(|| unreachable!("valid"));
+        let be = l.model.backends.first().unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            be.timeouts.check,
+            Some(std::time::Duration::from_millis(300))
+        );
+        let h = be.health_check.http.clone().unwrap_or_default();
+        assert_eq!(h.uri, "/h");
+        assert!(h.expect.is_some());
+    }
+
+    #[test]
+    fn status_codes() {
+        assert_eq!(
+            parse_codes("200,201,300-310"),
+            Ok(vec![(200, 200), (201, 201), (300, 310)])
+        );
+        assert!(parse_codes("abc").is_err());
+        assert!(parse_codes("300-200").is_err());
+        assert!(parse_codes("").is_err());
+    }
+}
