@@ -100,18 +100,36 @@ pub enum Admin {
     Maint = 2,
 }
 
-/// One server's shared state. Cache-line aligned so two servers never share a line.
-#[derive(Debug)]
+/// A value alone on its cache line(s), so writes to it never invalidate its neighbours.
+#[derive(Debug, Default)]
 #[repr(align(64))]
+pub struct CacheLine<T>(pub T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One server's shared state. Laid out in order (`repr(C)`) by how it is used: the first cache
+/// line holds what every pick reads and only state changes write (admin, up, weight, slow
+/// start); the live-connection counter, written by every stream, has a line of its own; the
+/// counters follow. Cache-line aligned so two servers never share a line.
+#[derive(Debug)]
+#[repr(C, align(64))]
 pub struct ServerState {
     admin: AtomicU8,
     up: AtomicBool,
+    /// NOLB (HAProxy's `SRV_ST_STOPPING`): `http-check disable-on-404` saw a 404. The server
+    /// keeps its sessions and persistent traffic but gets no new load-balanced stream.
+    nolb: AtomicBool,
     /// The weight set by the configuration or at run time (HAProxy's `uweight`, 0..=256).
     weight: AtomicU32,
-    /// Live streams, limited by `maxconn` (the slot limit; 0: none).
-    pub conns: Slots,
     /// `minconn` (equal to `maxconn` when not set, so the limit is static).
     minconn: AtomicU32,
+    /// `maxconn` (0: none), mirrored from the slot limit so picks read one line.
+    maxconn: AtomicU32,
     /// `maxqueue` (0: unlimited).
     pub maxqueue: u32,
     /// `slowstart` in milliseconds (0: off).
@@ -119,6 +137,8 @@ pub struct ServerState {
     /// When the server last came back (ms on the shared clock), while its slow start lasts;
     /// `u64::MAX`: not ramping.
     ramp_from: AtomicU64,
+    /// Live streams, limited by `maxconn` (the slot limit; 0: none).
+    pub conns: CacheLine<Slots>,
     pub total: AtomicU64,
     pub connect_errors: AtomicU64,
     pub retries: AtomicU64,
@@ -131,9 +151,6 @@ pub struct ServerState {
     /// server, and their summed wait, for the average queue time (HAProxy's `qtime`).
     pub queue_waits: AtomicU64,
     pub queue_wait_ms: AtomicU64,
-    /// NOLB (HAProxy's `SRV_ST_STOPPING`): `http-check disable-on-404` saw a 404. The server
-    /// keeps its sessions and persistent traffic but gets no new load-balanced stream.
-    nolb: AtomicBool,
     /// Health-check results, written by the reactor that owns the server's check.
     pub check: CheckState,
 }
@@ -180,8 +197,9 @@ impl ServerState {
             }),
             up: AtomicBool::new(s.starts_up()),
             weight: AtomicU32::new(s.weight),
-            conns: Slots::new(maxconn),
+            conns: CacheLine(Slots::new(maxconn)),
             minconn: AtomicU32::new(minconn),
+            maxconn: AtomicU32::new(maxconn),
             maxqueue: s.maxqueue,
             slowstart_ms: s.slowstart.as_millis() as u64,
             ramp_from: AtomicU64::new(u64::MAX),
@@ -294,6 +312,7 @@ impl ServerState {
             self.minconn.store(n, Relaxed);
         }
         self.conns.set_limit(n);
+        self.maxconn.store(n, Relaxed);
     }
 
     /// The server's connection limit now (0: none): HAProxy's `srv_dynamic_maxconn()`. With a
@@ -301,7 +320,7 @@ impl ServerState {
     /// `fullconn` streams, else `maxconn`; during a slow start, that times the elapsed share
     /// (at least 1).
     pub fn limit(&self, beconn: u32, fullconn: u32, now_ms: u64) -> u32 {
-        let maxconn = self.conns.limit();
+        let maxconn = self.maxconn.load(Relaxed);
         if maxconn == 0 {
             return 0;
         }
