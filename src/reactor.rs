@@ -349,12 +349,7 @@ impl Reactor {
             r?;
             l.registered = true;
         }
-        self.checks.start(&mut CheckCtx {
-            registry: self.poll.registry(),
-            timers: &mut self.core.timers,
-            shared: &self.shared,
-            now: Instant::now(),
-        });
+        self.with_checks(Instant::now(), |checks, ctx| checks.start(ctx));
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut turn = Vec::new();
@@ -404,19 +399,23 @@ impl Reactor {
                             self.on_conn_event(key, Side::Server, ev, now);
                         }
                     }
-                    Target::Check(i) => self.checks.on_event(
-                        i,
-                        ev,
-                        &mut CheckCtx {
-                            registry: self.poll.registry(),
-                            timers: &mut self.core.timers,
-                            shared: &self.shared,
-                            now,
-                        },
-                    ),
+                    Target::Check(i) => {
+                        self.with_checks(now, |checks, ctx| checks.on_event(i, ev, ctx))
+                    }
                 }
             }
         }
+    }
+
+    /// Runs `f` on the health checks with what they may use of the reactor.
+    fn with_checks(&mut self, now: Instant, f: impl FnOnce(&mut Checks, &mut CheckCtx<'_>)) {
+        let mut ctx = CheckCtx {
+            registry: self.poll.registry(),
+            timers: &mut self.core.timers,
+            shared: &self.shared,
+            now,
+        };
+        f(&mut self.checks, &mut ctx);
     }
 
     fn publish_streams(&self) {
@@ -482,15 +481,7 @@ impl Reactor {
                 && owner.key & IDLE_TIMER_BIT == 0
                 && owner.key & CHECK_TIMER_BIT != 0
             {
-                self.checks.on_timer(
-                    owner,
-                    &mut CheckCtx {
-                        registry: self.poll.registry(),
-                        timers: &mut self.core.timers,
-                        shared: &self.shared,
-                        now,
-                    },
-                );
+                self.with_checks(now, |checks, ctx| checks.on_timer(owner, ctx));
                 continue;
             }
             if owner.key != RESUME_LISTENERS && owner.key & IDLE_TIMER_BIT != 0 {
