@@ -446,6 +446,8 @@ impl Checks {
                 Change::Up => {
                     st.set_nolb(false);
                     st.set_up(true, now_ms);
+                    // Streams waiting for any server may take this one now.
+                    crate::conn::connect::dispatch_from(shared, t.backend, ctx.now);
                 }
                 Change::Stopping => st.set_nolb(true),
             }

@@ -17,6 +17,7 @@ use crate::balance::PickKey;
 use crate::model::{BackendId, Balance, PortRule, ServerAddr, ServerId};
 use crate::queue::{self, Ticket};
 use crate::reactor::Ctx;
+use crate::server::SharedState;
 use crate::sys::socket;
 
 /// HAProxy waits this long (or `timeout connect` if lower) before retrying the same server
@@ -469,12 +470,38 @@ pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
 /// Hands free server slots to queued streams, oldest first: of `freed` when given, else of
 /// whichever usable servers have room.
 pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
-    let shared = ctx.shared;
+    let (shared, reactor, now) = (ctx.shared, ctx.reactor, ctx.now);
+    let runnable = &mut *ctx.runnable;
+    dispatch_with(shared, be, freed, now, |t| {
+        if t.reactor == reactor {
+            runnable.push(t.owner);
+        } else {
+            shared.wake_stream(t.reactor, t.owner);
+        }
+    });
+}
+
+/// [`dispatch`] from outside a stream (a health check saw a server come up, so it may take
+/// streams waiting in the backend's queue — HAProxy's `pendconn_grab_from_px`): every
+/// granted stream is woken through its reactor's inbox.
+pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) {
+    dispatch_with(shared, be, None, now, |t| {
+        shared.wake_stream(t.reactor, t.owner)
+    });
+}
+
+fn dispatch_with(
+    shared: &SharedState,
+    be: BackendId,
+    freed: Option<ServerId>,
+    now: Instant,
+    mut wake: impl FnMut(&Ticket),
+) {
     let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
     else {
         return;
     };
-    let now_ms = shared.ms(ctx.now);
+    let now_ms = shared.ms(now);
     for _ in 0..model.servers.len().max(1) * 2 {
         let srv = match freed {
             Some(s) => s,
@@ -504,13 +531,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
             continue;
         }
         match queue::grant(&ss.queue, &st.queue, srv) {
-            Some(t) => {
-                if t.reactor == ctx.reactor {
-                    ctx.runnable.push(t.owner);
-                } else {
-                    shared.wake_stream(t.reactor, t.owner);
-                }
-            }
+            Some(t) => wake(&t),
             None => {
                 ss.conns.release();
                 return;

@@ -303,3 +303,67 @@ fn backup_takes_over_and_hands_back() {
     }
     p.assert_clean();
 }
+
+#[test]
+fn a_server_coming_up_takes_streams_from_the_backend_queue() {
+    // s1 is full (maxconn 1, slow); s2 fails its HTTP check until `healthy` flips. Requests
+    // queued meanwhile go to s2 as soon as its check passes, not when s1 frees a slot.
+    let slow = HttpBackend::start(Arc::new(|_: &_| {
+        std::thread::sleep(Duration::from_millis(1500));
+        b"HTTP/1.1 200 OK\r\nx-server: s1\r\ncontent-length: 0\r\n\r\n".to_vec()
+    }));
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h = healthy.clone();
+    let respond: Respond = Arc::new(move |seen| {
+        let check = seen.head.starts_with("OPTIONS");
+        let status = if check && !h.load(Ordering::SeqCst) {
+            500
+        } else {
+            200
+        };
+        format!("HTTP/1.1 {status} X\r\nx-server: s2\r\ncontent-length: 0\r\n\r\n").into_bytes()
+    });
+    let late = HttpBackend::start(respond);
+    let proxy = Proxy::start(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout queue 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    option httpchk\n\
+\x20   server s1 127.0.0.1:{} maxconn 1\n\
+\x20   server s2 127.0.0.1:{} check inter 100ms rise 1 fall 1\n",
+        slow.port(),
+        late.port()
+    ));
+    let addr = proxy.addr("fe");
+    assert!(wait_until(Duration::from_secs(2), || !proxy
+        .server("be", "s2")
+        .is_up()));
+    let get = move || {
+        let raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let (status, head, _) = exchange(addr, raw);
+        (status, head.contains("x-server: s2"))
+    };
+    let first = std::thread::spawn(get);
+    std::thread::sleep(Duration::from_millis(100));
+    let queued: Vec<_> = (0..2).map(|_| std::thread::spawn(get)).collect();
+    let st = proxy
+        .handle()
+        .shared()
+        .backend(ravelin::model::BackendId(0))
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(1), || st.queue.len() == 2),
+        "queued behind s1"
+    );
+    let flipped = Instant::now();
+    healthy.store(true, Ordering::SeqCst);
+    for q in queued {
+        assert_eq!(q.join().unwrap(), (200, true), "served by s2");
+    }
+    assert!(
+        flipped.elapsed() < Duration::from_millis(900),
+        "taken by s2 once up ({:?}), not after s1's slot",
+        flipped.elapsed()
+    );
+    assert_eq!(first.join().unwrap(), (200, false));
+    proxy.assert_clean();
+}
