@@ -11,51 +11,19 @@ use ravelin::model::*;
 use ravelin::server::SharedState;
 
 fn backend(algo: Balance, n: usize) -> Backend {
-    Backend {
-        name: "be".into(),
-        origin: Origin::default(),
-        mode: Mode::Tcp,
-        balance: algo,
-        servers: (0..n)
-            .map(|i| Server {
-                name: format!("s{i}"),
-                origin: Origin::default(),
-                addr: ServerAddr::Inet {
+    let servers = (0..n)
+        .map(|i| Server {
+            weight: 1 + (i % 4) as u32,
+            ..Server::new(
+                &format!("s{i}"),
+                ServerAddr::Inet {
                     ip: [127, 0, 0, 1].into(),
                     port: PortRule::Fixed(1000 + i as u16),
                 },
-                weight: 1 + (i % 4) as u32,
-                maxconn: 0,
-                backup: false,
-                disabled: false,
-                check: CheckParams::default(),
-                pool_max_conn: None,
-                pool_purge_delay: std::time::Duration::from_secs(5),
-                minconn: 0,
-                maxqueue: 0,
-                slowstart: std::time::Duration::ZERO,
-                cookie: None,
-                id: i as u32 + 1,
-            })
-            .collect(),
-        timeouts: Timeouts::default(),
-        retries: 3,
-        redispatch: None,
-        allbackups: false,
-        cookie: None,
-        persist: false,
-        splice: SpliceOptions::default(),
-        http: Default::default(),
-        http_reuse: Default::default(),
-        rules: Default::default(),
-        errors: Default::default(),
-        dispatch: None,
-        restrict_req_hdr_names: Default::default(),
-        hash_type: Default::default(),
-        hash_balance_factor: 0,
-        fullconn: None,
-        health_check: Default::default(),
-    }
+            )
+        })
+        .collect();
+    Backend::new("be", algo, servers)
 }
 
 fn main() {

@@ -423,6 +423,41 @@ pub struct Backend {
     pub health_check: HealthCheck,
 }
 
+impl Backend {
+    /// A backend with HAProxy's defaults for everything but its algorithm and servers (the
+    /// servers are numbered from 1 in order, as HAProxy's automatic ids): what tests and
+    /// benchmarks start from.
+    pub fn new(name: &str, balance: Balance, mut servers: Vec<Server>) -> Backend {
+        for (i, s) in servers.iter_mut().enumerate() {
+            s.id = i as u32 + 1;
+        }
+        Backend {
+            name: name.to_string(),
+            origin: Origin::default(),
+            mode: Mode::Tcp,
+            balance,
+            servers,
+            timeouts: Timeouts::default(),
+            retries: 3,
+            redispatch: None,
+            allbackups: false,
+            cookie: None,
+            persist: false,
+            splice: SpliceOptions::default(),
+            http: HttpSettings::default(),
+            http_reuse: HttpReuse::default(),
+            rules: Default::default(),
+            errors: ErrorPages::default(),
+            dispatch: None,
+            restrict_req_hdr_names: RestrictHdrNames::default(),
+            hash_type: Default::default(),
+            hash_balance_factor: 0,
+            fullconn: None,
+            health_check: HealthCheck::default(),
+        }
+    }
+}
+
 /// A backend's health-check settings. Without `option httpchk` a check is a TCP connect.
 #[derive(Clone, Debug, Default)]
 pub struct HealthCheck {
@@ -593,6 +628,28 @@ pub enum InitState {
 }
 
 impl Server {
+    /// A server with HAProxy's defaults for every parameter (weight 1, no limits, id 0 until
+    /// the caller numbers it): what tests and benchmarks start from.
+    pub fn new(name: &str, addr: ServerAddr) -> Server {
+        Server {
+            name: name.to_string(),
+            origin: Origin::default(),
+            addr,
+            weight: 1,
+            maxconn: 0,
+            minconn: 0,
+            maxqueue: 0,
+            slowstart: Duration::ZERO,
+            cookie: None,
+            id: 0,
+            backup: false,
+            disabled: false,
+            check: CheckParams::default(),
+            pool_max_conn: None,
+            pool_purge_delay: Duration::from_secs(5),
+        }
+    }
+
     /// Whether the server starts up: always without checks, else as `init-state` says.
     pub fn starts_up(&self) -> bool {
         !self.check.enabled || matches!(self.check.init_state, InitState::FullyUp | InitState::Up)
