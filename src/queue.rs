@@ -20,6 +20,9 @@ use crate::timer::Owner;
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const CANCELLED: u8 = 2;
+/// Sent back to load balancing: the server it waited for went down (HAProxy's
+/// `pendconn_redistribute()`).
+const REDISPATCHED: u8 = 3;
 
 /// One waiting stream.
 #[derive(Debug)]
@@ -52,15 +55,26 @@ impl Ticket {
     }
 
     /// Gives up waiting. `Err(srv)`: too late, a slot of `srv` was granted and is now the
-    /// caller's.
+    /// caller's. A redispatched ticket has left its queue already: `Ok`.
     pub fn cancel(&self) -> Result<(), ServerId> {
         match self
             .state
             .compare_exchange(WAITING, CANCELLED, SeqCst, SeqCst)
         {
             Ok(_) => Ok(()),
+            Err(REDISPATCHED) => Ok(()),
             Err(_) => Err(ServerId(self.server.load(SeqCst))),
         }
+    }
+
+    /// Whether the ticket was sent back to load balancing (its queue no longer holds it).
+    pub fn redispatched(&self) -> bool {
+        self.state.load(SeqCst) == REDISPATCHED
+    }
+
+    /// Whether the waiter has news: a slot, or back to load balancing.
+    pub fn resolved(&self) -> bool {
+        matches!(self.state.load(SeqCst), GRANTED | REDISPATCHED)
     }
 
     /// The server whose slot this ticket was granted, if any.
@@ -108,6 +122,25 @@ impl Queue {
         let _ = self
             .live
             .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Sends every waiting ticket back to load balancing (the server went down), calling
+    /// `wake` for each; returns how many.
+    pub fn redistribute(&self, mut wake: impl FnMut(&Ticket)) -> u32 {
+        let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        while let Some(t) = q.pop_front() {
+            if t
+                .state
+                .compare_exchange(WAITING, REDISPATCHED, SeqCst, SeqCst)
+                .is_ok()
+            {
+                self.forget();
+                n += 1;
+                wake(&t);
+            }
+        }
+        n
     }
 
     /// When the oldest still-waiting ticket arrived (dead tickets in front are dropped).
@@ -183,6 +216,30 @@ mod tests {
         assert!(grant(&sq, &bq, ServerId(6)).is_none());
         assert_eq!((sq.len(), bq.len()), (0, 0));
         assert_eq!(c.granted(), None);
+    }
+
+    #[test]
+    fn redistribution_empties_the_queue_and_wakes_each_waiter_once() {
+        let q = Queue::default();
+        let t0 = Instant::now();
+        let (a, b, c) = (
+            Ticket::new(0, owner(1), t0),
+            Ticket::new(1, owner(2), t0),
+            Ticket::new(0, owner(3), t0),
+        );
+        for t in [&a, &b, &c] {
+            q.push(t.clone());
+        }
+        assert_eq!(b.cancel(), Ok(()));
+        q.forget();
+        let mut woken = Vec::new();
+        assert_eq!(q.redistribute(|t| woken.push(t.owner.key)), 2);
+        assert_eq!(woken, vec![1, 3]);
+        assert!(q.is_empty());
+        assert!(a.redispatched() && a.resolved() && a.granted().is_none());
+        // Cancelling afterwards neither fails nor claims a slot.
+        assert_eq!(a.cancel(), Ok(()));
+        assert!(grant(&q, &Queue::default(), ServerId(1)).is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod health;
 pub mod http;
 pub mod report;
+pub mod transition;
 
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind};
@@ -30,9 +31,9 @@ use std::time::{Duration, Instant};
 use mio::Registry;
 use mio::event::Event;
 
-use self::health::{Change, Health, SrvState};
+use self::health::{Health, SrvState};
 use self::http::{Eval, Info};
-use self::report::{Status, Transition};
+use self::report::Status;
 use crate::conn::Sock;
 use crate::model::{BackendId, Model, PortRule, ServerAddr, ServerId};
 use crate::server::{Admin, SharedState, WEIGHT_SCALE};
@@ -427,7 +428,6 @@ impl Checks {
         if verdict == health::Verdict::Failed && t.health.health > 0 {
             st.check.failed.fetch_add(1, Relaxed);
         }
-        let usable_before = usable_counts(be, bs);
         let change = t.health.record(verdict, st.admin() == Admin::Maint);
         st.check.status.store(status as u8, Relaxed);
         st.check.code.store(u32::from(code), Relaxed);
@@ -436,64 +436,19 @@ impl Checks {
             .store(u32::try_from(duration_ms).unwrap_or(u32::MAX), Relaxed);
         st.check.health.store(t.health.health, Relaxed);
         if let Some(c) = change {
-            let now_ms = shared.ms(ctx.now);
-            match c {
-                Change::Down => {
-                    st.set_nolb(false);
-                    st.set_up(false, now_ms);
-                    st.check.down_transitions.fetch_add(1, Relaxed);
-                }
-                Change::Up => {
-                    st.set_nolb(false);
-                    st.set_up(true, now_ms);
-                    // Streams waiting for any server may take this one now.
-                    crate::conn::connect::dispatch_from(shared, t.backend, ctx.now);
-                }
-                Change::Stopping => st.set_nolb(true),
-            }
-            st.check.last_change_ms.store(now_ms, Relaxed);
-            let (active, backups) = usable_counts(be, bs);
             let info: &[u8] = match &info {
                 InfoSrc::None => b"",
                 InfoSrc::Input(r) => t.input.get(r.clone()).unwrap_or_default(),
                 InfoSrc::Text(s) => s.as_bytes(),
                 InfoSrc::Err => t.err.as_bytes(),
             };
-            report::transition_line(
-                &mut self.line,
-                &Transition {
-                    change: c,
-                    backup: srv.backup,
-                    backend: &be.name,
-                    server: &srv.name,
-                    status,
-                    code,
-                    info,
-                    duration_ms,
-                    active,
-                    backups,
-                    sessions: st.conns.cur(),
-                    queued: st.queue.len(),
-                },
-            );
-            let pid = std::process::id();
-            eprintln!("[WARNING]  ({pid}) : {}", self.line);
-            if usable_before.0 + usable_before.1 > 0 && active + backups == 0 {
-                let kind = if shared
-                    .model
-                    .frontends
-                    .iter()
-                    .any(|f| f.listen_backend == Some(t.backend))
-                {
-                    "proxy"
-                } else {
-                    "backend"
-                };
-                eprintln!(
-                    "[ALERT]    ({pid}) : {kind} '{}' has no server available!",
-                    be.name
-                );
-            }
+            let why = transition::Why {
+                status,
+                code,
+                info,
+                duration_ms,
+            };
+            transition::apply(shared, t.backend, t.server, c, &why, ctx.now, &mut self.line);
         }
         let interval = t.health.interval(&srv.check);
         let percent = shared.model.global.spread_checks;
@@ -579,22 +534,6 @@ impl Checks {
             }
         }
     }
-}
-
-/// Usable (new-traffic) active and backup servers of a backend, as HAProxy's
-/// `srv_act`/`srv_bck`.
-fn usable_counts(be: &crate::model::Backend, bs: &crate::server::BackendState) -> (u32, u32) {
-    let mut n = (0, 0);
-    for (s, x) in be.servers.iter().zip(bs.servers.iter()) {
-        if x.is_usable() {
-            if s.backup {
-                n.1 += 1;
-            } else {
-                n.0 += 1;
-            }
-        }
-    }
-    n
 }
 
 /// Where a server's check connects: `addr`/`port` overrides, else the server's address.

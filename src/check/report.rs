@@ -108,6 +108,8 @@ pub struct Transition<'a> {
     pub backups: u32,
     /// Streams on the server now, and waiting in its queue.
     pub sessions: u32,
+    /// Streams sent back to load balancing from the server's queue (a DOWN).
+    pub requeued: u32,
     pub queued: u32,
 }
 
@@ -146,13 +148,13 @@ pub fn transition_line(out: &mut String, t: &Transition<'_>) {
     let _ = match t.change {
         Change::Down => write!(
             out,
-            ". {} active and {} backup servers left.{on_backup} {} sessions active, 0 requeued, {} remaining in queue.",
-            t.active, t.backups, t.sessions, t.queued
+            ". {} active and {} backup servers left.{on_backup} {} sessions active, {} requeued, {} remaining in queue.",
+            t.active, t.backups, t.sessions, t.requeued, t.queued
         ),
         Change::Up | Change::Stopping => write!(
             out,
-            ". {} active and {} backup servers online.{on_backup} 0 sessions requeued, {} total in queue.",
-            t.active, t.backups, t.queued
+            ". {} active and {} backup servers online.{on_backup} {} sessions requeued, {} total in queue.",
+            t.active, t.backups, t.requeued, t.queued
         ),
     };
 }
@@ -191,6 +193,7 @@ mod tests {
             active: 1,
             backups: 0,
             sessions: 0,
+            requeued: 0,
             queued: 0,
         }
     }

@@ -153,7 +153,14 @@ impl Connector {
                 }
                 return self.took(ctx, s);
             }
-            return Assign::Queued(*deadline);
+            if !t.redispatched() {
+                return Assign::Queued(*deadline);
+            }
+            // The server this stream waited for went down: back to load balancing, without
+            // its cookie's server (HAProxy clears SF_DIRECT and SF_ASSIGNED).
+            self.ticket = None;
+            self.queued_on = None;
+            self.direct = None;
         }
         if !self.counted {
             self.counted = true;
@@ -238,11 +245,12 @@ impl Connector {
         Assign::Server(s)
     }
 
-    /// Whether a queued stream's slot arrived (it should call `connect` again).
+    /// Whether a queued stream's slot arrived, or it was sent back to load balancing (it
+    /// should call `connect` again).
     pub fn granted(&self) -> bool {
         self.ticket
             .as_ref()
-            .is_some_and(|(t, _)| t.granted().is_some())
+            .is_some_and(|(t, _)| t.resolved())
     }
 
     /// Gives the server slot back (end of stream, or of a request in HTTP) — to the oldest
@@ -250,6 +258,7 @@ impl Connector {
     pub fn release(&mut self, ctx: &mut Ctx<'_>) {
         if let Some((t, _)) = self.ticket.take() {
             match t.cancel() {
+                Ok(()) if t.redispatched() => {}
                 Ok(()) => {
                     if let Some(st) = ctx.shared.backend(self.backend) {
                         match self.queued_on.and_then(|s| st.servers.get(s.0 as usize)) {
@@ -483,11 +492,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
 
 /// [`dispatch`] from outside a stream (a health check saw a server come up, so it may take
 /// streams waiting in the backend's queue — HAProxy's `pendconn_grab_from_px`): every
-/// granted stream is woken through its reactor's inbox.
-pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) {
+/// granted stream is woken through its reactor's inbox. Returns how many were granted.
+pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
     dispatch_with(shared, be, None, now, |t| {
         shared.wake_stream(t.reactor, t.owner)
-    });
+    })
 }
 
 fn dispatch_with(
@@ -496,11 +505,12 @@ fn dispatch_with(
     freed: Option<ServerId>,
     now: Instant,
     mut wake: impl FnMut(&Ticket),
-) {
+) -> u32 {
     let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
     else {
-        return;
+        return 0;
     };
+    let mut granted = 0;
     let now_ms = shared.ms(now);
     for _ in 0..model.servers.len().max(1) * 2 {
         let srv = match freed {
@@ -514,28 +524,32 @@ fn dispatch_with(
                 });
                 match found {
                     Some(i) => ServerId(i as u32),
-                    None => return,
+                    None => return granted,
                 }
             }
         };
         let Some(ss) = st.servers.get(srv.0 as usize) else {
-            return;
+            return granted;
         };
         if st.queue.is_empty() && ss.queue.is_empty() {
-            return;
+            return granted;
         }
         if !ss.is_usable() || !st.try_take(srv.0 as usize, now_ms) {
             if freed.is_some() {
-                return;
+                return granted;
             }
             continue;
         }
         match queue::grant(&ss.queue, &st.queue, srv) {
-            Some(t) => wake(&t),
+            Some(t) => {
+                granted += 1;
+                wake(&t);
+            }
             None => {
                 ss.conns.release();
-                return;
+                return granted;
             }
         }
     }
+    granted
 }
