@@ -381,6 +381,73 @@ pub enum RestrictHdrNames {
     Reject,
 }
 
+/// `retry-on`: the failures after which a request is tried again (HAProxy's `PR_RE_*`
+/// flags), one bit per keyword and per retryable status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryOn(pub u16);
+
+impl RetryOn {
+    pub const NONE: RetryOn = RetryOn(0);
+    /// The connection failed before the request could be sent (the default).
+    pub const CONN_FAILURE: u16 = 1;
+    /// The server closed after (part of) the request was sent, with no response byte.
+    pub const EMPTY_RESPONSE: u16 = 1 << 1;
+    /// The server sent something that is not a complete HTTP response head.
+    pub const JUNK_RESPONSE: u16 = 1 << 2;
+    /// `timeout server` struck before any response byte.
+    pub const RESPONSE_TIMEOUT: u16 = 1 << 3;
+    /// Early data rejected (TLS 0-RTT; nothing sends early data yet).
+    pub const ZERO_RTT_REJECTED: u16 = 1 << 4;
+    /// The statuses `retry-on` accepts, in the order of their bits (from bit 5).
+    pub const STATUSES: [u16; 10] = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504];
+    /// `all-retryable-errors`.
+    pub const ALL_RETRYABLE: RetryOn = RetryOn(
+        Self::CONN_FAILURE
+            | Self::EMPTY_RESPONSE
+            | Self::JUNK_RESPONSE
+            | Self::RESPONSE_TIMEOUT
+            | Self::ZERO_RTT_REJECTED
+            | Self::status_bit(500)
+            | Self::status_bit(502)
+            | Self::status_bit(503)
+            | Self::status_bit(504),
+    );
+
+    /// The bit of a retryable status (0 for any other).
+    pub const fn status_bit(code: u16) -> u16 {
+        let mut i = 0;
+        while i < Self::STATUSES.len() {
+            if Self::STATUSES[i] == code {
+                return 1 << (5 + i);
+            }
+            i += 1;
+        }
+        0
+    }
+
+    pub fn has(self, flag: u16) -> bool {
+        self.0 & flag != 0
+    }
+
+    /// Whether a response with this status is retried.
+    pub fn on_status(self, code: u16) -> bool {
+        let bit = Self::status_bit(code);
+        bit != 0 && self.0 & bit != 0
+    }
+
+    /// Whether any failure after the request reached a server is retried (the request must
+    /// then be kept until its response starts).
+    pub fn after_send(self) -> bool {
+        self.0 & !Self::CONN_FAILURE != 0
+    }
+}
+
+impl Default for RetryOn {
+    fn default() -> RetryOn {
+        RetryOn(Self::CONN_FAILURE)
+    }
+}
+
 /// A backend: servers and how to pick among them.
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -392,6 +459,8 @@ pub struct Backend {
     pub timeouts: Timeouts,
     /// `retries`, default 3.
     pub retries: u32,
+    /// `retry-on` (HTTP only), default `conn-failure`.
+    pub retry_on: RetryOn,
     /// `option redispatch [INTERVAL]`: `None` when off; `Some(interval)` when on, the interval
     /// defaulting to -1 (redispatch on the last retry), as in HAProxy.
     pub redispatch: Option<i32>,
@@ -439,6 +508,7 @@ impl Backend {
             servers,
             timeouts: Timeouts::default(),
             retries: 3,
+            retry_on: RetryOn::default(),
             redispatch: None,
             allbackups: false,
             cookie: None,

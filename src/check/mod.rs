@@ -448,7 +448,15 @@ impl Checks {
                 info,
                 duration_ms,
             };
-            transition::apply(shared, t.backend, t.server, c, &why, ctx.now, &mut self.line);
+            transition::apply(
+                shared,
+                t.backend,
+                t.server,
+                c,
+                &why,
+                ctx.now,
+                &mut self.line,
+            );
         }
         let interval = t.health.interval(&srv.check);
         let percent = shared.model.global.spread_checks;

@@ -55,7 +55,9 @@ pub fn apply(
             // HAProxy's `pendconn_redistribute()`: with `option redispatch` (and not `option
             // persist`), streams waiting for this server go back to load balancing.
             if be.redispatch.is_some() && !be.persist {
-                requeued = st.queue.redistribute(|t| shared.wake_stream(t.reactor, t.owner));
+                requeued = st
+                    .queue
+                    .redistribute(|t| shared.wake_stream(t.reactor, t.owner));
             }
         }
         Change::Up => {

@@ -214,6 +214,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 servers,
                 timeouts: p.timeouts,
                 retries: p.retries,
+                retry_on: p.retry_on,
                 redispatch: p.redispatch,
                 allbackups: p.allbackups,
                 cookie: p.cookie.clone(),

@@ -20,6 +20,7 @@ pub mod http;
 pub mod keywords;
 pub mod lexer;
 pub mod parser;
+pub mod retry;
 pub mod rules;
 pub mod server;
 pub mod units;

@@ -84,6 +84,7 @@ pub struct ProxyConf {
     /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
     pub inherited_timeouts: Timeouts,
     pub retries: u32,
+    pub retry_on: crate::model::RetryOn,
     pub redispatch: Option<i32>,
     pub allbackups: bool,
     /// `cookie NAME ...`: persistence (backend capability).
@@ -124,6 +125,7 @@ impl ProxyConf {
             timeouts: Timeouts::default(),
             inherited_timeouts: Timeouts::default(),
             retries: 3,
+            retry_on: crate::model::RetryOn::default(),
             redispatch: None,
             allbackups: false,
             cookie: None,
@@ -765,6 +767,7 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 d.alert(span, too_many(kw, x));
             }
         }
+        "retry-on" => super::retry::parse_retry_on(p, words, span, d),
         "timeout" => parse_timeout(p, words, span, d),
         "http-check" => {
             if capable(p, kw, Need::Backend, "", span, d) {
