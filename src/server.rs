@@ -143,6 +143,8 @@ pub struct ServerState {
     pub connect_errors: AtomicU64,
     pub retries: AtomicU64,
     pub redispatches: AtomicU64,
+    /// Failed requests `retry-on` wanted to retry but could not safely (see `conn::http::retry`).
+    pub retry_skipped: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// Streams waiting for a slot of this server (bound to it by a hash or a cookie).
@@ -207,6 +209,7 @@ impl ServerState {
             connect_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
+            retry_skipped: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             queue: Queue::default(),

@@ -30,6 +30,9 @@ pub enum Failure {
     /// Refused or errored: HAProxy's SI_FL_ERR, the turn-around applies.
     Error,
     Timeout,
+    /// The connection worked but gave no usable response (`retry-on` past `conn-failure`):
+    /// retried at once, not counted as a connection error.
+    Late,
 }
 
 /// Where getting a connection stands.
@@ -245,6 +248,19 @@ impl Connector {
         Assign::Server(s)
     }
 
+    /// Retries still allowed for the current request (connection and `retry-on` retries
+    /// share HAProxy's `retries` budget).
+    pub fn retries_left(&self) -> u32 {
+        self.retries_left
+    }
+
+    /// The request got no usable response and is retried (the caller checked
+    /// `retries_left`): the retry rules as after a failed connect, without the turn-around.
+    /// `None`: connect now (the server to use is assigned).
+    pub fn failed_late(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+        self.after_failure(ctx, Failure::Late)
+    }
+
     /// Whether a queued stream's slot arrived, or it was sent back to load balancing (it
     /// should call `connect` again).
     pub fn granted(&self) -> bool {
@@ -387,7 +403,7 @@ impl Connector {
             )));
         };
         let counters = ctx.shared.server(self.backend, srv);
-        if let Some(c) = counters {
+        if let Some(c) = counters.filter(|_| failure != Failure::Late) {
             c.connect_errors.fetch_add(1, Relaxed);
         }
         if self.retries_left == 0 {

@@ -13,4 +13,5 @@ mod http_more;
 mod limits;
 mod limits_dyn;
 mod queue;
+mod retry;
 mod tcp;

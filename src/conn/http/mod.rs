@@ -28,6 +28,7 @@ mod persist;
 mod reply;
 mod request;
 mod response;
+mod retry;
 mod upstream;
 
 use super::connect::{Assign, Connector, Failure, Outcome};
@@ -96,9 +97,14 @@ struct Exchange {
     keep_server: bool,
     /// The request asked to switch protocols (Upgrade) or is a CONNECT.
     wants_tunnel: bool,
-    /// Request bytes went beyond what can be replayed (a body was streamed).
+    /// The request can still be sent again: no body, or its whole body is kept in `req`.
     replayable: bool,
     retried_reuse: bool,
+    /// Body bytes already written but kept at the front of `req` for a replay (`retry-on`
+    /// past `conn-failure`, idempotent methods): released when the response head arrives.
+    req_kept: usize,
+    /// Written body bytes are kept (`req_kept`) rather than dropped.
+    keep_body: bool,
 }
 
 #[derive(Debug)]
@@ -377,8 +383,15 @@ impl HttpConn {
             }
             Phase::Exchange(ex) => {
                 if due(&self.server_deadline) {
-                    if !ex.response_started {
-                        // No response head within `timeout server`: 504, as HAProxy.
+                    let nothing = !ex.response_started;
+                    if !self.out_started() {
+                        // No response head within `timeout server`: with no byte at all,
+                        // `retry-on response-timeout`; else a 504 as HAProxy.
+                        if nothing {
+                            if let Some(step) = self.retry_late(ctx, retry::Late::Timeout) {
+                                return step;
+                            }
+                        }
                         self.drop_upstream(ctx, true);
                         return self.reply_error(
                             ctx,

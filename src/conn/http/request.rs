@@ -155,6 +155,12 @@ impl HttpConn {
             ));
         }
         self.consume_head();
+        // A request that may be replayed after it reached a server keeps its body until the
+        // response head arrives (HAProxy's L7 retry buffer), idempotent methods only.
+        let keep_body = self.head.framing != Framing::None
+            && be.retries > 0
+            && be.retry_on.after_send()
+            && self.head.method.is_idempotent();
         let exchange = Exchange {
             method: self.head.method,
             req_body: BodyState::new(self.head.framing),
@@ -166,8 +172,10 @@ impl HttpConn {
             keep_client,
             keep_server,
             wants_tunnel,
-            replayable: self.head.framing == Framing::None,
+            replayable: self.head.framing == Framing::None || keep_body,
             retried_reuse: false,
+            req_kept: 0,
+            keep_body,
         };
         self.connector.reset(ctx, backend, key);
         if let Some(s) = direct {
@@ -402,10 +410,18 @@ impl HttpConn {
         let Some(up) = self.up.as_mut() else {
             return Ok(false);
         };
+        // A body kept for a replay that outgrows the buffer would stall reading: send on
+        // without the copy (such a request can no longer be retried, as in HAProxy).
+        if ex.keep_body && !ex.req_body.is_done() && self.req.as_ref().is_some_and(|b| b.is_full())
+        {
+            release_kept(ex, self.req.as_mut());
+            ex.replayable = false;
+            ctx.debug_event(format_args!("request body larger than a buffer: no retry"));
+        }
         // Validate newly arrived body bytes.
         if !ex.req_body.is_done() {
             if let Some(req) = self.req.as_ref() {
-                let fresh = req.pending().get(ex.req_fwd..).unwrap_or(&[]);
+                let fresh = req.pending().get(ex.req_kept + ex.req_fwd..).unwrap_or(&[]);
                 if !fresh.is_empty() {
                     match ex.req_body.advance(fresh) {
                         Ok(n) => ex.req_fwd += n,
@@ -421,10 +437,11 @@ impl HttpConn {
             .head_out
             .as_ref()
             .map_or(&[][..], |h| h.pending().get(ex.head_sent..).unwrap_or(&[]));
-        let body = self
-            .req
-            .as_ref()
-            .map_or(&[][..], |b| b.pending().get(..ex.req_fwd).unwrap_or(&[]));
+        let body = self.req.as_ref().map_or(&[][..], |b| {
+            b.pending()
+                .get(ex.req_kept..ex.req_kept + ex.req_fwd)
+                .unwrap_or(&[])
+        });
         if (head_rem.is_empty() && body.is_empty()) || !up.ready.writable || up.eof {
             return Ok(false);
         }
@@ -440,12 +457,16 @@ impl HttpConn {
                 ex.head_sent += from_head;
                 let from_body = n - from_head;
                 if from_body > 0 {
-                    if let Some(b) = self.req.as_mut() {
-                        b.consume(from_body);
-                    }
                     ex.req_fwd -= from_body.min(ex.req_fwd);
-                    // Body bytes left the buffer: this request can no longer be replayed.
-                    ex.replayable = false;
+                    if ex.keep_body {
+                        ex.req_kept += from_body;
+                    } else {
+                        if let Some(b) = self.req.as_mut() {
+                            b.consume(from_body);
+                        }
+                        // Body bytes left the buffer: this request can no longer be replayed.
+                        ex.replayable = false;
+                    }
                 }
                 self.touch_server(ctx);
                 self.touch_client(ctx);
@@ -502,4 +523,16 @@ fn restrict(fe: RestrictHdrNames, be: RestrictHdrNames) -> RestrictHdrNames {
         (Delete, _) | (_, Delete) => Delete,
         _ => Preserve,
     }
+}
+
+/// Drops the body bytes an exchange kept for a replay (its response arrived, or the body
+/// outgrew the buffer): they leave `req`, and later bytes are no longer kept.
+pub(super) fn release_kept(ex: &mut Exchange, req: Option<&mut Buffer>) {
+    if ex.req_kept > 0 {
+        if let Some(b) = req {
+            b.consume(ex.req_kept);
+        }
+        ex.req_kept = 0;
+    }
+    ex.keep_body = false;
 }

@@ -4,6 +4,7 @@ use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::persist::LineOut;
+use super::retry::Late;
 use super::*;
 use crate::acl::RespView;
 use crate::http::rules::{self, HeaderFate, Verdict};
@@ -60,6 +61,9 @@ impl HttpConn {
                     }
                     Err(e) => {
                         ctx.debug_event(format_args!("bad response: {}", e.reason));
+                        if let Some(step) = self.retry_late(ctx, Late::Junk) {
+                            return Err(step);
+                        }
                         if let Some(be) = ctx.shared.backend(self.connector.backend) {
                             be.resp_errors.fetch_add(1, Relaxed);
                         }
@@ -129,20 +133,28 @@ impl HttpConn {
     /// A complete response head is in the server buffer: interim responses are forwarded and
     /// waited past; a final one is rewritten for the client.
     pub(super) fn on_response_head(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return Ok(());
-        };
-        let Some(up) = self.up.as_mut() else {
-            return Ok(());
-        };
         let status = self.rhead.status;
+        let interim = (100..200).contains(&status) && status != 101;
+        if !interim {
+            // `retry-on <status>`: this answer is dropped (not counted) and the request sent
+            // again.
+            if let Some(step) = self.retry_late(ctx, Late::Status(status)) {
+                return Err(step);
+            }
+            self.release_replay_copy();
+        }
         if let Some(be) = ctx.shared.backend(self.connector.backend) {
             let class = usize::from(status / 100).saturating_sub(1).min(5);
             if let Some(c) = be.http_responses.get(class) {
                 c.fetch_add(1, Relaxed);
             }
         }
-        let interim = (100..200).contains(&status) && status != 101;
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return Ok(());
+        };
+        let Some(up) = self.up.as_mut() else {
+            return Ok(());
+        };
         let tunnel = ex.wants_tunnel
             && (status == 101 || (ex.method == Method::Connect && (200..300).contains(&status)));
         let keep_client =

@@ -4,6 +4,7 @@ use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use super::retry::Late;
 use super::*;
 
 impl HttpConn {
@@ -289,11 +290,19 @@ impl HttpConn {
             return self.connect_current(ctx);
         }
         let started = ex.response_started;
+        if !self.out_started() {
+            // Nothing (or only part of a head) came back: `retry-on empty-response` /
+            // `junk-response`.
+            let late = if started { Late::Junk } else { Late::Empty };
+            if let Some(step) = self.retry_late(ctx, late) {
+                return step;
+            }
+        }
         self.drop_upstream(ctx, true);
         if let Some(be) = ctx.shared.backend(self.connector.backend) {
             be.resp_errors.fetch_add(1, Relaxed);
         }
-        if started || self.out_started() {
+        if self.out_started() {
             // Part of the response may have reached the client: all we can do is close.
             return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
         }

@@ -1,0 +1,113 @@
+//! `retry-on` past `conn-failure` (HAProxy's L7 retries, `do_l7_retry()`): a request that
+//! reached a server and got no usable response is sent again — to another server with `option
+//! redispatch` — within the same `retries` budget as connection retries.
+//!
+//! Ravelin is stricter than HAProxy about what it replays: a request that reached a server is
+//! sent again only when its method is idempotent (RFC 9110 §9.2.2) and the whole request is
+//! still held (no body, or a body kept in the buffer); HAProxy replays any request that fits
+//! in its buffer. A skipped retry says why (`-d` output; counted in the server's
+//! `retry_skipped`).
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::request::release_kept;
+use super::*;
+use crate::model::RetryOn;
+
+/// A failure after the request (or part of it) reached a server, before the response started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Late {
+    /// Closed or reset with no response byte: `empty-response`.
+    Empty,
+    /// An incomplete or invalid response head: `junk-response`.
+    Junk,
+    /// `timeout server` before any response byte: `response-timeout`.
+    Timeout,
+    /// A complete response head with this status: `retry-on <status>`.
+    Status(u16),
+}
+
+impl Late {
+    fn wanted(self, on: RetryOn) -> bool {
+        match self {
+            Late::Empty => on.has(RetryOn::EMPTY_RESPONSE),
+            Late::Junk => on.has(RetryOn::JUNK_RESPONSE),
+            Late::Timeout => on.has(RetryOn::RESPONSE_TIMEOUT),
+            Late::Status(code) => on.on_status(code),
+        }
+    }
+}
+
+impl HttpConn {
+    /// Sends the current request again after `late` when `retry-on` asks for it and the replay
+    /// is safe; `None` when it is not retried (the caller answers as without `retry-on`).
+    pub(super) fn retry_late(&mut self, ctx: &mut Ctx<'_>, late: Late) -> Option<Step> {
+        let backend = self.connector.backend;
+        let be = ctx.shared.model.backends.get(backend.0 as usize)?;
+        let Phase::Exchange(ex) = &self.phase else {
+            return None;
+        };
+        // Nothing reached the server (the connection died before the first byte left): a
+        // connection failure, safe to retry whatever the method.
+        let reached = ex.head_sent > 0;
+        let wanted = if reached {
+            late.wanted(be.retry_on)
+        } else {
+            be.retry_on.has(RetryOn::CONN_FAILURE)
+        };
+        if !wanted {
+            return None;
+        }
+        let skip = if !matches!(ex.response, Response::Head) {
+            Some("the response already started")
+        } else if reached && !ex.method.is_idempotent() {
+            Some("the method is not idempotent")
+        } else if !ex.req_body.is_done() {
+            Some("the request was not fully received")
+        } else if !ex.replayable || self.head_out.is_none() {
+            Some("the request is no longer held in full")
+        } else if self.connector.retries_left() == 0 {
+            Some("no retries left")
+        } else {
+            None
+        };
+        if let Some(why) = skip {
+            ctx.debug_event(format_args!("retry skipped after {late:?}: {why}"));
+            if let Some(s) = self.connector.server() {
+                if let Some(ss) = ctx.shared.server(backend, s) {
+                    ss.retry_skipped.fetch_add(1, Relaxed);
+                }
+            }
+            return None;
+        }
+        ctx.debug_event(format_args!("retrying the request after {late:?}"));
+        // The server connection is closed (its slot kept unless the retry redispatches).
+        self.drop_upstream(ctx, false);
+        let Phase::Exchange(mut ex) = std::mem::replace(&mut self.phase, Phase::Gone) else {
+            return None;
+        };
+        ex.head_sent = 0;
+        ex.req_fwd += ex.req_kept;
+        ex.req_kept = 0;
+        ex.response = Response::Head;
+        ex.res_fwd = 0;
+        ex.response_started = false;
+        self.server_deadline = None;
+        self.phase = Phase::Connecting {
+            deadline: None,
+            exchange: ex,
+        };
+        Some(match self.connector.failed_late(ctx) {
+            None => self.connect_current(ctx),
+            Some(outcome) => self.settle(ctx, outcome),
+        })
+    }
+
+    /// The final response head arrived: the body copy kept for a replay is no longer needed.
+    pub(super) fn release_replay_copy(&mut self) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            release_kept(ex, self.req.as_mut());
+            ex.replayable = false;
+        }
+    }
+}

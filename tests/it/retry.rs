@@ -1,0 +1,337 @@
+//! `retry-on` on real sockets: requests that reached a misbehaving server (closing without an
+//! answer, answering junk, hanging, answering 503) are sent again to a healthy one with
+//! `option redispatch`; unsafe replays (a POST body) are refused and counted; retries never
+//! exceed `retries`; a server going down sends its queued streams back to load balancing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::http_backend::{HttpBackend, exchange, ok};
+use crate::util::proxy::Proxy;
+use crate::util::wait_until;
+
+/// What a misbehaving server does once it has read a whole request.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Closes the connection without a byte.
+    Close,
+    /// Writes bytes that are not an HTTP response, then closes.
+    Junk,
+    /// Never answers (keeps the connection open for `Duration`).
+    Hang(Duration),
+    /// Answers `503 Service Unavailable`.
+    Unavailable,
+}
+
+/// A server that reads requests (head + Content-Length body), records them, and misbehaves.
+struct BadServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl BadServer {
+    fn start(fault: Fault) -> BadServer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                if st.load(SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || serve_badly(conn, fault, s));
+            }
+        });
+        BadServer { addr, seen, stop }
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for BadServer {
+    fn drop(&mut self) {
+        self.stop.store(true, SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn serve_badly(conn: TcpStream, fault: Fault, seen: Arc<Mutex<Vec<String>>>) {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut head = String::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        seen.lock().unwrap().push(head);
+        match fault {
+            Fault::Close => return,
+            Fault::Junk => {
+                let _ = w.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n");
+                return;
+            }
+            Fault::Hang(d) => {
+                std::thread::sleep(d);
+                return;
+            }
+            Fault::Unavailable => {
+                let reply = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy";
+                if w.write_all(reply).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Backend `be` over the bad server then the good one (round robin starts on the first; one
+/// reactor, so the round-robin sequence is one).
+fn cfg(bad: SocketAddr, good: SocketAddr, settings: &str) -> String {
+    format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    balance roundrobin\n{settings}    server bad {bad}\n    server good {good}\n"
+    )
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// Sends `n` GETs on separate connections; returns the statuses and `x-server` values.
+fn gets(addr: SocketAddr, n: usize) -> Vec<(u16, String)> {
+    (0..n)
+        .map(|i| {
+            let (st, head, _) = get(addr, &format!("/r{i}"));
+            let srv = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-server: "))
+                .unwrap_or("")
+                .to_string();
+            (st, srv)
+        })
+        .collect()
+}
+
+#[test]
+fn empty_junk_and_status_responses_are_retried_on_another_server() {
+    for (fault, keyword) in [
+        (Fault::Close, "empty-response"),
+        (Fault::Junk, "junk-response"),
+        (Fault::Unavailable, "503"),
+    ] {
+        let bad = BadServer::start(fault);
+        let good = HttpBackend::start(ok("good", "fine"));
+        let p = Proxy::start(&cfg(
+            bad.addr,
+            good.addr,
+            &format!("    retries 2\n    option redispatch\n    retry-on conn-failure {keyword}\n"),
+        ));
+        let got = gets(p.addr("fe"), 6);
+        assert!(
+            got.iter().all(|(st, srv)| *st == 200 && srv == "good"),
+            "{keyword}: {got:?}"
+        );
+        assert!(bad.requests() >= 2, "{keyword}: the bad server was tried");
+        assert_eq!(
+            good.requests().len(),
+            6,
+            "{keyword}: each request answered once"
+        );
+        assert!(p.server("be", "bad").redispatches.load(SeqCst) >= 2);
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn without_retry_on_the_client_gets_the_failure() {
+    for (fault, want) in [
+        (Fault::Close, 502),
+        (Fault::Junk, 502),
+        (Fault::Unavailable, 503),
+    ] {
+        let bad = BadServer::start(fault);
+        let good = HttpBackend::start(ok("good", "fine"));
+        // The default `retry-on conn-failure`: the request reached the server, no retry.
+        let p = Proxy::start(&cfg(
+            bad.addr,
+            good.addr,
+            "    retries 2\n    option redispatch\n",
+        ));
+        let got = gets(p.addr("fe"), 4);
+        assert_eq!(
+            got.iter().filter(|(st, _)| *st == want).count(),
+            2,
+            "{got:?}"
+        );
+        assert_eq!(
+            got.iter().filter(|(st, _)| *st == 200).count(),
+            2,
+            "{got:?}"
+        );
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn response_timeout_is_retried_after_timeout_server() {
+    let bad = BadServer::start(Fault::Hang(Duration::from_secs(3)));
+    let good = HttpBackend::start(ok("good", "fine"));
+    let p = Proxy::start(
+        &cfg(
+            bad.addr,
+            good.addr,
+            "    retries 1\n    option redispatch\n    retry-on response-timeout\n",
+        )
+        .replace("timeout server 5s", "timeout server 300ms"),
+    );
+    let t0 = Instant::now();
+    let (st, head, _) = get(p.addr("fe"), "/slow");
+    let took = t0.elapsed();
+    assert_eq!(st, 200, "{head}");
+    assert!(head.contains("x-server: good"), "{head}");
+    assert_eq!(bad.requests(), 1);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(2500),
+        "replayed after timeout server: {took:?}"
+    );
+    p.assert_clean();
+}
+
+#[test]
+fn bodies_are_replayed_only_for_idempotent_methods() {
+    let bad = BadServer::start(Fault::Close);
+    let good = HttpBackend::start(ok("good", "fine"));
+    let p = Proxy::start(&cfg(
+        bad.addr,
+        good.addr,
+        "    retries 2\n    option redispatch\n    retry-on empty-response\n",
+    ));
+    let addr = p.addr("fe");
+    let body = "x".repeat(3000);
+    let send = |method: &str| {
+        exchange(
+            addr,
+            format!(
+                "{method} /up HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .0
+    };
+    // Round robin: the first request of each pair goes to the bad server.
+    assert_eq!(send("PUT"), 200, "PUT replayed with its whole body");
+    let seen = good.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, body.as_bytes(), "the replayed body is intact");
+    assert_eq!(send("PUT"), 200);
+    assert_eq!(
+        send("POST"),
+        502,
+        "a POST that reached a server is not replayed"
+    );
+    assert_eq!(p.server("be", "bad").retry_skipped.load(SeqCst), 1);
+    assert_eq!(
+        good.requests().len(),
+        2,
+        "the POST never reached the good server"
+    );
+    p.assert_clean();
+}
+
+#[test]
+fn retries_never_exceed_the_budget() {
+    let a = BadServer::start(Fault::Close);
+    let b = BadServer::start(Fault::Close);
+    let p = Proxy::start(&cfg(
+        a.addr,
+        b.addr,
+        "    retries 2\n    option redispatch\n    retry-on empty-response\n",
+    ));
+    let (st, _, _) = get(p.addr("fe"), "/x");
+    assert_eq!(st, 502);
+    assert_eq!(a.requests() + b.requests(), 3, "one try and two retries");
+    p.assert_clean();
+}
+
+#[test]
+fn a_server_going_down_sends_its_queue_back_to_balancing() {
+    // Requests whose cookie names s1 (maxconn 1) wait in s1's queue behind a slow one. When
+    // s1's check fails (its check port is a listener the test closes), HAProxy's
+    // pendconn_redistribute hands them to load balancing with `option redispatch`.
+    let slow = HttpBackend::start(Arc::new(move |_| {
+        std::thread::sleep(Duration::from_millis(2500));
+        b"HTTP/1.1 200 OK\r\nx-server: slow\r\ncontent-length: 0\r\n\r\n".to_vec()
+    }));
+    let other = HttpBackend::start(ok("other", "ok"));
+    let check_port = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cport = check_port.local_addr().unwrap().port();
+    let p = Proxy::start(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout queue 8s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    option redispatch\n    cookie SRV insert indirect nocache\n\
+         server s1 {} cookie s1 maxconn 1 check port {cport} inter 100 fall 1 rise 1\n    \
+         server s2 {} cookie s2 maxconn 1\n",
+        slow.addr, other.addr
+    ));
+    let addr = p.addr("fe");
+    let to_s1 = move || {
+        exchange(
+            addr,
+            b"GET /same HTTP/1.1\r\nhost: x\r\ncookie: SRV=s1\r\nconnection: close\r\n\r\n",
+        )
+    };
+    let first = std::thread::spawn(to_s1);
+    assert!(wait_until(Duration::from_secs(2), || {
+        p.server("be", "s1").conns.cur() == 1
+    }));
+    let queued: Vec<_> = (0..3).map(|_| std::thread::spawn(to_s1)).collect();
+    assert!(wait_until(Duration::from_secs(2), || {
+        p.server("be", "s1").queue.len() == 3
+    }));
+    let t0 = Instant::now();
+    drop(check_port); // s1's check now fails: DOWN at the next check (inter 100, fall 1)
+    for q in queued {
+        let (st, head, _) = q.join().unwrap();
+        assert_eq!(st, 200);
+        assert!(head.contains("x-server: other"), "{head}");
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(2000),
+        "redistributed at the DOWN, not at the end of the slow request: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(first.join().unwrap().0, 200);
+    p.assert_clean();
+}
