@@ -448,6 +448,57 @@ impl Default for RetryOn {
     }
 }
 
+/// `observe`: which traffic events count for passive health.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Observe {
+    #[default]
+    None,
+    /// Connection successes and failures.
+    Layer4,
+    /// Connection failures and HTTP responses (HTTP proxies only).
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` consecutive errors do (HAProxy's `HANA_ONERR_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Only force `fastinter` for the next checks.
+    FastInter,
+    /// Count a failed check (and force `fastinter`): the default.
+    #[default]
+    FailCheck,
+    /// A pre-fatal failed check: one more failure marks the server down.
+    SuddenDeath,
+    /// Mark the server down at once.
+    MarkDown,
+}
+
+/// Passive health of a server: what traffic to it says (`observe`, `error-limit`, `on-error`)
+/// and what its state changes do to live streams (`on-marked-down`, `on-marked-up`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passive {
+    pub observe: Observe,
+    /// `error-limit`, default 10.
+    pub error_limit: u32,
+    pub on_error: OnError,
+    /// `on-marked-down shutdown-sessions`.
+    pub shutdown_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`.
+    pub shutdown_backups_on_up: bool,
+}
+
+impl Default for Passive {
+    fn default() -> Passive {
+        Passive {
+            observe: Observe::None,
+            error_limit: 10,
+            on_error: OnError::FailCheck,
+            shutdown_on_down: false,
+            shutdown_backups_on_up: false,
+        }
+    }
+}
+
 /// A backend: servers and how to pick among them.
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -636,6 +687,7 @@ pub struct Server {
     pub backup: bool,
     pub disabled: bool,
     pub check: CheckParams,
+    pub passive: Passive,
     /// `pool-max-conn`: idle connections kept for reuse; `None` = unlimited (HAProxy's -1).
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s: how long an idle server connection is kept.
@@ -715,6 +767,7 @@ impl Server {
             backup: false,
             disabled: false,
             check: CheckParams::default(),
+            passive: Passive::default(),
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
         }

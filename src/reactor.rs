@@ -23,13 +23,14 @@ use crate::balance::{Balancer, PickKey, source_hash};
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
+use crate::check::passive::HealthNote;
 use crate::check::{CHECK_TIMER_BIT, CheckCtx, Checks};
 use crate::conn::http::{self, HttpConn};
 use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
-use crate::model::{BackendId, Balance, FrontendId, Mode, Timeouts};
+use crate::model::{BackendId, Balance, FrontendId, Mode, ServerId, Timeouts};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
@@ -438,6 +439,24 @@ impl Reactor {
         }
         // Queued streams another reactor granted a server slot to.
         self.core.runnable.extend(self.shared.woken(self.id));
+        let shared = self.shared.clone();
+        for note in shared.notes(self.id) {
+            match note {
+                HealthNote::Errors {
+                    backend,
+                    server,
+                    last,
+                    count,
+                } => self.with_checks(now, |checks, ctx| {
+                    checks.on_errors(backend, server, last, count, ctx)
+                }),
+                HealthNote::Shutdown {
+                    backend,
+                    server,
+                    cause,
+                } => self.shutdown_streams(backend, server, cause, now),
+            }
+        }
         // A wake-up without a command: a slot was released, paused listeners may resume.
         for l in &mut self.listeners {
             if l.paused {
@@ -446,6 +465,45 @@ impl Reactor {
             }
         }
         false
+    }
+
+    /// Closes the streams holding a slot of `server` of `backend` (or of any of its backup
+    /// servers when `None`): HAProxy's `srv_shutdown_streams()` /
+    /// `srv_shutdown_backup_streams()`.
+    fn shutdown_streams(
+        &mut self,
+        backend: BackendId,
+        server: Option<ServerId>,
+        cause: Cause,
+        now: Instant,
+    ) {
+        let backups: Vec<bool> = self
+            .shared
+            .model
+            .backends
+            .get(backend.0 as usize)
+            .map(|b| b.servers.iter().map(|s| s.backup).collect())
+            .unwrap_or_default();
+        let hit = |held: Option<(BackendId, ServerId)>| match (held, server) {
+            (Some((b, s)), Some(want)) => b == backend && s == want,
+            (Some((b, s)), None) => b == backend && backups.get(s.0 as usize) == Some(&true),
+            (None, _) => false,
+        };
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, slot)| {
+                hit(match &slot.conn {
+                    Conn::Tcp(t) => t.held_server(),
+                    Conn::Http(h) => h.held_server(),
+                })
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.close(key, Termination::new(cause, Stage::Data), now);
+        }
+        self.publish_streams();
     }
 
     fn soft_stop(&mut self) {

@@ -11,6 +11,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
 };
 
+use crate::check::passive::HealthNote;
 use crate::model::{BackendId, Model, ServerId};
 use crate::queue::Queue;
 use crate::timer::Owner;
@@ -145,6 +146,10 @@ pub struct ServerState {
     pub redispatches: AtomicU64,
     /// Failed requests `retry-on` wanted to retry but could not safely (see `conn::http::retry`).
     pub retry_skipped: AtomicU64,
+    /// Consecutive errors seen by streams (`observe`), and how often `error-limit` was
+    /// reached (HAProxy's `failed_hana`).
+    pub consecutive_errors: AtomicU32,
+    pub failed_hana: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// Streams waiting for a slot of this server (bound to it by a hash or a cookie).
@@ -210,6 +215,8 @@ impl ServerState {
             retries: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
             retry_skipped: AtomicU64::new(0),
+            consecutive_errors: AtomicU32::new(0),
+            failed_hana: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             queue: Queue::default(),
@@ -477,6 +484,14 @@ pub struct SharedState {
             crossbeam_channel::Receiver<Owner>,
         )],
     >,
+    /// Per reactor: health notes (passive-health errors for the check's owner, streams to
+    /// shut down).
+    notes: Box<
+        [(
+            crossbeam_channel::Sender<HealthNote>,
+            crossbeam_channel::Receiver<HealthNote>,
+        )],
+    >,
     /// The reactors' wakers, set once they exist.
     wakers: std::sync::OnceLock<Arc<[mio::Waker]>>,
     /// Origin of the millisecond clock slow starts are measured on.
@@ -536,6 +551,9 @@ impl SharedState {
             inboxes: (0..reactors)
                 .map(|_| crossbeam_channel::unbounded())
                 .collect(),
+            notes: (0..reactors)
+                .map(|_| crossbeam_channel::unbounded())
+                .collect(),
             wakers: std::sync::OnceLock::new(),
             epoch: std::time::Instant::now(),
         }
@@ -566,6 +584,40 @@ impl SharedState {
                 let _ = w.wake();
             }
         }
+    }
+
+    /// How many reactors run.
+    pub fn reactors(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    fn wake(&self, reactor: usize) {
+        if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
+            let _ = w.wake();
+        }
+    }
+
+    /// Sends reactor `reactor` a health note and wakes it.
+    pub fn send_note(&self, reactor: usize, note: HealthNote) {
+        if let Some((tx, _)) = self.notes.get(reactor) {
+            let _ = tx.send(note);
+            self.wake(reactor);
+        }
+    }
+
+    /// Sends every reactor the note.
+    pub fn broadcast_note(&self, note: HealthNote) {
+        for r in 0..self.notes.len() {
+            self.send_note(r, note);
+        }
+    }
+
+    /// The health notes sent to `reactor`.
+    pub fn notes(&self, reactor: usize) -> impl Iterator<Item = HealthNote> + '_ {
+        self.notes
+            .get(reactor)
+            .into_iter()
+            .flat_map(|(_, rx)| rx.try_iter())
     }
 
     /// The streams other reactors asked `reactor` to resume.

@@ -18,6 +18,7 @@
 
 pub mod health;
 pub mod http;
+pub mod passive;
 pub mod report;
 pub mod transition;
 
@@ -96,6 +97,11 @@ struct Task {
     input: Vec<u8>,
     /// The text of the last connect error (`Connection refused`).
     err: String,
+    /// When the next run is armed (while idle).
+    next_at: Option<Instant>,
+    /// Passive health asked for `fastinter` until the next run ends (HAProxy's
+    /// `CHK_ST_FASTINTER`).
+    fast: bool,
 }
 
 /// The check tasks of one reactor.
@@ -145,6 +151,8 @@ impl Checks {
                     sent: 0,
                     input: Vec::new(),
                     err: String::new(),
+                    next_at: None,
+                    fast: false,
                 });
                 delays.push(delay);
             }
@@ -174,6 +182,9 @@ impl Checks {
                 if let Some(st) = ctx.shared.server(t.backend, t.server) {
                     st.check.health.store(t.health.health, Relaxed);
                 }
+            }
+            if let Some(t) = self.tasks.get_mut(i) {
+                t.next_at = Some(ctx.now + delay);
             }
             self.arm(i, ctx.now + delay, ctx.timers);
         }
@@ -214,6 +225,7 @@ impl Checks {
             return;
         };
         t.started = ctx.now;
+        t.next_at = None;
         let Some(be) = ctx.shared.model.backends.get(t.backend.0 as usize) else {
             return;
         };
@@ -458,10 +470,18 @@ impl Checks {
                 &mut self.line,
             );
         }
-        let interval = t.health.interval(&srv.check);
+        let interval = if t.fast && t.health.health > 0 {
+            srv.check.fastinter
+        } else {
+            t.health.interval(&srv.check)
+        };
+        t.fast = false;
         let percent = shared.model.global.spread_checks;
         let unit = if percent > 0 { self.random_unit() } else { 0.0 };
         let next = health::jittered(interval, percent, unit);
+        if let Some(t) = self.tasks.get_mut(i) {
+            t.next_at = Some(ctx.now + next);
+        }
         self.arm(i, ctx.now + next, ctx.timers);
     }
 

@@ -21,6 +21,8 @@ pub enum Status {
     L7Ok = 7,
     L7OkC = 8,
     L7Sts = 9,
+    /// Passive health reached `error-limit` (`HANA`).
+    Hana = 10,
 }
 
 impl Status {
@@ -35,6 +37,7 @@ impl Status {
             7 => Status::L7Ok,
             8 => Status::L7OkC,
             9 => Status::L7Sts,
+            10 => Status::Hana,
             _ => Status::Ini,
         }
     }
@@ -52,6 +55,7 @@ impl Status {
             Status::L7Ok => "L7OK",
             Status::L7OkC => "L7OKC",
             Status::L7Sts => "L7STS",
+            Status::Hana => "HANA",
         }
     }
 
@@ -68,6 +72,7 @@ impl Status {
             Status::L7Ok => "Layer7 check passed",
             Status::L7OkC => "Layer7 check conditionally passed",
             Status::L7Sts => "Layer7 wrong status",
+            Status::Hana => "Health analyze",
         }
     }
 
@@ -86,7 +91,8 @@ impl Status {
             | Status::L4Con
             | Status::L7Tout
             | Status::L7Rsp
-            | Status::L7Sts => Verdict::Failed,
+            | Status::L7Sts
+            | Status::Hana => Verdict::Failed,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::health::Change;
+use super::passive::HealthNote;
 use super::report::{self, Status, Transition};
+use crate::conn::Cause;
 use crate::model::{BackendId, ServerId};
 use crate::server::SharedState;
 
@@ -59,12 +61,27 @@ pub fn apply(
                     .queue
                     .redistribute(|t| shared.wake_stream(t.reactor, t.owner));
             }
+            if srv.passive.shutdown_on_down {
+                shared.broadcast_note(HealthNote::Shutdown {
+                    backend: be_id,
+                    server: Some(srv_id),
+                    cause: Cause::Down,
+                });
+            }
         }
         Change::Up => {
             st.set_nolb(false);
             st.set_up(true, now_ms);
             // Streams waiting for any server may take this one now.
             requeued = crate::conn::connect::dispatch_from(shared, be_id, now);
+            // HAProxy: only for an active server that takes traffic (weight > 0).
+            if srv.passive.shutdown_backups_on_up && !srv.backup && srv.weight > 0 {
+                shared.broadcast_note(HealthNote::Shutdown {
+                    backend: be_id,
+                    server: None,
+                    cause: Cause::Up,
+                });
+            }
         }
         Change::Stopping => st.set_nolb(true),
     }

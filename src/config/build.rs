@@ -199,6 +199,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     backup: s.backup,
                     disabled: s.disabled,
                     check: s.check.clone(),
+                    passive: s.passive,
                     pool_max_conn: s.pool_max_conn,
                     pool_purge_delay: s.pool_purge_delay,
                 });

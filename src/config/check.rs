@@ -475,10 +475,9 @@ mod tests {
             "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
              backend be\n    option tcp-check\n    tcp-check connect\n    option external-check\n    \
              external-check command /bin/true\n    option log-health-checks\n    \
-             server a 127.0.0.1:80 check agent-check\n    server b 127.0.0.1:80 check observe layer4\n    \
-             server c 127.0.0.1:80 check on-error mark-down\n",
+             server a 127.0.0.1:80 check agent-check\n",
         );
-        assert_eq!(a.len(), 8, "{a:?}");
+        assert_eq!(a.len(), 6, "{a:?}");
         assert!(
             a.iter().all(|l| l.contains("Ravelin does not support yet")),
             "{a:?}"

@@ -11,7 +11,7 @@ use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::parser::{ProxyConf, unsupported};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
-use crate::model::{Bind, CheckParams, InitState, Origin};
+use crate::model::{Bind, CheckParams, InitState, Mode, Observe, OnError, Origin, Passive};
 
 /// HAProxy's `SRV_UWGHT_MAX`.
 const MAX_WEIGHT: i64 = 256;
@@ -27,6 +27,7 @@ pub struct ServerConf {
     pub backup: bool,
     pub disabled: bool,
     pub check: CheckParams,
+    pub passive: Passive,
     /// `pool-max-conn`; `None` = unlimited (-1, the default).
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s.
@@ -54,6 +55,7 @@ impl ServerConf {
             backup: false,
             disabled: false,
             check: CheckParams::default(),
+            passive: Passive::default(),
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
             minconn: 0,
@@ -101,7 +103,7 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
         spec,
         ..p.default_server.clone()
     };
-    if !parse_params(&mut srv, words, 3, &who, span, d) {
+    if !parse_params(&mut srv, words, 3, &who, p.mode, span, d) {
         return;
     }
     if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
@@ -136,7 +138,7 @@ pub fn parse_default_server_line(
     d: &mut Diagnostics,
 ) {
     let mut template = p.default_server.clone();
-    if parse_params(&mut template, words, 1, "'default-server'", span, d) {
+    if parse_params(&mut template, words, 1, "'default-server'", p.mode, span, d) {
         p.default_server = template;
     }
 }
@@ -148,6 +150,7 @@ fn parse_params(
     words: &[String],
     start: usize,
     who: &str,
+    mode: Mode,
     span: &Span,
     d: &mut Diagnostics,
 ) -> bool {
@@ -307,6 +310,45 @@ fn parse_params(
                     "'init-state' expects one of 'fully-up', 'up', 'down', or 'fully-down'.."
                         .into(),
                 ),
+            },
+            "observe" => match arg {
+                Some("none") => srv.passive.observe = Observe::None,
+                Some("layer4") => srv.passive.observe = Observe::Layer4,
+                Some("layer7") if mode == Mode::Http => srv.passive.observe = Observe::Layer7,
+                Some("layer7") => err("'layer7' can only be used in http proxies..".into()),
+                Some(o) => err(format!(
+                    "'observe' expects one of 'none', 'layer4', 'layer7' but got '{o}'.."
+                )),
+                None => err("'observe' expects <mode> as argument..".into()),
+            },
+            "error-limit" => match arg.map(parse_i64) {
+                None => err("'error-limit' expects an integer argument..".into()),
+                // HAProxy reads it with atoi(): a word is 0.
+                Some(n) => match n.and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0) {
+                    Some(n) => srv.passive.error_limit = n,
+                    None => err("error-limit has to be > 0..".into()),
+                },
+            },
+            "on-error" => match arg.unwrap_or("") {
+                "fastinter" => srv.passive.on_error = OnError::FastInter,
+                "fail-check" => srv.passive.on_error = OnError::FailCheck,
+                "sudden-death" => srv.passive.on_error = OnError::SuddenDeath,
+                "mark-down" => srv.passive.on_error = OnError::MarkDown,
+                o => err(format!(
+                    "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '{o}'.."
+                )),
+            },
+            "on-marked-down" => match arg.unwrap_or("") {
+                "shutdown-sessions" => srv.passive.shutdown_on_down = true,
+                o => err(format!(
+                    "'on-marked-down' expects 'shutdown-sessions' but got '{o}'.."
+                )),
+            },
+            "on-marked-up" => match arg.unwrap_or("") {
+                "shutdown-backup-sessions" => srv.passive.shutdown_backups_on_up = true,
+                o => err(format!(
+                    "'on-marked-up' expects 'shutdown-backup-sessions' but got '{o}'.."
+                )),
             },
             "pool-max-conn" => match arg.filter(|a| !a.is_empty()).map(|a| (a, parse_i64(a))) {
                 None => err("'pool-max-conn' expects <value> as argument..".into()),

@@ -14,6 +14,7 @@ use mio::Token;
 
 use super::{Cause, Sock, Stage, Termination};
 use crate::balance::PickKey;
+use crate::check::passive::{self, Seen};
 use crate::model::{BackendId, Balance, PortRule, ServerAddr, ServerId};
 use crate::queue::{self, Ticket};
 use crate::reactor::Ctx;
@@ -248,6 +249,13 @@ impl Connector {
         Assign::Server(s)
     }
 
+    /// Reports what the stream saw of its server to passive health (`observe`).
+    pub fn observe(&self, ctx: &Ctx<'_>, seen: Seen) {
+        if let Some(s) = self.server {
+            passive::observe(ctx.shared, self.backend, s, seen);
+        }
+    }
+
     /// Retries still allowed for the current request (connection and `retry-on` retries
     /// share HAProxy's `retries` budget).
     pub fn retries_left(&self) -> u32 {
@@ -403,8 +411,11 @@ impl Connector {
             )));
         };
         let counters = ctx.shared.server(self.backend, srv);
-        if let Some(c) = counters.filter(|_| failure != Failure::Late) {
-            c.connect_errors.fetch_add(1, Relaxed);
+        if failure != Failure::Late {
+            if let Some(c) = counters {
+                c.connect_errors.fetch_add(1, Relaxed);
+            }
+            passive::observe(ctx.shared, self.backend, srv, Seen::L4Err);
         }
         if self.retries_left == 0 {
             ctx.debug_event(format_args!(

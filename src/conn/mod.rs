@@ -68,6 +68,10 @@ pub enum Cause {
     Proxy,
     /// `K`: killed by the process stopping.
     Killed,
+    /// Killed because its server went down (`on-marked-down shutdown-sessions`): `D`.
+    Down,
+    /// Killed because an active server came up (`on-marked-up shutdown-backup-sessions`): `U`.
+    Up,
 }
 
 /// Where the stream was: HAProxy's second termination letter.
@@ -114,6 +118,8 @@ impl Termination {
             Cause::ServerTimeout => b's',
             Cause::Proxy => b'P',
             Cause::Killed => b'K',
+            Cause::Down => b'D',
+            Cause::Up => b'U',
         };
         let second = match self.stage {
             Stage::Request => b'R',

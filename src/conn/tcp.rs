@@ -17,7 +17,8 @@ use super::duplex::{Duplex, Progress};
 use super::pump::Via;
 use super::{Readiness, Side, Sock, Step, Termination};
 use crate::balance::PickKey;
-use crate::model::{BackendId, FrontendId};
+use crate::check::passive::Seen;
+use crate::model::{BackendId, FrontendId, ServerId};
 use crate::reactor::Ctx;
 use crate::token;
 
@@ -72,6 +73,11 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
+    /// The server whose slot this stream holds.
+    pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
+        self.connector.server().map(|s| (self.connector.backend, s))
+    }
+
     pub fn new(
         client: Sock,
         entry: Entry,
@@ -241,6 +247,7 @@ impl Tunnel {
             "connected to server {:?}",
             self.connector.server().map(|s| s.0)
         ));
+        self.connector.observe(ctx, Seen::L4Ok);
         let mut duplex = Duplex::new(self.via_request, self.via_response);
         let fe_t = ctx.frontend_timeouts(self.entry.frontend);
         let be_t = ctx.backend_timeouts(self.entry.backend);

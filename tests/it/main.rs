@@ -12,6 +12,7 @@ mod http;
 mod http_more;
 mod limits;
 mod limits_dyn;
+mod passive;
 mod queue;
 mod retry;
 mod tcp;

@@ -387,6 +387,8 @@ impl HttpConn {
                     if !self.out_started() {
                         // No response head within `timeout server`: with no byte at all,
                         // `retry-on response-timeout`; else a 504 as HAProxy.
+                        self.connector
+                            .observe(ctx, crate::check::passive::Seen::HttpReadTimeout);
                         if nothing {
                             if let Some(step) = self.retry_late(ctx, retry::Late::Timeout) {
                                 return step;
@@ -702,6 +704,11 @@ impl HttpConn {
         {
             ctx.pools.bufs.put(b);
         }
+    }
+
+    /// The server whose slot this stream holds (during an exchange).
+    pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
+        self.connector.server().map(|s| (self.connector.backend, s))
     }
 
     pub fn requests(&self) -> u32 {

@@ -7,6 +7,7 @@ use super::persist::LineOut;
 use super::retry::Late;
 use super::*;
 use crate::acl::RespView;
+use crate::check::passive::Seen;
 use crate::http::rules::{self, HeaderFate, Verdict};
 use crate::server::SharedState;
 
@@ -61,6 +62,7 @@ impl HttpConn {
                     }
                     Err(e) => {
                         ctx.debug_event(format_args!("bad response: {}", e.reason));
+                        self.connector.observe(ctx, Seen::HttpHdrRsp);
                         if let Some(step) = self.retry_late(ctx, Late::Junk) {
                             return Err(step);
                         }
@@ -136,6 +138,7 @@ impl HttpConn {
         let status = self.rhead.status;
         let interim = (100..200).contains(&status) && status != 101;
         if !interim {
+            self.connector.observe(ctx, Seen::of_status(status));
             // `retry-on <status>`: this answer is dropped (not counted) and the request sent
             // again.
             if let Some(step) = self.retry_late(ctx, Late::Status(status)) {

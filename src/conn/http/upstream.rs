@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::retry::Late;
 use super::*;
+use crate::check::passive::Seen;
 
 impl HttpConn {
     /// Gets a server connection for the exchange: an idle one when `http-reuse` allows, else a
@@ -188,6 +189,7 @@ impl HttpConn {
             return Ok(false);
         }
         up.connected = true;
+        self.connector.observe(ctx, Seen::L4Ok);
         if let Phase::Connecting { exchange, .. } = std::mem::replace(&mut self.phase, Phase::Gone)
         {
             self.phase = Phase::Exchange(exchange);
@@ -290,7 +292,13 @@ impl HttpConn {
             return self.connect_current(ctx);
         }
         let started = ex.response_started;
+        let seen = match (&e, started) {
+            (Some(_), _) => Seen::HttpReadError,
+            (None, false) => Seen::HttpBrokenPipe,
+            (None, true) => Seen::HttpHdrRsp,
+        };
         if !self.out_started() {
+            self.connector.observe(ctx, seen);
             // Nothing (or only part of a head) came back: `retry-on empty-response` /
             // `junk-response`.
             let late = if started { Late::Junk } else { Late::Empty };

@@ -1,0 +1,346 @@
+//! Passive health (HAProxy's `health_adjust()`): streams report what they saw of a server
+//! (`observe layer4|layer7`); `error-limit` consecutive errors trigger `on-error` on the
+//! reactor that owns the server's check (a failed check, a pre-fatal one, a mark-down, or only
+//! `fastinter`). Also the cross-reactor notes that kill a server's streams when it goes down
+//! (`on-marked-down shutdown-sessions`) or backups' when an active server comes up
+//! (`on-marked-up shutdown-backup-sessions`).
+//!
+//! The stream side is one relaxed load on the fast path (observing off, or a success with no
+//! error counted); the error counter is an atomic of the server shared by all reactors.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::health::Verdict;
+use super::report::Status;
+use super::transition::{self, Why};
+use crate::conn::Cause;
+use crate::model::{BackendId, Model, Observe, OnError, ServerId};
+use crate::server::{Admin, SharedState};
+
+/// What a stream saw of a server (HAProxy's `HANA_STATUS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    L4Ok,
+    L4Err,
+    /// A status in 100..=499, 501 or 505.
+    HttpOk,
+    /// Any other status.
+    HttpSts,
+    /// A response head that could not be parsed.
+    HttpHdrRsp,
+    HttpReadError,
+    /// `timeout server` before the response.
+    HttpReadTimeout,
+    /// The server closed before a response.
+    HttpBrokenPipe,
+}
+
+impl Seen {
+    /// HAProxy's `analyze_statuses[].desc`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Seen::L4Ok => "L4 successful connection",
+            Seen::L4Err => "L4 unsuccessful connection",
+            Seen::HttpOk => "Correct http response",
+            Seen::HttpSts => "Wrong http response",
+            Seen::HttpHdrRsp => "Invalid http response (headers)",
+            Seen::HttpReadError => "Read error (http)",
+            Seen::HttpReadTimeout => "Read timeout (http)",
+            Seen::HttpBrokenPipe => "Close from server (http)",
+        }
+    }
+
+    /// The status of an HTTP response, as HAProxy judges it for `observe layer7`.
+    pub fn of_status(status: u16) -> Seen {
+        if (100..500).contains(&status) || status == 501 || status == 505 {
+            Seen::HttpOk
+        } else {
+            Seen::HttpSts
+        }
+    }
+
+    /// `Some(true)`: an error; `Some(false)`: a success (clears the count); `None`: not
+    /// significant in this mode (HAProxy's `analyze_statuses[].lr`).
+    pub fn failed(self, mode: Observe) -> Option<bool> {
+        match (mode, self) {
+            (Observe::None, _) => None,
+            (_, Seen::L4Err) => Some(true),
+            (Observe::Layer4, Seen::L4Ok) => Some(false),
+            (Observe::Layer4, _) => None,
+            (Observe::Layer7, Seen::L4Ok) => None,
+            (Observe::Layer7, Seen::HttpOk) => Some(false),
+            (Observe::Layer7, _) => Some(true),
+        }
+    }
+}
+
+/// A message to one reactor about server health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthNote {
+    /// `error-limit` consecutive errors on a server: for the reactor owning its check.
+    Errors {
+        backend: BackendId,
+        server: ServerId,
+        last: Seen,
+        count: u32,
+    },
+    /// Close every stream holding a slot of `server` (or, when `None`, of any backup server
+    /// of the backend), ending them with `cause` (`D` or `U`).
+    Shutdown {
+        backend: BackendId,
+        server: Option<ServerId>,
+        cause: Cause,
+    },
+}
+
+/// A stream's report about `server`: counts consecutive errors and, at `error-limit`, sends
+/// the check's reactor an [`HealthNote::Errors`].
+pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen: Seen) {
+    let Some(srv) = shared
+        .model
+        .backends
+        .get(backend.0 as usize)
+        .and_then(|b| b.servers.get(server.0 as usize))
+    else {
+        return;
+    };
+    if srv.passive.observe == Observe::None || !srv.check.enabled {
+        return;
+    }
+    let Some(st) = shared.server(backend, server) else {
+        return;
+    };
+    match seen.failed(srv.passive.observe) {
+        None => {}
+        // A success clears the count (a load first: no write to the shared line when clear).
+        Some(false) if st.consecutive_errors.load(Relaxed) != 0 => {
+            st.consecutive_errors.store(0, Relaxed);
+        }
+        Some(false) => {}
+        Some(true) => {
+            let n = st.consecutive_errors.fetch_add(1, Relaxed) + 1;
+            // One reporter acts on reaching the limit; the count starts over (HAProxy resets
+            // it after acting).
+            if n < srv.passive.error_limit
+                || st
+                    .consecutive_errors
+                    .compare_exchange(n, 0, Relaxed, Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+            st.failed_hana.fetch_add(1, Relaxed);
+            if let Some(r) = check_owner(&shared.model, shared.reactors(), backend, server) {
+                shared.send_note(
+                    r,
+                    HealthNote::Errors {
+                        backend,
+                        server,
+                        last: seen,
+                        count: n,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The reactor running the check of `server` (the k-th checked server of the model belongs
+/// to reactor `k % reactors`, as `Checks::new` assigns them).
+pub fn check_owner(
+    model: &Model,
+    reactors: usize,
+    backend: BackendId,
+    server: ServerId,
+) -> Option<usize> {
+    let mut k = 0usize;
+    for (bi, be) in model.backends.iter().enumerate() {
+        for (si, s) in be.servers.iter().enumerate() {
+            if !s.check.enabled {
+                continue;
+            }
+            if bi == backend.0 as usize && si == server.0 as usize {
+                return Some(k % reactors.max(1));
+            }
+            k += 1;
+        }
+    }
+    None
+}
+
+impl super::Checks {
+    /// `error-limit` was reached on a server whose check this reactor runs: HAProxy's
+    /// `on-error` actions, then `fastinter` for the next run.
+    pub fn on_errors(
+        &mut self,
+        backend: BackendId,
+        server: ServerId,
+        last: Seen,
+        count: u32,
+        ctx: &mut super::CheckCtx<'_>,
+    ) {
+        let Some(i) = self
+            .tasks
+            .iter()
+            .position(|t| t.backend == backend && t.server == server)
+        else {
+            return;
+        };
+        let shared = ctx.shared;
+        let (Some(srv), Some(st), Some(t)) = (
+            shared
+                .model
+                .backends
+                .get(backend.0 as usize)
+                .and_then(|b| b.servers.get(server.0 as usize)),
+            shared.server(backend, server),
+            self.tasks.get_mut(i),
+        ) else {
+            return;
+        };
+        t.fast = true;
+        let fail = match srv.passive.on_error {
+            OnError::FastInter => false,
+            OnError::FailCheck => true,
+            OnError::SuddenDeath => {
+                if t.health.health > t.health.rise {
+                    t.health.health = t.health.rise + 1;
+                }
+                true
+            }
+            OnError::MarkDown => {
+                t.health.health = t.health.rise;
+                true
+            }
+        };
+        if fail {
+            self.line.clear();
+            let _ = write!(
+                self.line,
+                "Detected {count} consecutive errors, last one was: {}",
+                last.description()
+            );
+            if t.health.health > 0 {
+                st.check.failed.fetch_add(1, Relaxed);
+            }
+            let change = t.health.record(Verdict::Failed, st.admin() == Admin::Maint);
+            st.check.status.store(Status::Hana as u8, Relaxed);
+            st.check.health.store(t.health.health, Relaxed);
+            if let Some(c) = change {
+                let info = std::mem::take(&mut self.line);
+                let why = Why {
+                    status: Status::Hana,
+                    code: 0,
+                    info: info.as_bytes(),
+                    duration_ms: u64::from(st.check.duration_ms.load(Relaxed)),
+                };
+                transition::apply(shared, backend, server, c, &why, ctx.now, &mut self.line);
+                self.line = info;
+            }
+        }
+        // Bring an idle task's next run forward to `fastinter`.
+        let soon = ctx.now + srv.check.fastinter;
+        if t.next_at.is_some_and(|at| at > soon) {
+            t.next_at = Some(soon);
+            self.arm(i, soon, ctx.timers);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significance_follows_haproxys_table() {
+        use Observe::*;
+        assert_eq!(Seen::L4Ok.failed(Layer4), Some(false));
+        assert_eq!(Seen::L4Err.failed(Layer4), Some(true));
+        assert_eq!(Seen::HttpSts.failed(Layer4), Option::None);
+        assert_eq!(Seen::L4Ok.failed(Layer7), Option::None);
+        assert_eq!(Seen::L4Err.failed(Layer7), Some(true));
+        assert_eq!(Seen::HttpOk.failed(Layer7), Some(false));
+        for s in [
+            Seen::HttpSts,
+            Seen::HttpHdrRsp,
+            Seen::HttpReadError,
+            Seen::HttpReadTimeout,
+            Seen::HttpBrokenPipe,
+        ] {
+            assert_eq!(s.failed(Layer7), Some(true), "{s:?}");
+            assert_eq!(s.failed(None), Option::None);
+        }
+        for (code, ok) in [
+            (200, true),
+            (404, true),
+            (500, false),
+            (501, true),
+            (502, false),
+            (505, true),
+            (599, false),
+        ] {
+            assert_eq!(Seen::of_status(code) == Seen::HttpOk, ok, "{code}");
+        }
+    }
+
+    #[test]
+    fn owners_follow_the_check_assignment() {
+        let text = "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend a\n    server a1 127.0.0.1:1 check\n    server a2 127.0.0.1:2\n    server a3 127.0.0.1:3 check\n\
+             backend b\n    server b1 127.0.0.1:4 check\n";
+        let loaded = crate::config::load_str("t.cfg", text).expect("config");
+        let m = &loaded.model;
+        let own = |b, s| check_owner(m, 2, BackendId(b), ServerId(s));
+        assert_eq!(own(0, 0), Some(0));
+        assert_eq!(own(0, 1), None);
+        assert_eq!(own(0, 2), Some(1));
+        assert_eq!(own(1, 0), Some(0));
+    }
+
+    #[test]
+    fn config_messages_match_haproxy() {
+        // `haproxy -c` 2.6.12 on the same lines.
+        let text = "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend t\n    mode tcp\n    server a 127.0.0.1:80 check observe layer7\n    \
+             server b 127.0.0.1:80 check observe foo\n    server c 127.0.0.1:80 check observe\n    \
+             server d 127.0.0.1:80 check error-limit 0\n    server e 127.0.0.1:80 check error-limit x\n    \
+             server f 127.0.0.1:80 check on-error blah\n    server g 127.0.0.1:80 check on-marked-down blah\n    \
+             server h 127.0.0.1:80 check on-marked-up blah\n    server i 127.0.0.1:80 observe layer4\n    \
+             server j 127.0.0.1:80 check error-limit\n    server k 127.0.0.1:80 check on-error\n";
+        let alerts = match crate::config::load_str("t.cfg", text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.alerts,
+        };
+        let want = [
+            "[t.cfg:7] : 'server t/a' : 'layer7' can only be used in http proxies..",
+            "[t.cfg:8] : 'server t/b' : 'observe' expects one of 'none', 'layer4', 'layer7' but got 'foo'..",
+            "[t.cfg:9] : 'server t/c' : 'observe' expects <mode> as argument..",
+            "[t.cfg:10] : 'server t/d' : error-limit has to be > 0..",
+            "[t.cfg:11] : 'server t/e' : error-limit has to be > 0..",
+            "[t.cfg:12] : 'server t/f' : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got 'blah'..",
+            "[t.cfg:13] : 'server t/g' : 'on-marked-down' expects 'shutdown-sessions' but got 'blah'..",
+            "[t.cfg:14] : 'server t/h' : 'on-marked-up' expects 'shutdown-backup-sessions' but got 'blah'..",
+            "[t.cfg:16] : 'server t/j' : 'error-limit' expects an integer argument..",
+            "[t.cfg:17] : 'server t/k' : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got ''..",
+        ];
+        for w in want {
+            assert!(
+                alerts.iter().any(|l| l.ends_with(w)),
+                "missing {w:?} in {alerts:#?}"
+            );
+        }
+        assert_eq!(alerts.len(), want.len(), "{alerts:#?}");
+        let ok = crate::config::load_str(
+            "t.cfg",
+            "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend h\n    default-server observe layer7 error-limit 2\n    \
+             server a 127.0.0.1:80 check on-error sudden-death on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions\n",
+        );
+        let ok = ok.ok().unwrap_or_else(|| unreachable!("valid"));
+        let p = ok.model.backends[0].servers[0].passive;
+        assert_eq!(p.observe, Observe::Layer7);
+        assert_eq!((p.error_limit, p.on_error), (2, OnError::SuddenDeath));
+        assert!(p.shutdown_on_down && p.shutdown_backups_on_up);
+    }
+}
