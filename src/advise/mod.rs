@@ -279,8 +279,9 @@ pub fn redispatch_retry(be: &Backend) -> Result<u32, Lost> {
 /// A request sent to a dead server (connection refused, the server still in rotation).
 /// `retry-on` only counts in HTTP mode (the manual: silently ignored otherwise). Each retry
 /// on the same server waits the turn-around; the one that moves does too, except with
-/// roundrobin/static-rr (`conn::connect::Connector::after_failure`).
-pub fn dead_replay(be: &Backend) -> Replay {
+/// roundrobin/static-rr (`conn::connect::Connector::after_failure`). Turn-arounds that add up
+/// to the client's patience save nothing.
+pub fn dead_replay(be: &Backend, patience: Duration) -> Replay {
     if be.mode == Mode::Http && be.retries > 0 {
         if be.retry_on == RetryOn::NONE {
             return Replay::Lost(Lost::RetryOnNone);
@@ -300,10 +301,11 @@ pub fn dead_replay(be: &Backend) -> Replay {
         .connect
         .map_or(TURN_AROUND, |c| c.min(TURN_AROUND))
         .max(Duration::from_millis(1));
-    Replay::Saved {
-        on_retry: k,
-        wait: turn.saturating_mul(waits),
+    let wait = turn.saturating_mul(waits);
+    if wait >= patience {
+        return Replay::Lost(Lost::PastPatience { wait, patience });
     }
+    Replay::Saved { on_retry: k, wait }
 }
 
 /// A request sent to a hung server: replayed only in HTTP mode with `retry-on
@@ -544,7 +546,7 @@ pub fn backend_advice<'a>(
             .iter()
             .any(|s| s.weight != first.weight || s.check != first.check)
     });
-    let dead_replay = dead_replay(be);
+    let dead_replay = dead_replay(be, opts.patience);
     let hung_replay = hung_replay(be, opts.patience);
     let risks = risks(be, worst.as_ref(), &dead_replay, opts);
     BackendAdvice {

@@ -244,11 +244,18 @@ fn hashing_moves_a_retry_only_on_the_redispatch_interval() {
     let be = &m.backends[0];
     assert_eq!(redispatch_retry(be), Ok(3));
     assert_eq!(
-        dead_replay(be),
+        dead_replay(be, ms(5000)),
         Replay::Saved {
             on_retry: 3,
             wait: ms(900)
         }
+    );
+    assert_eq!(
+        dead_replay(be, ms(900)),
+        Replay::Lost(Lost::PastPatience {
+            wait: ms(900),
+            patience: ms(900)
+        })
     );
     assert_eq!(
         hung_replay(be, ms(5000)),
@@ -291,7 +298,7 @@ fn non_roundrobin_waits_one_turn_around() {
         "    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:2 check",
     ));
     assert_eq!(
-        dead_replay(&m.backends[0]),
+        dead_replay(&m.backends[0], ms(5000)),
         Replay::Saved {
             on_retry: 1,
             wait: ms(1000)
