@@ -5,6 +5,7 @@
 //! state machines) using `balance` and `server` (shared atomics). Only `sys` contains `unsafe`.
 
 pub mod acl;
+pub mod advise;
 pub mod balance;
 pub mod buffer;
 pub mod check;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ravelin::config;
 use ravelin::sys::process::{self, Fork};
 use ravelin::{ReactorOptions, worker};
+use ravelin::{advise, config};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -28,6 +28,12 @@ struct Cli {
     nosplice: bool,
     help: bool,
     chdir: Option<PathBuf>,
+    /// `--advise` (with `-c`): print the failover advice and exit 0, or 2 if a backend is
+    /// flagged (`advise.rs`). Ravelin's own flag; HAProxy has no such option.
+    advise: bool,
+    /// `--rate N`, `--patience TIME`: what the advice is computed for.
+    rate: Option<u32>,
+    patience: Option<Duration>,
 }
 
 fn usage(prog: &str) -> String {
@@ -41,7 +47,8 @@ Usage : {prog} [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -p <pidfile> ] [ -C <dir> ] [-
         -q quiet mode : don't display messages\n\
         -c check mode : only check config files and exit\n\
         -p writes pids of all children to this file\n\
-        -dS disables splice usage (broken on old kernels)\n"
+        -dS disables splice usage (broken on old kernels)\n\
+        --advise [--rate N] [--patience T] with -c: failover advice per backend\n"
     )
 }
 
@@ -68,12 +75,41 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
             "-V" => cli.quiet = false,
             "-dS" => cli.nosplice = true,
             "-h" | "--help" => cli.help = true,
+            "--advise" => cli.advise = true,
+            "--rate" => {
+                let v = value("--rate")?;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => cli.rate = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "'--rate' expects a number of requests per second above 0, got '{v}'"
+                        ));
+                    }
+                }
+            }
+            "--patience" => {
+                let v = value("--patience")?;
+                match config::units::parse_time(&v) {
+                    Ok(d) if !d.is_zero() => cli.patience = Some(d),
+                    _ => {
+                        return Err(format!(
+                            "'--patience' expects a time above 0 such as '5s' or '300ms', got '{v}'"
+                        ));
+                    }
+                }
+            }
             "--" => {
                 cli.files.extend(it.by_ref().map(PathBuf::from));
                 break;
             }
             other => return Err(format!("unknown option '{other}'")),
         }
+    }
+    if cli.advise && !cli.check {
+        return Err("'--advise' only works in check mode: use '-c --advise -f <cfgfile>'".into());
+    }
+    if (cli.rate.is_some() || cli.patience.is_some()) && !cli.advise {
+        return Err("'--rate' and '--patience' only apply to '-c --advise'".into());
     }
     Ok(cli)
 }
@@ -174,10 +210,29 @@ fn main() -> ExitCode {
     }
     if cli.check {
         println!("Configuration file is valid");
+        if cli.advise {
+            return print_advice(&cli, &loaded.model);
+        }
         return ExitCode::SUCCESS;
     }
     let model = Arc::new(loaded.model);
     run(cli, model)
+}
+
+/// `-c --advise`: the failover report on stdout; exit status 0 when no backend is flagged,
+/// 2 when one is (1 stays "invalid configuration").
+fn print_advice(cli: &Cli, model: &ravelin::model::Model) -> ExitCode {
+    let opts = advise::Options {
+        rate: cli.rate.unwrap_or(advise::DEFAULT_RATE),
+        patience: cli.patience.unwrap_or(advise::DEFAULT_PATIENCE),
+    };
+    let advice = advise::advise(model, &opts);
+    print!("\n{}", advise::render(model, &advice, &opts));
+    if advice.iter().any(|a| a.flagged()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_notices(cli: &Cli) {

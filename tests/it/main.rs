@@ -4,6 +4,7 @@
 
 mod util;
 
+mod advise;
 mod balance;
 mod checks;
 mod cli;
