@@ -215,7 +215,12 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 servers,
                 timeouts: p.timeouts,
                 retries: p.retries,
-                retry_on: p.retry_on,
+                // "only valid when mode is set to http and is silently ignored otherwise"
+                retry_on: if p.mode == Mode::Http {
+                    p.retry_on
+                } else {
+                    crate::model::RetryOn::default()
+                },
                 redispatch: p.redispatch,
                 allbackups: p.allbackups,
                 cookie: p.cookie.clone(),

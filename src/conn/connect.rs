@@ -15,7 +15,7 @@ use mio::Token;
 use super::{Cause, Sock, Stage, Termination};
 use crate::balance::PickKey;
 use crate::check::passive::{self, Seen};
-use crate::model::{BackendId, Balance, PortRule, ServerAddr, ServerId};
+use crate::model::{BackendId, Balance, PortRule, RetryOn, ServerAddr, ServerId};
 use crate::queue::{self, Ticket};
 use crate::reactor::Ctx;
 use crate::server::SharedState;
@@ -417,7 +417,9 @@ impl Connector {
             }
             passive::observe(ctx.shared, self.backend, srv, Seen::L4Err);
         }
-        if self.retries_left == 0 {
+        // `retry-on` without `conn-failure` (HTTP): a failed connect is not retried.
+        let allowed = failure == Failure::Late || be.retry_on.has(RetryOn::CONN_FAILURE);
+        if self.retries_left == 0 || !allowed {
             ctx.debug_event(format_args!(
                 "giving up on server {} after {} retries",
                 srv.0, be.retries

@@ -335,3 +335,25 @@ fn a_server_going_down_sends_its_queue_back_to_balancing() {
     assert_eq!(first.join().unwrap().0, 200);
     p.assert_clean();
 }
+
+#[test]
+fn retry_on_without_conn_failure_does_not_retry_refused_connects() {
+    let good = HttpBackend::start(ok("good", "fine"));
+    let refused: SocketAddr = format!("127.0.0.1:{}", crate::util::closed_port())
+        .parse()
+        .unwrap();
+    for (setting, want) in [
+        ("retry-on none", 503),
+        ("retry-on 503", 503),
+        ("retry-on conn-failure", 200),
+    ] {
+        let p = Proxy::start(&cfg(
+            refused,
+            good.addr,
+            &format!("    retries 2\n    option redispatch\n    {setting}\n"),
+        ));
+        // Round robin: the first request goes to the refusing server.
+        assert_eq!(get(p.addr("fe"), "/").0, want, "{setting}");
+        p.assert_clean();
+    }
+}
