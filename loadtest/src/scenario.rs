@@ -339,6 +339,62 @@ pub fn all() -> Vec<Scenario> {
                 disrupt: Disrupt::Hang,
             },
         },
+        Scenario {
+            name: "failover-kill-a",
+            about: "issue 6 config A (connect checks, inter 2 s, no redispatch), mode http, 500 req/s, b1 SIGKILLed then restarted",
+            port: 20100,
+            backends: vec![
+                http("b1", 21101, 100),
+                http("b2", 21102, 100),
+                http("b3", 21103, 100),
+            ],
+            load: Load::Failover {
+                rate: 500.0,
+                disrupt: Disrupt::Kill,
+            },
+        },
+        Scenario {
+            name: "failover-kill-b",
+            about: "issue 6 config B (HTTP checks, fastinter 100, retries with redispatch and retry-on), mode http, 500 req/s, b1 SIGKILLed then restarted",
+            port: 20110,
+            backends: vec![
+                http("b1", 21111, 100),
+                http("b2", 21112, 100),
+                http("b3", 21113, 100),
+            ],
+            load: Load::Failover {
+                rate: 500.0,
+                disrupt: Disrupt::Kill,
+            },
+        },
+        Scenario {
+            name: "failover-hang-a",
+            about: "issue 6 config A, mode http, 500 req/s, b1 SIGSTOPped then SIGCONTed",
+            port: 20130,
+            backends: vec![
+                http("b1", 21131, 100),
+                http("b2", 21132, 100),
+                http("b3", 21133, 100),
+            ],
+            load: Load::Failover {
+                rate: 500.0,
+                disrupt: Disrupt::Hang,
+            },
+        },
+        Scenario {
+            name: "failover-hang-b",
+            about: "issue 6 config B + timeout check 300ms, timeout server 1s, mode http, 500 req/s, b1 SIGSTOPped then SIGCONTed",
+            port: 20120,
+            backends: vec![
+                http("b1", 21121, 100),
+                http("b2", 21122, 100),
+                http("b3", 21123, 100),
+            ],
+            load: Load::Failover {
+                rate: 500.0,
+                disrupt: Disrupt::Hang,
+            },
+        },
     ]
 }
 
@@ -396,7 +452,7 @@ mod tests {
                 "{}: pid/daemon come from the runner",
                 s.name
             );
-            if !matches!(s.load, Load::Http { .. }) {
+            if !matches!(s.load, Load::Http { .. } | Load::Failover { .. }) {
                 assert!(
                     hap.contains("mode tcp"),
                     "{}: TCP scenarios use mode tcp",
