@@ -367,3 +367,75 @@ backend be\n    option httpchk\n\
     assert_eq!(first.join().unwrap(), (200, false));
     proxy.assert_clean();
 }
+
+#[test]
+fn cadence_follows_inter_fastinter_and_downinter() {
+    // rise 2 fall 3: fully up → `inter` apart; failing while still up → `fastinter`; down →
+    // `downinter`; rising → `fastinter`; back at the top → `inter` (HAProxy's srv_getinter).
+    let code = Arc::new(AtomicU16::new(200));
+    let times = Arc::new(std::sync::Mutex::new(Vec::<(Instant, u16)>::new()));
+    let (c, t) = (code.clone(), times.clone());
+    let srv = HttpBackend::start(Arc::new(move |_| {
+        let status = c.load(Ordering::SeqCst);
+        t.lock().unwrap().push((Instant::now(), status));
+        format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n").into_bytes()
+    }));
+    let p = Proxy::start(&http_cfg(&format!(
+        "backend be\n    option httpchk GET /\n    \
+         server s {} check inter 600 fastinter 100 downinter 300 rise 2 fall 3\n",
+        srv.addr
+    )));
+    let s = p.server("be", "s");
+    let count = |st: u16| times.lock().unwrap().iter().filter(|x| x.1 == st).count();
+    assert!(wait_until(Duration::from_secs(5), || count(200) >= 3));
+    code.store(500, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(5), || !s.is_usable()));
+    assert!(wait_until(Duration::from_secs(5), || count(500) >= 6));
+    code.store(200, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(5), || s.is_usable()));
+    let ups = count(200);
+    assert!(wait_until(Duration::from_secs(5), || count(200) >= ups + 2));
+    let seen = times.lock().unwrap().clone();
+    let gaps: Vec<(u16, u16, u128)> = seen
+        .windows(2)
+        .map(|w| (w[0].1, w[1].1, (w[1].0 - w[0].0).as_millis()))
+        .collect();
+    let in_range = |g: u128, lo: u128, hi: u128| (lo..=hi).contains(&g);
+    // Steady state, fully up: `inter` (the gaps between the first 200s after the first one).
+    let steady: Vec<u128> = gaps
+        .iter()
+        .take_while(|g| g.1 == 200)
+        .skip(1)
+        .map(|g| g.2)
+        .collect();
+    assert!(!steady.is_empty(), "{gaps:?}");
+    assert!(
+        steady.iter().all(|&g| in_range(g, 450, 1100)),
+        "inter: {gaps:?}"
+    );
+    // Failing: the 3 failures that take it down are `fastinter` apart...
+    let first_fail = gaps.iter().position(|g| g.1 == 500).unwrap();
+    let failing: Vec<u128> = gaps[first_fail + 1..first_fail + 3]
+        .iter()
+        .map(|g| g.2)
+        .collect();
+    assert!(
+        failing.iter().all(|&g| in_range(g, 60, 450)),
+        "fastinter: {gaps:?}"
+    );
+    // ...then, down, `downinter` apart.
+    let down: Vec<u128> = gaps[first_fail + 3..]
+        .iter()
+        .take_while(|g| g.0 == 500 && g.1 == 500)
+        .map(|g| g.2)
+        .collect();
+    assert!(!down.is_empty(), "{gaps:?}");
+    assert!(
+        down.iter().all(|&g| in_range(g, 220, 800)),
+        "downinter: {gaps:?}"
+    );
+    // Rising: the second success comes `fastinter` after the first.
+    let back = gaps.iter().rposition(|g| g.0 == 500 && g.1 == 200).unwrap();
+    assert!(in_range(gaps[back + 1].2, 60, 450), "rising: {gaps:?}");
+    p.assert_clean();
+}
