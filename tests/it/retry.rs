@@ -357,3 +357,33 @@ fn retry_on_without_conn_failure_does_not_retry_refused_connects() {
         p.assert_clean();
     }
 }
+
+#[test]
+fn all_servers_down_answers_503_at_once_without_retries() {
+    let (a, b) = (crate::util::closed_port(), crate::util::closed_port());
+    let p = Proxy::start(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    retries 3\n    option redispatch\n    retry-on all-retryable-errors\n    \
+             server a 127.0.0.1:{a} check inter 100 fall 1\n    server b 127.0.0.1:{b} check inter 100 fall 1\n"
+    ));
+    let (sa, sb) = (p.server("be", "a"), p.server("be", "b"));
+    assert!(wait_until(Duration::from_secs(3), || !sa.is_usable()
+        && !sb.is_usable()));
+    let errors = sa.connect_errors.load(SeqCst) + sb.connect_errors.load(SeqCst);
+    for _ in 0..20 {
+        let t0 = Instant::now();
+        assert_eq!(get(p.addr("fe"), "/").0, 503);
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+    assert_eq!(
+        sa.connect_errors.load(SeqCst) + sb.connect_errors.load(SeqCst),
+        errors,
+        "no connection attempted to a down server"
+    );
+    p.assert_clean();
+}
