@@ -130,8 +130,7 @@ impl Queue {
         let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         while let Some(t) = q.pop_front() {
-            if t
-                .state
+            if t.state
                 .compare_exchange(WAITING, REDISPATCHED, SeqCst, SeqCst)
                 .is_ok()
             {

@@ -161,6 +161,8 @@ pub struct ServerState {
 pub struct CheckState {
     /// `check::Status` as a number (0: not checked yet).
     pub status: AtomicU8,
+    /// The agent's last `check::Status` (`agent-check`; 0: none yet).
+    pub agent_status: AtomicU8,
     /// HTTP status of the last layer-7 check (0: none).
     pub code: AtomicU32,
     /// Duration of the last check, in ms.
@@ -562,6 +564,13 @@ impl SharedState {
             if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
                 let _ = w.wake();
             }
+        }
+    }
+
+    /// Wakes reactor `reactor` (results of its external checks are waiting).
+    pub fn wake_reactor(&self, reactor: usize) {
+        if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
+            let _ = w.wake();
         }
     }
 

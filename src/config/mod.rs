@@ -22,6 +22,7 @@ pub mod lexer;
 pub mod parser;
 pub mod rules;
 pub mod server;
+pub mod tcpcheck;
 pub mod units;
 
 use std::path::{Path, PathBuf};

@@ -248,9 +248,7 @@ impl Connector {
     /// Whether a queued stream's slot arrived, or it was sent back to load balancing (it
     /// should call `connect` again).
     pub fn granted(&self) -> bool {
-        self.ticket
-            .as_ref()
-            .is_some_and(|(t, _)| t.resolved())
+        self.ticket.as_ref().is_some_and(|(t, _)| t.resolved())
     }
 
     /// Gives the server slot back (end of stream, or of a request in HTTP) — to the oldest
