@@ -6,6 +6,7 @@ mod util;
 
 mod balance;
 mod checks;
+mod checks_kinds;
 mod cli;
 mod cookie;
 mod http;
