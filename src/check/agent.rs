@@ -161,32 +161,50 @@ pub fn maxconn_change(v: &[u8]) -> Result<u32, &'static str> {
 /// `agent reports an error : bogus`, `agent warns : ...`.
 pub fn outcome(out: &mut String, r: &Reply<'_>, warning: Option<&str>) -> Status {
     out.clear();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let error = r.error.filter(|e| !e.is_empty());
+    let warning = warning.filter(|w| !w.is_empty());
     if let Some((word, h)) = r.health {
         let status = match h {
             Health::Up => Status::L7Ok,
             Health::Down => Status::L7Sts,
         };
-        let mut msg = text(r.desc);
-        if msg.is_empty() || h == Health::Up {
-            if let Some(e) = r.error.filter(|e| !e.is_empty()) {
-                msg = text(e);
-            } else if let Some(w) = warning.filter(|w| !w.is_empty()) {
-                msg = w.to_string();
-            }
-        }
-        let _ = write!(out, "via agent : {}", text(word));
-        if !msg.is_empty() {
-            let _ = write!(out, " ({msg})");
+        out.push_str("via agent : ");
+        push_lossy(out, word);
+        let open = |out: &mut String| out.push_str(" (");
+        if !r.desc.is_empty() && h == Health::Down {
+            open(out);
+            push_lossy(out, r.desc);
+            out.push(')');
+        } else if let Some(e) = error {
+            open(out);
+            push_lossy(out, e);
+            out.push(')');
+        } else if let Some(w) = warning {
+            let _ = write!(out, " ({w})");
+        } else if !r.desc.is_empty() {
+            open(out);
+            push_lossy(out, r.desc);
+            out.push(')');
         }
         return status;
     }
-    if let Some(e) = r.error.filter(|e| !e.is_empty()) {
-        let _ = write!(out, "agent reports an error : {}", text(e));
-    } else if let Some(w) = warning.filter(|w| !w.is_empty()) {
+    if let Some(e) = error {
+        out.push_str("agent reports an error : ");
+        push_lossy(out, e);
+    } else if let Some(w) = warning {
         let _ = write!(out, "agent warns : {w}");
     }
     Status::Checked
+}
+
+/// Appends `bytes`, invalid UTF-8 replaced (no intermediate allocation).
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -274,6 +292,8 @@ mod tests {
         );
         let st = outcome(&mut s, &parse(b"50%\n").unwrap_or_default(), Some("w"));
         assert_eq!((st, s.as_str()), (Status::Checked, "agent warns : w"));
+        let st = outcome(&mut s, &parse(b"up # fine\n").unwrap_or_default(), None);
+        assert_eq!((st, s.as_str()), (Status::L7Ok, "via agent : up (fine)"));
         let st = outcome(&mut s, &parse(b"drain\n").unwrap_or_default(), None);
         assert_eq!((st, s.as_str()), (Status::Checked, ""));
     }

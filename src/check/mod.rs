@@ -899,9 +899,11 @@ impl Checks {
 
     /// The reactor was woken: results of external checks.
     pub fn on_wake(&mut self, ctx: &mut CheckCtx<'_>) {
-        let Some(runner) = &self.runner else { return };
-        let done: Vec<external::Done> = runner.results.try_iter().collect();
-        for d in done {
+        // A second handle on the channel (no allocation) so `finish` may borrow `self`.
+        let Some(results) = self.runner.as_ref().map(|r| r.results.clone()) else {
+            return;
+        };
+        while let Ok(d) = results.try_recv() {
             let Some(r) = self.run(d.slot) else { continue };
             if r.generation != d.generation || !matches!(r.phase, Phase::Process) {
                 continue;
