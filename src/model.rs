@@ -69,6 +69,10 @@ pub struct Global {
     pub spread_checks: u32,
     /// `max-spread-checks`: upper bound of the window the first checks are spread over.
     pub max_spread_checks: Option<Duration>,
+    /// `external-check`: external checks allowed.
+    pub external_check: bool,
+    /// `insecure-fork-wanted` (HAProxy warns that external checks fail without it).
+    pub insecure_fork_wanted: bool,
 }
 
 impl Default for Global {
@@ -89,6 +93,8 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             spread_checks: 0,
             max_spread_checks: None,
+            external_check: false,
+            insecure_fork_wanted: false,
         }
     }
 }
@@ -588,6 +594,84 @@ pub struct HealthCheck {
     pub disable_on_404: bool,
     /// `http-check send-state`: add the `x-haproxy-server-state` header.
     pub send_state: bool,
+    /// `option tcp-check` with its `tcp-check` rules (the last `option` of the three check
+    /// kinds wins, as in HAProxy).
+    pub tcp: Option<TcpCheck>,
+    /// `option external-check` with its `external-check command|path`.
+    pub external: Option<ExternalCheck>,
+    /// `option log-health-checks`: log every check status or health change.
+    pub log_health_checks: bool,
+}
+
+/// `option tcp-check`: the rules in order, an implicit first `connect` already inserted when
+/// the sequence does not start with one (HAProxy's `check_proxy_tcpcheck()`).
+#[derive(Clone, Debug, Default)]
+pub struct TcpCheck {
+    pub rules: Vec<TcpRule>,
+}
+
+/// One `tcp-check` rule. `step` is HAProxy's number for it in failure reports: its position
+/// among the configured rules (comments included) from 1; 0 for the implicit connect.
+#[derive(Clone, Debug)]
+pub struct TcpRule {
+    pub step: u32,
+    pub action: TcpAction,
+    /// `comment TEXT`, or the text of a `tcp-check comment` rule just before.
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TcpAction {
+    /// `tcp-check connect [port N] [addr A]`.
+    Connect {
+        port: Option<u16>,
+        addr: Option<std::net::IpAddr>,
+    },
+    /// `tcp-check send` / `send-binary`: the bytes to write.
+    Send(Vec<u8>),
+    Expect(TcpExpect),
+    /// `tcp-check comment`: counts as a step, does nothing.
+    Comment,
+}
+
+/// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [!] MATCH P`.
+#[derive(Clone, Debug)]
+pub struct TcpExpect {
+    pub invert: bool,
+    pub pattern: TcpPattern,
+    /// `min-recv`; -1: not set.
+    pub min_recv: i64,
+    /// The status on success when this is the last rule (default `L7OK`).
+    pub ok_status: u8,
+    /// The status of a failed match (default `L7RSP`).
+    pub error_status: u8,
+    /// The status of a timeout while waiting for this match (default `L7TOUT`).
+    pub tout_status: u8,
+}
+
+/// What `tcp-check expect` looks for in the received bytes.
+#[derive(Clone, Debug)]
+pub enum TcpPattern {
+    /// `string TEXT` / `binary HEX`: the bytes anywhere in the input (`binary`: true).
+    Bytes(Vec<u8>, bool),
+    /// `rstring REGEX` on the input.
+    Regex(regex::bytes::Regex),
+    /// `rbinary REGEX` on the input written as upper-case hex digits.
+    RBinary(regex::bytes::Regex),
+}
+
+/// `option external-check`.
+#[derive(Clone, Debug, Default)]
+pub struct ExternalCheck {
+    /// `external-check command`.
+    pub command: PathBuf,
+    /// `external-check path`: the command's `PATH` (default empty, as HAProxy).
+    pub path: String,
+    /// The first address the proxy listens on (a `listen` section), for the arguments and
+    /// `HAPROXY_PROXY_ADDR`/`_PORT`; `None` in a backend.
+    pub bind: Option<BindAddr>,
+    /// HAProxy's proxy id (`HAPROXY_PROXY_ID`): the proxy's position among all proxies.
+    pub proxy_id: u32,
 }
 
 /// The HTTP request a check sends and what it expects back.
@@ -715,6 +799,16 @@ pub struct CheckParams {
     pub port: Option<u16>,
     /// `addr`: check this address instead of the server's.
     pub addr: Option<std::net::IpAddr>,
+    /// `agent-check` (with `agent-port` set; HAProxy refuses it without).
+    pub agent: bool,
+    /// `agent-port`.
+    pub agent_port: Option<u16>,
+    /// `agent-inter`, default 2 s: the agent's interval, and its timeout without `timeout check`.
+    pub agent_inter: Duration,
+    /// `agent-addr`: the agent's address instead of the server's.
+    pub agent_addr: Option<std::net::IpAddr>,
+    /// `agent-send`: sent verbatim once connected.
+    pub agent_send: String,
 }
 
 impl Default for CheckParams {
@@ -729,6 +823,11 @@ impl Default for CheckParams {
             init_state: InitState::Up,
             port: None,
             addr: None,
+            agent: false,
+            agent_port: None,
+            agent_inter: Duration::from_millis(2000),
+            agent_addr: None,
+            agent_send: String::new(),
         }
     }
 }

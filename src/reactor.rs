@@ -292,7 +292,8 @@ impl Reactor {
             })
             .collect();
         let now = Instant::now();
-        let checks = Checks::new(id, reactors, model);
+        let mut checks = Checks::new(id, reactors, model);
+        checks.attach_runner(id, &shared);
         let core = Core {
             timers: TimerWheel::new(now),
             pools: Pools {
@@ -386,6 +387,8 @@ impl Reactor {
                         if self.on_commands(now) {
                             return Ok(());
                         }
+                        // Results of external checks come with a wake-up too.
+                        self.with_checks(now, |checks, ctx| checks.on_wake(ctx));
                     }
                     Target::Listener(i) => {
                         if let Some(l) = self.listeners.get_mut(i) {

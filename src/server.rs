@@ -168,6 +168,8 @@ pub struct ServerState {
 pub struct CheckState {
     /// `check::Status` as a number (0: not checked yet).
     pub status: AtomicU8,
+    /// The agent's last `check::Status` (`agent-check`; 0: none yet).
+    pub agent_status: AtomicU8,
     /// HTTP status of the last layer-7 check (0: none).
     pub code: AtomicU32,
     /// Duration of the last check, in ms.
@@ -591,7 +593,8 @@ impl SharedState {
         self.inboxes.len()
     }
 
-    fn wake(&self, reactor: usize) {
+    /// Wakes reactor `reactor` (health notes or results of its external checks are waiting).
+    pub fn wake_reactor(&self, reactor: usize) {
         if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
             let _ = w.wake();
         }
@@ -601,7 +604,7 @@ impl SharedState {
     pub fn send_note(&self, reactor: usize, note: HealthNote) {
         if let Some((tx, _)) = self.notes.get(reactor) {
             let _ = tx.send(note);
-            self.wake(reactor);
+            self.wake_reactor(reactor);
         }
     }
 

@@ -62,10 +62,17 @@ impl Default for Options {
 }
 
 /// Whether the backend's checks look at the application's answer (layer 7), so that a server
-/// which accepts connections but never answers fails them. Only `option httpchk` does today;
-/// `option tcp-check` with an `expect` rule belongs here once the model carries it.
+/// which accepts connections but never answers fails them: `option httpchk`, `option
+/// tcp-check` with an `expect` rule, or an external check (its command is bounded by the
+/// check's timeout, and is assumed to talk to the application).
 pub fn check_is_layer7(be: &Backend) -> bool {
-    be.health_check.http.is_some()
+    let hc = &be.health_check;
+    let tcp_expects = hc.tcp.as_ref().is_some_and(|t| {
+        t.rules
+            .iter()
+            .any(|r| matches!(r.action, crate::model::TcpAction::Expect(_)))
+    });
+    hc.http.is_some() || tcp_expects || hc.external.is_some()
 }
 
 /// `T`: how long one check of a hung server takes to fail.

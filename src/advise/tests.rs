@@ -422,3 +422,22 @@ fn times_are_printed_as_users_write_them() {
     assert_eq!(bound(ms(300)), "0.3s");
     assert_eq!(bound(ms(250)), "250ms");
 }
+
+#[test]
+fn tcp_check_with_expect_counts_as_layer7() {
+    let defaults =
+        "    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 1s";
+    let servers = "    server s1 127.0.0.1:8081 check\n    server s2 127.0.0.1:8082 check";
+    let with = model(&cfg(
+        defaults,
+        "    option tcp-check\n    tcp-check send PING\\r\\n\n    tcp-check expect string +PONG",
+        servers,
+    ));
+    let without = model(&cfg(
+        defaults,
+        "    option tcp-check\n    tcp-check send PING\\r\\n",
+        servers,
+    ));
+    assert!(with.backends.first().is_some_and(check_is_layer7));
+    assert!(!without.backends.first().is_some_and(check_is_layer7));
+}

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::health::Verdict;
+use super::report::Probe;
 use super::report::Status;
 use super::transition::{self, Why};
 use crate::conn::Cause;
@@ -146,8 +147,8 @@ pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen:
     }
 }
 
-/// The reactor running the check of `server` (the k-th checked server of the model belongs
-/// to reactor `k % reactors`, as `Checks::new` assigns them).
+/// The reactor running the check of `server` (the k-th server of the model with a check or
+/// an agent belongs to reactor `k % reactors`, as `Checks::new` assigns them).
 pub fn check_owner(
     model: &Model,
     reactors: usize,
@@ -157,11 +158,12 @@ pub fn check_owner(
     let mut k = 0usize;
     for (bi, be) in model.backends.iter().enumerate() {
         for (si, s) in be.servers.iter().enumerate() {
-            if !s.check.enabled {
+            // As `Checks::new`: servers with a check or an agent are dealt out in turn.
+            if !s.check.enabled && !s.check.agent {
                 continue;
             }
             if bi == backend.0 as usize && si == server.0 as usize {
-                return Some(k % reactors.max(1));
+                return s.check.enabled.then_some(k % reactors.max(1));
             }
             k += 1;
         }
@@ -183,67 +185,72 @@ impl super::Checks {
         let Some(i) = self
             .tasks
             .iter()
-            .position(|t| t.backend == backend && t.server == server)
+            .position(|t| t.backend == backend && t.server == server && t.runs[0].is_some())
         else {
             return;
         };
         let shared = ctx.shared;
-        let (Some(srv), Some(st), Some(t)) = (
-            shared
-                .model
-                .backends
-                .get(backend.0 as usize)
-                .and_then(|b| b.servers.get(server.0 as usize)),
+        let (Some(be), Some(st), Some(t)) = (
+            shared.model.backends.get(backend.0 as usize),
             shared.server(backend, server),
             self.tasks.get_mut(i),
         ) else {
             return;
         };
+        let Some(srv) = be.servers.get(server.0 as usize) else {
+            return;
+        };
         t.fast = true;
-        let fail = match srv.passive.on_error {
-            OnError::FastInter => false,
-            OnError::FailCheck => true,
-            OnError::SuddenDeath => {
-                if t.health.health > t.health.rise {
-                    t.health.health = t.health.rise + 1;
+        let fail = match (srv.passive.on_error, t.monitor.check.as_mut()) {
+            (OnError::FastInter, _) | (_, None) => false,
+            (OnError::FailCheck, Some(_)) => true,
+            (OnError::SuddenDeath, Some(h)) => {
+                if h.health > h.rise {
+                    h.health = h.rise + 1;
                 }
                 true
             }
-            OnError::MarkDown => {
-                t.health.health = t.health.rise;
+            (OnError::MarkDown, Some(h)) => {
+                h.health = h.rise;
                 true
             }
         };
         if fail {
-            self.line.clear();
-            let _ = write!(
-                self.line,
-                "Detected {count} consecutive errors, last one was: {}",
-                last.description()
-            );
-            if t.health.health > 0 {
+            let maint = st.admin() == Admin::Maint;
+            let rec = t
+                .monitor
+                .record(Probe::Check, Verdict::Failed, false, maint);
+            if rec.failed {
                 st.check.failed.fetch_add(1, Relaxed);
             }
-            let change = t.health.record(Verdict::Failed, st.admin() == Admin::Maint);
             st.check.status.store(Status::Hana as u8, Relaxed);
-            st.check.health.store(t.health.health, Relaxed);
-            if let Some(c) = change {
-                let info = std::mem::take(&mut self.line);
+            if let Some(h) = t.monitor.check {
+                st.check.health.store(h.health, Relaxed);
+            }
+            if let Some(c) = rec.change {
+                let mut info = String::new();
+                let _ = write!(
+                    info,
+                    "Detected {count} consecutive errors, last one was: {}",
+                    last.description()
+                );
                 let why = Why {
                     status: Status::Hana,
                     code: 0,
                     info: info.as_bytes(),
                     duration_ms: u64::from(st.check.duration_ms.load(Relaxed)),
+                    no_reason: false,
                 };
                 transition::apply(shared, backend, server, c, &why, ctx.now, &mut self.line);
-                self.line = info;
             }
         }
-        // Bring an idle task's next run forward to `fastinter`.
+        // Bring an idle check's next run forward to `fastinter`.
         let soon = ctx.now + srv.check.fastinter;
-        if t.next_at.is_some_and(|at| at > soon) {
-            t.next_at = Some(soon);
-            self.arm(i, soon, ctx.timers);
+        let idle_later = t.runs[0].as_ref().is_some_and(|r| {
+            matches!(r.phase, super::Phase::Idle) && r.next_at.is_some_and(|at| at > soon)
+        });
+        if idle_later {
+            self.arm(i * 2, soon, ctx.timers);
         }
     }
 }

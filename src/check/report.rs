@@ -21,8 +21,18 @@ pub enum Status {
     L7Ok = 7,
     L7OkC = 8,
     L7Sts = 9,
+    L6Ok = 10,
+    L6Tout = 11,
+    L6Rsp = 12,
+    /// An agent reply that changes no health (`CHECKED`, "No status change").
+    Checked = 13,
+    /// An external check's command exited with a non-zero status (or could not run).
+    ProcErr = 14,
+    /// An external check's command was killed after the timeout.
+    ProcTout = 15,
+    ProcOk = 16,
     /// Passive health reached `error-limit` (`HANA`).
-    Hana = 10,
+    Hana = 17,
 }
 
 impl Status {
@@ -37,7 +47,14 @@ impl Status {
             7 => Status::L7Ok,
             8 => Status::L7OkC,
             9 => Status::L7Sts,
-            10 => Status::Hana,
+            10 => Status::L6Ok,
+            11 => Status::L6Tout,
+            12 => Status::L6Rsp,
+            13 => Status::Checked,
+            14 => Status::ProcErr,
+            15 => Status::ProcTout,
+            16 => Status::ProcOk,
+            17 => Status::Hana,
             _ => Status::Ini,
         }
     }
@@ -55,6 +72,13 @@ impl Status {
             Status::L7Ok => "L7OK",
             Status::L7OkC => "L7OKC",
             Status::L7Sts => "L7STS",
+            Status::L6Ok => "L6OK",
+            Status::L6Tout => "L6TOUT",
+            Status::L6Rsp => "L6RSP",
+            Status::Checked => "CHECKED",
+            Status::ProcErr => "PROCERR",
+            Status::ProcTout => "PROCTOUT",
+            Status::ProcOk => "PROCOK",
             Status::Hana => "HANA",
         }
     }
@@ -72,21 +96,41 @@ impl Status {
             Status::L7Ok => "Layer7 check passed",
             Status::L7OkC => "Layer7 check conditionally passed",
             Status::L7Sts => "Layer7 wrong status",
+            Status::L6Ok => "Layer6 check passed",
+            Status::L6Tout => "Layer6 timeout",
+            Status::L6Rsp => "Layer6 invalid response",
+            Status::Checked => "No status change",
+            Status::ProcErr => "External check error",
+            Status::ProcTout => "External check timeout",
+            Status::ProcOk => "External check passed",
             Status::Hana => "Health analyze",
         }
     }
 
-    /// HAProxy prints `code: N` for the statuses past `HCHK_STATUS_L57DATA`.
+    /// HAProxy prints `code: N` for the statuses past `HCHK_STATUS_L57DATA` (an agent's
+    /// `down` counts only because of this: `L7STS` is past it, a refused connect is not).
     pub fn has_code(self) -> bool {
-        matches!(self, Status::L7Ok | Status::L7OkC | Status::L7Sts)
+        matches!(
+            self,
+            Status::L7Ok
+                | Status::L7OkC
+                | Status::L7Sts
+                | Status::ProcErr
+                | Status::ProcTout
+                | Status::ProcOk
+        )
     }
 
     pub fn verdict(self) -> Verdict {
         match self {
-            Status::L4Ok | Status::L7Ok => Verdict::Passed,
+            Status::L4Ok | Status::L7Ok | Status::L6Ok | Status::ProcOk => Verdict::Passed,
             Status::L7OkC => Verdict::CondPassed,
-            Status::Ini
-            | Status::SockErr
+            Status::Ini | Status::Checked => Verdict::Neutral,
+            Status::SockErr
+            | Status::L6Tout
+            | Status::L6Rsp
+            | Status::ProcErr
+            | Status::ProcTout
             | Status::L4Tout
             | Status::L4Con
             | Status::L7Tout
@@ -117,6 +161,9 @@ pub struct Transition<'a> {
     /// Streams sent back to load balancing from the server's queue (a DOWN).
     pub requeued: u32,
     pub queued: u32,
+    /// Leave the reason out (`option log-health-checks` logged it already, as HAProxy's
+    /// `srv_update_status()` does).
+    pub no_reason: bool,
 }
 
 /// `Server be/s1 is DOWN, reason: ..., check duration: 0ms. 1 active and 0 backup servers
@@ -130,22 +177,10 @@ pub fn transition_line(out: &mut String, t: &Transition<'_>) {
         Change::Stopping => "stopping",
     };
     let backup = if t.backup { "Backup " } else { "" };
-    let _ = write!(
-        out,
-        "{backup}Server {}/{} is {what}, reason: {}",
-        t.backend,
-        t.server,
-        t.status.description()
-    );
-    if t.status.has_code() {
-        let _ = write!(out, ", code: {}", t.code);
+    let _ = write!(out, "{backup}Server {}/{} is {what}", t.backend, t.server);
+    if !t.no_reason {
+        reason(out, t.status, t.code, t.info, t.duration_ms);
     }
-    if !t.info.is_empty() {
-        out.push_str(", info: \"");
-        ascii_encode(out, t.info);
-        out.push('"');
-    }
-    let _ = write!(out, ", check duration: {}ms", t.duration_ms);
     let on_backup = if t.backups > 0 && t.active == 0 {
         " Running on backup."
     } else {
@@ -163,6 +198,87 @@ pub fn transition_line(out: &mut String, t: &Transition<'_>) {
             t.active, t.backups, t.requeued, t.queued
         ),
     };
+}
+
+/// `, reason: ..., code: N, info: "...", check duration: Nms` (HAProxy's
+/// `srv_append_status()` with a check).
+fn reason(out: &mut String, status: Status, code: u16, info: &[u8], duration_ms: u64) {
+    let _ = write!(out, ", reason: {}", status.description());
+    if status.has_code() {
+        let _ = write!(out, ", code: {code}");
+    }
+    if !info.is_empty() {
+        out.push_str(", info: \"");
+        ascii_encode(out, info);
+        out.push('"');
+    }
+    let _ = write!(out, ", check duration: {duration_ms}ms");
+}
+
+/// Which probe a line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Check,
+    Agent,
+}
+
+/// The health of a probe for `option log-health-checks`' `status:` field.
+#[derive(Clone, Copy, Debug)]
+pub struct HealthNow {
+    pub health: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// The server's configured weight is not 0 (else `DRAIN` instead of `UP`).
+    pub weighted: bool,
+}
+
+/// `Health check for server be/s1 failed, reason: ..., check duration: 0ms, status: 0/2
+/// DOWN` — HAProxy 2.6's `option log-health-checks` line from `set_server_check_status()`
+/// (texts compared with the real binary), without the `[WARNING]` prefix and final dot.
+pub fn health_line(
+    out: &mut String,
+    probe: Probe,
+    backup: bool,
+    names: (&str, &str),
+    verdict: Verdict,
+    why: (Status, u16, &[u8], u64),
+    h: HealthNow,
+) {
+    out.clear();
+    let _ = write!(
+        out,
+        "{} check for {}server {}/{} {}{}",
+        match probe {
+            Probe::Check => "Health",
+            Probe::Agent => "Agent",
+        },
+        if backup { "backup " } else { "" },
+        names.0,
+        names.1,
+        if verdict == Verdict::CondPassed {
+            "conditionally "
+        } else {
+            ""
+        },
+        if verdict == Verdict::Failed {
+            "failed"
+        } else {
+            "succeeded"
+        }
+    );
+    reason(out, why.0, why.1, why.2, why.3);
+    let up = h.health >= h.rise;
+    let _ = write!(
+        out,
+        ", status: {}/{} {}",
+        if up { h.health - h.rise + 1 } else { h.health },
+        if up { h.fall } else { h.rise },
+        match (up, h.weighted) {
+            (true, true) => "UP",
+            (true, false) => "DRAIN",
+            (false, _) => "DOWN",
+        }
+    );
 }
 
 /// HAProxy's `chunk_asciiencode(.., '"')`: printable ASCII as is, `"` and the rest as `\xHH`.
@@ -201,6 +317,7 @@ mod tests {
             sessions: 0,
             requeued: 0,
             queued: 0,
+            no_reason: false,
         }
     }
 
@@ -283,7 +400,7 @@ mod tests {
 
     #[test]
     fn status_numbers_round_trip() {
-        for n in 0..=9u8 {
+        for n in 0..=16u8 {
             assert_eq!(Status::from_u8(n) as u8, n);
         }
         assert_eq!(Status::from_u8(200), Status::Ini);

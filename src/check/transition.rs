@@ -6,12 +6,14 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::health::Change;
+use std::fmt::Write as _;
+
+use super::health::{Change, Monitor};
 use super::passive::HealthNote;
 use super::report::{self, Status, Transition};
 use crate::conn::Cause;
 use crate::model::{BackendId, ServerId};
-use crate::server::SharedState;
+use crate::server::{Admin, SharedState};
 
 /// What a state-change line gives as its reason.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +23,8 @@ pub struct Why<'a> {
     /// The `info: "..."` text (empty: none).
     pub info: &'a [u8],
     pub duration_ms: u64,
+    /// `option log-health-checks` logged the reason already: leave it out.
+    pub no_reason: bool,
 }
 
 /// Applies `change` to server `srv` of backend `be` and prints HAProxy's line for it into
@@ -103,11 +107,25 @@ pub fn apply(
             sessions: st.conns.cur(),
             requeued,
             queued: st.queue.len(),
+            no_reason: why.no_reason,
         },
     );
+    eprintln!("[WARNING]  ({}) : {line}", std::process::id());
+    alert_if_none_left(shared, be_id, usable_before, (active, backups));
+}
+
+/// `[ALERT] ... backend 'be' has no server available!` when the last usable server went.
+fn alert_if_none_left(
+    shared: &SharedState,
+    be_id: BackendId,
+    before: (u32, u32),
+    after: (u32, u32),
+) {
+    let Some(be) = shared.model.backends.get(be_id.0 as usize) else {
+        return;
+    };
     let pid = std::process::id();
-    eprintln!("[WARNING]  ({pid}) : {line}");
-    if usable_before.0 + usable_before.1 > 0 && active + backups == 0 {
+    if before.0 + before.1 > 0 && after.0 + after.1 == 0 {
         let kind = if shared
             .model
             .frontends
@@ -122,6 +140,125 @@ pub fn apply(
             "[ALERT]    ({pid}) : {kind} '{}' has no server available!",
             be.name
         );
+    }
+}
+
+/// Applies an administrative state an agent asked for (`ready`, `drain`, `maint`) and prints
+/// haproxy 2.6's line for it (`srv_update_status()`; texts compared with the real binary):
+/// `Server be/s1 is going DOWN for maintenance. ...`, `... was DOWN and now enters
+/// maintenance.`, `... is UP/READY (leaving forced maintenance).`, `... enters drain state.
+/// ...`, `... is UP (leaving forced drain).`
+pub fn apply_admin(
+    shared: &SharedState,
+    be_id: BackendId,
+    srv_id: ServerId,
+    admin: Admin,
+    monitor: &mut Monitor,
+    now: Instant,
+    line: &mut String,
+) {
+    let (Some(be), Some(bs)) = (
+        shared.model.backends.get(be_id.0 as usize),
+        shared.backend(be_id),
+    ) else {
+        return;
+    };
+    let (Some(srv), Some(st)) = (
+        be.servers.get(srv_id.0 as usize),
+        bs.servers.get(srv_id.0 as usize),
+    ) else {
+        return;
+    };
+    let old = st.admin();
+    if old == admin {
+        return;
+    }
+    let before = usable_counts(be, bs);
+    let now_ms = shared.ms(now);
+    let backup = if srv.backup { "Backup " } else { "" };
+    let who = format!("{backup}Server {}/{}", be.name, srv.name);
+    line.clear();
+    let redistribute = || {
+        if be.redispatch.is_some() && !be.persist {
+            st.queue
+                .redistribute(|t| shared.wake_stream(t.reactor, t.owner))
+        } else {
+            0
+        }
+    };
+    match (old, admin) {
+        (_, Admin::Maint) => {
+            let was_up = st.is_up();
+            monitor.enter_maint();
+            st.set_admin(Admin::Maint, now_ms);
+            st.set_up(false, now_ms);
+            st.check.last_change_ms.store(now_ms, Relaxed);
+            if was_up {
+                st.check.down_transitions.fetch_add(1, Relaxed);
+                let requeued = redistribute();
+                let (a, b) = usable_counts(be, bs);
+                let _ = write!(
+                    line,
+                    "{who} is going DOWN for maintenance. {a} active and {b} backup servers left.{} {} sessions active, {requeued} requeued, {} remaining in queue.",
+                    running_on_backup(a, b),
+                    st.conns.cur(),
+                    st.queue.len()
+                );
+            } else {
+                let _ = write!(line, "{who} was DOWN and now enters maintenance.");
+            }
+        }
+        (Admin::Maint, _) => {
+            let up = monitor.leave_maint();
+            st.set_admin(admin, now_ms);
+            st.set_up(up, now_ms);
+            st.check.last_change_ms.store(now_ms, Relaxed);
+            let _ = write!(
+                line,
+                "{who} is {}/{} (leaving forced maintenance).",
+                if up { "UP" } else { "DOWN" },
+                if admin == Admin::Drain {
+                    "DRAIN"
+                } else {
+                    "READY"
+                }
+            );
+            if up {
+                crate::conn::connect::dispatch_from(shared, be_id, now);
+            }
+        }
+        (_, Admin::Drain) => {
+            st.set_admin(Admin::Drain, now_ms);
+            let requeued = redistribute();
+            let (a, b) = usable_counts(be, bs);
+            let _ = write!(
+                line,
+                "{who} enters drain state. {a} active and {b} backup servers online.{} {requeued} sessions requeued, {} total in queue.",
+                running_on_backup(a, b),
+                st.queue.len()
+            );
+        }
+        (_, Admin::Ready) => {
+            st.set_admin(Admin::Ready, now_ms);
+            let _ = write!(
+                line,
+                "{who} is {} (leaving forced drain).",
+                if st.is_up() { "UP" } else { "DOWN" }
+            );
+            if st.is_up() {
+                crate::conn::connect::dispatch_from(shared, be_id, now);
+            }
+        }
+    }
+    eprintln!("[WARNING]  ({}) : {line}", std::process::id());
+    alert_if_none_left(shared, be_id, before, usable_counts(be, bs));
+}
+
+fn running_on_backup(active: u32, backups: u32) -> &'static str {
+    if backups > 0 && active == 0 {
+        " Running on backup."
+    } else {
+        ""
     }
 }
 

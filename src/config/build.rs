@@ -244,7 +244,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 hash_type: p.hash_type,
                 hash_balance_factor: p.hash_balance_factor,
                 fullconn: (p.fullconn > 0).then_some(p.fullconn),
-                health_check: p.check.build(),
+                health_check: build_health_check(p, idx, &model.global, d),
             });
         }
     }
@@ -254,6 +254,40 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
         ));
     }
     model
+}
+
+/// The backend's checks, with HAProxy's post-parse checks of `option external-check`.
+fn build_health_check(
+    p: &ProxyConf,
+    idx: usize,
+    global: &crate::model::Global,
+    d: &mut Diagnostics,
+) -> crate::model::HealthCheck {
+    let mut hc = p.check.build();
+    if let Some(ext) = &mut hc.external {
+        let alert = |d: &mut Diagnostics, what: &str| {
+            d.push(ConfigError::bare_alert(format!(
+                "Proxy '{}' : 'option external-check' unable to find required '{what}'.",
+                p.name
+            )));
+        };
+        if !global.external_check {
+            alert(d, "global.external-check");
+        }
+        if p.check.ext_command.is_none() {
+            alert(d, "external-check command");
+        }
+        if !global.insecure_fork_wanted {
+            d.push(ConfigError::bare_warning(format!(
+                "Proxy '{}' : 'insecure-fork-wanted' not enabled in the global section, 'option external-check' will likely fail.",
+                p.name
+            )));
+        }
+        // HAProxy numbers proxies from 1 in declaration order; a `listen` has a listener.
+        ext.proxy_id = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+        ext.bind = p.binds.first().map(|b| b.addr.clone());
+    }
+    hc
 }
 
 fn mode_str(m: Mode) -> &'static str {

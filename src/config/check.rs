@@ -8,7 +8,20 @@
 
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::parser::{ProxyConf, too_many, unsupported};
-use crate::model::{ExpectKind, HealthCheck, HttpCheck, HttpExpect};
+use crate::model::{
+    ExpectKind, ExternalCheck, HealthCheck, HttpCheck, HttpExpect, TcpAction, TcpCheck, TcpRule,
+};
+
+/// Which check an `option` chose: HAProxy keeps one (`PR_O2_CHK_ANY`), the last one wins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A TCP connect (no option).
+    #[default]
+    Connect,
+    Http,
+    TcpCheck,
+    External,
+}
 
 /// A proxy's health-check keywords as written, merged into a [`HealthCheck`] when built.
 #[derive(Clone, Debug, Default)]
@@ -25,6 +38,16 @@ pub struct CheckConf {
     pub expect: Option<HttpExpect>,
     pub disable_on_404: bool,
     pub send_state: bool,
+    /// The last of `option httpchk|tcp-check|external-check`.
+    pub kind: CheckKind,
+    /// `tcp-check` rules as written (steps from 1).
+    pub tcp_rules: Vec<TcpRule>,
+    /// The rules came from a defaults section: the proxy's first own rule replaces them.
+    pub tcp_inherited: bool,
+    pub ext_command: Option<String>,
+    pub ext_path: Option<String>,
+    /// `option log-health-checks`.
+    pub log_health_checks: bool,
 }
 
 impl CheckConf {
@@ -49,10 +72,49 @@ impl CheckConf {
             h.expect.clone_from(&self.expect);
             h
         });
+        let tcp = (self.kind == CheckKind::TcpCheck).then(|| {
+            let mut rules = self.tcp_rules.clone();
+            // HAProxy's check_proxy_tcpcheck(): without a connect before the first rule that
+            // is not a comment, an implicit one (step 0) goes first.
+            let first = rules
+                .iter()
+                .find(|r| !matches!(r.action, TcpAction::Comment));
+            if !matches!(first.map(|r| &r.action), Some(TcpAction::Connect { .. })) {
+                rules.insert(
+                    0,
+                    TcpRule {
+                        step: 0,
+                        action: TcpAction::Connect {
+                            port: None,
+                            addr: None,
+                        },
+                        comment: None,
+                    },
+                );
+            }
+            TcpCheck { rules }
+        });
+        let external = (self.kind == CheckKind::External).then(|| ExternalCheck {
+            command: self.ext_command.clone().unwrap_or_default().into(),
+            path: self.ext_path.clone().unwrap_or_default(),
+            bind: None,
+            proxy_id: 0,
+        });
         HealthCheck {
-            http,
+            http: http.filter(|_| self.kind == CheckKind::Http),
             disable_on_404: self.disable_on_404,
             send_state: self.send_state,
+            tcp,
+            external,
+            log_health_checks: self.log_health_checks,
+        }
+    }
+
+    /// What a proxy inherits from its defaults section.
+    pub fn inherited(&self) -> CheckConf {
+        CheckConf {
+            tcp_inherited: !self.tcp_rules.is_empty(),
+            ..self.clone()
         }
     }
 }
@@ -77,6 +139,7 @@ pub fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut D
         }
     }
     p.check.httpchk = Some(h);
+    p.check.kind = CheckKind::Http;
 }
 
 /// `http-check ...` (the caller checked the backend capability).
@@ -471,17 +534,84 @@ mod tests {
 
     #[test]
     fn unbuilt_check_keywords_still_say_so() {
+        // Built: tcp-check, external checks, log-health-checks, agents, passive health. Still
+        // refused: the log-format / TLS forms of tcp-check.
         let a = alerts(
-            "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
-             backend be\n    option tcp-check\n    tcp-check connect\n    option external-check\n    \
-             external-check command /bin/true\n    option log-health-checks\n    \
-             server a 127.0.0.1:80 check agent-check\n",
+            "global\n    external-check\n    insecure-fork-wanted\n\
+             defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend be\n    option tcp-check\n    tcp-check connect\n    tcp-check send-lf x\n    \
+             tcp-check connect port 443 ssl\n    option log-health-checks\n    \
+             server a 127.0.0.1:80 check agent-check agent-port 81\n\
+             backend ext\n    option external-check\n    external-check command /bin/true\n    \
+             server d 127.0.0.1:80 check\n",
         );
-        assert_eq!(a.len(), 6, "{a:?}");
+        assert_eq!(a.len(), 2, "{a:?}");
         assert!(
             a.iter().all(|l| l.contains("Ravelin does not support yet")),
             "{a:?}"
         );
+        for kw in ["send-lf", "ssl"] {
+            assert!(a.iter().any(|l| l.contains(kw)), "{kw}: {a:?}");
+        }
+    }
+
+    #[test]
+    fn external_check_requirements_match_haproxy() {
+        // `haproxy -c` 2.6 on the same configurations.
+        let base = "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+                    backend be\n    option external-check\n    server a 127.0.0.1:80 check\n";
+        let e = crate::config::load_str("t.cfg", base)
+            .err()
+            .map(|e| e.alerts)
+            .unwrap_or_default();
+        assert_eq!(
+            e.iter().filter(|l| l.contains("Proxy 'be'")).count(),
+            2,
+            "{e:?}"
+        );
+        assert!(e.iter().any(|l| l.ends_with("Proxy 'be' : 'option external-check' unable to find required 'global.external-check'.")), "{e:?}");
+        assert!(e.iter().any(|l| l.ends_with("Proxy 'be' : 'option external-check' unable to find required 'external-check command'.")), "{e:?}");
+        let ok = crate::config::load_str(
+            "t.cfg",
+            &format!("global\n    external-check\n{base}    external-check command /bin/true\n"),
+        )
+        .ok()
+        .unwrap_or_else(|| unreachable!("valid"));
+        assert!(
+            ok.warnings.iter().any(|w| w.ends_with("Proxy 'be' : 'insecure-fork-wanted' not enabled in the global section, 'option external-check' will likely fail.")),
+            "{:?}",
+            ok.warnings
+        );
+        let be = ok.model.backends.first().unwrap_or_else(|| unreachable!());
+        let ext = be.health_check.external.clone().unwrap_or_default();
+        assert_eq!(ext.command, std::path::PathBuf::from("/bin/true"));
+        assert_eq!((ext.proxy_id, ext.path.as_str()), (1, ""));
+    }
+
+    #[test]
+    fn last_check_option_wins_and_implicit_connect() {
+        let l = crate::config::load_str(
+            "t.cfg",
+            "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             backend be\n    option httpchk\n    option tcp-check\n    tcp-check comment hi\n    \
+             tcp-check send PING\n    tcp-check expect string PONG\n    option log-health-checks\n    \
+             server a 127.0.0.1:80 check\n",
+        )
+        .ok()
+        .unwrap_or_else(|| unreachable!("valid"));
+        let hc = &l
+            .model
+            .backends
+            .first()
+            .unwrap_or_else(|| unreachable!())
+            .health_check;
+        assert!(hc.http.is_none() && hc.log_health_checks);
+        let steps: Vec<u32> = hc
+            .tcp
+            .as_ref()
+            .map(|t| t.rules.iter().map(|r| r.step).collect())
+            .unwrap_or_default();
+        assert_eq!(steps, vec![0, 1, 2, 3], "implicit connect first, as step 0");
     }
 
     #[test]

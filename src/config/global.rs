@@ -70,6 +70,15 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
             span,
             d,
         ),
+        "external-check" | "insecure-fork-wanted" => {
+            if no_more(d, 1) {
+                if kw == "external-check" {
+                    g.model.external_check = true;
+                } else {
+                    g.model.insecure_fork_wanted = true;
+                }
+            }
+        }
         "maxconn" => {
             let Some(n) = arg1.and_then(parse_u32) else {
                 return d.alert(span, "'maxconn' expects an integer argument.");

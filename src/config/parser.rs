@@ -156,6 +156,7 @@ impl ProxyConf {
             use_backends: Vec::new(),
             explicitly_referenced: false,
             http: self.http.inherited(),
+            check: self.check.inherited(),
             ..self.clone()
         }
     }
@@ -774,6 +775,16 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 check_kw::parse_http_check(p, words, span, d);
             }
         }
+        "tcp-check" => {
+            if capable(p, kw, Need::Backend, "", span, d) {
+                crate::config::tcpcheck::parse_tcp_check(p, words, span, d);
+            }
+        }
+        "external-check" => {
+            if capable(p, kw, Need::Backend, "", span, d) {
+                crate::config::tcpcheck::parse_external_check(p, words, span, d);
+            }
+        }
         "contimeout" | "clitimeout" | "srvtimeout" => {
             let new = match kw {
                 "contimeout" => "connect",
@@ -957,6 +968,9 @@ fn parse_option(
                 | "splice-request"
                 | "splice-response"
                 | "httpchk"
+                | "tcp-check"
+                | "external-check"
+                | "log-health-checks"
         );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
@@ -998,6 +1012,9 @@ fn parse_option(
             p.redispatch = Some(interval).filter(|&n| n != 0);
         }
         "allbackups" => p.allbackups = !negate,
+        "log-health-checks" => p.check.log_health_checks = !negate,
+        "tcp-check" => p.check.kind = check_kw::CheckKind::TcpCheck,
+        "external-check" => p.check.kind = check_kw::CheckKind::External,
         "persist" => p.persist = !negate,
         "splice-auto" => p.splice.auto = Some(!negate),
         "splice-request" => p.splice.request = Some(!negate),

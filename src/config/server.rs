@@ -106,6 +106,14 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
     if !parse_params(&mut srv, words, 3, &who, p.mode, span, d) {
         return;
     }
+    if srv.check.agent && srv.check.agent_port.is_none() {
+        return bracket(
+            d,
+            format!(
+                "{who} : server {name} does not have agent port. Agent check has been disabled."
+            ),
+        );
+    }
     if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
         let msg = format!(
             "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
@@ -278,6 +286,33 @@ fn parse_params(
                     Some(ip) => srv.check.addr = Some(ip),
                     None => err(format!("'addr' : invalid address: '{a}' in '{a}'.")),
                 },
+            },
+            "agent-check" | "no-agent-check" => {
+                srv.check.agent = kw == "agent-check";
+                used = 1;
+            }
+            // HAProxy takes any number here (atol()); a port outside 1..65535 disables nothing
+            // there either, it just never connects.
+            "agent-port" => match arg.and_then(parse_i64) {
+                Some(n) => srv.check.agent_port = u16::try_from(n).ok().filter(|&p| p > 0),
+                None => err("'agent-port' expects a port number as argument..".into()),
+            },
+            "agent-inter" => match time_arg(kw) {
+                Ok(t) => srv.check.agent_inter = t,
+                Err(e) => err(e),
+            },
+            "agent-addr" => match arg {
+                None => err("'agent-addr' expects an address as argument..".into()),
+                Some(a) => match addr::parse_check_addr(a) {
+                    Some(ip) => srv.check.agent_addr = Some(ip),
+                    None => err(format!(
+                        "parsing agent-addr failed. Check if '{a}' is correct address.."
+                    )),
+                },
+            },
+            "agent-send" => match arg {
+                None => err("'agent-send' expects a string as argument..".into()),
+                Some(a) => srv.check.agent_send = a.to_string(),
             },
             // HAProxy reads these with atol() (a word is 0); Ravelin names the mistake.
             "minconn" | "maxqueue" => match int_arg(kw) {

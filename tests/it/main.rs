@@ -7,6 +7,7 @@ mod util;
 mod advise;
 mod balance;
 mod checks;
+mod checks_kinds;
 mod cli;
 mod cookie;
 mod http;
