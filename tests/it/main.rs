@@ -10,6 +10,7 @@ mod checks;
 mod checks_kinds;
 mod cli;
 mod cookie;
+mod failover;
 mod http;
 mod http_more;
 mod limits;
