@@ -442,8 +442,7 @@ impl Reactor {
         }
         // Queued streams another reactor granted a server slot to.
         self.core.runnable.extend(self.shared.woken(self.id));
-        let shared = self.shared.clone();
-        for note in shared.notes(self.id) {
+        while let Some(note) = self.shared.next_note(self.id) {
             match note {
                 HealthNote::Errors {
                     backend,

@@ -615,12 +615,9 @@ impl SharedState {
         }
     }
 
-    /// The health notes sent to `reactor`.
-    pub fn notes(&self, reactor: usize) -> impl Iterator<Item = HealthNote> + '_ {
-        self.notes
-            .get(reactor)
-            .into_iter()
-            .flat_map(|(_, rx)| rx.try_iter())
+    /// The next health note sent to `reactor`, if any.
+    pub fn next_note(&self, reactor: usize) -> Option<HealthNote> {
+        self.notes.get(reactor)?.1.try_recv().ok()
     }
 
     /// The streams other reactors asked `reactor` to resume.

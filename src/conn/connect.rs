@@ -249,6 +249,11 @@ impl Connector {
         Assign::Server(s)
     }
 
+    /// The server whose slot the stream holds, with its backend.
+    pub fn held(&self) -> Option<(BackendId, ServerId)> {
+        self.server.map(|s| (self.backend, s))
+    }
+
     /// Reports what the stream saw of its server to passive health (`observe`).
     pub fn observe(&self, ctx: &Ctx<'_>, seen: Seen) {
         if let Some(s) = self.server {

@@ -75,7 +75,7 @@ pub struct Tunnel {
 impl Tunnel {
     /// The server whose slot this stream holds.
     pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
-        self.connector.server().map(|s| (self.connector.backend, s))
+        self.connector.held()
     }
 
     pub fn new(

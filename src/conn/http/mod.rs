@@ -708,7 +708,7 @@ impl HttpConn {
 
     /// The server whose slot this stream holds (during an exchange).
     pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
-        self.connector.server().map(|s| (self.connector.backend, s))
+        self.connector.held()
     }
 
     pub fn requests(&self) -> u32 {

@@ -415,7 +415,6 @@ impl HttpConn {
         if ex.keep_body && !ex.req_body.is_done() && self.req.as_ref().is_some_and(|b| b.is_full())
         {
             release_kept(ex, self.req.as_mut());
-            ex.replayable = false;
             ctx.debug_event(format_args!("request body larger than a buffer: no retry"));
         }
         // Validate newly arrived body bytes.
@@ -526,7 +525,8 @@ fn restrict(fe: RestrictHdrNames, be: RestrictHdrNames) -> RestrictHdrNames {
 }
 
 /// Drops the body bytes an exchange kept for a replay (its response arrived, or the body
-/// outgrew the buffer): they leave `req`, and later bytes are no longer kept.
+/// outgrew the buffer): they leave `req`, later bytes are no longer kept, and the request can
+/// no longer be replayed.
 pub(super) fn release_kept(ex: &mut Exchange, req: Option<&mut Buffer>) {
     if ex.req_kept > 0 {
         if let Some(b) = req {
@@ -535,4 +535,5 @@ pub(super) fn release_kept(ex: &mut Exchange, req: Option<&mut Buffer>) {
         ex.req_kept = 0;
     }
     ex.keep_body = false;
+    ex.replayable = false;
 }

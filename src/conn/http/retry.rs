@@ -107,7 +107,6 @@ impl HttpConn {
     pub(super) fn release_replay_copy(&mut self) {
         if let Phase::Exchange(ex) = &mut self.phase {
             release_kept(ex, self.req.as_mut());
-            ex.replayable = false;
         }
     }
 }
