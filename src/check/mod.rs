@@ -187,21 +187,44 @@ pub struct Checks {
     runner: Option<external::Runner>,
 }
 
+/// The reactor owning the probes (check, agent) of server `si` of backend `bi`: the k-th
+/// server of the model with a check or an agent belongs to reactor `k % reactors`. `None`:
+/// the server has neither.
+pub fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<usize> {
+    let probed = |s: &crate::model::Server| s.check.enabled || s.check.agent;
+    let target = model.backends.get(bi)?.servers.get(si)?;
+    if !probed(target) {
+        return None;
+    }
+    let before: usize = model
+        .backends
+        .iter()
+        .take(bi)
+        .map(|b| b.servers.iter().filter(|s| probed(s)).count())
+        .sum();
+    let k = before
+        + model.backends[bi]
+            .servers
+            .iter()
+            .take(si)
+            .filter(|s| probed(s))
+            .count();
+    Some(k % reactors.max(1))
+}
+
 impl Checks {
     /// The checks reactor `reactor` of `reactors` owns.
     pub fn new(reactor: usize, reactors: usize, model: &Model) -> Checks {
         let first = health::first_delays(model);
         let mut tasks = Vec::new();
         let mut delays = Vec::new();
-        let mut k = 0usize;
         let mut probe_no = 0usize;
         for (bi, be) in model.backends.iter().enumerate() {
             for (si, s) in be.servers.iter().enumerate() {
-                if !s.check.enabled && !s.check.agent {
+                let Some(owner) = owner_of(model, reactors, bi, si) else {
                     continue;
-                }
-                let mine = k % reactors.max(1) == reactor;
-                k += 1;
+                };
+                let mine = owner == reactor;
                 let check_delay = s.check.enabled.then(|| {
                     probe_no += 1;
                     first.get(probe_no - 1).copied().unwrap_or_default()

@@ -147,28 +147,22 @@ pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen:
     }
 }
 
-/// The reactor running the check of `server` (the k-th server of the model with a check or
-/// an agent belongs to reactor `k % reactors`, as `Checks::new` assigns them).
+/// The reactor running the check of `server` (`None`: it has no check).
 pub fn check_owner(
     model: &Model,
     reactors: usize,
     backend: BackendId,
     server: ServerId,
 ) -> Option<usize> {
-    let mut k = 0usize;
-    for (bi, be) in model.backends.iter().enumerate() {
-        for (si, s) in be.servers.iter().enumerate() {
-            // As `Checks::new`: servers with a check or an agent are dealt out in turn.
-            if !s.check.enabled && !s.check.agent {
-                continue;
-            }
-            if bi == backend.0 as usize && si == server.0 as usize {
-                return s.check.enabled.then_some(k % reactors.max(1));
-            }
-            k += 1;
-        }
+    let s = model
+        .backends
+        .get(backend.0 as usize)?
+        .servers
+        .get(server.0 as usize)?;
+    if !s.check.enabled {
+        return None;
     }
-    None
+    super::owner_of(model, reactors, backend.0 as usize, server.0 as usize)
 }
 
 impl super::Checks {
