@@ -272,6 +272,20 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             }
         }
     }
+    // Signals are caught on this thread, reactors never see them. Installed before the
+    // pidfile is written: whoever reads the pidfile may signal at once.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            alert(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::from(1);
+        }
+    };
     let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
     if let Some(path) = &pidfile {
         let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
@@ -287,19 +301,6 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
     let opts = ReactorOptions {
         debug: cli.debug,
         nosplice: cli.nosplice,
-    };
-    // Signals are blocked-and-waited on this thread; reactors never see them.
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            alert(&format!("cannot install signal handlers: {e}"));
-            return ExitCode::from(1);
-        }
     };
     let handle = match worker::launch(bound, opts) {
         Ok(h) => h,

@@ -6,15 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::backend::Backend;
 use crate::util::bin::{Running, TempDir, run};
-use crate::util::wait_until;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::util::{free_port, wait_until};
 
 fn tcp_cfg(port: u16, server_port: u16) -> String {
     format!(
@@ -150,11 +142,9 @@ fn sigterm_stops_with_status_0_and_pidfile_is_written() {
     let pidfile = d.0.join("pid");
     let mut p = Running::spawn(&["-f", f.to_str().unwrap(), "-p", pidfile.to_str().unwrap()]);
     assert!(wait_listening(port));
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let read_pid = || std::fs::read_to_string(&pidfile).ok()?.trim().parse::<u32>().ok();
+    assert!(wait_until(Duration::from_secs(5), || read_pid().is_some()));
+    let pid = read_pid().unwrap_or(0);
     assert_eq!(pid, p.0.id());
     p.signal(libc::SIGTERM);
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));

@@ -24,10 +24,32 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A port on 127.0.0.1 where nothing listens (bound then released).
+/// A port on 127.0.0.1 where nothing listens now, for a server address that must refuse.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    free_port()
+}
+
+/// A port on 127.0.0.1 that nothing is bound to, for a listener a child process binds later.
+///
+/// Taken below the kernel's ephemeral range (32768 and up here): listeners bound to port 0 by
+/// in-process proxies get ephemeral ports, and since Ravelin binds with `SO_REUSEPORT` two
+/// listeners of the same user on one port would share its connections. A port handed out
+/// here is never one the kernel hands out for port 0 in the meantime.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 20_000;
+    // Test binaries running at once start from different places.
+    let base = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (base + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so transfers can be checked end to end.
