@@ -12,6 +12,7 @@ pub mod check;
 pub mod config;
 pub mod conn;
 pub mod http;
+pub mod log;
 pub mod model;
 pub mod queue;
 pub mod reactor;

@@ -61,8 +61,8 @@ pub struct Global {
     pub daemon: bool,
     /// `nosplice`: disable splice(2) everywhere (like `-dS`).
     pub nosplice: bool,
-    /// `log` lines, stored verbatim for the logging issue.
-    pub logs: Vec<RawLine>,
+    /// `log`, `log-tag`, `log-send-hostname`.
+    pub log: crate::log::GlobalLog,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
     pub stats_sockets: Vec<RawLine>,
     /// `spread-checks`: random jitter of +/- this percent on every check interval (0..=50).
@@ -89,7 +89,7 @@ impl Default for Global {
             http_maxhdr: 101,
             daemon: false,
             nosplice: false,
-            logs: Vec::new(),
+            log: Default::default(),
             stats_sockets: Vec::new(),
             spread_checks: 0,
             max_spread_checks: None,
@@ -230,6 +230,8 @@ pub struct Frontend {
     /// `unique-id-header`.
     pub unique_id_header: Option<String>,
     pub restrict_req_hdr_names: RestrictHdrNames,
+    /// Traffic logs: targets, line format, options.
+    pub log: crate::log::ProxyLog,
 }
 
 impl Frontend {
@@ -508,6 +510,8 @@ impl Default for Passive {
 /// A backend: servers and how to pick among them.
 #[derive(Clone, Debug)]
 pub struct Backend {
+    /// Targets of the backend's own event lines (server state changes).
+    pub log: crate::log::ProxyLog,
     pub name: String,
     pub origin: Origin,
     pub mode: Mode,
@@ -558,6 +562,7 @@ impl Backend {
             s.id = i as u32 + 1;
         }
         Backend {
+            log: Default::default(),
             name: name.to_string(),
             origin: Origin::default(),
             mode: Mode::Tcp,

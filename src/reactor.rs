@@ -30,6 +30,7 @@ use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::{Entry, Tunnel};
 use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
+use crate::log::sink::LogBuf;
 use crate::model::{BackendId, Balance, FrontendId, Mode, ServerId, Timeouts};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
@@ -148,6 +149,8 @@ pub struct Ctx<'a> {
     pub reactor: usize,
     pub debug: bool,
     pub stream_id: u64,
+    /// This reactor's log lines, handed to the logger thread at the end of the turn.
+    pub log: &'a mut LogBuf,
 }
 
 impl Ctx<'_> {
@@ -210,6 +213,7 @@ impl Core {
             reactor: self.reactor,
             debug,
             stream_id,
+            log: &mut self.log,
         }
     }
 }
@@ -223,6 +227,7 @@ struct Core {
     starved: VecDeque<Owner>,
     runnable: Vec<Owner>,
     idle: IdlePool,
+    log: LogBuf,
 }
 
 pub struct Reactor {
@@ -311,6 +316,7 @@ impl Reactor {
             runnable: Vec::new(),
             idle: IdlePool::new(model),
             reactor: id,
+            log: LogBuf::disabled(shared.logs.clone()),
         };
         Reactor {
             id,
@@ -332,9 +338,21 @@ impl Reactor {
         }
     }
 
+    /// Gives the reactor its line buffer (when some proxy logs).
+    pub fn with_log(mut self, log: LogBuf) -> Reactor {
+        self.core.log = log;
+        self
+    }
+
     /// Runs until stopped. Returns when the reactor has no stream left after a soft stop, or
     /// right away after a hard stop.
     pub fn run(mut self) -> io::Result<()> {
+        let r = self.run_loop();
+        self.core.log.flush();
+        r
+    }
+
+    fn run_loop(&mut self) -> io::Result<()> {
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let r = match &mut l.sock {
                 ListenSock::Tcp(s) => {
@@ -362,6 +380,7 @@ impl Reactor {
             self.feed_starved(now);
             self.run_runnable(now, &mut turn);
             self.publish_streams();
+            self.core.log.flush();
             if self.soft_stopping && self.conns.is_empty() {
                 return Ok(());
             }
@@ -683,7 +702,7 @@ impl Reactor {
                         now.saturating_duration_since(t.accepted).as_millis()
                     ));
                 }
-                t.teardown(&mut ctx);
+                t.teardown(&mut ctx, term);
             }
             Conn::Http(h) => {
                 if ctx.debug {
@@ -696,7 +715,7 @@ impl Reactor {
                         h.requests()
                     ));
                 }
-                h.teardown(&mut ctx);
+                h.teardown(&mut ctx, term);
             }
         }
         let sh = &self.shared;
@@ -934,6 +953,18 @@ impl Reactor {
             .frontends
             .get(fe.0 as usize)
             .is_some_and(|f| f.mode == Mode::Http);
+        // The address the client reached: the listener's, or (wildcard binds) the socket's
+        // own — one `getsockname`, only when HTTP or a log line needs it.
+        let logs = model
+            .frontends
+            .get(fe.0 as usize)
+            .is_some_and(|f| f.log.enabled());
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let dst = match (self.listeners.get(listener).and_then(|l| l.addr), &sock) {
+            (Some(a), _) => a,
+            (None, Sock::Tcp(s)) if http_mode || logs => s.local_addr().unwrap_or(unspecified),
+            _ => unspecified,
+        };
         let conn = if http_mode {
             // Routing happens per request; the frontend's default backend seeds the connector.
             let backend = model
@@ -941,12 +972,6 @@ impl Reactor {
                 .get(fe.0 as usize)
                 .and_then(|f| f.backend())
                 .unwrap_or(BackendId(0));
-            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-            let dst = match (self.listeners.get(listener).and_then(|l| l.addr), &sock) {
-                (Some(a), _) => a,
-                (None, Sock::Tcp(s)) => s.local_addr().unwrap_or(unspecified),
-                (None, Sock::Unix(_)) => unspecified,
-            };
             let origin = http::Origin {
                 frontend: fe,
                 bind,
@@ -970,6 +995,8 @@ impl Reactor {
                 backend: route.backend,
                 local_port: port,
                 key,
+                src: peer,
+                dst: Some(dst),
             };
             Conn::Tcp(Tunnel::new(
                 sock,
@@ -1006,9 +1033,12 @@ impl Reactor {
                 None => eprintln!("{id:08x}:{name}.accept() from [unix]"),
             }
         }
-        self.run_conn(key, now, |conn, ctx| match conn {
-            Conn::Tcp(t) => t.start(ctx),
-            Conn::Http(h) => h.start(ctx),
+        self.run_conn(key, now, |conn, ctx| {
+            crate::conn::logline::emit_connect(ctx, fe, peer, Some(dst));
+            match conn {
+                Conn::Tcp(t) => t.start(ctx),
+                Conn::Http(h) => h.start(ctx),
+            }
         });
     }
 }

@@ -479,6 +479,8 @@ pub struct SharedState {
     pub streams: Box<[AtomicUsize]>,
     /// EMFILE/ENFILE events seen while accepting.
     pub accept_errors: AtomicU64,
+    /// Log lines handed to the logger and dropped (HAProxy's `DroppedLogs`).
+    pub logs: Arc<crate::log::sink::Counters>,
     /// Per reactor: streams another reactor granted a queued slot to, to resume.
     inboxes: Box<
         [(
@@ -550,6 +552,7 @@ impl SharedState {
             paused: AtomicU64::new(0),
             streams: (0..reactors).map(|_| AtomicUsize::new(0)).collect(),
             accept_errors: AtomicU64::new(0),
+            logs: Default::default(),
             inboxes: (0..reactors)
                 .map(|_| crossbeam_channel::unbounded())
                 .collect(),

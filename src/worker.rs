@@ -68,6 +68,8 @@ pub struct Handle {
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
     bound: Vec<(FrontendId, SocketAddr)>,
+    /// The logger thread (ends once every reactor has dropped its line buffer).
+    logger: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Handle {
@@ -140,6 +142,9 @@ impl Handle {
                 Ok(Err(e)) => result = result.and(Err(e)),
                 Err(_) => result = result.and(Err(io::Error::other("a reactor thread panicked"))),
             }
+        }
+        if let Some(l) = self.logger.take() {
+            let _ = l.join();
         }
         result
     }
@@ -229,6 +234,8 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
     let wakers: Arc<[Waker]> = wakers.into();
     let shared = Arc::new(SharedState::new(model.clone(), maxconn, n));
     shared.set_wakers(wakers.clone());
+    let (mut log_bufs, logger) =
+        crate::log::sink::start(model.clone(), n, opts.debug, shared.logs.clone());
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(n);
     let mut commands = Vec::with_capacity(n);
@@ -246,7 +253,10 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
             .or_else(|| {
                 (!cores.is_empty()).then(|| cores.get(i % cores.len()).map_or(i, |c| c.id))
             });
-        let reactor = Reactor::new(i, poll, shared.clone(), wakers.clone(), rx, listeners, opts);
+        let mut reactor = Reactor::new(i, poll, shared.clone(), wakers.clone(), rx, listeners, opts);
+        if let Some(log) = log_bufs.pop() {
+            reactor = reactor.with_log(log);
+        }
         let t = std::thread::Builder::new()
             .name(format!("ravelin-r{i}"))
             .spawn(move || {
@@ -264,6 +274,7 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         commands,
         wakers,
         bound,
+        logger,
     })
 }
 

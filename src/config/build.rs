@@ -134,6 +134,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 unique_id_format: p.http.unique_id_format.clone(),
                 unique_id_header: p.http.unique_id_header.clone(),
                 restrict_req_hdr_names: p.http.restrict,
+                log: proxy_log(p, &model.global, true, d),
             });
         }
         missing_timeouts(p, d);
@@ -205,6 +206,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 });
             }
             model.backends.push(Backend {
+                log: proxy_log(p, &model.global, false, d),
                 name: p.name.clone(),
                 origin: Origin {
                     file: p.span.file.clone(),
@@ -254,6 +256,77 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
         ));
     }
     model
+}
+
+/// A proxy's logging: its targets (own lines, plus the global ones with `log global`), its
+/// compiled traffic line (frontends), its tag and options.
+fn proxy_log(
+    p: &ProxyConf,
+    global: &crate::model::Global,
+    frontend: bool,
+    d: &mut Diagnostics,
+) -> crate::log::ProxyLog {
+    use crate::log::config::LineKind;
+    use crate::log::{CLFLOG, HTTPLOG, TCPLOG, format};
+    let mut targets = p.log.targets.clone();
+    if p.log.global {
+        targets.extend(global.log.targets.iter().cloned());
+    }
+    let span = p.log.kind_line.clone().unwrap_or_else(|| p.span.clone());
+    let text: Option<&str> = match &p.log.kind {
+        LineKind::Legacy => None,
+        LineKind::Tcp => Some(TCPLOG),
+        LineKind::Http | LineKind::Clf if p.mode != Mode::Http => {
+            if frontend {
+                d.warning(
+                    &span,
+                    format!(
+                        "'option httplog' not usable with {} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+                        p.kind.type_str(),
+                        p.name
+                    ),
+                );
+            }
+            Some(TCPLOG)
+        }
+        LineKind::Http => Some(HTTPLOG),
+        LineKind::Clf => Some(CLFLOG),
+        LineKind::Custom(s) => Some(s.as_str()),
+    };
+    let compile = |s: &str, what: &str, d: &mut Diagnostics| match format::compile(s) {
+        Ok(f) => Some(std::sync::Arc::new(f)),
+        Err(e) => {
+            d.push(ConfigError::with_head(
+                Severity::Alert,
+                Head::ParsingCapital,
+                &span,
+                format!("failed to parse {what} : {e}"),
+            ));
+            None
+        }
+    };
+    let fmt = if frontend {
+        text.and_then(|t| compile(t, "log-format", d))
+    } else {
+        None
+    };
+    let unique_id = if frontend {
+        p.http
+            .unique_id_format
+            .as_deref()
+            .and_then(|t| compile(t, "unique-id-format", d))
+    } else {
+        None
+    };
+    crate::log::ProxyLog {
+        targets: targets.into(),
+        format: fmt,
+        tag: p.log.tag.as_deref().map(std::sync::Arc::from),
+        dontlognull: p.log.dontlognull,
+        separate_errors: p.log.separate_errors,
+        dontlog_normal: p.log.dontlog_normal,
+        unique_id,
+    }
 }
 
 /// The backend's checks, with HAProxy's post-parse checks of `option external-check`.

@@ -189,11 +189,24 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.nosplice = true;
             }
         }
-        "log" => {
-            if arg1.is_none() {
-                return d.alert(span, "log : expects <address> and <facility>  as arguments");
+        "log" => match crate::log::config::parse_log(words) {
+            Ok(crate::log::config::LogLine::Target(t)) => {
+                let mut v = g.model.log.targets.to_vec();
+                v.push(t);
+                g.model.log.targets = v.into();
             }
-            g.model.logs.push(raw());
+            // HAProxy 2.6 takes `log global` in the global section as a target named "global".
+            Ok(crate::log::config::LogLine::Global) => {
+                d.alert(span, "log : unknown log facility ''");
+            }
+            Err(e) => d.alert(span, format!("log : {e}")),
+        },
+        "log-tag" => match arg1 {
+            Some(t) => g.model.log.tag = Some(t.to_string()),
+            None => d.alert(span, "'log-tag' expects a tag for use in syslog."),
+        },
+        "log-send-hostname" => {
+            g.model.log.send_hostname = Some(arg1.unwrap_or_default().to_string());
         }
         "stats" => match arg1 {
             Some("socket" | "timeout" | "maxconn") => g.model.stats_sockets.push(raw()),
@@ -424,9 +437,8 @@ mod tests {
         assert_eq!(m.maxaccept, u32::MAX);
         assert_eq!(m.pipesize, Some(1 << 20));
         assert!(m.daemon && m.nosplice);
-        assert_eq!(m.logs.len(), 1);
+        assert_eq!(m.log.targets.len(), 1);
         assert_eq!(m.stats_sockets.len(), 2);
-        assert_eq!(m.logs.first().map(|l| l.origin.line), Some(10));
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub struct ProxyConf {
     pub http: HttpConf,
     /// Health-check keywords (`option httpchk`, `http-check`).
     pub check: CheckConf,
+    /// `log`, `log-format`, `log-tag`, `option tcplog|httplog|dontlognull|...`.
+    pub log: crate::log::config::ProxyLogConf,
 }
 
 impl ProxyConf {
@@ -140,6 +142,7 @@ impl ProxyConf {
             explicitly_referenced: false,
             http: HttpConf::default(),
             check: CheckConf::default(),
+            log: Default::default(),
         }
     }
 
@@ -797,6 +800,38 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             );
         }
         "option" => parse_option(p, words.get(1..).unwrap_or_default(), false, span, d),
+        "log" => match crate::log::config::parse_log(words) {
+            Ok(crate::log::config::LogLine::Global) => p.log.global = true,
+            Ok(crate::log::config::LogLine::Target(t)) => p.log.targets.push(t),
+            Err(e) => d.alert(span, format!("log : {e}")),
+        },
+        "no" if arg1 == Some("log") => {
+            p.log.targets.clear();
+            p.log.global = false;
+        }
+        "log-tag" => match arg1 {
+            Some(t) => p.log.tag = Some(t.to_string()),
+            None => d.alert(span, "'log-tag' expects a tag for use in syslog."),
+        },
+        "log-format" => {
+            let Some(f) = arg1 else {
+                return d.alert(span, "'log-format' expects a format string as argument.");
+            };
+            if let Some(x) = extra(2) {
+                return d.alert(
+                    span,
+                    format!("'log-format' expects only one argument (found '{x}'), did you forget to enclose it in quotes ?"),
+                );
+            }
+            if !p.kind.has_frontend() {
+                return d.warning(
+                    span,
+                    format!("backend '{}' : 'log-format' directive is ignored in backends.", p.name),
+                );
+            }
+            p.log.kind = crate::log::config::LineKind::Custom(f.to_string());
+            p.log.kind_line = Some(span.clone());
+        }
         "no" if arg1 == Some("option") => {
             parse_option(p, words.get(2..).unwrap_or_default(), true, span, d)
         }
@@ -971,6 +1006,11 @@ fn parse_option(
                 | "tcp-check"
                 | "external-check"
                 | "log-health-checks"
+                | "tcplog"
+                | "httplog"
+                | "dontlognull"
+                | "log-separate-errors"
+                | "dontlog-normal"
         );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
@@ -987,6 +1027,16 @@ fn parse_option(
     }
     if name == "httpchk" {
         return check_kw::parse_httpchk(p, words, span, d);
+    }
+    if name == "httplog" && !negate {
+        use crate::log::config::LineKind;
+        match words.get(1).map(String::as_str) {
+            None => p.log.kind = LineKind::Http,
+            Some("clf") => p.log.kind = LineKind::Clf,
+            Some(_) => return d.alert(span, "keyword 'httplog' only supports option 'clf'."),
+        }
+        p.log.kind_line = Some(span.clone());
+        return;
     }
     let extra_at = if name == "redispatch" && !negate {
         2
@@ -1013,6 +1063,13 @@ fn parse_option(
         }
         "allbackups" => p.allbackups = !negate,
         "log-health-checks" => p.check.log_health_checks = !negate,
+        "tcplog" => {
+            p.log.kind = crate::log::config::LineKind::Tcp;
+            p.log.kind_line = Some(span.clone());
+        }
+        "dontlognull" => p.log.dontlognull = !negate,
+        "log-separate-errors" => p.log.separate_errors = !negate,
+        "dontlog-normal" => p.log.dontlog_normal = !negate,
         "tcp-check" => p.check.kind = check_kw::CheckKind::TcpCheck,
         "external-check" => p.check.kind = check_kw::CheckKind::External,
         "persist" => p.persist = !negate,

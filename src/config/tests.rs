@@ -327,7 +327,6 @@ fn proxy_keyword_errors_match_haproxy() {
             "parsing [t.cfg:15] : the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
             "parsing [t.cfg:16] : the 'clitimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'.",
             "parsing [t.cfg:17] : the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
-            "parsing [t.cfg:18] : 'option httplog' is a HAProxy keyword that Ravelin does not support yet.",
             "parsing [t.cfg:19] : 'timeout tarpit' is a HAProxy keyword that Ravelin does not support yet.",
             "parsing [t.cfg:20] : balance random : number of draws must be at least 1.",
         ]

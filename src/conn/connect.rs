@@ -73,6 +73,26 @@ pub struct Connector {
     direct: Option<ServerId>,
     /// Counted in the backend's `beconn` (from the first assignment to the release).
     counted: bool,
+    /// What the log line says about getting a server (reset per request).
+    pub log: ConnLog,
+}
+
+/// Instants and counts of getting a server connection, for the log's `Tw`, `Tc`, `%rc`,
+/// `%sq`/`%bq` and server name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnLog {
+    /// The first server assignment was asked for (start of `Tw`).
+    pub assign: Option<Instant>,
+    /// A server slot was obtained (end of `Tw`, start of `Tc`).
+    pub granted: Option<Instant>,
+    /// The server connection was established (end of `Tc`, start of `Tr`).
+    pub connected: Option<Instant>,
+    /// The last server tried.
+    pub server: Option<ServerId>,
+    pub redispatched: bool,
+    /// Streams ahead in the server's / the backend's queue when this one queued.
+    pub srv_queue: u32,
+    pub be_queue: u32,
 }
 
 /// What choosing a server gave.
@@ -100,7 +120,21 @@ impl Connector {
             queued_on: None,
             direct: None,
             counted: false,
+            log: ConnLog::default(),
         }
+    }
+
+    /// Retries done for the current request.
+    pub fn retries_done(&self, ctx_retries: u32) -> u32 {
+        ctx_retries.saturating_sub(self.retries_left)
+    }
+
+    /// Notes that the server connection is established (or an idle one was taken).
+    pub fn mark_connected(&mut self, now: Instant) {
+        if self.log.granted.is_none() {
+            self.log.granted = Some(now);
+        }
+        self.log.connected = Some(now);
     }
 
     pub fn server(&self) -> Option<ServerId> {
@@ -123,6 +157,7 @@ impl Connector {
         self.backend = backend;
         self.key = key;
         self.direct = None;
+        self.log = ConnLog::default();
         self.retries_left = ctx
             .shared
             .model
@@ -169,6 +204,9 @@ impl Connector {
         if !self.counted {
             self.counted = true;
             st.beconn.acquire();
+        }
+        if self.log.assign.is_none() {
+            self.log.assign = Some(ctx.now);
         }
         let now_ms = ctx.shared.ms(ctx.now);
         let Some(bal) = ctx.balancers.get_mut(be_id) else {
@@ -230,8 +268,14 @@ impl Connector {
         let deadline = t.queue.or(t.connect).map(|d| ctx.now + d);
         let ticket = Ticket::new(ctx.reactor, ctx.owner, ctx.now);
         let queue = match server.and_then(|s| st.servers.get(s.0 as usize)) {
-            Some(ss) => &ss.queue,
-            None => &st.queue,
+            Some(ss) => {
+                self.log.srv_queue += ss.queue.len() as u32;
+                &ss.queue
+            }
+            None => {
+                self.log.be_queue += st.queue.len() as u32;
+                &st.queue
+            }
         };
         queue.push(ticket.clone());
         self.ticket = Some((ticket, deadline));
@@ -246,6 +290,10 @@ impl Connector {
             ss.total.fetch_add(1, Relaxed);
         }
         self.server = Some(s);
+        self.log.server = Some(s);
+        if self.log.granted.is_none() {
+            self.log.granted = Some(ctx.now);
+        }
         Assign::Server(s)
     }
 
@@ -463,6 +511,7 @@ impl Connector {
         let round_robin = matches!(be.balance, Balance::RoundRobin | Balance::StaticRr);
         let wait = failure == Failure::Error && (!redispatch || !round_robin || active_up <= 1);
         if redispatch {
+            self.log.redispatched = true;
             if let Some(c) = counters {
                 c.redispatches.fetch_add(1, Relaxed);
             }

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod duplex;
 pub mod http;
 pub mod idle;
+pub mod logline;
 pub mod pump;
 pub mod sock;
 pub mod tcp;
@@ -66,6 +67,8 @@ pub enum Cause {
     ServerTimeout,
     /// `P`: internal problem or resource shortage (e.g. no buffer).
     Proxy,
+    /// `L`: answered locally (`http-request return`, `redirect`, stats).
+    Local,
     /// `K`: killed by the process stopping.
     Killed,
     /// Killed because its server went down (`on-marked-down shutdown-sessions`): `D`.
@@ -117,6 +120,7 @@ impl Termination {
             Cause::ClientTimeout => b'c',
             Cause::ServerTimeout => b's',
             Cause::Proxy => b'P',
+            Cause::Local => b'L',
             Cause::Killed => b'K',
             Cause::Down => b'D',
             Cause::Up => b'U',

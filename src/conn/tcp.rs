@@ -15,7 +15,9 @@ use std::time::Instant;
 use super::connect::{Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::pump::Via;
+use super::logline::{self, StreamLog};
 use super::{Readiness, Side, Sock, Step, Termination};
+use crate::log::record::Marks;
 use crate::balance::PickKey;
 use crate::check::passive::Seen;
 use crate::model::{BackendId, FrontendId, ServerId};
@@ -55,6 +57,9 @@ pub struct Entry {
     /// The port the client connected to (for servers without a fixed port).
     pub local_port: u16,
     pub key: PickKey,
+    /// The client's address and the address it connected to (for the log).
+    pub src: Option<std::net::SocketAddr>,
+    pub dst: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -70,6 +75,8 @@ pub struct Tunnel {
     /// Earliest wake-up already in the timer wheel.
     armed: Option<Instant>,
     pub accepted: Instant,
+    /// Accept instant and byte counts for the log line.
+    marks: Marks,
 }
 
 impl Tunnel {
@@ -97,6 +104,7 @@ impl Tunnel {
             via_response,
             armed: None,
             accepted: now,
+            marks: Marks::new(now),
         }
     }
 
@@ -248,6 +256,7 @@ impl Tunnel {
             self.connector.server().map(|s| s.0)
         ));
         self.connector.observe(ctx, Seen::L4Ok);
+        self.connector.mark_connected(ctx.now);
         let mut duplex = Duplex::new(self.via_request, self.via_response);
         let fe_t = ctx.frontend_timeouts(self.entry.frontend);
         let be_t = ctx.backend_timeouts(self.entry.backend);
@@ -277,7 +286,7 @@ impl Tunnel {
 
     /// The single teardown path: deregisters both sockets, returns pipes and buffers, releases
     /// the server slot and accounts the bytes. Frontend/global slots are the reactor's.
-    pub fn teardown(mut self, ctx: &mut Ctx<'_>) {
+    pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         self.client.deregister(ctx.registry);
         let (mut bytes_in, mut bytes_out) = (0, 0);
         match std::mem::replace(&mut self.phase, Phase::Gone) {
@@ -300,6 +309,23 @@ impl Tunnel {
             ss.bytes_out.fetch_add(bytes_out, Relaxed);
         }
         self.connector.release(ctx);
+        if logline::wanted(ctx, self.entry.frontend) {
+            self.marks.bytes_in = bytes_in;
+            self.marks.bytes_out = bytes_out;
+            let line = StreamLog {
+                frontend: self.entry.frontend,
+                src: self.entry.src,
+                dst: self.entry.dst,
+                routed: true,
+                marks: &self.marks,
+                term,
+                cookie: *b"--",
+                request_line: None,
+                http: false,
+                unique_id: b"",
+            };
+            logline::emit(ctx, &self.connector, &line);
+        }
     }
 
     /// Bytes forwarded so far (client→server, server→client).

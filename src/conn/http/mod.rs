@@ -35,7 +35,9 @@ use super::connect::{Assign, Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::idle::{Eligible, IdleConn};
 use super::pump::{Pump, Via};
+use super::logline::{self, StreamLog};
 use super::{Cause, Readiness, Side, Sock, Stage, Step, Termination};
+use crate::log::record::Marks;
 use crate::balance::PickKey;
 use crate::buffer::Buffer;
 use crate::http::body::BodyState;
@@ -197,6 +199,10 @@ pub struct HttpConn {
     server_deadline: Option<Instant>,
     armed: Option<Instant>,
     pub accepted: Instant,
+    /// The current request's instants and counts for its log line.
+    marks: Marks,
+    /// The current request line, kept for the log (only when the frontend logs).
+    req_line: Vec<u8>,
 }
 
 /// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
@@ -303,6 +309,8 @@ impl HttpConn {
             server_deadline: None,
             armed: None,
             accepted: now,
+            marks: Marks::new(now),
+            req_line: Vec::new(),
         }
     }
 
@@ -360,7 +368,7 @@ impl HttpConn {
                 return self.reply_error(
                     ctx,
                     408,
-                    Termination::new(Cause::ClientTimeout, Stage::Connect),
+                    Termination::new(Cause::ClientTimeout, Stage::Request),
                 );
             }
             Phase::WaitBody { deadline, .. } if due(deadline) => {
@@ -398,13 +406,13 @@ impl HttpConn {
                         return self.reply_error(
                             ctx,
                             504,
-                            Termination::new(Cause::ServerTimeout, Stage::Connect),
+                            Termination::new(Cause::ServerTimeout, Stage::Headers),
                         );
                     }
                     return Step::Close(Termination::new(Cause::ServerTimeout, Stage::Data));
                 }
                 if due(&self.client_deadline) {
-                    return Step::Close(Termination::new(Cause::ClientTimeout, Stage::Data));
+                    return Step::Close(Termination::new(Cause::ClientTimeout, self.stage()));
                 }
             }
             Phase::Reply { .. } if due(&self.client_deadline) => {
@@ -499,6 +507,7 @@ impl HttpConn {
             Phase::Reply { close, term } => {
                 if self.out.is_none() {
                     let (close, term) = (*close, *term);
+                    self.log_request(ctx, term);
                     if close {
                         return Err(Step::Close(term));
                     }
@@ -543,6 +552,10 @@ impl HttpConn {
             Ok(n) => {
                 buf.filled(n);
                 self.cready.after_read(n, room);
+                self.marks.bytes_in += n as u64;
+                if let Phase::Head { .. } = self.phase {
+                    self.marks.first_byte(ctx.now);
+                }
                 self.touch_client(ctx);
                 Ok(true)
             }
@@ -561,7 +574,18 @@ impl HttpConn {
         if let Some(up) = &self.up {
             let _ = crate::sys::socket::set_abortive_close(&up.sock);
         }
-        Step::Close(Termination::new(Cause::ClientAbort, Stage::Data))
+        Step::Close(Termination::new(Cause::ClientAbort, self.stage()))
+    }
+
+    /// Where the current request is, as the second letter of a termination state.
+    fn stage(&self) -> Stage {
+        match &self.phase {
+            Phase::Head { .. } | Phase::WaitBody { .. } => Stage::Request,
+            Phase::Queued { .. } => Stage::Queue,
+            Phase::Connecting { .. } | Phase::TurnAround { .. } => Stage::Connect,
+            Phase::Exchange(ex) if matches!(ex.response, Response::Head) => Stage::Headers,
+            _ => Stage::Data,
+        }
     }
 
     fn release_empty_req(&mut self, ctx: &mut Ctx<'_>) {
@@ -585,6 +609,7 @@ impl HttpConn {
             match self.client.write(out.pending()) {
                 Ok(n) => {
                     out.consume(n);
+                    self.marks.bytes_out += n as u64;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -678,10 +703,12 @@ impl HttpConn {
 
     /// The single teardown path: both sockets deregistered, every buffer and pipe returned, the
     /// server slot released. A kept server connection goes to the idle pool when it can.
-    pub fn teardown(mut self, ctx: &mut Ctx<'_>) {
+    pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
         // poll set, and the client socket is never shared.
         if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
+            self.marks.bytes_in += d.request.bytes;
+            self.marks.bytes_out += d.response.bytes;
             d.release(ctx.pools);
             self.drop_upstream(ctx, true);
         }
@@ -698,6 +725,7 @@ impl HttpConn {
             ctx.idle.release(sconn, ctx.owner.key);
         }
         self.connector.release(ctx);
+        self.log_request(ctx, term);
         for b in [self.req.take(), self.out.take(), self.head_out.take()]
             .into_iter()
             .flatten()
@@ -713,6 +741,41 @@ impl HttpConn {
 
     pub fn requests(&self) -> u32 {
         self.requests
+    }
+
+    /// Writes the current request's log line (once).
+    pub(super) fn log_request(&mut self, ctx: &mut Ctx<'_>, term: Termination) {
+        if !self.marks.pending {
+            return;
+        }
+        self.marks.pending = false;
+        if !logline::wanted(ctx, self.origin.frontend) {
+            return;
+        }
+        let cookie = if self.routed {
+            let conf = ctx
+                .shared
+                .model
+                .backends
+                .get(self.connector.backend.0 as usize)
+                .and_then(|b| b.cookie.as_ref());
+            self.persist.log_letters(conf)
+        } else {
+            *b"--"
+        };
+        let line = StreamLog {
+            frontend: self.origin.frontend,
+            src: Some(self.origin.src),
+            dst: Some(self.origin.dst),
+            routed: self.routed,
+            marks: &self.marks,
+            term,
+            cookie,
+            request_line: (!self.req_line.is_empty()).then_some(&self.req_line[..]),
+            http: true,
+            unique_id: b"",
+        };
+        logline::emit(ctx, &self.connector, &line);
     }
 }
 

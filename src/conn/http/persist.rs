@@ -169,4 +169,15 @@ impl Persist {
             .map(|_| CACHE_CONTROL_PRIVATE);
         insert.into_iter().chain(private)
     }
+
+    /// The two cookie letters of `%tsc` (`--` when the backend's cookie mode logs none).
+    pub fn log_letters(&self, conf: Option<&crate::http::cookie::CookieConf>) -> [u8; 2] {
+        match conf {
+            Some(c) if c.logs_cookie_flags() => [
+                self.req.map_or(b'N', |r| r.client.letter()),
+                self.verdict.as_ref().map_or(b'N', |v| v.set_cookie.letter()),
+            ],
+            _ => *b"--",
+        }
+    }
 }

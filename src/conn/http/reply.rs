@@ -50,6 +50,7 @@ impl HttpConn {
         term: Termination,
     ) -> Step {
         let shared = ctx.shared;
+        self.marks.status = i64::from(status);
         let page = self.page(&shared.model, status);
         self.reply_with(ctx, close, term, |out| {
             let n = page.len().min(out.len());
@@ -68,7 +69,8 @@ impl HttpConn {
         spec: &ReturnSpec,
         close: bool,
     ) -> Step {
-        let term = Termination::new(Cause::Proxy, Stage::Request);
+        let term = Termination::new(Cause::Local, Stage::Request);
+        self.marks.status = i64::from(spec.status);
         self.reply_with(ctx, close, term, |out| {
             let payload: &[u8] = match &spec.body {
                 ReplyBody::Raw(raw) => {
@@ -105,7 +107,8 @@ impl HttpConn {
 
     /// `http-request redirect`: the `Location` was built by the rules into `edits`.
     pub(super) fn reply_redirect(&mut self, ctx: &mut Ctx<'_>, code: u16, close: bool) -> Step {
-        let term = Termination::new(Cause::Proxy, Stage::Request);
+        let term = Termination::new(Cause::Local, Stage::Request);
+        self.marks.status = i64::from(code);
         let edits = std::mem::take(&mut self.edits);
         let step = self.reply_with(ctx, close, term, |out| {
             let mut w = HeadWriter::new(out);

@@ -26,6 +26,8 @@ impl HttpConn {
             }
             return Ok(false);
         }
+        // Bytes of a pipelined request were read with the previous one.
+        self.marks.first_byte(ctx.now);
         if let Phase::Head { idle: true, .. } = self.phase {
             // First byte of a new request: `timeout http-request` starts now.
             let fe = ctx.frontend_timeouts(self.origin.frontend);
@@ -46,12 +48,22 @@ impl HttpConn {
                     self.count_req_error(ctx);
                     return Err(Step::Close(Termination::new(
                         Cause::ClientAbort,
-                        Stage::Connect,
+                        Stage::Request,
                     )));
                 }
                 Ok(false)
             }
             Ok(Parse::Complete) => {
+                self.marks.req_head = Some(ctx.now);
+                self.req_line.clear();
+                if logline::wanted(ctx, self.origin.frontend) {
+                    let head = buf.pending();
+                    let end = head.iter().position(|&c| c == b'\n').unwrap_or(head.len());
+                    let line = head.get(..end).unwrap_or(head);
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let max = 1024.min(line.len());
+                    self.req_line.extend_from_slice(line.get(..max).unwrap_or(line));
+                }
                 self.requests += 1;
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
                     f.requests.fetch_add(1, Relaxed);
@@ -64,7 +76,7 @@ impl HttpConn {
                 Err(self.reply_error(
                     ctx,
                     e.status,
-                    Termination::new(Cause::Proxy, Stage::Connect),
+                    Termination::new(Cause::Proxy, Stage::Request),
                 ))
             }
         }
@@ -90,6 +102,8 @@ impl HttpConn {
         let view = request_view(&self.req, &self.head, self.origin);
         if let Some(uri) = &fe.monitor_uri {
             if view.path() == uri.as_bytes() {
+                // Monitor requests are never logged.
+                self.marks.pending = false;
                 self.consume_head();
                 return Err(self.reply(ctx, 200, !keep, Termination::NORMAL));
             }

@@ -138,6 +138,8 @@ impl HttpConn {
         let status = self.rhead.status;
         let interim = (100..200).contains(&status) && status != 101;
         if !interim {
+            self.marks.res_head = Some(ctx.now);
+            self.marks.status = i64::from(status);
             self.connector.observe(ctx, Seen::of_status(status));
             // `retry-on <status>`: this answer is dropped (not counted) and the request sent
             // again.
@@ -425,6 +427,7 @@ impl HttpConn {
         self.corked = more;
         match written {
             Ok(n) => {
+                self.marks.bytes_out += n as u64;
                 if let Some(out) = self.out.as_mut() {
                     out.consume(n.min(head_len));
                     if out.is_empty() {

@@ -91,6 +91,7 @@ impl HttpConn {
     pub(super) fn attach(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream, exchange: Exchange) {
         // The server may have closed it while idle: a failure before the response is replayed.
         up.reused = true;
+        self.connector.mark_connected(ctx.now);
         // A reused socket may have become writable long ago: assume it still is.
         up.ready.writable = true;
         self.up = Some(up);
@@ -190,6 +191,7 @@ impl HttpConn {
         }
         up.connected = true;
         self.connector.observe(ctx, Seen::L4Ok);
+        self.connector.mark_connected(ctx.now);
         if let Phase::Connecting { exchange, .. } = std::mem::replace(&mut self.phase, Phase::Gone)
         {
             self.phase = Phase::Exchange(exchange);
@@ -317,7 +319,7 @@ impl HttpConn {
         self.reply_error(
             ctx,
             502,
-            Termination::new(Cause::ServerAbort, Stage::Connect),
+            Termination::new(Cause::ServerAbort, Stage::Headers),
         )
     }
 
@@ -355,6 +357,7 @@ impl HttpConn {
         );
         // The server slot is held for the request only; the connection may outlive it.
         self.connector.release(ctx);
+        self.log_request(ctx, Termination::NORMAL);
         if let Some(b) = self.head_out.take() {
             ctx.pools.bufs.put(b);
         }
@@ -402,6 +405,8 @@ impl HttpConn {
         self.body_waited = false;
         self.continue_sent = false;
         self.routed = false;
+        self.marks.next(ctx.now);
+        self.req_line.clear();
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         let t = fe.http_keep_alive.or(fe.http_request).or(fe.client);
         self.phase = Phase::Head {

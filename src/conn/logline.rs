@@ -1,0 +1,229 @@
+//! A stream's log line: gathers what a TCP stream or an HTTP request knows (its marks, its
+//! connector, the shared counters) into a [`Record`] and renders it into the reactor's
+//! line buffer. Nothing is allocated; nothing is done when the frontend does not log.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use super::connect::Connector;
+use super::{Cause, Stage, Termination};
+use crate::log::record::{Marks, Record, span};
+use crate::log::sink::Source;
+use crate::log::{LOG_ERR, LOG_INFO, format, time};
+use crate::model::{FrontendId, Mode, PortRule, ServerAddr};
+use crate::reactor::Ctx;
+
+/// What the stream itself contributes to its line.
+#[derive(Debug)]
+pub struct StreamLog<'a> {
+    pub frontend: FrontendId,
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    /// A backend was chosen (else the line names the frontend as its backend).
+    pub routed: bool,
+    pub marks: &'a Marks,
+    pub term: Termination,
+    pub cookie: [u8; 2],
+    pub request_line: Option<&'a [u8]>,
+    pub http: bool,
+    /// The request's unique id (`%ID`), empty when none.
+    pub unique_id: &'a [u8],
+}
+
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+fn hostname() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Whether a line for this frontend would be written (cheap: checked before gathering).
+pub fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
+    ctx.log.enabled()
+        && ctx
+            .shared
+            .model
+            .frontends
+            .get(fe.0 as usize)
+            .is_some_and(|f| f.log.format.is_some() && (f.log.enabled() || ctx.debug))
+}
+
+/// Writes the traffic line of a stream (TCP) or a request (HTTP) ending now.
+pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
+    if !wanted(ctx, s.frontend) {
+        return;
+    }
+    let shared = ctx.shared;
+    let model = &shared.model;
+    let Some(fe) = model.frontends.get(s.frontend.0 as usize) else {
+        return;
+    };
+    let Some(fmt) = fe.log.format.as_deref() else {
+        return;
+    };
+    let m = s.marks;
+    if fe.log.dontlognull && m.bytes_in == 0 {
+        return;
+    }
+    let be = model.backends.get(c.backend.0 as usize);
+    let retries = match (be, c.log.assign) {
+        (Some(b), Some(_)) => c.retries_done(b.retries),
+        _ => 0,
+    };
+    let mut term = s.term;
+    let mut status = m.status;
+    // A connection closed before any request byte: HAProxy logs a 400 `CR`.
+    if s.http && m.req_first.is_none() && term.cause == Cause::Normal {
+        term = Termination::new(Cause::ClientAbort, Stage::Request);
+        if status < 0 {
+            status = 400;
+        }
+    }
+    let error = term.cause != Cause::Normal
+        || status >= 500
+        || retries > 0
+        || c.log.redispatched;
+    if fe.log.dontlog_normal && !error {
+        return;
+    }
+    let level = if fe.log.separate_errors && error {
+        LOG_ERR
+    } else {
+        LOG_INFO
+    };
+    let end = ctx.now;
+    let now_ms = time::now_ms();
+    let wall = |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
+    let (server_name, server_addr, srvconn) = match (c.log.server, be) {
+        (Some(sid), Some(b)) => match b.servers.get(sid.0 as usize) {
+            Some(srv) => {
+                let addr = match &srv.addr {
+                    ServerAddr::Inet { ip, port } => {
+                        let p = match *port {
+                            PortRule::Fixed(p) => p,
+                            PortRule::Same => s.dst.map_or(0, |d| d.port()),
+                            PortRule::Offset(o) => {
+                                (i32::from(s.dst.map_or(0, |d| d.port())) + o) as u16
+                            }
+                        };
+                        Some(SocketAddr::new(*ip, p))
+                    }
+                    ServerAddr::Unix(_) => None,
+                };
+                let conns = shared
+                    .server(c.backend, sid)
+                    .map_or(0, |ss| ss.conns.cur());
+                (srv.name.as_str(), addr, conns)
+            }
+            None => ("<NOSRV>", None, 0),
+        },
+        _ => ("<NOSRV>", None, 0),
+    };
+    let backend_name = match (s.routed, be) {
+        (true, Some(b)) => b.name.as_str(),
+        _ => fe.name.as_str(),
+    };
+    let beconn = if s.routed {
+        shared.backend(c.backend).map_or(0, |b| b.beconn.cur())
+    } else {
+        0
+    };
+    let req_start = m.req_first.unwrap_or(m.start);
+    let (ti, t_req, tr) = if s.http {
+        (
+            span(Some(m.start), m.req_first),
+            span(m.req_first, m.req_head),
+            span(c.log.connected, m.res_head),
+        )
+    } else {
+        (-1, -1, -1)
+    };
+    let rec = Record {
+        client: s.src,
+        frontend_addr: s.dst,
+        backend_src: None,
+        server_addr,
+        accept_ms: wall(m.start),
+        request_ms: wall(req_start),
+        frontend: fe.name.as_str(),
+        backend: backend_name,
+        server: server_name,
+        th: 0,
+        ti,
+        t_req,
+        tw: span(c.log.assign, c.log.granted),
+        tc: span(c.log.granted, c.log.connected),
+        tr,
+        ta: span(Some(req_start), Some(end)),
+        tt: span(Some(m.start), Some(end)),
+        http: s.http,
+        status,
+        // HAProxy's connection layer answers a bad or late request head itself, outside any
+        // stream: those bytes are not counted.
+        bytes_out: if s.http && m.req_head.is_none() {
+            0
+        } else {
+            m.bytes_out
+        },
+        bytes_in: m.bytes_in,
+        actconn: shared.global.cur(),
+        feconn: shared
+            .frontends
+            .get(s.frontend.0 as usize)
+            .map_or(0, |f| f.conns.cur()),
+        beconn,
+        srvconn,
+        retries,
+        redispatched: c.log.redispatched,
+        srv_queue: c.log.srv_queue,
+        be_queue: c.log.be_queue,
+        term: term.code(),
+        cookie: s.cookie,
+        cap_req: &[],
+        cap_req_on: false,
+        cap_res: &[],
+        cap_res_on: false,
+        request_line: s.request_line,
+        unique_id: s.unique_id,
+        pid: pid(),
+        hostname: hostname(),
+    };
+    ctx.log
+        .emit(Source::Frontend(s.frontend.0), level, |out| format::render(fmt, &rec, out));
+}
+
+/// The legacy line HAProxy writes at accept when a logging frontend has no line format:
+/// `Connect from SRC to DST (FE/MODE)`.
+pub fn emit_connect(ctx: &mut Ctx<'_>, fe: FrontendId, src: Option<SocketAddr>, dst: Option<SocketAddr>) {
+    let shared = ctx.shared;
+    let Some(f) = shared.model.frontends.get(fe.0 as usize) else {
+        return;
+    };
+    if !ctx.log.enabled() || !f.log.enabled() || f.log.format.is_some() {
+        return;
+    }
+    let mode = if f.mode == Mode::Http { "HTTP" } else { "TCP" };
+    ctx.log.emit(Source::Frontend(fe.0), LOG_INFO, |out| {
+        use std::io::Write;
+        let _ = match (src, dst) {
+            (Some(s), Some(d)) => write!(
+                out,
+                "Connect from {}:{} to {}:{} ({}/{mode})",
+                s.ip(),
+                s.port(),
+                d.ip(),
+                d.port(),
+                f.name
+            ),
+            _ => write!(out, "Connect from unix:1 to unix:1 ({}/{mode})", f.name),
+        };
+    });
+}

@@ -1,0 +1,136 @@
+//! Traffic and event logs, as HAProxy writes them.
+//!
+//! * `format`: log-format strings compiled once (`%ci`, `%Tt`, `%{+Q}r`, ...) and rendered
+//!   from a [`record::Record`] — the values of one stream or request — into a byte buffer.
+//! * `record`: what a stream gathers while it runs (timers, counts, names) to fill a record.
+//! * `sink`: per-reactor line buffers handed in batches to one logger thread that adds the
+//!   syslog header and writes to the targets; a slow or dead target makes lines drop (and be
+//!   counted), never a reactor wait.
+//! * `config`: the `log`, `log-format`, `log-tag`, `option tcplog|httplog|...` keywords.
+
+pub mod config;
+pub mod format;
+pub mod record;
+pub mod sink;
+pub mod time;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `option tcplog`, as the manual defines it.
+pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+/// `option httplog`.
+pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// `option httplog clf`.
+pub const CLFLOG: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
+
+/// Where a `log` line sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// `stdout`, `stderr`, `fd@N`: one write per line.
+    Fd(i32),
+    /// A datagram unix socket (`/dev/log`, any path).
+    Unix(PathBuf),
+    /// UDP `ADDR[:PORT]` (514 by default).
+    Udp(SocketAddr),
+}
+
+/// The syslog header format of a target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Header {
+    /// rfc3164 without the hostname (HAProxy's default).
+    #[default]
+    Local,
+    Rfc3164,
+    Rfc5424,
+    Priority,
+    Short,
+    Timed,
+    Iso,
+    Raw,
+}
+
+impl Header {
+    pub fn parse(s: &str) -> Option<Header> {
+        Some(match s {
+            "local" => Header::Local,
+            "rfc3164" => Header::Rfc3164,
+            "rfc5424" => Header::Rfc5424,
+            "priority" => Header::Priority,
+            "short" => Header::Short,
+            "timed" => Header::Timed,
+            "iso" => Header::Iso,
+            "raw" => Header::Raw,
+            _ => return None,
+        })
+    }
+}
+
+/// Syslog levels, most severe first (the numeric value is the syslog one).
+pub const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// The 24 facilities, in syslog order.
+pub const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+pub const LOG_ALERT: u8 = 1;
+pub const LOG_ERR: u8 = 3;
+pub const LOG_NOTICE: u8 = 5;
+pub const LOG_INFO: u8 = 6;
+
+/// One `log` line: a destination and what it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub dest: Dest,
+    pub header: Header,
+    /// Maximum line length, header and newline included (`len`, 80..=65535, default 1024).
+    pub len: usize,
+    pub facility: u8,
+    /// Lines more verbose than this are not sent (`<level>`, default debug: all).
+    pub max_level: u8,
+    /// Lines more severe than this are raised... HAProxy's `<minlevel>`: a line's level is
+    /// clamped to at most this severity (default emerg: unchanged).
+    pub min_level: u8,
+}
+
+/// How a frontend writes its traffic lines.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyLog {
+    /// Targets (the proxy's own `log` lines, or the global ones with `log global`).
+    pub targets: Arc<[Target]>,
+    /// The compiled traffic line; `None`: the legacy "Connect from" line at accept.
+    pub format: Option<Arc<format::Format>>,
+    /// `log-tag` of the proxy (else the global one).
+    pub tag: Option<Arc<str>>,
+    /// `option dontlognull`.
+    pub dontlognull: bool,
+    /// `option log-separate-errors`.
+    pub separate_errors: bool,
+    /// `option dontlog-normal`.
+    pub dontlog_normal: bool,
+    /// The compiled `unique-id-format`.
+    pub unique_id: Option<Arc<format::Format>>,
+}
+
+impl ProxyLog {
+    /// Whether this proxy writes anything at all.
+    pub fn enabled(&self) -> bool {
+        !self.targets.is_empty()
+    }
+}
+
+/// Process-wide logging settings.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalLog {
+    pub targets: Arc<[Target]>,
+    /// `log-tag` (default: the program name).
+    pub tag: Option<String>,
+    /// `log-send-hostname [NAME]`: `Some("")` means the system's hostname.
+    pub send_hostname: Option<String>,
+}

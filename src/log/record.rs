@@ -1,0 +1,174 @@
+//! The values of one log line, and the instants a stream notes to compute them.
+//!
+//! Timers follow the manual's section 8.4: `Th` handshakes (0 until TLS and the PROXY
+//! protocol exist), `Ti` idle time before the request, `TR` first request byte to end of
+//! head, `Tw` time in queues, `Tc` connection to the server (retries included), `Tr` server
+//! connected to end of response head, `Ta` first request byte to last response byte, `Tt`
+//! accept (or end of the previous response) to the end. `-1` is "never happened".
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What one log line says.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub client: Option<SocketAddr>,
+    pub frontend_addr: Option<SocketAddr>,
+    pub backend_src: Option<SocketAddr>,
+    pub server_addr: Option<SocketAddr>,
+    /// Accept date (Unix ms); for a later request of a keep-alive connection, the end of the
+    /// previous response, as HAProxy resets it.
+    pub accept_ms: u64,
+    /// Date of the request's first byte (Unix ms); the accept date when there was none.
+    pub request_ms: u64,
+    pub frontend: &'a str,
+    pub backend: &'a str,
+    pub server: &'a str,
+    pub th: i64,
+    pub ti: i64,
+    pub t_req: i64,
+    pub tw: i64,
+    pub tc: i64,
+    pub tr: i64,
+    pub ta: i64,
+    pub tt: i64,
+    pub http: bool,
+    pub status: i64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub actconn: u32,
+    pub feconn: u32,
+    pub beconn: u32,
+    pub srvconn: u32,
+    pub retries: u32,
+    pub redispatched: bool,
+    pub srv_queue: u32,
+    pub be_queue: u32,
+    pub term: [u8; 2],
+    pub cookie: [u8; 2],
+    pub cap_req: &'a [&'a [u8]],
+    pub cap_req_on: bool,
+    pub cap_res: &'a [&'a [u8]],
+    pub cap_res_on: bool,
+    /// The request line as received (`None`: no valid request, printed `<BADREQ>`).
+    pub request_line: Option<&'a [u8]>,
+    pub unique_id: &'a [u8],
+    pub pid: u32,
+    pub hostname: &'a str,
+}
+
+impl Record<'_> {
+    /// `Td`: data transmission time, `-1` when the data phase never started.
+    pub fn td(&self) -> i64 {
+        let started = if self.http { self.tr } else { self.tc };
+        if started < 0 || self.tt < 0 {
+            return -1;
+        }
+        let spent: i64 = [self.th, self.ti, self.t_req, self.tw, self.tc, self.tr]
+            .iter()
+            .filter(|&&t| t > 0)
+            .sum();
+        (self.tt - spent).max(0)
+    }
+
+    /// `Tq = Th + Ti + TR`, `-1` if any of them is.
+    pub fn tq(&self) -> i64 {
+        if self.th < 0 || self.ti < 0 || self.t_req < 0 {
+            return -1;
+        }
+        self.th + self.ti + self.t_req
+    }
+
+    /// `Tu`: `Tt` without the idle time.
+    pub fn tu(&self) -> i64 {
+        if self.tt < 0 {
+            return -1;
+        }
+        self.tt - self.ti.max(0)
+    }
+
+    /// Word `i` of the request line (method, URI, version).
+    pub fn request_part(&self, i: usize) -> Option<&[u8]> {
+        self.request_line?
+            .split(|&c| c == b' ')
+            .filter(|w| !w.is_empty())
+            .nth(i)
+    }
+
+    /// The path without scheme, authority nor query (`%HPO`).
+    pub fn path_only(&self) -> Option<&[u8]> {
+        let uri = self.request_part(1)?;
+        let uri = match uri.windows(3).position(|w| w == b"://") {
+            Some(p) => {
+                let rest = uri.get(p + 3..)?;
+                let slash = rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
+                rest.get(slash..)?
+            }
+            None => uri,
+        };
+        let end = uri
+            .iter()
+            .position(|&c| c == b'?' || c == b'#')
+            .unwrap_or(uri.len());
+        uri.get(..end)
+    }
+}
+
+/// Milliseconds from `a` to `b`, `-1` when either is missing.
+pub fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
+    match (a, b) {
+        (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as i64,
+        _ => -1,
+    }
+}
+
+/// The instants of one request (or of a TCP stream) that the line's timers come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Marks {
+    /// Accept, or the end of the previous response on a keep-alive connection.
+    pub start: Instant,
+    /// The first byte of the request.
+    pub req_first: Option<Instant>,
+    /// The end of the request head.
+    pub req_head: Option<Instant>,
+    /// The end of the response head.
+    pub res_head: Option<Instant>,
+    /// Bytes received from the client / sent to it for this request.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Status sent to the client (`-1`: none).
+    pub status: i64,
+    /// Whether this request still has to be logged.
+    pub pending: bool,
+}
+
+impl Marks {
+    pub fn new(start: Instant) -> Marks {
+        Marks {
+            start,
+            req_first: None,
+            req_head: None,
+            res_head: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            status: -1,
+            pending: true,
+        }
+    }
+
+    /// Starts over for the next request of a keep-alive connection.
+    pub fn next(&mut self, now: Instant) {
+        *self = Marks {
+            pending: false,
+            ..Marks::new(now)
+        };
+    }
+
+    /// Notes the first request byte.
+    pub fn first_byte(&mut self, now: Instant) {
+        if self.req_first.is_none() {
+            self.req_first = Some(now);
+            self.pending = true;
+        }
+    }
+}
