@@ -253,7 +253,8 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
             .or_else(|| {
                 (!cores.is_empty()).then(|| cores.get(i % cores.len()).map_or(i, |c| c.id))
             });
-        let mut reactor = Reactor::new(i, poll, shared.clone(), wakers.clone(), rx, listeners, opts);
+        let mut reactor =
+            Reactor::new(i, poll, shared.clone(), wakers.clone(), rx, listeners, opts);
         if let Some(log) = log_bufs.pop() {
             reactor = reactor.with_log(log);
         }

@@ -826,7 +826,10 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             if !p.kind.has_frontend() {
                 return d.warning(
                     span,
-                    format!("backend '{}' : 'log-format' directive is ignored in backends.", p.name),
+                    format!(
+                        "backend '{}' : 'log-format' directive is ignored in backends.",
+                        p.name
+                    ),
                 );
             }
             p.log.kind = crate::log::config::LineKind::Custom(f.to_string());

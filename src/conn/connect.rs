@@ -269,11 +269,11 @@ impl Connector {
         let ticket = Ticket::new(ctx.reactor, ctx.owner, ctx.now);
         let queue = match server.and_then(|s| st.servers.get(s.0 as usize)) {
             Some(ss) => {
-                self.log.srv_queue += ss.queue.len() as u32;
+                self.log.srv_queue += ss.queue.len();
                 &ss.queue
             }
             None => {
-                self.log.be_queue += st.queue.len() as u32;
+                self.log.be_queue += st.queue.len();
                 &st.queue
             }
         };
@@ -386,6 +386,10 @@ impl Connector {
 
     /// `timeout queue` passed without a slot: HAProxy's `sQ` (a 503 in HTTP).
     fn queue_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        // `Tw` covers the whole wait, as HAProxy stamps `t_queue` on the timeout.
+        if self.log.granted.is_none() {
+            self.log.granted = Some(ctx.now);
+        }
         // A slot granted at the last moment is passed on by `release`.
         self.release(ctx);
         if let Some(st) = ctx.shared.backend(self.backend) {

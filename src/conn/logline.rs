@@ -87,10 +87,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
             status = 400;
         }
     }
-    let error = term.cause != Cause::Normal
-        || status >= 500
-        || retries > 0
-        || c.log.redispatched;
+    let error = term.cause != Cause::Normal || status >= 500 || retries > 0 || c.log.redispatched;
     if fe.log.dontlog_normal && !error {
         return;
     }
@@ -101,7 +98,8 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     };
     let end = ctx.now;
     let now_ms = time::now_ms();
-    let wall = |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
+    let wall =
+        |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
     let (server_name, server_addr, srvconn) = match (c.log.server, be) {
         (Some(sid), Some(b)) => match b.servers.get(sid.0 as usize) {
             Some(srv) => {
@@ -118,9 +116,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
                     }
                     ServerAddr::Unix(_) => None,
                 };
-                let conns = shared
-                    .server(c.backend, sid)
-                    .map_or(0, |ss| ss.conns.cur());
+                let conns = shared.server(c.backend, sid).map_or(0, |ss| ss.conns.cur());
                 (srv.name.as_str(), addr, conns)
             }
             None => ("<NOSRV>", None, 0),
@@ -196,13 +192,19 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
         pid: pid(),
         hostname: hostname(),
     };
-    ctx.log
-        .emit(Source::Frontend(s.frontend.0), level, |out| format::render(fmt, &rec, out));
+    ctx.log.emit(Source::Frontend(s.frontend.0), level, |out| {
+        format::render(fmt, &rec, out)
+    });
 }
 
 /// The legacy line HAProxy writes at accept when a logging frontend has no line format:
 /// `Connect from SRC to DST (FE/MODE)`.
-pub fn emit_connect(ctx: &mut Ctx<'_>, fe: FrontendId, src: Option<SocketAddr>, dst: Option<SocketAddr>) {
+pub fn emit_connect(
+    ctx: &mut Ctx<'_>,
+    fe: FrontendId,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+) {
     let shared = ctx.shared;
     let Some(f) = shared.model.frontends.get(fe.0 as usize) else {
         return;

@@ -14,12 +14,12 @@ use std::time::Instant;
 
 use super::connect::{Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
-use super::pump::Via;
 use super::logline::{self, StreamLog};
+use super::pump::Via;
 use super::{Readiness, Side, Sock, Step, Termination};
-use crate::log::record::Marks;
 use crate::balance::PickKey;
 use crate::check::passive::Seen;
+use crate::log::record::Marks;
 use crate::model::{BackendId, FrontendId, ServerId};
 use crate::reactor::Ctx;
 use crate::token;

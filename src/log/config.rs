@@ -78,7 +78,9 @@ pub fn parse_log(words: &[String]) -> Result<LogLine, String> {
         i += 2;
     }
     if arg(i) == "sample" {
-        return Err("'sample' ranges are a HAProxy feature that Ravelin does not support yet".into());
+        return Err(
+            "'sample' ranges are a HAProxy feature that Ravelin does not support yet".into(),
+        );
     }
     let fac = facility(arg(i)).ok_or_else(|| format!("unknown log facility '{}'", arg(i)))?;
     i += 1;
@@ -143,7 +145,10 @@ fn parse_dest(a: &str) -> Result<Dest, String> {
     if let Ok(sa) = a.parse::<SocketAddr>() {
         return Ok(Dest::Udp(sa));
     }
-    let with_port = if a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if a
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         a.to_string()
     } else {
         format!("{a}:514")
@@ -167,12 +172,16 @@ mod tests {
     #[test]
     fn log_lines() {
         assert_eq!(parse_log(&w("log global")), Ok(LogLine::Global));
-        let Ok(LogLine::Target(t)) = parse_log(&w("log 127.0.0.1:5140 len 2000 format raw local0 info err"))
+        let Ok(LogLine::Target(t)) =
+            parse_log(&w("log 127.0.0.1:5140 len 2000 format raw local0 info err"))
         else {
             panic!("parsed");
         };
         assert_eq!(t.dest, Dest::Udp("127.0.0.1:5140".parse().unwrap()));
-        assert_eq!((t.len, t.header, t.facility, t.max_level, t.min_level), (2000, Header::Raw, 16, 6, 3));
+        assert_eq!(
+            (t.len, t.header, t.facility, t.max_level, t.min_level),
+            (2000, Header::Raw, 16, 6, 3)
+        );
         let Ok(LogLine::Target(t)) = parse_log(&w("log /dev/log daemon")) else {
             panic!("parsed");
         };
@@ -186,12 +195,27 @@ mod tests {
     #[test]
     fn haproxy_messages() {
         let e = |s: &str| parse_log(&w(s)).err().unwrap_or_default();
-        assert_eq!(e("log 127.0.0.1 len 10 local0"), "invalid log length '10', must be between 80 and 65535");
-        assert_eq!(e("log 127.0.0.1 format foo local0"), "unknown log format 'foo'");
+        assert_eq!(
+            e("log 127.0.0.1 len 10 local0"),
+            "invalid log length '10', must be between 80 and 65535"
+        );
+        assert_eq!(
+            e("log 127.0.0.1 format foo local0"),
+            "unknown log format 'foo'"
+        );
         assert_eq!(e("log 127.0.0.1 local9"), "unknown log facility 'local9'");
-        assert_eq!(e("log 127.0.0.1 local0 infoo"), "unknown optional log level 'infoo'");
-        assert_eq!(e("log 127.0.0.1 local0 info foo"), "unknown optional minimum log level 'foo'");
-        assert_eq!(e("log 127.0.0.1 local0 info err extra"), "cannot handle unexpected argument 'extra'");
+        assert_eq!(
+            e("log 127.0.0.1 local0 infoo"),
+            "unknown optional log level 'infoo'"
+        );
+        assert_eq!(
+            e("log 127.0.0.1 local0 info foo"),
+            "unknown optional minimum log level 'foo'"
+        );
+        assert_eq!(
+            e("log 127.0.0.1 local0 info err extra"),
+            "cannot handle unexpected argument 'extra'"
+        );
         assert_eq!(e("log"), "expects <address> and <facility>  as arguments");
         assert_eq!(e("log global extra"), "unknown log facility 'extra'");
     }

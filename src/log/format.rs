@@ -257,7 +257,10 @@ pub fn compile(s: &str) -> Result<Format, String> {
                 }
                 let rest = s.get(i..).unwrap_or_default();
                 if rest.starts_with('o')
-                    && !rest.get(1..).unwrap_or_default().starts_with(char::is_alphabetic)
+                    && !rest
+                        .get(1..)
+                        .unwrap_or_default()
+                        .starts_with(char::is_alphabetic)
                 {
                     defaults = flags;
                     i += 1;
@@ -536,7 +539,7 @@ fn quoted(f: Flags, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 /// Non-printable characters and `"` become `#XX` (HAProxy's `http_encode_map` for %r).
 fn encode(s: &[u8], out: &mut Vec<u8>) {
     for &c in s {
-        if c < 0x20 || c >= 0x7f || c == b'"' || c == b'#' {
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'#' {
             let _ = write_fmt(out, format_args!("#{c:02X}"));
         } else {
             out.push(c);

@@ -347,7 +347,9 @@ impl Writer {
             }
             Dest::Udp(addr) => {
                 let line = std::mem::take(&mut self.line);
-                let ok = self.udp(*addr).is_some_and(|s| s.send_to(&line, addr).is_ok());
+                let ok = self
+                    .udp(*addr)
+                    .is_some_and(|s| s.send_to(&line, addr).is_ok());
                 self.line = line;
                 ok
             }
@@ -489,11 +491,17 @@ mod tests {
         v.clear();
         header(&mut v, &target(Header::Local), 6, "mytag", 7224, None, us);
         let s = String::from_utf8_lossy(&v).into_owned();
-        assert!(s.starts_with("<134>Nov 21 ") && s.ends_with(" mytag[7224]: "), "{s}");
+        assert!(
+            s.starts_with("<134>Nov 21 ") && s.ends_with(" mytag[7224]: "),
+            "{s}"
+        );
         v.clear();
         header(&mut v, &target(Header::Rfc5424), 6, "mytag", 7234, None, us);
         let s = String::from_utf8_lossy(&v).into_owned();
-        assert!(s.starts_with("<134>1 2026-11-2") && s.ends_with(" - mytag 7234 - - "), "{s}");
+        assert!(
+            s.starts_with("<134>1 2026-11-2") && s.ends_with(" - mytag 7234 - - "),
+            "{s}"
+        );
     }
 
     #[test]

@@ -4,8 +4,7 @@
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering::Relaxed};
 
 const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-    b"Dec",
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 static OFFSET: AtomicI32 = AtomicI32::new(0);
@@ -64,7 +63,10 @@ fn year(y: i64, out: &mut Vec<u8>) {
 }
 
 fn month(m: u32) -> &'static [u8; 3] {
-    MONTHS.get(m.saturating_sub(1) as usize).copied().unwrap_or(b"Jan")
+    MONTHS
+        .get(m.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or(b"Jan")
 }
 
 fn split(ms: u64, local: bool) -> (i64, u32, i32) {

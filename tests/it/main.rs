@@ -15,6 +15,7 @@ mod http;
 mod http_more;
 mod limits;
 mod limits_dyn;
+mod logs;
 mod passive;
 mod queue;
 mod retry;

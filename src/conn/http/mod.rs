@@ -34,10 +34,9 @@ mod upstream;
 use super::connect::{Assign, Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::idle::{Eligible, IdleConn};
-use super::pump::{Pump, Via};
 use super::logline::{self, StreamLog};
+use super::pump::{Pump, Via};
 use super::{Cause, Readiness, Side, Sock, Stage, Step, Termination};
-use crate::log::record::Marks;
 use crate::balance::PickKey;
 use crate::buffer::Buffer;
 use crate::http::body::BodyState;
@@ -48,6 +47,7 @@ use crate::http::view::ReqView;
 use crate::http::{
     ConnFlags, Framing, HttpError, Method, Parse, RequestHead, ResponseHead, Version, errors,
 };
+use crate::log::record::Marks;
 use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
 use crate::reactor::Ctx;
 use crate::token;

@@ -175,7 +175,9 @@ impl Persist {
         match conf {
             Some(c) if c.logs_cookie_flags() => [
                 self.req.map_or(b'N', |r| r.client.letter()),
-                self.verdict.as_ref().map_or(b'N', |v| v.set_cookie.letter()),
+                self.verdict
+                    .as_ref()
+                    .map_or(b'N', |v| v.set_cookie.letter()),
             ],
             _ => *b"--",
         }

@@ -62,7 +62,8 @@ impl HttpConn {
                     let line = head.get(..end).unwrap_or(head);
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     let max = 1024.min(line.len());
-                    self.req_line.extend_from_slice(line.get(..max).unwrap_or(line));
+                    self.req_line
+                        .extend_from_slice(line.get(..max).unwrap_or(line));
                 }
                 self.requests += 1;
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
