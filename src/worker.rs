@@ -143,6 +143,7 @@ impl Handle {
                 Err(_) => result = result.and(Err(io::Error::other("a reactor thread panicked"))),
             }
         }
+        self.shared.logs.close();
         if let Some(l) = self.logger.take() {
             let _ = l.join();
         }

@@ -1043,6 +1043,11 @@ impl Checks {
                     },
                 );
                 eprintln!("[WARNING]  ({}) : {}.", std::process::id(), self.line);
+                ctx.shared.logs.event(
+                    crate::log::sink::Source::Backend(t.backend.0),
+                    crate::log::LOG_NOTICE,
+                    &self.line,
+                );
             }
         }
         if let Some(c) = rec.change {

@@ -111,6 +111,14 @@ pub fn apply(
         },
     );
     eprintln!("[WARNING]  ({}) : {line}", std::process::id());
+    let level = if matches!(change, Change::Up) {
+        crate::log::LOG_NOTICE
+    } else {
+        crate::log::LOG_ALERT
+    };
+    shared
+        .logs
+        .event(crate::log::sink::Source::Backend(be_id.0), level, line);
     alert_if_none_left(shared, be_id, usable_before, (active, backups));
 }
 
@@ -139,6 +147,11 @@ fn alert_if_none_left(
         eprintln!(
             "[ALERT]    ({pid}) : {kind} '{}' has no server available!",
             be.name
+        );
+        shared.logs.event(
+            crate::log::sink::Source::Backend(be_id.0),
+            0,
+            &format!("{kind} {} has no server available!", be.name),
         );
     }
 }
@@ -251,6 +264,11 @@ pub fn apply_admin(
         }
     }
     eprintln!("[WARNING]  ({}) : {line}", std::process::id());
+    shared.logs.event(
+        crate::log::sink::Source::Backend(be_id.0),
+        crate::log::LOG_NOTICE,
+        line,
+    );
     alert_if_none_left(shared, be_id, before, usable_counts(be, bs));
 }
 

@@ -31,11 +31,44 @@ const QUEUE_PER_REACTOR: usize = 8;
 /// How long one datagram send may block the logger thread.
 const SEND_TIMEOUT: Duration = Duration::from_millis(50);
 
-/// Lines emitted and dropped, process-wide.
+/// Lines emitted and dropped, process-wide, and the way in for event lines from any thread.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub emitted: AtomicU64,
     pub dropped: AtomicU64,
+    /// Server state changes and alerts come from checks, agents and the runtime API, on
+    /// any thread: one line per batch through the logger's channel (rare, so a lock).
+    events: std::sync::Mutex<Option<Sender<Vec<u8>>>>,
+}
+
+impl Counters {
+    /// Sends one event line to `src`'s targets (never blocks; dropped and counted if full).
+    pub fn event(&self, src: Source, level: u8, msg: &str) {
+        let Ok(guard) = self.events.lock() else {
+            return;
+        };
+        let Some(tx) = guard.as_ref() else {
+            return;
+        };
+        let (kind, idx) = src.encode();
+        let mut b = Vec::with_capacity(REC_HEAD + msg.len());
+        b.push(kind);
+        b.extend_from_slice(&idx.to_le_bytes());
+        b.push(level);
+        b.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        b.extend_from_slice(msg.as_bytes());
+        match tx.try_send(b) {
+            Ok(()) => self.emitted.fetch_add(1, Relaxed),
+            Err(_) => self.dropped.fetch_add(1, Relaxed),
+        };
+    }
+
+    /// No more event lines: lets the logger thread end once the reactors are gone.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.events.lock() {
+            g.take();
+        }
+    }
 }
 
 /// Which proxy's targets a line goes to.
@@ -183,7 +216,9 @@ pub fn start(
             counters: counters.clone(),
         })
         .collect();
-    drop(tx);
+    if let Ok(mut g) = counters.events.lock() {
+        *g = Some(tx);
+    }
     let id = Identity {
         tag: model.global.log.tag.clone().unwrap_or_else(program_name),
         pid: std::process::id(),

@@ -411,3 +411,25 @@ backend be\n    server s1 127.0.0.1:{}\n",
     let _ = std::fs::remove_dir_all(&dir);
     p.assert_clean();
 }
+
+#[test]
+fn server_state_changes_reach_the_backend_log() {
+    let syslog = Syslog::new();
+    let p = Proxy::start(&format!(
+        "global\n    log {} format raw daemon\n\
+defaults\n    mode tcp\n    log global\n    timeout connect 200ms\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    server s1 127.0.0.1:{} check inter 100ms fall 1 rise 1\n",
+        syslog.addr(),
+        closed_port()
+    ));
+    // The frontend logs the legacy connect line only on traffic; the check fails at once.
+    let l = syslog.line();
+    assert!(
+        l.starts_with("Server be/s1 is DOWN, reason: Layer4 connection problem"),
+        "{l}"
+    );
+    let l = syslog.line();
+    assert_eq!(l, "backend be has no server available!");
+    p.assert_clean();
+}
