@@ -379,10 +379,6 @@ pub fn parse_unique_id(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut
             );
         }
         p.http.unique_id_format = Some(v.clone()).filter(|v| !v.is_empty());
-        d.warning(
-            span,
-            format!("'{kw}' is parsed but not applied yet: unique IDs come with the log-format engine (logs issue)."),
-        );
     } else {
         if let Some(x) = words.get(2) {
             return d.alert(span, too_many(kw, x));

@@ -29,6 +29,11 @@ pub struct StreamLog<'a> {
     pub http: bool,
     /// The request's unique id (`%ID`), empty when none.
     pub unique_id: &'a [u8],
+    /// Captured request / response headers, in `capture` order.
+    pub cap_req: &'a [Vec<u8>],
+    pub cap_res: &'a [Vec<u8>],
+    /// `%rt`.
+    pub req_counter: u64,
 }
 
 fn pid() -> u32 {
@@ -183,10 +188,17 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
         be_queue: c.log.be_queue,
         term: term.code(),
         cookie: s.cookie,
-        cap_req: &[],
-        cap_req_on: false,
-        cap_res: &[],
-        cap_res_on: false,
+        cap_req: s.cap_req,
+        cap_req_on: fe
+            .captures
+            .iter()
+            .any(|c| c.dir == crate::model::CaptureDir::Request),
+        cap_res: s.cap_res,
+        cap_res_on: fe
+            .captures
+            .iter()
+            .any(|c| c.dir == crate::model::CaptureDir::Response),
+        req_counter: s.req_counter,
         request_line: s.request_line,
         unique_id: s.unique_id,
         pid: pid(),
@@ -228,4 +240,70 @@ pub fn emit_connect(
             _ => write!(out, "Connect from unix:1 to unix:1 ({}/{mode})", f.name),
         };
     });
+}
+
+/// Renders the frontend's `unique-id-format` for the request whose head just arrived into
+/// `out` (cleared first); false when the frontend has none.
+pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let shared = ctx.shared;
+    let Some(fe) = shared.model.frontends.get(s.frontend.0 as usize) else {
+        return false;
+    };
+    let Some(fmt) = fe.log.unique_id.as_deref() else {
+        return false;
+    };
+    let m = s.marks;
+    let end = ctx.now;
+    let now_ms = time::now_ms();
+    let wall =
+        |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
+    let req_start = m.req_first.unwrap_or(m.start);
+    let rec = Record {
+        client: s.src,
+        frontend_addr: s.dst,
+        backend_src: None,
+        server_addr: None,
+        accept_ms: wall(m.start),
+        request_ms: wall(req_start),
+        frontend: fe.name.as_str(),
+        backend: fe.name.as_str(),
+        server: "<NOSRV>",
+        th: 0,
+        ti: span(Some(m.start), m.req_first),
+        t_req: span(m.req_first, m.req_head),
+        tw: -1,
+        tc: -1,
+        tr: -1,
+        ta: -1,
+        tt: -1,
+        http: s.http,
+        status: -1,
+        bytes_out: 0,
+        bytes_in: m.bytes_in,
+        actconn: shared.global.cur(),
+        feconn: shared
+            .frontends
+            .get(s.frontend.0 as usize)
+            .map_or(0, |f| f.conns.cur()),
+        beconn: 0,
+        srvconn: 0,
+        retries: 0,
+        redispatched: false,
+        srv_queue: 0,
+        be_queue: 0,
+        term: *b"--",
+        cookie: *b"--",
+        cap_req: s.cap_req,
+        cap_req_on: false,
+        cap_res: &[],
+        cap_res_on: false,
+        req_counter: s.req_counter,
+        request_line: s.request_line,
+        unique_id: b"",
+        pid: pid(),
+        hostname: hostname(),
+    };
+    format::render(fmt, &rec, out);
+    true
 }

@@ -323,6 +323,9 @@ impl Tunnel {
                 request_line: None,
                 http: false,
                 unique_id: b"",
+                cap_req: &[],
+                cap_res: &[],
+                req_counter: 0,
             };
             logline::emit(ctx, &self.connector, &line);
         }

@@ -82,6 +82,8 @@ pub enum Var {
     UniqueId,
     Pid,
     Hostname,
+    /// `%rt`: the request counter.
+    ReqCounter,
 }
 
 /// Names, longest first where one is a prefix of another (`%Tr` before `%T`).
@@ -90,6 +92,7 @@ const VARS: &[(&str, Var)] = &[
     ("hrl", Var::CapReqHeadersList),
     ("hsl", Var::CapResHeadersList),
     ("pid", Var::Pid),
+    ("rt", Var::ReqCounter),
     ("trg", Var::RequestDateGmt),
     ("trl", Var::RequestDateLocal),
     ("tsc", Var::TermStateCookie),
@@ -148,7 +151,7 @@ const VARS: &[(&str, Var)] = &[
 ];
 
 /// Variables HAProxy has that Ravelin cannot fill yet.
-const UNSUPPORTED: &[&str] = &["sslc", "sslv", "lc", "rt"];
+const UNSUPPORTED: &[&str] = &["sslc", "sslv", "lc"];
 
 /// `Q`, `X`, `E` flags of a variable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -345,7 +348,7 @@ fn var(v: Var, f: Flags, r: &Record<'_>, out: &mut Vec<u8>) {
         Var::Timestamp => {
             let secs = r.accept_ms / 1000;
             if f.hex {
-                num_hex(secs, out)
+                let _ = write_fmt(out, format_args!("{secs:08X}"));
             } else {
                 num(secs as i64, out)
             }
@@ -428,6 +431,13 @@ fn var(v: Var, f: Flags, r: &Record<'_>, out: &mut Vec<u8>) {
             }
         }
         Var::Hostname => string(r.hostname.as_bytes(), f, out),
+        Var::ReqCounter => {
+            if f.hex {
+                num_hex(r.req_counter, out)
+            } else {
+                num(r.req_counter as i64, out)
+            }
+        }
     }
 }
 
@@ -476,8 +486,9 @@ fn itoa_buf(n: i64) -> Digits {
     Digits { buf, start: i }
 }
 
+/// HAProxy's `%04X` for counters and pids.
 fn num_hex(n: u64, out: &mut Vec<u8>) {
-    let _ = write_fmt(out, format_args!("{n:X}"));
+    let _ = write_fmt(out, format_args!("{n:04X}"));
 }
 
 fn ip(a: Option<SocketAddr>, f: Flags, out: &mut Vec<u8>) {
@@ -548,7 +559,7 @@ fn encode(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `{a|b}` when the frontend captures headers, nothing otherwise.
-fn captures(values: &[&[u8]], on: bool, f: Flags, out: &mut Vec<u8>) {
+fn captures(values: &[Vec<u8>], on: bool, f: Flags, out: &mut Vec<u8>) {
     if !on {
         return;
     }
@@ -565,7 +576,7 @@ fn captures(values: &[&[u8]], on: bool, f: Flags, out: &mut Vec<u8>) {
 }
 
 /// CLF style: each capture as its own quoted field.
-fn capture_list(values: &[&[u8]], on: bool, f: Flags, out: &mut Vec<u8>) {
+fn capture_list(values: &[Vec<u8>], on: bool, f: Flags, out: &mut Vec<u8>) {
     if !on {
         return;
     }

@@ -46,10 +46,12 @@ pub struct Record<'a> {
     pub be_queue: u32,
     pub term: [u8; 2],
     pub cookie: [u8; 2],
-    pub cap_req: &'a [&'a [u8]],
+    pub cap_req: &'a [Vec<u8>],
     pub cap_req_on: bool,
-    pub cap_res: &'a [&'a [u8]],
+    pub cap_res: &'a [Vec<u8>],
     pub cap_res_on: bool,
+    /// `%rt`: the frontend's request counter when the request arrived.
+    pub req_counter: u64,
     /// The request line as received (`None`: no valid request, printed `<BADREQ>`).
     pub request_line: Option<&'a [u8]>,
     pub unique_id: &'a [u8],

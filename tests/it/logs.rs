@@ -433,3 +433,34 @@ backend be\n    server s1 127.0.0.1:{} check inter 100ms fall 1 rise 1\n",
     assert_eq!(l, "backend be has no server available!");
     p.assert_clean();
 }
+
+#[test]
+fn header_captures_and_unique_id() {
+    let syslog = Syslog::new();
+    let srv = HttpBackend::start(ok("a", "hello"));
+    let p = Proxy::start(&http_cfg(
+        syslog.addr(),
+        "    option httplog\n    capture request header Host len 5\n    capture request header User-Agent len 32\n    capture response header x-server len 10\n    unique-id-format %{+X}o\\ %ci:%cp_%rt:%pid\n    unique-id-header X-Unique-ID",
+        "",
+        &format!("    server s1 127.0.0.1:{}", srv.port()),
+    ));
+    let (st, _, _) = exchange(
+        p.addr("fe"),
+        b"GET / HTTP/1.1\r\nhost: example.com\r\nuser-agent: t|1\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(st, 200);
+    let l = syslog.line();
+    assert!(l.contains(" {examp|t|1} {a} \"GET / HTTP/1.1\""), "{l}");
+    let seen = srv.requests();
+    let uid = seen
+        .first()
+        .and_then(|s| s.header("x-unique-id"))
+        .unwrap_or_default();
+    // %{+X}o: hex client address and port, request counter 1, pid in hex.
+    let want_tail = format!("_0001:{:04X}", std::process::id());
+    assert!(
+        uid.starts_with("7F000001:") && uid.ends_with(&want_tail),
+        "{uid}"
+    );
+    p.assert_clean();
+}

@@ -203,6 +203,13 @@ pub struct HttpConn {
     marks: Marks,
     /// The current request line, kept for the log (only when the frontend logs).
     req_line: Vec<u8>,
+    /// `capture request|response header` values of the current request, in `capture` order.
+    cap_req: Vec<Vec<u8>>,
+    cap_res: Vec<Vec<u8>>,
+    /// The current request's unique id (`unique-id-format`), empty when none.
+    uid: Vec<u8>,
+    /// `%rt`: the frontend's request count when this request arrived.
+    req_counter: u64,
 }
 
 /// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
@@ -311,6 +318,10 @@ impl HttpConn {
             accepted: now,
             marks: Marks::new(now),
             req_line: Vec::new(),
+            cap_req: Vec::new(),
+            cap_res: Vec::new(),
+            uid: Vec::new(),
+            req_counter: 0,
         }
     }
 
@@ -773,9 +784,91 @@ impl HttpConn {
             cookie,
             request_line: (!self.req_line.is_empty()).then_some(&self.req_line[..]),
             http: true,
-            unique_id: b"",
+            unique_id: &self.uid,
+            cap_req: &self.cap_req,
+            cap_res: &self.cap_res,
+            req_counter: self.req_counter,
         };
         logline::emit(ctx, &self.connector, &line);
+    }
+
+    /// Fills the request's header captures, request line copy and unique id once its head
+    /// is complete (only what the frontend's logging uses).
+    pub(super) fn note_request(&mut self, ctx: &Ctx<'_>) {
+        let shared = ctx.shared;
+        let Some(fe) = shared.model.frontends.get(self.origin.frontend.0 as usize) else {
+            return;
+        };
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        if logline::wanted(ctx, self.origin.frontend) || fe.log.unique_id.is_some() {
+            self.req_line.clear();
+            let end = buf.iter().position(|&c| c == b'\n').unwrap_or(buf.len());
+            let line = buf.get(..end).unwrap_or(buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let max = 1024.min(line.len());
+            self.req_line
+                .extend_from_slice(line.get(..max).unwrap_or(line));
+        }
+        if !fe.captures.is_empty() {
+            capture(
+                &fe.captures,
+                crate::model::CaptureDir::Request,
+                &self.head.headers,
+                buf,
+                &mut self.cap_req,
+            );
+        }
+        if fe.log.unique_id.is_some() {
+            let mut uid = std::mem::take(&mut self.uid);
+            let line = StreamLog {
+                frontend: self.origin.frontend,
+                src: Some(self.origin.src),
+                dst: Some(self.origin.dst),
+                routed: false,
+                marks: &self.marks,
+                term: Termination::NORMAL,
+                cookie: *b"--",
+                request_line: (!self.req_line.is_empty()).then_some(&self.req_line[..]),
+                http: true,
+                unique_id: b"",
+                cap_req: &self.cap_req,
+                cap_res: &[],
+                req_counter: self.req_counter,
+            };
+            logline::unique_id(ctx, &line, &mut uid);
+            self.uid = uid;
+        }
+    }
+}
+
+/// Copies the values of the headers `caps` names (for direction `dir`) into `out`, one entry
+/// per such capture in order, cut to its `len`; the last occurrence of a header wins, as
+/// HAProxy keeps the last one it sees.
+pub(super) fn capture(
+    caps: &[crate::model::Capture],
+    dir: crate::model::CaptureDir,
+    headers: &[crate::http::HeaderSpan],
+    buf: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) {
+    let mut i = 0;
+    for c in caps.iter().filter(|c| c.dir == dir) {
+        if out.len() <= i {
+            out.push(Vec::new());
+        }
+        if let Some(slot) = out.get_mut(i) {
+            slot.clear();
+            if let Some(h) = headers
+                .iter()
+                .rev()
+                .find(|h| h.name.get(buf).eq_ignore_ascii_case(c.name.as_bytes()))
+            {
+                let v = h.value.get(buf);
+                let n = (c.len as usize).min(v.len());
+                slot.extend_from_slice(v.get(..n).unwrap_or(v));
+            }
+        }
+        i += 1;
     }
 }
 

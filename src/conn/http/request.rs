@@ -55,20 +55,11 @@ impl HttpConn {
             }
             Ok(Parse::Complete) => {
                 self.marks.req_head = Some(ctx.now);
-                self.req_line.clear();
-                if logline::wanted(ctx, self.origin.frontend) {
-                    let head = buf.pending();
-                    let end = head.iter().position(|&c| c == b'\n').unwrap_or(head.len());
-                    let line = head.get(..end).unwrap_or(head);
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    let max = 1024.min(line.len());
-                    self.req_line
-                        .extend_from_slice(line.get(..max).unwrap_or(line));
-                }
                 self.requests += 1;
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
-                    f.requests.fetch_add(1, Relaxed);
+                    self.req_counter = f.requests.fetch_add(1, Relaxed) + 1;
                 }
+                self.note_request(ctx);
                 self.on_request(ctx).map(|()| true)
             }
             Err(e) => {
@@ -357,6 +348,9 @@ impl HttpConn {
         }
         for (name, value) in self.edits.additions() {
             w.header(lowercase(name, &mut lower), value);
+        }
+        if let (Some(name), false) = (fe.unique_id_header.as_ref(), self.uid.is_empty()) {
+            w.header(lowercase(name.as_bytes(), &mut lower), &self.uid);
         }
         let mut text = [0u8; 64];
         for fwd in [fe.http.forwardfor.as_ref(), be.http.forwardfor.as_ref()]

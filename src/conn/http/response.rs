@@ -140,6 +140,23 @@ impl HttpConn {
         if !interim {
             self.marks.res_head = Some(ctx.now);
             self.marks.status = i64::from(status);
+            let fe = ctx
+                .shared
+                .model
+                .frontends
+                .get(self.origin.frontend.0 as usize);
+            if let (Some(fe), Some(up)) = (fe, self.up.as_ref()) {
+                if !fe.captures.is_empty() {
+                    let buf = up.res.as_ref().map_or(&[][..], |b| b.pending());
+                    super::capture(
+                        &fe.captures,
+                        crate::model::CaptureDir::Response,
+                        &self.rhead.headers,
+                        buf,
+                        &mut self.cap_res,
+                    );
+                }
+            }
             self.connector.observe(ctx, Seen::of_status(status));
             // `retry-on <status>`: this answer is dropped (not counted) and the request sent
             // again.

@@ -407,6 +407,9 @@ impl HttpConn {
         self.routed = false;
         self.marks.next(ctx.now);
         self.req_line.clear();
+        self.uid.clear();
+        self.cap_req.iter_mut().for_each(Vec::clear);
+        self.cap_res.iter_mut().for_each(Vec::clear);
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         let t = fe.http_keep_alive.or(fe.http_request).or(fe.client);
         self.phase = Phase::Head {
