@@ -851,8 +851,7 @@ pub(super) fn capture(
     buf: &[u8],
     out: &mut Vec<Vec<u8>>,
 ) {
-    let mut i = 0;
-    for c in caps.iter().filter(|c| c.dir == dir) {
+    for (i, c) in caps.iter().filter(|c| c.dir == dir).enumerate() {
         if out.len() <= i {
             out.push(Vec::new());
         }
@@ -868,7 +867,6 @@ pub(super) fn capture(
                 slot.extend_from_slice(v.get(..n).unwrap_or(v));
             }
         }
-        i += 1;
     }
 }
 
