@@ -261,6 +261,16 @@ pub fn all() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "http-keepalive-log",
+            about: "http-keepalive-small with one httplog line per request (to a file)",
+            port: 20140,
+            backends: vec![http("b1", 21140, 100)],
+            load: Load::Http {
+                conns: 50,
+                close: false,
+            },
+        },
+        Scenario {
             name: "http-close-small",
             about: "HTTP/1.1 Connection: close per request, 50 connections, 100-byte body",
             port: 20020,
