@@ -587,3 +587,106 @@ fn capture_list(values: &[Vec<u8>], on: bool, f: Flags, out: &mut Vec<u8>) {
         string(v, f, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record<'static> {
+        Record {
+            client: Some("10.0.1.2:33317".parse().unwrap_or_else(|_| unreachable!())),
+            frontend_addr: Some("10.0.3.31:80".parse().unwrap_or_else(|_| unreachable!())),
+            backend_src: None,
+            server_addr: None,
+            accept_ms: 1_234_012_454_655,
+            request_ms: 1_234_012_454_655,
+            frontend: "http-in",
+            backend: "static",
+            server: "srv1",
+            th: 0,
+            ti: 0,
+            t_req: 10,
+            tw: 0,
+            tc: 30,
+            tr: 69,
+            ta: 109,
+            tt: 109,
+            http: true,
+            status: 200,
+            bytes_out: 2750,
+            bytes_in: 80,
+            actconn: 1,
+            feconn: 1,
+            beconn: 1,
+            srvconn: 1,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            be_queue: 0,
+            term: *b"--",
+            cookie: *b"--",
+            cap_req: &[],
+            cap_req_on: false,
+            cap_res: &[],
+            cap_res_on: false,
+            req_counter: 3,
+            request_line: Some(b"GET /index.html HTTP/1.1"),
+            unique_id: b"",
+            pid: 14389,
+            hostname: "h",
+        }
+    }
+
+    fn line(fmt: &str, r: &Record<'_>) -> String {
+        let f = compile(fmt).unwrap_or_default();
+        let mut v = Vec::new();
+        render(&f, r, &mut v);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+
+    #[test]
+    fn the_manuals_httplog_example() {
+        // Section 8.2.3, with the time zone left out (UTC here).
+        let got = line(crate::log::HTTPLOG, &rec());
+        assert_eq!(
+            got,
+            "10.0.1.2:33317 [07/Feb/2009:13:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 \"GET /index.html HTTP/1.1\""
+                .replace("07/Feb/2009:13", &{
+                    let mut d = Vec::new();
+                    crate::log::time::haproxy_date(1_234_012_454_655, true, &mut d);
+                    String::from_utf8_lossy(&d[..14]).into_owned()
+                })
+        );
+    }
+
+    #[test]
+    fn flags_separators_and_retries() {
+        let mut r = rec();
+        r.retries = 3;
+        r.redispatched = true;
+        assert_eq!(line("%rc", &r), "+3");
+        assert_eq!(line("%{+Q}ci   %{+X}cp", &r), "\"10.0.1.2\" 8225");
+        assert_eq!(line("%{+Q}o %b %{-Q}s", &r), "\"static\" srv1");
+        assert_eq!(line("a %hr %hs b", &r), "a b");
+        assert_eq!(
+            line("%HM|%HU|%HP|%HV|%ID", &r),
+            "GET|/index.html|/index.html|HTTP/1.1|-"
+        );
+        assert_eq!(line("100%% %ST\\ x", &r), "100% 200 x");
+        r.request_line = None;
+        assert_eq!(line("%{+Q}r %HM", &r), "\"<BADREQ>\" -");
+        r.request_line = Some(b"GET /a\"b HTTP/1.1");
+        assert_eq!(line("%r", &r), "GET /a#22b HTTP/1.1");
+    }
+
+    #[test]
+    fn haproxy_errors() {
+        assert_eq!(
+            compile("%ci %zz"),
+            Err("no such format variable 'zz'. If you wanted to emit the '%' character verbatim, you need to use '%%'.".into())
+        );
+        assert!(compile("%{+Z}ci").is_err());
+        assert!(compile("%[src]").is_err());
+        assert!(compile(crate::log::TCPLOG).is_ok() && compile(crate::log::CLFLOG).is_ok());
+    }
+}
