@@ -65,6 +65,8 @@ pub struct Global {
     pub logs: Vec<RawLine>,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
     pub stats_sockets: Vec<RawLine>,
+    /// `stats socket` / `stats timeout` / `stats maxconn`, parsed (the runtime API, `api/`).
+    pub stats: StatsCli,
     /// `spread-checks`: random jitter of +/- this percent on every check interval (0..=50).
     pub spread_checks: u32,
     /// `max-spread-checks`: upper bound of the window the first checks are spread over.
@@ -91,12 +93,64 @@ impl Default for Global {
             nosplice: false,
             logs: Vec::new(),
             stats_sockets: Vec::new(),
+            stats: StatsCli::default(),
             spread_checks: 0,
             max_spread_checks: None,
             external_check: false,
             insecure_fork_wanted: false,
         }
     }
+}
+
+/// The runtime API's sockets and limits (`stats socket`, `stats timeout`, `stats maxconn`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsCli {
+    pub sockets: Vec<StatsSocket>,
+    /// `stats timeout`, default 10 s: idle time before a CLI connection is closed.
+    pub timeout: Duration,
+    /// `stats maxconn`, default 10: concurrent CLI connections.
+    pub maxconn: u32,
+}
+
+impl Default for StatsCli {
+    fn default() -> Self {
+        StatsCli {
+            sockets: Vec::new(),
+            timeout: Duration::from_secs(10),
+            maxconn: 10,
+        }
+    }
+}
+
+/// Access level of a CLI socket (HAProxy's `ACCESS_LVL_*`), ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    User,
+    Operator,
+    Admin,
+}
+
+/// Where a `stats socket` listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliAddr {
+    Unix(PathBuf),
+    Inet(SocketAddr),
+}
+
+/// One `stats socket` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub origin: Origin,
+    pub addr: CliAddr,
+    /// `mode` (octal) applied to a unix socket file.
+    pub mode: Option<u32>,
+    /// `uid`/`user` and `gid`/`group` of a unix socket file.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `level`, default `operator` as HAProxy.
+    pub level: CliLevel,
+    /// `expose-fd listeners`: `_getsocks` allowed.
+    pub expose_fd: bool,
 }
 
 /// A configuration line kept as words for a later feature.

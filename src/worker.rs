@@ -68,6 +68,8 @@ pub struct Handle {
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
     bound: Vec<(FrontendId, SocketAddr)>,
+    /// The runtime API (`stats socket`), when configured.
+    api: Option<crate::api::Api>,
 }
 
 impl fmt::Debug for Handle {
@@ -105,7 +107,7 @@ impl Handle {
 
     fn send(&self, cmd: Command) {
         for (tx, w) in self.commands.iter().zip(self.wakers.iter()) {
-            let _ = tx.send(cmd);
+            let _ = tx.send(cmd.clone());
             let _ = w.wake();
         }
     }
@@ -126,6 +128,13 @@ impl Handle {
         self.send(Command::HardStop);
     }
 
+    /// Stops the runtime API (its socket files are removed).
+    pub fn stop_api(&mut self) {
+        if let Some(mut api) = self.api.take() {
+            api.stop();
+        }
+    }
+
     /// True once every reactor has exited.
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(|t| t.is_finished())
@@ -133,6 +142,7 @@ impl Handle {
 
     /// Waits for every reactor to exit; the first reactor error is returned.
     pub fn join(mut self) -> io::Result<()> {
+        self.stop_api();
         let mut result = Ok(());
         for t in std::mem::take(&mut self.threads) {
             match t.join() {
@@ -147,6 +157,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        self.stop_api();
         if !self.threads.is_empty() && !self.is_finished() {
             self.hard_stop();
             for t in self.threads.drain(..) {
@@ -258,13 +269,21 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
             })?;
         threads.push(t);
     }
-    Ok(Handle {
+    let mut handle = Handle {
         shared,
         threads,
         commands,
         wakers,
         bound,
-    })
+        api: None,
+    };
+    // The runtime API starts once the reactors run (a bind error stops them again).
+    handle.api = crate::api::start(
+        handle.shared.clone(),
+        handle.commands.clone(),
+        handle.wakers.clone(),
+    )?;
+    Ok(handle)
 }
 
 type PerReactor = Vec<Vec<Listener>>;

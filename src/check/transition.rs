@@ -25,6 +25,22 @@ pub struct Why<'a> {
     pub duration_ms: u64,
     /// `option log-health-checks` logged the reason already: leave it out.
     pub no_reason: bool,
+    /// Changed by the runtime API: `, changed from CLI` instead of a check's reason.
+    pub cli: bool,
+}
+
+impl Why<'_> {
+    /// A change made with `set server ... health|agent` on the runtime API.
+    pub fn cli() -> Why<'static> {
+        Why {
+            status: Status::Ini,
+            code: 0,
+            info: b"",
+            duration_ms: 0,
+            no_reason: true,
+            cli: true,
+        }
+    }
 }
 
 /// Applies `change` to server `srv` of backend `be` and prints HAProxy's line for it into
@@ -110,6 +126,17 @@ pub fn apply(
             no_reason: why.no_reason,
         },
     );
+    if why.cli {
+        // HAProxy's `srv_update_status()` says where a forced change came from.
+        let what = match change {
+            Change::Down => " is DOWN",
+            Change::Up => " is UP",
+            Change::Stopping => " is stopping",
+        };
+        if let Some(at) = line.find(what) {
+            line.insert_str(at + what.len(), ", changed from CLI");
+        }
+    }
     eprintln!("[WARNING]  ({}) : {line}", std::process::id());
     alert_if_none_left(shared, be_id, usable_before, (active, backups));
 }

@@ -371,9 +371,19 @@ impl Connector {
             .get(self.backend.0 as usize)
             .ok_or(Failure::Error)?;
         let server = be.servers.get(srv.0 as usize).ok_or(Failure::Error)?;
+        // `set server addr` on the runtime API: one atomic load while never used.
+        let moved = ctx
+            .shared
+            .server(self.backend, srv)
+            .and_then(|st| st.runtime_addr());
         let sock = match &server.addr {
             ServerAddr::Inet { ip, port } => {
+                let (ip, set_port) = match &moved {
+                    Some((ip, p)) => (ip, *p),
+                    None => (ip, None),
+                };
                 let port = match *port {
+                    _ if set_port.is_some() => set_port.unwrap_or_default(),
                     PortRule::Fixed(p) => p,
                     PortRule::Same => self.local_port,
                     PortRule::Offset(off) => u16::try_from(i32::from(self.local_port) + off)

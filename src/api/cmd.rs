@@ -1,0 +1,599 @@
+//! The command dispatcher: levels, arguments and HAProxy 2.6's answers, byte for byte where
+//! Ravelin has the feature.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use super::help;
+use super::state;
+use super::{Ctx, Query};
+use crate::check::health::Change;
+use crate::check::passive::HealthNote;
+use crate::check::runtime::RuntimeOp;
+use crate::conn::Cause;
+use crate::model::{BackendId, CliLevel, PortRule, ServerAddr, ServerId};
+use crate::server::{Admin, ServerState};
+
+/// One connection's CLI state.
+#[derive(Debug)]
+pub struct Session {
+    pub level: CliLevel,
+    pub prompt: bool,
+    pub expose_fd: bool,
+}
+
+/// What the connection does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `quit`.
+    Quit,
+    /// `_getsocks` on an `expose-fd listeners` socket: the fd-passing protocol takes over.
+    GetSocks,
+}
+
+/// `show stat` output form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatForm {
+    Csv,
+    Typed,
+    Json,
+}
+
+/// `show stat [{<iid>|<proxy>} <type> <sid>]`: which proxies, object kinds (HAProxy's mask:
+/// 1 frontends, 2 backends, 4 servers; -1 all) and server id (-1: all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatFilter {
+    pub proxy: Option<String>,
+    pub kind_mask: i32,
+    pub server: Option<i32>,
+}
+
+/// `show stat` / `show info` flags besides the form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatFlags {
+    pub desc: bool,
+    pub up: bool,
+    pub no_maint: bool,
+}
+
+/// The hook for `show stat`: the stats renderer (`crate::stats::show_stat(shared, form,
+/// filter, out)`) is written beside this module; the lead wires the call here at merge.
+pub fn render_stat(
+    ctx: &Ctx,
+    form: StatForm,
+    filter: &StatFilter,
+    flags: StatFlags,
+    out: &mut String,
+) {
+    let _ = (ctx, form, filter, flags, out);
+}
+
+/// The hook for `show info` (`crate::stats::show_info(shared, info, out)`), wired at merge.
+pub fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
+    let _ = (ctx, form, out);
+}
+
+const DENIED: &str = "Permission denied\n";
+
+/// Runs one command.
+pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -> Flow {
+    match args.first().copied() {
+        Some("help") => {
+            help::usage(args, out);
+            return Flow::Continue;
+        }
+        Some("prompt") => {
+            sess.prompt = !sess.prompt;
+            return Flow::Continue;
+        }
+        Some("quit") => return Flow::Quit,
+        _ => {}
+    }
+    let Some(kw) = help::find(args) else {
+        help::usage(args, out);
+        return Flow::Continue;
+    };
+    if sess.level < kw.level {
+        out.push_str(DENIED);
+        return Flow::Continue;
+    }
+    let rest = args.get(kw.words.len()..).unwrap_or_default();
+    let arg = |i: usize| rest.get(i).copied().unwrap_or_default();
+    match kw.words {
+        ["user"] => sess.level = CliLevel::User,
+        ["operator"] => {
+            if sess.level < CliLevel::Operator {
+                out.push_str(DENIED);
+            } else {
+                sess.level = CliLevel::Operator;
+            }
+        }
+        ["_getsocks"] => {
+            // HAProxy: refused without a word on a socket lacking `expose-fd listeners`.
+            return if sess.expose_fd {
+                Flow::GetSocks
+            } else {
+                Flow::Quit
+            };
+        }
+        ["show", "cli", "level"] => out.push_str(match sess.level {
+            CliLevel::Admin => "admin\n",
+            CliLevel::Operator => "operator\n",
+            CliLevel::User => "user\n",
+        }),
+        ["show", "backend"] => state::backends(&ctx.shared.model, out),
+        ["show", "servers", "state"] => {
+            let only = rest.first().copied().filter(|s| !s.is_empty());
+            let mut body = String::new();
+            match state::servers_state(&ctx.shared, only, &mut body) {
+                Ok(()) => out.push_str(&body),
+                Err(e) => out.push_str(e),
+            }
+        }
+        ["show", "info"] => {
+            let (form, _) = stat_form(rest);
+            render_info(ctx, form, out);
+        }
+        ["show", "stat"] => show_stat(ctx, rest, out),
+        ["show", "sess"] => show_sess(ctx, arg(0), out),
+        ["show", "errors"] => super::errors::show(&ctx.shared, ctx.started, rest, out),
+        ["get", "weight"] => {
+            if let Some((_, _, st, conf)) = server_arg(ctx, arg(0), out) {
+                let _ = writeln!(out, "{} (initial {})", st.weight(), conf.weight);
+            }
+        }
+        ["set", "weight"] => {
+            if let Some((b, _, st, conf)) = server_arg(ctx, arg(0), out) {
+                set_weight(ctx, b, st, conf.weight, arg(1), out);
+            }
+        }
+        ["set", "server"] => set_server(ctx, rest, out),
+        ["enable" | "disable", "server"] => {
+            if let Some((b, s, st, _)) = server_arg(ctx, arg(0), out) {
+                let a = if kw.words.first() == Some(&"enable") {
+                    Admin::Ready
+                } else {
+                    Admin::Maint
+                };
+                set_admin(ctx, b, s, st, a);
+            }
+        }
+        [verb @ ("enable" | "disable"), probe @ ("health" | "agent")] => {
+            if let Some((_, _, st, conf)) = server_arg(ctx, arg(0), out) {
+                let enable = *verb == "enable";
+                let (configured, flag, what) = if *probe == "health" {
+                    (conf.check.enabled, &st.check.disabled, "Health check")
+                } else {
+                    (conf.check.agent, &st.check.agent_disabled, "Agent")
+                };
+                if enable && !configured {
+                    let _ = writeln!(
+                        out,
+                        "{what} was not configured on this server, cannot enable."
+                    );
+                } else if configured {
+                    flag.store(!enable, Relaxed);
+                }
+            }
+        }
+        ["set", "maxconn", "global"] => set_maxconn_global(ctx, arg(0), out),
+        ["set", "maxconn", "frontend"] => set_maxconn_frontend(ctx, arg(0), arg(1), out),
+        ["set", "maxconn", "server"] => {
+            if let Some((b, _, st, _)) = server_arg(ctx, arg(0), out) {
+                let v = arg(1);
+                if v.is_empty() {
+                    out.push_str("Require <maxconn>.\n");
+                } else {
+                    match v.parse::<u32>() {
+                        Ok(n) => {
+                            st.set_maxconn(n);
+                            // Waiting streams may take the new slots.
+                            crate::conn::connect::dispatch_from(&ctx.shared, b, Instant::now());
+                        }
+                        Err(_) => out.push_str("maxconn string empty or preceded by garbage"),
+                    }
+                }
+            }
+        }
+        ["clear", "counters"] => {
+            let all = arg(0) == "all";
+            if all && sess.level < CliLevel::Admin {
+                out.push_str(DENIED);
+            } else {
+                ctx.shared.clear_counters(all);
+                if all {
+                    super::errors::clear(&ctx.shared);
+                }
+            }
+        }
+        ["shutdown", "session"] => shutdown_session(ctx, arg(0), out),
+        ["shutdown", "sessions", "server"] => {
+            if let Some((b, s, _, _)) = server_arg(ctx, arg(0), out) {
+                ctx.shared.broadcast_note(HealthNote::Shutdown {
+                    backend: b,
+                    server: Some(s),
+                    cause: Cause::Killed,
+                });
+            }
+        }
+        ["add", "server"] | ["del", "server"] => {
+            out.push_str("This command is not supported by Ravelin yet.\n");
+        }
+        _ => help::usage(args, out),
+    }
+    Flow::Continue
+}
+
+/// `BE/SRV` to its ids, state and configuration, or HAProxy's message in `out`.
+fn server_arg<'a>(
+    ctx: &'a Ctx,
+    spec: &str,
+    out: &mut String,
+) -> Option<(
+    BackendId,
+    ServerId,
+    &'a ServerState,
+    &'a crate::model::Server,
+)> {
+    let Some((be, srv)) = spec.split_once('/') else {
+        out.push_str("Require 'backend/server'.\n");
+        return None;
+    };
+    let model = &ctx.shared.model;
+    let Some(b) = state::find_backend(model, be) else {
+        out.push_str("No such backend.\n");
+        return None;
+    };
+    let servers = &model.backends.get(b.0 as usize)?.servers;
+    let by_id = srv
+        .strip_prefix('#')
+        .and_then(|n| n.parse::<u32>().ok())
+        .and_then(|id| servers.iter().position(|s| s.id == id));
+    let Some(i) = by_id.or_else(|| servers.iter().position(|s| s.name == srv)) else {
+        out.push_str("No such server.\n");
+        return None;
+    };
+    let s = ServerId(i as u32);
+    Some((b, s, ctx.shared.server(b, s)?, servers.get(i)?))
+}
+
+/// Sends an admin change to the server's reactor and waits (bounded) until it shows.
+fn set_admin(ctx: &Ctx, b: BackendId, s: ServerId, st: &ServerState, a: Admin) {
+    if st.admin() == a {
+        return;
+    }
+    ctx.send_runtime(b, s, RuntimeOp::Admin(a));
+    super::wait_for(|| st.admin() == a);
+}
+
+/// `set server BE/SRV ...`.
+fn set_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
+    let arg = |i: usize| rest.get(i).copied().unwrap_or_default();
+    let Some((b, s, st, conf)) = server_arg(ctx, arg(0), out) else {
+        return;
+    };
+    match arg(1) {
+        "state" => match arg(2) {
+            "ready" => set_admin(ctx, b, s, st, Admin::Ready),
+            "drain" => set_admin(ctx, b, s, st, Admin::Drain),
+            "maint" => set_admin(ctx, b, s, st, Admin::Maint),
+            _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
+        },
+        "weight" => set_weight(ctx, b, st, conf.weight, arg(2), out),
+        "health" => {
+            let change = match arg(2) {
+                "up" => Change::Up,
+                "down" => Change::Down,
+                "stopping" => Change::Stopping,
+                _ => {
+                    out.push_str("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n");
+                    return;
+                }
+            };
+            ctx.send_runtime(b, s, RuntimeOp::Health(change));
+            wait_health(st, change);
+        }
+        "agent" => {
+            if !conf.check.agent || st.check.agent_disabled.load(Relaxed) {
+                out.push_str("agent checks are not enabled on this server.\n");
+                return;
+            }
+            let change = match arg(2) {
+                "up" => Change::Up,
+                "down" => Change::Down,
+                _ => {
+                    out.push_str("'set server <srv> agent' expects 'up' or 'down'.\n");
+                    return;
+                }
+            };
+            ctx.send_runtime(b, s, RuntimeOp::Agent(change));
+            wait_health(st, change);
+        }
+        "addr" => set_addr(st, conf, arg(2), arg(3), arg(4), out),
+        "" => out.push_str("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n"),
+        other => {
+            let _ = writeln!(out, "'set server <srv> {other}' is not supported by Ravelin.");
+        }
+    }
+}
+
+/// Waits (bounded) for a health change a reactor applies (nothing shows in maintenance).
+fn wait_health(st: &ServerState, change: Change) {
+    if st.admin() == Admin::Maint {
+        return;
+    }
+    super::wait_for(|| match change {
+        Change::Up => st.is_up() && !st.is_nolb(),
+        Change::Down => !st.is_up(),
+        Change::Stopping => st.is_nolb() || !st.is_up(),
+    });
+}
+
+/// HAProxy's `server_parse_weight_change_request()`.
+fn set_weight(ctx: &Ctx, b: BackendId, st: &ServerState, iweight: u32, w: &str, out: &mut String) {
+    if w.is_empty() {
+        out.push_str("Require <weight> or <weight%>.\n");
+        return;
+    }
+    let digits_end = w
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))))
+        .map_or(w.len(), |(i, _)| i);
+    let (num, suffix) = w.split_at(digits_end);
+    let n: i64 = num.parse().unwrap_or(0);
+    let new = if suffix.starts_with('%') {
+        if n < 0 {
+            out.push_str("Relative weight must be positive.\n");
+            return;
+        }
+        (i64::from(iweight) * n.min(25600) / 100).min(256)
+    } else if !(0..=256).contains(&n) {
+        out.push_str("Absolute weight can only be between 0 and 256 inclusive.\n");
+        return;
+    } else {
+        n
+    };
+    let new = new as u32;
+    let dynamic = ctx.shared.backend(b).is_some_and(|bs| bs.dynamic_weights);
+    if new != 0 && new != iweight && !dynamic {
+        out.push_str(
+            "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n",
+        );
+        return;
+    }
+    st.set_weight(new);
+    if new > 0 {
+        // A server given weight again takes waiting streams.
+        crate::conn::connect::dispatch_from(&ctx.shared, b, Instant::now());
+    }
+}
+
+/// `set server BE/SRV addr A [port P]` with HAProxy's `srv_update_addr_port()` answers.
+fn set_addr(
+    st: &ServerState,
+    conf: &crate::model::Server,
+    a: &str,
+    kw: &str,
+    p: &str,
+    out: &mut String,
+) {
+    let by = " by 'stats socket command'\n";
+    let Ok(ip) = a.parse::<IpAddr>() else {
+        let _ = write!(out, "Invalid addr '{a}'{by}");
+        return;
+    };
+    let (old_ip, old_port) = match (st.runtime_addr(), &conf.addr) {
+        (Some((ip, p)), ServerAddr::Inet { port, .. }) => (
+            Some(ip),
+            p.or(match port {
+                PortRule::Fixed(p) => Some(*p),
+                _ => None,
+            }),
+        ),
+        (None, ServerAddr::Inet { ip, port }) => (
+            Some(*ip),
+            match port {
+                PortRule::Fixed(p) => Some(*p),
+                _ => None,
+            },
+        ),
+        (_, ServerAddr::Unix(_)) => (None, None),
+    };
+    let mut msg = String::new();
+    let mut new_ip = old_ip;
+    if old_ip == Some(ip) {
+        msg.push_str("no need to change the addr");
+    } else {
+        let _ = write!(
+            msg,
+            "IP changed from '{}' to '{ip}'",
+            old_ip.map_or("(none)".to_string(), |i| i.to_string())
+        );
+        new_ip = Some(ip);
+    }
+    let mut new_port = None;
+    if kw == "port" {
+        match p.parse::<u16>() {
+            Ok(port) => {
+                let _ = write!(
+                    msg,
+                    ", port changed from '{}' to '{port}'",
+                    old_port.unwrap_or(0)
+                );
+                new_port = Some(port);
+            }
+            Err(_) => {
+                let _ = write!(msg, ", problem converting port '{p}' to an int");
+            }
+        }
+    }
+    msg.push_str(by);
+    if let Some(ip) = new_ip {
+        if new_ip != old_ip || new_port.is_some() {
+            st.set_runtime_addr(ip, new_port.or(st.runtime_addr().and_then(|(_, p)| p)));
+        }
+    }
+    out.push_str(&msg);
+}
+
+fn set_maxconn_global(ctx: &Ctx, v: &str, out: &mut String) {
+    if v.is_empty() {
+        out.push_str("Expects an integer value.\n");
+        return;
+    }
+    let n = atoi(v);
+    if n > i64::from(ctx.hard_maxconn) {
+        out.push_str("Value out of range.\n");
+        return;
+    }
+    let n = if n <= 0 { ctx.hard_maxconn } else { n as u32 };
+    ctx.shared.global.set_limit(n);
+    // Paused listeners may accept again.
+    (0..ctx.reactors()).for_each(|r| ctx.shared.wake_reactor(r));
+}
+
+fn set_maxconn_frontend(ctx: &Ctx, name: &str, v: &str, out: &mut String) {
+    if name.is_empty() {
+        out.push_str("A frontend name is expected.\n");
+        return;
+    }
+    let Some(i) = ctx
+        .shared
+        .model
+        .frontends
+        .iter()
+        .position(|f| f.name == name)
+    else {
+        out.push_str("No such frontend.\n");
+        return;
+    };
+    if v.is_empty() {
+        out.push_str("Integer value expected.\n");
+        return;
+    }
+    let n = atoi(v).max(0);
+    if let Some(f) = ctx.shared.frontends.get(i) {
+        f.conns.set_limit(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    (0..ctx.reactors()).for_each(|r| ctx.shared.wake_reactor(r));
+}
+
+/// C's `atoi()`: leading digits, 0 when none.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let d: String = t
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(18)
+        .collect();
+    let n = d.parse::<i64>().unwrap_or(0);
+    if neg { -n } else { n }
+}
+
+/// `show stat [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint]`.
+fn show_stat(ctx: &Ctx, rest: &[&str], out: &mut String) {
+    let mut filter = StatFilter {
+        proxy: None,
+        kind_mask: -1,
+        server: None,
+    };
+    let mut args = rest;
+    let is_flag = |a: &str| matches!(a, "typed" | "json" | "desc" | "up" | "no-maint");
+    if let (Some(px), Some(kind), Some(sid)) = (rest.first(), rest.get(1), rest.get(2)) {
+        if !is_flag(px) {
+            if *px != "-1" {
+                filter.proxy = Some((*px).to_string());
+            }
+            filter.kind_mask = atoi(kind) as i32;
+            let sid = atoi(sid) as i32;
+            filter.server = (sid != -1).then_some(sid);
+            args = rest.get(3..).unwrap_or_default();
+        }
+    }
+    let (form, flags) = stat_form(args);
+    render_stat(ctx, form, &filter, flags, out);
+}
+
+fn stat_form(args: &[&str]) -> (StatForm, StatFlags) {
+    let mut form = StatForm::Csv;
+    let mut flags = StatFlags::default();
+    for a in args {
+        match *a {
+            "typed" => form = StatForm::Typed,
+            "json" => form = StatForm::Json,
+            "desc" => flags.desc = true,
+            "up" => flags.up = true,
+            "no-maint" => flags.no_maint = true,
+            _ => {}
+        }
+    }
+    (form, flags)
+}
+
+/// Every reactor's streams (`show sess`), or one (`show sess ID`).
+fn show_sess(ctx: &Ctx, which: &str, out: &mut String) {
+    let mut all = String::new();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    ctx.ask_all(|| Query::Sessions(tx.clone()));
+    drop(tx);
+    let until = Instant::now() + super::REPLY_WAIT;
+    for _ in 0..ctx.reactors() {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(part) => all.push_str(&part),
+            Err(_) => break,
+        }
+    }
+    if which.is_empty() || which == "all" {
+        out.push_str(&all);
+        return;
+    }
+    let id = parse_id(which);
+    let found = all
+        .lines()
+        .find(|l| id.is_some_and(|id| l.starts_with(&format!("0x{id:x}:"))));
+    match found {
+        Some(l) => {
+            out.push_str(l);
+            out.push('\n');
+        }
+        None => out.push_str("Session not found.\n"),
+    }
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    let hex = s.strip_prefix("0x").unwrap_or(s);
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// `shutdown session ID`.
+fn shutdown_session(ctx: &Ctx, which: &str, out: &mut String) {
+    if which.is_empty() {
+        out.push_str("Session pointer expected (use 'show sess').\n");
+        return;
+    }
+    let Some(id) = parse_id(which) else {
+        out.push_str("No such session (use 'show sess').\n");
+        return;
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    ctx.ask_all(|| Query::Kill(id, tx.clone()));
+    drop(tx);
+    let until = Instant::now() + super::REPLY_WAIT;
+    let mut killed = false;
+    for _ in 0..ctx.reactors() {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(k) => killed |= k,
+            Err(_) => break,
+        }
+    }
+    if !killed {
+        out.push_str("No such session (use 'show sess').\n");
+    }
+}
