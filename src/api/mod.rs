@@ -434,7 +434,9 @@ fn split_commands(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&';') => {
-                cmds.last_mut().map(|s| s.push_str("\\;"));
+                if let Some(s) = cmds.last_mut() {
+                    s.push_str("\\;");
+                }
                 chars.next();
             }
             ';' => cmds.push(String::new()),

@@ -565,6 +565,70 @@ mod tests {
     }
 
     #[test]
+    fn stats_socket_lines() {
+        let (g, e) = parse(&[
+            "stats socket /tmp/a.sock mode 600 level admin expose-fd listeners uid 0 gid 0",
+            "stats socket ipv4@127.0.0.1:9999 level user",
+            "stats socket unix@/tmp/b.sock",
+            "stats timeout 2m",
+            "stats maxconn 3",
+        ]);
+        assert_eq!(e, Vec::<String>::new());
+        let st = &g.model.stats;
+        assert_eq!(st.timeout, std::time::Duration::from_secs(120));
+        assert_eq!(st.maxconn, 3);
+        let a = &st.sockets[0];
+        assert_eq!(a.addr, CliAddr::Unix("/tmp/a.sock".into()));
+        assert_eq!(
+            (a.mode, a.level, a.expose_fd, a.uid, a.gid),
+            (Some(0o600), CliLevel::Admin, true, Some(0), Some(0))
+        );
+        assert_eq!(
+            st.sockets[1].addr,
+            CliAddr::Inet("127.0.0.1:9999".parse().unwrap())
+        );
+        assert_eq!(st.sockets[1].level, CliLevel::User);
+        assert_eq!(
+            st.sockets[2].level,
+            CliLevel::Operator,
+            "HAProxy's default level"
+        );
+        let (_, e) = parse(&[
+            "stats socket",
+            "stats socket /tmp/z mode",
+            "stats socket /tmp/z mode abc",
+            "stats socket /tmp/z level foo",
+            "stats socket /tmp/z level",
+            "stats socket /tmp/z expose-fd",
+            "stats socket /tmp/z expose-fd foo",
+            "stats socket /tmp/z user nosuchuser",
+            "stats socket ipv4@127.0.0.1",
+            "stats timeout 0",
+            "stats timeout 1x",
+            "stats maxconn 0",
+            "stats socket /tmp/z group nosuchgroup",
+        ]);
+        assert_eq!(
+            e,
+            vec![
+                "parsing [g.cfg:1] : 'stats socket' in global section expects an address or a path to a UNIX socket",
+                "parsing [g.cfg:2] : 'stats socket' : ''mode' : missing or invalid mode '' (octal integer expected)'",
+                "parsing [g.cfg:3] : 'stats socket' : ''mode' : missing or invalid mode 'abc' (octal integer expected)'",
+                "parsing [g.cfg:4] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'foo')'",
+                "parsing [g.cfg:5] : 'stats socket' : ''level' : missing level'",
+                "parsing [g.cfg:6] : 'stats socket' : ''expose-fd' : missing fd type'",
+                "parsing [g.cfg:7] : 'stats socket' : ''expose-fd' only supports 'listeners' (got 'foo')'",
+                "parsing [g.cfg:8] : 'stats socket' : ''user' : unknown user name 'nosuchuser''",
+                "parsing [g.cfg:9] : parsing [g.cfg:9] : 'stats socket' : missing port specification in 'ipv4@127.0.0.1'",
+                "parsing [g.cfg:10] : 'stats timeout' expects a positive value",
+                "parsing [g.cfg:11] : 'stats timeout' : unexpected character 'x'",
+                "parsing [g.cfg:12] : 'stats maxconn' expects a positive value",
+                "parsing [g.cfg:13] : 'stats socket' : ''group' : unknown group name 'nosuchgroup''",
+            ]
+        );
+    }
+
+    #[test]
     fn errors_match_haproxy() {
         let (_, e) = parse(&[
             "nbthread 100",
