@@ -29,6 +29,8 @@ pub enum StartError {
         err: io::Error,
     },
     Io(io::Error),
+    /// A `stats socket` could not be opened (the whole HAProxy-style message).
+    Cli(String),
 }
 
 impl fmt::Display for StartError {
@@ -51,6 +53,7 @@ impl fmt::Display for StartError {
                 )
             }
             StartError::Io(e) => write!(f, "cannot start: {e}"),
+            StartError::Cli(m) => f.write_str(m),
         }
     }
 }
@@ -282,7 +285,8 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         handle.shared.clone(),
         handle.commands.clone(),
         handle.wakers.clone(),
-    )?;
+    )
+    .map_err(StartError::Cli)?;
     Ok(handle)
 }
 

@@ -213,14 +213,68 @@ pub fn start(
     shared: Arc<SharedState>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
-) -> io::Result<Option<Api>> {
+) -> Result<Option<Api>, String> {
     let conf = shared.model.global.stats.clone();
     if conf.sockets.is_empty() {
         return Ok(None);
     }
-    let poll = Poll::new()?;
+    let poll = Poll::new().map_err(|e| format!("cannot start the runtime API: {e}"))?;
     let mut listeners = Vec::new();
     for (i, s) in conf.sockets.iter().enumerate() {
+        // HAProxy's `Binding [file:line] for frontend GLOBAL: cannot bind ...` alert.
+        let (kind, shown) = match &s.addr {
+            CliAddr::Unix(p) => ("UNIX socket", p.display().to_string()),
+            CliAddr::Inet(a) => ("socket", a.to_string()),
+        };
+        let fail = |e: io::Error| {
+            let reason = match e.raw_os_error() {
+                Some(libc::ENOENT) => "No such file or directory".to_string(),
+                Some(libc::EADDRINUSE) => "Address already in use".to_string(),
+                Some(libc::EACCES) => "Permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            format!(
+                "Binding [{}:{}] for frontend GLOBAL: cannot bind {kind} ({reason}) [{shown}]",
+                s.origin.file, s.origin.line
+            )
+        };
+        match bind_one(s, &poll, i) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                remove_files(listeners);
+                return Err(fail(e));
+            }
+        }
+    }
+    let waker = Arc::new(
+        Waker::new(poll.registry(), WAKE)
+            .map_err(|e| format!("cannot start the runtime API: {e}"))?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Ctx {
+        hard_maxconn: shared.global.limit(),
+        shared,
+        commands,
+        wakers,
+        started: std::time::SystemTime::now(),
+    });
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("ravelin-api".into())
+            .spawn(move || accept_loop(poll, listeners, ctx, stop))
+            .map_err(|e| format!("cannot start the runtime API: {e}"))?
+    };
+    Ok(Some(Api {
+        stop,
+        waker,
+        thread: Some(thread),
+    }))
+}
+
+/// Opens one CLI socket and registers it with the API's poller.
+fn bind_one(s: &crate::model::StatsSocket, poll: &Poll, i: usize) -> io::Result<Listener> {
+    {
         let mut l = match &s.addr {
             CliAddr::Unix(path) => {
                 let l = crate::sys::socket::listen_unix(path, 10)?;
@@ -242,28 +296,8 @@ pub fn start(
             Listener::Unix(u, _) => poll.registry().register(u, Token(i), Interest::READABLE)?,
             Listener::Tcp(t) => poll.registry().register(t, Token(i), Interest::READABLE)?,
         }
-        listeners.push(l);
+        Ok(l)
     }
-    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ctx = Arc::new(Ctx {
-        hard_maxconn: shared.global.limit(),
-        shared,
-        commands,
-        wakers,
-        started: std::time::SystemTime::now(),
-    });
-    let thread = {
-        let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("ravelin-api".into())
-            .spawn(move || accept_loop(poll, listeners, ctx, stop))?
-    };
-    Ok(Some(Api {
-        stop,
-        waker,
-        thread: Some(thread),
-    }))
 }
 
 fn accept_loop(mut poll: Poll, listeners: Vec<Listener>, ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
@@ -334,6 +368,11 @@ fn accept_loop(mut poll: Poll, listeners: Vec<Listener>, ctx: Arc<Ctx>, stop: Ar
             }
         }
     }
+    remove_files(listeners);
+}
+
+/// Removes the unix socket files of `listeners` (on exit, or when another failed to bind).
+fn remove_files(listeners: Vec<Listener>) {
     for l in listeners {
         if let Listener::Unix(_, path) = l {
             let _ = std::fs::remove_file(path);

@@ -578,3 +578,30 @@ frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n{servers}
     assert_eq!(out, "user\n\n");
     proxy.assert_clean();
 }
+
+#[test]
+fn bind_failure_is_haproxys_alert() {
+    let (_a, _b, servers) = two_tagged();
+    let dir = TempDir::new("api-bind");
+    let text = format!(
+        "global\n    stats socket {}/ok.sock\n    stats socket /nonexistent-dir/x.sock\n\
+defaults\n    mode tcp\n    timeout connect 500ms\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:{}\n    default_backend be\nbackend be\n{servers}\n",
+        dir.0.display(),
+        crate::util::closed_port()
+    );
+    let loaded = ravelin::config::load_str("test.cfg", &text).expect("config");
+    let err = ravelin::start(
+        std::sync::Arc::new(loaded.model),
+        ravelin::ReactorOptions::default(),
+    )
+    .expect_err("the second socket cannot bind");
+    assert_eq!(
+        err.to_string(),
+        "Binding [test.cfg:3] for frontend GLOBAL: cannot bind UNIX socket (No such file or directory) [/nonexistent-dir/x.sock]"
+    );
+    assert!(
+        !dir.0.join("ok.sock").exists(),
+        "the first socket's file is removed"
+    );
+}
