@@ -59,8 +59,9 @@ pub struct StatFlags {
     pub no_maint: bool,
 }
 
-/// The hook for `show stat`: the stats renderer (`crate::stats::show_stat(shared, form,
-/// filter, out)`) is written beside this module; the lead wires the call here at merge.
+/// HOOK (wired by the lead at merge): `show stat` — replace the body with
+/// `crate::stats::show_stat(&ctx.shared, form, filter, out)` (the renderer in `stats/`; `flags`
+/// carries `desc`/`up`/`no-maint` should it take them).
 pub fn render_stat(
     ctx: &Ctx,
     form: StatForm,
@@ -71,7 +72,9 @@ pub fn render_stat(
     let _ = (ctx, form, filter, flags, out);
 }
 
-/// The hook for `show info` (`crate::stats::show_info(shared, info, out)`), wired at merge.
+/// HOOK (wired by the lead at merge): `show info` — replace the body with
+/// `crate::stats::show_info(&ctx.shared, &info, out)`, `info` built from `ctx.started` and the
+/// process (`form` says typed/json).
 pub fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
     let _ = (ctx, form, out);
 }

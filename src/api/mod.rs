@@ -432,7 +432,10 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
             match flow {
                 cmd::Flow::Quit => return,
                 cmd::Flow::GetSocks => {
-                    getsocks(&mut stream, ctx);
+                    // File descriptors travel only over a unix socket.
+                    if let Stream::Unix(s) = &stream {
+                        getsocks_hook(s, &ctx.shared);
+                    }
                     return;
                 }
                 cmd::Flow::Continue => {}
@@ -459,11 +462,12 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
     }
 }
 
-/// Hook for `_getsocks` on a socket with `expose-fd listeners`: the reload code
-/// (`crate::reload::getsocks::serve`) sends the listening sockets over the unix connection.
-/// Wired by the lead at merge.
-fn getsocks(stream: &mut Stream, _ctx: &Ctx) {
-    let _ = stream;
+/// HOOK (wired by the lead at merge): `_getsocks` on a unix socket with `expose-fd
+/// listeners` — call `crate::reload::getsocks::serve(sock, shared)` here, which sends the
+/// listening sockets over `sock` (SCM_RIGHTS) in HAProxy's protocol. The connection is closed
+/// when it returns.
+fn getsocks_hook(sock: &std::os::unix::net::UnixStream, shared: &SharedState) {
+    let _ = (sock, shared);
 }
 
 /// Splits a line at unescaped `;` (HAProxy: `\;` keeps a literal semicolon).

@@ -605,3 +605,25 @@ frontend fe\n    bind 127.0.0.1:{}\n    default_backend be\nbackend be\n{servers
         "the first socket's file is removed"
     );
 }
+
+#[test]
+fn getsocks_needs_expose_fd() {
+    let (_a, _b, servers) = two_tagged();
+    let dir = TempDir::new("api-fd");
+    let d = dir.0.display();
+    let cfg = format!(
+        "global\n    stats socket {d}/plain.sock level admin\n    stats socket {d}/fd.sock level admin expose-fd listeners\n\
+defaults\n    mode tcp\n    timeout connect 500ms\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n{servers}\n"
+    );
+    let proxy = Proxy::start(&cfg);
+    // HAProxy closes without a word on a socket lacking `expose-fd listeners`.
+    assert_eq!(cli(&dir.0.join("plain.sock"), "_getsocks"), "");
+    assert_eq!(
+        cli(&dir.0.join("plain.sock"), "show cli level"),
+        "admin\n\n"
+    );
+    // Not in the help: an internal command.
+    assert!(!cli(&dir.0.join("fd.sock"), "help").contains("_getsocks"));
+    proxy.assert_clean();
+}
