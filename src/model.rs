@@ -832,6 +832,34 @@ pub struct Server {
     pub pool_purge_delay: Duration,
 }
 
+impl Server {
+    /// A server with HAProxy's defaults and no address: the configuration of a spare slot
+    /// before `add server` fills it, and the base of an added server.
+    pub fn placeholder() -> Server {
+        Server {
+            name: String::new(),
+            origin: Origin::default(),
+            addr: ServerAddr::Inet {
+                ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                port: PortRule::Fixed(0),
+            },
+            weight: 1,
+            maxconn: 0,
+            minconn: 0,
+            maxqueue: 0,
+            slowstart: Duration::ZERO,
+            cookie: None,
+            id: 0,
+            backup: false,
+            disabled: true,
+            check: CheckParams::default(),
+            passive: Passive::default(),
+            pool_max_conn: Some(0),
+            pool_purge_delay: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Health-check parameters, parsed and validated now, used by the health-check issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckParams {

@@ -175,7 +175,14 @@ pub struct ServerState {
     addr_gen: AtomicU32,
     addr_v4: AtomicU64,
     addr: std::sync::Mutex<Option<(std::net::IpAddr, Option<u16>)>>,
+    /// A spare slot (after the configured servers) that `add server` may fill: its
+    /// configuration while in use. Read only off the data path (logs, the CLI).
+    dynamic: std::sync::Mutex<Option<Arc<crate::model::Server>>>,
 }
+
+/// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
+/// Ravelin reserves this many so server indexes never move).
+pub const SPARE_SERVERS: usize = 16;
 
 /// `addr_v4` tags: an IPv4 address is stored, a port is stored.
 const ADDR_V4: u64 = 1 << 63;
@@ -252,7 +259,62 @@ impl ServerState {
             addr_gen: AtomicU32::new(0),
             addr_v4: AtomicU64::new(0),
             addr: std::sync::Mutex::new(None),
+            dynamic: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A free spare slot: in maintenance, down, weight 0 (never picked).
+    fn spare() -> ServerState {
+        let st = ServerState::new(&crate::model::Server::placeholder());
+        st.up.store(false, Relaxed);
+        st.weight.store(0, Relaxed);
+        st
+    }
+
+    /// The configuration of a server added at run time (`None`: a configured server or a
+    /// free spare slot).
+    pub fn dynamic(&self) -> Option<Arc<crate::model::Server>> {
+        self.dynamic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `add server`: fills this free spare slot (in maintenance, as HAProxy adds servers).
+    /// False when the slot is taken.
+    pub fn fill(
+        &self,
+        conf: crate::model::Server,
+        addr: std::net::SocketAddr,
+        now_ms: u64,
+    ) -> bool {
+        let mut d = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        if d.is_some() {
+            return false;
+        }
+        // Port 0: the port the client connected to.
+        self.set_runtime_addr(addr.ip(), (addr.port() != 0).then_some(addr.port()));
+        self.weight.store(conf.weight.min(256), Relaxed);
+        self.set_maxconn(conf.maxconn);
+        self.clear_counters();
+        self.admin.store(Admin::Maint as u8, Relaxed);
+        self.cmaint.store(false, Relaxed);
+        // Up once it leaves maintenance (no check).
+        self.up.store(true, Relaxed);
+        self.nolb.store(false, Relaxed);
+        self.check.last_change_ms.store(now_ms, Relaxed);
+        *d = Some(Arc::new(conf));
+        true
+    }
+
+    /// `del server`: frees the slot of an added server (the caller checked it is in
+    /// maintenance with no stream and no queue).
+    pub fn free(&self) {
+        let mut d = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        self.up.store(false, Relaxed);
+        self.weight.store(0, Relaxed);
+        self.admin.store(Admin::Maint as u8, Relaxed);
+        *d = None;
     }
 
     /// Still in the maintenance the configuration (`disabled`) put it in.
@@ -489,6 +551,9 @@ pub struct BackendState {
     /// Streams that waited in a queue of this backend and got a slot, and their summed wait.
     pub queue_waits: AtomicU64,
     pub queue_wait_ms: AtomicU64,
+    /// Spare server slots ever filled by `add server` (a high-water mark): picks look at the
+    /// configured servers and this many spares, so unused spares cost nothing.
+    pub spares_used: AtomicUsize,
 }
 
 impl BackendState {
@@ -616,7 +681,12 @@ impl SharedState {
             .iter()
             .enumerate()
             .map(|(i, be)| BackendState {
-                servers: be.servers.iter().map(ServerState::new).collect(),
+                servers: be
+                    .servers
+                    .iter()
+                    .map(ServerState::new)
+                    .chain((0..SPARE_SERVERS).map(|_| ServerState::spare()))
+                    .collect(),
                 total: AtomicU64::new(0),
                 no_server: AtomicU64::new(0),
                 resp_errors: AtomicU64::new(0),
@@ -630,6 +700,7 @@ impl SharedState {
                 dynamic_weights: be.balance.dynamic_weights(be.hash_type.method),
                 queue_waits: AtomicU64::new(0),
                 queue_wait_ms: AtomicU64::new(0),
+                spares_used: AtomicUsize::new(0),
             })
             .collect();
         SharedState {

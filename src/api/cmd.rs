@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use crate::check::passive::HealthNote;
 use crate::check::runtime::RuntimeOp;
 use crate::conn::Cause;
 use crate::model::{BackendId, CliLevel, PortRule, ServerAddr, ServerId};
-use crate::server::{Admin, ServerState};
+use crate::server::{Admin, ServerState, SharedState};
 
 /// One connection's CLI state.
 #[derive(Debug)]
@@ -222,12 +223,60 @@ pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -
                 });
             }
         }
-        ["add", "server"] | ["del", "server"] => {
-            out.push_str("This command is not supported by Ravelin yet.\n");
-        }
+        ["add", "server"] => add_server(ctx, rest, out),
+        ["del", "server"] => del_server(ctx, arg(0), out),
         _ => help::usage(args, out),
     }
     Flow::Continue
+}
+
+/// A server's configuration: from the model, or the one `add server` gave it.
+pub enum Conf<'a> {
+    Configured(&'a crate::model::Server),
+    Added(Arc<crate::model::Server>),
+}
+
+impl std::ops::Deref for Conf<'_> {
+    type Target = crate::model::Server;
+    fn deref(&self) -> &crate::model::Server {
+        match self {
+            Conf::Configured(s) => s,
+            Conf::Added(s) => s,
+        }
+    }
+}
+
+/// Every server of backend `b` with its index: the configured ones, then those added at run
+/// time.
+pub fn servers_of(shared: &SharedState, b: BackendId) -> Vec<(usize, Conf<'_>)> {
+    let Some(be) = shared.model.backends.get(b.0 as usize) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(usize, Conf<'_>)> = be
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, Conf::Configured(s)))
+        .collect();
+    if let Some(bs) = shared.backend(b) {
+        for (i, st) in bs.servers.iter().enumerate().skip(be.servers.len()) {
+            if let Some(d) = st.dynamic() {
+                v.push((i, Conf::Added(d)));
+            }
+        }
+    }
+    v
+}
+
+/// The server of `b` named `srv` (or `#id`).
+fn find_server<'a>(ctx: &'a Ctx, b: BackendId, srv: &str) -> Option<(usize, Conf<'a>)> {
+    let id = srv.strip_prefix('#').and_then(|n| n.parse::<u32>().ok());
+    servers_of(&ctx.shared, b)
+        .into_iter()
+        .find(|(_, s)| match id {
+            Some(id) => s.id == id,
+            None => s.name == srv,
+        })
 }
 
 /// `BE/SRV` to its ids, state and configuration, or HAProxy's message in `out`.
@@ -235,32 +284,205 @@ fn server_arg<'a>(
     ctx: &'a Ctx,
     spec: &str,
     out: &mut String,
-) -> Option<(
-    BackendId,
-    ServerId,
-    &'a ServerState,
-    &'a crate::model::Server,
-)> {
+) -> Option<(BackendId, ServerId, &'a ServerState, Conf<'a>)> {
     let Some((be, srv)) = spec.split_once('/') else {
         out.push_str("Require 'backend/server'.\n");
         return None;
     };
-    let model = &ctx.shared.model;
-    let Some(b) = state::find_backend(model, be) else {
+    let Some(b) = state::find_backend(&ctx.shared.model, be) else {
         out.push_str("No such backend.\n");
         return None;
     };
-    let servers = &model.backends.get(b.0 as usize)?.servers;
-    let by_id = srv
-        .strip_prefix('#')
-        .and_then(|n| n.parse::<u32>().ok())
-        .and_then(|id| servers.iter().position(|s| s.id == id));
-    let Some(i) = by_id.or_else(|| servers.iter().position(|s| s.name == srv)) else {
+    let Some((i, conf)) = find_server(ctx, b, srv) else {
         out.push_str("No such server.\n");
         return None;
     };
     let s = ServerId(i as u32);
-    Some((b, s, ctx.shared.server(b, s)?, servers.get(i)?))
+    Some((b, s, ctx.shared.server(b, s)?, conf))
+}
+
+/// `add server BE/SRV ADDR[:PORT] [weight N] [maxconn N] [id N] [disabled]`: fills a spare
+/// slot, in maintenance (HAProxy 2.6 inherits no `default-server` setting either).
+fn add_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
+    let arg = |i: usize| rest.get(i).copied().unwrap_or_default();
+    // HAProxy answers these two without a final newline.
+    let Some((be, name)) = arg(0).split_once('/') else {
+        out.push_str("Require 'backend/server'.");
+        return;
+    };
+    let model = &ctx.shared.model;
+    let Some(b) = state::find_backend(model, be) else {
+        out.push_str("No such backend.");
+        return;
+    };
+    let (Some(bs), Some(bconf)) = (ctx.shared.backend(b), model.backends.get(b.0 as usize)) else {
+        return;
+    };
+    if arg(1).is_empty() {
+        out.push_str("'server' expects <name> and <addr>[:<port>] as arguments.\n");
+        return;
+    }
+    if !bs.dynamic_weights {
+        out.push_str("Backend must use a dynamic load balancing to support dynamic servers.\n");
+        return;
+    }
+    if find_server(ctx, b, name).is_some() {
+        out.push_str("Already exists a server with the same name in backend.\n");
+        return;
+    }
+    let addr = match arg(1).parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => match arg(1).parse::<IpAddr>() {
+            // No port: the port the client connected to (shown as 0).
+            Ok(ip) => std::net::SocketAddr::new(ip, 0),
+            Err(_) => {
+                let _ = writeln!(out, "Invalid address '{}'.", arg(1));
+                return;
+            }
+        },
+    };
+    let mut conf = crate::model::Server::placeholder();
+    conf.name = name.to_string();
+    conf.disabled = false;
+    conf.addr = ServerAddr::Inet {
+        ip: addr.ip(),
+        port: if addr.port() == 0 {
+            PortRule::Same
+        } else {
+            PortRule::Fixed(addr.port())
+        },
+    };
+    let taken: Vec<u32> = servers_of(&ctx.shared, b)
+        .iter()
+        .map(|(_, s)| s.id)
+        .collect();
+    conf.id = taken.iter().copied().max().unwrap_or(0) + 1;
+    let mut i = 2;
+    while let Some(kw) = rest.get(i).copied() {
+        let val = arg(i + 1);
+        match kw {
+            "weight" => match val.parse::<i64>() {
+                Ok(w) if (0..=256).contains(&w) => conf.weight = w as u32,
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "weight of server {name} is not within 0 and 256 ({val}).."
+                    );
+                    return;
+                }
+            },
+            "maxconn" => match val.parse::<u32>() {
+                Ok(n) => conf.maxconn = n,
+                Err(_) => {
+                    out.push_str("'maxconn' expects an integer argument.\n");
+                    return;
+                }
+            },
+            "id" => match val.parse::<u32>() {
+                Ok(n) if n > 0 && !taken.contains(&n) => conf.id = n,
+                _ => {
+                    let _ = writeln!(out, "'id' : custom id {val} invalid or already used.");
+                    return;
+                }
+            },
+            // Added servers start in maintenance anyway.
+            "disabled" => {
+                i += 1;
+                continue;
+            }
+            "cookie" => {
+                out.push_str("'cookie' option is not accepted for dynamic server\n");
+                return;
+            }
+            "backup" | "check" | "agent-check" | "track" | "slowstart" | "ssl" | "addr"
+            | "port" | "agent-port" | "agent-addr" | "agent-inter" | "agent-send" | "inter"
+            | "rise" | "fall" | "maxqueue" | "minconn" => {
+                let _ = writeln!(
+                    out,
+                    "'{kw}' option is not supported by Ravelin for dynamic servers."
+                );
+                return;
+            }
+            _ => {
+                let _ = writeln!(out, "unknown keyword '{kw}'.");
+                return;
+            }
+        }
+        i += 2;
+    }
+    let first = bconf.servers.len();
+    let slot = bs
+        .servers
+        .iter()
+        .enumerate()
+        .skip(first)
+        .find(|(_, st)| st.dynamic().is_none())
+        .map(|(k, _)| k);
+    let Some(k) = slot else {
+        let _ = writeln!(
+            out,
+            "No free slot: Ravelin takes at most {} added servers per backend.",
+            crate::server::SPARE_SERVERS
+        );
+        return;
+    };
+    let now_ms = ctx.shared.ms(Instant::now());
+    let srv_name = conf.name.clone();
+    if !bs
+        .servers
+        .get(k)
+        .is_some_and(|st| st.fill(conf, addr, now_ms))
+    {
+        out.push_str("Server slot taken at the same time, try again.\n");
+        return;
+    }
+    // Picks now look at this slot too.
+    bs.spares_used
+        .fetch_max(k - first + 1, std::sync::atomic::Ordering::Release);
+    eprintln!(
+        "[NOTICE]   ({}) : CLI : 'server {}/{srv_name}' : New server registered.",
+        std::process::id(),
+        bconf.name
+    );
+    out.push_str("New server registered.\n");
+}
+
+/// `del server BE/SRV`: a server added at run time, in maintenance, with no stream and no
+/// queue (HAProxy's rules; its answers have no final newline).
+fn del_server(ctx: &Ctx, spec: &str, out: &mut String) {
+    let Some((be, name)) = spec.split_once('/') else {
+        out.push_str("Require 'backend/server'.");
+        return;
+    };
+    let Some(b) = state::find_backend(&ctx.shared.model, be) else {
+        out.push_str("No such backend.");
+        return;
+    };
+    let Some((i, conf)) = find_server(ctx, b, name) else {
+        out.push_str("No such server.");
+        return;
+    };
+    let Some(st) = ctx.shared.server(b, ServerId(i as u32)) else {
+        return;
+    };
+    if st.admin() != Admin::Maint {
+        out.push_str("Only servers in maintenance mode can be deleted.");
+        return;
+    }
+    if !matches!(conf, Conf::Added(_)) {
+        out.push_str("Only servers added at run time can be deleted by Ravelin.");
+        return;
+    }
+    if st.conns.cur() > 0 || !st.queue.is_empty() {
+        out.push_str("Server still has connections attached to it, cannot remove it.");
+        return;
+    }
+    st.free();
+    eprintln!(
+        "[NOTICE]   ({}) : CLI : Server deleted.",
+        std::process::id()
+    );
+    out.push_str("Server deleted.");
 }
 
 /// Sends an admin change to the server's reactor and waits (bounded) until it shows.
@@ -315,7 +537,7 @@ fn set_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
             ctx.send_runtime(b, s, RuntimeOp::Agent(change));
             wait_health(st, change);
         }
-        "addr" => set_addr(st, conf, arg(2), arg(3), arg(4), out),
+        "addr" => set_addr(st, &conf, arg(2), arg(3), arg(4), out),
         "" => out.push_str("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n"),
         other => {
             let _ = writeln!(out, "'set server <srv> {other}' is not supported by Ravelin.");

@@ -59,14 +59,19 @@ pub fn session_line(shared: &SharedState, s: &StreamInfo, out: &mut String) {
         .frontends
         .get(s.frontend.0 as usize)
         .map_or("?", |f| f.name.as_str());
+    let added;
     let (be, srv) = match s.held {
         Some((b, sv)) => {
             let be = model.backends.get(b.0 as usize);
-            (
-                be.map_or("<NONE>", |b| b.name.as_str()),
-                be.and_then(|b| b.servers.get(sv.0 as usize))
-                    .map_or("<none>", |s| s.name.as_str()),
-            )
+            let srv = match be.and_then(|b| b.servers.get(sv.0 as usize)) {
+                Some(s) => s.name.as_str(),
+                // A server added at run time.
+                None => {
+                    added = shared.server(b, sv).and_then(|st| st.dynamic());
+                    added.as_ref().map_or("<none>", |s| s.name.as_str())
+                }
+            };
+            (be.map_or("<NONE>", |b| b.name.as_str()), srv)
         }
         None => ("<NONE>", "<none>"),
     };

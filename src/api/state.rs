@@ -111,7 +111,10 @@ pub fn servers_state(
             continue;
         };
         let uid = backend_uid(model, bid);
-        for (srv, st) in be.servers.iter().zip(bs.servers.iter()) {
+        for (i, srv) in super::cmd::servers_of(shared, bid) {
+            let Some(st) = bs.servers.get(i) else {
+                continue;
+            };
             let (ip, port) = match &srv.addr {
                 ServerAddr::Inet { ip, port } => (
                     ip.to_string(),

@@ -27,17 +27,17 @@ impl super::Checks {
     /// Applies a runtime-API change to server `srv` of backend `be`.
     pub fn runtime(&mut self, be: BackendId, srv: ServerId, op: RuntimeOp, ctx: &mut CheckCtx<'_>) {
         let shared = ctx.shared;
-        let (Some(conf), Some(st)) = (
-            shared
-                .model
-                .backends
-                .get(be.0 as usize)
-                .and_then(|b| b.servers.get(srv.0 as usize)),
-            shared.server(be, srv),
-        ) else {
+        let Some(st) = shared.server(be, srv) else {
             return;
         };
-        let mut spare = Monitor::new(&conf.check);
+        let configured = shared
+            .model
+            .backends
+            .get(be.0 as usize)
+            .and_then(|b| b.servers.get(srv.0 as usize));
+        // A server added at run time has no probe: default check parameters.
+        let params = configured.map(|c| c.check.clone()).unwrap_or_default();
+        let mut spare = Monitor::new(&params);
         if self
             .tasks
             .iter()

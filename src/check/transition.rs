@@ -60,11 +60,18 @@ pub fn apply(
     ) else {
         return;
     };
-    let (Some(srv), Some(st)) = (
-        be.servers.get(srv_id.0 as usize),
-        bs.servers.get(srv_id.0 as usize),
-    ) else {
+    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
         return;
+    };
+    // A server added at run time keeps its configuration in its spare slot.
+    let added;
+    let srv = match be.servers.get(srv_id.0 as usize) {
+        Some(s) => s,
+        None => {
+            let Some(d) = st.dynamic() else { return };
+            added = d;
+            &*added
+        }
     };
     let usable_before = usable_counts(be, bs);
     let now_ms = shared.ms(now);
@@ -190,11 +197,18 @@ pub fn apply_admin(
     ) else {
         return;
     };
-    let (Some(srv), Some(st)) = (
-        be.servers.get(srv_id.0 as usize),
-        bs.servers.get(srv_id.0 as usize),
-    ) else {
+    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
         return;
+    };
+    // A server added at run time keeps its configuration in its spare slot.
+    let added;
+    let srv = match be.servers.get(srv_id.0 as usize) {
+        Some(s) => s,
+        None => {
+            let Some(d) = st.dynamic() else { return };
+            added = d;
+            &*added
+        }
     };
     let old = st.admin();
     if old == admin {
@@ -293,9 +307,10 @@ fn running_on_backup(active: u32, backups: u32) -> &'static str {
 /// `srv_act`/`srv_bck`.
 pub fn usable_counts(be: &crate::model::Backend, bs: &crate::server::BackendState) -> (u32, u32) {
     let mut n = (0, 0);
-    for (s, x) in be.servers.iter().zip(bs.servers.iter()) {
+    for (i, x) in bs.servers.iter().enumerate() {
         if x.is_usable() {
-            if s.backup {
+            // Servers added at run time (spare slots) are active ones.
+            if be.servers.get(i).is_some_and(|s| s.backup) {
                 n.1 += 1;
             } else {
                 n.0 += 1;

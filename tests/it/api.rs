@@ -627,3 +627,93 @@ frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n{servers}
     assert!(!cli(&dir.0.join("fd.sock"), "help").contains("_getsocks"));
     proxy.assert_clean();
 }
+
+#[test]
+fn add_server_takes_traffic_and_del_server_waits_for_it() {
+    let (_a, _b, servers) = two_tagged();
+    let c = Backend::tagged(3);
+    let slow = Backend::slow(3, Duration::from_millis(600));
+    let s = setup(&servers, "");
+    assert_eq!(
+        s.admin("add server be/c"),
+        "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"
+    );
+    assert_eq!(
+        s.admin("add server be/a 127.0.0.1:1"),
+        "Already exists a server with the same name in backend.\n\n"
+    );
+    assert_eq!(s.admin("add server zz/c 127.0.0.1:1"), "No such backend.\n");
+    assert_eq!(
+        s.admin("add server be/c 127.0.0.1:1 weight 300"),
+        "weight of server c is not within 0 and 256 (300)..\n\n"
+    );
+    assert_eq!(
+        s.admin(&format!("add server be/c 127.0.0.1:{} weight 2", c.port())),
+        "New server registered.\n\n"
+    );
+    // Added servers start in maintenance (HAProxy 2.6).
+    let state = s.admin("show servers state be");
+    assert!(
+        state.contains(&format!(
+            "3 be 3 c 127.0.0.1 0 1 2 2 0 1 0 0 0 0 0 0 - {} - 0 0 - - 0\n",
+            c.port()
+        )),
+        "{state}"
+    );
+    assert_eq!(counts(&s.proxy, 20)[3], 0, "not before it is enabled");
+    assert_eq!(s.admin("get weight be/c"), "2 (initial 2)\n\n");
+    assert_eq!(s.admin("set server be/c state ready"), "\n");
+    // Weights 1/1/2 over both reactors: c gets about half.
+    let got = counts(&s.proxy, 80);
+    assert!(got[3] >= 20, "the added server takes traffic: {got:?}");
+    assert_eq!(
+        s.admin("del server be/c"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    // A stream on it: maintenance, but not deletable while the stream lives.
+    s.admin(&format!(
+        "set server be/c addr 127.0.0.1 port {}",
+        slow.port()
+    ));
+    let sh = s.proxy.handle().shared().clone();
+    let mut held = None;
+    for _ in 0..20 {
+        let conn = connect(s.proxy.addr("fe"));
+        std::thread::sleep(Duration::from_millis(30));
+        let on_c = s.admin("show sess").lines().any(|l| l.contains("srv=c "));
+        if on_c {
+            held = Some(conn);
+            break;
+        }
+    }
+    assert!(held.is_some(), "a stream reached c");
+    assert_eq!(s.admin("set server be/c state maint"), "\n");
+    assert_eq!(
+        s.admin("del server be/c"),
+        "Server still has connections attached to it, cannot remove it.\n"
+    );
+    let mut rest = Vec::new();
+    let _ = held.unwrap().read_to_end(&mut rest);
+    assert!(wait_until(Duration::from_secs(3), || sh.live_streams() == 0));
+    assert_eq!(s.admin("del server be/c"), "Server deleted.\n");
+    assert_eq!(s.admin("get weight be/c"), "No such server.\n\n");
+    assert!(!s.admin("show servers state be").contains(" c "));
+    assert_eq!(
+        s.admin("del server be/a"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    // The slot is reused.
+    assert_eq!(
+        s.admin(&format!("add server be/d 127.0.0.1:{}", c.port())),
+        "New server registered.\n\n"
+    );
+    assert_eq!(
+        s.admin(
+            "set server be/d state ready;set server be/a state maint;set server be/b state maint"
+        ),
+        "\n\n\n"
+    );
+    let got = counts(&s.proxy, 10);
+    assert_eq!(got[3], 10, "only the added server is left: {got:?}");
+    s.proxy.assert_clean();
+}
