@@ -724,6 +724,12 @@ fn atoi(s: &str) -> i64 {
 
 /// `show stat [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint]`.
 fn show_stat(ctx: &Ctx, rest: &[&str], out: &mut String) {
+    let (form, filter, flags) = stat_args(rest);
+    render_stat(ctx, form, &filter, flags, out);
+}
+
+/// The arguments of `show stat`.
+fn stat_args(rest: &[&str]) -> (StatForm, StatFilter, StatFlags) {
     let mut filter = StatFilter {
         proxy: None,
         kind_mask: -1,
@@ -743,7 +749,7 @@ fn show_stat(ctx: &Ctx, rest: &[&str], out: &mut String) {
         }
     }
     let (form, flags) = stat_form(args);
-    render_stat(ctx, form, &filter, flags, out);
+    (form, filter, flags)
 }
 
 fn stat_form(args: &[&str]) -> (StatForm, StatFlags) {
@@ -820,5 +826,42 @@ fn shutdown_session(ctx: &Ctx, which: &str, out: &mut String) {
     }
     if !killed {
         out.push_str("No such session (use 'show sess').\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_stat_arguments() {
+        let (form, filter, flags) = stat_args(&["be", "4", "-1", "typed", "up"]);
+        assert_eq!(form, StatForm::Typed);
+        assert_eq!(
+            filter,
+            StatFilter {
+                proxy: Some("be".into()),
+                kind_mask: 4,
+                server: None
+            }
+        );
+        assert!(flags.up && !flags.desc);
+        let (form, filter, flags) = stat_args(&["json", "desc"]);
+        assert_eq!(form, StatForm::Json);
+        assert_eq!(filter.proxy, None);
+        assert_eq!(filter.kind_mask, -1);
+        assert!(flags.desc);
+        let (_, filter, _) = stat_args(&["-1", "2", "3"]);
+        assert_eq!(
+            (filter.proxy, filter.kind_mask, filter.server),
+            (None, 2, Some(3))
+        );
+    }
+
+    #[test]
+    fn atoi_is_cs() {
+        assert_eq!(atoi("12abc"), 12);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi("-5"), -5);
     }
 }

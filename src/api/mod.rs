@@ -29,7 +29,7 @@ use crate::model::{BackendId, CliAddr, CliLevel, FrontendId, ServerId};
 use crate::reactor::Command;
 use crate::server::SharedState;
 
-pub use cmd::{StatFilter, StatForm};
+pub use cmd::{Conf, StatFilter, StatFlags, StatForm, servers_of};
 
 /// A question for one reactor from the runtime API.
 #[derive(Clone, Debug)]
