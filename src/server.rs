@@ -178,6 +178,8 @@ pub struct ServerState {
     /// A spare slot (after the configured servers) that `add server` may fill: its
     /// configuration while in use. Read only off the data path (logs, the CLI).
     dynamic: std::sync::Mutex<Option<Arc<crate::model::Server>>>,
+    /// An added server is a backup one (read by picks for spare slots only).
+    added_backup: AtomicBool,
 }
 
 /// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
@@ -260,6 +262,7 @@ impl ServerState {
             addr_v4: AtomicU64::new(0),
             addr: std::sync::Mutex::new(None),
             dynamic: std::sync::Mutex::new(None),
+            added_backup: AtomicBool::new(false),
         }
     }
 
@@ -303,8 +306,21 @@ impl ServerState {
         self.up.store(true, Relaxed);
         self.nolb.store(false, Relaxed);
         self.check.last_change_ms.store(now_ms, Relaxed);
+        self.added_backup.store(conf.backup, Relaxed);
         *d = Some(Arc::new(conf));
         true
+    }
+
+    /// Whether server `i` of `be` is a backup one: from the model, or from `add server` for
+    /// a spare slot (one load, only past the configured servers).
+    pub fn is_backup(be: &crate::model::Backend, bs: &BackendState, i: usize) -> bool {
+        match be.servers.get(i) {
+            Some(s) => s.backup,
+            None => bs
+                .servers
+                .get(i)
+                .is_some_and(|s| s.added_backup.load(Relaxed)),
+        }
     }
 
     /// `del server`: frees the slot of an added server (the caller checked it is in
@@ -314,6 +330,7 @@ impl ServerState {
         self.up.store(false, Relaxed);
         self.weight.store(0, Relaxed);
         self.admin.store(Admin::Maint as u8, Relaxed);
+        self.added_backup.store(false, Relaxed);
         *d = None;
     }
 

@@ -394,9 +394,14 @@ fn add_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
                 out.push_str("'cookie' option is not accepted for dynamic server\n");
                 return;
             }
-            "backup" | "check" | "agent-check" | "track" | "slowstart" | "ssl" | "addr"
-            | "port" | "agent-port" | "agent-addr" | "agent-inter" | "agent-send" | "inter"
-            | "rise" | "fall" | "maxqueue" | "minconn" => {
+            "backup" => {
+                conf.backup = true;
+                i += 1;
+                continue;
+            }
+            "check" | "agent-check" | "track" | "slowstart" | "ssl" | "addr" | "port"
+            | "agent-port" | "agent-addr" | "agent-inter" | "agent-send" | "inter" | "rise"
+            | "fall" | "maxqueue" | "minconn" => {
                 let _ = writeln!(
                     out,
                     "'{kw}' option is not supported by Ravelin for dynamic servers."

@@ -22,7 +22,7 @@ pub use ring::POINTS_PER_WEIGHT;
 use crate::http::view::ReqView;
 
 use crate::model::{Backend, Balance, ServerId};
-use crate::server::{BackendState, SPARE_SERVERS, WEIGHT_SCALE};
+use crate::server::{BackendState, SPARE_SERVERS, ServerState, WEIGHT_SCALE};
 
 use map::ServerMap;
 use ring::Ring;
@@ -182,19 +182,19 @@ impl Balancer {
             .iter()
             .zip(st.servers.iter())
             .any(|(s, ss)| !s.backup && ss.is_usable())
-            // Servers added at run time (active ones) in the spare slots.
-            || st.servers.iter().skip(be.servers.len()).take(spares).any(|ss| ss.is_usable());
+            // Servers added at run time in the spare slots.
+            || (be.servers.len()..be.servers.len() + spares)
+                .any(|i| !ServerState::is_backup(be, st, i) && st.servers.get(i).is_some_and(|ss| ss.is_usable()));
         let pool = if active_running {
             Pool::Active
         } else if be.allbackups {
             Pool::AllBackups
         } else {
             // The first usable backup alone.
-            let first = be
-                .servers
-                .iter()
-                .zip(st.servers.iter())
-                .position(|(s, ss)| s.backup && ss.is_usable())?;
+            let first = (0..be.servers.len() + spares).find(|&i| {
+                ServerState::is_backup(be, st, i)
+                    && st.servers.get(i).is_some_and(|ss| ss.is_usable())
+            })?;
             return (bound || !st.server_busy(first, now_ms)).then_some(ServerId(first as u32));
         };
         self.refresh(be, st, pool, now_ms, spares);
@@ -202,7 +202,7 @@ impl Balancer {
             let Some(ss) = st.servers.get(i) else {
                 return false;
             };
-            let backup = be.servers.get(i).is_some_and(|s| s.backup);
+            let backup = ServerState::is_backup(be, st, i);
             pool.holds(backup)
                 && ss.is_usable()
                 && (bound || !st.server_busy(i, now_ms))
@@ -229,7 +229,7 @@ impl Balancer {
         let mut changed = !self.built;
         let servers = st.servers.iter().take(be.servers.len() + spares);
         for (i, (ss, seen)) in servers.zip(self.built_from.iter_mut()).enumerate() {
-            let backup = be.servers.get(i).is_some_and(|s| s.backup);
+            let backup = ServerState::is_backup(be, st, i);
             let w = if pool.holds(backup) && ss.is_usable() {
                 st.eweight(i, now_ms)
             } else {

@@ -309,8 +309,7 @@ pub fn usable_counts(be: &crate::model::Backend, bs: &crate::server::BackendStat
     let mut n = (0, 0);
     for (i, x) in bs.servers.iter().enumerate() {
         if x.is_usable() {
-            // Servers added at run time (spare slots) are active ones.
-            if be.servers.get(i).is_some_and(|s| s.backup) {
+            if crate::server::ServerState::is_backup(be, bs, i) {
                 n.1 += 1;
             } else {
                 n.0 += 1;

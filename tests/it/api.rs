@@ -717,3 +717,28 @@ fn add_server_takes_traffic_and_del_server_waits_for_it() {
     assert_eq!(got[3], 10, "only the added server is left: {got:?}");
     s.proxy.assert_clean();
 }
+
+#[test]
+fn added_backup_server_takes_over_only_when_actives_are_out() {
+    let (_a, _b, servers) = two_tagged();
+    let c = Backend::tagged(3);
+    let s = setup(&servers, "");
+    assert_eq!(
+        s.admin(&format!("add server be/c 127.0.0.1:{} backup", c.port())),
+        "New server registered.\n\n"
+    );
+    assert_eq!(s.admin("set server be/c state ready"), "\n");
+    assert_eq!(
+        counts(&s.proxy, 30)[3],
+        0,
+        "a backup takes nothing while actives run"
+    );
+    assert_eq!(
+        s.admin("set server be/a state maint;set server be/b state maint"),
+        "\n\n"
+    );
+    assert_eq!(counts(&s.proxy, 20)[3], 20, "the added backup takes over");
+    assert_eq!(s.admin("set server be/a state ready"), "\n");
+    assert_eq!(counts(&s.proxy, 20)[1], 20);
+    s.proxy.assert_clean();
+}
