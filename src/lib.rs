@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod advise;
+pub mod api;
 pub mod balance;
 pub mod buffer;
 pub mod check;

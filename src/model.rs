@@ -65,6 +65,8 @@ pub struct Global {
     pub log: crate::log::GlobalLog,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
     pub stats_sockets: Vec<RawLine>,
+    /// `stats socket` / `stats timeout` / `stats maxconn`, parsed (the runtime API, `api/`).
+    pub stats: StatsCli,
     /// `spread-checks`: random jitter of +/- this percent on every check interval (0..=50).
     pub spread_checks: u32,
     /// `max-spread-checks`: upper bound of the window the first checks are spread over.
@@ -91,12 +93,64 @@ impl Default for Global {
             nosplice: false,
             log: Default::default(),
             stats_sockets: Vec::new(),
+            stats: StatsCli::default(),
             spread_checks: 0,
             max_spread_checks: None,
             external_check: false,
             insecure_fork_wanted: false,
         }
     }
+}
+
+/// The runtime API's sockets and limits (`stats socket`, `stats timeout`, `stats maxconn`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsCli {
+    pub sockets: Vec<StatsSocket>,
+    /// `stats timeout`, default 10 s: idle time before a CLI connection is closed.
+    pub timeout: Duration,
+    /// `stats maxconn`, default 10: concurrent CLI connections.
+    pub maxconn: u32,
+}
+
+impl Default for StatsCli {
+    fn default() -> Self {
+        StatsCli {
+            sockets: Vec::new(),
+            timeout: Duration::from_secs(10),
+            maxconn: 10,
+        }
+    }
+}
+
+/// Access level of a CLI socket (HAProxy's `ACCESS_LVL_*`), ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    User,
+    Operator,
+    Admin,
+}
+
+/// Where a `stats socket` listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliAddr {
+    Unix(PathBuf),
+    Inet(SocketAddr),
+}
+
+/// One `stats socket` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub origin: Origin,
+    pub addr: CliAddr,
+    /// `mode` (octal) applied to a unix socket file.
+    pub mode: Option<u32>,
+    /// `uid`/`user` and `gid`/`group` of a unix socket file.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `level`, default `operator` as HAProxy.
+    pub level: CliLevel,
+    /// `expose-fd listeners`: `_getsocks` allowed.
+    pub expose_fd: bool,
 }
 
 /// A configuration line kept as words for a later feature.
@@ -781,6 +835,34 @@ pub struct Server {
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s: how long an idle server connection is kept.
     pub pool_purge_delay: Duration,
+}
+
+impl Server {
+    /// A server with HAProxy's defaults and no address: the configuration of a spare slot
+    /// before `add server` fills it, and the base of an added server.
+    pub fn placeholder() -> Server {
+        Server {
+            name: String::new(),
+            origin: Origin::default(),
+            addr: ServerAddr::Inet {
+                ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                port: PortRule::Fixed(0),
+            },
+            weight: 1,
+            maxconn: 0,
+            minconn: 0,
+            maxqueue: 0,
+            slowstart: Duration::ZERO,
+            cookie: None,
+            id: 0,
+            backup: false,
+            disabled: true,
+            check: CheckParams::default(),
+            passive: Passive::default(),
+            pool_max_conn: Some(0),
+            pool_purge_delay: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Health-check parameters, parsed and validated now, used by the health-check issue.

@@ -37,12 +37,14 @@ use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
 
 /// Commands from the supervisor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Command {
     /// Close listeners, let streams finish, exit when none is left.
     SoftStop,
     /// Close everything now and exit.
     HardStop,
+    /// A runtime-API question about this reactor's streams, answered within the loop turn.
+    Api(crate::api::Query),
 }
 
 /// How long accepting pauses after EMFILE/ENFILE/ENOMEM before trying again.
@@ -457,6 +459,7 @@ impl Reactor {
                     self.checks.close_all(self.poll.registry());
                     return true;
                 }
+                Command::Api(q) => self.api_query(q, now),
             }
         }
         // Queued streams another reactor granted a server slot to.
@@ -476,6 +479,11 @@ impl Reactor {
                     server,
                     cause,
                 } => self.shutdown_streams(backend, server, cause, now),
+                HealthNote::Runtime {
+                    backend,
+                    server,
+                    op,
+                } => self.with_checks(now, |checks, ctx| checks.runtime(backend, server, op, ctx)),
             }
         }
         // A wake-up without a command: a slot was released, paused listeners may resume.
@@ -525,6 +533,42 @@ impl Reactor {
             self.close(key, Termination::new(cause, Stage::Data), now);
         }
         self.publish_streams();
+    }
+
+    /// `show sess` (each stream's line) and `shutdown session ID` from the runtime API.
+    fn api_query(&mut self, q: crate::api::Query, now: Instant) {
+        match q {
+            crate::api::Query::Sessions(tx) => {
+                let mut out = String::new();
+                for (_, slot) in self.conns.iter() {
+                    let (held, accepted, peer) = match &slot.conn {
+                        Conn::Tcp(t) => (t.held_server(), t.accepted, t.client_peer()),
+                        Conn::Http(h) => (h.held_server(), h.accepted, h.client_peer()),
+                    };
+                    crate::api::session_line(
+                        &self.shared,
+                        &crate::api::StreamInfo {
+                            id: slot.id,
+                            frontend: slot.frontend,
+                            held,
+                            age: now.saturating_duration_since(accepted),
+                            peer,
+                            reactor: self.id,
+                        },
+                        &mut out,
+                    );
+                }
+                let _ = tx.send(out);
+            }
+            crate::api::Query::Kill(id, tx) => {
+                let key = self.conns.iter().find(|(_, s)| s.id == id).map(|(k, _)| k);
+                if let Some(k) = key {
+                    self.close(k, Termination::new(Cause::Killed, Stage::Data), now);
+                    self.publish_streams();
+                }
+                let _ = tx.send(key.is_some());
+            }
+        }
     }
 
     fn soft_stop(&mut self) {

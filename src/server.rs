@@ -90,6 +90,11 @@ impl Slots {
     pub fn peak(&self) -> u32 {
         self.peak.load(Relaxed)
     }
+
+    /// `clear counters`: the peak starts over from the current value.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.cur(), Relaxed);
+    }
 }
 
 /// Administrative state of a server (HAProxy's `ready|drain|maint`).
@@ -160,7 +165,30 @@ pub struct ServerState {
     pub queue_wait_ms: AtomicU64,
     /// Health-check results, written by the reactor that owns the server's check.
     pub check: CheckState,
+    /// In maintenance because the configuration says `disabled` (HAProxy's `SRV_ADMF_CMAINT`),
+    /// until it first leaves maintenance.
+    cmaint: AtomicBool,
+    /// Address set at run time (`set server BE/SRV addr`); `addr_gen` counts the changes
+    /// (0: never changed, the connect path reads nothing else). An IPv4 address (and port)
+    /// is packed into `addr_v4` so connects read it without a lock; an IPv6 one lives behind
+    /// the mutex.
+    addr_gen: AtomicU32,
+    addr_v4: AtomicU64,
+    addr: std::sync::Mutex<Option<(std::net::IpAddr, Option<u16>)>>,
+    /// A spare slot (after the configured servers) that `add server` may fill: its
+    /// configuration while in use. Read only off the data path (logs, the CLI).
+    dynamic: std::sync::Mutex<Option<Arc<crate::model::Server>>>,
+    /// An added server is a backup one (read by picks for spare slots only).
+    added_backup: AtomicBool,
 }
+
+/// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
+/// Ravelin reserves this many so server indexes never move).
+pub const SPARE_SERVERS: usize = 16;
+
+/// `addr_v4` tags: an IPv4 address is stored, a port is stored.
+const ADDR_V4: u64 = 1 << 63;
+const ADDR_PORT: u64 = 1 << 62;
 
 /// What the last health checks of a server found (for stats and `send-state`). Written only
 /// by the reactor owning the check; read anywhere.
@@ -182,6 +210,9 @@ pub struct CheckState {
     pub down_transitions: AtomicU64,
     /// When the server last changed state, on the shared millisecond clock.
     pub last_change_ms: AtomicU64,
+    /// `disable health` / `disable agent` from the runtime API: the probe stops counting.
+    pub disabled: AtomicBool,
+    pub agent_disabled: AtomicBool,
 }
 
 /// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a
@@ -226,6 +257,141 @@ impl ServerState {
             queue_wait_ms: AtomicU64::new(0),
             nolb: AtomicBool::new(false),
             check: CheckState::default(),
+            cmaint: AtomicBool::new(s.disabled),
+            addr_gen: AtomicU32::new(0),
+            addr_v4: AtomicU64::new(0),
+            addr: std::sync::Mutex::new(None),
+            dynamic: std::sync::Mutex::new(None),
+            added_backup: AtomicBool::new(false),
+        }
+    }
+
+    /// A free spare slot: in maintenance, down, weight 0 (never picked).
+    fn spare() -> ServerState {
+        let st = ServerState::new(&crate::model::Server::placeholder());
+        st.up.store(false, Relaxed);
+        st.weight.store(0, Relaxed);
+        st
+    }
+
+    /// The configuration of a server added at run time (`None`: a configured server or a
+    /// free spare slot).
+    pub fn dynamic(&self) -> Option<Arc<crate::model::Server>> {
+        self.dynamic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `add server`: fills this free spare slot (in maintenance, as HAProxy adds servers).
+    /// False when the slot is taken.
+    pub fn fill(
+        &self,
+        conf: crate::model::Server,
+        addr: std::net::SocketAddr,
+        now_ms: u64,
+    ) -> bool {
+        let mut d = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        if d.is_some() {
+            return false;
+        }
+        // Port 0: the port the client connected to.
+        self.set_runtime_addr(addr.ip(), (addr.port() != 0).then_some(addr.port()));
+        self.weight.store(conf.weight.min(256), Relaxed);
+        self.set_maxconn(conf.maxconn);
+        self.clear_counters();
+        self.admin.store(Admin::Maint as u8, Relaxed);
+        self.cmaint.store(false, Relaxed);
+        // Up once it leaves maintenance (no check).
+        self.up.store(true, Relaxed);
+        self.nolb.store(false, Relaxed);
+        self.check.last_change_ms.store(now_ms, Relaxed);
+        self.added_backup.store(conf.backup, Relaxed);
+        *d = Some(Arc::new(conf));
+        true
+    }
+
+    /// Whether server `i` of `be` is a backup one: from the model, or from `add server` for
+    /// a spare slot (one load, only past the configured servers).
+    pub fn is_backup(be: &crate::model::Backend, bs: &BackendState, i: usize) -> bool {
+        match be.servers.get(i) {
+            Some(s) => s.backup,
+            None => bs
+                .servers
+                .get(i)
+                .is_some_and(|s| s.added_backup.load(Relaxed)),
+        }
+    }
+
+    /// `del server`: frees the slot of an added server (the caller checked it is in
+    /// maintenance with no stream and no queue).
+    pub fn free(&self) {
+        let mut d = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        self.up.store(false, Relaxed);
+        self.weight.store(0, Relaxed);
+        self.admin.store(Admin::Maint as u8, Relaxed);
+        self.added_backup.store(false, Relaxed);
+        *d = None;
+    }
+
+    /// Still in the maintenance the configuration (`disabled`) put it in.
+    pub fn config_maint(&self) -> bool {
+        self.cmaint.load(Relaxed)
+    }
+
+    /// How many times the address was changed at run time (0: never).
+    pub fn addr_generation(&self) -> u32 {
+        self.addr_gen.load(Relaxed)
+    }
+
+    /// The address (and port, when one was given) set at run time, if any: one atomic load
+    /// while it was never changed, two for an IPv4 address, a lock for an IPv6 one.
+    pub fn runtime_addr(&self) -> Option<(std::net::IpAddr, Option<u16>)> {
+        if self.addr_generation() == 0 {
+            return None;
+        }
+        let packed = self.addr_v4.load(std::sync::atomic::Ordering::Acquire);
+        if packed & ADDR_V4 != 0 {
+            let ip = std::net::Ipv4Addr::from(((packed >> 16) & 0xffff_ffff) as u32);
+            let port = (packed & ADDR_PORT != 0).then_some((packed & 0xffff) as u16);
+            return Some((ip.into(), port));
+        }
+        *self.addr.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `set server BE/SRV addr A [port P]` (`None`: the port rule stays).
+    pub fn set_runtime_addr(&self, ip: std::net::IpAddr, port: Option<u16>) {
+        use std::sync::atomic::Ordering::Release;
+        *self.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some((ip, port));
+        let packed = match ip {
+            std::net::IpAddr::V4(v4) => {
+                ADDR_V4
+                    | (u64::from(u32::from(v4)) << 16)
+                    | port.map_or(0, |p| ADDR_PORT | u64::from(p))
+            }
+            std::net::IpAddr::V6(_) => 0,
+        };
+        self.addr_v4.store(packed, Release);
+        self.addr_gen.fetch_add(1, Release);
+    }
+
+    /// `clear counters all`: the cumulative counters start over.
+    pub fn clear_counters(&self) {
+        for c in [
+            &self.total,
+            &self.connect_errors,
+            &self.retries,
+            &self.redispatches,
+            &self.retry_skipped,
+            &self.failed_hana,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.queue_waits,
+            &self.queue_wait_ms,
+            &self.check.failed,
+            &self.check.down_transitions,
+        ] {
+            c.store(0, Relaxed);
         }
     }
 
@@ -250,6 +416,9 @@ impl ServerState {
     /// ramps a server coming out of maintenance like one coming back up).
     pub fn set_admin(&self, a: Admin, now_ms: u64) {
         let prev = self.admin.swap(a as u8, Relaxed);
+        if a != Admin::Maint {
+            self.cmaint.store(false, Relaxed);
+        }
         if prev == Admin::Maint as u8 && a != Admin::Maint && self.is_up() {
             self.start_ramp(now_ms);
         }
@@ -399,6 +568,9 @@ pub struct BackendState {
     /// Streams that waited in a queue of this backend and got a slot, and their summed wait.
     pub queue_waits: AtomicU64,
     pub queue_wait_ms: AtomicU64,
+    /// Spare server slots ever filled by `add server` (a high-water mark): picks look at the
+    /// configured servers and this many spares, so unused spares cost nothing.
+    pub spares_used: AtomicUsize,
 }
 
 impl BackendState {
@@ -500,6 +672,8 @@ pub struct SharedState {
     wakers: std::sync::OnceLock<Arc<[mio::Waker]>>,
     /// Origin of the millisecond clock slow starts are measured on.
     epoch: std::time::Instant,
+    /// The last invalid request/response per proxy (the runtime API's `show errors`).
+    pub errors: crate::api::errors::Captures,
 }
 
 impl SharedState {
@@ -526,7 +700,12 @@ impl SharedState {
             .iter()
             .enumerate()
             .map(|(i, be)| BackendState {
-                servers: be.servers.iter().map(ServerState::new).collect(),
+                servers: be
+                    .servers
+                    .iter()
+                    .map(ServerState::new)
+                    .chain((0..SPARE_SERVERS).map(|_| ServerState::spare()))
+                    .collect(),
                 total: AtomicU64::new(0),
                 no_server: AtomicU64::new(0),
                 resp_errors: AtomicU64::new(0),
@@ -540,6 +719,7 @@ impl SharedState {
                 dynamic_weights: be.balance.dynamic_weights(be.hash_type.method),
                 queue_waits: AtomicU64::new(0),
                 queue_wait_ms: AtomicU64::new(0),
+                spares_used: AtomicUsize::new(0),
             })
             .collect();
         SharedState {
@@ -561,6 +741,7 @@ impl SharedState {
                 .collect(),
             wakers: std::sync::OnceLock::new(),
             epoch: std::time::Instant::now(),
+            errors: Default::default(),
         }
     }
 
@@ -629,6 +810,45 @@ impl SharedState {
             .get(reactor)
             .into_iter()
             .flat_map(|(_, rx)| rx.try_iter())
+    }
+
+    /// `clear counters` (peaks) or `clear counters all` (every cumulative counter too).
+    pub fn clear_counters(&self, all: bool) {
+        self.global.reset_peak();
+        for f in self.frontends.iter() {
+            f.conns.reset_peak();
+            f.binds.iter().for_each(Slots::reset_peak);
+            if all {
+                for c in [&f.total, &f.requests, &f.req_errors, &f.denied] {
+                    c.store(0, Relaxed);
+                }
+            }
+        }
+        for b in self.backends.iter() {
+            b.beconn.reset_peak();
+            for s in b.servers.iter() {
+                s.conns.reset_peak();
+                if all {
+                    s.clear_counters();
+                }
+            }
+            if all {
+                for c in [
+                    &b.total,
+                    &b.no_server,
+                    &b.resp_errors,
+                    &b.queue_timeouts,
+                    &b.queue_waits,
+                    &b.queue_wait_ms,
+                ] {
+                    c.store(0, Relaxed);
+                }
+                b.http_responses.iter().for_each(|c| c.store(0, Relaxed));
+            }
+        }
+        if all {
+            self.accept_errors.store(0, Relaxed);
+        }
     }
 
     /// Live streams over all reactors.

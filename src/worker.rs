@@ -29,6 +29,8 @@ pub enum StartError {
         err: io::Error,
     },
     Io(io::Error),
+    /// A `stats socket` could not be opened (the whole HAProxy-style message).
+    Cli(String),
 }
 
 impl fmt::Display for StartError {
@@ -51,6 +53,7 @@ impl fmt::Display for StartError {
                 )
             }
             StartError::Io(e) => write!(f, "cannot start: {e}"),
+            StartError::Cli(m) => f.write_str(m),
         }
     }
 }
@@ -70,6 +73,8 @@ pub struct Handle {
     bound: Vec<(FrontendId, SocketAddr)>,
     /// The logger thread (ends once every reactor has dropped its line buffer).
     logger: Option<JoinHandle<()>>,
+    /// The runtime API (`stats socket`), when configured.
+    api: Option<crate::api::Api>,
 }
 
 impl fmt::Debug for Handle {
@@ -107,7 +112,7 @@ impl Handle {
 
     fn send(&self, cmd: Command) {
         for (tx, w) in self.commands.iter().zip(self.wakers.iter()) {
-            let _ = tx.send(cmd);
+            let _ = tx.send(cmd.clone());
             let _ = w.wake();
         }
     }
@@ -128,6 +133,13 @@ impl Handle {
         self.send(Command::HardStop);
     }
 
+    /// Stops the runtime API (its socket files are removed).
+    pub fn stop_api(&mut self) {
+        if let Some(mut api) = self.api.take() {
+            api.stop();
+        }
+    }
+
     /// True once every reactor has exited.
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(|t| t.is_finished())
@@ -135,6 +147,7 @@ impl Handle {
 
     /// Waits for every reactor to exit; the first reactor error is returned.
     pub fn join(mut self) -> io::Result<()> {
+        self.stop_api();
         let mut result = Ok(());
         for t in std::mem::take(&mut self.threads) {
             match t.join() {
@@ -153,6 +166,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        self.stop_api();
         if !self.threads.is_empty() && !self.is_finished() {
             self.hard_stop();
             for t in self.threads.drain(..) {
@@ -270,14 +284,23 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
             })?;
         threads.push(t);
     }
-    Ok(Handle {
+    let mut handle = Handle {
         shared,
         threads,
         commands,
         wakers,
         bound,
         logger,
-    })
+        api: None,
+    };
+    // The runtime API starts once the reactors run (a bind error stops them again).
+    handle.api = crate::api::start(
+        handle.shared.clone(),
+        handle.commands.clone(),
+        handle.wakers.clone(),
+    )
+    .map_err(StartError::Cli)?;
+    Ok(handle)
 }
 
 type PerReactor = Vec<Vec<Listener>>;

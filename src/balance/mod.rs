@@ -22,7 +22,7 @@ pub use ring::POINTS_PER_WEIGHT;
 use crate::http::view::ReqView;
 
 use crate::model::{Backend, Balance, ServerId};
-use crate::server::{BackendState, WEIGHT_SCALE};
+use crate::server::{BackendState, SPARE_SERVERS, ServerState, WEIGHT_SCALE};
 
 use map::ServerMap;
 use ring::Ring;
@@ -138,16 +138,18 @@ impl Balancer {
             algo: be.balance.clone(),
             hash_type: be.hash_type,
             balance_factor: be.hash_balance_factor,
-            current: vec![0; be.servers.len()],
+            // Spare slots for servers added at run time follow the configured ones.
+            current: vec![0; be.servers.len() + SPARE_SERVERS],
             rotor: 0,
             rng: XorShift::seeded(),
             table,
-            built_from: vec![0; be.servers.len()],
+            built_from: vec![0; be.servers.len() + SPARE_SERVERS],
             built: false,
             weight_gcd: map::weight_gcd(be.servers.iter().map(|s| s.weight)),
             by_id: {
                 let mut v: Vec<usize> = (0..be.servers.len()).collect();
                 v.sort_by_key(|&i| be.servers.get(i).map_or(0, |s| s.id));
+                v.extend(be.servers.len()..be.servers.len() + SPARE_SERVERS);
                 v
             },
         }
@@ -173,35 +175,40 @@ impl Balancer {
         now_ms: u64,
     ) -> Option<ServerId> {
         let bound = self.binds(key);
+        // One load: 0 unless `add server` was used on this backend.
+        let spares = st.spares_used.load(std::sync::atomic::Ordering::Acquire);
         let active_running = be
             .servers
             .iter()
             .zip(st.servers.iter())
-            .any(|(s, ss)| !s.backup && ss.is_usable());
+            .any(|(s, ss)| !s.backup && ss.is_usable())
+            // Servers added at run time in the spare slots.
+            || (be.servers.len()..be.servers.len() + spares)
+                .any(|i| !ServerState::is_backup(be, st, i) && st.servers.get(i).is_some_and(|ss| ss.is_usable()));
         let pool = if active_running {
             Pool::Active
         } else if be.allbackups {
             Pool::AllBackups
         } else {
             // The first usable backup alone.
-            let first = be
-                .servers
-                .iter()
-                .zip(st.servers.iter())
-                .position(|(s, ss)| s.backup && ss.is_usable())?;
+            let first = (0..be.servers.len() + spares).find(|&i| {
+                ServerState::is_backup(be, st, i)
+                    && st.servers.get(i).is_some_and(|ss| ss.is_usable())
+            })?;
             return (bound || !st.server_busy(first, now_ms)).then_some(ServerId(first as u32));
         };
-        self.refresh(be, st, pool, now_ms);
+        self.refresh(be, st, pool, now_ms, spares);
         let candidate = |i: usize, avoid: Option<ServerId>| -> bool {
-            let (Some(s), Some(ss)) = (be.servers.get(i), st.servers.get(i)) else {
+            let Some(ss) = st.servers.get(i) else {
                 return false;
             };
-            pool.holds(s.backup)
+            let backup = ServerState::is_backup(be, st, i);
+            pool.holds(backup)
                 && ss.is_usable()
                 && (bound || !st.server_busy(i, now_ms))
                 && avoid != Some(ServerId(i as u32))
         };
-        let n = be.servers.len();
+        let n = (be.servers.len() + spares).min(st.servers.len());
         // Prefer servers other than `avoid`; fall back to it when it is the only choice.
         let choice = self.pick_among(st, n, key, now_ms, |i| candidate(i, avoid));
         choice.or_else(|| {
@@ -215,14 +222,15 @@ impl Balancer {
 
     /// Rebuilds the hashing table when a server of `pool` changed state or weight since the
     /// last build.
-    fn refresh(&mut self, be: &Backend, st: &BackendState, pool: Pool, now_ms: u64) {
+    fn refresh(&mut self, be: &Backend, st: &BackendState, pool: Pool, now_ms: u64, spares: usize) {
         if matches!(self.table, Table::None) {
             return;
         }
         let mut changed = !self.built;
-        let servers = be.servers.iter().zip(st.servers.iter());
-        for (i, ((s, ss), seen)) in servers.zip(self.built_from.iter_mut()).enumerate() {
-            let w = if pool.holds(s.backup) && ss.is_usable() {
+        let servers = st.servers.iter().take(be.servers.len() + spares);
+        for (i, (ss, seen)) in servers.zip(self.built_from.iter_mut()).enumerate() {
+            let backup = ServerState::is_backup(be, st, i);
+            let w = if pool.holds(backup) && ss.is_usable() {
                 st.eweight(i, now_ms)
             } else {
                 0

@@ -25,6 +25,7 @@ pub mod health;
 pub mod http;
 pub mod passive;
 pub mod report;
+pub mod runtime;
 pub mod tcp;
 pub mod transition;
 
@@ -157,6 +158,8 @@ struct Task {
     /// Passive health asked for `fastinter` until the check's next run ends (HAProxy's
     /// `CHK_ST_FASTINTER`).
     fast: bool,
+    /// The server's runtime address generation the targets follow (`runtime.rs`).
+    addr_gen: u32,
 }
 
 fn probe_of(slot: usize) -> Probe {
@@ -275,6 +278,7 @@ impl Checks {
                     monitor: Monitor::new(&s.check),
                     runs,
                     fast: false,
+                    addr_gen: 0,
                 });
             }
         }
@@ -364,7 +368,15 @@ impl Checks {
             return; // superseded
         }
         match (&r.phase, &r.kind) {
-            (Phase::Idle, _) => self.begin(slot, ctx),
+            (Phase::Idle, _) if self.probe_disabled(slot, ctx) => {
+                // `disable health|agent`: no run, looked at again after an interval.
+                let inter = self.interval_of(slot, ctx.shared);
+                self.arm(slot, ctx.now + inter, ctx.timers);
+            }
+            (Phase::Idle, _) => {
+                self.follow_addr(slot, ctx);
+                self.begin(slot, ctx)
+            }
             (Phase::Process, _) => {} // the helper enforces the deadline
             (Phase::Connecting(_), Kind::Tcp) => {
                 self.tcp_error(slot, Status::L4Tout, None, ctx);
@@ -1057,6 +1069,7 @@ impl Checks {
                 info,
                 duration_ms,
                 no_reason: log_checks,
+                cli: false,
             };
             transition::apply(
                 shared,

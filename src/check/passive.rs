@@ -93,6 +93,13 @@ pub enum HealthNote {
         server: Option<ServerId>,
         cause: Cause,
     },
+    /// A runtime-API change, for the reactor owning the server's probes (reactor 0 when it
+    /// has none).
+    Runtime {
+        backend: BackendId,
+        server: ServerId,
+        op: super::runtime::RuntimeOp,
+    },
 }
 
 /// A stream's report about `server`: counts consecutive errors and, at `error-limit`, sends
@@ -234,6 +241,7 @@ impl super::Checks {
                     info: info.as_bytes(),
                     duration_ms: u64::from(st.check.duration_ms.load(Relaxed)),
                     no_reason: false,
+                    cli: false,
                 };
                 transition::apply(shared, backend, server, c, &why, ctx.now, &mut self.line);
             }

@@ -25,6 +25,22 @@ pub struct Why<'a> {
     pub duration_ms: u64,
     /// `option log-health-checks` logged the reason already: leave it out.
     pub no_reason: bool,
+    /// Changed by the runtime API: `, changed from CLI` instead of a check's reason.
+    pub cli: bool,
+}
+
+impl Why<'_> {
+    /// A change made with `set server ... health|agent` on the runtime API.
+    pub fn cli() -> Why<'static> {
+        Why {
+            status: Status::Ini,
+            code: 0,
+            info: b"",
+            duration_ms: 0,
+            no_reason: true,
+            cli: true,
+        }
+    }
 }
 
 /// Applies `change` to server `srv` of backend `be` and prints HAProxy's line for it into
@@ -44,11 +60,18 @@ pub fn apply(
     ) else {
         return;
     };
-    let (Some(srv), Some(st)) = (
-        be.servers.get(srv_id.0 as usize),
-        bs.servers.get(srv_id.0 as usize),
-    ) else {
+    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
         return;
+    };
+    // A server added at run time keeps its configuration in its spare slot.
+    let added;
+    let srv = match be.servers.get(srv_id.0 as usize) {
+        Some(s) => s,
+        None => {
+            let Some(d) = st.dynamic() else { return };
+            added = d;
+            &*added
+        }
     };
     let usable_before = usable_counts(be, bs);
     let now_ms = shared.ms(now);
@@ -110,6 +133,17 @@ pub fn apply(
             no_reason: why.no_reason,
         },
     );
+    if why.cli {
+        // HAProxy's `srv_update_status()` says where a forced change came from.
+        let what = match change {
+            Change::Down => " is DOWN",
+            Change::Up => " is UP",
+            Change::Stopping => " is stopping",
+        };
+        if let Some(at) = line.find(what) {
+            line.insert_str(at + what.len(), ", changed from CLI");
+        }
+    }
     eprintln!("[WARNING]  ({}) : {line}", std::process::id());
     let level = if matches!(change, Change::Up) {
         crate::log::LOG_NOTICE
@@ -176,11 +210,18 @@ pub fn apply_admin(
     ) else {
         return;
     };
-    let (Some(srv), Some(st)) = (
-        be.servers.get(srv_id.0 as usize),
-        bs.servers.get(srv_id.0 as usize),
-    ) else {
+    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
         return;
+    };
+    // A server added at run time keeps its configuration in its spare slot.
+    let added;
+    let srv = match be.servers.get(srv_id.0 as usize) {
+        Some(s) => s,
+        None => {
+            let Some(d) = st.dynamic() else { return };
+            added = d;
+            &*added
+        }
     };
     let old = st.admin();
     if old == admin {
@@ -284,9 +325,9 @@ fn running_on_backup(active: u32, backups: u32) -> &'static str {
 /// `srv_act`/`srv_bck`.
 pub fn usable_counts(be: &crate::model::Backend, bs: &crate::server::BackendState) -> (u32, u32) {
     let mut n = (0, 0);
-    for (s, x) in be.servers.iter().zip(bs.servers.iter()) {
+    for (i, x) in bs.servers.iter().enumerate() {
         if x.is_usable() {
-            if s.backup {
+            if crate::server::ServerState::is_backup(be, bs, i) {
                 n.1 += 1;
             } else {
                 n.0 += 1;

@@ -8,7 +8,7 @@ use crate::config::error::{Diagnostics, Span};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::parser::{too_many, unsupported};
 use crate::config::units::{TimeError, parse_i64, parse_size, parse_time, parse_u32};
-use crate::model::{Global, RawLine};
+use crate::model::{CliAddr, CliLevel, Global, Origin, RawLine, StatsSocket};
 
 /// Ravelin runs one reactor per thread and HAProxy 2.6 caps `nbthread` at `MAX_THREADS` (64).
 pub const MAX_THREADS: u16 = 64;
@@ -42,6 +42,138 @@ pub struct GlobalConf {
 /// warning because only fatal problems are alerts here.
 fn already(d: &mut Diagnostics, span: &Span, kw: &str) {
     d.warning(span, format!("'{kw}' already specified. Continuing."));
+}
+
+/// `stats socket ADDR [params]`, `stats timeout T`, `stats maxconn N` (HAProxy's
+/// `cli_parse_global()` and the bind keywords a CLI socket takes), with HAProxy's messages.
+fn parse_stats(g: &mut Global, words: &[String], span: &Span, d: &mut Diagnostics) {
+    let arg2 = words.get(2).map(String::as_str).unwrap_or_default();
+    match words.get(1).map(String::as_str) {
+        Some("timeout") => match parse_time(arg2) {
+            Ok(t) if t.is_zero() => d.alert(span, "'stats timeout' expects a positive value"),
+            Ok(t) => g.stats.timeout = t,
+            Err(TimeError::Overflow) => d.alert(
+                span,
+                format!("timer overflow in argument '{arg2}' to 'stats timeout' (maximum value is 2147483647 ms or ~24.8 days)"),
+            ),
+            Err(TimeError::Underflow) => d.alert(
+                span,
+                format!("timer underflow in argument '{arg2}' to 'stats timeout' (minimum non-null value is 1 ms)"),
+            ),
+            Err(TimeError::Unexpected(c)) => {
+                d.alert(span, format!("'stats timeout' : unexpected character '{c}'"))
+            }
+            Err(TimeError::Empty) => d.alert(span, "'stats timeout' : unexpected character '"),
+        },
+        Some("maxconn") => match parse_i64(arg2).filter(|n| *n > 0) {
+            Some(n) => g.stats.maxconn = u32::try_from(n).unwrap_or(u32::MAX),
+            None => d.alert(span, "'stats maxconn' expects a positive value"),
+        },
+        Some("socket") => {
+            if arg2.is_empty() {
+                return d.alert(
+                    span,
+                    "'stats socket' in global section expects an address or a path to a UNIX socket",
+                );
+            }
+            let Some(addr) = cli_addr(arg2) else {
+                return d.alert(
+                    span,
+                    format!("parsing [{}:{}] : 'stats socket' : missing port specification in '{arg2}'", span.file, span.line),
+                );
+            };
+            let mut sock = StatsSocket {
+                origin: Origin {
+                    file: span.file.clone(),
+                    line: span.line,
+                },
+                addr,
+                mode: None,
+                uid: None,
+                gid: None,
+                level: CliLevel::Operator,
+                expose_fd: false,
+            };
+            let mut i = 3;
+            while let Some(kw) = words.get(i).map(String::as_str) {
+                let val = words.get(i + 1).map(String::as_str).unwrap_or_default();
+                let bad = |d: &mut Diagnostics, m: String| d.alert(span, format!("'stats socket' : '{m}'"));
+                match kw {
+                    "mode" => match u32::from_str_radix(val, 8) {
+                        Ok(m) if !val.is_empty() => sock.mode = Some(m),
+                        _ => return bad(d, format!("'mode' : missing or invalid mode '{val}' (octal integer expected)")),
+                    },
+                    "level" => {
+                        sock.level = match val {
+                            "user" => CliLevel::User,
+                            "operator" => CliLevel::Operator,
+                            "admin" => CliLevel::Admin,
+                            "" => return bad(d, "'level' : missing level".into()),
+                            _ => return bad(d, format!("'level' only supports 'user', 'operator', and 'admin' (got '{val}')")),
+                        }
+                    }
+                    "expose-fd" => match val {
+                        "listeners" => sock.expose_fd = true,
+                        "" => return bad(d, "'expose-fd' : missing fd type".into()),
+                        _ => return bad(d, format!("'expose-fd' only supports 'listeners' (got '{val}')")),
+                    },
+                    // HAProxy reads `uid`/`gid` with atol(): junk is 0.
+                    "uid" => sock.uid = Some(val.parse().unwrap_or(0)),
+                    "gid" => sock.gid = Some(val.parse().unwrap_or(0)),
+                    "user" => match id_of("/etc/passwd", val) {
+                        Some(u) => sock.uid = Some(u),
+                        None => return bad(d, format!("'user' : unknown user name '{val}'")),
+                    },
+                    "group" => match id_of("/etc/group", val) {
+                        Some(u) => sock.gid = Some(u),
+                        None => return bad(d, format!("'group' : unknown group name '{val}'")),
+                    },
+                    _ => {
+                        return d.alert(span, format!("'stats socket' : unknown keyword '{kw}'."));
+                    }
+                }
+                i += 2;
+            }
+            g.stats.sockets.push(sock);
+        }
+        _ => {}
+    }
+}
+
+/// A CLI socket address: `unix@PATH`, a path with a `/`, `ipv4@`/`ipv6@`/bare `ADDR:PORT`.
+fn cli_addr(s: &str) -> Option<CliAddr> {
+    if let Some(p) = s.strip_prefix("unix@") {
+        return Some(CliAddr::Unix(p.into()));
+    }
+    let inet = s
+        .strip_prefix("ipv4@")
+        .or_else(|| s.strip_prefix("ipv6@"))
+        .or_else(|| s.strip_prefix("tcp@"));
+    match inet {
+        None if s.contains('/') => Some(CliAddr::Unix(s.into())),
+        _ => {
+            let a = inet.unwrap_or(s);
+            let (host, port) = a.rsplit_once(':')?;
+            let port: u16 = port.parse().ok()?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let ip: std::net::IpAddr = if host.is_empty() || host == "*" {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                host.parse().ok()?
+            };
+            Some(CliAddr::Inet(std::net::SocketAddr::new(ip, port)))
+        }
+    }
+}
+
+/// The numeric id of user or group `name` in `/etc/passwd` or `/etc/group`.
+fn id_of(file: &str, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
 }
 
 /// One keyword line of the `global` section.
@@ -209,7 +341,10 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
             g.model.log.send_hostname = Some(arg1.unwrap_or_default().to_string());
         }
         "stats" => match arg1 {
-            Some("socket" | "timeout" | "maxconn") => g.model.stats_sockets.push(raw()),
+            Some("socket" | "timeout" | "maxconn") => {
+                g.model.stats_sockets.push(raw());
+                parse_stats(&mut g.model, words, span, d);
+            }
             Some("bind-process") => d.alert(span, unsupported("stats bind-process")),
             other => d.alert(
                 span,
@@ -439,6 +574,70 @@ mod tests {
         assert!(m.daemon && m.nosplice);
         assert_eq!(m.log.targets.len(), 1);
         assert_eq!(m.stats_sockets.len(), 2);
+    }
+
+    #[test]
+    fn stats_socket_lines() {
+        let (g, e) = parse(&[
+            "stats socket /tmp/a.sock mode 600 level admin expose-fd listeners uid 0 gid 0",
+            "stats socket ipv4@127.0.0.1:9999 level user",
+            "stats socket unix@/tmp/b.sock",
+            "stats timeout 2m",
+            "stats maxconn 3",
+        ]);
+        assert_eq!(e, Vec::<String>::new());
+        let st = &g.model.stats;
+        assert_eq!(st.timeout, std::time::Duration::from_secs(120));
+        assert_eq!(st.maxconn, 3);
+        let a = &st.sockets[0];
+        assert_eq!(a.addr, CliAddr::Unix("/tmp/a.sock".into()));
+        assert_eq!(
+            (a.mode, a.level, a.expose_fd, a.uid, a.gid),
+            (Some(0o600), CliLevel::Admin, true, Some(0), Some(0))
+        );
+        assert_eq!(
+            st.sockets[1].addr,
+            CliAddr::Inet("127.0.0.1:9999".parse().unwrap())
+        );
+        assert_eq!(st.sockets[1].level, CliLevel::User);
+        assert_eq!(
+            st.sockets[2].level,
+            CliLevel::Operator,
+            "HAProxy's default level"
+        );
+        let (_, e) = parse(&[
+            "stats socket",
+            "stats socket /tmp/z mode",
+            "stats socket /tmp/z mode abc",
+            "stats socket /tmp/z level foo",
+            "stats socket /tmp/z level",
+            "stats socket /tmp/z expose-fd",
+            "stats socket /tmp/z expose-fd foo",
+            "stats socket /tmp/z user nosuchuser",
+            "stats socket ipv4@127.0.0.1",
+            "stats timeout 0",
+            "stats timeout 1x",
+            "stats maxconn 0",
+            "stats socket /tmp/z group nosuchgroup",
+        ]);
+        assert_eq!(
+            e,
+            vec![
+                "parsing [g.cfg:1] : 'stats socket' in global section expects an address or a path to a UNIX socket",
+                "parsing [g.cfg:2] : 'stats socket' : ''mode' : missing or invalid mode '' (octal integer expected)'",
+                "parsing [g.cfg:3] : 'stats socket' : ''mode' : missing or invalid mode 'abc' (octal integer expected)'",
+                "parsing [g.cfg:4] : 'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'foo')'",
+                "parsing [g.cfg:5] : 'stats socket' : ''level' : missing level'",
+                "parsing [g.cfg:6] : 'stats socket' : ''expose-fd' : missing fd type'",
+                "parsing [g.cfg:7] : 'stats socket' : ''expose-fd' only supports 'listeners' (got 'foo')'",
+                "parsing [g.cfg:8] : 'stats socket' : ''user' : unknown user name 'nosuchuser''",
+                "parsing [g.cfg:9] : parsing [g.cfg:9] : 'stats socket' : missing port specification in 'ipv4@127.0.0.1'",
+                "parsing [g.cfg:10] : 'stats timeout' expects a positive value",
+                "parsing [g.cfg:11] : 'stats timeout' : unexpected character 'x'",
+                "parsing [g.cfg:12] : 'stats maxconn' expects a positive value",
+                "parsing [g.cfg:13] : 'stats socket' : ''group' : unknown group name 'nosuchgroup''",
+            ]
+        );
     }
 
     #[test]

@@ -422,10 +422,28 @@ impl Connector {
             .backends
             .get(self.backend.0 as usize)
             .ok_or(Failure::Error)?;
-        let server = be.servers.get(srv.0 as usize).ok_or(Failure::Error)?;
+        // `set server addr` on the runtime API: one atomic load while never used.
+        let moved = ctx
+            .shared
+            .server(self.backend, srv)
+            .and_then(|st| st.runtime_addr());
+        let Some(server) = be.servers.get(srv.0 as usize) else {
+            // A server added at run time (a spare slot): its address is the runtime one.
+            let Some((ip, port)) = moved else {
+                return Err(Failure::Error);
+            };
+            let port = port.unwrap_or(self.local_port);
+            let sock = mio::net::TcpStream::connect(SocketAddr::new(ip, port)).map(Sock::Tcp);
+            return self.opened(ctx, be, sock, token, "(added)");
+        };
         let sock = match &server.addr {
             ServerAddr::Inet { ip, port } => {
+                let (ip, set_port) = match &moved {
+                    Some((ip, p)) => (ip, *p),
+                    None => (ip, None),
+                };
                 let port = match *port {
+                    _ if set_port.is_some() => set_port.unwrap_or_default(),
                     PortRule::Fixed(p) => p,
                     PortRule::Same => self.local_port,
                     PortRule::Offset(off) => u16::try_from(i32::from(self.local_port) + off)
@@ -435,13 +453,22 @@ impl Connector {
             }
             ServerAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Sock::Unix),
         };
+        self.opened(ctx, be, sock, token, &server.name)
+    }
+
+    /// Registers a socket being connected, or reports why it could not be opened.
+    fn opened(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        be: &crate::model::Backend,
+        sock: std::io::Result<Sock>,
+        token: Token,
+        name: &str,
+    ) -> Result<Outcome, Failure> {
         let mut sock = match sock {
             Ok(s) => s,
             Err(e) => {
-                ctx.debug_event(format_args!(
-                    "connect to server {} failed: {e}",
-                    server.name
-                ));
+                ctx.debug_event(format_args!("connect to server {name} failed: {e}"));
                 return Err(Failure::Error);
             }
         };

@@ -105,27 +105,35 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     let now_ms = time::now_ms();
     let wall =
         |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
-    let (server_name, server_addr, srvconn) = match (c.log.server, be) {
-        (Some(sid), Some(b)) => match b.servers.get(sid.0 as usize) {
-            Some(srv) => {
-                let addr = match &srv.addr {
-                    ServerAddr::Inet { ip, port } => {
-                        let p = match *port {
-                            PortRule::Fixed(p) => p,
-                            PortRule::Same => s.dst.map_or(0, |d| d.port()),
-                            PortRule::Offset(o) => {
-                                (i32::from(s.dst.map_or(0, |d| d.port())) + o) as u16
-                            }
-                        };
-                        Some(SocketAddr::new(*ip, p))
-                    }
-                    ServerAddr::Unix(_) => None,
-                };
-                let conns = shared.server(c.backend, sid).map_or(0, |ss| ss.conns.cur());
-                (srv.name.as_str(), addr, conns)
-            }
-            None => ("<NOSRV>", None, 0),
-        },
+    // An added server (`add server`) has its configuration in its state slot.
+    let dyn_conf = match (c.log.server, be) {
+        (Some(sid), Some(b)) if b.servers.get(sid.0 as usize).is_none() => {
+            shared.server(c.backend, sid).and_then(|ss| ss.dynamic())
+        }
+        _ => None,
+    };
+    let srv_conf = match (c.log.server, be) {
+        (Some(sid), Some(b)) => b.servers.get(sid.0 as usize).or(dyn_conf.as_deref()),
+        _ => None,
+    };
+    let srv_state = c.log.server.and_then(|sid| shared.server(c.backend, sid));
+    let (server_name, server_addr, srvconn) = match (srv_conf, srv_state) {
+        (Some(srv), Some(ss)) => {
+            let port_of = |rule: PortRule| match rule {
+                PortRule::Fixed(p) => p,
+                PortRule::Same => s.dst.map_or(0, |d| d.port()),
+                PortRule::Offset(o) => (i32::from(s.dst.map_or(0, |d| d.port())) + o) as u16,
+            };
+            let addr = match (&srv.addr, ss.runtime_addr()) {
+                // `set server ... addr` moved it.
+                (ServerAddr::Inet { port, .. }, Some((ip, p))) => {
+                    Some(SocketAddr::new(ip, p.unwrap_or_else(|| port_of(*port))))
+                }
+                (ServerAddr::Inet { ip, port }, None) => Some(SocketAddr::new(*ip, port_of(*port))),
+                (ServerAddr::Unix(_), _) => None,
+            };
+            (srv.name.as_str(), addr, ss.conns.cur())
+        }
         _ => ("<NOSRV>", None, 0),
     };
     let backend_name = match (s.routed, be) {

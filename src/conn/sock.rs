@@ -14,6 +14,14 @@ pub enum Sock {
 }
 
 impl Sock {
+    /// The peer's address (a TCP socket), for the runtime API's `show sess`.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Sock::Tcp(s) => s.peer_addr().ok(),
+            Sock::Unix(_) => None,
+        }
+    }
+
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.read(buf),

@@ -85,6 +85,11 @@ impl Tunnel {
         self.connector.held()
     }
 
+    /// The client's address (`show sess`).
+    pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
+        self.client.peer_addr()
+    }
+
     pub fn new(
         client: Sock,
         entry: Entry,

@@ -5,6 +5,7 @@
 mod util;
 
 mod advise;
+mod api;
 mod balance;
 mod checks;
 mod checks_kinds;

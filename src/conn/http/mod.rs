@@ -750,6 +750,11 @@ impl HttpConn {
         self.connector.held()
     }
 
+    /// The client's address (`show sess`).
+    pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
+        self.client.peer_addr()
+    }
+
     pub fn requests(&self) -> u32 {
         self.requests
     }

@@ -64,6 +64,8 @@ impl HttpConn {
             }
             Err(e) => {
                 self.count_req_error(ctx);
+                let (fe, src) = (self.origin.frontend, Some(self.origin.src));
+                crate::api::errors::capture_request(ctx.shared, fe, src, buf.pending());
                 ctx.debug_event(format_args!("bad request: {}", e.reason));
                 Err(self.reply_error(
                     ctx,

@@ -61,6 +61,15 @@ impl HttpConn {
                         Ok(true)
                     }
                     Err(e) => {
+                        let held = self.connector.held().map(|(_, s)| s);
+                        crate::api::errors::capture_response(
+                            ctx.shared,
+                            self.connector.backend,
+                            held,
+                            self.origin.frontend,
+                            Some(self.origin.src),
+                            res.pending(),
+                        );
                         ctx.debug_event(format_args!("bad response: {}", e.reason));
                         self.connector.observe(ctx, Seen::HttpHdrRsp);
                         if let Some(step) = self.retry_late(ctx, Late::Junk) {
