@@ -15,6 +15,7 @@ pub mod http;
 pub mod model;
 pub mod queue;
 pub mod reactor;
+pub mod reload;
 pub mod server;
 pub mod sys;
 pub mod timer;

@@ -7,6 +7,7 @@
 //! and every pointer handed to the kernel points into a live Rust value of the stated length.
 #![allow(unsafe_code)]
 
+pub mod fdpass;
 pub mod process;
 pub mod socket;
 #[cfg(target_os = "linux")]

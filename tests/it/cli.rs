@@ -142,7 +142,13 @@ fn sigterm_stops_with_status_0_and_pidfile_is_written() {
     let pidfile = d.0.join("pid");
     let mut p = Running::spawn(&["-f", f.to_str().unwrap(), "-p", pidfile.to_str().unwrap()]);
     assert!(wait_listening(port));
-    let read_pid = || std::fs::read_to_string(&pidfile).ok()?.trim().parse::<u32>().ok();
+    let read_pid = || {
+        std::fs::read_to_string(&pidfile)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    };
     assert!(wait_until(Duration::from_secs(5), || read_pid().is_some()));
     let pid = read_pid().unwrap_or(0);
     assert_eq!(pid, p.0.id());
