@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ravelin::sys::process::{self, Fork};
 use ravelin::{ReactorOptions, worker};
-use ravelin::{advise, config};
+use ravelin::{advise, config, reload};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -34,6 +34,22 @@ struct Cli {
     /// `--rate N`, `--patience TIME`: what the advice is computed for.
     rate: Option<u32>,
     patience: Option<Duration>,
+    /// `-x SOCKET`: take the listening sockets of the old process from its stats socket.
+    old_socket: Option<PathBuf>,
+    /// `-sf PID...` / `-st PID...`: old processes told to finish (SIGUSR1) or terminate
+    /// (SIGTERM) once this one serves.
+    old_pids: Vec<u32>,
+    old_signal: OldSignal,
+}
+
+/// What `-sf` / `-st` send to the old processes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum OldSignal {
+    /// `-sf`: SIGUSR1, soft stop.
+    #[default]
+    Finish,
+    /// `-st`: SIGTERM.
+    Terminate,
 }
 
 fn usage(prog: &str) -> String {
@@ -48,6 +64,8 @@ Usage : {prog} [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -p <pidfile> ] [ -C <dir> ] [-
         -c check mode : only check config files and exit\n\
         -p writes pids of all children to this file\n\
         -dS disables splice usage (broken on old kernels)\n\
+        -sf/-st [pid ]* finishes/terminates old pids.\n\
+        -x <unix_socket> get listening sockets from a unix socket\n\
         --advise [--rate N] [--patience T] with -c: failover advice per backend\n"
     )
 }
@@ -96,6 +114,25 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
                             "'--patience' expects a time above 0 such as '5s' or '300ms', got '{v}'"
                         ));
                     }
+                }
+            }
+            "-x" => cli.old_socket = Some(value("-x")?.into()),
+            "-sf" | "-st" => {
+                cli.old_signal = if a == "-sf" {
+                    OldSignal::Finish
+                } else {
+                    OldSignal::Terminate
+                };
+                // HAProxy: the list ends on any argument starting with '-'; it may be empty.
+                while let Some(next) = it.as_slice().first() {
+                    if next.starts_with('-') {
+                        break;
+                    }
+                    match next.parse::<u32>() {
+                        Ok(p) if p > 0 => cli.old_pids.push(p),
+                        _ => return Err(format!("'{a}' expects process ids, got '{next}'")),
+                    }
+                    it.next();
                 }
             }
             "--" => {
@@ -219,6 +256,18 @@ fn main() -> ExitCode {
     run(cli, model)
 }
 
+/// `-sf`/`-st`: the new process serves; the old ones finish (SIGUSR1) or stop (SIGTERM).
+fn tell_old_pids(cli: &Cli) {
+    let sig = match cli.old_signal {
+        OldSignal::Finish => libc::SIGUSR1,
+        OldSignal::Terminate => libc::SIGTERM,
+    };
+    for &p in &cli.old_pids {
+        // A PID that is gone already is fine: HAProxy ignores kill() errors here too.
+        let _ = process::signal(p, sig);
+    }
+}
+
 /// `-c --advise`: the failover report on stdout; exit status 0 when no backend is flagged,
 /// 2 when one is (1 stays "invalid configuration").
 fn print_advice(cli: &Cli, model: &ravelin::model::Model) -> ExitCode {
@@ -254,7 +303,20 @@ fn warning(msg: &str) {
 }
 
 fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
-    let bound = match worker::bind(model.clone()) {
+    // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
+    let inherited = match &cli.old_socket {
+        Some(path) => match reload::getsocks::fetch(path) {
+            Ok(s) => s,
+            Err(e) => {
+                // HAProxy: its warning, then an alert and exit 1 (outside master-worker).
+                eprintln!("[WARNING]  ({}) : {e}", pid());
+                alert("Failed to get the sockets from the old process!");
+                return ExitCode::from(1);
+            }
+        },
+        None => Vec::new(),
+    };
+    let bound = match worker::bind_with(model.clone(), inherited) {
         Ok(b) => b,
         Err(e) => {
             alert(&e.to_string());
@@ -309,6 +371,7 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tell_old_pids(&cli);
     let mut hard_deadline: Option<Instant> = None;
     loop {
         for sig in signals.pending() {

@@ -17,5 +17,6 @@ mod limits;
 mod limits_dyn;
 mod passive;
 mod queue;
+mod reload;
 mod retry;
 mod tcp;

@@ -339,6 +339,15 @@ impl HttpConn {
         self.drive(ctx)
     }
 
+    /// The process soft-stops: an idle keep-alive connection reads once more (a request may
+    /// be in the socket without its edge handled yet) and closes if none came.
+    pub fn on_soft_stop(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if let Phase::Head { idle: true, .. } = self.phase {
+            self.cready.readable = true;
+        }
+        self.drive(ctx)
+    }
+
     pub fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.drive(ctx)
     }
@@ -423,12 +432,29 @@ impl HttpConn {
                 Err(step) => return step,
             };
             if !progress {
+                if self.idle_while_stopping(ctx) {
+                    return Step::Close(Termination::NORMAL);
+                }
                 return self.rearm(ctx);
             }
         }
         // Still work to do: yield to the other streams and come back next turn.
         ctx.runnable.push(ctx.owner);
         self.rearm(ctx)
+    }
+
+    /// Waiting between requests with nothing received while the process soft-stops: HAProxy
+    /// closes such idle keep-alive connections at once (no `close-spread-time`); one with a
+    /// request pending is served first (its response carries `connection: close`).
+    fn idle_while_stopping(&self, ctx: &Ctx<'_>) -> bool {
+        matches!(self.phase, Phase::Head { idle: true, .. })
+            && !self.cready.readable
+            && self.req.as_ref().is_none_or(|b| b.is_empty())
+            && self.out.is_none()
+            && ctx
+                .shared
+                .soft_stop
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One round of work; `Ok(true)` if something moved.
