@@ -182,6 +182,9 @@ pub struct CheckState {
     pub down_transitions: AtomicU64,
     /// When the server last changed state, on the shared millisecond clock.
     pub last_change_ms: AtomicU64,
+    /// `health` and the up/NOLB state come from a server-state file: the check starts from
+    /// them instead of its configured start (`reload::state`).
+    pub restored: AtomicBool,
 }
 
 /// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a

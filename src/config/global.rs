@@ -179,6 +179,29 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.maxaccept = n;
             }
         }
+        "server-state-file" | "server-state-base" => {
+            let Some(path) = arg1 else {
+                let what = if kw == "server-state-file" {
+                    "'server-state-file' expect one argument: a file path."
+                } else {
+                    "'server-state-base' expects one argument: a directory path."
+                };
+                return d.alert(span, what);
+            };
+            let slot = if kw == "server-state-file" {
+                &mut g.model.server_state_file
+            } else {
+                &mut g.model.server_state_base
+            };
+            if slot.is_some() {
+                return already(d, span, kw);
+            }
+            *slot = Some(path.into());
+        }
+        "master-worker" => match arg1 {
+            None | Some("no-exit-on-failure") => g.model.master_worker = true,
+            Some(_) => d.alert(span, "'master-worker' only supports 'no-exit-on-failure' option."),
+        },
         "daemon" => {
             if no_more(d, 1) {
                 g.model.daemon = true;

@@ -4,5 +4,6 @@
 //! response in flight, idle keep-alive connections closed). See docs/RELOAD.md.
 
 pub mod getsocks;
+pub mod state;
 
 pub use getsocks::{ExposedSock, InheritedSock};

@@ -551,3 +551,87 @@ fn a_real_haproxy_takes_our_sockets_with_x() {
     }
     assert!(alive && served, "haproxy -x on our socket: {err}");
 }
+
+#[test]
+fn server_state_file_keeps_maintenance_and_weight() {
+    let (a, b, c) = (
+        HttpBackend::start(ok("a", "hello")),
+        HttpBackend::start(ok("b", "hello")),
+        HttpBackend::start(ok("c", "hello")),
+    );
+    let port = crate::util::free_port();
+    let d = TempDir::new("state");
+    // As `show servers state` writes it: s1 forced into maintenance, s2's weight set to 3 at
+    // run time (configured 1); s3 untouched; a line with a bad value and one for a server
+    // that no longer exists.
+    let state = format!(
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n\
+3 be 1 s1 127.0.0.1 2 1 1 1 40 1 0 0 0 0 0 0 - {pa} - 0 0 - - 0\n\
+3 be 2 s2 127.0.0.1 2 0 3 1 40 1 0 0 0 0 0 0 - {pb} - 0 0 - - 0\n\
+3 be 3 s3 127.0.0.1 9 0 1 1 40 1 0 0 0 0 0 0 - {pc} - 0 0 - - 0\n\
+3 be 4 gone 127.0.0.1 2 1 1 1 40 1 0 0 0 0 0 0 - 1 - 0 0 - - 0\n",
+        pa = a.port(),
+        pb = b.port(),
+        pc = c.port()
+    );
+    d.file("servers.state", &state);
+    let cfg = d.file(
+        "c.cfg",
+        &format!(
+            "global\n    nbthread 1\n    server-state-base {}\n    server-state-file servers.state\n\
+defaults\n    mode http\n    load-server-state-from-file global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+backend be\n    balance roundrobin\n    server s1 127.0.0.1:{}\n    server s2 127.0.0.1:{}\n    server s3 127.0.0.1:{}\n",
+            d.0.display(),
+            a.port(),
+            b.port(),
+            c.port()
+        ),
+    );
+    let check = run(&["-c", "-f", cfg.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut p = Running::spawn(&["-f", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let mut by = std::collections::HashMap::new();
+    for _ in 0..40 {
+        let (status, head, _) = crate::util::http_backend::exchange(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{head}");
+        let srv = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-server: "))
+            .unwrap_or("?")
+            .to_string();
+        *by.entry(srv).or_insert(0) += 1;
+    }
+    assert_eq!(by.get("a"), None, "s1 stays in maintenance: {by:?}");
+    let (nb, nc) = (
+        by.get("b").copied().unwrap_or(0),
+        by.get("c").copied().unwrap_or(0),
+    );
+    assert!(
+        (27..=33).contains(&nb) && nb + nc == 40,
+        "weights 3:1: {by:?}"
+    );
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+    let mut err = String::new();
+    if let Some(mut e) = p.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(
+        err.contains(
+            "server-state application failed for server 'be/s3', invalid srv_op_state value '9'"
+        ),
+        "{err}"
+    );
+}
