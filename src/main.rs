@@ -40,6 +40,9 @@ struct Cli {
     /// (SIGTERM) once this one serves.
     old_pids: Vec<u32>,
     old_signal: OldSignal,
+    /// `-W` / `-Ws`: master-worker mode (`-Ws`: with systemd notifications).
+    master_worker: bool,
+    systemd: bool,
 }
 
 /// What `-sf` / `-st` send to the old processes.
@@ -60,6 +63,8 @@ Usage : {prog} [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -p <pidfile> ] [ -C <dir> ] [-
         -d enters debug mode ; -db only disables background mode.\n\
         -V enters verbose mode (disables quiet mode)\n\
         -D goes daemon ; -C changes to <dir> before loading files.\n\
+        -W master-worker mode.\n\
+        -Ws master-worker mode with systemd notify support.\n\
         -q quiet mode : don't display messages\n\
         -c check mode : only check config files and exit\n\
         -p writes pids of all children to this file\n\
@@ -117,6 +122,11 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
                 }
             }
             "-x" => cli.old_socket = Some(value("-x")?.into()),
+            "-W" => cli.master_worker = true,
+            "-Ws" => {
+                cli.master_worker = true;
+                cli.systemd = true;
+            }
             "-sf" | "-st" => {
                 cli.old_signal = if a == "-sf" {
                     OldSignal::Finish
@@ -253,7 +263,81 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let model = Arc::new(loaded.model);
+    let is_worker = std::env::var_os(reload::master::MASTER_FD_ENV).is_some();
+    if !is_worker && (cli.master_worker || model.global.master_worker) {
+        return run_master(&cli, &args, &model);
+    }
     run(cli, model)
+}
+
+/// The arguments a master starts its workers with: its own, without what only the master
+/// does (`-W`, `-Ws`, `-D`, `-p`, `-C` — the worker inherits the directory —, `-sf`/`-st`,
+/// `-x`).
+fn worker_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-W" | "-Ws" | "-D" => {}
+            "-p" | "-C" | "-x" => {
+                it.next();
+            }
+            "-sf" | "-st" => {
+                while it.peek().is_some_and(|n| !n.starts_with('-')) {
+                    it.next();
+                }
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+/// Master-worker mode: this process supervises workers (`reload::master`).
+fn run_master(cli: &Cli, args: &[String], model: &ravelin::model::Model) -> ExitCode {
+    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
+    if daemon {
+        match process::daemonize() {
+            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(Fork::Child) => {}
+            Err(e) => {
+                alert(&format!("[{}] Cannot fork: {e}", pid()));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGUSR2,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            alert(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    // In master-worker mode the pidfile holds the master's PID (HAProxy).
+    let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
+    if let Some(path) = &pidfile {
+        let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
+        if let Err(e) = written {
+            alert(&format!(
+                "[{}] Cannot create pidfile {} : {e}",
+                pid(),
+                path.display()
+            ));
+            return ExitCode::from(1);
+        }
+    }
+    let margs = reload::master::MasterArgs {
+        worker_args: worker_args(args),
+        files: cli.files.clone(),
+        systemd: cli.systemd,
+    };
+    reload::master::run(&margs, &mut signals)
 }
 
 /// `-sf`/`-st`: the new process serves; the old ones finish (SIGUSR1) or stop (SIGTERM).
@@ -304,8 +388,28 @@ fn warning(msg: &str) {
 
 fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
     // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
-    let inherited = match &cli.old_socket {
-        Some(path) => match reload::getsocks::fetch(path) {
+    // Started by a master: its control channel, and on a reload the listeners it relays.
+    let master = match reload::worker_link::master_channel() {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            alert(&format!("cannot use the master's channel: {e}"));
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let from_master = match reload::worker_link::fetch_from_master() {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("[WARNING]  ({}) : {e}", pid());
+            alert("Failed to get the sockets from the old process!");
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let inherited = match (&cli.old_socket, from_master) {
+        (_, Some(s)) => s,
+        (None, None) => Vec::new(),
+        (Some(path), None) => match reload::getsocks::fetch(path) {
             Ok(s) => s,
             Err(e) => {
                 // HAProxy: its warning, then an alert and exit 1 (outside master-worker).
@@ -314,7 +418,6 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
                 return ExitCode::from(1);
             }
         },
-        None => Vec::new(),
     };
     let bound = match worker::bind_with(model.clone(), inherited) {
         Ok(b) => b,
@@ -323,7 +426,8 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
+    let daemon =
+        (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug && master.is_none();
     if daemon {
         match process::daemonize() {
             Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
@@ -348,8 +452,9 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // A worker leaves the pidfile to its master.
     let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
-    if let Some(path) = &pidfile {
+    if let Some(path) = pidfile.as_ref().filter(|_| master.is_none()) {
         let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
         if let Err(e) = written {
             alert(&format!(
@@ -372,8 +477,21 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
         }
     };
     tell_old_pids(&cli);
+    let master_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(chan) = master {
+        reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
+    }
     let mut hard_deadline: Option<Instant> = None;
+    let mut orphan = false;
     loop {
+        // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
+        if !orphan && master_gone.load(std::sync::atomic::Ordering::SeqCst) {
+            orphan = true;
+            handle.soft_stop();
+            if hard_deadline.is_none() {
+                hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
+            }
+        }
         for sig in signals.pending() {
             match sig {
                 signal_hook::consts::SIGUSR1 => {

@@ -4,6 +4,8 @@
 //! response in flight, idle keep-alive connections closed). See docs/RELOAD.md.
 
 pub mod getsocks;
+pub mod master;
 pub mod state;
+pub mod worker_link;
 
 pub use getsocks::{ExposedSock, InheritedSock};

@@ -635,3 +635,104 @@ backend be\n    balance roundrobin\n    server s1 127.0.0.1:{}\n    server s2 12
         "{err}"
     );
 }
+
+fn stderr_of(r: &mut Running) -> String {
+    let mut err = String::new();
+    if let Some(mut e) = r.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+#[test]
+fn master_worker_reloads_on_sigusr2_and_stops() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let port = crate::util::free_port();
+    let d = TempDir::new("mworker");
+    let good = http_cfg(port, be.port());
+    let cfg = d.file("c.cfg", &good);
+    let notify = d.0.join("notify");
+    let sd = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    sd.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let child = std::process::Command::new(crate::util::bin::exe())
+        .args(["-Ws", "-f", cfg.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = Running(child);
+    let next_note = || {
+        let mut b = [0u8; 64];
+        let n = sd.recv(&mut b).unwrap();
+        String::from_utf8_lossy(&b[..n]).into_owned()
+    };
+    assert_eq!(next_note(), "READY=1\n");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    let mut clients = Vec::new();
+    for keep_alive in [true, false] {
+        let (s, c) = (stop.clone(), counts.clone());
+        clients.push(std::thread::spawn(move || {
+            client(port, keep_alive, s, c, 2000)
+        }));
+    }
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(300));
+        master.signal(libc::SIGUSR2);
+        assert_eq!(next_note(), "RELOADING=1\n");
+        assert_eq!(next_note(), "READY=1\n");
+    }
+    // A configuration that does not load: the current worker goes on.
+    std::fs::write(&cfg, format!("{good}    bogus\n")).unwrap();
+    master.signal(libc::SIGUSR2);
+    assert_eq!(next_note(), "RELOADING=1\n");
+    assert_eq!(next_note(), "READY=1\n");
+    std::fs::write(&cfg, &good).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let ok = counts.ok.load(SeqCst);
+    assert!(ok >= 50, "{ok} served");
+    assert_eq!(
+        (
+            counts.refused.load(SeqCst),
+            counts.reset.load(SeqCst),
+            counts.failed.load(SeqCst)
+        ),
+        (0, 0, 0)
+    );
+    master.signal(libc::SIGTERM);
+    assert_eq!(next_note(), "STOPPING=1\n");
+    assert_eq!(master.wait_exit(Duration::from_secs(10)), Some(0));
+    let err = stderr_of(&mut master);
+    assert_eq!(err.matches("New worker (").count(), 3, "{err}");
+    assert_eq!(err.matches("Loading success.").count(), 3, "{err}");
+    assert_eq!(err.matches("Former worker (").count(), 2, "{err}");
+    assert!(
+        err.contains("unknown keyword 'bogus'") && err.contains("Loading failure!"),
+        "{err}"
+    );
+    assert!(err.contains("All workers exited. Exiting... (0)"), "{err}");
+    // Every worker is gone (the master reaped them all before exiting).
+    for line in err.lines().filter(|l| l.contains("New worker (")) {
+        let pid: i32 = line
+            .split("New worker (")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} left"
+        );
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port closed after stop"
+    );
+}
