@@ -736,3 +736,82 @@ fn master_worker_reloads_on_sigusr2_and_stops() {
         "port closed after stop"
     );
 }
+
+/// A running Ravelin (in-process, 2 reactors: two `SO_REUSEPORT` sockets) hands its
+/// listeners to a new binary with 3 reactors, then soft-stops: the new one accepts from both
+/// sockets (one of them on two reactors) and nothing is lost.
+#[test]
+fn ravelin_hands_its_listeners_to_a_process_with_more_reactors() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let old = crate::util::proxy::Proxy::start(&format!(
+        "global\n    nbthread 2\n\
+defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    server s1 127.0.0.1:{}\n",
+        be.port()
+    ));
+    let port = old.addr("fe").port();
+    let exposed = old.handle().exposed_listeners();
+    assert_eq!(exposed.len(), 2, "one socket per reactor");
+    let d = TempDir::new("handover");
+    let path = d.0.join("old.sock");
+    let ux = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (c, _) = ux.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut cmd = [0u8; 10];
+        (&c).read_exact(&mut cmd).unwrap();
+        assert_eq!(&cmd, getsocks::COMMAND);
+        exposed.serve(&c).unwrap();
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    let mut clients = Vec::new();
+    for keep_alive in [true, false] {
+        let (s, c) = (stop.clone(), counts.clone());
+        clients.push(std::thread::spawn(move || {
+            client(port, keep_alive, s, c, 3000)
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let cfg = d.file(
+        "new.cfg",
+        &http_cfg(port, be.port()).replace("nbthread 2", "nbthread 3"),
+    );
+    let mut new = Running::spawn(&["-f", cfg.to_str().unwrap(), "-x", path.to_str().unwrap()]);
+    server.join().unwrap();
+    // Give the new process time to start its reactors, then stop the old one softly.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(new.0.try_wait().unwrap().is_none(), "new process runs");
+    let before = counts.ok.load(SeqCst);
+    old.handle().soft_stop();
+    assert!(
+        wait_until(Duration::from_secs(5), || old.handle().is_finished()),
+        "old reactors finished their streams"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let after = counts.ok.load(SeqCst);
+    assert!(
+        after > before + 20,
+        "served after the old process stopped: {before} -> {after}"
+    );
+    assert_eq!(
+        (
+            counts.refused.load(SeqCst),
+            counts.reset.load(SeqCst),
+            counts.failed.load(SeqCst)
+        ),
+        (0, 0, 0)
+    );
+    assert!(counts.idle_retries.load(SeqCst) <= 2);
+    assert!(
+        old.handle().exposed_listeners().is_empty(),
+        "released at soft stop"
+    );
+    new.signal(libc::SIGTERM);
+    assert_eq!(new.wait_exit(Duration::from_secs(5)), Some(0));
+}
