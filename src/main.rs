@@ -271,18 +271,22 @@ fn main() -> ExitCode {
 }
 
 /// The arguments a master starts its workers with: its own, without what only the master
-/// does (`-W`, `-Ws`, `-D`, `-p`, `-C` — the worker inherits the directory —, `-sf`/`-st`,
-/// `-x`).
-fn worker_args(args: &[String]) -> Vec<String> {
+/// does (`-W`, `-Ws`, `-D`, `-p`, `-C` — the worker inherits the directory). The first
+/// worker keeps `-x` and `-sf`/`-st` (they name a process running before the master, e.g. a
+/// standalone Ravelin being replaced); workers started by a reload drop them.
+fn worker_args(args: &[String], first: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut it = args.iter().skip(1).peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
             "-W" | "-Ws" | "-D" => {}
-            "-p" | "-C" | "-x" => {
+            "-p" | "-C" => {
                 it.next();
             }
-            "-sf" | "-st" => {
+            "-x" if !first => {
+                it.next();
+            }
+            "-sf" | "-st" if !first => {
                 while it.peek().is_some_and(|n| !n.starts_with('-')) {
                     it.next();
                 }
@@ -333,7 +337,8 @@ fn run_master(cli: &Cli, args: &[String], model: &ravelin::model::Model) -> Exit
         }
     }
     let margs = reload::master::MasterArgs {
-        worker_args: worker_args(args),
+        first_args: worker_args(args, true),
+        worker_args: worker_args(args, false),
         files: cli.files.clone(),
         systemd: cli.systemd,
     };
@@ -541,5 +546,38 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             };
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn sf_st_take_the_following_pids() {
+        let cli = parse_args(&v("-f a.cfg -x /s -sf 12 34 -q")).unwrap();
+        assert_eq!(cli.old_pids, vec![12, 34]);
+        assert_eq!(cli.old_signal, OldSignal::Finish);
+        assert!(cli.quiet);
+        assert_eq!(cli.old_socket, Some(PathBuf::from("/s")));
+        let cli = parse_args(&v("-f a.cfg -st")).unwrap();
+        assert!(cli.old_pids.is_empty());
+        assert_eq!(cli.old_signal, OldSignal::Terminate);
+        assert!(parse_args(&v("-f a.cfg -sf 12 x")).is_err());
+        assert!(parse_args(&v("-f a.cfg -sf 0")).is_err());
+        assert!(parse_args(&v("-f a.cfg -x")).is_err());
+        let cli = parse_args(&v("-Ws -f a.cfg")).unwrap();
+        assert!(cli.master_worker && cli.systemd);
+    }
+
+    #[test]
+    fn workers_get_the_masters_arguments_minus_its_own() {
+        let args = v("ravelin -W -D -p /run/r.pid -C /etc -f a.cfg -x /s -sf 1 2 -q");
+        assert_eq!(worker_args(&args, true), v("-f a.cfg -x /s -sf 1 2 -q"));
+        assert_eq!(worker_args(&args, false), v("-f a.cfg -q"));
     }
 }

@@ -37,7 +37,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the master needs from the command line.
 #[derive(Debug, Clone)]
 pub struct MasterArgs {
-    /// The arguments the worker is started with (the master's own, minus `-W`/`-Ws`/`-D`/`-p`).
+    /// The arguments of the first worker (the master's own, minus `-W`/`-Ws`/`-D`/`-p`/`-C`).
+    pub first_args: Vec<String>,
+    /// The arguments of the workers a reload starts (also minus `-x` and `-sf`/`-st`).
     pub worker_args: Vec<String>,
     /// The configuration files, re-read on reload before starting a worker.
     pub files: Vec<PathBuf>,
@@ -103,9 +105,13 @@ fn spawn_worker(args: &MasterArgs, socks: Option<&UnixStream>) -> io::Result<Wor
     let (master_end, worker_end) = UnixStream::pair()?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
-    cmd.args(&args.worker_args)
-        .stdin(Stdio::null())
-        .env(MASTER_FD_ENV, worker_end.as_raw_fd().to_string());
+    cmd.args(if socks.is_some() {
+        &args.worker_args
+    } else {
+        &args.first_args
+    })
+    .stdin(Stdio::null())
+    .env(MASTER_FD_ENV, worker_end.as_raw_fd().to_string());
     socket::set_inheritable(&worker_end, true)?;
     let worker_socks = match socks {
         Some(_) => {
