@@ -102,6 +102,11 @@ fn sd_notify(state: &str) {
 /// Starts a worker; `socks` is the master's end of the socketpair the worker fetches its
 /// listeners from (none for the first worker, which binds).
 fn spawn_worker(args: &MasterArgs, socks: Option<&UnixStream>) -> io::Result<Worker> {
+    // The current worker's listeners first: a failure here starts nothing.
+    let relayed = match socks {
+        Some(relay) => Some(getsocks::fetch_on(relay)?),
+        None => None,
+    };
     let (master_end, worker_end) = UnixStream::pair()?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
@@ -129,9 +134,8 @@ fn spawn_worker(args: &MasterArgs, socks: Option<&UnixStream>) -> io::Result<Wor
     // The child has its copies (or failed): close ours of its ends.
     drop(worker_end);
     let child = child?;
-    if let (Some(relay), Some((mine, _theirs))) = (socks, worker_socks) {
+    if let (Some(fds), Some((mine, _theirs))) = (relayed, worker_socks) {
         // Hand the listeners fetched from the current worker to the new one when it asks.
-        let fds = getsocks::fetch_on(relay)?;
         std::thread::spawn(move || {
             let _ = mine.set_read_timeout(Some(READY_TIMEOUT));
             let mut cmd = [0u8; 10];

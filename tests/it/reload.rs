@@ -815,3 +815,35 @@ backend be\n    server s1 127.0.0.1:{}\n",
     new.signal(libc::SIGTERM);
     assert_eq!(new.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn a_standalone_process_is_replaced_by_a_master_worker_one() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let d = TempDir::new("to-mworker");
+    let sock = d.0.join("old.sock");
+    let _srv = SockServer::start(&sock, l);
+    let cfg = d.file("c.cfg", &http_cfg(port, be.port()));
+    let (cfg_s, sock_s) = (cfg.to_str().unwrap(), sock.to_str().unwrap());
+    let mut old = Running::spawn(&["-f", cfg_s, "-x", sock_s]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    // The first worker takes the socket (it could not bind the port: no SO_REUSEPORT on it)
+    // and finishes the old process.
+    let mut master = Running::spawn(&["-W", "-f", cfg_s, "-x", sock_s, "-sf", &pid_of(&old)]);
+    assert_eq!(old.wait_exit(Duration::from_secs(10)), Some(0));
+    let mut c = BufReader::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    c.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(
+        one_request(&mut c, false, false),
+        Outcome::Ok { .. }
+    ));
+    master.signal(libc::SIGTERM);
+    assert_eq!(master.wait_exit(Duration::from_secs(10)), Some(0));
+    let err = stderr_of(&mut master);
+    assert!(err.contains("Loading success."), "{err}");
+}
