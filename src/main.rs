@@ -487,11 +487,14 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
         reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
     }
     let mut hard_deadline: Option<Instant> = None;
+    let mut grace_until: Option<Instant> = None;
+    let mut soft_stopped = false;
     let mut orphan = false;
     loop {
         // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
         if !orphan && master_gone.load(std::sync::atomic::Ordering::SeqCst) {
             orphan = true;
+            soft_stopped = true;
             handle.soft_stop();
             if hard_deadline.is_none() {
                 hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
@@ -500,22 +503,21 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
         for sig in signals.pending() {
             match sig {
                 signal_hook::consts::SIGUSR1 => {
-                    if !cli.quiet {
-                        eprintln!(
-                            "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
-                            pid()
-                        );
+                    // `grace`: listeners keep accepting for that long before the soft stop.
+                    if grace_until.is_none() {
+                        grace_until = Some(Instant::now() + model.global.grace.unwrap_or_default());
                     }
-                    handle.soft_stop();
+                    // HAProxy arms `hard-stop-after` when the signal comes, grace included.
                     if hard_deadline.is_none() {
                         hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
                     }
                 }
                 signal_hook::consts::SIGHUP => {
-                    // Reserved for reload (a later feature); HAProxy only logs server states here.
+                    // Standalone, HAProxy only logs server states here; reloading is the
+                    // master's job (-W) or a new process's (-x, -sf).
                     if !cli.quiet {
                         eprintln!(
-                            "[NOTICE]   ({}) : SIGHUP received, reload is not supported yet; ignored.",
+                            "[NOTICE]   ({}) : SIGHUP received; reload with a master process (-W) or with -x and -sf; ignored.",
                             pid()
                         );
                     }
@@ -526,6 +528,16 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
+        }
+        if !soft_stopped && grace_until.is_some_and(|g| Instant::now() >= g) {
+            soft_stopped = true;
+            if !cli.quiet {
+                eprintln!(
+                    "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
+                    pid()
+                );
+            }
+            handle.soft_stop();
         }
         if hard_deadline.is_some_and(|d| Instant::now() >= d) {
             if !cli.quiet {

@@ -79,6 +79,20 @@ pub struct Global {
     pub server_state_base: Option<PathBuf>,
     /// `master-worker`: run as a master process supervising a worker (like `-W`).
     pub master_worker: bool,
+    /// `grace`: delay between SIGUSR1 and the soft stop (listeners keep accepting meanwhile).
+    pub grace: Option<Duration>,
+    /// `close-spread-time`: how a soft stop closes keep-alive connections (`None`: at once).
+    pub close_spread: Option<CloseSpread>,
+}
+
+/// `close-spread-time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseSpread {
+    /// `infinite`: a soft stop closes no connection actively (no `connection: close`, idle
+    /// connections live until their timeout).
+    Infinite,
+    /// Closing is spread over this window after the soft stop.
+    Window(Duration),
 }
 
 impl Default for Global {
@@ -104,6 +118,8 @@ impl Default for Global {
             server_state_file: None,
             server_state_base: None,
             master_worker: false,
+            grace: None,
+            close_spread: None,
         }
     }
 }

@@ -121,6 +121,10 @@ impl Handle {
     /// SIGUSR1: stop listening, let streams finish.
     pub fn soft_stop(&self) {
         self.exposed.release();
+        self.shared.soft_stop_ms.store(
+            self.shared.ms(std::time::Instant::now()),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         self.shared
             .soft_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);

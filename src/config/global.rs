@@ -120,18 +120,32 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.pidfile = Some(path.into());
             }
         }
-        "hard-stop-after" => {
+        "hard-stop-after" | "grace" | "close-spread-time" => {
             let Some(arg) = arg1 else {
-                return d.alert(span, "'hard-stop-after' expects <time> as argument.");
+                return d.alert(span, format!("'{kw}' expects <time> as argument."));
             };
+            if kw == "close-spread-time" && arg == "infinite" {
+                if no_more(d, 2) {
+                    g.model.close_spread = Some(crate::model::CloseSpread::Infinite);
+                }
+                return;
+            }
             match parse_time(arg) {
                 Ok(t) => {
                     if no_more(d, 2) {
-                        g.model.hard_stop_after = Some(t);
+                        match kw {
+                            "grace" => g.model.grace = Some(t),
+                            "close-spread-time" => {
+                                // HAProxy: 0 means "not set" (close at once).
+                                g.model.close_spread =
+                                    (!t.is_zero()).then_some(crate::model::CloseSpread::Window(t));
+                            }
+                            _ => g.model.hard_stop_after = Some(t),
+                        }
                     }
                 }
                 Err(TimeError::Unexpected(c)) => {
-                    d.alert(span, format!("unexpected character '{c}' in argument to <hard-stop-after>."));
+                    d.alert(span, format!("unexpected character '{c}' in argument to <{kw}>."));
                 }
                 Err(e) => d.alert(span, e.message(arg, kw)),
             }

@@ -761,3 +761,36 @@ backend o\n    load-server-state-from-file none\n    server s 127.0.0.1:80\n"
         ]
     );
 }
+
+#[test]
+fn grace_and_close_spread_time_match_haproxy() {
+    let a = alerts(
+        "global\n    grace\n    grace 1x\n    close-spread-time\n    close-spread-time 2q\n    close-spread-time infinite\n    close-spread-time 5s\n    grace 2s\n",
+    );
+    assert_eq!(
+        a.get(..4).unwrap_or_default(),
+        [
+            "parsing [t.cfg:2] : 'grace' expects <time> as argument.",
+            "parsing [t.cfg:3] : unexpected character 'x' in argument to <grace>.",
+            "parsing [t.cfg:4] : 'close-spread-time' expects <time> as argument.",
+            "parsing [t.cfg:5] : unexpected character 'q' in argument to <close-spread-time>.",
+        ]
+    );
+    use crate::model::CloseSpread;
+    let g = |extra: &str| {
+        model(&format!(
+            "global\n{extra}defaults\n{TIMEOUTS}backend b\n    server s 127.0.0.1:80\n"
+        ))
+        .global
+    };
+    assert_eq!(
+        g("    close-spread-time infinite\n").close_spread,
+        Some(CloseSpread::Infinite)
+    );
+    assert_eq!(
+        g("    close-spread-time 5s\n").close_spread,
+        Some(CloseSpread::Window(Duration::from_secs(5)))
+    );
+    assert_eq!(g("    close-spread-time 0\n").close_spread, None);
+    assert_eq!(g("    grace 2s\n").grace, Some(Duration::from_secs(2)));
+}

@@ -847,3 +847,78 @@ fn a_standalone_process_is_replaced_by_a_master_worker_one() {
     let err = stderr_of(&mut master);
     assert!(err.contains("Loading success."), "{err}");
 }
+
+#[test]
+fn close_spread_time_infinite_keeps_keep_alive_connections() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let port = crate::util::free_port();
+    let d = TempDir::new("spread-inf");
+    let cfg = d.file(
+        "c.cfg",
+        &http_cfg(port, be.port()).replace(
+            "    hard-stop-after 10s\n",
+            "    hard-stop-after 10s\n    close-spread-time infinite\n",
+        ),
+    );
+    let mut p = Running::spawn(&["-f", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = BufReader::new(s);
+    assert!(matches!(
+        one_request(&mut c, true, false),
+        Outcome::Ok { close: false }
+    ));
+    p.signal(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(300));
+    // Still open, still kept alive: no active close with `infinite`.
+    assert!(!closed_by_peer(c.get_ref()));
+    assert!(matches!(
+        one_request(&mut c, true, true),
+        Outcome::Ok { close: false }
+    ));
+    assert!(
+        p.0.try_wait().unwrap().is_none(),
+        "waits for the connection"
+    );
+    drop(c);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn grace_keeps_accepting_after_sigusr1() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let port = crate::util::free_port();
+    let d = TempDir::new("grace");
+    let cfg = d.file(
+        "c.cfg",
+        &http_cfg(port, be.port()).replace(
+            "    hard-stop-after 10s\n",
+            "    hard-stop-after 10s\n    grace 600ms\n",
+        ),
+    );
+    let mut p = Running::spawn(&["-f", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let t0 = Instant::now();
+    p.signal(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(200));
+    // Within the grace period new connections are still served.
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = BufReader::new(s);
+    assert!(matches!(
+        one_request(&mut c, false, false),
+        Outcome::Ok { .. }
+    ));
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(550), "{took:?}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens after the stop"
+    );
+}

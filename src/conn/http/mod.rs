@@ -445,16 +445,42 @@ impl HttpConn {
 
     /// Waiting between requests with nothing received while the process soft-stops: HAProxy
     /// closes such idle keep-alive connections at once (no `close-spread-time`); one with a
-    /// request pending is served first (its response carries `connection: close`).
-    fn idle_while_stopping(&self, ctx: &Ctx<'_>) -> bool {
-        matches!(self.phase, Phase::Head { idle: true, .. })
+    /// request pending is served first (its response carries `connection: close`). With a
+    /// `close-spread-time` window, a connection not closed now gets its idle deadline moved
+    /// to a point in the window (it then closes as on `timeout http-keep-alive`).
+    fn idle_while_stopping(&mut self, ctx: &Ctx<'_>) -> bool {
+        let idle = matches!(self.phase, Phase::Head { idle: true, .. })
             && !self.cready.readable
             && self.req.as_ref().is_none_or(|b| b.is_empty())
-            && self.out.is_none()
-            && ctx
+            && self.out.is_none();
+        if !idle
+            || !ctx
                 .shared
                 .soft_stop
                 .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        let now_ms = ctx.shared.ms(ctx.now);
+        let salt = self.stop_salt();
+        if ctx.shared.closes_on_stop(now_ms, salt) {
+            return true;
+        }
+        if let (Some(at), Phase::Head { deadline, .. }) =
+            (ctx.shared.idle_close_at(now_ms, salt), &mut self.phase)
+        {
+            let at = ctx.now + std::time::Duration::from_millis(at.saturating_sub(now_ms));
+            *deadline = Some(deadline.map_or(at, |d| d.min(at)));
+        }
+        false
+    }
+
+    /// A per-connection pseudo-random number (client port and request count mixed), for
+    /// spreading closes over `close-spread-time`.
+    fn stop_salt(&self) -> u64 {
+        let x = u64::from(self.origin.src.port()) ^ (u64::from(self.requests) << 16);
+        let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 29)
     }
 
     /// One round of work; `Ok(true)` if something moved.

@@ -152,6 +152,9 @@ impl HttpConn {
                 c.fetch_add(1, Relaxed);
             }
         }
+        let stop_close = ctx
+            .shared
+            .closes_on_stop(ctx.shared.ms(ctx.now), self.stop_salt());
         let Phase::Exchange(ex) = &mut self.phase else {
             return Ok(());
         };
@@ -166,7 +169,7 @@ impl HttpConn {
             && !interim
             && self.rhead.framing != Framing::UntilClose
             && !tunnel
-            && !ctx.shared.soft_stop.load(Relaxed);
+            && !stop_close;
         // http-response rules (backend's, then frontend's), then http-after-response.
         self.edits.clear();
         let denied = !interim
