@@ -475,6 +475,17 @@ impl HttpConn {
         false
     }
 
+    /// The process soft-stops and this connection should end after its exchange (one relaxed
+    /// load when not stopping; see `SharedState::closes_on_stop`).
+    fn closes_on_stop(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.shared
+            .soft_stop
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && ctx
+                .shared
+                .closes_on_stop(ctx.shared.ms(ctx.now), self.stop_salt())
+    }
+
     /// A per-connection pseudo-random number (client port and request count mixed), for
     /// spreading closes over `close-spread-time`.
     fn stop_salt(&self) -> u64 {

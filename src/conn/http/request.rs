@@ -136,9 +136,7 @@ impl HttpConn {
         // (`connection: close`), as HAProxy without `close-spread-time`.
         let keep_client = mode != ConnMode::Close
             && client_wants_keep_alive(self.head.version, self.head.conn)
-            && !ctx
-                .shared
-                .closes_on_stop(ctx.shared.ms(ctx.now), self.stop_salt());
+            && !self.closes_on_stop(ctx);
         let keep_server = mode == ConnMode::KeepAlive && !wants_tunnel;
         // Cookie persistence reads (and may rewrite) the `Cookie` lines before balancing.
         let direct = match ctx.shared.backend(backend) {

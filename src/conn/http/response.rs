@@ -152,9 +152,7 @@ impl HttpConn {
                 c.fetch_add(1, Relaxed);
             }
         }
-        let stop_close = ctx
-            .shared
-            .closes_on_stop(ctx.shared.ms(ctx.now), self.stop_salt());
+        let stop_close = self.closes_on_stop(ctx);
         let Phase::Exchange(ex) = &mut self.phase else {
             return Ok(());
         };
