@@ -256,6 +256,17 @@ fn main() -> ExitCode {
         }
     }
     if cli.check {
+        // HAProxy reads the server-state files in check mode too and warns the same way.
+        let state = ravelin::server::SharedState::new(Arc::new(loaded.model.clone()), 1, 1);
+        let state_warnings = reload::state::apply(&loaded.model, &state, 0);
+        if !cli.quiet && !state_warnings.is_empty() {
+            if loaded.warnings.is_empty() {
+                print_notices(&cli);
+            }
+            for w in &state_warnings {
+                warning(w);
+            }
+        }
         println!("Configuration file is valid");
         if cli.advise {
             return print_advice(&cli, &loaded.model);

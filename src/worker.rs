@@ -265,7 +265,7 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
     shared.set_wakers(wakers.clone());
     // `load-server-state-from-file`: the old process's server states, before any traffic.
     for w in crate::reload::state::apply(&model, &shared, shared.ms(std::time::Instant::now())) {
-        eprintln!("[WARNING]  ({}) : {w}", std::process::id());
+        eprintln!("[WARNING]  ({}) : config : {w}", std::process::id());
     }
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(n);
