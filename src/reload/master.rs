@@ -209,15 +209,13 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
     // A new worker still loading: (index in `workers`, when it started).
     let mut loading: Option<Instant> = Some(Instant::now());
     let mut first = true;
+    let mut reload_pending = false;
     loop {
         for sig in signals.pending() {
             match sig {
                 signal_hook::consts::SIGUSR2 | signal_hook::consts::SIGHUP if !stopping => {
-                    if loading.is_some() {
-                        warning("A reload is already in progress; ignored.");
-                        continue;
-                    }
-                    reload(args, &mut workers, &mut loading);
+                    // One at a time: a reload asked while a worker is loading runs after it.
+                    reload_pending = true;
                 }
                 signal_hook::consts::SIGUSR2 | signal_hook::consts::SIGHUP => {}
                 other => {
@@ -261,6 +259,10 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                     w.former = true;
                 }
             }
+        }
+        if reload_pending && loading.is_none() && !stopping {
+            reload_pending = false;
+            reload(args, &mut workers, &mut loading);
         }
         // Reap our own children, and only them.
         let mut i = 0;

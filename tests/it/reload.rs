@@ -922,3 +922,44 @@ fn grace_keeps_accepting_after_sigusr1() {
         "nothing listens after the stop"
     );
 }
+
+#[test]
+fn master_keeps_the_old_worker_when_the_new_one_cannot_start() {
+    let be = HttpBackend::start(ok("a", "hello"));
+    let port = crate::util::free_port();
+    // A port held by a listener without SO_REUSEPORT: a worker binding it fails.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let d = TempDir::new("mworker-fail");
+    let good = http_cfg(port, be.port());
+    let cfg = d.file("c.cfg", &good);
+    let mut master = Running::spawn(&["-W", "-f", cfg.to_str().unwrap()]);
+    let served = || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut r = BufReader::new(s);
+            matches!(one_request(&mut r, false, false), Outcome::Ok { .. })
+        })
+    };
+    assert!(wait_until(Duration::from_secs(10), served));
+    std::fs::write(
+        &cfg,
+        good.replace(
+            &format!("    bind 127.0.0.1:{port}\n"),
+            &format!("    bind 127.0.0.1:{port}\n    bind 127.0.0.1:{taken_port}\n"),
+        ),
+    )
+    .unwrap();
+    master.signal(libc::SIGUSR2);
+    // Wait for the failed attempt, then check the old worker still serves.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(served(), "old worker still serves");
+    master.signal(libc::SIGTERM);
+    assert_eq!(master.wait_exit(Duration::from_secs(10)), Some(0));
+    let err = stderr_of(&mut master);
+    assert!(err.contains("cannot bind socket"), "{err}");
+    assert!(err.contains("Loading failure!"), "{err}");
+    assert_eq!(err.matches("Loading success.").count(), 1, "{err}");
+    assert!(err.contains("Current worker ("), "{err}");
+    drop(taken);
+}
