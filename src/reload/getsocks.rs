@@ -32,6 +32,13 @@ const XFER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest namespace or interface name sent with a socket (one length byte).
 const MAX_NAME: usize = 255;
 
+/// Most sockets a transfer may announce (a process has far fewer listeners; a larger count
+/// is a broken or hostile peer).
+const MAX_SOCKETS: usize = 1 << 20;
+
+/// Longest metadata of one socket: two length bytes, two names, four bytes of options.
+const META_MAX: usize = 1 + MAX_NAME + 1 + MAX_NAME + 4;
+
 /// The command the new process sends.
 pub const COMMAND: &[u8] = b"_getsocks\n";
 
@@ -180,13 +187,17 @@ pub fn fetch_on(stream: &UnixStream) -> io::Result<Vec<InheritedSock>> {
         .map_err(|_| fail("Failed to get the number of sockets to be transferred !"))?;
     let expected = i32::from_ne_bytes(count);
     let expected = usize::try_from(expected)
-        .map_err(|_| fail("Failed to get the number of sockets to be transferred !"))?;
+        .ok()
+        .filter(|n| *n <= MAX_SOCKETS)
+        .ok_or_else(|| fail("Failed to get the number of sockets to be transferred !"))?;
+    // The metadata can be no longer than this: a peer sending more is not HAProxy's protocol.
+    let max_data = expected.saturating_mul(META_MAX);
     if expected == 0 {
         return Ok(Vec::new());
     }
     let mut fds: Vec<OwnedFd> = Vec::new();
     let mut data = Vec::new();
-    let mut chunk = vec![0u8; MAX_FDS_PER_MSG * (1 + MAX_NAME + 1 + MAX_NAME + 4)];
+    let mut chunk = vec![0u8; MAX_FDS_PER_MSG * META_MAX];
     while fds.len() < expected {
         let got_before = fds.len();
         let n = match fdpass::recv_with_fds(stream, &mut chunk, &mut fds) {
@@ -199,6 +210,9 @@ pub fn fetch_on(stream: &UnixStream) -> io::Result<Vec<InheritedSock>> {
         let ack = i32::try_from(got_before).unwrap_or(i32::MAX).to_ne_bytes();
         let _ = s.write_all(&ack);
         data.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+        if data.len() > max_data {
+            return Err(fail("Inconsistency while transferring sockets"));
+        }
         if fds.len() > expected {
             return Err(fail("Got to many sockets !"));
         }
@@ -222,7 +236,7 @@ pub fn fetch_on(stream: &UnixStream) -> io::Result<Vec<InheritedSock>> {
                 }
                 Meta::Short => {
                     let n = s.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
+                    if n == 0 || data.len() + n > max_data {
                         return Err(fail("Inconsistency while transferring sockets"));
                     }
                     data.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
@@ -387,6 +401,25 @@ mod tests {
             (&a).write_all(&(-1i32).to_ne_bytes()).unwrap();
         });
         assert!(fetch_on(&b).is_err());
+        t.join().unwrap();
+        // An absurd count, and metadata far longer than any socket's.
+        let (a, b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut cmd = [0u8; 10];
+            (&a).read_exact(&mut cmd).unwrap();
+            (&a).write_all(&i32::MAX.to_ne_bytes()).unwrap();
+        });
+        assert!(fetch_on(&b).is_err());
+        t.join().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut cmd = [0u8; 10];
+            (&a).read_exact(&mut cmd).unwrap();
+            (&a).write_all(&1i32.to_ne_bytes()).unwrap();
+            let _ = (&a).write_all(&[0u8; 4096]);
+        });
+        let err = fetch_on(&b).unwrap_err();
+        assert!(err.to_string().contains("Inconsistency"), "{err}");
         t.join().unwrap();
         let missing = fetch(Path::new("/nonexistent/ravelin.sock")).unwrap_err();
         assert!(
