@@ -17,6 +17,7 @@ pub mod log;
 pub mod model;
 pub mod queue;
 pub mod reactor;
+pub mod reload;
 pub mod server;
 pub mod sys;
 pub mod timer;

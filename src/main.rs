@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ravelin::sys::process::{self, Fork};
 use ravelin::{ReactorOptions, worker};
-use ravelin::{advise, config};
+use ravelin::{advise, config, reload};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -34,6 +34,25 @@ struct Cli {
     /// `--rate N`, `--patience TIME`: what the advice is computed for.
     rate: Option<u32>,
     patience: Option<Duration>,
+    /// `-x SOCKET`: take the listening sockets of the old process from its stats socket.
+    old_socket: Option<PathBuf>,
+    /// `-sf PID...` / `-st PID...`: old processes told to finish (SIGUSR1) or terminate
+    /// (SIGTERM) once this one serves.
+    old_pids: Vec<u32>,
+    old_signal: OldSignal,
+    /// `-W` / `-Ws`: master-worker mode (`-Ws`: with systemd notifications).
+    master_worker: bool,
+    systemd: bool,
+}
+
+/// What `-sf` / `-st` send to the old processes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum OldSignal {
+    /// `-sf`: SIGUSR1, soft stop.
+    #[default]
+    Finish,
+    /// `-st`: SIGTERM.
+    Terminate,
 }
 
 fn usage(prog: &str) -> String {
@@ -44,10 +63,14 @@ Usage : {prog} [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -p <pidfile> ] [ -C <dir> ] [-
         -d enters debug mode ; -db only disables background mode.\n\
         -V enters verbose mode (disables quiet mode)\n\
         -D goes daemon ; -C changes to <dir> before loading files.\n\
+        -W master-worker mode.\n\
+        -Ws master-worker mode with systemd notify support.\n\
         -q quiet mode : don't display messages\n\
         -c check mode : only check config files and exit\n\
         -p writes pids of all children to this file\n\
         -dS disables splice usage (broken on old kernels)\n\
+        -sf/-st [pid ]* finishes/terminates old pids.\n\
+        -x <unix_socket> get listening sockets from a unix socket\n\
         --advise [--rate N] [--patience T] with -c: failover advice per backend\n"
     )
 }
@@ -96,6 +119,30 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
                             "'--patience' expects a time above 0 such as '5s' or '300ms', got '{v}'"
                         ));
                     }
+                }
+            }
+            "-x" => cli.old_socket = Some(value("-x")?.into()),
+            "-W" => cli.master_worker = true,
+            "-Ws" => {
+                cli.master_worker = true;
+                cli.systemd = true;
+            }
+            "-sf" | "-st" => {
+                cli.old_signal = if a == "-sf" {
+                    OldSignal::Finish
+                } else {
+                    OldSignal::Terminate
+                };
+                // HAProxy: the list ends on any argument starting with '-'; it may be empty.
+                while let Some(next) = it.as_slice().first() {
+                    if next.starts_with('-') {
+                        break;
+                    }
+                    match next.parse::<u32>() {
+                        Ok(p) if p > 0 => cli.old_pids.push(p),
+                        _ => return Err(format!("'{a}' expects process ids, got '{next}'")),
+                    }
+                    it.next();
                 }
             }
             "--" => {
@@ -209,6 +256,17 @@ fn main() -> ExitCode {
         }
     }
     if cli.check {
+        // HAProxy reads the server-state files in check mode too and warns the same way.
+        let state = ravelin::server::SharedState::new(Arc::new(loaded.model.clone()), 1, 1);
+        let state_warnings = reload::state::apply(&loaded.model, &state, 0);
+        if !cli.quiet && !state_warnings.is_empty() {
+            if loaded.warnings.is_empty() {
+                print_notices(&cli);
+            }
+            for w in &state_warnings {
+                warning(w);
+            }
+        }
         println!("Configuration file is valid");
         if cli.advise {
             return print_advice(&cli, &loaded.model);
@@ -216,7 +274,98 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let model = Arc::new(loaded.model);
+    let is_worker = std::env::var_os(reload::master::MASTER_FD_ENV).is_some();
+    if !is_worker && (cli.master_worker || model.global.master_worker) {
+        return run_master(&cli, &args, &model);
+    }
     run(cli, model)
+}
+
+/// The arguments a master starts its workers with: its own, without what only the master
+/// does (`-W`, `-Ws`, `-D`, `-p`, `-C` — the worker inherits the directory). The first
+/// worker keeps `-x` and `-sf`/`-st` (they name a process running before the master, e.g. a
+/// standalone Ravelin being replaced); workers started by a reload drop them.
+fn worker_args(args: &[String], first: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-W" | "-Ws" | "-D" => {}
+            "-p" | "-C" => {
+                it.next();
+            }
+            "-x" if !first => {
+                it.next();
+            }
+            "-sf" | "-st" if !first => {
+                while it.peek().is_some_and(|n| !n.starts_with('-')) {
+                    it.next();
+                }
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+/// Master-worker mode: this process supervises workers (`reload::master`).
+fn run_master(cli: &Cli, args: &[String], model: &ravelin::model::Model) -> ExitCode {
+    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
+    if daemon {
+        match process::daemonize() {
+            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(Fork::Child) => {}
+            Err(e) => {
+                alert(&format!("[{}] Cannot fork: {e}", pid()));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGUSR2,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            alert(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    // In master-worker mode the pidfile holds the master's PID (HAProxy).
+    let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
+    if let Some(path) = &pidfile {
+        let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
+        if let Err(e) = written {
+            alert(&format!(
+                "[{}] Cannot create pidfile {} : {e}",
+                pid(),
+                path.display()
+            ));
+            return ExitCode::from(1);
+        }
+    }
+    let margs = reload::master::MasterArgs {
+        first_args: worker_args(args, true),
+        worker_args: worker_args(args, false),
+        files: cli.files.clone(),
+        systemd: cli.systemd,
+    };
+    reload::master::run(&margs, &mut signals)
+}
+
+/// `-sf`/`-st`: the new process serves; the old ones finish (SIGUSR1) or stop (SIGTERM).
+fn tell_old_pids(cli: &Cli) {
+    let sig = match cli.old_signal {
+        OldSignal::Finish => libc::SIGUSR1,
+        OldSignal::Terminate => libc::SIGTERM,
+    };
+    for &p in &cli.old_pids {
+        // A PID that is gone already is fine: HAProxy ignores kill() errors here too.
+        let _ = process::signal(p, sig);
+    }
 }
 
 /// `-c --advise`: the failover report on stdout; exit status 0 when no backend is flagged,
@@ -254,14 +403,47 @@ fn warning(msg: &str) {
 }
 
 fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
-    let bound = match worker::bind(model.clone()) {
+    // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
+    // Started by a master: its control channel, and on a reload the listeners it relays.
+    let master = match reload::worker_link::master_channel() {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            alert(&format!("cannot use the master's channel: {e}"));
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let from_master = match reload::worker_link::fetch_from_master() {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("[WARNING]  ({}) : {e}", pid());
+            alert("Failed to get the sockets from the old process!");
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let inherited = match (&cli.old_socket, from_master) {
+        (_, Some(s)) => s,
+        (None, None) => Vec::new(),
+        (Some(path), None) => match reload::getsocks::fetch(path) {
+            Ok(s) => s,
+            Err(e) => {
+                // HAProxy: its warning, then an alert and exit 1 (outside master-worker).
+                eprintln!("[WARNING]  ({}) : {e}", pid());
+                alert("Failed to get the sockets from the old process!");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let bound = match worker::bind_with(model.clone(), inherited) {
         Ok(b) => b,
         Err(e) => {
             alert(&e.to_string());
             return ExitCode::from(1);
         }
     };
-    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
+    let daemon =
+        (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug && master.is_none();
     if daemon {
         match process::daemonize() {
             Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
@@ -286,8 +468,9 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // A worker leaves the pidfile to its master.
     let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
-    if let Some(path) = &pidfile {
+    if let Some(path) = pidfile.as_ref().filter(|_| master.is_none()) {
         let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
         if let Err(e) = written {
             alert(&format!(
@@ -309,27 +492,43 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tell_old_pids(&cli);
+    let master_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(chan) = master {
+        reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
+    }
     let mut hard_deadline: Option<Instant> = None;
+    let mut grace_until: Option<Instant> = None;
+    let mut soft_stopped = false;
+    let mut orphan = false;
     loop {
+        // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
+        if !orphan && master_gone.load(std::sync::atomic::Ordering::SeqCst) {
+            orphan = true;
+            soft_stopped = true;
+            handle.soft_stop();
+            if hard_deadline.is_none() {
+                hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
+            }
+        }
         for sig in signals.pending() {
             match sig {
                 signal_hook::consts::SIGUSR1 => {
-                    if !cli.quiet {
-                        eprintln!(
-                            "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
-                            pid()
-                        );
+                    // `grace`: listeners keep accepting for that long before the soft stop.
+                    if grace_until.is_none() {
+                        grace_until = Some(Instant::now() + model.global.grace.unwrap_or_default());
                     }
-                    handle.soft_stop();
+                    // HAProxy arms `hard-stop-after` when the signal comes, grace included.
                     if hard_deadline.is_none() {
                         hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
                     }
                 }
                 signal_hook::consts::SIGHUP => {
-                    // Reserved for reload (a later feature); HAProxy only logs server states here.
+                    // Standalone, HAProxy only logs server states here; reloading is the
+                    // master's job (-W) or a new process's (-x, -sf).
                     if !cli.quiet {
                         eprintln!(
-                            "[NOTICE]   ({}) : SIGHUP received, reload is not supported yet; ignored.",
+                            "[NOTICE]   ({}) : SIGHUP received; reload with a master process (-W) or with -x and -sf; ignored.",
                             pid()
                         );
                     }
@@ -340,6 +539,16 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
+        }
+        if !soft_stopped && grace_until.is_some_and(|g| Instant::now() >= g) {
+            soft_stopped = true;
+            if !cli.quiet {
+                eprintln!(
+                    "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
+                    pid()
+                );
+            }
+            handle.soft_stop();
         }
         if hard_deadline.is_some_and(|d| Instant::now() >= d) {
             if !cli.quiet {
@@ -360,5 +569,38 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
             };
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn sf_st_take_the_following_pids() {
+        let cli = parse_args(&v("-f a.cfg -x /s -sf 12 34 -q")).unwrap();
+        assert_eq!(cli.old_pids, vec![12, 34]);
+        assert_eq!(cli.old_signal, OldSignal::Finish);
+        assert!(cli.quiet);
+        assert_eq!(cli.old_socket, Some(PathBuf::from("/s")));
+        let cli = parse_args(&v("-f a.cfg -st")).unwrap();
+        assert!(cli.old_pids.is_empty());
+        assert_eq!(cli.old_signal, OldSignal::Terminate);
+        assert!(parse_args(&v("-f a.cfg -sf 12 x")).is_err());
+        assert!(parse_args(&v("-f a.cfg -sf 0")).is_err());
+        assert!(parse_args(&v("-f a.cfg -x")).is_err());
+        let cli = parse_args(&v("-Ws -f a.cfg")).unwrap();
+        assert!(cli.master_worker && cli.systemd);
+    }
+
+    #[test]
+    fn workers_get_the_masters_arguments_minus_its_own() {
+        let args = v("ravelin -W -D -p /run/r.pid -C /etc -f a.cfg -x /s -sf 1 2 -q");
+        assert_eq!(worker_args(&args, true), v("-f a.cfg -x /s -sf 1 2 -q"));
+        assert_eq!(worker_args(&args, false), v("-f a.cfg -q"));
     }
 }

@@ -75,6 +75,26 @@ pub struct Global {
     pub external_check: bool,
     /// `insecure-fork-wanted` (HAProxy warns that external checks fail without it).
     pub insecure_fork_wanted: bool,
+    /// `server-state-file`: servers' states saved by `show servers state` before a reload.
+    pub server_state_file: Option<PathBuf>,
+    /// `server-state-base`: directory of relative server-state file names.
+    pub server_state_base: Option<PathBuf>,
+    /// `master-worker`: run as a master process supervising a worker (like `-W`).
+    pub master_worker: bool,
+    /// `grace`: delay between SIGUSR1 and the soft stop (listeners keep accepting meanwhile).
+    pub grace: Option<Duration>,
+    /// `close-spread-time`: how a soft stop closes keep-alive connections (`None`: at once).
+    pub close_spread: Option<CloseSpread>,
+}
+
+/// `close-spread-time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseSpread {
+    /// `infinite`: a soft stop closes no connection actively (no `connection: close`, idle
+    /// connections live until their timeout).
+    Infinite,
+    /// Closing is spread over this window after the soft stop.
+    Window(Duration),
 }
 
 impl Default for Global {
@@ -98,6 +118,11 @@ impl Default for Global {
             max_spread_checks: None,
             external_check: false,
             insecure_fork_wanted: false,
+            server_state_file: None,
+            server_state_base: None,
+            master_worker: false,
+            grace: None,
+            close_spread: None,
         }
     }
 }
@@ -605,6 +630,22 @@ pub struct Backend {
     pub fullconn: Option<u32>,
     /// How the servers with `check` are checked (`option httpchk`, `http-check ...`).
     pub health_check: HealthCheck,
+    /// `load-server-state-from-file` (default `none`).
+    pub load_server_state: LoadServerState,
+    /// `server-state-file-name`: the file for `load-server-state-from-file local`
+    /// (`None`: the backend's name).
+    pub server_state_file_name: Option<String>,
+}
+
+/// `load-server-state-from-file`: where a backend's servers' states come from at start-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadServerState {
+    #[default]
+    None,
+    /// The global `server-state-file`.
+    Global,
+    /// The backend's own file (`server-state-file-name`, else the backend's name).
+    Local,
 }
 
 impl Backend {
@@ -640,6 +681,8 @@ impl Backend {
             hash_balance_factor: 0,
             fullconn: None,
             health_check: HealthCheck::default(),
+            load_server_state: LoadServerState::None,
+            server_state_file_name: None,
         }
     }
 }

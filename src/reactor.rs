@@ -453,7 +453,7 @@ impl Reactor {
     fn on_commands(&mut self, now: Instant) -> bool {
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
-                Command::SoftStop => self.soft_stop(),
+                Command::SoftStop => self.soft_stop(now),
                 Command::HardStop => {
                     self.close_all(now);
                     self.checks.close_all(self.poll.registry());
@@ -571,8 +571,22 @@ impl Reactor {
         }
     }
 
-    fn soft_stop(&mut self) {
+    fn soft_stop(&mut self, now: Instant) {
         self.soft_stopping = true;
+        // Every HTTP connection looks once more for a request: idle keep-alive ones with
+        // none close now, the others close after their response.
+        let http: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s.conn, Conn::Http(_)))
+            .map(|(key, _)| key)
+            .collect();
+        for key in http {
+            self.run_conn(key, now, |conn, ctx| match conn {
+                Conn::Tcp(t) => t.resume(ctx),
+                Conn::Http(h) => h.on_soft_stop(ctx),
+            });
+        }
         self.core.idle.clear(self.poll.registry());
         for mut l in self.listeners.drain(..) {
             if l.registered {

@@ -213,6 +213,9 @@ pub struct CheckState {
     /// `disable health` / `disable agent` from the runtime API: the probe stops counting.
     pub disabled: AtomicBool,
     pub agent_disabled: AtomicBool,
+    /// `health` and the up/NOLB state come from a server-state file: the check starts from
+    /// them instead of its configured start (`reload::state`).
+    pub restored: AtomicBool,
 }
 
 /// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a
@@ -643,6 +646,8 @@ pub struct SharedState {
     pub backends: Box<[BackendState]>,
     /// Soft stop requested (SIGUSR1): listeners close, streams finish.
     pub soft_stop: AtomicBool,
+    /// When the soft stop began, on the `ms` clock (for `close-spread-time`).
+    pub soft_stop_ms: AtomicU64,
     /// Hard stop requested (SIGTERM/SIGINT or hard-stop-after).
     pub hard_stop: AtomicBool,
     /// Bit i set: reactor i has listeners paused on a full `maxconn` and wants a wake-up.
@@ -728,6 +733,7 @@ impl SharedState {
             frontends,
             backends,
             soft_stop: AtomicBool::new(false),
+            soft_stop_ms: AtomicU64::new(0),
             hard_stop: AtomicBool::new(false),
             paused: AtomicU64::new(0),
             streams: (0..reactors).map(|_| AtomicUsize::new(0)).collect(),
@@ -748,6 +754,44 @@ impl SharedState {
     /// `now` on the millisecond clock of slow starts.
     pub fn ms(&self, now: std::time::Instant) -> u64 {
         now.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// During a soft stop, whether a keep-alive client connection should close after its
+    /// current exchange (HAProxy's H1 mux, `close-spread-time`): always without the
+    /// setting, never with `infinite`, else with a probability growing over the window
+    /// (closing when a draw in `0..window` reaches the time left). `salt` varies per
+    /// connection. False when not stopping: one relaxed load on the request path.
+    pub fn closes_on_stop(&self, now_ms: u64, salt: u64) -> bool {
+        if !self.soft_stop.load(Relaxed) {
+            return false;
+        }
+        match self.model.global.close_spread {
+            None => true,
+            Some(crate::model::CloseSpread::Infinite) => false,
+            Some(crate::model::CloseSpread::Window(w)) => {
+                let window = w.as_millis().max(1) as u64;
+                let end = self.soft_stop_ms.load(Relaxed).saturating_add(window);
+                let left = end.saturating_sub(now_ms);
+                left == 0 || salt % window >= left
+            }
+        }
+    }
+
+    /// During a soft stop with a `close-spread-time` window, when an idle keep-alive
+    /// connection that is not closed now should be: a point in the time left (on the `ms`
+    /// clock). `None`: no spread (close now, or never with `infinite`).
+    pub fn idle_close_at(&self, now_ms: u64, salt: u64) -> Option<u64> {
+        match self.model.global.close_spread {
+            Some(crate::model::CloseSpread::Window(w)) => {
+                let end = self
+                    .soft_stop_ms
+                    .load(Relaxed)
+                    .saturating_add(w.as_millis().max(1) as u64);
+                let left = end.saturating_sub(now_ms).max(1);
+                Some(now_ms + salt % left)
+            }
+            _ => None,
+        }
     }
 
     pub fn backend(&self, id: BackendId) -> Option<&BackendState> {
@@ -883,6 +927,39 @@ mod tests {
         assert!(!s.release());
         assert_eq!(s.cur(), 0);
         assert_eq!(s.peak(), 2);
+    }
+
+    #[test]
+    fn soft_stop_close_spread() {
+        use crate::model::{CloseSpread, Model};
+        let shared = |spread: Option<CloseSpread>| {
+            let mut m = Model::default();
+            m.global.close_spread = spread;
+            SharedState::new(Arc::new(m), 100, 1)
+        };
+        // Not stopping: never.
+        let s = shared(None);
+        assert!(!s.closes_on_stop(0, 1));
+        s.soft_stop.store(true, Relaxed);
+        assert!(s.closes_on_stop(0, 1), "no spread: close at once");
+        assert_eq!(s.idle_close_at(0, 1), None);
+        let s = shared(Some(CloseSpread::Infinite));
+        s.soft_stop.store(true, Relaxed);
+        assert!(!s.closes_on_stop(1_000_000, 1), "infinite: never");
+        let s = shared(Some(CloseSpread::Window(std::time::Duration::from_millis(
+            1000,
+        ))));
+        s.soft_stop_ms.store(10_000, Relaxed);
+        s.soft_stop.store(true, Relaxed);
+        // At the start of the window few close, at its end all do.
+        let at = |now| (0..1000u64).filter(|i| s.closes_on_stop(now, *i)).count();
+        assert_eq!(at(10_000), 0);
+        assert!((400..=600).contains(&at(10_500)), "{}", at(10_500));
+        assert_eq!(at(11_000), 1000);
+        for salt in 0..100 {
+            let t = s.idle_close_at(10_200, salt).unwrap();
+            assert!((10_200..11_000).contains(&t), "{t}");
+        }
     }
 
     #[test]

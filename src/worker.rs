@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -15,6 +15,7 @@ use mio::{Poll, Waker};
 
 use crate::model::{BindAddr, FrontendId, Model};
 use crate::reactor::{Command, ListenSock, Listener, Reactor, ReactorOptions};
+use crate::reload::getsocks::{self, ExposedSock, InheritedSock, SockAddr};
 use crate::server::SharedState;
 use crate::sys::{process, socket};
 use crate::token;
@@ -75,6 +76,7 @@ pub struct Handle {
     logger: Option<JoinHandle<()>>,
     /// The runtime API (`stats socket`), when configured.
     api: Option<crate::api::Api>,
+    exposed: Arc<ExposedListeners>,
 }
 
 impl fmt::Debug for Handle {
@@ -117,8 +119,19 @@ impl Handle {
         }
     }
 
+    /// A dup of every listening socket, for the runtime API's `_getsocks` (`expose-fd
+    /// listeners`); emptied once the process stops.
+    pub fn exposed_listeners(&self) -> Arc<ExposedListeners> {
+        self.exposed.clone()
+    }
+
     /// SIGUSR1: stop listening, let streams finish.
     pub fn soft_stop(&self) {
+        self.exposed.release();
+        self.shared.soft_stop_ms.store(
+            self.shared.ms(std::time::Instant::now()),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         self.shared
             .soft_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -127,6 +140,7 @@ impl Handle {
 
     /// SIGTERM/SIGINT or `hard-stop-after`: close everything now.
     pub fn hard_stop(&self) {
+        self.exposed.release();
         self.shared
             .hard_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -201,6 +215,15 @@ pub struct Bound {
     n: usize,
     per_reactor: PerReactor,
     bound: Vec<(FrontendId, SocketAddr)>,
+    exposed: Arc<ExposedListeners>,
+    reused: usize,
+}
+
+impl Bound {
+    /// How many listening sockets were taken from the old process rather than bound.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
 }
 
 impl fmt::Debug for Bound {
@@ -211,16 +234,25 @@ impl fmt::Debug for Bound {
 
 /// Opens every listener; any failure is reported before anything runs.
 pub fn bind(model: Arc<Model>) -> Result<Bound, StartError> {
+    bind_with(model, Vec::new())
+}
+
+/// Like [`bind`], using first the listening sockets received from the old process (`-x`).
+pub fn bind_with(model: Arc<Model>, inherited: Vec<InheritedSock>) -> Result<Bound, StartError> {
     let nofile = process::raise_nofile_limit();
     let maxconn = global_maxconn(&model, nofile);
     let n = reactor_count(&model).min(64);
-    let (per_reactor, bound) = open_listeners(&model, n, maxconn)?;
+    let opened = open_listeners(&model, n, maxconn, inherited)?;
     Ok(Bound {
         model,
         maxconn,
         n,
-        per_reactor,
-        bound,
+        per_reactor: opened.per_reactor,
+        bound: opened.bound,
+        exposed: Arc::new(ExposedListeners {
+            socks: std::sync::Mutex::new(opened.exposed),
+        }),
+        reused: opened.reused,
     })
 }
 
@@ -237,6 +269,8 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         n,
         per_reactor,
         bound,
+        exposed,
+        reused: _,
     } = b;
 
     let mut polls = Vec::with_capacity(n);
@@ -249,6 +283,10 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
     let wakers: Arc<[Waker]> = wakers.into();
     let shared = Arc::new(SharedState::new(model.clone(), maxconn, n));
     shared.set_wakers(wakers.clone());
+    // `load-server-state-from-file`: the old process's server states, before any traffic.
+    for w in crate::reload::state::apply(&model, &shared, shared.ms(std::time::Instant::now())) {
+        eprintln!("[WARNING]  ({}) : config : {w}", std::process::id());
+    }
     let (mut log_bufs, logger) =
         crate::log::sink::start(model.clone(), n, opts.debug, shared.logs.clone());
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -292,12 +330,14 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         bound,
         logger,
         api: None,
+        exposed,
     };
     // The runtime API starts once the reactors run (a bind error stops them again).
     handle.api = crate::api::start(
         handle.shared.clone(),
         handle.commands.clone(),
         handle.wakers.clone(),
+        handle.exposed.clone(),
     )
     .map_err(StartError::Cli)?;
     Ok(handle)
@@ -305,15 +345,73 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
 
 type PerReactor = Vec<Vec<Listener>>;
 
+/// What `open_listeners` produces.
+struct Opened {
+    per_reactor: PerReactor,
+    bound: Vec<(FrontendId, SocketAddr)>,
+    /// One dup of every distinct listening socket, for `_getsocks`.
+    exposed: Vec<OwnedFd>,
+    /// How many listening sockets came from the old process.
+    reused: usize,
+}
+
+/// Takes out of `pool` the inherited listening sockets that `want` matches.
+fn take_inherited(
+    pool: &mut Vec<InheritedSock>,
+    want: impl Fn(&InheritedSock) -> bool,
+) -> Vec<InheritedSock> {
+    let (take, keep): (Vec<_>, Vec<_>) = std::mem::take(pool)
+        .into_iter()
+        .partition(|s| s.listening && !s.dgram && want(s));
+    *pool = keep;
+    take
+}
+
+/// Spreads `socks` over the reactors so that every one of them is accepted from: socket `j`
+/// goes to reactor `j % n`; when there are fewer sockets than reactors, the remaining
+/// reactors accept from dups of them. A socket no reactor accepted from would reset its
+/// queued connections once the old process closes its copy.
+fn spread(
+    socks: Vec<OwnedFd>,
+    per_reactor: &mut PerReactor,
+    exposed: &mut Vec<OwnedFd>,
+    mut make: impl FnMut(OwnedFd) -> Listener,
+) -> io::Result<()> {
+    let n = per_reactor.len();
+    let k = socks.len();
+    for s in &socks {
+        exposed.push(socket::dup(s)?);
+    }
+    for r in k..n {
+        if let Some(s) = socks.get(r % k.max(1)) {
+            if let Some(l) = per_reactor.get_mut(r) {
+                l.push(make(socket::dup(s)?));
+            }
+        }
+    }
+    for (j, s) in socks.into_iter().enumerate() {
+        if let Some(l) = per_reactor.get_mut(j % n.max(1)) {
+            l.push(make(s));
+        }
+    }
+    Ok(())
+}
+
 /// Opens every bind of every frontend: one `SO_REUSEPORT` socket per reactor for IP addresses,
 /// one shared socket (dup'ed per reactor) for unix paths and inherited `fd@N` sockets.
+/// Sockets received from the old process (`-x`) that match a bind (same address, family and
+/// type, read with `getsockname` as HAProxy does) are used instead of new ones; the unused
+/// ones are closed.
 fn open_listeners(
     model: &Model,
     n: usize,
     maxconn: u32,
-) -> Result<(PerReactor, Vec<(FrontendId, SocketAddr)>), StartError> {
+    mut pool: Vec<InheritedSock>,
+) -> Result<Opened, StartError> {
     let mut per_reactor: PerReactor = (0..n).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
+    let mut exposed = Vec::new();
+    let mut reused = 0;
     let mut inherited: Vec<(i32, socket::Inherited)> = Vec::new();
     for (fi, fe) in model.frontends.iter().enumerate() {
         let fid = FrontendId(fi as u32);
@@ -328,31 +426,69 @@ fn open_listeners(
             match &bind.addr {
                 BindAddr::Inet(addr) => {
                     let mut addr = *addr;
+                    let old = take_inherited(&mut pool, |s| {
+                        addr.port() != 0
+                            && s.addr == SockAddr::Inet(addr)
+                            && bind.v6only.is_none_or(|v| !addr.is_ipv6() || v == s.v6only)
+                    });
+                    if !old.is_empty() {
+                        reused += old.len();
+                        let fds: Vec<OwnedFd> = old
+                            .into_iter()
+                            .filter_map(|s| {
+                                socket2::SockRef::from(&s.fd).set_nonblocking(true).ok()?;
+                                Some(s.fd)
+                            })
+                            .collect();
+                        spread(fds, &mut per_reactor, &mut exposed, |fd| {
+                            let l = std::net::TcpListener::from(fd);
+                            let sock = ListenSock::Tcp(mio::net::TcpListener::from_std(l));
+                            Listener::new(sock, fid, bi, addr.port())
+                        })?;
+                        bound.push((fid, addr));
+                        continue;
+                    }
                     for listeners in per_reactor.iter_mut() {
                         let l = socket::listen_inet(addr, true, backlog, bind.v6only)
                             .map_err(|e| bind_err(addr.to_string(), e))?;
                         if addr.port() == 0 {
                             addr = l.local_addr()?;
                         }
+                        exposed.push(socket::dup(&l)?);
                         let sock = ListenSock::Tcp(mio::net::TcpListener::from_std(l));
                         listeners.push(Listener::new(sock, fid, bi, addr.port()));
                     }
                     bound.push((fid, addr));
                 }
                 BindAddr::Unix(path) => {
-                    let l = socket::listen_unix(path, backlog)
-                        .map_err(|e| bind_err(path.display().to_string(), e))?;
-                    for listeners in per_reactor.iter_mut() {
-                        let fd = socket::dup(&l)?;
-                        let sock =
-                            ListenSock::Unix(mio::net::UnixListener::from_std(OwnedFd::into(fd)));
-                        listeners.push(Listener::new(sock, fid, bi, 0));
-                    }
+                    let old = take_inherited(&mut pool, |s| s.addr == SockAddr::Unix(path.clone()));
+                    let socks: Vec<OwnedFd> = if old.is_empty() {
+                        let l = socket::listen_unix(path, backlog)
+                            .map_err(|e| bind_err(path.display().to_string(), e))?;
+                        vec![OwnedFd::from(l)]
+                    } else {
+                        reused += old.len();
+                        old.into_iter()
+                            .filter_map(|s| {
+                                socket2::SockRef::from(&s.fd).set_nonblocking(true).ok()?;
+                                Some(s.fd)
+                            })
+                            .collect()
+                    };
+                    spread(socks, &mut per_reactor, &mut exposed, |fd| {
+                        let l = std::os::unix::net::UnixListener::from(fd);
+                        let sock = ListenSock::Unix(mio::net::UnixListener::from_std(l));
+                        Listener::new(sock, fid, bi, 0)
+                    })?;
                 }
                 BindAddr::Fd(num) => {
                     if !inherited.iter().any(|(n, _)| n == num) {
                         let s = socket::inherit_listener(*num)
                             .map_err(|e| bind_err(format!("fd@{num}"), e))?;
+                        match &s {
+                            socket::Inherited::Tcp(l) => exposed.push(socket::dup(l)?),
+                            socket::Inherited::Unix(l) => exposed.push(socket::dup(l)?),
+                        }
                         inherited.push((*num, s));
                     }
                     let Some((_, s)) = inherited.iter().find(|(n, _)| n == num) else {
@@ -381,7 +517,49 @@ fn open_listeners(
             }
         }
     }
-    // The original inherited sockets close here; every reactor holds a dup.
+    // The original inherited sockets close here; every reactor holds a dup. Sockets from the
+    // old process that no bind line uses any more close too (HAProxy's
+    // `sock_drop_unused_old_sockets()`).
     drop(inherited);
-    Ok((per_reactor, bound))
+    drop(pool);
+    Ok(Opened {
+        per_reactor,
+        bound,
+        exposed,
+        reused,
+    })
+}
+
+/// Every listening socket of the running process, kept (one dup each) for `_getsocks`:
+/// the runtime API hands them to the next process (`stats socket ... expose-fd listeners`).
+/// Released on soft or hard stop, so a port the new configuration dropped closes once the
+/// old process stopped accepting.
+#[derive(Debug, Default)]
+pub struct ExposedListeners {
+    socks: std::sync::Mutex<Vec<OwnedFd>>,
+}
+
+impl ExposedListeners {
+    /// Sends every listening socket on `stream` (HAProxy's `_getsocks` answer); none once the
+    /// process is stopping.
+    pub fn serve(&self, stream: &std::os::unix::net::UnixStream) -> io::Result<()> {
+        let socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
+        let list: Vec<ExposedSock<'_>> =
+            socks.iter().map(|s| ExposedSock::new(s.as_fd())).collect();
+        getsocks::serve(stream, &list)
+    }
+
+    /// How many sockets would be sent.
+    pub fn len(&self) -> usize {
+        self.socks.lock().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn release(&self) {
+        let mut socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
+        socks.clear();
+    }
 }

@@ -25,7 +25,7 @@ USAGE:
   ravelin-load backend tcp  --listen ADDR [-t N] [--mode auto|echo|sink|source|both]
   ravelin-load compare --scenario NAME|all [--rounds 3] [--duration 10s] [--out DIR]
                        [--ravelin PATH] [--nbthread 1|2] [--only ravelin,haproxy,nginx,direct]
-                       [--kill-at DUR] [--restart-at DUR]
+                       [--kill-at DUR] [--restart-at DUR] [--reloads N]
   ravelin-load list    (scenarios)
 
 OUTPUT: [--json FILE] [--quiet]   (summary on stdout; progress on stderr when it is a tty)
@@ -103,6 +103,8 @@ pub struct CompareOpts {
     pub only: Vec<String>,
     pub kill_at: Duration,
     pub restart_at: Duration,
+    /// `--reloads N`: reloads in reload-under-load (default: the scenario's 20).
+    pub reloads: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -407,6 +409,7 @@ fn parse_compare(a: &mut Args) -> Result<CompareOpts, String> {
         nbthread: 1,
         only: Vec::new(),
         kill_at: Duration::from_secs(5),
+        reloads: None,
         restart_at: Duration::from_secs(12),
     };
     while let Some(f) = a.next() {
@@ -427,6 +430,7 @@ fn parse_compare(a: &mut Args) -> Result<CompareOpts, String> {
             }
             "--kill-at" => o.kill_at = a.dur(&f)?,
             "--restart-at" => o.restart_at = a.dur(&f)?,
+            "--reloads" => o.reloads = Some(a.num(&f)?),
             other => return Err(format!("compare: unknown flag '{other}'")),
         }
     }

@@ -16,7 +16,7 @@ use crate::proc::{self, Proc, ProcSet};
 use crate::report::{self, Comparison, Sample};
 use crate::scenario::{self, BackendSpec, Disrupt, Load, Scenario};
 use crate::stats::RunReport;
-use crate::sys::Signal;
+use crate::sys::{self, Signal};
 
 /// CPU for the proxy under test; load generator and backends share the other one.
 const PROXY_CPU: usize = 1;
@@ -367,6 +367,7 @@ fn start_proxy(
     hap: &Path,
     ngx: &Path,
     work: &Path,
+    master_worker: bool,
 ) -> Result<Option<Proc>, String> {
     let cpus = if env.opts.nbthread == 2 {
         proc::cpus(&[LOAD_CPU, PROXY_CPU])
@@ -377,6 +378,11 @@ fn start_proxy(
     let path_str = |p: &Path| p.to_string_lossy().into_owned();
     let (prog, args) = match t {
         Target::Direct => return Ok(None),
+        // reload-under-load reloads Ravelin as its master-worker mode does (SIGUSR2).
+        Target::Ravelin if master_worker => (
+            env.ravelin.clone(),
+            vec!["-W".to_string(), "-db".into(), "-f".into(), path_str(hap)],
+        ),
         Target::Ravelin => (
             env.ravelin.clone(),
             vec!["-db".to_string(), "-f".into(), path_str(hap)],
@@ -432,7 +438,8 @@ fn run_one(
             s.port
         ));
     }
-    let proxy_idx = start_proxy(env, t, hap, ngx, work)?.map(|p| procs.add(p));
+    let reloading = matches!(s.load, Load::Reload { .. });
+    let proxy_idx = start_proxy(env, t, hap, ngx, work, reloading)?.map(|p| procs.add(p));
     let log = work.join(format!("{}.log", t.name()));
     let ready = proc::wait_port(
         target_addr,
@@ -456,6 +463,13 @@ fn run_one(
         std::thread::sleep(Duration::from_millis(1000));
     }
     let proxy_pid = proxy_idx.and_then(|i| procs.get_mut(i)).map(|p| p.pid);
+    if reloading {
+        let result = measure_reload(env, s, t, round, target_addr, proxy_pid, hap, work, procs);
+        if let Some(i) = proxy_idx {
+            procs.stop(i);
+        }
+        return result;
+    }
     let result = measure(
         env,
         s,
@@ -559,7 +573,10 @@ fn measure(
                 }
             }
         }
-        Load::Http { .. } | Load::TcpBulk { .. } | Load::TcpConnRate { .. } => {}
+        Load::Http { .. }
+        | Load::TcpBulk { .. }
+        | Load::TcpConnRate { .. }
+        | Load::Reload { .. } => {}
     }
     let finished = procs
         .get_mut(li)
@@ -616,6 +633,145 @@ fn measure(
         rss_after_kb: rss_after,
         bytes_per_conn,
         failover,
+        reload: None,
+    })
+}
+
+/// reload-under-load: both client groups run while the proxy is reloaded `reloads` times,
+/// evenly spread. Ravelin: SIGUSR2 to its master (`-W`); HAProxy: a new process with
+/// `-x <stats socket> -sf <old pid>`, as its manual's seamless reload; nginx: SIGHUP.
+#[allow(clippy::too_many_arguments)] // see run_one
+fn measure_reload(
+    env: &Env<'_>,
+    s: &Scenario,
+    t: Target,
+    round: usize,
+    target: SocketAddr,
+    proxy_pid: Option<u32>,
+    hap: &Path,
+    work: &Path,
+    procs: &mut ProcSet,
+) -> Result<Sample, String> {
+    let Load::Reload { reloads, .. } = s.load else {
+        return Err("not a reload scenario".into());
+    };
+    let reloads = env.opts.reloads.unwrap_or(reloads);
+    let pid = proxy_pid.ok_or("no proxy to reload")?;
+    let run_time = s.run_time(env.opts.duration, env.opts.restart_at);
+    let mut groups = Vec::new();
+    for (tag, close) in [("keepalive", false), ("close", true)] {
+        let json = work.join(format!("load-{}-{round}-{tag}.json", t.name()));
+        let _ = std::fs::remove_file(&json);
+        let mut args = s.reload_group_args(target, run_time, close);
+        args.extend(["--json".to_string(), json.to_string_lossy().into_owned()]);
+        let log = work.join(format!("load-{}-{tag}.log", t.name()));
+        let p = proc::spawn("load", &proc::cpus(&[LOAD_CPU]), &env.me, &args, &log)
+            .map_err(|e| format!("cannot start load: {e}"))?;
+        groups.push((procs.add(p), json, log));
+    }
+    let started = unix_ms();
+    let cpus = if env.opts.nbthread == 2 {
+        proc::cpus(&[LOAD_CPU, PROXY_CPU])
+    } else {
+        proc::cpus(&[PROXY_CPU])
+    };
+    // HAProxy: the newest process, replaced at every reload; the runner stops the last one.
+    let mut current_pid = pid;
+    let mut extra = Vec::new();
+    let mut done = 0u32;
+    let step = run_time.as_secs_f64() / f64::from(reloads + 1);
+    for k in 1..=reloads {
+        sleep_until(
+            started,
+            Duration::from_secs_f64(step * f64::from(k)),
+            env.stop,
+        );
+        if env.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let ok = match t {
+            Target::Ravelin => sys::kill(pid, Signal::Usr2).is_ok(),
+            Target::Nginx => sys::kill(pid, Signal::Hup).is_ok(),
+            Target::Haproxy => {
+                let prog = env.haproxy.clone().ok_or("haproxy not found")?;
+                let args = vec![
+                    "-db".to_string(),
+                    "-f".into(),
+                    hap.to_string_lossy().into_owned(),
+                    "-x".into(),
+                    scenario::RELOAD_STATS_SOCKET.into(),
+                    "-sf".into(),
+                    current_pid.to_string(),
+                ];
+                let log = work.join(format!("{}.log", t.name()));
+                match proc::spawn(t.name(), &cpus, &prog, &args, &log) {
+                    Ok(p) => {
+                        current_pid = p.pid;
+                        extra.push(procs.add(p));
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Target::Direct => false,
+        };
+        done += u32::from(ok);
+    }
+    let mut reports = Vec::new();
+    for (li, json, log) in &groups {
+        let finished = procs
+            .get_mut(*li)
+            .is_some_and(|p| p.wait(run_time + Duration::from_secs(30), env.stop));
+        procs.stop(*li);
+        if !finished {
+            return Err("load generator did not finish in time".into());
+        }
+        let text = std::fs::read_to_string(json)
+            .map_err(|e| format!("no load result ({e}): {}", proc::log_tail(log, 3)))?;
+        let report: RunReport =
+            serde_json::from_str(&text).map_err(|e| format!("bad load result: {e}"))?;
+        reports.push(report);
+    }
+    // Count only reloads that took: a HAProxy process that exited with an error did not
+    // replace its predecessor; Ravelin's master logs each new worker that serves.
+    for i in extra {
+        if let Some(p) = procs.get_mut(i)
+            && p.exited().is_some_and(|st| !st.contains("exit status: 0"))
+        {
+            done = done.saturating_sub(1);
+        }
+        procs.stop(i);
+    }
+    if t == Target::Ravelin {
+        let log =
+            std::fs::read_to_string(work.join(format!("{}.log", t.name()))).unwrap_or_default();
+        let loaded = log.matches("Loading success.").count().saturating_sub(1);
+        done = done.min(u32::try_from(loaded).unwrap_or(u32::MAX));
+    }
+    if env.stop.load(Ordering::Relaxed) {
+        return Err("interrupted".into());
+    }
+    let mut it = reports.into_iter();
+    let (Some(ka), Some(cl)) = (it.next(), it.next()) else {
+        return Err("missing load result".into());
+    };
+    let reload = report::ReloadMetrics {
+        reloads: done,
+        keepalive: report::GroupCounts::from_report(&ka),
+        close: report::GroupCounts::from_report(&cl),
+    };
+    Ok(Sample {
+        target: t.name().into(),
+        round,
+        // Throughput and latency columns show the keep-alive group.
+        report: ka,
+        proxy_cpu_s: None,
+        cpu_us_per_req: None,
+        rss_before_kb: None,
+        rss_after_kb: None,
+        bytes_per_conn: None,
+        failover: None,
+        reload: Some(reload),
     })
 }
 

@@ -127,6 +127,8 @@ struct Conn {
     head: Vec<u8>,
     name: [u8; MAX_NAME],
     name_len: usize,
+    /// The request in flight was written on a connection kept from an earlier response.
+    reused: bool,
 }
 
 /// Result of feeding response bytes to a connection.
@@ -223,6 +225,7 @@ fn run_thread(
                 head: Vec::with_capacity(1024),
                 name: [0; MAX_NAME],
                 name_len: 0,
+                reused: false,
             })
             .collect(),
         free: (0..conns).rev().collect(),
@@ -304,6 +307,21 @@ impl Worker<'_> {
         debug_assert!(matches!(conn.phase, Phase::Free));
         self.inflight += 1;
         let now = Instant::now();
+        // Before reusing a kept connection, look whether the server closed it while idle (its
+        // FIN or RST already arrived but the event was not handled yet): such a connection is
+        // known to be unusable, so a new one is opened, as HTTP clients check pooled
+        // connections before reuse. Nothing is counted: no request was sent on it.
+        if let Some(sock) = conn.sock.as_mut() {
+            let mut b = [0u8; 1];
+            match sock.peek(&mut b) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                _ => {
+                    let _ = self.poll.registry().deregister(sock);
+                    conn.sock = None;
+                }
+            }
+        }
+        conn.reused = conn.sock.is_some();
         if conn.sock.is_some() {
             conn.phase = Phase::Sending {
                 intended,
@@ -336,6 +354,14 @@ impl Worker<'_> {
     /// Ends the request on `idx` with an error and drops its socket.
     fn fail(&mut self, idx: usize, class: ErrorClass) {
         self.stats.errors.add(class);
+        let before_response = self.conns.get(idx).is_some_and(|c| {
+            c.reused
+                && (matches!(c.phase, Phase::Sending { .. })
+                    || matches!(c.phase, Phase::Head { .. }) && c.head.is_empty())
+        });
+        if before_response && matches!(class, ErrorClass::Closed | ErrorClass::Reset) {
+            self.stats.errors.reused_idle += 1;
+        }
         if let Some(t) = self.stats.timeline.as_mut() {
             t.record(self.start.elapsed(), false, None);
         }
@@ -637,6 +663,7 @@ mod tests {
             head: Vec::new(),
             name: [0; MAX_NAME],
             name_len: 0,
+            reused: false,
         }
     }
 
@@ -783,6 +810,32 @@ mod tests {
         let b = backend(200, 10, Fault::Reset)?;
         let s = go(&load(b.addr, 2, 20, ConnMode::KeepAlive))?;
         assert_eq!(s.errors.reset, 20, "{:?}", s.errors);
+        Ok(())
+    }
+
+    #[test]
+    fn close_after_a_request_on_a_reused_connection_counts_as_reused_idle() -> io::Result<()> {
+        use std::io::{Read, Write};
+        // Answers the first request of each connection (keep-alive), then reads the second
+        // and closes without a byte: what a soft-stopping proxy does to a request that
+        // races its idle close.
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = l.local_addr()?;
+        std::thread::spawn(move || {
+            for c in l.incoming().take(4) {
+                let Ok(mut c) = c else { continue };
+                let mut buf = [0u8; 1024];
+                if c.read(&mut buf).unwrap_or(0) == 0 {
+                    continue;
+                }
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                let _ = c.read(&mut buf);
+            }
+        });
+        let s = go(&load(addr, 1, 2, ConnMode::KeepAlive))?;
+        assert_eq!(s.ok, 1, "{:?}", s.errors);
+        assert_eq!(s.errors.total(), 1, "{:?}", s.errors);
+        assert_eq!(s.errors.reused_idle, 1, "{:?}", s.errors);
         Ok(())
     }
 

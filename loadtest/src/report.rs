@@ -38,6 +38,43 @@ pub struct Sample {
     pub rss_after_kb: Option<u64>,
     pub bytes_per_conn: Option<f64>,
     pub failover: Option<FailoverMetrics>,
+    /// reload-under-load: what each client group saw (absent in other scenarios).
+    #[serde(default)]
+    pub reload: Option<ReloadMetrics>,
+}
+
+/// What one client group of reload-under-load saw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupCounts {
+    pub ok: u64,
+    pub connect_refused: u64,
+    pub reset: u64,
+    /// Every failed request (refused and reset included).
+    pub failed: u64,
+    /// Failed requests written on a reused keep-alive connection the server closed before any
+    /// response byte (counted in `failed`; see `stats::ErrorCounts::reused_idle`).
+    pub reused_idle: u64,
+}
+
+impl GroupCounts {
+    pub fn from_report(r: &RunReport) -> GroupCounts {
+        GroupCounts {
+            ok: r.ok,
+            connect_refused: r.errors.connect_refused,
+            reset: r.errors.reset,
+            failed: r.errors.total,
+            reused_idle: r.errors.reused_idle,
+        }
+    }
+}
+
+/// reload-under-load figures of one run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReloadMetrics {
+    /// Reloads actually performed.
+    pub reloads: u32,
+    pub keepalive: GroupCounts,
+    pub close: GroupCounts,
 }
 
 /// Everything about one scenario's comparison; serialized as `results.json`.
@@ -92,7 +129,11 @@ pub fn headline(s: &Sample, metric: Metric) -> Option<f64> {
         }
         Metric::Gbits => Some(s.report.gbit_per_s),
         Metric::BytesPerConn => s.bytes_per_conn,
-        Metric::Failed => s.failover.as_ref().map(|f| f.failed as f64),
+        Metric::Failed => s.failover.as_ref().map(|f| f.failed as f64).or_else(|| {
+            s.reload
+                .as_ref()
+                .map(|r| (r.keepalive.failed + r.close.failed) as f64)
+        }),
     }
 }
 
@@ -242,6 +283,38 @@ pub fn markdown(c: &Comparison, metric: Metric) -> String {
         ratio(&rows, "ravelin", "haproxy"),
         ratio(&rows, "ravelin", "nginx")
     );
+    let rl: Vec<&Sample> = c.samples.iter().filter(|s| s.reload.is_some()).collect();
+    if !rl.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n| target | round | reloads | keep-alive ok | refused | reset | failed (on reused idle conn) | close ok | refused | reset | failed |"
+        );
+        let _ = writeln!(
+            md,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for s in rl {
+            if let Some(r) = &s.reload {
+                let (k, c) = (&r.keepalive, &r.close);
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
+                    s.target,
+                    s.round,
+                    r.reloads,
+                    k.ok,
+                    k.connect_refused,
+                    k.reset,
+                    k.failed,
+                    k.reused_idle,
+                    c.ok,
+                    c.connect_refused,
+                    c.reset,
+                    c.failed
+                );
+            }
+        }
+    }
     let fo: Vec<&Sample> = c.samples.iter().filter(|s| s.failover.is_some()).collect();
     if !fo.is_empty() {
         let _ = writeln!(
@@ -567,6 +640,7 @@ mod tests {
             rss_after_kb: None,
             bytes_per_conn: None,
             failover: None,
+            reload: None,
         }
     }
 

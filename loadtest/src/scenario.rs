@@ -30,7 +30,19 @@ pub enum Load {
         rate: f64,
         disrupt: Disrupt,
     },
+    /// Two closed-loop HTTP groups at once, `keepalive` connections reusing theirs and
+    /// `close` connections with one request each, while the proxy reloads `reloads` times,
+    /// spread evenly over the run.
+    Reload {
+        keepalive: usize,
+        close: usize,
+        reloads: u32,
+    },
 }
+
+/// The stats socket of the `reload-under-load` configuration (`expose-fd listeners`), which
+/// HAProxy's new process takes the listeners from (`-x`).
+pub const RELOAD_STATS_SOCKET: &str = "/tmp/ravelin-load-reload-under-load.sock";
 
 /// What happens to backend `b1` during a failover scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +151,7 @@ impl Scenario {
     pub fn direct_addr(&self) -> Option<SocketAddr> {
         match self.load {
             // No failover without a proxy; no proxy memory to measure when direct.
-            Load::Failover { .. } | Load::Hold { .. } => None,
+            Load::Failover { .. } | Load::Hold { .. } | Load::Reload { .. } => None,
             _ => self
                 .backends
                 .first()
@@ -153,7 +165,7 @@ impl Scenario {
             Load::TcpBulk { .. } => Metric::Gbits,
             Load::TcpConnRate { .. } => Metric::ConnPerS,
             Load::Hold { .. } => Metric::BytesPerConn,
-            Load::Failover { .. } => Metric::Failed,
+            Load::Failover { .. } | Load::Reload { .. } => Metric::Failed,
         }
     }
 
@@ -163,6 +175,48 @@ impl Scenario {
             Load::Failover { .. } => restart_at + Duration::from_secs(5),
             _ => duration,
         }
+    }
+
+    /// Arguments for one client group of a `Reload` load (`close`: the connection-per-request
+    /// group), without `--json`.
+    pub fn reload_group_args(
+        &self,
+        target: SocketAddr,
+        duration: Duration,
+        close: bool,
+    ) -> Vec<String> {
+        let conns = match self.load {
+            Load::Reload {
+                keepalive,
+                close: c,
+                ..
+            } => {
+                if close {
+                    c
+                } else {
+                    keepalive
+                }
+            }
+            _ => 0,
+        };
+        let mut a: Vec<String> = vec![
+            "http".into(),
+            "--target".into(),
+            target.to_string(),
+            "-c".into(),
+            conns.to_string(),
+            "--timeout".into(),
+            "2s".into(),
+            "--connect-timeout".into(),
+            "1s".into(),
+            "-d".into(),
+            format!("{}ms", duration.as_millis()),
+        ];
+        if close {
+            a.push("--close".into());
+        }
+        a.push("--quiet".into());
+        a
     }
 
     /// Arguments for the load child (`ravelin-load ...`), without `--json`.
@@ -237,6 +291,10 @@ impl Scenario {
                 "-d".into(),
                 d,
             ],
+            // Two groups: see `reload_group_args`; this is the keep-alive one.
+            Load::Reload { .. } => {
+                return self.reload_group_args(target, duration, false);
+            }
         };
         a.push("--quiet".into());
         a
@@ -405,7 +463,24 @@ pub fn all() -> Vec<Scenario> {
                 disrupt: Disrupt::Hang,
             },
         },
+        reload_under_load(),
     ]
+}
+
+/// The seamless-reload scenario, apart from `all()`'s throughput table because its headline
+/// is a count of failures.
+fn reload_under_load() -> Scenario {
+    Scenario {
+        name: "reload-under-load",
+        about: "HTTP, 10 keep-alive + 10 connection-per-request clients, 20 reloads spread over the run (Ravelin: -W + SIGUSR2; HAProxy: -x stats socket + -sf; nginx: SIGHUP)",
+        port: 20140,
+        backends: vec![http("b1", 21141, 100), http("b2", 21142, 100)],
+        load: Load::Reload {
+            keepalive: 10,
+            close: 10,
+            reloads: 20,
+        },
+    }
 }
 
 pub fn find(name: &str) -> Option<Scenario> {
@@ -462,7 +537,19 @@ mod tests {
                 "{}: pid/daemon come from the runner",
                 s.name
             );
-            if !matches!(s.load, Load::Http { .. } | Load::Failover { .. }) {
+            if let Load::Reload { .. } = s.load {
+                assert!(
+                    hap.contains(&format!(
+                        "stats socket {RELOAD_STATS_SOCKET} level admin expose-fd listeners"
+                    )),
+                    "{}: the stats socket the reload takes listeners from",
+                    s.name
+                );
+            }
+            if !matches!(
+                s.load,
+                Load::Http { .. } | Load::Failover { .. } | Load::Reload { .. }
+            ) {
                 assert!(
                     hap.contains("mode tcp"),
                     "{}: TCP scenarios use mode tcp",

@@ -63,6 +63,11 @@ pub struct ErrorCounts {
     pub closed: u64,
     pub protocol: u64,
     pub other: u64,
+    /// Of the errors above, those of a request written on a reused keep-alive connection that
+    /// the server closed or reset before any byte of the response: the server may have
+    /// closed it while idle and never read the request (a soft-stopping proxy does), but the
+    /// client cannot know, so it stays a failure; reported apart to tell the cases apart.
+    pub reused_idle: u64,
     /// Index `s - 400` counts status `s`; statuses outside 400..=599 land in `other`.
     status: [u64; 200],
 }
@@ -77,6 +82,7 @@ impl Default for ErrorCounts {
             closed: 0,
             protocol: 0,
             other: 0,
+            reused_idle: 0,
             status: [0; 200],
         }
     }
@@ -122,6 +128,7 @@ impl ErrorCounts {
         self.closed += o.closed;
         self.protocol += o.protocol;
         self.other += o.other;
+        self.reused_idle += o.reused_idle;
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
             *a += b;
         }
@@ -144,6 +151,7 @@ impl ErrorCounts {
             closed: self.closed,
             protocol: self.protocol,
             other: self.other,
+            reused_idle: self.reused_idle,
             http,
         }
     }
@@ -301,6 +309,9 @@ pub struct ErrorsReport {
     pub closed: u64,
     pub protocol: u64,
     pub other: u64,
+    /// See `ErrorCounts::reused_idle` (absent in older result files).
+    #[serde(default)]
+    pub reused_idle: u64,
     /// Status code (as a string, JSON keys are strings) to count.
     pub http: BTreeMap<String, u64>,
 }
@@ -466,6 +477,12 @@ impl RunReport {
             }
             for (status, n) in &e.http {
                 parts.push(format!("HTTP {status} {n}"));
+            }
+            if e.reused_idle > 0 {
+                parts.push(format!(
+                    "(of which {} on a reused keep-alive connection before any response byte)",
+                    e.reused_idle
+                ));
             }
             out += &format!("  errors:   {}\n", parts.join(", "));
         }

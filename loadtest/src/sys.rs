@@ -18,6 +18,10 @@ pub enum Signal {
     Cont,
     /// Ctrl-C equivalent, used to end `hold` children gracefully.
     Int,
+    /// Reload of a master-worker Ravelin or HAProxy (reload-under-load).
+    Usr2,
+    /// Reload of nginx's master (reload-under-load).
+    Hup,
 }
 
 impl Signal {
@@ -28,6 +32,8 @@ impl Signal {
             Signal::Stop => libc::SIGSTOP,
             Signal::Cont => libc::SIGCONT,
             Signal::Int => libc::SIGINT,
+            Signal::Usr2 => libc::SIGUSR2,
+            Signal::Hup => libc::SIGHUP,
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct Ctx {
     /// The global `maxconn` at start (HAProxy's `hardmaxconn`).
     hard_maxconn: u32,
     pub started: std::time::SystemTime,
+    /// Dups of the listening sockets, for `_getsocks` (`expose-fd listeners`).
+    exposed: Arc<crate::worker::ExposedListeners>,
 }
 
 impl Ctx {
@@ -179,7 +181,10 @@ impl Drop for Api {
 
 /// A bound CLI socket.
 enum Listener {
-    Unix(mio::net::UnixListener, PathBuf),
+    /// The socket, its path, and the path's (device, inode) right after binding: the file is
+    /// removed on exit only while it is still ours — after a reload the next process has
+    /// bound a new socket at the same path.
+    Unix(mio::net::UnixListener, PathBuf, (u64, u64)),
     Tcp(mio::net::TcpListener),
 }
 
@@ -218,6 +223,7 @@ pub fn start(
     shared: Arc<SharedState>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
+    exposed: Arc<crate::worker::ExposedListeners>,
 ) -> Result<Option<Api>, String> {
     let conf = shared.model.global.stats.clone();
     if conf.sockets.is_empty() {
@@ -262,6 +268,7 @@ pub fn start(
         commands,
         wakers,
         started: std::time::SystemTime::now(),
+        exposed,
     });
     let thread = {
         let stop = stop.clone();
@@ -290,7 +297,8 @@ fn bind_one(s: &crate::model::StatsSocket, poll: &Poll, i: usize) -> io::Result<
                 if s.uid.is_some() || s.gid.is_some() {
                     std::os::unix::fs::chown(path, s.uid, s.gid)?;
                 }
-                Listener::Unix(mio::net::UnixListener::from_std(l), path.clone())
+                let id = file_id(path).unwrap_or((0, 0));
+                Listener::Unix(mio::net::UnixListener::from_std(l), path.clone(), id)
             }
             CliAddr::Inet(a) => {
                 let l = crate::sys::socket::listen_inet(*a, false, 10, None)?;
@@ -298,7 +306,7 @@ fn bind_one(s: &crate::model::StatsSocket, poll: &Poll, i: usize) -> io::Result<
             }
         };
         match &mut l {
-            Listener::Unix(u, _) => poll.registry().register(u, Token(i), Interest::READABLE)?,
+            Listener::Unix(u, _, _) => poll.registry().register(u, Token(i), Interest::READABLE)?,
             Listener::Tcp(t) => poll.registry().register(t, Token(i), Interest::READABLE)?,
         }
         Ok(l)
@@ -329,7 +337,7 @@ fn accept_loop(mut poll: Poll, listeners: Vec<Listener>, ctx: Arc<Ctx>, stop: Ar
             // Bounded: one accept per free connection slot, until WouldBlock.
             while *p && active.load(SeqCst) < conf.maxconn {
                 let accepted = match l {
-                    Listener::Unix(u, _) => u.accept().and_then(|(s, _)| {
+                    Listener::Unix(u, _, _) => u.accept().and_then(|(s, _)| {
                         let s: std::os::unix::net::UnixStream =
                             std::os::fd::OwnedFd::from(s).into();
                         s.set_nonblocking(false)?;
@@ -379,10 +387,18 @@ fn accept_loop(mut poll: Poll, listeners: Vec<Listener>, ctx: Arc<Ctx>, stop: Ar
 /// Removes the unix socket files of `listeners` (on exit, or when another failed to bind).
 fn remove_files(listeners: Vec<Listener>) {
     for l in listeners {
-        if let Listener::Unix(_, path) = l {
-            let _ = std::fs::remove_file(path);
+        if let Listener::Unix(_, path, id) = l {
+            if file_id(&path) == Some(id) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
+}
+
+/// (device, inode) of the file at `path`.
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// A line longer than this closes the connection (HAProxy: a full buffer).
@@ -439,7 +455,7 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
                 cmd::Flow::GetSocks => {
                     // File descriptors travel only over a unix socket.
                     if let Stream::Unix(s) = &stream {
-                        getsocks_hook(s, &ctx.shared);
+                        getsocks(s, &ctx.exposed);
                     }
                     return;
                 }
@@ -467,12 +483,15 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
     }
 }
 
-/// HOOK (wired by the lead at merge): `_getsocks` on a unix socket with `expose-fd
-/// listeners` — call `crate::reload::getsocks::serve(sock, shared)` here, which sends the
-/// listening sockets over `sock` (SCM_RIGHTS) in HAProxy's protocol. The connection is closed
-/// when it returns.
-fn getsocks_hook(sock: &std::os::unix::net::UnixStream, shared: &SharedState) {
-    let _ = (sock, shared);
+/// `_getsocks` on a socket with `expose-fd listeners`: sends every listening socket over
+/// `sock` (SCM_RIGHTS, HAProxy's protocol, `reload::getsocks`). The connection closes after.
+fn getsocks(sock: &std::os::unix::net::UnixStream, exposed: &crate::worker::ExposedListeners) {
+    if let Err(e) = exposed.serve(sock) {
+        eprintln!(
+            "[WARNING]  ({}) : _getsocks: cannot send the listening sockets: {e}",
+            std::process::id()
+        );
+    }
 }
 
 /// Splits a line at unescaped `;` (HAProxy: `\;` keeps a literal semicolon).

@@ -334,6 +334,26 @@ impl Checks {
 
     /// Arms every probe's first run and publishes the starting health.
     pub fn start(&mut self, ctx: &mut CheckCtx<'_>) {
+        // A server-state file applied at start-up (`reload::state`) replaces the configured
+        // start: the check goes on from the health and state the old process had.
+        for t in &mut self.tasks {
+            let Some(st) = ctx.shared.server(t.backend, t.server) else {
+                continue;
+            };
+            if !st.check.restored.load(Relaxed) {
+                continue;
+            }
+            if let Some(h) = t.monitor.check.as_mut() {
+                h.health = st.check.health.load(Relaxed).min(h.top());
+            }
+            t.monitor.state = if !st.is_up() {
+                SrvState::Stopped
+            } else if st.is_nolb() {
+                SrvState::Stopping
+            } else {
+                SrvState::Running
+            };
+        }
         for t in &self.tasks {
             if let (Some(st), Some(h)) = (ctx.shared.server(t.backend, t.server), t.monitor.check) {
                 st.check.health.store(h.health, Relaxed);

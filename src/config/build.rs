@@ -247,6 +247,8 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 hash_balance_factor: p.hash_balance_factor,
                 fullconn: (p.fullconn > 0).then_some(p.fullconn),
                 health_check: build_health_check(p, idx, &model.global, d),
+                load_server_state: p.load_server_state,
+                server_state_file_name: p.server_state_file_name.clone(),
             });
         }
     }

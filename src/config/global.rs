@@ -252,18 +252,32 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.pidfile = Some(path.into());
             }
         }
-        "hard-stop-after" => {
+        "hard-stop-after" | "grace" | "close-spread-time" => {
             let Some(arg) = arg1 else {
-                return d.alert(span, "'hard-stop-after' expects <time> as argument.");
+                return d.alert(span, format!("'{kw}' expects <time> as argument."));
             };
+            if kw == "close-spread-time" && arg == "infinite" {
+                if no_more(d, 2) {
+                    g.model.close_spread = Some(crate::model::CloseSpread::Infinite);
+                }
+                return;
+            }
             match parse_time(arg) {
                 Ok(t) => {
                     if no_more(d, 2) {
-                        g.model.hard_stop_after = Some(t);
+                        match kw {
+                            "grace" => g.model.grace = Some(t),
+                            "close-spread-time" => {
+                                // HAProxy: 0 means "not set" (close at once).
+                                g.model.close_spread =
+                                    (!t.is_zero()).then_some(crate::model::CloseSpread::Window(t));
+                            }
+                            _ => g.model.hard_stop_after = Some(t),
+                        }
                     }
                 }
                 Err(TimeError::Unexpected(c)) => {
-                    d.alert(span, format!("unexpected character '{c}' in argument to <hard-stop-after>."));
+                    d.alert(span, format!("unexpected character '{c}' in argument to <{kw}>."));
                 }
                 Err(e) => d.alert(span, e.message(arg, kw)),
             }
@@ -311,6 +325,29 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.maxaccept = n;
             }
         }
+        "server-state-file" | "server-state-base" => {
+            let Some(path) = arg1 else {
+                let what = if kw == "server-state-file" {
+                    "'server-state-file' expect one argument: a file path."
+                } else {
+                    "'server-state-base' expects one argument: a directory path."
+                };
+                return d.alert(span, what);
+            };
+            let slot = if kw == "server-state-file" {
+                &mut g.model.server_state_file
+            } else {
+                &mut g.model.server_state_base
+            };
+            if slot.is_some() {
+                return already(d, span, kw);
+            }
+            *slot = Some(path.into());
+        }
+        "master-worker" => match arg1 {
+            None | Some("no-exit-on-failure") => g.model.master_worker = true,
+            Some(_) => d.alert(span, "'master-worker' only supports 'no-exit-on-failure' option."),
+        },
         "daemon" => {
             if no_more(d, 1) {
                 g.model.daemon = true;

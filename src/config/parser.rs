@@ -110,6 +110,10 @@ pub struct ProxyConf {
     pub check: CheckConf,
     /// `log`, `log-format`, `log-tag`, `option tcplog|httplog|dontlognull|...`.
     pub log: crate::log::config::ProxyLogConf,
+    /// `load-server-state-from-file`.
+    pub load_server_state: crate::model::LoadServerState,
+    /// `server-state-file-name` (`None`: the backend's name).
+    pub server_state_file_name: Option<String>,
 }
 
 impl ProxyConf {
@@ -143,6 +147,8 @@ impl ProxyConf {
             http: HttpConf::default(),
             check: CheckConf::default(),
             log: Default::default(),
+            load_server_state: crate::model::LoadServerState::None,
+            server_state_file_name: None,
         }
     }
 
@@ -712,6 +718,41 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             if let Some((code, page)) = parse_http_error(words, span, d) {
                 p.http.errors.push(ErrorDirective::Page(code, page));
             }
+        }
+        "load-server-state-from-file" => {
+            if !capable(p, kw, Need::Backend, "", span, d) {
+                return;
+            }
+            use crate::model::LoadServerState as L;
+            p.load_server_state = match arg1 {
+                Some("global") => L::Global,
+                Some("local") => L::Local,
+                Some("none") => L::None,
+                other => {
+                    return d.alert(
+                        span,
+                        format!(
+                            "'{kw}' expects 'global', 'local' or 'none'. Got '{}'",
+                            other.unwrap_or_default()
+                        ),
+                    );
+                }
+            };
+        }
+        "server-state-file-name" => {
+            if !capable(p, kw, Need::Backend, "", span, d) {
+                return;
+            }
+            if let Some(x) = extra(2) {
+                return d.alert(
+                    span,
+                    format!("'{kw}' cannot handle unexpected argument '{x}'."),
+                );
+            }
+            p.server_state_file_name = match arg1 {
+                None | Some("use-backend-name") => None,
+                Some(f) => Some(f.to_string()),
+            };
         }
         "http-reuse" => {
             if capable(p, kw, Need::Backend, "", span, d) {

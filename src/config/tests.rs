@@ -696,3 +696,100 @@ fn cookie_and_persist_reach_the_model() {
         vec!["parsing [t.cfg:6] : 'cookie' expects <cookie_name> as argument."]
     );
 }
+
+#[test]
+fn reload_keywords_match_haproxy() {
+    // The same file through `haproxy -c` (2.6.12) gives these alerts and warnings.
+    let text = "global\n    server-state-file\n    server-state-base\n    master-worker foo\ndefaults\n    load-server-state-from-file bogus\nbackend b\n    load-server-state-from-file\n    server-state-file-name a b\n    server s 127.0.0.1:80\nfrontend f\n    bind 127.0.0.1:8999\n    load-server-state-from-file global\n    server-state-file-name x\n    default_backend b\n";
+    let Err(e) = load(text) else {
+        panic!("must fail");
+    };
+    assert_eq!(
+        e.alerts,
+        vec![
+            "parsing [t.cfg:2] : 'server-state-file' expect one argument: a file path.",
+            "parsing [t.cfg:3] : 'server-state-base' expects one argument: a directory path.",
+            "parsing [t.cfg:4] : 'master-worker' only supports 'no-exit-on-failure' option.",
+            "parsing [t.cfg:6] : 'load-server-state-from-file' expects 'global', 'local' or 'none'. Got 'bogus'",
+            "parsing [t.cfg:8] : 'load-server-state-from-file' expects 'global', 'local' or 'none'. Got ''",
+            "parsing [t.cfg:9] : 'server-state-file-name' cannot handle unexpected argument 'b'.",
+        ]
+    );
+    // (Ravelin also warns about the missing timeouts; HAProxy stops before that check.)
+    assert_eq!(
+        e.warnings.get(..2).unwrap_or_default(),
+        [
+            "parsing [t.cfg:13] : 'load-server-state-from-file' ignored because frontend 'f' has no backend capability.",
+            "parsing [t.cfg:14] : 'server-state-file-name' ignored because frontend 'f' has no backend capability.",
+        ]
+    );
+}
+
+#[test]
+fn reload_keywords_build_the_model() {
+    use crate::model::LoadServerState;
+    let m = model(&format!(
+        "global\n    master-worker no-exit-on-failure\n    server-state-base /var/lib/r\n    server-state-file st\n\
+defaults\n{TIMEOUTS}    load-server-state-from-file global\n\
+backend g\n    server s 127.0.0.1:80\n\
+backend l\n    load-server-state-from-file local\n    server-state-file-name /tmp/l.state\n    server s 127.0.0.1:80\n\
+backend n\n    load-server-state-from-file local\n    server-state-file-name use-backend-name\n    server s 127.0.0.1:80\n\
+backend o\n    load-server-state-from-file none\n    server s 127.0.0.1:80\n"
+    ));
+    assert!(m.global.master_worker);
+    assert_eq!(
+        m.global.server_state_base.as_deref(),
+        Some(std::path::Path::new("/var/lib/r"))
+    );
+    assert_eq!(
+        m.global.server_state_file.as_deref(),
+        Some(std::path::Path::new("st"))
+    );
+    let got: Vec<(LoadServerState, Option<&str>)> = m
+        .backends
+        .iter()
+        .map(|b| (b.load_server_state, b.server_state_file_name.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (LoadServerState::Global, None),
+            (LoadServerState::Local, Some("/tmp/l.state")),
+            (LoadServerState::Local, None),
+            (LoadServerState::None, None),
+        ]
+    );
+}
+
+#[test]
+fn grace_and_close_spread_time_match_haproxy() {
+    let a = alerts(
+        "global\n    grace\n    grace 1x\n    close-spread-time\n    close-spread-time 2q\n    close-spread-time infinite\n    close-spread-time 5s\n    grace 2s\n",
+    );
+    assert_eq!(
+        a.get(..4).unwrap_or_default(),
+        [
+            "parsing [t.cfg:2] : 'grace' expects <time> as argument.",
+            "parsing [t.cfg:3] : unexpected character 'x' in argument to <grace>.",
+            "parsing [t.cfg:4] : 'close-spread-time' expects <time> as argument.",
+            "parsing [t.cfg:5] : unexpected character 'q' in argument to <close-spread-time>.",
+        ]
+    );
+    use crate::model::CloseSpread;
+    let g = |extra: &str| {
+        model(&format!(
+            "global\n{extra}defaults\n{TIMEOUTS}backend b\n    server s 127.0.0.1:80\n"
+        ))
+        .global
+    };
+    assert_eq!(
+        g("    close-spread-time infinite\n").close_spread,
+        Some(CloseSpread::Infinite)
+    );
+    assert_eq!(
+        g("    close-spread-time 5s\n").close_spread,
+        Some(CloseSpread::Window(Duration::from_secs(5)))
+    );
+    assert_eq!(g("    close-spread-time 0\n").close_spread, None);
+    assert_eq!(g("    grace 2s\n").grace, Some(Duration::from_secs(2)));
+}

@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 pub mod clock;
+pub mod fdpass;
 pub mod process;
 pub mod socket;
 #[cfg(target_os = "linux")]

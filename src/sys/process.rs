@@ -59,3 +59,14 @@ pub fn raise_nofile_limit() -> u64 {
     }
     lim.rlim_cur
 }
+
+/// Sends `sig` to process `pid` (the old processes of `-sf`/`-st`, our own workers).
+pub fn signal(pid: u32, sig: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: kill(2) takes two integers; `pid` is positive, so it names one process and never
+    // a process group or every process.
+    syscall!(kill(pid, sig)).map(|_| ())
+}

@@ -131,3 +131,35 @@ pub fn somaxconn() -> u32 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(4096)
 }
+
+/// Takes ownership of the unix stream socket `fd` a master process handed to this worker
+/// (its control channel, or the socket to fetch listeners from), and makes it close-on-exec.
+///
+/// Same contract as [`inherit_listener`]: at most once per fd number, at start-up, before any
+/// other code could have opened or closed that number (the worker start-up in `main` reads
+/// each number once from its environment).
+pub fn inherit_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_GETFD only reads the descriptor flags of `fd`; no memory is passed.
+    syscall!(fcntl(fd, libc::F_GETFD))?;
+    // SAFETY: `fd` is open (checked above) and, per this function's contract, owned by no other
+    // value in this process, so the OwnedFd becomes its single owner.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = Socket::from(owned);
+    if socket.r#type()? != Type::STREAM || !socket.local_addr()?.is_unix() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a unix stream socket",
+        ));
+    }
+    socket.set_cloexec(true)?;
+    Ok(socket.into())
+}
+
+/// Lets `sock` survive `exec` (clears close-on-exec), so a child process inherits it under
+/// the same number; the caller closes its own copy once the child runs.
+pub fn set_inheritable(sock: impl AsFd, inheritable: bool) -> io::Result<()> {
+    SockRef::from(&sock).set_cloexec(!inheritable)
+}

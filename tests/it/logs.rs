@@ -396,6 +396,8 @@ backend be\n    server s1 127.0.0.1:{}\n",
             break;
         }
     }
+    // Both handles of the client socket, so the proxy sees the close at once.
+    drop(reader);
     drop(c);
     let counters = p.handle().shared().logs.clone();
     assert!(

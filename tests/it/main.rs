@@ -19,5 +19,6 @@ mod limits_dyn;
 mod logs;
 mod passive;
 mod queue;
+mod reload;
 mod retry;
 mod tcp;

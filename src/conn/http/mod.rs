@@ -358,6 +358,15 @@ impl HttpConn {
         self.drive(ctx)
     }
 
+    /// The process soft-stops: an idle keep-alive connection reads once more (a request may
+    /// be in the socket without its edge handled yet) and closes if none came.
+    pub fn on_soft_stop(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if let Phase::Head { idle: true, .. } = self.phase {
+            self.cready.readable = true;
+        }
+        self.drive(ctx)
+    }
+
     pub fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.drive(ctx)
     }
@@ -442,12 +451,66 @@ impl HttpConn {
                 Err(step) => return step,
             };
             if !progress {
+                if self.idle_while_stopping(ctx) {
+                    return Step::Close(Termination::NORMAL);
+                }
                 return self.rearm(ctx);
             }
         }
         // Still work to do: yield to the other streams and come back next turn.
         ctx.runnable.push(ctx.owner);
         self.rearm(ctx)
+    }
+
+    /// Waiting between requests with nothing received while the process soft-stops: HAProxy
+    /// closes such idle keep-alive connections at once (no `close-spread-time`); one with a
+    /// request pending is served first (its response carries `connection: close`). With a
+    /// `close-spread-time` window, a connection not closed now gets its idle deadline moved
+    /// to a point in the window (it then closes as on `timeout http-keep-alive`).
+    fn idle_while_stopping(&mut self, ctx: &Ctx<'_>) -> bool {
+        let idle = matches!(self.phase, Phase::Head { idle: true, .. })
+            && !self.cready.readable
+            && self.req.as_ref().is_none_or(|b| b.is_empty())
+            && self.out.is_none();
+        if !idle
+            || !ctx
+                .shared
+                .soft_stop
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        let now_ms = ctx.shared.ms(ctx.now);
+        let salt = self.stop_salt();
+        if ctx.shared.closes_on_stop(now_ms, salt) {
+            return true;
+        }
+        if let (Some(at), Phase::Head { deadline, .. }) =
+            (ctx.shared.idle_close_at(now_ms, salt), &mut self.phase)
+        {
+            let at = ctx.now + std::time::Duration::from_millis(at.saturating_sub(now_ms));
+            *deadline = Some(deadline.map_or(at, |d| d.min(at)));
+        }
+        false
+    }
+
+    /// The process soft-stops and this connection should end after its exchange (one relaxed
+    /// load when not stopping; see `SharedState::closes_on_stop`).
+    fn closes_on_stop(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.shared
+            .soft_stop
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && ctx
+                .shared
+                .closes_on_stop(ctx.shared.ms(ctx.now), self.stop_salt())
+    }
+
+    /// A per-connection pseudo-random number (client port and request count mixed), for
+    /// spreading closes over `close-spread-time`.
+    fn stop_salt(&self) -> u64 {
+        let x = u64::from(self.origin.src.port()) ^ (u64::from(self.requests) << 16);
+        let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 29)
     }
 
     /// One round of work; `Ok(true)` if something moved.

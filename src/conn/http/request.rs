@@ -140,8 +140,11 @@ impl HttpConn {
         };
         let mode = conn_mode(fe.http.conn_mode, be.http.conn_mode);
         let wants_tunnel = self.head.conn.upgrade || self.head.method == Method::Connect;
-        let keep_client =
-            mode != ConnMode::Close && client_wants_keep_alive(self.head.version, self.head.conn);
+        // A process stopping (soft stop, reload) ends each connection after its response
+        // (`connection: close`), as HAProxy without `close-spread-time`.
+        let keep_client = mode != ConnMode::Close
+            && client_wants_keep_alive(self.head.version, self.head.conn)
+            && !self.closes_on_stop(ctx);
         let keep_server = mode == ConnMode::KeepAlive && !wants_tunnel;
         // Cookie persistence reads (and may rewrite) the `Cookie` lines before balancing.
         let direct = match ctx.shared.backend(backend) {

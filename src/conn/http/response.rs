@@ -180,6 +180,7 @@ impl HttpConn {
                 c.fetch_add(1, Relaxed);
             }
         }
+        let stop_close = self.closes_on_stop(ctx);
         let Phase::Exchange(ex) = &mut self.phase else {
             return Ok(());
         };
@@ -188,8 +189,13 @@ impl HttpConn {
         };
         let tunnel = ex.wants_tunnel
             && (status == 101 || (ex.method == Method::Connect && (200..300).contains(&status)));
-        let keep_client =
-            ex.keep_client && !interim && self.rhead.framing != Framing::UntilClose && !tunnel;
+        // A soft stop that came while the request was in flight still closes after this
+        // response, announced in its head.
+        let keep_client = ex.keep_client
+            && !interim
+            && self.rhead.framing != Framing::UntilClose
+            && !tunnel
+            && !stop_close;
         // http-response rules (backend's, then frontend's), then http-after-response.
         self.edits.clear();
         let denied = !interim
