@@ -473,8 +473,8 @@ fn reload_under_load() -> Scenario {
     Scenario {
         name: "reload-under-load",
         about: "HTTP, 10 keep-alive + 10 connection-per-request clients, 20 reloads spread over the run (Ravelin: -W + SIGUSR2; HAProxy: -x stats socket + -sf; nginx: SIGHUP)",
-        port: 20140,
-        backends: vec![http("b1", 21141, 100), http("b2", 21142, 100)],
+        port: 20150,
+        backends: vec![http("b1", 21151, 100), http("b2", 21152, 100)],
         load: Load::Reload {
             keepalive: 10,
             close: 10,
