@@ -19,6 +19,7 @@ pub mod queue;
 pub mod reactor;
 pub mod reload;
 pub mod server;
+pub mod stats;
 pub mod sys;
 pub mod timer;
 pub mod token;

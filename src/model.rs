@@ -311,6 +311,47 @@ pub struct Frontend {
     pub restrict_req_hdr_names: RestrictHdrNames,
     /// Traffic logs: targets, line format, options.
     pub log: crate::log::ProxyLog,
+    /// `stats enable|uri|...`: the stats page this proxy serves (the frontend half of a
+    /// listen carries the listen's).
+    pub stats: Option<std::sync::Arc<StatsConf>>,
+}
+
+/// A proxy's stats page (`stats enable`, `stats uri`, `stats realm`, `stats auth`, `stats
+/// refresh`, `stats admin`, `stats hide-version`, `stats show-legends`, `stats show-node`,
+/// `stats show-desc`). Any of these keywords enables the page, as in HAProxy.
+#[derive(Clone, Debug)]
+pub struct StatsConf {
+    /// URI prefix (`/haproxy?stats` by default).
+    pub uri: String,
+    /// `stats realm` (`HAProxy Statistics` when auth is set without a realm).
+    pub realm: Option<String>,
+    /// `stats auth USER:PASS` lines (empty: no authentication).
+    pub auth: Vec<(String, String)>,
+    /// `stats refresh` in seconds.
+    pub refresh: Option<u64>,
+    /// `stats admin if|unless COND` rules (any true enables the admin form).
+    pub admin: Vec<crate::acl::Condition>,
+    pub hide_version: bool,
+    pub show_legends: bool,
+    /// `stats show-node [NAME]`: `Some("")` for the host name.
+    pub show_node: Option<String>,
+    pub show_desc: Option<String>,
+}
+
+impl Default for StatsConf {
+    fn default() -> StatsConf {
+        StatsConf {
+            uri: "/haproxy?stats".into(),
+            realm: None,
+            auth: Vec::new(),
+            refresh: None,
+            admin: Vec::new(),
+            hide_version: false,
+            show_legends: false,
+            show_node: None,
+            show_desc: None,
+        }
+    }
 }
 
 impl Frontend {
@@ -635,6 +676,8 @@ pub struct Backend {
     /// `server-state-file-name`: the file for `load-server-state-from-file local`
     /// (`None`: the backend's name).
     pub server_state_file_name: Option<String>,
+    /// `stats ...` of a backend (a request routed here to the stats URI gets the page).
+    pub stats: Option<std::sync::Arc<StatsConf>>,
 }
 
 /// `load-server-state-from-file`: where a backend's servers' states come from at start-up.
@@ -683,6 +726,7 @@ impl Backend {
             health_check: HealthCheck::default(),
             load_server_state: LoadServerState::None,
             server_state_file_name: None,
+            stats: None,
         }
     }
 }

@@ -55,6 +55,10 @@ const ALERT_EVERY: Duration = Duration::from_secs(10);
 
 /// Timer owner keys reserved for the reactor itself (above any slab key).
 const RESUME_LISTENERS: usize = usize::MAX >> 2;
+/// The once-a-second publication of the latency histograms.
+const PUBLISH_LATENCY: usize = RESUME_LISTENERS - 1;
+/// How often a reactor publishes its latency histograms for the stats.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// A listening socket of this reactor.
 #[derive(Debug)]
@@ -153,6 +157,8 @@ pub struct Ctx<'a> {
     pub stream_id: u64,
     /// This reactor's log lines, handed to the logger thread at the end of the turn.
     pub log: &'a mut LogBuf,
+    /// This reactor's latency histograms (stats), recorded at each stream's end.
+    pub latency: &'a mut crate::stats::latency::LatencyRecorder,
 }
 
 impl Ctx<'_> {
@@ -216,6 +222,7 @@ impl Core {
             debug,
             stream_id,
             log: &mut self.log,
+            latency: &mut self.latency,
         }
     }
 }
@@ -230,6 +237,8 @@ struct Core {
     runnable: Vec<Owner>,
     idle: IdlePool,
     log: LogBuf,
+    /// Latency histograms of the streams this reactor ended (published once a second).
+    latency: crate::stats::latency::LatencyRecorder,
 }
 
 pub struct Reactor {
@@ -319,6 +328,7 @@ impl Reactor {
             idle: IdlePool::new(model),
             reactor: id,
             log: LogBuf::disabled(shared.logs.clone()),
+            latency: crate::stats::latency::LatencyRecorder::new(model),
         };
         Reactor {
             id,
@@ -372,6 +382,13 @@ impl Reactor {
             l.registered = true;
         }
         self.with_checks(Instant::now(), |checks, ctx| checks.start(ctx));
+        self.core.timers.arm(
+            Instant::now() + PUBLISH_EVERY,
+            Owner {
+                key: PUBLISH_LATENCY,
+                generation: 0,
+            },
+        );
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut turn = Vec::new();
@@ -614,6 +631,11 @@ impl Reactor {
         due.clear();
         self.core.timers.expire(now, due);
         for owner in due.drain(..) {
+            if owner.key == PUBLISH_LATENCY {
+                self.core.latency.publish(&self.shared.latency, self.id);
+                self.core.timers.arm(now + PUBLISH_EVERY, owner);
+                continue;
+            }
             if owner.key != RESUME_LISTENERS
                 && owner.key & IDLE_TIMER_BIT == 0
                 && owner.key & CHECK_TIMER_BIT != 0
@@ -1067,6 +1089,7 @@ impl Reactor {
         };
         if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
             f.total.fetch_add(1, Relaxed);
+            f.rate.tick(self.shared.ms(now));
         }
         let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);

@@ -97,6 +97,75 @@ impl Slots {
     }
 }
 
+/// Events per second (HAProxy's `freq_ctr` for `rate`/`rate_max`): the count of the current
+/// second and of the one before, packed with the second they belong to. Counting is one
+/// relaxed `fetch_add`, plus a CAS (and the maximum's update) once a second when the second
+/// rolls over.
+#[derive(Debug, Default)]
+pub struct Rate {
+    /// `second << 32 | count` of the current second.
+    cur: AtomicU64,
+    /// The complete count of the second before `cur`'s.
+    prev: AtomicU32,
+    max: AtomicU32,
+}
+
+impl Rate {
+    /// Counts one event at `now_ms` (the shared millisecond clock).
+    pub fn tick(&self, now_ms: u64) {
+        let sec = (now_ms / 1000) as u32;
+        let cur = self.cur.load(Relaxed);
+        let csec = (cur >> 32) as u32;
+        // The same second, or a later one already started by a reactor whose clock read
+        // was a little newer: count there, never move the window back.
+        if csec == sec || (csec.wrapping_sub(sec) as i32) > 0 {
+            self.cur.fetch_add(1, Relaxed);
+            return;
+        }
+        let fresh = (u64::from(sec) << 32) | 1;
+        match self.cur.compare_exchange(cur, fresh, Relaxed, Relaxed) {
+            Ok(old) => {
+                let old_sec = (old >> 32) as u32;
+                let old_count = old as u32;
+                let prev = if old_sec.wrapping_add(1) == sec {
+                    old_count
+                } else {
+                    0
+                };
+                self.prev.store(prev, Relaxed);
+                // The finished second's count is a candidate maximum (the running second's
+                // is looked at by `max`).
+                self.max.fetch_max(old_count, Relaxed);
+            }
+            // Another reactor rolled it over first: count in the new second.
+            Err(_) => {
+                self.cur.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Events over the last second: the previous second's count weighted by the part of it
+    /// still inside the window, plus the current second's (HAProxy's `read_freq_ctr`).
+    pub fn per_sec(&self, now_ms: u64) -> u32 {
+        let sec = (now_ms / 1000) as u32;
+        let cur = self.cur.load(Relaxed);
+        let (csec, count) = ((cur >> 32) as u32, cur as u32);
+        if csec == sec {
+            let past = u64::from(self.prev.load(Relaxed)) * (1000 - now_ms % 1000) / 1000;
+            count.saturating_add(past as u32)
+        } else if csec.wrapping_add(1) == sec {
+            (u64::from(count) * (1000 - now_ms % 1000) / 1000) as u32
+        } else {
+            0
+        }
+    }
+
+    /// The highest count seen in one second (the running second included).
+    pub fn max(&self) -> u32 {
+        self.max.load(Relaxed).max(self.cur.load(Relaxed) as u32)
+    }
+}
+
 /// Administrative state of a server (HAProxy's `ready|drain|maint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -180,6 +249,14 @@ pub struct ServerState {
     dynamic: std::sync::Mutex<Option<Arc<crate::model::Server>>>,
     /// An added server is a backup one (read by picks for spare slots only).
     added_backup: AtomicBool,
+    /// New streams per second (stats `rate`).
+    pub rate: Rate,
+    /// HTTP responses received from this server by class (0 = 1xx ... 4 = 5xx, 5 = other).
+    pub http_responses: [AtomicU64; 6],
+    /// Time spent DOWN (ms) before the current down period, and when that period started
+    /// (`u64::MAX`: up), for the stats `downtime`.
+    downtime_ms: AtomicU64,
+    down_since: AtomicU64,
 }
 
 /// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
@@ -266,6 +343,10 @@ impl ServerState {
             addr: std::sync::Mutex::new(None),
             dynamic: std::sync::Mutex::new(None),
             added_backup: AtomicBool::new(false),
+            rate: Rate::default(),
+            http_responses: Default::default(),
+            downtime_ms: AtomicU64::new(0),
+            down_since: AtomicU64::new(if s.starts_up() { u64::MAX } else { 0 }),
         }
     }
 
@@ -396,6 +477,7 @@ impl ServerState {
         ] {
             c.store(0, Relaxed);
         }
+        self.http_responses.iter().for_each(|c| c.store(0, Relaxed));
     }
 
     /// In NOLB (`disable-on-404`): no new load-balanced traffic.
@@ -436,7 +518,25 @@ impl ServerState {
         let was = self.up.swap(up, Relaxed);
         if up && !was {
             self.start_ramp(now_ms);
+            let since = self.down_since.swap(u64::MAX, Relaxed);
+            if since != u64::MAX {
+                self.downtime_ms
+                    .fetch_add(now_ms.saturating_sub(since), Relaxed);
+            }
+        } else if !up && was {
+            self.down_since.store(now_ms, Relaxed);
         }
+    }
+
+    /// Total time spent DOWN so far, in ms (HAProxy's `downtime`).
+    pub fn downtime_ms(&self, now_ms: u64) -> u64 {
+        let since = self.down_since.load(Relaxed);
+        let cur = if since == u64::MAX {
+            0
+        } else {
+            now_ms.saturating_sub(since)
+        };
+        self.downtime_ms.load(Relaxed) + cur
     }
 
     fn start_ramp(&self, now_ms: u64) {
@@ -574,9 +674,50 @@ pub struct BackendState {
     /// Spare server slots ever filled by `add server` (a high-water mark): picks look at the
     /// configured servers and this many spares, so unused spares cost nothing.
     pub spares_used: AtomicUsize,
+    /// HTTP requests routed here.
+    pub requests: AtomicU64,
+    /// Client bytes of the streams routed here (HTTP: counted when the connection closes).
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// New streams per second.
+    pub rate: Rate,
+    /// When the backend last went from no usable server to some or back (ms on the shared
+    /// clock), and the time it spent with none, for the stats.
+    pub last_change_ms: AtomicU64,
+    downtime_ms: AtomicU64,
+    down_since: AtomicU64,
 }
 
 impl BackendState {
+    /// Records whether the backend has a usable server now (called on server transitions).
+    pub fn note_usable(&self, usable: bool, now_ms: u64) {
+        if usable {
+            let since = self.down_since.swap(u64::MAX, Relaxed);
+            if since != u64::MAX {
+                self.downtime_ms
+                    .fetch_add(now_ms.saturating_sub(since), Relaxed);
+                self.last_change_ms.store(now_ms, Relaxed);
+            }
+        } else if self
+            .down_since
+            .compare_exchange(u64::MAX, now_ms, Relaxed, Relaxed)
+            .is_ok()
+        {
+            self.last_change_ms.store(now_ms, Relaxed);
+        }
+    }
+
+    /// Time spent with no usable server, in ms.
+    pub fn downtime_ms(&self, now_ms: u64) -> u64 {
+        let since = self.down_since.load(Relaxed);
+        let cur = if since == u64::MAX {
+            0
+        } else {
+            now_ms.saturating_sub(since)
+        };
+        self.downtime_ms.load(Relaxed) + cur
+    }
+
     /// Counts a stream's wait in a queue before it got a slot.
     pub fn count_queue_wait(&self, waited: std::time::Duration) {
         self.queue_waits.fetch_add(1, Relaxed);
@@ -635,6 +776,25 @@ pub struct FrontendState {
     pub denied: AtomicU64,
     /// One per `Bind` of the frontend, in model order.
     pub binds: Box<[Slots]>,
+    /// Client bytes (TCP: at stream close; HTTP: at connection close).
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// New sessions per second.
+    pub rate: Rate,
+    /// HTTP requests answered by Ravelin itself (stats page, exporter, monitor-uri).
+    pub intercepted: AtomicU64,
+    /// HTTP responses sent to clients by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
+    pub http_responses: [AtomicU64; 6],
+}
+
+impl FrontendState {
+    /// Counts a response sent to a client.
+    pub fn count_status(&self, status: u16) {
+        let class = usize::from(status / 100).saturating_sub(1).min(5);
+        if let Some(c) = self.http_responses.get(class) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// Everything the reactors share. Built once per start; `Arc`-shared.
@@ -679,6 +839,10 @@ pub struct SharedState {
     epoch: std::time::Instant,
     /// The last invalid request/response per proxy (the runtime API's `show errors`).
     pub errors: crate::api::errors::Captures,
+    /// Latency histograms published by each reactor (merged by stats readers).
+    pub latency: crate::stats::latency::Published,
+    /// Wall-clock time of the start, in seconds since the epoch (stats `Start_time_sec`).
+    pub started_unix: u64,
 }
 
 impl SharedState {
@@ -698,6 +862,11 @@ impl SharedState {
                     .iter()
                     .map(|b| Slots::new(b.maxconn.unwrap_or(0)))
                     .collect(),
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                rate: Rate::default(),
+                intercepted: AtomicU64::new(0),
+                http_responses: Default::default(),
             })
             .collect();
         let backends = model
@@ -725,9 +894,17 @@ impl SharedState {
                 queue_waits: AtomicU64::new(0),
                 queue_wait_ms: AtomicU64::new(0),
                 spares_used: AtomicUsize::new(0),
+                requests: AtomicU64::new(0),
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                rate: Rate::default(),
+                last_change_ms: AtomicU64::new(0),
+                downtime_ms: AtomicU64::new(0),
+                down_since: AtomicU64::new(u64::MAX),
             })
             .collect();
         SharedState {
+            latency: crate::stats::latency::Published::new(&model, reactors),
             model,
             global: Slots::new(global_maxconn),
             frontends,
@@ -748,6 +925,9 @@ impl SharedState {
             wakers: std::sync::OnceLock::new(),
             epoch: std::time::Instant::now(),
             errors: Default::default(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
         }
     }
 
@@ -836,6 +1016,22 @@ impl SharedState {
         }
     }
 
+    /// Sends a runtime change (runtime API, stats page admin form) to the reactor owning the
+    /// server's probes (reactor 0 when it has none), so its health counters follow.
+    pub fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::check::runtime::RuntimeOp) {
+        let owner =
+            crate::check::owner_of(&self.model, self.reactors(), be.0 as usize, srv.0 as usize)
+                .unwrap_or(0);
+        self.send_note(
+            owner,
+            HealthNote::Runtime {
+                backend: be,
+                server: srv,
+                op,
+            },
+        );
+    }
+
     /// Sends every reactor the note.
     pub fn broadcast_note(&self, note: HealthNote) {
         for r in 0..self.notes.len() {
@@ -863,9 +1059,18 @@ impl SharedState {
             f.conns.reset_peak();
             f.binds.iter().for_each(Slots::reset_peak);
             if all {
-                for c in [&f.total, &f.requests, &f.req_errors, &f.denied] {
+                for c in [
+                    &f.total,
+                    &f.requests,
+                    &f.req_errors,
+                    &f.denied,
+                    &f.bytes_in,
+                    &f.bytes_out,
+                    &f.intercepted,
+                ] {
                     c.store(0, Relaxed);
                 }
+                f.http_responses.iter().for_each(|c| c.store(0, Relaxed));
             }
         }
         for b in self.backends.iter() {
@@ -884,6 +1089,9 @@ impl SharedState {
                     &b.queue_timeouts,
                     &b.queue_waits,
                     &b.queue_wait_ms,
+                    &b.requests,
+                    &b.bytes_in,
+                    &b.bytes_out,
                 ] {
                     c.store(0, Relaxed);
                 }

@@ -35,22 +35,7 @@ pub enum Flow {
     GetSocks,
 }
 
-/// `show stat` output form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatForm {
-    Csv,
-    Typed,
-    Json,
-}
-
-/// `show stat [{<iid>|<proxy>} <type> <sid>]`: which proxies, object kinds (HAProxy's mask:
-/// 1 frontends, 2 backends, 4 servers; -1 all) and server id (-1: all).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatFilter {
-    pub proxy: Option<String>,
-    pub kind_mask: i32,
-    pub server: Option<i32>,
-}
+pub use crate::stats::{StatFilter, StatForm};
 
 /// `show stat` / `show info` flags besides the form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,9 +45,9 @@ pub struct StatFlags {
     pub no_maint: bool,
 }
 
-/// HOOK (wired by the lead at merge): `show stat` — replace the body with
-/// `crate::stats::show_stat(&ctx.shared, form, filter, out)` (the renderer in `stats/`; `flags`
-/// carries `desc`/`up`/`no-maint` should it take them).
+/// `show stat`: the rows of `crate::stats`, `up` keeping only servers that are UP and
+/// `no-maint` dropping servers in maintenance (`desc` is accepted; Ravelin has no
+/// descriptions to add).
 pub fn render_stat(
     ctx: &Ctx,
     form: StatForm,
@@ -70,14 +55,23 @@ pub fn render_stat(
     flags: StatFlags,
     out: &mut String,
 ) {
-    let _ = (ctx, form, filter, flags, out);
+    let mut filter = filter.clone();
+    filter.up_only = flags.up;
+    filter.no_maint = flags.no_maint;
+    crate::stats::show_stat(&ctx.shared, form, &filter, out);
 }
 
-/// HOOK (wired by the lead at merge): `show info` — replace the body with
-/// `crate::stats::show_info(&ctx.shared, &info, out)`, `info` built from `ctx.started` and the
-/// process (`form` says typed/json).
+/// `show info [typed|json]`.
 pub fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
-    let _ = (ctx, form, out);
+    let mut info = crate::stats::ProcessInfo::current(&ctx.shared);
+    info.start_unix = ctx
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(info.start_unix, |d| d.as_secs());
+    info.hard_maxconn = ctx.hard_maxconn;
+    let mut plain = String::new();
+    crate::stats::show_info(&ctx.shared, &info, &mut plain);
+    crate::stats::info_form(&plain, form, out);
 }
 
 const DENIED: &str = "Permission denied\n";
@@ -735,11 +729,7 @@ fn show_stat(ctx: &Ctx, rest: &[&str], out: &mut String) {
 
 /// The arguments of `show stat`.
 fn stat_args(rest: &[&str]) -> (StatForm, StatFilter, StatFlags) {
-    let mut filter = StatFilter {
-        proxy: None,
-        kind_mask: -1,
-        server: None,
-    };
+    let mut filter = StatFilter::default();
     let mut args = rest;
     let is_flag = |a: &str| matches!(a, "typed" | "json" | "desc" | "up" | "no-maint");
     if let (Some(px), Some(kind), Some(sid)) = (rest.first(), rest.get(1), rest.get(2)) {
@@ -847,7 +837,8 @@ mod tests {
             StatFilter {
                 proxy: Some("be".into()),
                 kind_mask: 4,
-                server: None
+                server: None,
+                ..StatFilter::default()
             }
         );
         assert!(flags.up && !flags.desc);

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::check::passive::HealthNote;
 use crate::model::{BackendId, CliAddr, CliLevel, FrontendId, ServerId};
 use crate::reactor::Command;
 use crate::server::SharedState;
@@ -125,23 +124,9 @@ impl Ctx {
         }
     }
 
-    /// Sends a runtime change to the reactor owning the server's probes (reactor 0 without).
+    /// Sends a runtime change to the reactor owning the server's probes.
     fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::check::runtime::RuntimeOp) {
-        let owner = crate::check::owner_of(
-            &self.shared.model,
-            self.shared.reactors(),
-            be.0 as usize,
-            srv.0 as usize,
-        )
-        .unwrap_or(0);
-        self.shared.send_note(
-            owner,
-            HealthNote::Runtime {
-                backend: be,
-                server: srv,
-                op,
-            },
-        );
+        self.shared.send_runtime(be, srv, op);
     }
 
     fn reactors(&self) -> usize {

@@ -114,6 +114,7 @@ pub fn apply(
     }
     st.check.last_change_ms.store(now_ms, Relaxed);
     let (active, backups) = usable_counts(be, bs);
+    bs.note_usable(active + backups > 0, now_ms);
     report::transition_line(
         line,
         &Transition {
@@ -310,7 +311,9 @@ pub fn apply_admin(
         crate::log::LOG_NOTICE,
         line,
     );
-    alert_if_none_left(shared, be_id, before, usable_counts(be, bs));
+    let after = usable_counts(be, bs);
+    bs.note_usable(after.0 + after.1 > 0, now_ms);
+    alert_if_none_left(shared, be_id, before, after);
 }
 
 fn running_on_backup(active: u32, backups: u32) -> &'static str {

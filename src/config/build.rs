@@ -22,7 +22,11 @@ use crate::model::{
 pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
     let global = build_global(parsed.global, d);
     let http_errors = parsed.http_errors;
-    let proxies: Vec<ProxyConf> = parsed.proxies.into_iter().filter(|p| !p.discard).collect();
+    let mut proxies: Vec<ProxyConf> = parsed.proxies.into_iter().filter(|p| !p.discard).collect();
+    for p in &mut proxies {
+        crate::config::stats::check_mode(p, d);
+    }
+    let proxies = proxies;
     // Backend ids in declaration order, listens included.
     let backend_ids: Vec<(usize, BackendId)> = proxies
         .iter()
@@ -135,6 +139,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 unique_id_header: p.http.unique_id_header.clone(),
                 restrict_req_hdr_names: p.http.restrict,
                 log: proxy_log(p, &model.global, true, d),
+                stats: p.http.stats.clone().map(std::sync::Arc::new),
             });
         }
         missing_timeouts(p, d);
@@ -249,6 +254,12 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 health_check: build_health_check(p, idx, &model.global, d),
                 load_server_state: p.load_server_state,
                 server_state_file_name: p.server_state_file_name.clone(),
+                stats: if p.kind == Kind::Listen {
+                    // Served by the listen's frontend half.
+                    None
+                } else {
+                    p.http.stats.clone().map(std::sync::Arc::new)
+                },
             });
         }
     }

@@ -35,6 +35,11 @@ pub struct HttpConf {
     pub unique_id_header: Option<String>,
     pub restrict: RestrictHdrNames,
     pub dispatch: Option<SocketAddr>,
+    /// `stats ...` keywords (inherited from defaults, as HAProxy's `uri_auth`).
+    pub stats: Option<crate::model::StatsConf>,
+    /// Set by a `stats` keyword in this very section (a `stats admin` condition cannot be
+    /// inherited: ACLs are not).
+    pub stats_local: bool,
 }
 
 impl HttpConf {
@@ -45,6 +50,7 @@ impl HttpConf {
             rules: HttpRules::default(),
             captures: Vec::new(),
             dispatch: None,
+            stats_local: false,
             ..self.clone()
         }
     }

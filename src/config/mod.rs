@@ -23,6 +23,7 @@ pub mod parser;
 pub mod retry;
 pub mod rules;
 pub mod server;
+pub mod stats;
 pub mod tcpcheck;
 pub mod units;
 

@@ -759,6 +759,7 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 http_kw::parse_http_reuse(p, words, span, d);
             }
         }
+        "stats" => crate::config::stats::parse_stats(p, words, span, d),
         "monitor-uri" => {
             if capable(p, kw, Need::Frontend, "", span, d) {
                 http_kw::parse_monitor_uri(p, words, span, d);

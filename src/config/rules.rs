@@ -61,6 +61,7 @@ impl List {
                     | "redirect"
                     | "allow"
                     | "wait-for-body"
+                    | "use-service"
             ),
             List::Response => matches!(
                 action,
@@ -311,6 +312,16 @@ fn parse_action(
             })
         }
         "return" => Ok(Action::Return(parse_reply(args, 200, false, span, d)?)),
+        "use-service" => match args.first().map(String::as_str) {
+            Some("prometheus-exporter") => match args.get(1) {
+                Some(x) => Err(Fail::Trailing(x.clone())),
+                None => Ok(Action::UseService(
+                    crate::http::rules::Service::PrometheusExporter,
+                )),
+            },
+            Some(other) => Err(Fail::Rule(format!("'{other}' unknown service name.."))),
+            None => Err(Fail::Rule("expects a service name.".into())),
+        },
         "redirect" => parse_redirect(args).map(Action::Redirect),
         "wait-for-body" => {
             let usage = || Fail::Rule("expects time <time> [ at-least <bytes> ].".into());

@@ -350,3 +350,100 @@ fn http_errors_sections_and_error_pages() {
         ]
     );
 }
+
+#[test]
+fn stats_keywords_match_haproxy() {
+    // Messages from `haproxy -c` 2.6.12, one line at a time.
+    assert_eq!(
+        one("stats"),
+        [
+            "parsing [t.cfg:9]: missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'."
+        ]
+    );
+    assert_eq!(
+        one("stats foo"),
+        [
+            "parsing [t.cfg:9]: unknown stats parameter 'foo', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'."
+        ]
+    );
+    assert_eq!(
+        one("stats uri"),
+        ["parsing [t.cfg:9] : 'uri' needs an URI prefix."]
+    );
+    assert_eq!(
+        one("stats auth"),
+        ["parsing [t.cfg:9] : 'auth' needs a user:password account."]
+    );
+    assert_eq!(
+        one("stats realm"),
+        ["parsing [t.cfg:9] : 'realm' needs an realm name."]
+    );
+    assert_eq!(
+        one("stats refresh x"),
+        ["parsing [t.cfg:9]: unexpected character 'x' in argument to stats refresh interval."]
+    );
+    assert_eq!(
+        one("stats admin TRUE"),
+        [
+            "parsing [t.cfg:9] : 'stats admin' requires either 'if' or 'unless' followed by a condition."
+        ]
+    );
+    assert_eq!(
+        one("stats scope"),
+        ["parsing [t.cfg:9] : 'scope' needs a proxy name."]
+    );
+    assert_eq!(
+        one("stats scope be"),
+        [
+            "parsing [t.cfg:9] : 'stats scope' is a HAProxy keyword that Ravelin does not support yet."
+        ]
+    );
+    assert_eq!(
+        alerts(&format!(
+            "{HEAD}    stats admin if TRUE\nbackend be\n    server s 127.0.0.1:1\n"
+        )),
+        ["parsing [t.cfg:6]: 'stats admin' not allowed in 'defaults' section."]
+    );
+    assert_eq!(
+        one("http-request use-service foo"),
+        [
+            "parsing [t.cfg:9] : error detected in frontend 'fe' while parsing 'http-request use-service' rule : 'foo' unknown service name.."
+        ]
+    );
+    assert!(one("http-request use-service prometheus-exporter if { path /metrics }").is_empty());
+}
+
+#[test]
+fn stats_settings_inherit_and_need_http_mode() {
+    let (m, w) = model(&format!(
+        "{HEAD}    stats uri /x\n    stats refresh 10s\n\
+frontend f\n    mode tcp\n    bind :1\n    stats enable\n    default_backend t\n\
+backend t\n    mode tcp\n    server s 127.0.0.1:1\n\
+listen l\n    bind :2\n    stats realm R\\ S\n    stats auth a:b\n    stats auth c:d\n    stats hide-version\n    stats admin if TRUE\n    server s 127.0.0.1:1\n\
+backend b\n    stats show-node n1\n    server s 127.0.0.1:1\n\
+backend plain\n    mode http\n    server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(
+        w,
+        [
+            "'stats' statement ignored for frontend 'f' as it requires HTTP mode.",
+            "'stats' statement ignored for backend 't' as it requires HTTP mode."
+        ]
+    );
+    assert!(m.frontends[0].stats.is_none());
+    let l = m.frontends[1].stats.as_ref().expect("listen stats");
+    assert_eq!(l.uri, "/x");
+    assert_eq!(l.refresh, Some(10));
+    assert_eq!(l.realm.as_deref(), Some("R S"));
+    assert_eq!(l.auth, [("a".into(), "b".into()), ("c".into(), "d".into())]);
+    assert!(l.hide_version);
+    assert_eq!(l.admin.len(), 1);
+    // The listen's backend half does not serve it a second time.
+    assert!(m.backends[0].stats.is_none());
+    assert!(m.backends[1].stats.is_none(), "a tcp backend");
+    let b = m.backends[2].stats.as_ref().expect("backend stats");
+    assert_eq!(b.show_node.as_deref(), Some("n1"));
+    assert_eq!(b.uri, "/x", "inherited from defaults");
+    // Defaults' stats apply to every HTTP proxy, as HAProxy's uri_auth.
+    assert!(m.backends[3].stats.is_some());
+}

@@ -286,8 +286,14 @@ impl Connector {
     }
 
     fn took(&mut self, ctx: &Ctx<'_>, s: ServerId) -> Assign {
-        if let Some(ss) = ctx.shared.server(self.backend, s) {
-            ss.total.fetch_add(1, Relaxed);
+        if let Some(bs) = ctx.shared.backend(self.backend) {
+            let now_ms = ctx.shared.ms(ctx.now);
+            bs.total.fetch_add(1, Relaxed);
+            bs.rate.tick(now_ms);
+            if let Some(ss) = bs.servers.get(s.0 as usize) {
+                ss.total.fetch_add(1, Relaxed);
+                ss.rate.tick(now_ms);
+            }
         }
         self.server = Some(s);
         self.log.server = Some(s);

@@ -63,6 +63,7 @@ pub fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
 
 /// Writes the traffic line of a stream (TCP) or a request (HTTP) ending now.
 pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
+    record_latency(ctx, c, s);
     if !wanted(ctx, s.frontend) {
         return;
     }
@@ -215,6 +216,32 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     ctx.log.emit(Source::Frontend(s.frontend.0), level, |out| {
         format::render(fmt, &rec, out)
     });
+}
+
+/// Records the stream's (HTTP: the request's) timers in the reactor's latency histograms
+/// for the stats: Tt always, Tw/Tc/Tr when the stream got that far, as the log reports them.
+/// A stream that never sent a request byte (HTTP) is not a request and is not recorded.
+fn record_latency(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
+    let m = s.marks;
+    if s.http && m.req_first.is_none() {
+        return;
+    }
+    let ms = |v: i64| u64::try_from(v).ok();
+    let tr = if s.http {
+        ms(span(c.log.connected, m.res_head))
+    } else {
+        None
+    };
+    let t = crate::stats::latency::Timings {
+        tt_ms: ms(span(Some(m.start), Some(ctx.now))).unwrap_or(0),
+        tr_ms: tr,
+        tc_ms: ms(span(c.log.granted, c.log.connected)),
+        tw_ms: ms(span(c.log.assign, c.log.granted)),
+    };
+    let server = c.log.server.filter(|_| s.routed).map(|sid| sid.0 as usize);
+    let backend = s.routed.then_some(c.backend.0 as usize);
+    ctx.latency
+        .record(s.frontend.0 as usize, backend, server, &t);
 }
 
 /// The legacy line HAProxy writes at accept when a logging frontend has no line format:

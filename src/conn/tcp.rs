@@ -313,27 +313,34 @@ impl Tunnel {
             ss.bytes_in.fetch_add(bytes_in, Relaxed);
             ss.bytes_out.fetch_add(bytes_out, Relaxed);
         }
-        self.connector.release(ctx);
-        if logline::wanted(ctx, self.entry.frontend) {
-            self.marks.bytes_in = bytes_in;
-            self.marks.bytes_out = bytes_out;
-            let line = StreamLog {
-                frontend: self.entry.frontend,
-                src: self.entry.src,
-                dst: self.entry.dst,
-                routed: true,
-                marks: &self.marks,
-                term,
-                cookie: *b"--",
-                request_line: None,
-                http: false,
-                unique_id: b"",
-                cap_req: &[],
-                cap_res: &[],
-                req_counter: 0,
-            };
-            logline::emit(ctx, &self.connector, &line);
+        if let Some(f) = ctx.shared.frontends.get(self.entry.frontend.0 as usize) {
+            f.bytes_in.fetch_add(bytes_in, Relaxed);
+            f.bytes_out.fetch_add(bytes_out, Relaxed);
         }
+        if let Some(b) = ctx.shared.backend(self.entry.backend) {
+            b.bytes_in.fetch_add(bytes_in, Relaxed);
+            b.bytes_out.fetch_add(bytes_out, Relaxed);
+        }
+        self.connector.release(ctx);
+        // `emit` records the stream's timers for the stats, then logs when the frontend does.
+        self.marks.bytes_in = bytes_in;
+        self.marks.bytes_out = bytes_out;
+        let line = StreamLog {
+            frontend: self.entry.frontend,
+            src: self.entry.src,
+            dst: self.entry.dst,
+            routed: true,
+            marks: &self.marks,
+            term,
+            cookie: *b"--",
+            request_line: None,
+            http: false,
+            unique_id: b"",
+            cap_req: &[],
+            cap_res: &[],
+            req_counter: 0,
+        };
+        logline::emit(ctx, &self.connector, &line);
     }
 
     /// Bytes forwarded so far (client→server, server→client).

@@ -165,6 +165,15 @@ pub enum Action {
         time: Duration,
         at_least: u64,
     },
+    /// `use-service NAME`: a final action, the request is answered by a built-in service.
+    UseService(Service),
+}
+
+/// The services `http-request use-service` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `prometheus-exporter`: the metrics of `stats::prometheus`.
+    PrometheusExporter,
 }
 
 /// One rule line.
@@ -194,6 +203,8 @@ pub enum Verdict<'m> {
     Return(&'m ReturnSpec),
     /// Answer with a redirect; the `Location` value is [`HeaderEdits::location`].
     Redirect { code: u16 },
+    /// Answer with a built-in service (`use-service`).
+    Service(Service),
 }
 
 /// What happens to one original header line.
@@ -518,6 +529,7 @@ fn apply<'m>(
                 return Verdict::Redirect { code: r.code };
             }
             Action::Allow => return Verdict::Continue,
+            Action::UseService(svc) => return Verdict::Service(*svc),
             // Not an answer: the rules go on; the connection waits before contacting a server.
             Action::WaitForBody { time, at_least } => {
                 edits.wait_body.get_or_insert((*time, *at_least));

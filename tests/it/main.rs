@@ -21,4 +21,5 @@ mod passive;
 mod queue;
 mod reload;
 mod retry;
+mod stats;
 mod tcp;

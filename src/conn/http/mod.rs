@@ -210,6 +210,13 @@ pub struct HttpConn {
     uid: Vec<u8>,
     /// `%rt`: the frontend's request count when this request arrived.
     req_counter: u64,
+    /// Bytes read from / written to the client (frontend and backend `bin`/`bout`, added at
+    /// teardown).
+    bytes_in: u64,
+    bytes_out: u64,
+    /// A generated response too large for one buffer (the stats page), written after `out`;
+    /// with the offset already sent.
+    long_out: Option<(Vec<u8>, usize)>,
 }
 
 /// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
@@ -322,6 +329,9 @@ impl HttpConn {
             cap_res: Vec::new(),
             uid: Vec::new(),
             req_counter: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            long_out: None,
         }
     }
 
@@ -579,7 +589,7 @@ impl HttpConn {
                 progress |= self.maybe_finish(ctx)?;
             }
             Phase::Reply { close, term } => {
-                if self.out.is_none() {
+                if self.out.is_none() && self.long_out.is_none() {
                     let (close, term) = (*close, *term);
                     self.log_request(ctx, term);
                     if close {
@@ -625,6 +635,7 @@ impl HttpConn {
             }
             Ok(n) => {
                 buf.filled(n);
+                self.bytes_in += n as u64;
                 self.cready.after_read(n, room);
                 self.marks.bytes_in += n as u64;
                 if let Phase::Head { .. } = self.phase {
@@ -673,7 +684,7 @@ impl HttpConn {
     /// Writes `out`, then returns it to the pool once empty.
     fn flush_out(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
         let Some(out) = self.out.as_mut() else {
-            return Ok(false);
+            return self.flush_long_out(ctx);
         };
         if !self.cready.writable {
             return Ok(false);
@@ -684,6 +695,7 @@ impl HttpConn {
                 Ok(n) => {
                     out.consume(n);
                     self.marks.bytes_out += n as u64;
+                    self.bytes_out += n as u64;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -698,6 +710,42 @@ impl HttpConn {
             if let Some(b) = self.out.take() {
                 ctx.pools.bufs.put(b);
             }
+        }
+        if progress {
+            self.touch_client(ctx);
+        }
+        if self.out.is_none() && self.long_out.is_some() {
+            progress |= self.flush_long_out(ctx)?;
+        }
+        Ok(progress)
+    }
+
+    /// Writes the rest of a large generated response (after `out`).
+    fn flush_long_out(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
+        let Some((body, sent)) = self.long_out.as_mut() else {
+            return Ok(false);
+        };
+        if !self.cready.writable {
+            return Ok(false);
+        }
+        let mut progress = false;
+        while let Some(rest) = body.get(*sent..).filter(|r| !r.is_empty()) {
+            match self.client.write(rest) {
+                Ok(n) => {
+                    *sent += n;
+                    self.bytes_out += n as u64;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.cready.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.client_failed(ctx, e)),
+            }
+        }
+        if body.len() <= *sent {
+            self.long_out = None;
         }
         if progress {
             self.touch_client(ctx);
@@ -781,10 +829,26 @@ impl HttpConn {
         // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
         // poll set, and the client socket is never shared.
         if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
-            self.marks.bytes_in += d.request.bytes;
-            self.marks.bytes_out += d.response.bytes;
-            d.release(ctx.pools);
+            let (i, o) = d.release(ctx.pools);
+            self.marks.bytes_in += i;
+            self.marks.bytes_out += o;
+            self.bytes_in += i;
+            self.bytes_out += o;
             self.drop_upstream(ctx, true);
+        }
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.bytes_in
+                .fetch_add(self.bytes_in, std::sync::atomic::Ordering::Relaxed);
+            f.bytes_out
+                .fetch_add(self.bytes_out, std::sync::atomic::Ordering::Relaxed);
+        }
+        if self.routed {
+            if let Some(b) = ctx.shared.backend(self.connector.backend) {
+                b.bytes_in
+                    .fetch_add(self.bytes_in, std::sync::atomic::Ordering::Relaxed);
+                b.bytes_out
+                    .fetch_add(self.bytes_out, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         if let Some(up) = self.up.take() {
             let reusable = up.connected && !up.eof && up.res.as_ref().is_none_or(|b| b.is_empty());
@@ -828,10 +892,8 @@ impl HttpConn {
             return;
         }
         self.marks.pending = false;
-        if !logline::wanted(ctx, self.origin.frontend) {
-            return;
-        }
-        let cookie = if self.routed {
+        // `emit` records the request's timers for the stats even when nothing is logged.
+        let cookie = if self.routed && logline::wanted(ctx, self.origin.frontend) {
             let conf = ctx
                 .shared
                 .model

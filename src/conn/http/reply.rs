@@ -51,6 +51,7 @@ impl HttpConn {
     ) -> Step {
         let shared = ctx.shared;
         self.marks.status = i64::from(status);
+        self.count_local(ctx, status);
         let page = self.page(&shared.model, status);
         self.reply_with(ctx, close, term, |out| {
             let n = page.len().min(out.len());
@@ -71,6 +72,7 @@ impl HttpConn {
     ) -> Step {
         let term = Termination::new(Cause::Local, Stage::Request);
         self.marks.status = i64::from(spec.status);
+        self.count_local(ctx, spec.status);
         self.reply_with(ctx, close, term, |out| {
             let payload: &[u8] = match &spec.body {
                 ReplyBody::Raw(raw) => {
@@ -109,6 +111,7 @@ impl HttpConn {
     pub(super) fn reply_redirect(&mut self, ctx: &mut Ctx<'_>, code: u16, close: bool) -> Step {
         let term = Termination::new(Cause::Local, Stage::Request);
         self.marks.status = i64::from(code);
+        self.count_local(ctx, code);
         let edits = std::mem::take(&mut self.edits);
         let step = self.reply_with(ctx, close, term, |out| {
             let mut w = HeadWriter::new(out);
@@ -132,6 +135,62 @@ impl HttpConn {
         });
         self.edits = edits;
         step
+    }
+
+    /// Counts a request answered by a built-in service (stats page, exporter) before its
+    /// response is built, so the page counts itself, as HAProxy's does.
+    pub(super) fn count_intercepted(&self, ctx: &Ctx<'_>) {
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.intercepted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a response Ravelin generated in the frontend's `hrsp_*`.
+    pub(super) fn count_local(&self, ctx: &Ctx<'_>, status: u16) {
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.count_status(status);
+        }
+    }
+
+    /// Sends a generated response of any size (`bytes`: head and body), then closes or waits
+    /// for the next request. The bytes are written from the heap after `out` (the stats
+    /// page does not fit a buffer).
+    pub(super) fn reply_owned(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        status: u16,
+        mut bytes: Vec<u8>,
+        close: bool,
+    ) -> Step {
+        self.count_local(ctx, status);
+        if self.head.method == Method::Head {
+            // The head only (its content-length still says what a GET gets).
+            if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                bytes.truncate(end + 4);
+            }
+        }
+        // Bytes already queued for the client (an interim `100 Continue`) leave first.
+        if self.out.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.out.take() {
+                ctx.pools.bufs.put(b);
+            }
+        }
+        if let Phase::Exchange(_) | Phase::Connecting { .. } | Phase::TurnAround { .. } = self.phase
+        {
+            self.connector.release(ctx);
+        }
+        if let Some(b) = self.head_out.take() {
+            ctx.pools.bufs.put(b);
+        }
+        self.long_out = Some((bytes, 0));
+        let fe = ctx.frontend_timeouts(self.origin.frontend);
+        self.client_deadline = fe.client.map(|t| ctx.now + t);
+        self.phase = Phase::Reply {
+            close,
+            term: Termination::NORMAL,
+        };
+        self.drive(ctx)
     }
 
     /// Writes a generated response into `out` with `write` (which returns its length, or

@@ -109,6 +109,13 @@ impl HttpConn {
         if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
             return Err(step);
         }
+        // The stats page comes after the proxy's `http-request` rules (a `deny` there
+        // protects it, as in HAProxy) and skips the backend choice.
+        if let Some(conf) = &fe.stats {
+            if let Some(r) = self.stats_page(ctx, conf, &fe.name, keep) {
+                return r;
+            }
+        }
         let view = request_view(&self.req, &self.head, self.origin);
         let Some(backend) = rules::select_backend(fe, &view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
@@ -121,6 +128,11 @@ impl HttpConn {
             let verdict = rules::apply_request(&be.rules.request, &view, &mut self.edits);
             if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
                 return Err(step);
+            }
+            if let Some(conf) = &be.stats {
+                if let Some(r) = self.stats_page(ctx, conf, &be.name, keep) {
+                    return r;
+                }
             }
         }
         // `option http-restrict-req-hdr-names reject`, after the rules as in HAProxy.
@@ -189,6 +201,9 @@ impl HttpConn {
             keep_body,
         };
         self.connector.reset(ctx, backend, key);
+        if let Some(b) = ctx.shared.backend(backend) {
+            b.requests.fetch_add(1, Relaxed);
+        }
         if let Some(s) = direct {
             self.connector.set_direct(ServerId(s as u32));
         }
@@ -285,7 +300,68 @@ impl HttpConn {
                 self.consume_head();
                 Some(self.reply_redirect(ctx, code, !keep))
             }
+            Verdict::Service(rules::Service::PrometheusExporter) => {
+                self.consume_head();
+                self.count_intercepted(ctx);
+                let bytes = crate::stats::prometheus::response(ctx.shared, !keep);
+                Some(self.reply_owned(ctx, 200, bytes, !keep))
+            }
         }
+    }
+
+    /// The stats page of `conf` (a frontend's or the routed backend's), when the request's
+    /// URI starts with its `stats uri`. Admin POSTs need the whole body in the buffer (forms
+    /// are small); a body still arriving is waited for like `http-buffer-request`.
+    fn stats_page(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conf: &crate::model::StatsConf,
+        proxy: &str,
+        keep: bool,
+    ) -> Option<Result<(), Step>> {
+        let view = request_view(&self.req, &self.head, self.origin);
+        if !crate::stats::page::matches(conf, view.uri()) {
+            return None;
+        }
+        let post = self.head.method == Method::Post;
+        let body_len = match self.head.framing {
+            Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => 0,
+        };
+        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let body = buf
+            .get(self.head.len..)
+            .map(|b| b.get(..body_len).unwrap_or(b))
+            .unwrap_or_default();
+        // HAProxy's forms are a few hundred bytes; a larger body is not waited for.
+        const MAX_FORM: usize = 16 * 1024;
+        if post && body.len() < body_len && body_len <= MAX_FORM && !self.body_waited {
+            let t = ctx.frontend_timeouts(self.origin.frontend);
+            let t = t.http_request.or(t.client);
+            self.phase = Phase::WaitBody {
+                deadline: t.map(|t| ctx.now + t),
+                at_least: body_len as u64,
+            };
+            return Some(Ok(()));
+        }
+        let admin = conf.admin.iter().any(|c| crate::acl::eval(c, &view));
+        let req = crate::stats::page::Request {
+            uri: view.uri(),
+            post,
+            authorization: view.header(b"authorization"),
+            admin,
+            body,
+            close: !keep,
+            proxy,
+        };
+        let taken = body.len();
+        self.count_intercepted(ctx);
+        let (status, bytes) = crate::stats::page::respond(ctx.shared, conf, &req);
+        self.consume_head();
+        if let Some(b) = self.req.as_mut() {
+            b.consume(taken.min(b.len()));
+        }
+        Some(Err(self.reply_owned(ctx, status, bytes, !keep)))
     }
 
     /// Drops the parsed head from `req` (the body and any pipelined bytes stay).

@@ -174,9 +174,21 @@ impl HttpConn {
             }
             self.release_replay_copy();
         }
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            if !interim {
+                f.count_status(status);
+            }
+        }
         if let Some(be) = ctx.shared.backend(self.connector.backend) {
             let class = usize::from(status / 100).saturating_sub(1).min(5);
             if let Some(c) = be.http_responses.get(class) {
+                c.fetch_add(1, Relaxed);
+            }
+            let srv = self.connector.server();
+            if let Some(c) = srv
+                .and_then(|s| be.servers.get(s.0 as usize))
+                .and_then(|s| s.http_responses.get(class))
+            {
                 c.fetch_add(1, Relaxed);
             }
         }
@@ -460,6 +472,7 @@ impl HttpConn {
         match written {
             Ok(n) => {
                 self.marks.bytes_out += n as u64;
+                self.bytes_out += n as u64;
                 if let Some(out) = self.out.as_mut() {
                     out.consume(n.min(head_len));
                     if out.is_empty() {
@@ -542,7 +555,10 @@ fn response_rules(
     for list in lists.into_iter().flatten() {
         match rules::apply_response(list, &view, resp, edits) {
             Verdict::Continue => {}
-            Verdict::Deny { .. } | Verdict::Return(_) | Verdict::Redirect { .. } => return true,
+            Verdict::Deny { .. }
+            | Verdict::Return(_)
+            | Verdict::Redirect { .. }
+            | Verdict::Service(_) => return true,
         }
     }
     false

@@ -94,6 +94,7 @@ fn run(rules: &[HttpRule]) -> (String, String) {
             "redirect {code} {}",
             String::from_utf8_lossy(edits.location())
         ),
+        Verdict::Service(s) => format!("service {s:?}"),
     };
     (out, v)
 }
