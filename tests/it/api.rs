@@ -742,3 +742,96 @@ fn added_backup_server_takes_over_only_when_actives_are_out() {
     assert_eq!(counts(&s.proxy, 20)[1], 20);
     s.proxy.assert_clean();
 }
+
+/// The CSV rows of `show stat` as (pxname, svname, status, stot).
+fn stat_rows(csv: &str) -> Vec<(String, String, String, u64)> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (px, sv, st, tot) = (col("pxname"), col("svname"), col("status"), col("stot"));
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[px].to_string(),
+                f[sv].to_string(),
+                f[st].to_string(),
+                f[tot].parse().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn show_stat_and_show_info_through_the_socket() {
+    let (_a, _b, servers) = two_tagged();
+    let c = Backend::tagged(3);
+    let s = setup(&servers, "");
+    counts(&s.proxy, 20);
+    let csv = s.admin("show stat");
+    assert!(csv.starts_with("# pxname,svname,qcur,qmax,"), "{csv}");
+    let rows = stat_rows(&csv);
+    let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("fe", "FRONTEND"),
+            ("be", "a"),
+            ("be", "b"),
+            ("be", "BACKEND")
+        ]
+    );
+    assert_eq!(rows[0].3, 20, "frontend sessions: {csv}");
+    assert_eq!(rows[1].3 + rows[2].3, 20, "server sessions: {csv}");
+    assert_eq!(rows[3].3, 20, "backend sessions: {csv}");
+    assert_eq!(rows[1].2, "no check");
+    // Filters: servers only; `up` hides a server in maintenance, as does `no-maint`.
+    assert_eq!(stat_rows(&s.admin("show stat -1 4 -1")).len(), 2);
+    assert_eq!(s.admin("set server be/a state maint"), "\n");
+    let rows = stat_rows(&s.admin("show stat"));
+    assert_eq!(rows[1].2, "MAINT");
+    for f in ["up", "no-maint"] {
+        let rows = stat_rows(&s.admin(&format!("show stat be 4 -1 {f}")));
+        let servers: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(servers, ["b"], "{f}");
+    }
+    // A server added at run time has its row.
+    s.admin(&format!("add server be/c 127.0.0.1:{}", c.port()));
+    let rows = stat_rows(&s.admin("show stat be 4 -1"));
+    assert!(
+        rows.iter().any(|r| r.1 == "c" && r.2 == "MAINT"),
+        "{rows:?}"
+    );
+    let typed = s.admin("show stat typed");
+    assert!(
+        typed
+            .lines()
+            .any(|l| l.starts_with("F.") && l.contains(".pxname.")),
+        "{typed}"
+    );
+    let info = s.admin("show info");
+    assert!(
+        info.contains(&format!("Pid: {}\n", std::process::id())),
+        "{info}"
+    );
+    assert!(info.contains("Nbthread: 2\n"), "{info}");
+    assert!(info.contains("CumConns: 20\n"), "{info}");
+    let typed = s.admin("show info typed");
+    assert!(
+        typed
+            .lines()
+            .any(|l| l.contains(".Nbthread.1:") && l.ends_with(":2"))
+    );
+    let json = s.admin("show info json");
+    assert!(
+        json.starts_with("[{\"field\":{\"pos\":0,\"name\":\"Name\"}"),
+        "{json}"
+    );
+    s.proxy.assert_clean();
+}

@@ -210,8 +210,8 @@ pub struct HttpConn {
     uid: Vec<u8>,
     /// `%rt`: the frontend's request count when this request arrived.
     req_counter: u64,
-    /// Bytes read from / written to the client (frontend and backend `bin`/`bout`, added at
-    /// teardown).
+    /// Bytes read from / written to the client not yet added to the stats counters
+    /// (`flush_bytes`).
     bytes_in: u64,
     bytes_out: u64,
     /// A generated response too large for one buffer (the stats page), written after `out`;
@@ -733,6 +733,7 @@ impl HttpConn {
             match self.client.write(rest) {
                 Ok(n) => {
                     *sent += n;
+                    self.marks.bytes_out += n as u64;
                     self.bytes_out += n as u64;
                     progress = true;
                 }
@@ -836,20 +837,7 @@ impl HttpConn {
             self.bytes_out += o;
             self.drop_upstream(ctx, true);
         }
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
-            f.bytes_in
-                .fetch_add(self.bytes_in, std::sync::atomic::Ordering::Relaxed);
-            f.bytes_out
-                .fetch_add(self.bytes_out, std::sync::atomic::Ordering::Relaxed);
-        }
-        if self.routed {
-            if let Some(b) = ctx.shared.backend(self.connector.backend) {
-                b.bytes_in
-                    .fetch_add(self.bytes_in, std::sync::atomic::Ordering::Relaxed);
-                b.bytes_out
-                    .fetch_add(self.bytes_out, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+        self.flush_bytes(ctx);
         if let Some(up) = self.up.take() {
             let reusable = up.connected && !up.eof && up.res.as_ref().is_none_or(|b| b.is_empty());
             if reusable && self.connector.server().is_none() {
@@ -886,8 +874,43 @@ impl HttpConn {
         self.requests
     }
 
+    /// Adds the client bytes not yet counted to the frontend's `bin`/`bout`, and to the
+    /// backend's and server's when the request was routed (at each request's end and at
+    /// teardown, so keep-alive connections are counted as they go).
+    fn flush_bytes(&mut self, ctx: &Ctx<'_>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (i, o) = (
+            std::mem::take(&mut self.bytes_in),
+            std::mem::take(&mut self.bytes_out),
+        );
+        if i == 0 && o == 0 {
+            return;
+        }
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.bytes_in.fetch_add(i, Relaxed);
+            f.bytes_out.fetch_add(o, Relaxed);
+        }
+        if !self.routed {
+            return;
+        }
+        if let Some(b) = ctx.shared.backend(self.connector.backend) {
+            b.bytes_in.fetch_add(i, Relaxed);
+            b.bytes_out.fetch_add(o, Relaxed);
+            if let Some(s) = self
+                .connector
+                .log
+                .server
+                .and_then(|s| b.servers.get(s.0 as usize))
+            {
+                s.bytes_in.fetch_add(i, Relaxed);
+                s.bytes_out.fetch_add(o, Relaxed);
+            }
+        }
+    }
+
     /// Writes the current request's log line (once).
     pub(super) fn log_request(&mut self, ctx: &mut Ctx<'_>, term: Termination) {
+        self.flush_bytes(ctx);
         if !self.marks.pending {
             return;
         }
