@@ -309,6 +309,10 @@ pub struct Frontend {
     /// `unique-id-header`.
     pub unique_id_header: Option<String>,
     pub restrict_req_hdr_names: RestrictHdrNames,
+    /// `option idle-close-on-response`: on a soft stop, idle keep-alive client connections
+    /// are not closed; their next response carries `connection: close` (or their timeout
+    /// ends them), so a client never loses a request written on an idle connection.
+    pub idle_close_on_response: bool,
     /// Traffic logs: targets, line format, options.
     pub log: crate::log::ProxyLog,
     /// `stats enable|uri|...`: the stats page this proxy serves (the frontend half of a

@@ -138,6 +138,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 unique_id_format: p.http.unique_id_format.clone(),
                 unique_id_header: p.http.unique_id_header.clone(),
                 restrict_req_hdr_names: p.http.restrict,
+                idle_close_on_response: p.idle_close_on_response,
                 log: proxy_log(p, &model.global, true, d),
                 stats: p.http.stats.clone().map(std::sync::Arc::new),
             });

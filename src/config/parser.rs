@@ -87,6 +87,9 @@ pub struct ProxyConf {
     pub retry_on: crate::model::RetryOn,
     pub redispatch: Option<i32>,
     pub allbackups: bool,
+    /// `option idle-close-on-response`: a soft stop leaves idle client connections open
+    /// until their next response (or their timeout).
+    pub idle_close_on_response: bool,
     /// `cookie NAME ...`: persistence (backend capability).
     pub cookie: Option<crate::http::cookie::CookieConf>,
     /// `option persist`: a cookie naming a down server still sends the request there.
@@ -134,6 +137,7 @@ impl ProxyConf {
             retry_on: crate::model::RetryOn::default(),
             redispatch: None,
             allbackups: false,
+            idle_close_on_response: false,
             cookie: None,
             persist: false,
             splice: SpliceOptions::default(),
@@ -1056,6 +1060,7 @@ fn parse_option(
                 | "dontlognull"
                 | "log-separate-errors"
                 | "dontlog-normal"
+                | "idle-close-on-response"
         );
     if !supported {
         return d.alert(span, unsupported(&format!("option {name}")));
@@ -1107,6 +1112,7 @@ fn parse_option(
             p.redispatch = Some(interval).filter(|&n| n != 0);
         }
         "allbackups" => p.allbackups = !negate,
+        "idle-close-on-response" => p.idle_close_on_response = !negate,
         "log-health-checks" => p.check.log_health_checks = !negate,
         "tcplog" => {
             p.log.kind = crate::log::config::LineKind::Tcp;

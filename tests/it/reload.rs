@@ -437,6 +437,52 @@ fn soft_stop_closes_idle_keep_alive_and_ends_the_response_in_flight() {
 }
 
 #[test]
+fn idle_close_on_response_keeps_idle_connections_until_their_next_response() {
+    let be = HttpBackend::start(Arc::new(|_: &crate::util::http_backend::Seen| {
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello".to_vec()
+    }));
+    let port = crate::util::free_port();
+    let d = TempDir::new("softstop-icr");
+    let text = http_cfg(port, be.port()).replace(
+        "frontend fe\n",
+        "frontend fe\n    option idle-close-on-response\n",
+    );
+    let cfg = d.file("c.cfg", &text);
+    let mut p = Running::spawn(&["-f", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let mut idle = BufReader::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    idle.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(matches!(
+        one_request(&mut idle, true, false),
+        Outcome::Ok { close: false }
+    ));
+    p.signal(libc::SIGUSR1);
+    // Not closed: a read times out instead of seeing the end.
+    let mut b = [0u8; 16];
+    let r = idle.read(&mut b);
+    assert!(
+        r.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut),
+        "the idle connection stays open during the soft stop: {r:?}"
+    );
+    // The request written on it is served, announced as the last one; then the process
+    // has nothing left and exits.
+    idle.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(
+        one_request(&mut idle, true, false),
+        Outcome::Ok { close: true }
+    ));
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
 fn x_with_an_unreachable_socket_is_haproxys_alert() {
     let d = TempDir::new("reload-nox");
     let cfg = d.file("c.cfg", &http_cfg(crate::util::free_port(), 9));

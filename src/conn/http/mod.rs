@@ -490,6 +490,17 @@ impl HttpConn {
         {
             return false;
         }
+        // `option idle-close-on-response`: the connection stays until its next response
+        // (which `closes_on_stop` ends with `connection: close`) or its timeout.
+        if ctx
+            .shared
+            .model
+            .frontends
+            .get(self.origin.frontend.0 as usize)
+            .is_some_and(|f| f.idle_close_on_response)
+        {
+            return false;
+        }
         let now_ms = ctx.shared.ms(ctx.now);
         let salt = self.stop_salt();
         if ctx.shared.closes_on_stop(now_ms, salt) {
