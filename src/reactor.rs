@@ -399,7 +399,7 @@ impl Reactor {
             self.feed_starved(now);
             self.run_runnable(now, &mut turn);
             self.publish_streams();
-            self.core.log.flush();
+            self.core.log.flush_if_due(now);
             if self.soft_stopping && self.conns.is_empty() {
                 return Ok(());
             }
@@ -411,7 +411,15 @@ impl Reactor {
             {
                 Some(Duration::ZERO)
             } else {
-                self.core.timers.next_timeout(now)
+                let timers = self.core.timers.next_timeout(now);
+                // Wake up to hand waiting log lines over.
+                match self.core.log.due() {
+                    Some(d) => {
+                        let left = d.saturating_duration_since(now);
+                        Some(timers.map_or(left, |t| t.min(left)))
+                    }
+                    None => timers,
+                }
             };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
