@@ -101,13 +101,9 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     d.push(ConfigError::bare_warning(msg));
                 }
             }
-            if p.kind == Kind::Frontend && p.default_backend.is_none() && p.use_backends.is_empty()
-            {
-                d.push(ConfigError::bare_alert(format!(
-                    "frontend '{}' has neither a 'default_backend' nor a 'use_backend' rule: Ravelin would have nowhere to send its connections.",
-                    p.name
-                )));
-            }
+            // A frontend without any backend is valid, as in HAProxy: a stats page, an exporter
+            // or `http-request return` may answer everything, and other requests get a 503
+            // (TCP connections are closed).
             let listen_backend = if p.kind == Kind::Listen {
                 backend_ids
                     .iter()

@@ -569,3 +569,25 @@ listen st\n    bind 127.0.0.1:0\n    http-request deny if { hdr(x-block) 1 }\n  
     assert_eq!(exchange(st, req).0, 403, "a deny rule protects the page");
     proxy.assert_clean();
 }
+
+/// HAProxy's usual stats and exporter snippets: frontends with no backend at all. The page
+/// and the metrics are served; any other request gets HAProxy's 503.
+#[test]
+fn frontends_without_a_backend_serve_stats_and_metrics() {
+    let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend stats\n    bind 127.0.0.1:0\n    stats enable\n    stats uri /stats\n    stats refresh 10s\n\
+frontend prometheus\n    bind 127.0.0.1:0\n    http-request use-service prometheus-exporter if { path /metrics }\n    no log\n";
+    let proxy = Proxy::start(text);
+    let (status, _, body) = get(proxy.addr("stats"), "/stats", false);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("<table"));
+    let (status, _, body) = get(proxy.addr("prometheus"), "/metrics", false);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("# TYPE "));
+    for (fe, path) in [("stats", "/other"), ("prometheus", "/")] {
+        let (status, _, body) = get(proxy.addr(fe), path, false);
+        assert_eq!(status, 503, "{fe} {path}");
+        assert!(String::from_utf8_lossy(&body).contains("No server is available"));
+    }
+    proxy.assert_clean();
+}
