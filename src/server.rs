@@ -160,6 +160,11 @@ impl Rate {
         }
     }
 
+    /// `clear counters`: the maximum starts over (HAProxy resets `rate_max`).
+    pub fn reset_max(&self) {
+        self.max.store(0, Relaxed);
+    }
+
     /// The highest count seen in one second (the running second included).
     pub fn max(&self) -> u32 {
         self.max.load(Relaxed).max(self.cur.load(Relaxed) as u32)
@@ -1057,6 +1062,7 @@ impl SharedState {
         self.global.reset_peak();
         for f in self.frontends.iter() {
             f.conns.reset_peak();
+            f.rate.reset_max();
             f.binds.iter().for_each(Slots::reset_peak);
             if all {
                 for c in [
@@ -1075,8 +1081,10 @@ impl SharedState {
         }
         for b in self.backends.iter() {
             b.beconn.reset_peak();
+            b.rate.reset_max();
             for s in b.servers.iter() {
                 s.conns.reset_peak();
+                s.rate.reset_max();
                 if all {
                     s.clear_counters();
                 }

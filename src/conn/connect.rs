@@ -205,10 +205,14 @@ impl Connector {
             self.counted = true;
             st.beconn.acquire();
         }
+        let now_ms = ctx.shared.ms(ctx.now);
         if self.log.assign.is_none() {
             self.log.assign = Some(ctx.now);
+            // The backend's `stot` and rate: once per stream (HTTP: per request), served or
+            // not, as HAProxy counts at `stream_set_backend`; not again on a redispatch.
+            st.total.fetch_add(1, Relaxed);
+            st.rate.tick(now_ms);
         }
-        let now_ms = ctx.shared.ms(ctx.now);
         let Some(bal) = ctx.balancers.get_mut(be_id) else {
             return Assign::None;
         };
@@ -286,14 +290,9 @@ impl Connector {
     }
 
     fn took(&mut self, ctx: &Ctx<'_>, s: ServerId) -> Assign {
-        if let Some(bs) = ctx.shared.backend(self.backend) {
-            let now_ms = ctx.shared.ms(ctx.now);
-            bs.total.fetch_add(1, Relaxed);
-            bs.rate.tick(now_ms);
-            if let Some(ss) = bs.servers.get(s.0 as usize) {
-                ss.total.fetch_add(1, Relaxed);
-                ss.rate.tick(now_ms);
-            }
+        if let Some(ss) = ctx.shared.server(self.backend, s) {
+            ss.total.fetch_add(1, Relaxed);
+            ss.rate.tick(ctx.shared.ms(ctx.now));
         }
         self.server = Some(s);
         self.log.server = Some(s);

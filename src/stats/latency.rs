@@ -249,7 +249,7 @@ impl Published {
 
 /// The percentiles shown in the stats: p50, p90, p99, p99.9.
 pub const PERCENTILES: [(&str, f64); 4] =
-    [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
+    [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)];
 
 /// `h`'s value at each of [`PERCENTILES`], in ms.
 pub fn percentiles(h: &Histogram<u64>) -> [u64; 4] {

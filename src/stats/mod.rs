@@ -597,6 +597,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             totals.wretr += st.retries.load(Relaxed);
             totals.wredis += st.redispatches.load(Relaxed);
             totals.scur += st.conns.cur();
+            totals.lbtot += st.total.load(Relaxed);
             if !filter.accepts(&r, &be.name, iid, srv.id)
                 || (filter.up_only && !st.is_up())
                 || (filter.no_maint && st.admin() == crate::server::Admin::Maint)
@@ -734,7 +735,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         r.set("pid", 1u64);
         r.set("iid", iid);
         r.set("sid", 0u64);
-        r.set("lbtot", bs.total.load(Relaxed));
+        r.set("lbtot", totals.lbtot);
         r.set("type", 1u64);
         r.set("rate", bs.rate.per_sec(now_ms));
         r.set("rate_max", bs.rate.max());
@@ -780,6 +781,8 @@ struct Totals {
     wretr: u64,
     wredis: u64,
     scur: u32,
+    /// Streams given to one of the servers (the backend's `lbtot`).
+    lbtot: u64,
 }
 
 /// The port rule of a configured address (a unix socket has none: the client's port).
@@ -1182,41 +1185,84 @@ pub fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
 #[cfg(test)]
 mod tests;
 
+/// haproxy 2.6.12's `show info typed` positions, tags and types for the fields Ravelin
+/// prints (from the real binary's output; positions skip the fields Ravelin leaves out).
+const INFO_TYPED: &[(&str, usize, &str, &str)] = &[
+    ("Name", 0, "POS", "str"),
+    ("Version", 1, "POS", "str"),
+    ("Release_date", 2, "POS", "str"),
+    ("Nbthread", 3, "CGS", "u32"),
+    ("Nbproc", 4, "CGS", "u32"),
+    ("Process_num", 5, "KGP", "u32"),
+    ("Pid", 6, "SGP", "u32"),
+    ("Uptime", 7, "MDP", "str"),
+    ("Uptime_sec", 8, "MDP", "u32"),
+    ("Ulimit-n", 13, "CLP", "u32"),
+    ("Maxconn", 15, "CLP", "u32"),
+    ("Hard_maxconn", 16, "CLP", "u32"),
+    ("CurrConns", 17, "MGP", "u32"),
+    ("CumConns", 18, "MCP", "u32"),
+    ("CumReq", 19, "MCP", "u32"),
+    ("ConnRate", 26, "MRP", "u32"),
+    ("ConnRateLimit", 27, "CLP", "u32"),
+    ("MaxConnRate", 28, "MMP", "u32"),
+    ("SessRate", 29, "MRP", "u32"),
+    ("SessRateLimit", 30, "CLP", "u32"),
+    ("MaxSessRate", 31, "MRP", "u32"),
+    ("node", 50, "COS", "str"),
+    ("description", 51, "COS", "str"),
+    ("Stopping", 52, "MGP", "u32"),
+    ("Jobs", 53, "MGP", "u32"),
+    ("Listeners", 55, "MGP", "u32"),
+    ("TotalBytesOut", 61, "MGP", "u64"),
+    ("Build info", 66, "POS", "str"),
+    ("Start_time_sec", 70, "MDP", "u32"),
+];
+
 /// `show info` in `form`: the `Name: value` lines as they are, or HAProxy's typed
-/// (`POS.Name.1:TAGS:type:value`) and JSON shapes. Tags are `POS` (a value of the process,
-/// output, service scope) and types `u64` for numbers, else `str`: an approximation of
-/// HAProxy's per-field tags, enough for the tools that read the values.
+/// (`POS.Name.1:TAGS:type:value`) and JSON shapes with haproxy 2.6's positions and tags.
 pub fn info_form(plain: &str, form: StatForm, out: &mut String) {
-    let fields = plain.lines().filter_map(|l| l.split_once(": "));
+    let fields = plain
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| {
+            let (pos, tags, ty) = INFO_TYPED
+                .iter()
+                .find(|(n, ..)| *n == k)
+                .map_or((0, "MGP", "str"), |(_, p, t, ty)| (*p, *t, *ty));
+            (k, v, pos, tags, ty)
+        });
     match form {
         StatForm::Csv => out.push_str(plain),
         StatForm::Typed => {
-            for (pos, (k, v)) in fields.enumerate() {
-                let ty = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-                    "u64"
-                } else {
-                    "str"
-                };
-                let _ = writeln!(out, "{pos}.{k}.1:POS:{ty}:{v}");
+            for (k, v, pos, tags, ty) in fields {
+                let _ = writeln!(out, "{pos}.{k}.1:{tags}:{ty}:{v}");
             }
         }
         StatForm::Json => {
             out.push('[');
-            for (pos, (k, v)) in fields.enumerate() {
-                if pos > 0 {
+            for (i, (k, v, pos, tags, ty)) in fields.enumerate() {
+                if i > 0 {
                     out.push(',');
                 }
-                let numeric = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                let mut t = tags.chars();
+                let origin = tag_word(t.next(), true);
+                let nature = tag_word(t.next(), false);
+                let scope = if t.next() == Some('S') {
+                    "Service"
+                } else {
+                    "Process"
+                };
+                let value = if ty == "str" || v.parse::<u64>().is_err() {
+                    json_string(v)
+                } else {
+                    v.to_string()
+                };
                 let _ = write!(
                     out,
-                    "{{\"field\":{{\"pos\":{pos},\"name\":{}}},\"processNum\":1,\"tags\":{{\"origin\":\"Product\",\"nature\":\"Output\",\"scope\":\"Service\"}},\"value\":",
+                    "{{\"field\":{{\"pos\":{pos},\"name\":{}}},\"processNum\":1,\"tags\":{{\"origin\":\"{origin}\",\"nature\":\"{nature}\",\"scope\":\"{scope}\"}},\"value\":{{\"type\":\"{ty}\",\"value\":{value}}}}}",
                     json_string(k)
                 );
-                if numeric {
-                    let _ = write!(out, "{{\"type\":\"u64\",\"value\":{v}}}}}");
-                } else {
-                    let _ = write!(out, "{{\"type\":\"str\",\"value\":{}}}}}", json_string(v));
-                }
             }
             out.push_str("]\n");
         }

@@ -309,7 +309,8 @@ pub fn respond(shared: &SharedState, conf: &StatsConf, req: &Request<'_>) -> (u1
     if !authorized(conf, req.authorization) {
         return (401, unauthorized(conf, req.close));
     }
-    if req.post {
+    // HAProxy handles a POST as an admin action only with a body; an empty one gets the page.
+    if req.post && !req.body.is_empty() {
         let st = if req.admin {
             run_admin(shared, &AdminForm::parse(req.body))
         } else {

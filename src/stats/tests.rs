@@ -21,9 +21,9 @@ fn header_is_haproxy_26_then_latency_columns() {
     csv_header(&mut out);
     assert!(out.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,"));
     assert!(
-        out.contains(",h1_spliced_bytes_out,ttime_p50,ttime_p90,ttime_p99,ttime_p99.9,rtime_p50,")
+        out.contains(",h1_spliced_bytes_out,ttime_p50,ttime_p90,ttime_p99,ttime_p999,rtime_p50,")
     );
-    assert!(out.ends_with("qtime_p99.9,\n"));
+    assert!(out.ends_with("qtime_p999,\n"));
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn published_latency_fills_percentile_average_and_max_columns() {
     let rows = collect(&st, &StatFilter::default());
     let fe = &rows[0];
     assert_eq!(fe.u64("ttime_p50"), 50);
-    assert_eq!(fe.u64("ttime_p99.9"), 100);
+    assert_eq!(fe.u64("ttime_p999"), 100);
     assert_eq!(*fe.get("ttime"), Value::Empty, "no averages on frontends");
     let s1 = &rows[1];
     assert_eq!(s1.u64("rtime_p90"), 45);

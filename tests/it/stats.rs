@@ -112,7 +112,7 @@ fn csv_counts_traffic_and_states() {
         csv.header
     );
     assert!(csv.header.ends_with(
-        ",ttime_p50,ttime_p90,ttime_p99,ttime_p99.9,rtime_p50,rtime_p90,rtime_p99,rtime_p99.9,ctime_p50,ctime_p90,ctime_p99,ctime_p99.9,qtime_p50,qtime_p90,qtime_p99,qtime_p99.9,"
+        ",ttime_p50,ttime_p90,ttime_p99,ttime_p999,rtime_p50,rtime_p90,rtime_p99,rtime_p999,ctime_p50,ctime_p90,ctime_p99,ctime_p999,qtime_p50,qtime_p90,qtime_p99,qtime_p999,"
     ));
     assert_eq!(csv.num("web", "FRONTEND", "stot"), 5);
     assert_eq!(csv.num("web", "FRONTEND", "req_tot"), 5);
@@ -589,5 +589,79 @@ frontend prometheus\n    bind 127.0.0.1:0\n    http-request use-service promethe
         assert_eq!(status, 503, "{fe} {path}");
         assert!(String::from_utf8_lossy(&body).contains("No server is available"));
     }
+    proxy.assert_clean();
+}
+
+/// A local answer (`http-request return`, the stats page, the exporter) leaves the request
+/// body unread: the connection must close after it, so a request hidden in the body is
+/// never parsed (it was answered as a second request before).
+#[test]
+fn local_answers_close_instead_of_reading_a_body_as_the_next_request() {
+    let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend ret\n    bind 127.0.0.1:0\n    http-request return status 200 content-type text/plain string ok\n\
+frontend st\n    bind 127.0.0.1:0\n    stats enable\n    stats uri /st\n    http-request use-service prometheus-exporter if { path /metrics }\n";
+    let proxy = Proxy::start(text);
+    let hidden = b"GET /hidden HTTP/1.1\r\nhost: y\r\n\r\n";
+    for (fe, path, te) in [
+        ("ret", "/", false),
+        ("ret", "/", true),
+        ("st", "/st", true),
+        ("st", "/metrics", false),
+    ] {
+        let mut s = TcpStream::connect(proxy.addr(fe)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let req = if te {
+            let mut r = format!(
+                "POST {path} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+                hidden.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(hidden);
+            r.extend_from_slice(b"\r\n0\r\n\r\n");
+            r
+        } else {
+            let mut r = format!(
+                "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                hidden.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(hidden);
+            r
+        };
+        s.write_all(&req).unwrap();
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut all);
+        let text = String::from_utf8_lossy(&all);
+        assert_eq!(
+            text.matches("HTTP/1.1 ").count(),
+            1,
+            "{fe} {path} chunked={te}: one answer, then the close:\n{text}"
+        );
+    }
+    proxy.assert_clean();
+}
+
+/// A response the proxy turns into a 502 (`http-response deny`) counts as a 5xx for the
+/// frontend, not also as the server's 2xx.
+#[test]
+fn denied_response_counts_once_for_the_frontend() {
+    let be = HttpBackend::start(ok("s1", "hello"));
+    let extra = "    http-response deny if { path /deny }\n";
+    let text = cfg(be.port(), "").replace(
+        "listen st\n",
+        &format!("frontend d\n    bind 127.0.0.1:0\n{extra}    default_backend web\nlisten st\n"),
+    );
+    let proxy = Proxy::start(&text);
+    // s2 (a closed port) out of rotation first.
+    assert!(wait_until(Duration::from_secs(5), || {
+        Csv::fetch(proxy.addr("st")).get("web", "s2", "status") == "DOWN"
+    }));
+    let (status, _, _) = get(proxy.addr("d"), "/deny", false);
+    assert_eq!(status, 502);
+    let (status, _, _) = get(proxy.addr("d"), "/fine", false);
+    assert_eq!(status, 200);
+    let csv = Csv::fetch(proxy.addr("st"));
+    assert_eq!(csv.num("d", "FRONTEND", "hrsp_5xx"), 1);
+    assert_eq!(csv.num("d", "FRONTEND", "hrsp_2xx"), 1);
     proxy.assert_clean();
 }

@@ -163,6 +163,9 @@ impl HttpConn {
         mut bytes: Vec<u8>,
         close: bool,
     ) -> Step {
+        // A soft stop ends the connection after this answer too (the bytes already say
+        // whether they close; a keep-alive answer then ends with the close).
+        let close = close || self.closes_on_stop(ctx);
         self.count_local(ctx, status);
         if self.head.method == Method::Head {
             // The head only (its content-length still says what a GET gets).
@@ -202,6 +205,7 @@ impl HttpConn {
         term: Termination,
         write: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Step {
+        let close = close || self.closes_on_stop(ctx);
         let mut out = match self.out.take() {
             Some(b) => b,
             None => match ctx.pools.bufs.get() {

@@ -99,7 +99,9 @@ impl HttpConn {
                 // Monitor requests are never logged.
                 self.marks.pending = false;
                 self.consume_head();
-                return Err(self.reply(ctx, 200, !keep, Termination::NORMAL));
+                self.count_intercepted(ctx);
+                let close = !keep || self.request_has_body();
+                return Err(self.reply(ctx, 200, close, Termination::NORMAL));
             }
         }
         // Frontend rules, then the backend choice, then the backend's own rules (a listen
@@ -281,6 +283,9 @@ impl HttpConn {
         keep: bool,
     ) -> Option<Step> {
         let denied = Termination::new(Cause::Proxy, Stage::Request);
+        // A local answer leaves the request body unread: the connection closes after it, or
+        // the body would be parsed as the next request (smuggling).
+        let keep = keep && !self.request_has_body();
         match verdict {
             Verdict::Continue => None,
             Verdict::Deny { status } => {
@@ -345,6 +350,10 @@ impl HttpConn {
             return Some(Ok(()));
         }
         let admin = conf.admin.iter().any(|c| crate::acl::eval(c, &view));
+        // A body not read whole (chunked, too large, or cut short) closes the connection after
+        // the page, so no part of it is taken for the next request.
+        let taken = body.len();
+        let keep = keep && !matches!(self.head.framing, Framing::Chunked) && taken >= body_len;
         let req = crate::stats::page::Request {
             uri: view.uri(),
             post,
@@ -354,7 +363,6 @@ impl HttpConn {
             close: !keep,
             proxy,
         };
-        let taken = body.len();
         self.count_intercepted(ctx);
         let (status, bytes) = crate::stats::page::respond(ctx.shared, conf, &req);
         self.consume_head();
@@ -362,6 +370,11 @@ impl HttpConn {
             b.consume(taken.min(b.len()));
         }
         Some(Err(self.reply_owned(ctx, status, bytes, !keep)))
+    }
+
+    /// Whether the current request announces a body (chunked, or a non-zero length).
+    pub(super) fn request_has_body(&self) -> bool {
+        !matches!(self.head.framing, Framing::None | Framing::Length(0))
     }
 
     /// Drops the parsed head from `req` (the body and any pipelined bytes stay).

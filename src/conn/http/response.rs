@@ -174,11 +174,6 @@ impl HttpConn {
             }
             self.release_replay_copy();
         }
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
-            if !interim {
-                f.count_status(status);
-            }
-        }
         if let Some(be) = ctx.shared.backend(self.connector.backend) {
             let class = usize::from(status / 100).saturating_sub(1).min(5);
             if let Some(c) = be.http_responses.get(class) {
@@ -328,6 +323,13 @@ impl HttpConn {
         };
         out.filled(n);
         self.out = Some(out);
+        // The client gets this status (a denied or unwritable response became a 502 above,
+        // counted by the local reply).
+        if !interim {
+            if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                f.count_status(status);
+            }
+        }
         let head_len = self.rhead.len;
         if let Some(res) = up.res.as_mut() {
             res.consume(head_len.min(res.len()));
