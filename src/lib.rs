@@ -22,6 +22,7 @@ pub mod server;
 pub mod stats;
 pub mod sys;
 pub mod timer;
+pub mod tls;
 pub mod token;
 pub mod worker;
 

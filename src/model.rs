@@ -85,6 +85,9 @@ pub struct Global {
     pub grace: Option<Duration>,
     /// `close-spread-time`: how a soft stop closes keep-alive connections (`None`: at once).
     pub close_spread: Option<CloseSpread>,
+    /// `ssl-default-bind-options|ciphers|ciphersuites|curves`: what `bind ... ssl` lines
+    /// inherit.
+    pub ssl_default_bind: crate::tls::BindOpts,
 }
 
 /// `close-spread-time`.
@@ -123,6 +126,7 @@ impl Default for Global {
             master_worker: false,
             grace: None,
             close_spread: None,
+            ssl_default_bind: crate::tls::BindOpts::default(),
         }
     }
 }
@@ -393,6 +397,10 @@ pub struct Bind {
     pub maxconn: Option<u32>,
     /// `v4v6` → `Some(false)`, `v6only` → `Some(true)`, absent → `None` (system default).
     pub v6only: Option<bool>,
+    /// `ssl` and the TLS keywords as written (certificates loaded); `None` without `ssl`.
+    pub ssl: Option<Box<crate::tls::BindOpts>>,
+    /// The TLS configuration built from `ssl` and the global defaults (`config::build`).
+    pub tls: Option<crate::tls::BindTls>,
 }
 
 /// What a `bind` listens on.

@@ -1054,6 +1054,24 @@ impl Reactor {
             _ => unspecified,
         };
         let conn = if http_mode {
+            // `bind ... ssl`: the client side becomes TLS over the socket.
+            let tls = model
+                .frontends
+                .get(fe.0 as usize)
+                .and_then(|f| f.binds.get(bind))
+                .and_then(|b| b.tls.as_ref());
+            let sock = match (sock, tls) {
+                (Sock::Tcp(tcp), Some(t)) => {
+                    match crate::tls::stream::TlsSock::new(tcp, t.config.clone()) {
+                        Ok(s) => Sock::Tls(Box::new(s)),
+                        Err(_) => {
+                            self.unadmit(fe, bind);
+                            return;
+                        }
+                    }
+                }
+                (s, _) => s,
+            };
             // Routing happens per request; the frontend's default backend seeds the connector.
             let backend = model
                 .frontends

@@ -788,6 +788,11 @@ pub struct FrontendState {
     pub rate: Rate,
     /// HTTP requests answered by Ravelin itself (stats page, exporter, monitor-uri).
     pub intercepted: AtomicU64,
+    /// TLS handshakes completed (`ssl_sess`), of them resumed (`ssl_reused_sess`), and failed
+    /// (`ssl_failed_handshake`).
+    pub ssl_sess: AtomicU64,
+    pub ssl_reused: AtomicU64,
+    pub ssl_failed: AtomicU64,
     /// HTTP responses sent to clients by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
     pub http_responses: [AtomicU64; 6],
 }
@@ -871,6 +876,9 @@ impl SharedState {
                 bytes_out: AtomicU64::new(0),
                 rate: Rate::default(),
                 intercepted: AtomicU64::new(0),
+                ssl_sess: AtomicU64::new(0),
+                ssl_reused: AtomicU64::new(0),
+                ssl_failed: AtomicU64::new(0),
                 http_responses: Default::default(),
             })
             .collect();
@@ -1073,6 +1081,9 @@ impl SharedState {
                     &f.bytes_in,
                     &f.bytes_out,
                     &f.intercepted,
+                    &f.ssl_sess,
+                    &f.ssl_reused,
+                    &f.ssl_failed,
                 ] {
                     c.store(0, Relaxed);
                 }

@@ -66,6 +66,14 @@ pub enum Fetch {
     DstPort,
     /// `status`: the response status (response rules only).
     Status,
+    /// `ssl_fc`: the client connection is TLS.
+    SslFc,
+    /// `ssl_fc_sni`: the SNI the client sent (no sample without).
+    SslFcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2` / `TLSv1.3`.
+    SslFcProtocol,
+    /// `ssl_fc_alpn`: the protocol ALPN agreed.
+    SslFcAlpn,
     /// `always_true` / `always_false`.
     Always(bool),
 }
@@ -283,6 +291,18 @@ fn for_each_sample(fetch: &Fetch, ctx: &Ctx<'_>, mut f: impl FnMut(Sample<'_>) -
             .resp
             .is_some_and(|r| f(Sample::Int(i64::from(r.status)))),
         Fetch::Always(b) => f(Sample::Bool(*b)),
+        Fetch::SslFc => f(Sample::Bool(req.tls.is_some())),
+        Fetch::SslFcSni => req
+            .tls
+            .and_then(|t| t.sni.as_deref())
+            .is_some_and(|s| f(Sample::Bytes(s.as_bytes()))),
+        Fetch::SslFcProtocol => req
+            .tls
+            .is_some_and(|t| f(Sample::Bytes(t.protocol.as_bytes()))),
+        Fetch::SslFcAlpn => req
+            .tls
+            .and_then(|t| t.alpn.as_deref())
+            .is_some_and(|a| f(Sample::Bytes(a))),
     }
 }
 

@@ -70,6 +70,7 @@ fn check(acls: &[&str], cond: &str, req: &str, src: &str) -> bool {
         head: &h,
         src: addr(src),
         dst: addr("10.1.1.1:8080"),
+        tls: None,
     };
     eval(&c, &v)
 }
@@ -173,6 +174,7 @@ fn conditions_combine() {
             head: &h,
             src: addr("1.1.1.1:1"),
             dst: addr("1.1.1.1:1"),
+            tls: None,
         };
         let cond = Condition {
             polarity: Polarity::Unless,
@@ -200,6 +202,7 @@ fn response_context() {
         head: &h,
         src: addr("1.1.1.1:1"),
         dst: addr("1.1.1.1:1"),
+        tls: None,
     };
     let rbuf = b"Content-Type: text/plain";
     let rh = [HeaderSpan {

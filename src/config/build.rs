@@ -119,7 +119,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     line: p.span.line,
                 },
                 mode: p.mode,
-                binds: p.binds.clone(),
+                binds: tls_binds(p, &model.global, d),
                 maxconn: p.maxconn,
                 use_backends,
                 default_backend,
@@ -453,4 +453,37 @@ fn build_global(g: GlobalConf, d: &mut Diagnostics) -> Global {
         .filter_map(|(t, cpus)| t.checked_sub(1).map(|thread| CpuMap { thread, cpus }))
         .collect();
     model
+}
+
+/// The proxy's binds with their TLS built (`bind ... ssl`), over the global
+/// `ssl-default-bind-*` settings; problems in HAProxy's post-parse wording.
+fn tls_binds(
+    p: &ProxyConf,
+    global: &crate::model::Global,
+    d: &mut Diagnostics,
+) -> Vec<crate::model::Bind> {
+    let mut binds = p.binds.clone();
+    for b in &mut binds {
+        let Some(opts) = b.ssl.as_deref() else {
+            continue;
+        };
+        let at = format!("{}:{}", b.origin.file, b.origin.line);
+        let addr = match &b.addr {
+            crate::model::BindAddr::Inet(a) => a.to_string(),
+            crate::model::BindAddr::Unix(path) => path.display().to_string(),
+            crate::model::BindAddr::Fd(n) => format!("fd@{n}"),
+        };
+        if p.mode != crate::model::Mode::Http {
+            d.push(ConfigError::bare_alert(format!(
+                "Proxy '{}': 'ssl' on bind '{addr}' at [{at}] needs 'mode http': TLS in 'mode tcp' is not supported yet by Ravelin.",
+                p.name
+            )));
+            continue;
+        }
+        match crate::tls::build_bind(&opts.over(&global.ssl_default_bind), (&p.name, &addr, &at)) {
+            Ok(t) => b.tls = Some(t),
+            Err(e) => d.push(ConfigError::bare_alert(e)),
+        }
+    }
+    binds
 }

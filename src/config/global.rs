@@ -195,6 +195,27 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
         words: words.to_vec(),
     };
     match kw {
+        "ssl-default-bind-options" => {
+            if let Err(e) =
+                crate::config::tls::default_bind_options(&mut g.model.ssl_default_bind, words)
+            {
+                d.alert(span, e);
+            }
+        }
+        "ssl-default-bind-ciphers" | "ssl-default-bind-ciphersuites" | "ssl-default-bind-curves" => {
+            let Some(v) = arg1 else {
+                return d.alert(span, format!("global statement '{kw}' expects a cipher suite as an argument."));
+            };
+            if no_more(d, 2) {
+                let o = &mut g.model.ssl_default_bind;
+                let slot = match kw {
+                    "ssl-default-bind-ciphers" => &mut o.ciphers,
+                    "ssl-default-bind-ciphersuites" => &mut o.ciphersuites,
+                    _ => &mut o.curves,
+                };
+                *slot = Some(v.to_string());
+            }
+        }
         "spread-checks" | "max-spread-checks" => crate::config::check::parse_global_spread(
             &mut g.model,
             &mut g.spread_set,

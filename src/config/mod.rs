@@ -25,6 +25,7 @@ pub mod rules;
 pub mod server;
 pub mod stats;
 pub mod tcpcheck;
+pub mod tls;
 pub mod units;
 
 use std::path::{Path, PathBuf};

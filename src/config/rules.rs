@@ -602,6 +602,9 @@ fn lf_fetch(expr: &str, side: Side) -> Result<LfFetch, String> {
     };
     Ok(match expr {
         "src" => LfFetch::Src,
+        "ssl_fc" => LfFetch::SslFc,
+        "ssl_fc_sni" => LfFetch::SslFcSni,
+        "ssl_fc_protocol" => LfFetch::SslFcProtocol,
         "dst" => LfFetch::Dst,
         "dst_port" => LfFetch::DstPort,
         "src_port" => LfFetch::SrcPort,

@@ -463,10 +463,31 @@ pub fn parse_bind_line(
         backlog: None,
         maxconn: None,
         v6only: None,
+        ssl: None,
+        tls: None,
     };
+    let mut tls = crate::tls::BindOpts::default();
     let mut i = 2;
     while let Some(kw) = words.get(i).map(String::as_str) {
         let arg = words.get(i + 1).map(String::as_str);
+        match super::tls::bind_keyword(&mut tls, kw, arg) {
+            Some(Ok(n)) => {
+                i += n;
+                continue;
+            }
+            Some(Err(e)) => {
+                // HAProxy reports a CA file it cannot open in two alerts.
+                match e.split_once('\n') {
+                    Some((bare, rest)) => {
+                        d.push(super::error::ConfigError::bare_alert(bare.to_string()));
+                        d.alert(span, format!("{who} : {rest}"));
+                    }
+                    None => d.alert(span, format!("{who} : {e}")),
+                }
+                return;
+            }
+            None => {}
+        }
         let mut used = 2;
         let value = |min: i64, rel: &str| -> Result<u32, String> {
             let a = arg.ok_or_else(|| format!("'{kw}' : missing value"))?;
@@ -518,6 +539,9 @@ pub fn parse_bind_line(
             return d.alert(span, format!("{who} : {e}"));
         }
         i += used;
+    }
+    if tls.ssl {
+        template.ssl = Some(Box::new(tls));
     }
     for a in addrs {
         binds.push(Bind {

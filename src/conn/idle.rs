@@ -285,7 +285,7 @@ fn still_quiet(sock: &Sock) -> bool {
         Sock::Tcp(s) => {
             matches!(s.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
         }
-        Sock::Unix(_) => false,
+        Sock::Unix(_) | Sock::Tls(_) => false,
     }
 }
 

@@ -11,6 +11,8 @@ use mio::{Interest, Registry, Token};
 pub enum Sock {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A client connection of a `bind ... ssl` listener (HTTP mode): TLS over TCP.
+    Tls(Box<crate::tls::stream::TlsSock>),
 }
 
 impl Sock {
@@ -19,6 +21,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => s.peer_addr().ok(),
             Sock::Unix(_) => None,
+            Sock::Tls(t) => t.tcp.peer_addr().ok(),
         }
     }
 
@@ -26,6 +29,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => s.read(buf),
             Sock::Unix(s) => s.read(buf),
+            Sock::Tls(t) => t.read(buf),
         }
     }
 
@@ -33,6 +37,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => s.write(buf),
             Sock::Unix(s) => s.write(buf),
+            Sock::Tls(t) => t.write(buf),
         }
     }
 
@@ -41,6 +46,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => s.write_vectored(bufs),
             Sock::Unix(s) => s.write_vectored(bufs),
+            Sock::Tls(t) => t.write_vectored(bufs),
         }
     }
 
@@ -49,6 +55,8 @@ impl Sock {
         match self {
             Sock::Tcp(s) => crate::sys::socket::send_more(&*s, bufs),
             Sock::Unix(s) => s.write_vectored(bufs),
+            // Records are sent as they are sealed; nothing to hold back.
+            Sock::Tls(t) => t.write_vectored(bufs),
         }
     }
 
@@ -59,11 +67,50 @@ impl Sock {
         }
     }
 
+    /// TLS: sends the ciphertext still held (on a writable event, before closing).
+    pub fn flush_tls(&mut self) -> io::Result<()> {
+        match self {
+            Sock::Tls(t) => t.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// TLS: ciphertext is held that the socket has not taken yet.
+    pub fn tls_pending(&self) -> bool {
+        matches!(self, Sock::Tls(t) if t.wants_write())
+    }
+
+    /// TLS: the handshake is not done yet.
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(self, Sock::Tls(t) if t.handshaking())
+    }
+
+    /// TLS: sends `close_notify` (best effort, before the socket closes).
+    pub fn tls_close(&mut self) {
+        if let Sock::Tls(t) = self {
+            t.close_notify();
+        }
+    }
+
+    /// TLS: the handshake (or a record) failed.
+    pub fn tls_failed(&self) -> bool {
+        matches!(self, Sock::Tls(t) if t.failed())
+    }
+
+    /// TLS: what the finished handshake agreed (`None`: not TLS, or still handshaking).
+    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        match self {
+            Sock::Tls(t) if !t.handshaking() => Some(t.info()),
+            _ => None,
+        }
+    }
+
     /// Sends a FIN (half-close). A socket already reset reports ENOTCONN, which callers ignore.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.shutdown(Shutdown::Write),
             Sock::Unix(s) => s.shutdown(Shutdown::Write),
+            Sock::Tls(t) => t.tcp.shutdown(Shutdown::Write),
         }
     }
 
@@ -73,6 +120,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => registry.register(s, token, both),
             Sock::Unix(s) => registry.register(s, token, both),
+            Sock::Tls(t) => registry.register(&mut t.tcp, token, both),
         }
     }
 
@@ -82,6 +130,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => registry.reregister(s, token, both),
             Sock::Unix(s) => registry.reregister(s, token, both),
+            Sock::Tls(t) => registry.reregister(&mut t.tcp, token, both),
         }
     }
 
@@ -89,6 +138,7 @@ impl Sock {
         let _ = match self {
             Sock::Tcp(s) => registry.deregister(s),
             Sock::Unix(s) => registry.deregister(s),
+            Sock::Tls(t) => registry.deregister(&mut t.tcp),
         };
     }
 
@@ -97,6 +147,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => s.take_error(),
             Sock::Unix(s) => s.take_error(),
+            Sock::Tls(t) => t.tcp.take_error(),
         }
     }
 }
@@ -106,6 +157,7 @@ impl AsFd for Sock {
         match self {
             Sock::Tcp(s) => s.as_fd(),
             Sock::Unix(s) => s.as_fd(),
+            Sock::Tls(t) => t.tcp.as_fd(),
         }
     }
 }

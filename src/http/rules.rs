@@ -65,6 +65,10 @@ pub enum LfFetch {
     Method,
     /// `status` (response rules).
     Status,
+    /// `ssl_fc` (`1`/`0`), `ssl_fc_sni`, `ssl_fc_protocol`.
+    SslFc,
+    SslFcSni,
+    SslFcProtocol,
 }
 
 /// One piece of a log-format string.
@@ -585,6 +589,17 @@ fn expand_part(out: &mut Vec<u8>, p: &LfPart, c: &Ctx<'_>) {
         LfPart::Group(_) => {}
         LfPart::Fetch(f) => match f {
             LfFetch::Src => write_ip(out, c.req.src),
+            LfFetch::SslFc => out.push(if c.req.tls.is_some() { b'1' } else { b'0' }),
+            LfFetch::SslFcSni => {
+                if let Some(s) = c.req.tls.and_then(|t| t.sni.as_deref()) {
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+            LfFetch::SslFcProtocol => {
+                if let Some(t) = c.req.tls {
+                    out.extend_from_slice(t.protocol.as_bytes());
+                }
+            }
             LfFetch::Dst => write_ip(out, c.req.dst),
             LfFetch::SrcPort => {
                 let _ = write!(out, "{}", c.req.src.port());

@@ -14,6 +14,8 @@ pub struct ReqView<'a> {
     pub src: SocketAddr,
     /// Address the client connected to (`dst`, `dst_port`).
     pub dst: SocketAddr,
+    /// The client connection's TLS (`ssl_fc*`), `None` in clear.
+    pub tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl<'a> ReqView<'a> {
@@ -121,6 +123,7 @@ mod tests {
             head: &head,
             src: a,
             dst: a,
+            tls: None,
         };
         assert_eq!(v.uri(), b"http://x.example:80/a/b?k=1&z&k=2");
         assert_eq!(v.path(), b"/a/b");

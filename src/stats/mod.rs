@@ -568,6 +568,11 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             }
             r.set("mode", mode_name(fe.mode));
             r.set("conn_tot", fs.total.load(Relaxed));
+            if fe.binds.iter().any(|b| b.tls.is_some()) {
+                r.set("ssl_sess", fs.ssl_sess.load(Relaxed));
+                r.set("ssl_reused_sess", fs.ssl_reused.load(Relaxed));
+                r.set("ssl_failed_handshake", fs.ssl_failed.load(Relaxed));
+            }
             r.set("conn_rate", fs.rate.per_sec(now_ms));
             r.set("conn_rate_max", fs.rate.max());
             r.set_latency(shared.latency.merged(Object::Frontend(i)));

@@ -23,3 +23,4 @@ mod reload;
 mod retry;
 mod stats;
 mod tcp;
+mod tls;

@@ -217,6 +217,8 @@ pub struct HttpConn {
     /// A generated response too large for one buffer (the stats page), written after `out`;
     /// with the offset already sent.
     long_out: Option<(Vec<u8>, usize)>,
+    /// What the client's TLS handshake agreed, once it is done (`ssl_fc*`); `None` in clear.
+    tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 /// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
@@ -332,6 +334,7 @@ impl HttpConn {
             bytes_in: 0,
             bytes_out: 0,
             long_out: None,
+            tls: None,
         }
     }
 
@@ -358,7 +361,15 @@ impl HttpConn {
 
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
-            Side::Client => self.cready.absorb(ev),
+            Side::Client => {
+                self.cready.absorb(ev);
+                // TLS records held back by a full socket leave on its next writable event.
+                if self.cready.writable && self.client.tls_pending() {
+                    if let Err(e) = self.client.flush_tls() {
+                        return self.client_failed(ctx, e);
+                    }
+                }
+            }
             Side::Server => {
                 if let Some(up) = &mut self.up {
                     up.ready.absorb(ev);
@@ -388,6 +399,9 @@ impl HttpConn {
         let now = ctx.now;
         let due = |d: &Option<Instant>| d.is_some_and(|d| d <= now);
         match &self.phase {
+            Phase::Head { deadline, .. } if due(deadline) && self.client.tls_handshaking() => {
+                return self.tls_failed(ctx, "Timeout during SSL handshake");
+            }
             Phase::Head { deadline, idle } if due(deadline) => {
                 let idle = *idle && self.req.as_ref().is_none_or(|b| b.is_empty());
                 if idle {
@@ -600,7 +614,7 @@ impl HttpConn {
                 progress |= self.maybe_finish(ctx)?;
             }
             Phase::Reply { close, term } => {
-                if self.out.is_none() && self.long_out.is_none() {
+                if self.out.is_none() && self.long_out.is_none() && !self.client.tls_pending() {
                     let (close, term) = (*close, *term);
                     self.log_request(ctx, term);
                     if close {
@@ -661,8 +675,49 @@ impl HttpConn {
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(_) if self.client.tls_failed() && self.tls.is_none() => {
+                Err(self.tls_failed(ctx, "SSL handshake failure"))
+            }
             Err(e) => Err(self.client_failed(ctx, e)),
         }
+    }
+
+    /// A TLS handshake that failed or timed out: counted (`ssl_failed_handshake`), logged as
+    /// HAProxy does (`SRC:PORT [DATE] FRONTEND/BIND: MESSAGE`, when the frontend logs), and
+    /// the connection closed; no request existed.
+    fn tls_failed(&mut self, ctx: &mut Ctx<'_>, msg: &str) -> Step {
+        let fe = self.origin.frontend;
+        if let Some(f) = ctx.shared.frontends.get(fe.0 as usize) {
+            f.ssl_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.marks.pending = false;
+        if logline::wanted(ctx, fe) {
+            let model = &ctx.shared.model;
+            let f = model.frontends.get(fe.0 as usize);
+            let name = f.map_or("", |f| f.name.as_str());
+            let bind = f
+                .and_then(|f| f.binds.get(self.origin.bind))
+                .and_then(|b| b.name.clone())
+                .unwrap_or_else(|| (self.origin.bind + 1).to_string());
+            let src = self.origin.src;
+            let start = crate::log::time::now_ms().saturating_sub(
+                ctx.now
+                    .saturating_duration_since(self.marks.start)
+                    .as_millis() as u64,
+            );
+            ctx.log.emit(
+                crate::log::sink::Source::Frontend(fe.0),
+                crate::log::LOG_INFO,
+                |out| {
+                    use std::io::Write;
+                    let _ = write!(out, "{}:{} [", src.ip(), src.port());
+                    crate::log::time::haproxy_date(start, true, out);
+                    let _ = write!(out, "] {name}/{bind}: {msg}");
+                },
+            );
+        }
+        Step::Close(Termination::new(Cause::ClientAbort, Stage::Request))
     }
 
     fn client_failed(&mut self, ctx: &mut Ctx<'_>, e: io::Error) -> Step {
@@ -839,7 +894,8 @@ impl HttpConn {
     /// server slot released. A kept server connection goes to the idle pool when it can.
     pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
-        // poll set, and the client socket is never shared.
+        // poll set, and the client socket is never shared. A TLS client gets `close_notify`.
+        self.client.tls_close();
         if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
             let (i, o) = d.release(ctx.pools);
             self.marks.bytes_in += i;

@@ -268,6 +268,7 @@ impl HttpConn {
             head: &no_request,
             src: self.origin.src,
             dst: self.origin.dst,
+            tls: None,
         };
         let resp = RespView {
             status: self.rhead.status,

@@ -56,6 +56,9 @@ impl HttpConn {
             Ok(Parse::Complete) => {
                 self.marks.req_head = Some(ctx.now);
                 self.requests += 1;
+                if self.tls.is_none() {
+                    self.note_tls(ctx);
+                }
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
                     self.req_counter = f.requests.fetch_add(1, Relaxed) + 1;
                 }
@@ -93,7 +96,7 @@ impl HttpConn {
         };
         let keep = client_wants_keep_alive(self.head.version, self.head.conn)
             && conn_mode(fe.http.conn_mode, None) != ConnMode::Close;
-        let view = request_view(&self.req, &self.head, self.origin);
+        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
         if let Some(uri) = &fe.monitor_uri {
             if view.path() == uri.as_bytes() {
                 // Monitor requests are never logged.
@@ -118,7 +121,7 @@ impl HttpConn {
                 return r;
             }
         }
-        let view = request_view(&self.req, &self.head, self.origin);
+        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
         let Some(backend) = rules::select_backend(fe, &view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
@@ -126,7 +129,7 @@ impl HttpConn {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
         if fe.listen_backend != Some(backend) {
-            let view = request_view(&self.req, &self.head, self.origin);
+            let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
             let verdict = rules::apply_request(&be.rules.request, &view, &mut self.edits);
             if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
                 return Err(step);
@@ -148,7 +151,7 @@ impl HttpConn {
         if self.body_wait(ctx, backend) {
             return Ok(());
         }
-        let view = request_view(&self.req, &self.head, self.origin);
+        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
         let key = PickKey {
             hash: balance::request_hash_with(&be.balance, be.hash_type.function, &view),
         };
@@ -324,7 +327,7 @@ impl HttpConn {
         proxy: &str,
         keep: bool,
     ) -> Option<Result<(), Step>> {
-        let view = request_view(&self.req, &self.head, self.origin);
+        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
         if !crate::stats::page::matches(conf, view.uri()) {
             return None;
         }
@@ -370,6 +373,21 @@ impl HttpConn {
             b.consume(taken.min(b.len()));
         }
         Some(Err(self.reply_owned(ctx, status, bytes, !keep)))
+    }
+
+    /// The client's TLS handshake is done (a request arrived over it): keeps what it agreed
+    /// for `ssl_fc*` and counts the session (`ssl_sess`, `ssl_reused_sess`).
+    fn note_tls(&mut self, ctx: &Ctx<'_>) {
+        let Some(info) = self.client.tls_info() else {
+            return;
+        };
+        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            f.ssl_sess.fetch_add(1, Relaxed);
+            if info.resumed {
+                f.ssl_reused.fetch_add(1, Relaxed);
+            }
+        }
+        self.tls = Some(Box::new(info));
     }
 
     /// Whether the current request announces a body (chunked, or a non-zero length).
@@ -601,13 +619,19 @@ impl HttpConn {
 
 /// The request as ACLs and rules see it: the parsed head over the client buffer. Takes the
 /// fields, not `&self`, so the connection's other fields stay free for the caller.
-fn request_view<'a>(req: &'a Option<Buffer>, head: &'a RequestHead, origin: Origin) -> ReqView<'a> {
+fn request_view<'a>(
+    req: &'a Option<Buffer>,
+    head: &'a RequestHead,
+    origin: Origin,
+    tls: Option<&'a crate::tls::TlsInfo>,
+) -> ReqView<'a> {
     let buf = req.as_ref().map_or(&[][..], |b| b.pending());
     ReqView {
         buf,
         head,
         src: origin.src,
         dst: origin.dst,
+        tls,
     }
 }
 

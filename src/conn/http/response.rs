@@ -548,6 +548,7 @@ fn response_rules(
         head: scratch,
         src: origin.src,
         dst: origin.dst,
+        tls: None,
     };
     let resp = RespView {
         status: rhead.status,

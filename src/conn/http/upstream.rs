@@ -342,7 +342,7 @@ impl HttpConn {
             }
             Response::Head => false,
         };
-        if !response_done || ex.res_fwd > 0 || self.out.is_some() {
+        if !response_done || ex.res_fwd > 0 || self.out.is_some() || self.client.tls_pending() {
             return Ok(false);
         }
         uncork(&self.client, &mut self.corked);

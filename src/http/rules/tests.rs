@@ -59,6 +59,7 @@ fn run(rules: &[HttpRule]) -> (String, String) {
         head: &h,
         src: addr("192.0.2.7:5555"),
         dst: addr("10.0.0.1:80"),
+        tls: None,
     };
     let mut edits = HeaderEdits::new();
     let verdict = apply_request(rules, &v, &mut edits);
@@ -257,6 +258,7 @@ fn response_rules_see_status() {
         head: &h,
         src: addr("192.0.2.7:5555"),
         dst: addr("10.0.0.1:80"),
+        tls: None,
     };
     let rbuf = b"Server: x";
     let rh = [crate::http::HeaderSpan {

@@ -1,0 +1,184 @@
+//! A client connection that is TLS over a non-blocking TCP socket, with the socket-like
+//! semantics the HTTP layer relies on under edge-triggered polling:
+//! - `read` fills as much of the caller's buffer as it can; a short count (or `WouldBlock`)
+//!   means the socket was read until `WouldBlock` and no decrypted byte is left inside, so
+//!   waiting for the next readable event is right;
+//! - `write` first sends any ciphertext still held from before: while some remains it
+//!   accepts nothing (`WouldBlock`); then it encrypts and sends what it accepts. Ciphertext the
+//!   socket would not take stays held ([`TlsSock::wants_write`]) until [`TlsSock::flush`],
+//!   which the connection calls on each writable event and before it closes.
+//!
+//! Handshake records go out as they are produced, inside `read`.
+
+use std::io::{self, IoSlice, Read, Write};
+
+use mio::net::TcpStream;
+use rustls::ServerConnection;
+
+use super::TlsInfo;
+
+#[derive(Debug)]
+pub struct TlsSock {
+    pub tcp: TcpStream,
+    conn: ServerConnection,
+    /// The handshake or a record failed (counted once by the connection).
+    failed: bool,
+}
+
+impl TlsSock {
+    pub fn new(
+        tcp: TcpStream,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> io::Result<TlsSock> {
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(TlsSock {
+            tcp,
+            conn,
+            failed: false,
+        })
+    }
+
+    /// Whether the handshake or a record failed (an invalid or refused client hello, a bad
+    /// certificate, a corrupt record).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    pub fn handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Ciphertext is held that the socket has not taken yet.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Sends held ciphertext until done or `WouldBlock` (then `Ok`: the rest waits for the
+    /// next writable event).
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        loop {
+            // Decrypted bytes first.
+            if let Some(rest) = buf.get_mut(filled..) {
+                if rest.is_empty() {
+                    return Ok(filled);
+                }
+                match self.conn.reader().read(rest) {
+                    Ok(0) => return Ok(filled), // close_notify received
+                    Ok(n) => {
+                        filled += n;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The peer closed without close_notify: an ordinary end for HTTP/1.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(filled),
+                    Err(e) => return self.fail(filled, e),
+                }
+            }
+            match self.conn.read_tls(&mut self.tcp) {
+                Ok(0) => {
+                    // Socket EOF: whatever was decrypted, then the end.
+                    let _ = self.conn.process_new_packets();
+                    if filled > 0 {
+                        return Ok(filled);
+                    }
+                    return match self.conn.reader().read(buf) {
+                        Ok(n) => Ok(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                        Err(e) => Err(e),
+                    };
+                }
+                Ok(_) => {
+                    if let Err(e) = self.conn.process_new_packets() {
+                        // Send the alert rustls queued, then fail.
+                        let _ = self.flush();
+                        return self.fail(filled, io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                    // Handshake messages (and session tickets) leave at once.
+                    if self.conn.wants_write() {
+                        self.flush().or_else(|e| self.fail(filled, e).map(|_| ()))?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return if filled > 0 { Ok(filled) } else { Err(e) };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fail(filled, e),
+            }
+        }
+    }
+
+    fn fail(&mut self, filled: usize, e: io::Error) -> io::Result<usize> {
+        if e.kind() == io::ErrorKind::InvalidData {
+            self.failed = true;
+        }
+        if filled > 0 { Ok(filled) } else { Err(e) }
+    }
+
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.flush()?;
+        if self.conn.wants_write() || self.conn.is_handshaking() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut taken = 0;
+        for b in bufs {
+            let n = self.conn.writer().write(b)?;
+            taken += n;
+            if n < b.len() {
+                break;
+            }
+        }
+        if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.flush()?;
+        Ok(taken)
+    }
+
+    /// Sends `close_notify` with what is held, without waiting (the socket closes next).
+    pub fn close_notify(&mut self) {
+        if !self.failed {
+            self.conn.send_close_notify();
+            let _ = self.flush();
+        }
+    }
+
+    /// Sends `close_notify` and what is held, then the FIN.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// SNI, protocol and ALPN of the finished handshake.
+    pub fn info(&self) -> TlsInfo {
+        TlsInfo {
+            sni: self.conn.server_name().map(Into::into),
+            protocol: match self.conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "",
+            },
+            alpn: self.conn.alpn_protocol().map(Into::into),
+            resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        }
+    }
+}
