@@ -303,6 +303,14 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 Err(e) => d.alert(span, e.message(arg, kw)),
             }
         }
+        "tune.ssl.cachesize" => match arg1.and_then(|v| v.parse::<u32>().ok()) {
+            Some(n) => {
+                if no_more(d, 2) {
+                    g.model.ssl_default_bind.cachesize = Some(n);
+                }
+            }
+            None => d.alert(span, "'tune.ssl.cachesize' expects an integer argument."),
+        },
         "tune.bufsize" => match arg1.and_then(parse_size).and_then(|n| u32::try_from(n).ok()) {
             Some(n) if n > 0 && i32::try_from(n).is_ok() => {
                 if no_more(d, 2) {

@@ -68,6 +68,8 @@ pub struct BindOpts {
     pub no_tls_tickets: bool,
     /// `strict-sni`: no certificate for the client's SNI (or no SNI) refuses the handshake.
     pub strict_sni: bool,
+    /// `tune.ssl.cachesize` (global, sessions): `Some(0)` turns stateful resumption off.
+    pub cachesize: Option<u32>,
 }
 
 impl BindOpts {
@@ -89,6 +91,7 @@ impl BindOpts {
             ca_file: self.ca_file.clone(),
             no_tls_tickets: self.no_tls_tickets || defaults.no_tls_tickets,
             strict_sni: self.strict_sni || defaults.strict_sni,
+            cachesize: self.cachesize.or(defaults.cachesize),
         }
     }
 }
@@ -274,8 +277,20 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
         .filter(|p| p.as_slice() != b"h2")
         .cloned()
         .collect();
-    // HAProxy's default session cache size (`tune.ssl.cachesize`).
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(20_000);
+    // HAProxy's default session cache size (`tune.ssl.cachesize`, 20000); 0 turns the cache
+    // off, so without tickets nothing resumes.
+    match opts.cachesize.unwrap_or(20_000) {
+        0 => {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            if opts.no_tls_tickets {
+                config.send_tls13_tickets = 0;
+            }
+        }
+        n => {
+            config.session_storage =
+                rustls::server::ServerSessionMemoryCache::new(usize::try_from(n).unwrap_or(20_000));
+        }
+    }
     if !opts.no_tls_tickets {
         config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| {
             format!(
