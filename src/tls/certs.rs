@@ -87,7 +87,7 @@ pub fn load_file(path: &Path) -> Result<LoadedCert, String> {
             PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| no_key())?
         }
     };
-    let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| {
+    let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(|_| {
         format!(
             "unable to load SSL private key from PEM file '{}'.",
             path.display()

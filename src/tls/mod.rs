@@ -1,4 +1,4 @@
-//! TLS at the edge with rustls: what a `bind ... ssl crt ...` line asks for ([`BindOpts`],
+//! TLS at the edge with rustls (aws-lc-rs provider): what a `bind ... ssl crt ...` line asks for ([`BindOpts`],
 //! parsed with the configuration), the rustls `ServerConfig` built from it once at start
 //! ([`build_bind`]), certificate choice by SNI ([`SniResolver`]), and the connection side
 //! that is "TLS over a socket" ([`stream::TlsSock`], used through `conn::sock::Sock`). The
@@ -187,7 +187,7 @@ fn pick_groups(
 /// at [FILE:LINE]` tail for the messages: `(proxy, bind, at)`.
 pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, String> {
     let (proxy, bind, at) = who;
-    let base = rustls::crypto::ring::default_provider();
+    let base = rustls::crypto::aws_lc_rs::default_provider();
     let mut provider = CryptoProvider {
         cipher_suites: base.cipher_suites.clone(),
         kx_groups: base.kx_groups.clone(),
@@ -292,7 +292,7 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
         }
     }
     if !opts.no_tls_tickets {
-        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| {
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| {
             format!(
                 "Proxy '{proxy}': unable to set up TLS tickets for bind '{bind}' at [{at}]: {e}."
             )
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn cipher_lists_select_known_suites() {
-        let p = rustls::crypto::ring::default_provider();
+        let p = rustls::crypto::aws_lc_rs::default_provider();
         let s = pick_suites(
             &p.cipher_suites,
             "ECDHE-RSA-AES128-GCM-SHA256:!aNULL:HIGH",

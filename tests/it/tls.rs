@@ -72,7 +72,7 @@ impl Pki {
     fn client_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.ca_der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut c = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -202,6 +202,7 @@ backend be\n    server s1 127.0.0.1:{}\n",
             .and_then(|r| r.header("x-forwarded-proto")),
         Some("https".to_string())
     );
+    drop(s);
     proxy.assert_clean();
 }
 
@@ -237,7 +238,7 @@ fn client_certificates_are_verified_against_the_ca_file() {
     let key = PrivateKeyDer::from_pem_slice(text_pem.as_bytes()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca_der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let with_cert = Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -253,6 +254,7 @@ fn client_certificates_are_verified_against_the_ca_file() {
         .ssl_failed
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(failed >= 1, "the refused handshake is counted");
+    drop(s);
     proxy.assert_clean();
 }
 
