@@ -393,6 +393,9 @@ pub struct Bind {
     pub maxconn: Option<u32>,
     /// `v4v6` → `Some(false)`, `v6only` → `Some(true)`, absent → `None` (system default).
     pub v6only: Option<bool>,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2) whose
+    /// addresses replace the connection's (`conn::handshake`).
+    pub accept_proxy: bool,
 }
 
 /// What a `bind` listens on.
@@ -926,6 +929,9 @@ pub struct Server {
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s: how long an idle server connection is kept.
     pub pool_purge_delay: Duration,
+    /// `send-proxy` (v1) / `send-proxy-v2` (v2 wins when both are set, as HAProxy): the
+    /// PROXY header sent first on every connection to this server.
+    pub send_proxy: Option<crate::proxyproto::Version>,
 }
 
 impl Server {
@@ -952,6 +958,7 @@ impl Server {
             passive: Passive::default(),
             pool_max_conn: Some(0),
             pool_purge_delay: Duration::from_secs(5),
+            send_proxy: None,
         }
     }
 }
@@ -987,6 +994,9 @@ pub struct CheckParams {
     pub agent_addr: Option<std::net::IpAddr>,
     /// `agent-send`: sent verbatim once connected.
     pub agent_send: String,
+    /// `check-send-proxy`: checks send a PROXY header even with `port`/`addr` set
+    /// (see `Server::check_send_proxy`).
+    pub send_proxy: bool,
 }
 
 impl Default for CheckParams {
@@ -1006,6 +1016,7 @@ impl Default for CheckParams {
             agent_inter: Duration::from_millis(2000),
             agent_addr: None,
             agent_send: String::new(),
+            send_proxy: false,
         }
     }
 }
@@ -1047,6 +1058,20 @@ impl Server {
             passive: Passive::default(),
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
+            send_proxy: None,
+        }
+    }
+
+    /// The PROXY header version the server's health checks send, if any: with `send-proxy`
+    /// (or `-v2`) when the check has no `port`/`addr` of its own, or with `check-send-proxy`;
+    /// version 2 when the server sends v2, else version 1 (HAProxy's `init_srv_check()`).
+    pub fn check_send_proxy(&self) -> Option<crate::proxyproto::Version> {
+        use crate::proxyproto::Version;
+        let same_target = self.check.port.is_none() && self.check.addr.is_none();
+        if self.check.send_proxy || (same_target && self.send_proxy.is_some()) {
+            Some(self.send_proxy.unwrap_or(Version::V1))
+        } else {
+            None
         }
     }
 
