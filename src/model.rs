@@ -61,6 +61,9 @@ pub struct Global {
     pub daemon: bool,
     /// `nosplice`: disable splice(2) everywhere (like `-dS`).
     pub nosplice: bool,
+    /// `pp2-never-send-local`: health checks send a v2 PROXY command with their own addresses
+    /// instead of LOCAL (HAProxy's pre-2.2 behaviour, for servers that mishandle LOCAL).
+    pub pp2_never_send_local: bool,
     /// `log`, `log-tag`, `log-send-hostname`.
     pub log: crate::log::GlobalLog,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
@@ -111,6 +114,7 @@ impl Default for Global {
             http_maxhdr: 101,
             daemon: false,
             nosplice: false,
+            pp2_never_send_local: false,
             log: Default::default(),
             stats_sockets: Vec::new(),
             stats: StatsCli::default(),

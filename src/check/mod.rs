@@ -589,7 +589,8 @@ impl Checks {
             Probe::Agent => None,
         };
         if let Some(v) = proxy {
-            if let Err(e) = self.send_proxy_header(slot, v) {
+            let never_local = ctx.shared.model.global.pp2_never_send_local;
+            if let Err(e) = self.send_proxy_header(slot, v, never_local) {
                 if let Some(r) = self.run_mut(slot) {
                     set_err(&mut r.err, &e);
                 }
@@ -648,9 +649,15 @@ impl Checks {
 
     /// Writes the PROXY header on a check that just connected, as HAProxy does: version 1
     /// with the check connection's own addresses (`UNKNOWN` over a unix socket), version 2
-    /// as a LOCAL command. It is a few dozen bytes on an empty socket: the specification
-    /// guarantees it leaves in one write, so a short write is an error.
-    fn send_proxy_header(&mut self, slot: usize, v: crate::proxyproto::Version) -> io::Result<()> {
+    /// as a LOCAL command (a PROXY command with those addresses under `pp2-never-send-local`).
+    /// It is a few dozen bytes on an empty socket: the specification guarantees it leaves in
+    /// one write, so a short write is an error.
+    fn send_proxy_header(
+        &mut self,
+        slot: usize,
+        v: crate::proxyproto::Version,
+        never_local: bool,
+    ) -> io::Result<()> {
         use crate::proxyproto::{Line, Version};
         let Some(r) = self.run_mut(slot) else {
             return Ok(());
@@ -660,8 +667,8 @@ impl Checks {
             return Ok(());
         };
         let addrs = match v {
-            Version::V1 => sock.local_addr().zip(sock.peer_addr()),
-            Version::V2 => None,
+            Version::V2 if !never_local => None,
+            Version::V1 | Version::V2 => sock.local_addr().zip(sock.peer_addr()),
         };
         let line = Line::build(v, addrs);
         let n = sock.write(line.pending())?;

@@ -142,14 +142,19 @@ impl Handshake {
             return Progress::Wait;
         };
         let buf = &mut *ctx.handshake_buf;
-        let n = match client.peek(buf) {
+        let peeked = loop {
+            match client.peek(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let n = match peeked {
             Ok(0) => return self.fail(Failure::Empty),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.ready.readable = false;
                 return Progress::Wait;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Progress::Wait,
             Err(e) => {
                 ctx.debug_event(format_args!("PROXY header: {e}"));
                 return self.fail(Failure::Abort);
@@ -175,7 +180,13 @@ impl Handshake {
         let Some(dst) = buf.get_mut(..header.len) else {
             return self.fail(Failure::BadHeader);
         };
-        match client.read(dst) {
+        let read = loop {
+            match client.read(dst) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match read {
             Ok(got) if got == header.len => {}
             // The bytes were there a moment ago: anything else is a broken socket, as
             // HAProxy's `recv_abort`.

@@ -68,18 +68,21 @@ fn closed_silently(s: &mut TcpStream) -> bool {
     }
 }
 
+/// The bytes received on each connection, in accept order.
+type Conns = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
 /// A TCP backend recording every byte of each connection (in accept order) and echoing them.
 struct Recorder {
     _backend: Backend,
     addr: SocketAddr,
-    conns: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    conns: Conns,
 }
 
 impl Recorder {
     /// `http`: answer each request head with a small 200 (after skipping a PROXY header),
     /// else echo.
     fn start(http: bool) -> Recorder {
-        let conns: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let conns: Conns = Arc::default();
         let all = conns.clone();
         let backend = Backend::start(Arc::new(move |mut s: TcpStream| {
             let mine = Arc::new(Mutex::new(Vec::new()));
@@ -473,6 +476,7 @@ backend b2\n    default-server send-proxy-v2\n    server s 127.0.0.1:{}\n",
         String::from_utf8_lossy(&rec1.wait_bytes(0, want.len())),
         want
     );
+    drop(c);
 
     let mut c = connect(p.addr("f2"));
     let local = c.local_addr().unwrap();
@@ -486,6 +490,7 @@ backend b2\n    default-server send-proxy-v2\n    server s 127.0.0.1:{}\n",
     );
     want.extend_from_slice(b"data");
     assert_eq!(rec2.wait_bytes(0, want.len()), want);
+    drop(c);
 
     // The received header's addresses are the ones passed on.
     let mut c = connect(p.addr("f3"));
@@ -495,6 +500,7 @@ backend b2\n    default-server send-proxy-v2\n    server s 127.0.0.1:{}\n",
     let mut want = v2_inet([203, 0, 113, 5], 40000, [198, 51, 100, 2], 8443);
     want.extend_from_slice(b"data");
     assert_eq!(rec2.wait_bytes(1, want.len()), want);
+    drop(c);
     p.assert_clean();
 }
 
@@ -574,6 +580,24 @@ backend be\n    server v1 127.0.0.1:{} send-proxy check inter 200ms\n    server 
     // `check-send-proxy` with its own `port`: v1.
     assert!(r3.wait_bytes(0, 6).starts_with(b"PROXY TCP4 127.0.0.1 "));
     drop(p);
+
+    // `pp2-never-send-local`: v2 checks send a PROXY command with their own addresses.
+    let r4 = Recorder::start(false);
+    let p = Proxy::start(&format!(
+        "global\n    pp2-never-send-local\n\
+defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    server v2 127.0.0.1:{} send-proxy-v2 check inter 200ms\n",
+        r4.port()
+    ));
+    let got = r4.wait_bytes(0, 28);
+    assert_eq!(got.len(), 28, "{got:?}");
+    assert_eq!(
+        &got[..16],
+        &v2_inet([127, 0, 0, 1], 0, [127, 0, 0, 1], 0)[..16]
+    );
+    assert_eq!(&got[26..28], &r4.port().to_be_bytes());
+    drop(p);
 }
 
 #[test]
@@ -635,6 +659,43 @@ fn legacy_connect_line_names_the_header_addresses() {
         syslog.line(),
         "Connect from 1.2.3.4:1 to 5.6.7.8:2 (fe/TCP)"
     );
+    drop(c);
+    p.assert_clean();
+}
+
+#[test]
+fn unix_socket_clients() {
+    let dir = TempDir::new("pp-unix");
+    let srv = HttpBackend::start(ok("a", "hi"));
+    let rec = Recorder::start(false);
+    let d = dir.0.display();
+    let p = Proxy::start(&format!(
+        "defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend web\n    mode http\n    bind unix@{d}/web.sock accept-proxy\n    option forwardfor\n    default_backend http\n\
+frontend raw\n    mode tcp\n    bind unix@{d}/raw.sock\n    default_backend tcp\n\
+backend http\n    mode http\n    server s 127.0.0.1:{}\n\
+backend tcp\n    mode tcp\n    server s 127.0.0.1:{} send-proxy\n",
+        srv.port(),
+        rec.port()
+    ));
+    // The documented use: a local TLS terminator hands clients over a unix socket.
+    let mut c = UnixStream::connect(dir.0.join("web.sock")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"PROXY TCP4 198.51.100.20 192.0.2.1 50000 443\r\nGET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let (status, _, _) = read_response(&mut BufReader::new(&mut c));
+    assert_eq!(status, 200);
+    assert_eq!(
+        srv.requests()[0].header("x-forwarded-for").as_deref(),
+        Some("198.51.100.20")
+    );
+    // A unix-socket client without addresses: `PROXY UNKNOWN`.
+    let mut c = UnixStream::connect(dir.0.join("raw.sock")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"z").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(rec.wait_bytes(0, 16), b"PROXY UNKNOWN\r\nz");
     drop(c);
     p.assert_clean();
 }
