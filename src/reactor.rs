@@ -8,7 +8,7 @@
 //! and resumes when a slot is released anywhere (the releasing reactor wakes the paused ones).
 //!
 //! A connection accepted on a `bind ... accept-proxy` first lives in the slab as a
-//! `conn::handshake::Handshake` until its PROXY header is read; `Reactor::open_stream` then
+//! `conn::handshake::Handshake` until its PROXY header is read; `accept::open_stream` then
 //! builds its stream, exactly as it does right after accept for the other binds.
 
 use std::collections::VecDeque;

@@ -1,7 +1,7 @@
 //! The pre-stream state of a connection accepted on a `bind ... accept-proxy`: it waits for
 //! the PROXY protocol header (v1 or v2) before any HTTP or TCP processing, then hands its
 //! socket to the reactor, which builds the stream with the header's addresses
-//! (`Reactor::open_stream`, the same function as right after accept).
+//! (`reactor::accept::open_stream`, the same function as right after accept).
 //!
 //! ```text
 //!   accept ─▶ Handshake ──header complete──▶ recv() exactly its bytes ─▶ stream (HTTP/TCP)
@@ -110,7 +110,7 @@ impl Handshake {
         if self.deadline.is_some_and(|d| d <= ctx.now) {
             return self.fail(Failure::Timeout);
         }
-        // An early wake-up (a re-used timer slot): look again, and re-arm.
+        // Not due yet (woken early): the deadline stays armed.
         if let Some(d) = self.deadline {
             ctx.timers.arm(d, ctx.owner);
         }
