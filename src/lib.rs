@@ -15,6 +15,7 @@ pub mod conn;
 pub mod http;
 pub mod log;
 pub mod model;
+pub mod proxyproto;
 pub mod queue;
 pub mod reactor;
 pub mod reload;

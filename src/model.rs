@@ -61,6 +61,9 @@ pub struct Global {
     pub daemon: bool,
     /// `nosplice`: disable splice(2) everywhere (like `-dS`).
     pub nosplice: bool,
+    /// `pp2-never-send-local`: health checks send a v2 PROXY command with their own addresses
+    /// instead of LOCAL (HAProxy's pre-2.2 behaviour, for servers that mishandle LOCAL).
+    pub pp2_never_send_local: bool,
     /// `log`, `log-tag`, `log-send-hostname`.
     pub log: crate::log::GlobalLog,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
@@ -114,6 +117,7 @@ impl Default for Global {
             http_maxhdr: 101,
             daemon: false,
             nosplice: false,
+            pp2_never_send_local: false,
             log: Default::default(),
             stats_sockets: Vec::new(),
             stats: StatsCli::default(),
@@ -401,6 +405,9 @@ pub struct Bind {
     pub ssl: Option<Box<crate::tls::BindOpts>>,
     /// The TLS configuration built from `ssl` and the global defaults (`config::build`).
     pub tls: Option<crate::tls::BindTls>,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2) whose
+    /// addresses replace the connection's (`conn::handshake`).
+    pub accept_proxy: bool,
 }
 
 /// What a `bind` listens on.
@@ -934,6 +941,9 @@ pub struct Server {
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s: how long an idle server connection is kept.
     pub pool_purge_delay: Duration,
+    /// `send-proxy` (v1) / `send-proxy-v2` (v2 wins when both are set, as HAProxy): the
+    /// PROXY header sent first on every connection to this server.
+    pub send_proxy: Option<crate::proxyproto::Version>,
 }
 
 impl Server {
@@ -960,6 +970,7 @@ impl Server {
             passive: Passive::default(),
             pool_max_conn: Some(0),
             pool_purge_delay: Duration::from_secs(5),
+            send_proxy: None,
         }
     }
 }
@@ -995,6 +1006,9 @@ pub struct CheckParams {
     pub agent_addr: Option<std::net::IpAddr>,
     /// `agent-send`: sent verbatim once connected.
     pub agent_send: String,
+    /// `check-send-proxy`: checks send a PROXY header even with `port`/`addr` set
+    /// (see `Server::check_send_proxy`).
+    pub send_proxy: bool,
 }
 
 impl Default for CheckParams {
@@ -1014,6 +1028,7 @@ impl Default for CheckParams {
             agent_inter: Duration::from_millis(2000),
             agent_addr: None,
             agent_send: String::new(),
+            send_proxy: false,
         }
     }
 }
@@ -1055,6 +1070,20 @@ impl Server {
             passive: Passive::default(),
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
+            send_proxy: None,
+        }
+    }
+
+    /// The PROXY header version the server's health checks send, if any: with `send-proxy`
+    /// (or `-v2`) when the check has no `port`/`addr` of its own, or with `check-send-proxy`;
+    /// version 2 when the server sends v2, else version 1 (HAProxy's `init_srv_check()`).
+    pub fn check_send_proxy(&self) -> Option<crate::proxyproto::Version> {
+        use crate::proxyproto::Version;
+        let same_target = self.check.port.is_none() && self.check.addr.is_none();
+        if self.check.send_proxy || (same_target && self.send_proxy.is_some()) {
+            Some(self.send_proxy.unwrap_or(Version::V1))
+        } else {
+            None
         }
     }
 

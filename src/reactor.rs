@@ -6,6 +6,10 @@
 //! Admission: a connection is accepted only after a slot was reserved at the global, frontend
 //! and bind level; when one is full the listener pauses (the kernel backlog holds the clients)
 //! and resumes when a slot is released anywhere (the releasing reactor wakes the paused ones).
+//!
+//! A connection accepted on a `bind ... accept-proxy` first lives in the slab as a
+//! `conn::handshake::Handshake` until its PROXY header is read; `accept::open_stream` then
+//! builds its stream, exactly as it does right after accept for the other binds.
 
 use std::collections::VecDeque;
 use std::io;
@@ -19,22 +23,25 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Waker};
 use slab::Slab;
 
-use crate::balance::{Balancer, PickKey, source_hash};
+use crate::balance::Balancer;
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
 use crate::check::passive::HealthNote;
 use crate::check::{CHECK_TIMER_BIT, CheckCtx, Checks};
-use crate::conn::http::{self, HttpConn};
+use crate::conn::handshake::Handshake;
+use crate::conn::http::HttpConn;
 use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
-use crate::conn::tcp::{Entry, Tunnel};
-use crate::conn::{Cause, Side, Sock, Stage, Step, Termination};
+use crate::conn::tcp::Tunnel;
+use crate::conn::{Cause, Side, Stage, Step, Termination};
 use crate::log::sink::LogBuf;
-use crate::model::{BackendId, Balance, FrontendId, Mode, ServerId, Timeouts};
+use crate::model::{BackendId, Balance, FrontendId, ServerId, Timeouts};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
+
+mod accept;
 
 /// Commands from the supervisor.
 #[derive(Clone, Debug)]
@@ -111,6 +118,9 @@ struct Route {
     via_response: Via,
     retries: u32,
     hash_source: bool,
+    /// Some server of the backend takes a PROXY header: the stream needs its destination
+    /// address even on a wildcard listener.
+    send_proxy: bool,
 }
 
 /// A connection in the slab, with the slots it holds at the global/frontend/bind level.
@@ -128,6 +138,8 @@ struct Slot {
 // TCP tunnels are stored by value on purpose (the common case, no allocation per stream).
 #[allow(clippy::large_enum_variant)]
 enum Conn {
+    /// Waiting for the PROXY header (`bind ... accept-proxy`); becomes `Tcp` or `Http`.
+    Handshake(Handshake),
     Tcp(Tunnel),
     /// Boxed: an HTTP connection carries parsed heads and is several times larger than a TCP
     /// tunnel; boxing keeps every slab slot (and so each idle TCP stream) small, at one
@@ -159,6 +171,8 @@ pub struct Ctx<'a> {
     pub log: &'a mut LogBuf,
     /// This reactor's latency histograms (stats), recorded at each stream's end.
     pub latency: &'a mut crate::stats::latency::LatencyRecorder,
+    /// Where PROXY headers are peeked (`tune.bufsize` bytes, like HAProxy's buffer).
+    pub handshake_buf: &'a mut [u8],
 }
 
 impl Ctx<'_> {
@@ -223,6 +237,7 @@ impl Core {
             stream_id,
             log: &mut self.log,
             latency: &mut self.latency,
+            handshake_buf: &mut self.handshake_buf,
         }
     }
 }
@@ -239,6 +254,8 @@ struct Core {
     log: LogBuf,
     /// Latency histograms of the streams this reactor ended (published once a second).
     latency: crate::stats::latency::LatencyRecorder,
+    /// Scratch for peeking at PROXY headers (allocated once).
+    handshake_buf: Box<[u8]>,
 }
 
 pub struct Reactor {
@@ -304,6 +321,7 @@ impl Reactor {
                     via_response: policy(fe.splice.response, be.splice.response),
                     retries: be.retries,
                     hash_source: be.balance == Balance::Source,
+                    send_proxy: be.servers.iter().any(|s| s.send_proxy.is_some()),
                 })
             })
             .collect();
@@ -329,6 +347,8 @@ impl Reactor {
             reactor: id,
             log: LogBuf::disabled(shared.logs.clone()),
             latency: crate::stats::latency::LatencyRecorder::new(model),
+            handshake_buf: vec![0; (model.global.bufsize as usize).max(crate::proxyproto::V1_MAX)]
+                .into_boxed_slice(),
         };
         Reactor {
             id,
@@ -548,6 +568,7 @@ impl Reactor {
             .iter()
             .filter(|(_, slot)| {
                 hit(match &slot.conn {
+                    Conn::Handshake(_) => None,
                     Conn::Tcp(t) => t.held_server(),
                     Conn::Http(h) => h.held_server(),
                 })
@@ -567,6 +588,8 @@ impl Reactor {
                 let mut out = String::new();
                 for (_, slot) in self.conns.iter() {
                     let (held, accepted, peer) = match &slot.conn {
+                        // Not a stream yet (HAProxy lists no embryonic session either).
+                        Conn::Handshake(_) => continue,
                         Conn::Tcp(t) => (t.held_server(), t.accepted, t.client_peer()),
                         Conn::Http(h) => (h.held_server(), h.accepted, h.client_peer()),
                     };
@@ -608,6 +631,7 @@ impl Reactor {
             .collect();
         for key in http {
             self.run_conn(key, now, |conn, ctx| match conn {
+                Conn::Handshake(_) => Step::Continue,
                 Conn::Tcp(t) => t.resume(ctx),
                 Conn::Http(h) => h.on_soft_stop(ctx),
             });
@@ -672,16 +696,22 @@ impl Reactor {
                 }
                 continue;
             }
-            if self
+            let Some(slot) = self
                 .conns
                 .get(owner.key)
-                .is_some_and(|s| s.generation == owner.generation)
-            {
-                self.run_conn(owner.key, now, |conn, ctx| match conn {
-                    Conn::Tcp(t) => t.on_timer(ctx),
-                    Conn::Http(h) => h.on_timer(ctx),
-                });
+                .filter(|s| s.generation == owner.generation)
+            else {
+                continue;
+            };
+            if let Conn::Handshake(_) = slot.conn {
+                self.run_handshake(owner.key, now, |h, ctx| h.on_timer(ctx));
+                continue;
             }
+            self.run_conn(owner.key, now, |conn, ctx| match conn {
+                Conn::Handshake(_) => Step::Continue,
+                Conn::Tcp(t) => t.on_timer(ctx),
+                Conn::Http(h) => h.on_timer(ctx),
+            });
         }
     }
 
@@ -695,6 +725,7 @@ impl Reactor {
                 .is_some_and(|s| s.generation == owner.generation)
             {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
+                    Conn::Handshake(_) => Step::Continue,
                     Conn::Tcp(t) => t.resume(ctx),
                     Conn::Http(h) => h.resume(ctx),
                 });
@@ -715,6 +746,7 @@ impl Reactor {
                 .is_some_and(|s| s.generation == owner.generation)
             {
                 self.run_conn(owner.key, now, |conn, ctx| match conn {
+                    Conn::Handshake(_) => Step::Continue,
                     Conn::Tcp(t) => t.resume(ctx),
                     Conn::Http(h) => h.resume(ctx),
                 });
@@ -723,10 +755,15 @@ impl Reactor {
     }
 
     fn on_conn_event(&mut self, key: usize, side: Side, ev: &Event, now: Instant) {
-        if !self.conns.contains(key) {
+        let Some(slot) = self.conns.get(key) else {
+            return;
+        };
+        if let Conn::Handshake(_) = slot.conn {
+            self.run_handshake(key, now, |h, ctx| h.on_event(ev, ctx));
             return;
         }
         self.run_conn(key, now, |conn, ctx| match conn {
+            Conn::Handshake(_) => Step::Continue,
             Conn::Tcp(t) => t.on_event(side, ev, ctx),
             Conn::Http(h) => h.on_event(side, ev, ctx),
         });
@@ -779,6 +816,19 @@ impl Reactor {
             slot.id,
         );
         match slot.conn {
+            Conn::Handshake(h) => {
+                if ctx.debug {
+                    let code = term.code();
+                    ctx.debug_event(format_args!(
+                        "closed {}{} after {}ms, waiting for the PROXY header",
+                        code[0] as char,
+                        code[1] as char,
+                        now.saturating_duration_since(h.arrival.accepted)
+                            .as_millis()
+                    ));
+                }
+                h.teardown(&mut ctx);
+            }
             Conn::Tcp(t) => {
                 if ctx.debug {
                     let (up, down) = t.bytes();
@@ -838,314 +888,5 @@ impl Reactor {
                 let _ = w.wake();
             }
         }
-    }
-
-    /// Accepts on every ready listener, up to `tune.maxaccept` per listener per turn.
-    fn accept_ready(&mut self, now: Instant) {
-        let mut still_paused = false;
-        for i in 0..self.listeners.len() {
-            let Some(l) = self.listeners.get(i) else {
-                break;
-            };
-            if l.paused {
-                // Re-check: the slot may have been released before we published the pause.
-                if self.limits_full(l.frontend, l.bind) {
-                    still_paused = true;
-                    continue;
-                }
-                if let Some(l) = self.listeners.get_mut(i) {
-                    l.paused = false;
-                    l.ready = true;
-                }
-            }
-            let ready = self
-                .listeners
-                .get(i)
-                .is_some_and(|l| l.ready && l.blocked_until.is_none());
-            if ready {
-                self.accept_from(i, now);
-            }
-            still_paused |= self.listeners.get(i).is_some_and(|l| l.paused);
-        }
-        let bit = 1u64 << (self.id % 64);
-        if still_paused {
-            self.shared.paused.fetch_or(bit, SeqCst);
-            // Close the race with a release that happened before the bit was visible.
-            let retry: Vec<usize> = (0..self.listeners.len())
-                .filter(|&i| {
-                    self.listeners
-                        .get(i)
-                        .is_some_and(|l| l.paused && !self.limits_full(l.frontend, l.bind))
-                })
-                .collect();
-            for i in retry {
-                if let Some(l) = self.listeners.get_mut(i) {
-                    l.paused = false;
-                    l.ready = true;
-                }
-            }
-        } else {
-            self.shared.paused.fetch_and(!bit, SeqCst);
-        }
-    }
-
-    fn limits_full(&self, fe: FrontendId, bind: usize) -> bool {
-        let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else {
-            return true;
-        };
-        sh.global.is_full() || f.conns.is_full() || f.binds.get(bind).is_some_and(|b| b.is_full())
-    }
-
-    fn try_admit(&self, fe: FrontendId, bind: usize) -> bool {
-        let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else {
-            return false;
-        };
-        if !sh.global.try_acquire() {
-            return false;
-        }
-        if !f.conns.try_acquire() {
-            sh.global.release();
-            return false;
-        }
-        if let Some(b) = f.binds.get(bind) {
-            if !b.try_acquire() {
-                f.conns.release();
-                sh.global.release();
-                return false;
-            }
-        }
-        true
-    }
-
-    fn unadmit(&self, fe: FrontendId, bind: usize) {
-        let sh = &self.shared;
-        sh.global.release();
-        if let Some(f) = sh.frontends.get(fe.0 as usize) {
-            f.conns.release();
-            if let Some(b) = f.binds.get(bind) {
-                b.release();
-            }
-        }
-    }
-
-    fn accept_from(&mut self, i: usize, now: Instant) {
-        let mut accepted = 0u32;
-        loop {
-            if accepted >= self.maxaccept {
-                return; // still ready: the loop comes back after other work
-            }
-            let Some(l) = self.listeners.get(i) else {
-                return;
-            };
-            let (fe, bind) = (l.frontend, l.bind);
-            if !self.try_admit(fe, bind) {
-                if let Some(l) = self.listeners.get_mut(i) {
-                    l.paused = true;
-                }
-                return;
-            }
-            let Some(l) = self.listeners.get_mut(i) else {
-                return;
-            };
-            let res = match &l.sock {
-                ListenSock::Tcp(s) => s.accept().map(|(c, a)| (Sock::Tcp(c), Some(a))),
-                ListenSock::Unix(s) => s.accept().map(|(c, _)| (Sock::Unix(c), None)),
-            };
-            match res {
-                Ok((sock, peer)) => {
-                    accepted += 1;
-                    self.start_stream(sock, peer, i, now);
-                }
-                Err(e) => {
-                    self.unadmit(fe, bind);
-                    match e.raw_os_error() {
-                        _ if e.kind() == io::ErrorKind::WouldBlock => {
-                            if let Some(l) = self.listeners.get_mut(i) {
-                                l.ready = false;
-                            }
-                            return;
-                        }
-                        Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO | libc::EPERM) => {
-                            continue;
-                        }
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                            self.shared.accept_errors.fetch_add(1, Relaxed);
-                            let name = self
-                                .shared
-                                .model
-                                .frontends
-                                .get(fe.0 as usize)
-                                .map_or("?", |f| f.name.as_str());
-                            // HAProxy's wording, at most one alert per ALERT_EVERY, not one per retry.
-                            if self
-                                .resource_alerted
-                                .is_none_or(|t| now.saturating_duration_since(t) >= ALERT_EVERY)
-                            {
-                                self.resource_alerted = Some(now);
-                                let limit = match e.raw_os_error() {
-                                    Some(libc::EMFILE) => "process FD limit",
-                                    Some(libc::ENFILE) => "system FD limit",
-                                    _ => "system memory limit",
-                                };
-                                let advice = if e.raw_os_error() == Some(libc::EMFILE) {
-                                    "Please check 'ulimit-n' and restart."
-                                } else {
-                                    "Please check system tunables."
-                                };
-                                eprintln!(
-                                    "[ALERT]    ({}) : Proxy {name} reached {limit} (maxconn={}). {advice}",
-                                    std::process::id(),
-                                    self.shared.global.limit()
-                                );
-                            }
-                            if let Some(l) = self.listeners.get_mut(i) {
-                                l.blocked_until = Some(now + ACCEPT_PAUSE);
-                            }
-                            self.core.timers.arm(
-                                now + ACCEPT_PAUSE,
-                                Owner {
-                                    key: RESUME_LISTENERS,
-                                    generation: 0,
-                                },
-                            );
-                            return;
-                        }
-                        _ => {
-                            eprintln!("[WARNING]  ({}) : accept() failed: {e}", std::process::id());
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn start_stream(
-        &mut self,
-        sock: Sock,
-        peer: Option<SocketAddr>,
-        listener: usize,
-        now: Instant,
-    ) {
-        let Some(l) = self.listeners.get(listener) else {
-            return;
-        };
-        let (fe, bind, port) = (l.frontend, l.bind, l.port);
-        if let Sock::Tcp(_) = sock {
-            let _ = crate::sys::socket::set_nodelay(&sock);
-        }
-        let model = &self.shared.model;
-        let http_mode = model
-            .frontends
-            .get(fe.0 as usize)
-            .is_some_and(|f| f.mode == Mode::Http);
-        // The address the client reached: the listener's, or (wildcard binds) the socket's
-        // own — one `getsockname`, only when HTTP or a log line needs it.
-        let logs = model
-            .frontends
-            .get(fe.0 as usize)
-            .is_some_and(|f| f.log.enabled());
-        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-        let dst = match (self.listeners.get(listener).and_then(|l| l.addr), &sock) {
-            (Some(a), _) => a,
-            (None, Sock::Tcp(s)) if http_mode || logs => s.local_addr().unwrap_or(unspecified),
-            _ => unspecified,
-        };
-        let conn = if http_mode {
-            // `bind ... ssl`: the client side becomes TLS over the socket.
-            let tls = model
-                .frontends
-                .get(fe.0 as usize)
-                .and_then(|f| f.binds.get(bind))
-                .and_then(|b| b.tls.as_ref());
-            let sock = match (sock, tls) {
-                (Sock::Tcp(tcp), Some(t)) => {
-                    match crate::tls::stream::TlsSock::new(tcp, t.config.clone()) {
-                        Ok(s) => Sock::Tls(Box::new(s)),
-                        Err(_) => {
-                            self.unadmit(fe, bind);
-                            return;
-                        }
-                    }
-                }
-                (s, _) => s,
-            };
-            // Routing happens per request; the frontend's default backend seeds the connector.
-            let backend = model
-                .frontends
-                .get(fe.0 as usize)
-                .and_then(|f| f.backend())
-                .unwrap_or(BackendId(0));
-            let origin = http::Origin {
-                frontend: fe,
-                bind,
-                src: peer.unwrap_or(unspecified),
-                dst,
-            };
-            Conn::Http(Box::new(HttpConn::new(sock, origin, backend, now)))
-        } else {
-            let Some(route) = self.routes.get(fe.0 as usize).copied().flatten() else {
-                self.unadmit(fe, bind);
-                return;
-            };
-            let key = PickKey {
-                hash: route
-                    .hash_source
-                    .then(|| peer.map_or(0, |a| source_hash(a.ip()))),
-            };
-            let entry = Entry {
-                frontend: fe,
-                bind,
-                backend: route.backend,
-                local_port: port,
-                key,
-                src: peer,
-                dst: Some(dst),
-            };
-            Conn::Tcp(Tunnel::new(
-                sock,
-                entry,
-                route.via_request,
-                route.via_response,
-                route.retries,
-                now,
-            ))
-        };
-        if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
-            f.total.fetch_add(1, Relaxed);
-            f.rate.tick(self.shared.ms(now));
-        }
-        let generation = self.next_gen;
-        self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        self.next_id += 1;
-        let id = self.next_id;
-        let key = self.conns.insert(Slot {
-            generation,
-            frontend: fe,
-            bind,
-            id,
-            conn,
-        });
-        if self.opts.debug {
-            let name = self
-                .shared
-                .model
-                .frontends
-                .get(fe.0 as usize)
-                .map_or("?", |f| f.name.as_str());
-            match peer {
-                Some(a) => eprintln!("{id:08x}:{name}.accept() from [{a}]"),
-                None => eprintln!("{id:08x}:{name}.accept() from [unix]"),
-            }
-        }
-        self.run_conn(key, now, |conn, ctx| {
-            crate::conn::logline::emit_connect(ctx, fe, peer, Some(dst));
-            match conn {
-                Conn::Tcp(t) => t.start(ctx),
-                Conn::Http(h) => h.start(ctx),
-            }
-        });
     }
 }

@@ -772,7 +772,10 @@ impl BackendState {
 #[derive(Debug)]
 pub struct FrontendState {
     pub conns: Slots,
+    /// Sessions (`stot`): streams started, after any handshake (PROXY header) succeeded.
     pub total: AtomicU64,
+    /// Connections accepted (`conn_tot`), whether their handshake succeeded or not.
+    pub conn_total: AtomicU64,
     /// HTTP requests received.
     pub requests: AtomicU64,
     /// Invalid, truncated or timed-out requests (HAProxy's `ereq`).
@@ -786,6 +789,8 @@ pub struct FrontendState {
     pub bytes_out: AtomicU64,
     /// New sessions per second.
     pub rate: Rate,
+    /// New connections per second (`conn_rate`).
+    pub conn_rate: Rate,
     /// HTTP requests answered by Ravelin itself (stats page, exporter, monitor-uri).
     pub intercepted: AtomicU64,
     /// TLS handshakes completed (`ssl_sess`), of them resumed (`ssl_reused_sess`), and failed
@@ -864,6 +869,7 @@ impl SharedState {
             .map(|fe| FrontendState {
                 conns: Slots::new(fe.maxconn.unwrap_or(global_maxconn)),
                 total: AtomicU64::new(0),
+                conn_total: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
                 req_errors: AtomicU64::new(0),
                 denied: AtomicU64::new(0),
@@ -875,6 +881,7 @@ impl SharedState {
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
                 rate: Rate::default(),
+                conn_rate: Rate::default(),
                 intercepted: AtomicU64::new(0),
                 ssl_sess: AtomicU64::new(0),
                 ssl_reused: AtomicU64::new(0),
@@ -1071,10 +1078,12 @@ impl SharedState {
         for f in self.frontends.iter() {
             f.conns.reset_peak();
             f.rate.reset_max();
+            f.conn_rate.reset_max();
             f.binds.iter().for_each(Slots::reset_peak);
             if all {
                 for c in [
                     &f.total,
+                    &f.conn_total,
                     &f.requests,
                     &f.req_errors,
                     &f.denied,

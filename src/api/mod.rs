@@ -5,7 +5,7 @@
 //!
 //! Commands change the servers through [`SharedState`] atomics, so every reactor sees a change
 //! at its next pick; state changes go through `check::transition` on the reactor owning the
-//! server's probes (a [`HealthNote::Runtime`]), so health counters, queues and HAProxy's log
+//! server's probes (a [`HealthNote::Runtime`](crate::check::passive::HealthNote::Runtime)), so health counters, queues and HAProxy's log
 //! lines follow. Questions about streams (`show sess`, `shutdown session`) go to every reactor as
 //! a [`Command::Api`] with a reply channel, answered within one loop turn.
 

@@ -205,6 +205,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     passive: s.passive,
                     pool_max_conn: s.pool_max_conn,
                     pool_purge_delay: s.pool_purge_delay,
+                    send_proxy: s.send_proxy(),
                 });
             }
             model.backends.push(Backend {

@@ -387,6 +387,11 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.nosplice = true;
             }
         }
+        "pp2-never-send-local" => {
+            if no_more(d, 1) {
+                g.model.pp2_never_send_local = true;
+            }
+        }
         "log" => match crate::log::config::parse_log(words) {
             Ok(crate::log::config::LogLine::Target(t)) => {
                 let mut v = g.model.log.targets.to_vec();
@@ -624,6 +629,7 @@ mod tests {
             "tune.pipesize 1m",
             "daemon",
             "nosplice",
+            "pp2-never-send-local",
             "log stdout format raw local0",
             "stats socket /tmp/s level admin",
             "stats timeout 10s",
@@ -632,6 +638,7 @@ mod tests {
         let m = &g.model;
         assert_eq!(m.maxconn, Some(1000));
         assert_eq!(m.nbthread, Some(4));
+        assert!(m.pp2_never_send_local);
         assert_eq!(m.pidfile, Some("/run/r.pid".into()));
         assert_eq!(m.hard_stop_after, Some(std::time::Duration::from_secs(30)));
         assert_eq!(m.bufsize, 32768);

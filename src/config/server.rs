@@ -38,6 +38,10 @@ pub struct ServerConf {
     pub cookie: Option<String>,
     /// `id` as written (only on `server` lines).
     pub id: Option<u32>,
+    /// `send-proxy` / `send-proxy-v2` (each reset by its `no-` form, as HAProxy's `pp_opts`
+    /// bits).
+    pub proxy_v1: bool,
+    pub proxy_v2: bool,
     fastinter_set: bool,
     downinter_set: bool,
 }
@@ -63,8 +67,21 @@ impl ServerConf {
             slowstart: Duration::ZERO,
             cookie: None,
             id: None,
+            proxy_v1: false,
+            proxy_v2: false,
             fastinter_set: false,
             downinter_set: false,
+        }
+    }
+
+    /// The PROXY header version sent to the server: v2 when `send-proxy-v2` is set, even
+    /// with `send-proxy` (HAProxy's `make_proxy_line()` tests the v2 bit first).
+    pub fn send_proxy(&self) -> Option<crate::proxyproto::Version> {
+        use crate::proxyproto::Version;
+        match (self.proxy_v1, self.proxy_v2) {
+            (_, true) => Some(Version::V2),
+            (true, false) => Some(Version::V1),
+            (false, false) => None,
         }
     }
 }
@@ -237,6 +254,18 @@ fn parse_params(
             }
             "no-backup" => {
                 srv.backup = false;
+                used = 1;
+            }
+            "send-proxy" | "no-send-proxy" => {
+                srv.proxy_v1 = kw == "send-proxy";
+                used = 1;
+            }
+            "send-proxy-v2" | "no-send-proxy-v2" => {
+                srv.proxy_v2 = kw == "send-proxy-v2";
+                used = 1;
+            }
+            "check-send-proxy" => {
+                srv.check.send_proxy = true;
                 used = 1;
             }
             "weight" => match arg.and_then(parse_i64) {
@@ -465,6 +494,7 @@ pub fn parse_bind_line(
         v6only: None,
         ssl: None,
         tls: None,
+        accept_proxy: false,
     };
     let mut tls = crate::tls::BindOpts::default();
     let mut i = 2;
@@ -518,6 +548,11 @@ pub fn parse_bind_line(
             "v6only" => {
                 used = 1;
                 template.v6only = Some(true);
+                Ok(())
+            }
+            "accept-proxy" => {
+                used = 1;
+                template.accept_proxy = true;
                 Ok(())
             }
             _ if keywords::is_bind(kw) => {
@@ -651,6 +686,49 @@ mod tests {
         );
     }
 
+    #[test]
+    fn send_proxy_keywords() {
+        use crate::proxyproto::Version;
+        let mut d = Diagnostics::default();
+        let mut p = crate::config::parser::tests_support::backend("be");
+        let span = Span::new("s.cfg", 1);
+        parse_default_server_line(&mut p, &words("default-server send-proxy"), &span, &mut d);
+        for l in [
+            "server s1 10.0.0.1:80",
+            "server s2 10.0.0.1:80 no-send-proxy",
+            "server s3 10.0.0.1:80 send-proxy-v2",
+            "server s4 10.0.0.1:80 no-send-proxy send-proxy-v2 no-send-proxy-v2",
+            "server s5 10.0.0.1:80 check-send-proxy check port 81",
+        ] {
+            parse_server_line(&mut p, &words(l), &span, &mut d);
+        }
+        parse_default_server_line(
+            &mut p,
+            &words("default-server no-send-proxy"),
+            &span,
+            &mut d,
+        );
+        parse_server_line(&mut p, &words("server s6 10.0.0.1:80"), &span, &mut d);
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        let got: Vec<Option<Version>> = p.servers.iter().map(|s| s.send_proxy()).collect();
+        assert_eq!(
+            got,
+            vec![
+                Some(Version::V1),
+                None,
+                Some(Version::V2),
+                None,
+                Some(Version::V1),
+                None
+            ]
+        );
+        assert_eq!(
+            p.servers.get(4).map(|s| s.check.send_proxy),
+            Some(true),
+            "check-send-proxy"
+        );
+    }
+
     fn binds(l: &str) -> (Vec<Bind>, Vec<String>) {
         let mut d = Diagnostics::default();
         let mut b = Vec::new();
@@ -686,6 +764,10 @@ mod tests {
         );
         let (b, _) = binds("bind :80 v4v6");
         assert_eq!(b.first().and_then(|x| x.v6only), Some(false));
+        assert_eq!(b.first().map(|x| x.accept_proxy), Some(false));
+        let (b, e) = binds("bind 127.0.0.1:80,127.0.0.1:81 accept-proxy name p");
+        assert_eq!(e, Vec::<String>::new());
+        assert!(b.len() == 2 && b.iter().all(|x| x.accept_proxy));
     }
 
     #[test]
@@ -718,6 +800,11 @@ mod tests {
         assert_eq!(
             e("bind 1.2.3.4:80 backlog -3"),
             "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend' : 'backlog' : invalid value -3, must be > 0"
+        );
+        // Checked against haproxy 2.6: a flag takes no argument.
+        assert_eq!(
+            e("bind 1.2.3.4:80 accept-proxy foo"),
+            "parsing [b.cfg:1] : 'bind 1.2.3.4:80' in section 'frontend': unknown keyword 'foo'; did you mean 'tfo' maybe ?"
         );
         assert_eq!(
             e("bind :80 ssl crt /x"),

@@ -141,6 +141,19 @@ impl Connector {
         self.server
     }
 
+    /// The PROXY header version the held server wants first on a new connection
+    /// (`send-proxy`, `send-proxy-v2`); servers added at run time take none.
+    pub fn send_proxy(&self, ctx: &Ctx<'_>) -> Option<crate::proxyproto::Version> {
+        let s = self.server?;
+        ctx.shared
+            .model
+            .backends
+            .get(self.backend.0 as usize)?
+            .servers
+            .get(s.0 as usize)?
+            .send_proxy
+    }
+
     /// Sends the stream to `srv` without balancing (a valid persistence cookie).
     pub fn set_direct(&mut self, srv: ServerId) {
         self.direct = Some(srv);

@@ -149,7 +149,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     let req_start = m.req_first.unwrap_or(m.start);
     let (ti, t_req, tr) = if s.http {
         (
-            span(Some(m.start), m.req_first),
+            span(Some(m.ready), m.req_first),
             span(m.req_first, m.req_head),
             span(c.log.connected, m.res_head),
         )
@@ -166,7 +166,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
         frontend: fe.name.as_str(),
         backend: backend_name,
         server: server_name,
-        th: 0,
+        th: span(Some(m.start), Some(m.ready)),
         ti,
         t_req,
         tw: span(c.log.assign, c.log.granted),
@@ -277,6 +277,57 @@ pub fn emit_connect(
     });
 }
 
+/// HAProxy's line for a connection whose handshake (the PROXY header) failed, written when
+/// the frontend has a line format (`session_kill_embryonic()`): `127.0.0.1:40850
+/// [04/Dec/2026:15:39:45.405] fe/1: Truncated PROXY protocol header received`, naming the
+/// listener by its `name` or its number in the frontend; a unix-socket client is
+/// `unix:<listener number>`. At `err` level with `option log-separate-errors`; nothing with
+/// `option dontlognull` when the client closed, reset or stayed silent.
+pub fn emit_handshake_failure(
+    ctx: &mut Ctx<'_>,
+    at: &super::handshake::Arrival,
+    failure: crate::proxyproto::Failure,
+    received: bool,
+) {
+    use crate::proxyproto::Failure;
+    if !wanted(ctx, at.frontend) {
+        return;
+    }
+    let Some(fe) = ctx.shared.model.frontends.get(at.frontend.0 as usize) else {
+        return;
+    };
+    let silent = match failure {
+        Failure::Empty | Failure::Abort => true,
+        Failure::Timeout => !received,
+        Failure::Truncated | Failure::NotHeader | Failure::BadHeader | Failure::BadProto => false,
+    };
+    if fe.log.dontlognull && silent {
+        return;
+    }
+    let level = if fe.log.separate_errors {
+        LOG_ERR
+    } else {
+        LOG_INFO
+    };
+    let luid = at.bind + 1;
+    let listener = fe.binds.get(at.bind).and_then(|b| b.name.as_deref());
+    let now_ms = time::now_ms();
+    let accept_ms =
+        now_ms.saturating_sub(ctx.now.saturating_duration_since(at.accepted).as_millis() as u64);
+    ctx.log.emit(Source::Frontend(at.frontend.0), level, |out| {
+        use std::io::Write;
+        let _ = match at.src {
+            Some(a) => write!(out, "{}:{} [", a.ip(), a.port()),
+            None => write!(out, "unix:{luid} ["),
+        };
+        time::haproxy_date(accept_ms, true, out);
+        let _ = match listener {
+            Some(name) => write!(out, "] {}/{name}: {}", fe.name, failure.message()),
+            None => write!(out, "] {}/{luid}: {}", fe.name, failure.message()),
+        };
+    });
+}
+
 /// Renders the frontend's `unique-id-format` for the request whose head just arrived into
 /// `out` (cleared first); false when the frontend has none.
 pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
@@ -304,8 +355,8 @@ pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
         frontend: fe.name.as_str(),
         backend: fe.name.as_str(),
         server: "<NOSRV>",
-        th: 0,
-        ti: span(Some(m.start), m.req_first),
+        th: span(Some(m.start), Some(m.ready)),
+        ti: span(Some(m.ready), m.req_first),
         t_req: span(m.req_first, m.req_head),
         tw: -1,
         tc: -1,

@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod duplex;
+pub mod handshake;
 pub mod http;
 pub mod idle;
 pub mod logline;

@@ -33,6 +33,20 @@ impl Sock {
         }
     }
 
+    /// Copies waiting bytes into `buf` without consuming them (`MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::sys::socket::peek(self, buf)
+    }
+
+    /// The socket's own address (TCP), for a wildcard listener's destination.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Sock::Tcp(s) => s.local_addr().ok(),
+            Sock::Unix(_) => None,
+            Sock::Tls(t) => t.tcp.local_addr().ok(),
+        }
+    }
+
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.write(buf),

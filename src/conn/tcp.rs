@@ -2,10 +2,10 @@
 //! `connect`), then forwards bytes both ways (`duplex`) until both directions have ended.
 //!
 //! ```text
-//!   accept ─▶ Connecting ──connected──▶ Forwarding ──both FINs──▶ closed (--)
-//!              ▲  │ refused/timeout          │ reset / idle timeout
-//!              │  ▼                          ▼
-//!          TurnAround                  closed (CD/SD/cD/sD)
+//!   accept ─▶ Connecting ──connected──▶ [Proxying] ──▶ Forwarding ──both FINs──▶ closed (--)
+//!              ▲  │ refused/timeout      send-proxy     │ reset / idle timeout
+//!              │  ▼                                     ▼
+//!          TurnAround                             closed (CD/SD/cD/sD)
 //!              │ retries exhausted ─▶ closed (SC/sC)
 //! ```
 
@@ -21,6 +21,7 @@ use crate::balance::PickKey;
 use crate::check::passive::Seen;
 use crate::log::record::Marks;
 use crate::model::{BackendId, FrontendId, ServerId};
+use crate::proxyproto::Line;
 use crate::reactor::Ctx;
 use crate::token;
 
@@ -37,6 +38,13 @@ enum Phase {
     },
     Connecting {
         server: Sock,
+        deadline: Option<Instant>,
+    },
+    /// Connected to a `send-proxy` server: its PROXY header goes out before any client byte
+    /// (still under `timeout connect`, as HAProxy sends it within the connection setup).
+    Proxying {
+        server: Sock,
+        line: Line,
         deadline: Option<Instant>,
     },
     Forwarding {
@@ -57,9 +65,17 @@ pub struct Entry {
     /// The port the client connected to (for servers without a fixed port).
     pub local_port: u16,
     pub key: PickKey,
-    /// The client's address and the address it connected to (for the log).
+    /// The client's address and the address it connected to (from the socket or the PROXY
+    /// header): for the log, `show sess` and a PROXY header sent to the server.
     pub src: Option<std::net::SocketAddr>,
     pub dst: Option<std::net::SocketAddr>,
+}
+
+impl Entry {
+    /// The addresses a PROXY header sent to the server carries (`None`: UNKNOWN / LOCAL).
+    pub fn proxy_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        self.src.zip(self.dst)
+    }
 }
 
 #[derive(Debug)]
@@ -85,9 +101,9 @@ impl Tunnel {
         self.connector.held()
     }
 
-    /// The client's address (`show sess`).
+    /// The client's address (`show sess`): the PROXY header's when there was one.
     pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
-        self.client.peer_addr()
+        self.entry.src
     }
 
     pub fn new(
@@ -96,6 +112,7 @@ impl Tunnel {
         via_request: Via,
         via_response: Via,
         retries: u32,
+        accepted: Instant,
         now: Instant,
     ) -> Tunnel {
         Tunnel {
@@ -108,8 +125,8 @@ impl Tunnel {
             via_request,
             via_response,
             armed: None,
-            accepted: now,
-            marks: Marks::new(now),
+            accepted,
+            marks: Marks::after_handshake(accepted, now),
         }
     }
 
@@ -150,6 +167,9 @@ impl Tunnel {
             Phase::Queued { deadline: Some(d) } if *d <= ctx.now => self.connect_again(ctx),
             Phase::Connecting {
                 deadline: Some(d), ..
+            }
+            | Phase::Proxying {
+                deadline: Some(d), ..
             } if *d <= ctx.now => self.connect_failed(ctx, Failure::Timeout),
             Phase::Forwarding { duplex, .. } => match duplex.expired(ctx.now) {
                 Some(t) => Step::Close(t),
@@ -174,6 +194,42 @@ impl Tunnel {
                     self.connected(ctx)
                 } else {
                     Step::Continue
+                }
+            }
+            Phase::Proxying { server, line, .. } => {
+                if !self.server_ready.writable {
+                    return Step::Continue;
+                }
+                match server.write(line.pending()) {
+                    Ok(n) => {
+                        line.consume(n);
+                        if !line.is_sent() {
+                            return Step::Continue;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.server_ready.writable = false;
+                        return Step::Continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        ctx.runnable.push(ctx.owner);
+                        return Step::Continue;
+                    }
+                    Err(e) => {
+                        ctx.debug_event(format_args!("sending the PROXY header: {e}"));
+                        return self.connect_failed(ctx, Failure::Error);
+                    }
+                }
+                match std::mem::replace(&mut self.phase, Phase::Gone) {
+                    Phase::Proxying { server, .. } => self.forward(ctx, server),
+                    other @ (Phase::TurnAround { .. }
+                    | Phase::Queued { .. }
+                    | Phase::Connecting { .. }
+                    | Phase::Forwarding { .. }
+                    | Phase::Gone) => {
+                        self.phase = other;
+                        Step::Continue
+                    }
                 }
             }
             Phase::Forwarding { server, duplex } => {
@@ -217,7 +273,7 @@ impl Tunnel {
     }
 
     fn connect_failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure) -> Step {
-        if let Phase::Connecting { mut server, .. } =
+        if let Phase::Connecting { mut server, .. } | Phase::Proxying { mut server, .. } =
             std::mem::replace(&mut self.phase, Phase::Gone)
         {
             server.deregister(ctx.registry);
@@ -252,7 +308,8 @@ impl Tunnel {
     }
 
     fn connected(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let Phase::Connecting { server, .. } = std::mem::replace(&mut self.phase, Phase::Gone)
+        let Phase::Connecting { server, deadline } =
+            std::mem::replace(&mut self.phase, Phase::Gone)
         else {
             return Step::Continue;
         };
@@ -262,6 +319,20 @@ impl Tunnel {
         ));
         self.connector.observe(ctx, Seen::L4Ok);
         self.connector.mark_connected(ctx.now);
+        if let Some(v) = self.connector.send_proxy(ctx) {
+            let line = Line::build(v, self.entry.proxy_addrs());
+            self.phase = Phase::Proxying {
+                server,
+                line,
+                deadline,
+            };
+            return self.advance(ctx);
+        }
+        self.forward(ctx, server)
+    }
+
+    /// Starts forwarding both ways (after the connect, and the PROXY header if any).
+    fn forward(&mut self, ctx: &mut Ctx<'_>, server: Sock) -> Step {
         let mut duplex = Duplex::new(self.via_request, self.via_response);
         let fe_t = ctx.frontend_timeouts(self.entry.frontend);
         let be_t = ctx.backend_timeouts(self.entry.backend);
@@ -273,7 +344,9 @@ impl Tunnel {
     fn next_deadline(&self) -> Option<Instant> {
         match &self.phase {
             Phase::TurnAround { until } => Some(*until),
-            Phase::Queued { deadline } | Phase::Connecting { deadline, .. } => *deadline,
+            Phase::Queued { deadline }
+            | Phase::Connecting { deadline, .. }
+            | Phase::Proxying { deadline, .. } => *deadline,
             Phase::Forwarding { duplex, .. } => duplex.next_deadline(),
             Phase::Gone => None,
         }
@@ -302,7 +375,9 @@ impl Tunnel {
                 server.deregister(ctx.registry);
                 (bytes_in, bytes_out) = duplex.release(ctx.pools);
             }
-            Phase::Connecting { mut server, .. } => server.deregister(ctx.registry),
+            Phase::Connecting { mut server, .. } | Phase::Proxying { mut server, .. } => {
+                server.deregister(ctx.registry)
+            }
             Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => {}
         }
         if let Some(ss) = self

@@ -1,7 +1,7 @@
 //! The values of one log line, and the instants a stream notes to compute them.
 //!
-//! Timers follow the manual's section 8.4: `Th` handshakes (0 until TLS and the PROXY
-//! protocol exist), `Ti` idle time before the request, `TR` first request byte to end of
+//! Timers follow the manual's section 8.4: `Th` handshakes (the PROXY header; 0 without),
+//! `Ti` idle time before the request, `TR` first request byte to end of
 //! head, `Tw` time in queues, `Tc` connection to the server (retries included), `Tr` server
 //! connected to end of response head, `Ta` first request byte to last response byte, `Tt`
 //! accept (or end of the previous response) to the end. `-1` is "never happened".
@@ -129,6 +129,9 @@ pub fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
 pub struct Marks {
     /// Accept, or the end of the previous response on a keep-alive connection.
     pub start: Instant,
+    /// The end of the connection's handshakes (`Th` ends, `Ti` starts); `start` when there
+    /// were none or for a later request.
+    pub ready: Instant,
     /// The first byte of the request.
     pub req_first: Option<Instant>,
     /// The end of the request head.
@@ -148,6 +151,7 @@ impl Marks {
     pub fn new(start: Instant) -> Marks {
         Marks {
             start,
+            ready: start,
             req_first: None,
             req_head: None,
             res_head: None,
@@ -155,6 +159,14 @@ impl Marks {
             bytes_out: 0,
             status: -1,
             pending: true,
+        }
+    }
+
+    /// The marks of a stream accepted at `start` whose handshakes ended at `ready`.
+    pub fn after_handshake(start: Instant, ready: Instant) -> Marks {
+        Marks {
+            ready,
+            ..Marks::new(start)
         }
     }
 

@@ -567,14 +567,14 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
                 r.set("intercepted", fs.intercepted.load(Relaxed));
             }
             r.set("mode", mode_name(fe.mode));
-            r.set("conn_tot", fs.total.load(Relaxed));
+            r.set("conn_tot", fs.conn_total.load(Relaxed));
             if fe.binds.iter().any(|b| b.tls.is_some()) {
                 r.set("ssl_sess", fs.ssl_sess.load(Relaxed));
                 r.set("ssl_reused_sess", fs.ssl_reused.load(Relaxed));
                 r.set("ssl_failed_handshake", fs.ssl_failed.load(Relaxed));
             }
-            r.set("conn_rate", fs.rate.per_sec(now_ms));
-            r.set("conn_rate_max", fs.rate.max());
+            r.set("conn_rate", fs.conn_rate.per_sec(now_ms));
+            r.set("conn_rate_max", fs.conn_rate.max());
             r.set_latency(shared.latency.merged(Object::Frontend(i)));
             rows.push(r);
             continue;
@@ -1121,7 +1121,11 @@ pub fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let uptime = now.saturating_sub(info.start_unix);
-    let cum_conns: u64 = shared.frontends.iter().map(|f| f.total.load(Relaxed)).sum();
+    let cum_conns: u64 = shared
+        .frontends
+        .iter()
+        .map(|f| f.conn_total.load(Relaxed))
+        .sum();
     let cum_req: u64 = shared
         .frontends
         .iter()
@@ -1134,6 +1138,12 @@ pub fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
         .sum();
     let now_ms = shared.ms(std::time::Instant::now());
     let conn_rate: u32 = shared
+        .frontends
+        .iter()
+        .map(|f| f.conn_rate.per_sec(now_ms))
+        .sum();
+    let max_conn_rate: u32 = shared.frontends.iter().map(|f| f.conn_rate.max()).sum();
+    let sess_rate: u32 = shared
         .frontends
         .iter()
         .map(|f| f.rate.per_sec(now_ms))
@@ -1166,8 +1176,8 @@ pub fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
         ("CumReq", cum_req.to_string()),
         ("ConnRate", conn_rate.to_string()),
         ("ConnRateLimit", "0".into()),
-        ("MaxConnRate", max_rate.to_string()),
-        ("SessRate", conn_rate.to_string()),
+        ("MaxConnRate", max_conn_rate.to_string()),
+        ("SessRate", sess_rate.to_string()),
         ("SessRateLimit", "0".into()),
         ("MaxSessRate", max_rate.to_string()),
         ("node", info.node.clone()),

@@ -441,7 +441,11 @@ fn process(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let conns: u64 = shared.frontends.iter().map(|f| f.total.load(Relaxed)).sum();
+    let conns: u64 = shared
+        .frontends
+        .iter()
+        .map(|f| f.conn_total.load(Relaxed))
+        .sum();
     let reqs: u64 = shared
         .frontends
         .iter()

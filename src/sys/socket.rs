@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use socket2::{Domain, SockRef, Socket, Type};
@@ -117,6 +117,25 @@ pub fn send_more(sock: impl AsFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<u
 /// Flushes bytes held by an earlier `send_more` (setting `TCP_NODELAY` pushes pending frames).
 pub fn push(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_tcp_nodelay(true)
+}
+
+/// Copies up to `buf.len()` bytes waiting on a stream socket (TCP or unix) into `buf`
+/// without consuming them (`recv` with `MSG_PEEK`): a PROXY protocol header is judged on
+/// what arrived, then exactly its bytes are read, leaving the client's data in the socket as
+/// HAProxy's `conn_recv_proxy()` does. Returns 0 at the end of the stream; `WouldBlock` when
+/// nothing is there yet.
+pub fn peek(sock: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = sock.as_fd().as_raw_fd();
+    // SAFETY: `fd` is borrowed from a live socket for the duration of the call; the kernel
+    // writes at most `buf.len()` bytes into `buf`, a valid, exclusively borrowed buffer.
+    let n = syscall!(recv(
+        fd,
+        buf.as_mut_ptr().cast::<libc::c_void>(),
+        buf.len(),
+        libc::MSG_PEEK
+    ))?;
+    // `recv` returns at most `buf.len()`, never a negative count on success.
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Disables Nagle on a TCP socket (no-op error on unix sockets is ignored by callers).

@@ -18,6 +18,7 @@ mod limits;
 mod limits_dyn;
 mod logs;
 mod passive;
+mod proxy_protocol;
 mod queue;
 mod reload;
 mod retry;

@@ -468,3 +468,39 @@ fn certificate_and_setting_problems_are_alerts() {
         panic!("{:?}", e.alerts);
     }
 }
+
+/// `accept-proxy` and `ssl` on one bind: the PROXY header comes in clear, then TLS; the
+/// header's client address is the one the backend sees.
+#[test]
+fn proxy_header_then_tls_on_one_bind() {
+    let pki = Pki::new("tls-proxy");
+    let (_, pem) = pki.leaf("site.pem", &["site.test"]);
+    let be = HttpBackend::start(ok("s1", "hello"));
+    let text = cfg(
+        &format!("    bind 127.0.0.1:0 accept-proxy ssl crt {}\n", p(&pem)),
+        "    option forwardfor\n",
+        be.port(),
+    );
+    let proxy = Proxy::start(&text);
+    let addr = proxy.addr("fe");
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 443\r\n")
+        .unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let conn = rustls::ClientConnection::new(
+        pki.client_config(&[]),
+        ServerName::try_from("site.test").unwrap(),
+    )
+    .unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let (status, _, body) = get(&mut s, "/");
+    assert_eq!((status, body.as_slice()), (200, &b"hello"[..]));
+    assert_eq!(
+        be.requests()
+            .last()
+            .and_then(|r| r.header("x-forwarded-for")),
+        Some("192.0.2.7".to_string())
+    );
+    drop(s);
+    proxy.assert_clean();
+}

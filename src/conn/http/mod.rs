@@ -68,6 +68,11 @@ struct Upstream {
     res: Option<Buffer>,
     /// The server sent its FIN.
     eof: bool,
+    /// The PROXY header still to send before the request (`send-proxy`, a new connection).
+    proxy: Option<crate::proxyproto::Line>,
+    /// Carries this client's PROXY header: never shared with another client (HAProxy marks
+    /// such connections private), so it stays with this stream and is never parked.
+    private: bool,
 }
 
 /// Where the response of the current exchange is.
@@ -151,13 +156,24 @@ enum Phase {
     Gone,
 }
 
-/// Where a connection came in.
+/// Where a connection came in: the client's address and the one it reached, from the
+/// socket or from its PROXY header (`bind ... accept-proxy`).
 #[derive(Clone, Copy, Debug)]
 pub struct Origin {
     pub frontend: FrontendId,
     pub bind: usize,
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// `src` and `dst` are real IP addresses (false: a unix-socket client without a PROXY
+    /// header, whose addresses read `0.0.0.0:0`).
+    pub inet: bool,
+}
+
+impl Origin {
+    /// The addresses a PROXY header sent to a server carries (`None`: UNKNOWN / LOCAL).
+    pub fn proxy_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.inet.then_some((self.src, self.dst))
+    }
 }
 
 #[derive(Debug)]
@@ -296,7 +312,14 @@ fn ip_text(ip: std::net::IpAddr, out: &mut [u8; 64]) -> &[u8] {
 }
 
 impl HttpConn {
-    pub fn new(client: Sock, origin: Origin, backend: BackendId, now: Instant) -> HttpConn {
+    /// A connection accepted at `accepted` whose handshakes (if any) ended `now`.
+    pub fn new(
+        client: Sock,
+        origin: Origin,
+        backend: BackendId,
+        accepted: Instant,
+        now: Instant,
+    ) -> HttpConn {
         HttpConn {
             origin,
             client,
@@ -324,8 +347,8 @@ impl HttpConn {
             client_deadline: None,
             server_deadline: None,
             armed: None,
-            accepted: now,
-            marks: Marks::new(now),
+            accepted,
+            marks: Marks::after_handshake(accepted, now),
             req_line: Vec::new(),
             cap_req: Vec::new(),
             cap_res: Vec::new(),
@@ -932,9 +955,9 @@ impl HttpConn {
         self.connector.held()
     }
 
-    /// The client's address (`show sess`).
+    /// The client's address (`show sess`): the PROXY header's when there was one.
     pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
-        self.client.peer_addr()
+        self.origin.inet.then_some(self.origin.src)
     }
 
     pub fn requests(&self) -> u32 {

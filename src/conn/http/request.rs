@@ -562,17 +562,39 @@ impl HttpConn {
                 .get(ex.req_kept..ex.req_kept + ex.req_fwd)
                 .unwrap_or(&[])
         });
-        if (head_rem.is_empty() && body.is_empty()) || !up.ready.writable || up.eof {
+        let pre = up.proxy.as_ref().map_or(&[][..], |l| l.pending());
+        if (pre.is_empty() && head_rem.is_empty() && body.is_empty())
+            || !up.ready.writable
+            || up.eof
+        {
             return Ok(false);
         }
-        let res = if head_rem.is_empty() {
+        let res = if !pre.is_empty() {
+            // A new `send-proxy` connection: its PROXY header leaves first, in the same
+            // write as the head.
+            up.sock.write_vectored(&[
+                IoSlice::new(pre),
+                IoSlice::new(head_rem),
+                IoSlice::new(body),
+            ])
+        } else if head_rem.is_empty() {
             up.sock.write(body)
         } else {
             up.sock
                 .write_vectored(&[IoSlice::new(head_rem), IoSlice::new(body)])
         };
         match res {
-            Ok(n) => {
+            Ok(written) => {
+                let n = match up.proxy.as_mut() {
+                    Some(line) => {
+                        let used = line.consume(written);
+                        if line.is_sent() {
+                            up.proxy = None;
+                        }
+                        written - used
+                    }
+                    None => written,
+                };
                 let from_head = n.min(head_rem.len());
                 ex.head_sent += from_head;
                 let from_body = n - from_head;
@@ -590,7 +612,7 @@ impl HttpConn {
                 }
                 self.touch_server(ctx);
                 self.touch_client(ctx);
-                Ok(n > 0)
+                Ok(written > 0)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 up.ready.writable = false;

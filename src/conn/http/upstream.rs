@@ -70,6 +70,8 @@ impl HttpConn {
                     reused: true,
                     res: None,
                     eof: false,
+                    proxy: None,
+                    private: false,
                 };
                 self.sconn = Some(sconn);
                 self.attach(ctx, up, exchange);
@@ -140,6 +142,10 @@ impl HttpConn {
                     self.connector.backend,
                     self.connector.server().unwrap_or(ServerId(0)),
                 );
+                let proxy = self
+                    .connector
+                    .send_proxy(ctx)
+                    .map(|v| crate::proxyproto::Line::build(v, self.origin.proxy_addrs()));
                 self.up = Some(Upstream {
                     sock,
                     ready: Readiness::default(),
@@ -149,6 +155,8 @@ impl HttpConn {
                     reused: false,
                     res: None,
                     eof: false,
+                    private: proxy.is_some(),
+                    proxy,
                 });
                 self.phase = Phase::Connecting { deadline, exchange };
                 self.rearm(ctx)
@@ -396,7 +404,7 @@ impl HttpConn {
                 .backends
                 .get(up.backend.0 as usize)
                 .is_none_or(|b| b.http_reuse == HttpReuse::Never);
-            if never {
+            if never || up.private {
                 self.up = Some(up);
             } else {
                 self.park(ctx, up);
@@ -433,10 +441,10 @@ impl HttpConn {
         let (limit, delay) = server.map_or((Some(0), Duration::ZERO), |s| {
             (s.pool_max_conn, s.pool_purge_delay)
         });
-        if !up.connected || up.eof || delay.is_zero() {
+        if !up.connected || up.eof || delay.is_zero() || up.private {
             ctx.debug_event(format_args!(
-                "not parking: connected {} eof {} delay {delay:?}",
-                up.connected, up.eof
+                "not parking: connected {} eof {} private {} delay {delay:?}",
+                up.connected, up.eof, up.private
             ));
             self.close_upstream(ctx, up);
             return;
