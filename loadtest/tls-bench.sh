@@ -135,18 +135,31 @@ stop_proxy() {
     wait "$PROXY_PID" 2>/dev/null || true
 }
 
-# One wrk run; prints requests/s and transfer MB/s.
+# CPU ticks (user + system, 1/100 s) the proxy used so far, its workers (nginx) included.
+cpu_ticks() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# One wrk run; prints requests/s, transfer MB/s and the proxy's CPU µs per request.
 run_wrk() { # $1 scenario
-    local out
+    local out t0 t1
+    t0=$(cpu_ticks "$PROXY_PID")
     case "$1" in
         handshake|resumed) out=$(taskset -c 0 wrk -t1 -c50 -d"$DURATION" -H 'Connection: close' "https://127.0.0.1:$PORT/" 2>&1) ;;
         keepalive) out=$(taskset -c 0 wrk -t1 -c50 -d"$DURATION" "https://127.0.0.1:$PORT/" 2>&1) ;;
         1m) out=$(taskset -c 0 wrk -t1 -c10 -d"$DURATION" "https://127.0.0.1:$PORT/" 2>&1) ;;
     esac
-    local rps mbs
+    t1=$(cpu_ticks "$PROXY_PID")
+    local rps mbs reqs cpu
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" 'BEGIN {if (n>0) printf "%.0f", (b-a)*10000/n; else print 0}')
     mbs=$(echo "$out" | awk '/Transfer\/sec/ {v=$2; if (v ~ /GB/) {sub(/GB/,"",v); v*=1024} else if (v ~ /MB/) {sub(/MB/,"",v)} else if (v ~ /KB/) {sub(/KB/,"",v); v/=1024}; print v}')
-    echo "${rps:-0} ${mbs:-0}"
+    echo "${rps:-0} ${mbs:-0} ${cpu:-0}"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
@@ -159,28 +172,30 @@ for scenario in handshake resumed keepalive 1m; do
         [ "$scenario" != handshake ] && [ "$kind" = rsa ] && continue
         bport=$BACKEND_PORT
         [ "$scenario" = 1m ] && bport=$BIG_PORT
-        declare -A samples=()
+        declare -A samples=() cpus=()
         for _ in $(seq "$ROUNDS"); do
             for t in "${TARGETS[@]}"; do
                 full=""
                 [ "$scenario" = handshake ] && full=full
                 start_proxy "$t" "$kind" "$bport" "$full"
-                read -r rps mbs < <(run_wrk "$scenario")
+                read -r rps mbs cpu < <(run_wrk "$scenario")
                 stop_proxy
                 if [ "$scenario" = 1m ]; then v=$mbs; else v=$rps; fi
                 samples[$t]="${samples[$t]:-} $v"
+                cpus[$t]="${cpus[$t]:-} $cpu"
             done
         done
         row="| $scenario | $kind |"
         declare -A med=()
         for t in "${TARGETS[@]}"; do
             med[$t]=$(echo "${samples[$t]}" | tr ' ' '\n' | grep -v '^$' | median)
-            row="$row ${med[$t]} (${samples[$t]# }) |"
+            c=$(echo "${cpus[$t]}" | tr ' ' '\n' | grep -v '^$' | median)
+            row="$row ${med[$t]} (${samples[$t]# }) @ ${c} µs |"
         done
         ratio() { awk -v a="${med[ravelin]:-0}" -v b="${med[$1]:-0}" 'BEGIN {if (b>0) printf "%.2f", a/b; else print "n/a"}'; }
         echo "$row $(ratio haproxy) | $(ratio nginx) |"
-        unset samples med
+        unset samples med cpus
     done
 done
 echo
-echo "unit: requests/s (handshake, keepalive), MB/s (1m); medians of $ROUNDS rounds of $DURATION, rounds in brackets"
+echo "unit: requests/s (handshake, resumed, keepalive), MB/s (1m); medians of $ROUNDS rounds of $DURATION, rounds in brackets; @ proxy CPU µs per request (median)"
