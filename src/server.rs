@@ -171,6 +171,53 @@ impl Rate {
     }
 }
 
+/// Time spent down (a server DOWN, a backend with no usable server), for the stats
+/// `downtime`: the periods that ended, and when the current one started (`u64::MAX`: up).
+#[derive(Debug)]
+pub struct Downtime {
+    total_ms: AtomicU64,
+    since: AtomicU64,
+}
+
+impl Downtime {
+    /// Starting up (`down: false`) or down since 0.
+    pub fn new(down: bool) -> Downtime {
+        Downtime {
+            total_ms: AtomicU64::new(0),
+            since: AtomicU64::new(if down { 0 } else { u64::MAX }),
+        }
+    }
+
+    /// A down period starts at `now_ms`, unless one is running. True if it started.
+    pub fn start(&self, now_ms: u64) -> bool {
+        self.since
+            .compare_exchange(u64::MAX, now_ms, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// The running down period ends at `now_ms`. True if one was running.
+    pub fn end(&self, now_ms: u64) -> bool {
+        let since = self.since.swap(u64::MAX, Relaxed);
+        if since == u64::MAX {
+            return false;
+        }
+        self.total_ms
+            .fetch_add(now_ms.saturating_sub(since), Relaxed);
+        true
+    }
+
+    /// Total time down so far, the running period included, in ms.
+    pub fn total_ms(&self, now_ms: u64) -> u64 {
+        let since = self.since.load(Relaxed);
+        let cur = if since == u64::MAX {
+            0
+        } else {
+            now_ms.saturating_sub(since)
+        };
+        self.total_ms.load(Relaxed) + cur
+    }
+}
+
 /// Administrative state of a server (HAProxy's `ready|drain|maint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -258,10 +305,8 @@ pub struct ServerState {
     pub rate: Rate,
     /// HTTP responses received from this server by class (0 = 1xx ... 4 = 5xx, 5 = other).
     pub http_responses: [AtomicU64; 6],
-    /// Time spent DOWN (ms) before the current down period, and when that period started
-    /// (`u64::MAX`: up), for the stats `downtime`.
-    downtime_ms: AtomicU64,
-    down_since: AtomicU64,
+    /// Time spent DOWN, for the stats `downtime`.
+    pub downtime: Downtime,
 }
 
 /// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
@@ -350,8 +395,7 @@ impl ServerState {
             added_backup: AtomicBool::new(false),
             rate: Rate::default(),
             http_responses: Default::default(),
-            downtime_ms: AtomicU64::new(0),
-            down_since: AtomicU64::new(if s.starts_up() { u64::MAX } else { 0 }),
+            downtime: Downtime::new(!s.starts_up()),
         }
     }
 
@@ -523,25 +567,10 @@ impl ServerState {
         let was = self.up.swap(up, Relaxed);
         if up && !was {
             self.start_ramp(now_ms);
-            let since = self.down_since.swap(u64::MAX, Relaxed);
-            if since != u64::MAX {
-                self.downtime_ms
-                    .fetch_add(now_ms.saturating_sub(since), Relaxed);
-            }
+            self.downtime.end(now_ms);
         } else if !up && was {
-            self.down_since.store(now_ms, Relaxed);
+            self.downtime.start(now_ms);
         }
-    }
-
-    /// Total time spent DOWN so far, in ms (HAProxy's `downtime`).
-    pub fn downtime_ms(&self, now_ms: u64) -> u64 {
-        let since = self.down_since.load(Relaxed);
-        let cur = if since == u64::MAX {
-            0
-        } else {
-            now_ms.saturating_sub(since)
-        };
-        self.downtime_ms.load(Relaxed) + cur
     }
 
     fn start_ramp(&self, now_ms: u64) {
@@ -689,38 +718,20 @@ pub struct BackendState {
     /// When the backend last went from no usable server to some or back (ms on the shared
     /// clock), and the time it spent with none, for the stats.
     pub last_change_ms: AtomicU64,
-    downtime_ms: AtomicU64,
-    down_since: AtomicU64,
+    pub downtime: Downtime,
 }
 
 impl BackendState {
     /// Records whether the backend has a usable server now (called on server transitions).
     pub fn note_usable(&self, usable: bool, now_ms: u64) {
-        if usable {
-            let since = self.down_since.swap(u64::MAX, Relaxed);
-            if since != u64::MAX {
-                self.downtime_ms
-                    .fetch_add(now_ms.saturating_sub(since), Relaxed);
-                self.last_change_ms.store(now_ms, Relaxed);
-            }
-        } else if self
-            .down_since
-            .compare_exchange(u64::MAX, now_ms, Relaxed, Relaxed)
-            .is_ok()
-        {
+        let changed = if usable {
+            self.downtime.end(now_ms)
+        } else {
+            self.downtime.start(now_ms)
+        };
+        if changed {
             self.last_change_ms.store(now_ms, Relaxed);
         }
-    }
-
-    /// Time spent with no usable server, in ms.
-    pub fn downtime_ms(&self, now_ms: u64) -> u64 {
-        let since = self.down_since.load(Relaxed);
-        let cur = if since == u64::MAX {
-            0
-        } else {
-            now_ms.saturating_sub(since)
-        };
-        self.downtime_ms.load(Relaxed) + cur
     }
 
     /// Counts a stream's wait in a queue before it got a slot.
@@ -919,8 +930,7 @@ impl SharedState {
                 bytes_out: AtomicU64::new(0),
                 rate: Rate::default(),
                 last_change_ms: AtomicU64::new(0),
-                downtime_ms: AtomicU64::new(0),
-                down_since: AtomicU64::new(u64::MAX),
+                downtime: Downtime::new(false),
             })
             .collect();
         SharedState {

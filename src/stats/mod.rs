@@ -233,6 +233,29 @@ impl Row {
         r
     }
 
+    /// `hrsp_1xx` ... `hrsp_other` from counters by class.
+    fn set_hrsp(&mut self, by_class: &[std::sync::atomic::AtomicU64; 6]) {
+        for (k, c) in by_class.iter().enumerate() {
+            let name = HRSP.get(k).copied().unwrap_or("hrsp_other");
+            self.set(name, c.load(Relaxed));
+        }
+    }
+
+    /// `qtime`: the average queue wait (ms) of the streams that waited.
+    fn set_qtime(
+        &mut self,
+        waits: &std::sync::atomic::AtomicU64,
+        wait_ms: &std::sync::atomic::AtomicU64,
+    ) {
+        self.set(
+            "qtime",
+            wait_ms
+                .load(Relaxed)
+                .checked_div(waits.load(Relaxed))
+                .unwrap_or(0),
+        );
+    }
+
     fn set(&mut self, name: &str, v: impl Into<Value>) {
         if let Some(i) = HAPROXY_FIELDS.iter().position(|f| *f == name) {
             if let Some(slot) = self.values.get_mut(i) {
@@ -559,10 +582,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             r.set("rate_lim", 0u64);
             r.set("rate_max", fs.rate.max());
             if fe.mode == Mode::Http {
-                for (k, c) in fs.http_responses.iter().enumerate() {
-                    let name = HRSP.get(k).copied().unwrap_or("hrsp_other");
-                    r.set(name, c.load(Relaxed));
-                }
+                r.set_hrsp(&fs.http_responses);
                 r.set("req_tot", fs.requests.load(Relaxed));
                 r.set("intercepted", fs.intercepted.load(Relaxed));
             }
@@ -637,7 +657,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             let last = st.check.last_change_ms.load(Relaxed);
             r.set("lastchg", now_ms.saturating_sub(last) / 1000);
             if srv.check.enabled {
-                r.set("downtime", st.downtime_ms(now_ms) / 1000);
+                r.set("downtime", st.downtime.total_ms(now_ms) / 1000);
             }
             if st.maxqueue > 0 {
                 r.set("qlimit", st.maxqueue);
@@ -672,20 +692,10 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
                 r.set("agent_desc", a.description());
             }
             if be.mode == Mode::Http {
-                for (k, c) in st.http_responses.iter().enumerate() {
-                    let name = HRSP.get(k).copied().unwrap_or("hrsp_other");
-                    r.set(name, c.load(Relaxed));
-                }
+                r.set_hrsp(&st.http_responses);
             }
             r.set("hanafail", st.failed_hana.load(Relaxed));
-            let waits = st.queue_waits.load(Relaxed);
-            r.set(
-                "qtime",
-                st.queue_wait_ms
-                    .load(Relaxed)
-                    .checked_div(waits)
-                    .unwrap_or(0),
-            );
+            r.set_qtime(&st.queue_waits, &st.queue_wait_ms);
             match st.runtime_addr() {
                 // `set server ... addr`: the address connects use now.
                 Some((ip, port)) => r.set(
@@ -736,7 +746,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             "lastchg",
             now_ms.saturating_sub(bs.last_change_ms.load(Relaxed)) / 1000,
         );
-        r.set("downtime", bs.downtime_ms(now_ms) / 1000);
+        r.set("downtime", bs.downtime.total_ms(now_ms) / 1000);
         r.set("pid", 1u64);
         r.set("iid", iid);
         r.set("sid", 0u64);
@@ -745,20 +755,10 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         r.set("rate", bs.rate.per_sec(now_ms));
         r.set("rate_max", bs.rate.max());
         if be.mode == Mode::Http {
-            for (k, c) in bs.http_responses.iter().enumerate() {
-                let name = HRSP.get(k).copied().unwrap_or("hrsp_other");
-                r.set(name, c.load(Relaxed));
-            }
+            r.set_hrsp(&bs.http_responses);
             r.set("req_tot", bs.requests.load(Relaxed));
         }
-        let waits = bs.queue_waits.load(Relaxed);
-        r.set(
-            "qtime",
-            bs.queue_wait_ms
-                .load(Relaxed)
-                .checked_div(waits)
-                .unwrap_or(0),
-        );
+        r.set_qtime(&bs.queue_waits, &bs.queue_wait_ms);
         r.set("mode", mode_name(be.mode));
         r.set("algo", algo_name(&be.balance));
         r.set("uweight", totals.weight);

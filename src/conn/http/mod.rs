@@ -778,23 +778,14 @@ impl HttpConn {
         if !self.cready.writable {
             return Ok(false);
         }
-        let mut progress = false;
-        while !out.is_empty() {
-            match self.client.write(out.pending()) {
-                Ok(n) => {
-                    out.consume(n);
-                    self.marks.bytes_out += n as u64;
-                    self.bytes_out += n as u64;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.cready.writable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.client_failed(ctx, e)),
-            }
-        }
+        let n = match send_to_client(&mut self.client, &mut self.cready, out.pending()) {
+            Ok(n) => n,
+            Err(e) => return Err(self.client_failed(ctx, e)),
+        };
+        out.consume(n);
+        self.marks.bytes_out += n as u64;
+        self.bytes_out += n as u64;
+        let mut progress = n > 0;
         if out.is_empty() {
             if let Some(b) = self.out.take() {
                 ctx.pools.bufs.put(b);
@@ -817,23 +808,15 @@ impl HttpConn {
         if !self.cready.writable {
             return Ok(false);
         }
-        let mut progress = false;
-        while let Some(rest) = body.get(*sent..).filter(|r| !r.is_empty()) {
-            match self.client.write(rest) {
-                Ok(n) => {
-                    *sent += n;
-                    self.marks.bytes_out += n as u64;
-                    self.bytes_out += n as u64;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.cready.writable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.client_failed(ctx, e)),
-            }
-        }
+        let rest = body.get(*sent..).unwrap_or_default();
+        let n = match send_to_client(&mut self.client, &mut self.cready, rest) {
+            Ok(n) => n,
+            Err(e) => return Err(self.client_failed(ctx, e)),
+        };
+        *sent += n;
+        self.marks.bytes_out += n as u64;
+        self.bytes_out += n as u64;
+        let progress = n > 0;
         if body.len() <= *sent {
             self.long_out = None;
         }
@@ -1111,6 +1094,25 @@ pub(super) fn capture(
             }
         }
     }
+}
+
+/// Writes `bytes` to the client until all are taken or the socket would block (then
+/// `writable` is cleared); the count taken. A socket taking nothing is an error.
+fn send_to_client(client: &mut Sock, cready: &mut Readiness, bytes: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
+        match client.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                cready.writable = false;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
 }
 
 /// Sends what a write to the client with `MSG_MORE` left held in the kernel (a free function:
