@@ -907,14 +907,7 @@ pub fn show_stat(shared: &SharedState, form: StatForm, filter: &StatFilter, out:
                         Value::U64(n) => n.to_string(),
                         _ => json_string(&v.to_string()),
                     };
-                    let mut t = tags.chars();
-                    let origin = tag_word(t.next(), true);
-                    let nature = tag_word(t.next(), false);
-                    let scope = if t.next() == Some('S') {
-                        "Service"
-                    } else {
-                        "Process"
-                    };
+                    let (origin, nature, scope) = tag_words(tags);
                     let _ = write!(
                         out,
                         "{{\"objType\":\"{obj}\",\"proxyId\":{iid},\"id\":{sid},\"field\":{{\"pos\":{pos},\"name\":{}}},\"processNum\":1,\"tags\":{{\"origin\":\"{origin}\",\"nature\":\"{nature}\",\"scope\":\"{scope}\"}},\"value\":{{\"type\":\"{ty}\",\"value\":{value}}}}}",
@@ -935,6 +928,19 @@ fn typed_pos(i: usize) -> usize {
         Some(dash) if i > dash => i - 1,
         _ => i,
     }
+}
+
+/// A typed field's three tag letters (`MCP`) as the JSON form's origin, nature and scope.
+fn tag_words(tags: &str) -> (&'static str, &'static str, &'static str) {
+    let mut t = tags.chars();
+    let origin = tag_word(t.next(), true);
+    let nature = tag_word(t.next(), false);
+    let scope = if t.next() == Some('S') {
+        "Service"
+    } else {
+        "Process"
+    };
+    (origin, nature, scope)
 }
 
 fn tag_word(c: Option<char>, origin: bool) -> &'static str {
@@ -1260,14 +1266,7 @@ pub fn info_form(plain: &str, form: StatForm, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                let mut t = tags.chars();
-                let origin = tag_word(t.next(), true);
-                let nature = tag_word(t.next(), false);
-                let scope = if t.next() == Some('S') {
-                    "Service"
-                } else {
-                    "Process"
-                };
+                let (origin, nature, scope) = tag_words(tags);
                 let value = if ty == "str" || v.parse::<u64>().is_err() {
                     json_string(v)
                 } else {

@@ -2,7 +2,7 @@
 //! checked field by field (timers against injected delays, termination states, counts).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -10,41 +10,8 @@ use std::time::{Duration, Instant};
 use crate::util::backend::Backend;
 use crate::util::http_backend::{HttpBackend, exchange, ok};
 use crate::util::proxy::Proxy;
+use crate::util::syslog::Syslog;
 use crate::util::{closed_port, wait_until};
-
-/// A UDP log receiver on 127.0.0.1.
-struct Syslog(UdpSocket);
-
-impl Syslog {
-    fn new() -> Syslog {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("udp");
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        Syslog(s)
-    }
-    fn addr(&self) -> SocketAddr {
-        self.0.local_addr().expect("addr")
-    }
-    /// The next line (without the trailing newline), within 5 s.
-    fn line(&self) -> String {
-        let mut b = [0u8; 4096];
-        let n = self.0.recv(&mut b).expect("a log line within 5 s");
-        String::from_utf8_lossy(b.get(..n).unwrap_or(&[]))
-            .trim_end_matches('\n')
-            .to_string()
-    }
-    /// Asserts that nothing arrives for `d`.
-    fn silent_for(&self, d: Duration) {
-        self.0.set_read_timeout(Some(d)).ok();
-        let mut b = [0u8; 4096];
-        let got = self.0.recv(&mut b);
-        self.0.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        assert!(
-            got.is_err(),
-            "unexpected line: {:?}",
-            got.map(|n| String::from_utf8_lossy(&b[..n]).into_owned())
-        );
-    }
-}
 
 fn http_cfg(log: SocketAddr, fe_extra: &str, be_extra: &str, servers: &str) -> String {
     format!(

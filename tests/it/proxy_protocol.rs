@@ -4,7 +4,7 @@
 //! and log texts were compared with haproxy 2.6.
 
 use std::io::{BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -15,32 +15,11 @@ use crate::util::bin::TempDir;
 use crate::util::client::connect;
 use crate::util::http_backend::{HttpBackend, ok, read_response};
 use crate::util::proxy::Proxy;
+use crate::util::syslog::Syslog;
 use crate::util::wait_until;
 
 const SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 const REQ: &[u8] = b"GET /x HTTP/1.1\r\nhost: a\r\n\r\n";
-
-/// A UDP log receiver on 127.0.0.1.
-struct Syslog(UdpSocket);
-
-impl Syslog {
-    fn new() -> Syslog {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("udp");
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        Syslog(s)
-    }
-    fn addr(&self) -> SocketAddr {
-        self.0.local_addr().expect("addr")
-    }
-    /// The next line, within 5 s.
-    fn line(&self) -> String {
-        let mut b = [0u8; 4096];
-        let n = self.0.recv(&mut b).expect("a log line within 5 s");
-        String::from_utf8_lossy(&b[..n])
-            .trim_end_matches('\n')
-            .to_string()
-    }
-}
 
 /// A v2 header: PROXY over TCP/IPv4 from `src` to `dst`.
 fn v2_inet(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {

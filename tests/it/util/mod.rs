@@ -7,6 +7,7 @@ pub mod bin;
 pub mod client;
 pub mod http_backend;
 pub mod proxy;
+pub mod syslog;
 
 use std::time::{Duration, Instant};
 
