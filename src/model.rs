@@ -944,6 +944,9 @@ pub struct Server {
     /// `send-proxy` (v1) / `send-proxy-v2` (v2 wins when both are set, as HAProxy): the
     /// PROXY header sent first on every connection to this server.
     pub send_proxy: Option<crate::proxyproto::Version>,
+    /// `ssl` (with `verify`, `ca-file`, `sni`, `crt`, `alpn`): connections to this server are
+    /// TLS (HTTP mode).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Server {
@@ -971,6 +974,7 @@ impl Server {
             pool_max_conn: Some(0),
             pool_purge_delay: Duration::from_secs(5),
             send_proxy: None,
+            tls: None,
         }
     }
 }
@@ -1071,6 +1075,7 @@ impl Server {
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
             send_proxy: None,
+            tls: None,
         }
     }
 

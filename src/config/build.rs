@@ -206,6 +206,7 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                     pool_max_conn: s.pool_max_conn,
                     pool_purge_delay: s.pool_purge_delay,
                     send_proxy: s.send_proxy(),
+                    tls: server_tls(p, s, d),
                 });
             }
             model.backends.push(Backend {
@@ -487,4 +488,33 @@ fn tls_binds(
         }
     }
     binds
+}
+
+/// A server's TLS (`ssl` ...), or HAProxy's alert: verification is on by default and needs a
+/// CA file; TLS to servers needs HTTP mode for now.
+fn server_tls(
+    p: &ProxyConf,
+    s: &crate::config::server::ServerConf,
+    d: &mut Diagnostics,
+) -> Option<crate::tls::ServerTls> {
+    if !s.tls.ssl {
+        return None;
+    }
+    let at = format!(
+        "[{}:{}] : 'server {}/{}'",
+        s.span.file, s.span.line, p.name, s.name
+    );
+    if p.mode != crate::model::Mode::Http {
+        d.push(ConfigError::bare_alert(format!(
+            "{at} : 'ssl' to servers needs 'mode http': TLS in 'mode tcp' is not supported yet by Ravelin."
+        )));
+        return None;
+    }
+    match crate::tls::build_server(&s.tls) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            d.push(ConfigError::bare_alert(format!("{at} : {e}")));
+            None
+        }
+    }
 }

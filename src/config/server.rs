@@ -42,6 +42,8 @@ pub struct ServerConf {
     /// bits).
     pub proxy_v1: bool,
     pub proxy_v2: bool,
+    /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn` as written.
+    pub tls: crate::tls::ServerOpts,
     fastinter_set: bool,
     downinter_set: bool,
 }
@@ -69,6 +71,7 @@ impl ServerConf {
             id: None,
             proxy_v1: false,
             proxy_v2: false,
+            tls: crate::tls::ServerOpts::default(),
             fastinter_set: false,
             downinter_set: false,
         }
@@ -268,6 +271,42 @@ fn parse_params(
                 srv.check.send_proxy = true;
                 used = 1;
             }
+            "ssl" | "no-ssl" => {
+                srv.tls.ssl = kw == "ssl";
+                used = 1;
+            }
+            "verify" => match arg {
+                Some("none") => srv.tls.verify = Some(crate::tls::Verify::None),
+                Some("required") => srv.tls.verify = Some(crate::tls::Verify::Required),
+                _ => err("'verify' : missing verify method".into()),
+            },
+            "sni" => match arg.and_then(|a| a.strip_prefix("str(")?.strip_suffix(')')) {
+                Some(name) if !name.is_empty() => srv.tls.sni = Some(name.to_string()),
+                _ => err(format!(
+                    "'sni' : only 'str(NAME)' is supported yet by Ravelin (got '{}')",
+                    arg.unwrap_or("")
+                )),
+            },
+            "ca-file" => match arg {
+                Some(p) => match crate::tls::certs::load_ca(std::path::Path::new(p)) {
+                    Ok(c) => srv.tls.ca_file = Some((p.into(), c)),
+                    Err(e) => err(format!("{e}\n'ca-file' : unable to load {p}.")),
+                },
+                None => err("'ca-file' : missing CAfile path".into()),
+            },
+            "crt" => match arg {
+                Some(p) => match crate::tls::certs::load_file(std::path::Path::new(p)) {
+                    Ok(c) => srv.tls.crt = Some(c),
+                    Err(e) => err(e),
+                },
+                None => err("'crt' : missing certificate file path".into()),
+            },
+            "alpn" => match arg {
+                Some(a) if !a.is_empty() => {
+                    srv.tls.alpn = a.split(',').map(|p| p.as_bytes().to_vec()).collect();
+                }
+                _ => err("'alpn' : missing the comma-delimited ALPN protocol suite".into()),
+            },
             "weight" => match arg.and_then(parse_i64) {
                 Some(w) if (0..=MAX_WEIGHT).contains(&w) => {
                     srv.weight = u32::try_from(w).unwrap_or(1)
@@ -679,7 +718,6 @@ mod tests {
                 "[s.cfg:9] : 'server be/s9' : 'addr' : invalid address: 'foo.invalid' in 'foo.invalid'.",
                 "[s.cfg:10] : 'server be/s10' : invalid port '99999'",
                 "[s.cfg:11] : 'server' expects <name> and <addr>[:<port>] as arguments.",
-                "[s.cfg:12] : 'server be/s12' : 'ssl' is a HAProxy keyword that Ravelin does not support yet.",
                 "[s.cfg:13] : 'server be/s13' : unexpected character 'x' in 'inter' argument of server s13..",
                 "parsing [s.cfg:15] : backend 'be', another server named 's14' was already defined at line 14, please use distinct names.",
             ]

@@ -467,7 +467,16 @@ impl Connector {
                     PortRule::Offset(off) => u16::try_from(i32::from(self.local_port) + off)
                         .map_err(|_| Failure::Error)?,
                 };
-                mio::net::TcpStream::connect(SocketAddr::new(*ip, port)).map(Sock::Tcp)
+                let tcp = mio::net::TcpStream::connect(SocketAddr::new(*ip, port));
+                match &server.tls {
+                    // `ssl`: TLS over the connection; the client hello leaves with the first
+                    // write of the request.
+                    Some(t) => tcp.and_then(|tcp| {
+                        crate::tls::stream::TlsSock::client(tcp, t.config.clone(), t.name_for(*ip))
+                            .map(|s| Sock::Tls(Box::new(s)))
+                    }),
+                    None => tcp.map(Sock::Tcp),
+                }
             }
             ServerAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Sock::Unix),
         };
@@ -490,7 +499,7 @@ impl Connector {
                 return Err(Failure::Error);
             }
         };
-        if let Sock::Tcp(_) = sock {
+        if let Sock::Tcp(_) | Sock::Tls(_) = sock {
             let _ = socket::set_nodelay(&sock);
         }
         if sock.register(ctx.registry, token).is_err() {

@@ -375,6 +375,157 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// A `server` line's TLS keywords as written (`ssl`, `verify`, `ca-file`, `sni str(X)`,
+/// `crt`, `alpn`).
+#[derive(Clone, Debug, Default)]
+pub struct ServerOpts {
+    pub ssl: bool,
+    pub verify: Option<Verify>,
+    pub ca_file: Option<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>)>,
+    pub sni: Option<String>,
+    pub crt: Option<LoadedCert>,
+    pub alpn: Vec<Vec<u8>>,
+}
+
+/// A server's TLS, ready to connect with: the client configuration and the name sent as
+/// SNI (none: the server's address, which rustls never sends as SNI).
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub sni: Option<rustls::pki_types::ServerName<'static>>,
+}
+
+impl ServerTls {
+    /// The name a connection to `addr` presents and verifies.
+    pub fn name_for(&self, addr: std::net::IpAddr) -> rustls::pki_types::ServerName<'static> {
+        self.sni
+            .clone()
+            .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.into()))
+    }
+}
+
+/// HAProxy's server-side verification: the chain against `ca-file` (`verify required`, the
+/// default), the host name only when `sni` gives one; or nothing (`verify none`).
+#[derive(Debug)]
+struct ServerVerifier {
+    /// `None`: `verify none`.
+    inner: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    check_name: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for ServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(inner) = &self.inner else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Builds a server's TLS client configuration; the error is HAProxy's message.
+pub fn build_server(opts: &ServerOpts) -> Result<ServerTls, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verify = opts.verify.unwrap_or(Verify::Required);
+    let inner = match (verify, &opts.ca_file) {
+        (Verify::None, _) => None,
+        (_, None) => {
+            return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into());
+        }
+        (_, Some((path, cas))) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in cas {
+                roots
+                    .add(c.clone())
+                    .map_err(|_| format!("'ca-file' : unable to load {}.", path.display()))?;
+            }
+            Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| format!("'ca-file' : unable to use {}: {e}.", path.display()))?,
+            )
+        }
+    };
+    let verifier = Arc::new(ServerVerifier {
+        inner,
+        check_name: opts.sni.is_some(),
+        provider: provider.clone(),
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("unable to set up TLS: {e}."))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match &opts.crt {
+        Some(c) => builder.with_client_cert_resolver(Arc::new(
+            rustls::sign::SingleCertAndKey::from(c.key.clone()),
+        )),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = opts.alpn.clone();
+    let sni = match &opts.sni {
+        Some(n) => Some(
+            rustls::pki_types::ServerName::try_from(n.clone())
+                .map_err(|_| format!("'sni' : invalid server name '{n}'"))?,
+        ),
+        None => None,
+    };
+    Ok(ServerTls {
+        config: Arc::new(config),
+        sni,
+    })
+}
+
 /// What the HTTP layer may ask of a TLS connection (`ssl_fc`, `ssl_fc_sni`,
 /// `ssl_fc_protocol`, `ssl_fc_alpn`), read once the handshake is done.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,14 +13,15 @@
 use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
-use rustls::ServerConnection;
+use rustls::Connection;
 
 use super::TlsInfo;
 
 #[derive(Debug)]
 pub struct TlsSock {
     pub tcp: TcpStream,
-    conn: ServerConnection,
+    /// The server side of a client's connection, or the client side to a server.
+    conn: Connection,
     /// The handshake or a record failed (counted once by the connection).
     failed: bool,
 }
@@ -30,12 +31,53 @@ impl TlsSock {
         tcp: TcpStream,
         config: std::sync::Arc<rustls::ServerConfig>,
     ) -> io::Result<TlsSock> {
-        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
         Ok(TlsSock {
             tcp,
-            conn,
+            conn: conn.into(),
             failed: false,
         })
+    }
+
+    /// TLS to a server (`server ... ssl`): the client hello leaves with the first write.
+    pub fn client(
+        tcp: TcpStream,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<TlsSock> {
+        let conn = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(TlsSock {
+            tcp,
+            conn: conn.into(),
+            failed: false,
+        })
+    }
+
+    /// While handshaking (client side: before the request can be written), moves the
+    /// handshake on: sends what is due and takes what arrived, until the socket would block
+    /// both ways. `Ok(true)`: done.
+    fn drive_handshake(&mut self) -> io::Result<bool> {
+        while self.conn.is_handshaking() {
+            self.flush()?;
+            if self.conn.wants_write() {
+                return Ok(false);
+            }
+            match self.conn.read_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {
+                    if let Err(e) = self.conn.process_new_packets() {
+                        let _ = self.flush();
+                        self.failed = true;
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     /// Whether the handshake or a record failed (an invalid or refused client hello, a bad
@@ -134,8 +176,11 @@ impl TlsSock {
     }
 
     pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.conn.is_handshaking() && !self.drive_handshake()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         self.flush()?;
-        if self.conn.wants_write() || self.conn.is_handshaking() {
+        if self.conn.wants_write() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let mut taken = 0;
@@ -171,7 +216,10 @@ impl TlsSock {
     /// SNI, protocol and ALPN of the finished handshake.
     pub fn info(&self) -> TlsInfo {
         TlsInfo {
-            sni: self.conn.server_name().map(Into::into),
+            sni: match &self.conn {
+                Connection::Server(c) => c.server_name().map(Into::into),
+                Connection::Client(_) => None,
+            },
             protocol: match self.conn.protocol_version() {
                 Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
                 Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",

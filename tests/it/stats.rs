@@ -227,13 +227,18 @@ fn admin_form_sets_maint_and_back() {
     assert!(wait_until(Duration::from_secs(5), || {
         Csv::fetch(st).get("web", "s1", "status") == "UP"
     }));
-    // A server without probes changes at once (s3 starts `disabled`).
+    // A server without probes (s3 starts `disabled`).
     let (_, head, _) = post("s=s3&action=ready&b=web", true);
     assert!(head.contains("location: /st;st=DONE\r\n"), "{head}");
-    assert_eq!(Csv::fetch(st).get("web", "s3", "status"), "no check");
+    // Applied by the reactor owning the server within one loop turn, as the runtime API.
+    assert!(wait_until(Duration::from_secs(5), || {
+        Csv::fetch(st).get("web", "s3", "status") == "no check"
+    }));
     let (_, head, _) = post("s=s3&s=nope&action=drain&b=web", true);
     assert!(head.contains("location: /st;st=PART\r\n"), "{head}");
-    assert_eq!(Csv::fetch(st).get("web", "s3", "status"), "DRAIN");
+    assert!(wait_until(Duration::from_secs(5), || {
+        Csv::fetch(st).get("web", "s3", "status") == "DRAIN"
+    }));
     // Bad parameters and unauthenticated posts.
     assert!(
         post("s=nope&action=maint&b=web", true)

@@ -504,3 +504,73 @@ fn proxy_header_then_tls_on_one_bind() {
     drop(s);
     proxy.assert_clean();
 }
+
+/// TLS to servers: a Ravelin TLS frontend plays the server. Verification against the CA with
+/// the SNI name, `verify none` for a certificate the CA did not sign, and server connections
+/// reused over TLS (one handshake for many client connections with `http-reuse always`).
+#[test]
+fn tls_to_servers_verified_and_reused() {
+    let pki = Pki::new("tls-upstream");
+    let (_, pem) = pki.leaf("site.pem", &["site.test"]);
+    let other = Pki::new("tls-upstream-other");
+    let (_, foreign) = other.leaf("foreign.pem", &["site.test"]);
+    let origin_cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend origin\n    bind 127.0.0.1:0 ssl crt {}\n    http-request deny unless {{ ssl_fc_sni site.test }}\n    http-request return status 200 content-type text/plain string tls-ok\n\
+frontend foreign\n    bind 127.0.0.1:0 ssl crt {}\n    http-request return status 200 content-type text/plain string foreign\n",
+        p(&pem),
+        p(&foreign)
+    );
+    let origin = Proxy::start(&origin_cfg);
+    let (o, f) = (origin.addr("origin"), origin.addr("foreign"));
+    // One reactor: its idle pool holds the one server connection.
+    let edge_cfg = format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    retries 0\n\
+frontend fe\n    bind 127.0.0.1:0\n    use_backend bad if {{ path /bad }}\n    use_backend none if {{ path /none }}\n    default_backend good\n\
+backend good\n    http-reuse always\n    server s1 {o} ssl verify required ca-file {} sni str(site.test)\n\
+backend bad\n    server s1 {f} ssl verify required ca-file {} sni str(site.test)\n\
+backend none\n    server s1 {f} ssl verify none\n",
+        p(&pki.ca_file()),
+        p(&pki.ca_file())
+    );
+    let edge = Proxy::start(&edge_cfg);
+    let fe = edge.addr("fe");
+    for _ in 0..5 {
+        let (status, head, body) = crate::util::http_backend::exchange(
+            fe,
+            b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        );
+        assert_eq!((status, body.as_slice()), (200, &b"tls-ok"[..]));
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "the server saw the SNI: {head}"
+        );
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let handshakes = origin.handle().shared().frontends[0].ssl_sess.load(Relaxed);
+    assert_eq!(handshakes, 1, "five requests, one TLS connection reused");
+    // The CA did not sign this one: refused with verification, accepted without.
+    let (status, ..) = crate::util::http_backend::exchange(
+        fe,
+        b"GET /bad HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(status == 502 || status == 503, "{status}");
+    let (status, _, body) = crate::util::http_backend::exchange(
+        fe,
+        b"GET /none HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!((status, body.as_slice()), (200, &b"foreign"[..]));
+    // Configuration: `ssl` alone is HAProxy's alert.
+    let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:1 ssl\n";
+    let alerts = ravelin::config::load_str("t.cfg", text)
+        .err()
+        .map(|e| e.alerts)
+        .unwrap_or_default();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("verify is enabled by default but no CA file specified")),
+        "{alerts:?}"
+    );
+    edge.assert_clean();
+}

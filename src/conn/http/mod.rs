@@ -396,6 +396,15 @@ impl HttpConn {
             Side::Server => {
                 if let Some(up) = &mut self.up {
                     up.ready.absorb(ev);
+                    if let Sock::Tls(_) = up.sock {
+                        // A TLS handshake to the server moves on reads as well as writes: the
+                        // request write retries on any event (a write that cannot go on
+                        // returns WouldBlock again), and held records leave.
+                        up.ready.writable = true;
+                        if let Err(e) = up.sock.flush_tls() {
+                            ctx.debug_event(format_args!("server TLS flush failed: {e}"));
+                        }
+                    }
                 }
             }
         }
