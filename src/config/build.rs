@@ -482,6 +482,13 @@ fn tls_binds(
             )));
             continue;
         }
+        if !matches!(b.addr, crate::model::BindAddr::Inet(_)) {
+            d.push(ConfigError::bare_alert(format!(
+                "Proxy '{}': 'ssl' on bind '{addr}' at [{at}]: TLS on unix sockets and inherited fds is not supported yet by Ravelin.",
+                p.name
+            )));
+            continue;
+        }
         match crate::tls::build_bind(&opts.over(&global.ssl_default_bind), (&p.name, &addr, &at)) {
             Ok(t) => b.tls = Some(t),
             Err(e) => d.push(ConfigError::bare_alert(e)),

@@ -97,7 +97,11 @@ pub fn bind_keyword(opts: &mut BindOpts, kw: &str, arg: Option<&str>) -> Option<
             Ok(1)
         }
         // Versions rustls never speaks: nothing to disable.
-        "no-sslv3" | "no-tlsv10" | "no-tlsv11" | "prefer-client-ciphers" => Ok(1),
+        "no-sslv3" | "no-tlsv10" | "no-tlsv11" => Ok(1),
+        "prefer-client-ciphers" => {
+            opts.prefer_client_ciphers = true;
+            Ok(1)
+        }
         "no-tlsv12" => {
             opts.min_ver = Some(TlsVersion::Tls13);
             Ok(1)

@@ -151,6 +151,9 @@ impl Pump {
             }
             self.release_if_empty(pools);
             if self.eof && !self.shut && self.pending() == 0 {
+                let _ = dst.flush_tls();
+            }
+            if self.eof && !self.shut && self.pending() == 0 && !dst.tls_pending() {
                 // ENOTCONN here means the peer is already gone; the read side will report it.
                 let _ = dst.shutdown_write();
                 self.shut = true;

@@ -120,11 +120,12 @@ impl Sock {
     }
 
     /// Sends a FIN (half-close). A socket already reset reports ENOTCONN, which callers ignore.
-    pub fn shutdown_write(&self) -> io::Result<()> {
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.shutdown(Shutdown::Write),
             Sock::Unix(s) => s.shutdown(Shutdown::Write),
-            Sock::Tls(t) => t.tcp.shutdown(Shutdown::Write),
+            // `close_notify` and the records still held go before the FIN.
+            Sock::Tls(t) => t.shutdown_write(),
         }
     }
 

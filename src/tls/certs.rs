@@ -140,10 +140,12 @@ fn leaf_facts(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), ()> {
             }
         }
     }
-    if names.is_empty() {
-        for cn in cert.subject().iter_common_name() {
-            if let Ok(s) = cn.as_str() {
-                names.push(s.to_ascii_lowercase());
+    // HAProxy indexes the subject's CN besides the DNS names.
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            let s = s.to_ascii_lowercase();
+            if !names.contains(&s) {
+                names.push(s);
             }
         }
     }

@@ -70,6 +70,8 @@ pub struct BindOpts {
     pub strict_sni: bool,
     /// `tune.ssl.cachesize` (global, sessions): `Some(0)` turns stateful resumption off.
     pub cachesize: Option<u32>,
+    /// `prefer-client-ciphers`: the client's cipher order wins (HAProxy: the server's).
+    pub prefer_client_ciphers: bool,
 }
 
 impl BindOpts {
@@ -92,6 +94,7 @@ impl BindOpts {
             no_tls_tickets: self.no_tls_tickets || defaults.no_tls_tickets,
             strict_sni: self.strict_sni || defaults.strict_sni,
             cachesize: self.cachesize.or(defaults.cachesize),
+            prefer_client_ciphers: self.prefer_client_ciphers || defaults.prefer_client_ciphers,
         }
     }
 }
@@ -268,6 +271,8 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
         )
     })?;
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    // HAProxy (OpenSSL's SSL_OP_CIPHER_SERVER_PREFERENCE): the server's order wins.
+    config.ignore_client_order = !opts.prefer_client_ciphers;
     // HTTP/2 does not exist yet: only http/1.1 is ever negotiated (a client offering h2
     // alone is refused in the handshake, cleanly).
     config.alpn_protocols = opts

@@ -22,7 +22,7 @@ pub struct TlsSock {
     pub tcp: TcpStream,
     /// The server side of a client's connection, or the client side to a server.
     conn: Connection,
-    /// The handshake or a record failed (counted once by the connection).
+    /// The handshake failed (a record error after it is not a handshake failure).
     failed: bool,
 }
 
@@ -164,11 +164,13 @@ impl TlsSock {
         }
     }
 
-    fn fail(&mut self, filled: usize, e: io::Error) -> io::Result<usize> {
-        if e.kind() == io::ErrorKind::InvalidData {
+    /// A fatal error: reported even when bytes were decrypted before it (the socket was not
+    /// drained, so a short count would leave the connection waiting for an edge).
+    fn fail(&mut self, _filled: usize, e: io::Error) -> io::Result<usize> {
+        if self.conn.is_handshaking() {
             self.failed = true;
         }
-        if filled > 0 { Ok(filled) } else { Err(e) }
+        Err(e)
     }
 
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

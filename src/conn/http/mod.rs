@@ -686,6 +686,9 @@ impl HttpConn {
             return Ok(false);
         }
         match self.client.read(spare) {
+            Ok(0) if self.client.tls_handshaking() => {
+                Err(self.tls_failed(ctx, "Connection closed during SSL handshake"))
+            }
             Ok(0) => {
                 self.client_eof = true;
                 Ok(true)
@@ -707,8 +710,12 @@ impl HttpConn {
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(_) if self.client.tls_failed() && self.tls.is_none() => {
+            Err(_) if self.client.tls_failed() => {
                 Err(self.tls_failed(ctx, "SSL handshake failure"))
+            }
+            // HAProxy counts and logs a connection that ends during the handshake too.
+            Err(_) if self.client.tls_handshaking() => {
+                Err(self.tls_failed(ctx, "Connection error during SSL handshake"))
             }
             Err(e) => Err(self.client_failed(ctx, e)),
         }
@@ -724,7 +731,15 @@ impl HttpConn {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.marks.pending = false;
-        if logline::wanted(ctx, fe) {
+        // `option dontlognull`: a connection that closed before sending anything is not logged.
+        let null = msg.starts_with("Connection closed")
+            && ctx
+                .shared
+                .model
+                .frontends
+                .get(fe.0 as usize)
+                .is_some_and(|f| f.log.dontlognull);
+        if logline::wanted(ctx, fe) && !null {
             let model = &ctx.shared.model;
             let f = model.frontends.get(fe.0 as usize);
             let name = f.map_or("", |f| f.name.as_str());

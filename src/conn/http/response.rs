@@ -352,8 +352,14 @@ impl HttpConn {
             return Ok(());
         };
         // The response head (in `out`) goes first: put it in front of any server bytes.
-        let mut res_pump = Pump::new(Via::Auto);
-        let mut req_pump = Pump::new(Via::Auto);
+        // Splicing moves raw socket bytes: never with TLS on either side.
+        let via = if matches!(self.client, Sock::Tls(_)) || matches!(up.sock, Sock::Tls(_)) {
+            Via::Copy
+        } else {
+            Via::Auto
+        };
+        let mut res_pump = Pump::new(via);
+        let mut req_pump = Pump::new(via);
         let out = self.out.take();
         let server_bytes = up.res.take();
         match (out, server_bytes) {
@@ -372,17 +378,17 @@ impl HttpConn {
                     return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Data)));
                 }
                 ctx.pools.bufs.put(s);
-                res_pump = Pump::with_buffer(Via::Auto, o);
+                res_pump = Pump::with_buffer(via, o);
             }
-            (Some(o), None) => res_pump = Pump::with_buffer(Via::Auto, o),
-            (None, Some(s)) => res_pump = Pump::with_buffer(Via::Auto, s),
+            (Some(o), None) => res_pump = Pump::with_buffer(via, o),
+            (None, Some(s)) => res_pump = Pump::with_buffer(via, s),
             (None, None) => {}
         }
         if let Some(r) = self.req.take() {
             if r.is_empty() {
                 ctx.pools.bufs.put(r);
             } else {
-                req_pump = Pump::with_buffer(Via::Auto, r);
+                req_pump = Pump::with_buffer(via, r);
             }
         }
         if self.client_eof {
