@@ -112,6 +112,10 @@ impl TlsSock {
 
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
+        // The last socket read was short: the socket is empty (a new arrival is a new edge),
+        // so once the decrypted bytes are taken there is no need for a read that would only
+        // say EAGAIN.
+        let mut drained = false;
         loop {
             // Decrypted bytes first.
             if let Some(rest) = buf.get_mut(filled..) {
@@ -130,7 +134,20 @@ impl TlsSock {
                     Err(e) => return self.fail(filled, e),
                 }
             }
-            match self.conn.read_tls(&mut self.tcp) {
+            if drained {
+                return if filled > 0 {
+                    Ok(filled)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let mut src = ShortRead {
+                tcp: &mut self.tcp,
+                short: false,
+            };
+            let got = self.conn.read_tls(&mut src);
+            drained = src.short;
+            match got {
                 Ok(0) => {
                     // Socket EOF: whatever was decrypted, then the end.
                     let _ = self.conn.process_new_packets();
@@ -230,5 +247,19 @@ impl TlsSock {
             alpn: self.conn.alpn_protocol().map(Into::into),
             resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
+    }
+}
+
+/// The socket as rustls reads it, noting whether the last read came back short.
+struct ShortRead<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for ShortRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
