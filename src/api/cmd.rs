@@ -23,6 +23,8 @@ pub struct Session {
     pub level: CliLevel,
     pub prompt: bool,
     pub expose_fd: bool,
+    /// The payload of the current command (`cmd <<` then lines up to an empty one).
+    pub payload: Option<String>,
 }
 
 /// What the connection does after a command.
@@ -218,6 +220,9 @@ pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -
             }
         }
         ["add", "server"] => add_server(ctx, rest, out),
+        ["set", "ssl", "cert"] => super::tls::set_cert(ctx, arg(0), sess.payload.take(), out),
+        ["commit", "ssl", "cert"] => super::tls::commit_cert(ctx, arg(0), out),
+        ["abort", "ssl", "cert"] => super::tls::abort_cert(ctx, arg(0), out),
         ["del", "server"] => del_server(ctx, arg(0), out),
         _ => help::usage(args, out),
     }

@@ -26,6 +26,11 @@ use CliLevel::{Admin, Operator, User};
 /// Every command Ravelin knows, usage texts byte for byte as HAProxy 2.6's.
 pub const KEYWORDS: &[Keyword] = &[
     kw(
+        &["abort", "ssl", "cert"],
+        "abort ssl cert <certfile>               : abort a transaction for a certificate file",
+        Admin,
+    ),
+    kw(
         &["add", "server"],
         "add server <bk>/<srv>                   : create a new server",
         Admin,
@@ -34,6 +39,11 @@ pub const KEYWORDS: &[Keyword] = &[
         &["clear", "counters"],
         "clear counters [all]                    : clear max statistics counters (or all counters)",
         Operator,
+    ),
+    kw(
+        &["commit", "ssl", "cert"],
+        "commit ssl cert <certfile>              : commit a certificate file",
+        Admin,
     ),
     kw(
         &["del", "server"],
@@ -98,6 +108,11 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         &["set", "server"],
         "set server <bk>/<srv> [opts]            : change a server's state, weight, address or ssl",
+        Admin,
+    ),
+    kw(
+        &["set", "ssl", "cert"],
+        "set ssl cert <certfile> <payload>       : replace a certificate file",
         Admin,
     ),
     kw(

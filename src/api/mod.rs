@@ -13,6 +13,7 @@ mod cmd;
 pub mod errors;
 mod help;
 pub mod state;
+mod tls;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -106,6 +107,8 @@ fn human_time(secs: u64, out: &mut String) {
 /// What the command handlers use besides the shared state.
 pub struct Ctx {
     pub shared: Arc<SharedState>,
+    /// The `set ssl cert` transaction waiting for its `commit` (API thread only).
+    pub cert_txn: std::sync::Mutex<Option<(String, crate::tls::LoadedCert)>>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
     /// The global `maxconn` at start (HAProxy's `hardmaxconn`).
@@ -248,6 +251,7 @@ pub fn start(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Ctx {
+        cert_txn: std::sync::Mutex::new(None),
         hard_maxconn: shared.global.limit(),
         shared,
         commands,
@@ -396,6 +400,7 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
         level,
         prompt: false,
         expose_fd,
+        payload: None,
     };
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -412,8 +417,34 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
             if buf.first() == Some(&b'\n') {
                 buf.remove(0);
             }
-            let text = String::from_utf8_lossy(&line);
-            let text = text.strip_suffix('\r').unwrap_or(&text);
+            let text = String::from_utf8_lossy(&line).into_owned();
+            let mut text = text.strip_suffix('\r').unwrap_or(&text).to_string();
+            // HAProxy's payload syntax: a command ending with `<<` takes the lines that follow,
+            // up to an empty line, as its payload.
+            if let Some(cmd_part) = text.trim_end().strip_suffix("<<") {
+                let end = buf.windows(2).position(|w| w == b"\n\n");
+                match end {
+                    Some(e) => {
+                        let body: Vec<u8> = buf.drain(..e + 2).collect();
+                        sess.payload = Some(String::from_utf8_lossy(&body).into_owned());
+                        text = cmd_part.trim_end().to_string();
+                    }
+                    None if !eof => {
+                        // Wait for the rest: put the line back.
+                        let mut back = line.clone();
+                        back.push(b'\n');
+                        back.extend_from_slice(&buf);
+                        buf = back;
+                        break;
+                    }
+                    None => {
+                        sess.payload = Some(String::from_utf8_lossy(&buf).into_owned());
+                        buf.clear();
+                        text = cmd_part.trim_end().to_string();
+                    }
+                }
+            }
+            let text = text.as_str();
             reply.clear();
             let mut flow = cmd::Flow::Continue;
             for command in split_commands(text) {

@@ -67,7 +67,13 @@ pub fn load_file(path: &Path) -> Result<LoadedCert, String> {
             strerror(&e)
         )
     })?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+    load_pem(path, &pem)
+}
+
+/// A certificate from PEM bytes (a file's, or a `set ssl cert` payload) known as `path`: its
+/// key in the bytes or in `PATH.key`.
+pub fn load_pem(path: &Path, pem: &[u8]) -> Result<LoadedCert, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)
         .collect();
     if chain.is_empty() {
@@ -76,7 +82,7 @@ pub fn load_file(path: &Path) -> Result<LoadedCert, String> {
             path.display()
         ));
     }
-    let key = match PrivateKeyDer::from_pem_slice(&pem) {
+    let key = match PrivateKeyDer::from_pem_slice(pem) {
         Ok(k) => k,
         Err(_) => {
             let mut kp = path.as_os_str().to_owned();

@@ -103,6 +103,8 @@ impl BindOpts {
 #[derive(Clone, Debug)]
 pub struct BindTls {
     pub config: Arc<rustls::ServerConfig>,
+    /// The certificates it serves (`set ssl cert` + `commit ssl cert` replace one).
+    pub resolver: Arc<SniResolver>,
 }
 
 /// OpenSSL TLS 1.2 cipher names Ravelin (rustls) has, with rustls' suite names.
@@ -265,12 +267,12 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let resolver = SniResolver::new(&opts.certs, opts.strict_sni).ok_or_else(|| {
+    let resolver = Arc::new(SniResolver::new(&opts.certs, opts.strict_sni).ok_or_else(|| {
         format!(
             "Proxy '{proxy}': no SSL certificate specified for bind '{bind}' at [{at}] (use 'crt')."
         )
-    })?;
-    let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    })?);
+    let mut config = builder.with_cert_resolver(resolver.clone());
     // HAProxy (OpenSSL's SSL_OP_CIPHER_SERVER_PREFERENCE): the server's order wins.
     config.ignore_client_order = !opts.prefer_client_ciphers;
     // HTTP/2 does not exist yet: only http/1.1 is ever negotiated (a client offering h2
@@ -305,20 +307,48 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
     }
     Ok(BindTls {
         config: Arc::new(config),
+        resolver,
     })
 }
 
 /// Certificate choice by SNI, as HAProxy: an exact name first, then a `*.domain` wildcard,
 /// else the first certificate of the line (the default). Among certificates for the same
-/// name (an ECDSA and an RSA one), the first whose key the client can verify.
+/// name (an ECDSA and an RSA one), the first whose key the client can verify. The set can be
+/// replaced at run time (`commit ssl cert`): handshakes read it through a lock held only to
+/// clone an `Arc` (once per handshake, never per request).
 #[derive(Debug)]
 pub struct SniResolver {
-    certs: Vec<Arc<CertifiedKey>>,
+    state: std::sync::RwLock<Arc<SniSet>>,
     /// `strict-sni`: no default certificate.
     strict: bool,
+}
+
+/// One version of a resolver's certificates and its name maps.
+#[derive(Debug)]
+struct SniSet {
+    certs: Vec<LoadedCert>,
     exact: HashMap<String, Vec<usize>>,
     /// `*.example.com` filed under `example.com`.
     wild: HashMap<String, Vec<usize>>,
+}
+
+impl SniSet {
+    fn new(certs: Vec<LoadedCert>) -> SniSet {
+        let mut s = SniSet {
+            certs,
+            exact: HashMap::new(),
+            wild: HashMap::new(),
+        };
+        for (i, c) in s.certs.iter().enumerate() {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => s.wild.entry(rest.to_string()).or_default().push(i),
+                    None => s.exact.entry(n.clone()).or_default().push(i),
+                }
+            }
+        }
+        s
+    }
 }
 
 impl SniResolver {
@@ -327,56 +357,101 @@ impl SniResolver {
         if certs.is_empty() {
             return None;
         }
-        let mut r = SniResolver {
-            certs: certs.iter().map(|c| c.key.clone()).collect(),
+        Some(SniResolver {
+            state: std::sync::RwLock::new(Arc::new(SniSet::new(certs.to_vec()))),
             strict,
-            exact: HashMap::new(),
-            wild: HashMap::new(),
-        };
-        for (i, c) in certs.iter().enumerate() {
-            for n in &c.names {
-                match n.strip_prefix("*.") {
-                    Some(rest) => r.wild.entry(rest.to_string()).or_default().push(i),
-                    None => r.exact.entry(n.clone()).or_default().push(i),
-                }
-            }
+        })
+    }
+
+    fn set(&self) -> Arc<SniSet> {
+        match self.state.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
         }
-        Some(r)
+    }
+
+    /// Whether a certificate of this set was loaded from `path` (as written in the config).
+    pub fn serves(&self, path: &std::path::Path) -> bool {
+        self.set().certs.iter().any(|c| c.path == path)
+    }
+
+    /// `commit ssl cert`: the certificate loaded from `path` is replaced by `cert` for the
+    /// handshakes that start from now on. False if none came from `path`.
+    pub fn replace(&self, path: &std::path::Path, cert: &LoadedCert) -> bool {
+        let old = self.set();
+        if !old.certs.iter().any(|c| c.path == path) {
+            return false;
+        }
+        let certs = old
+            .certs
+            .iter()
+            .map(|c| {
+                if c.path == path {
+                    LoadedCert {
+                        path: c.path.clone(),
+                        ..cert.clone()
+                    }
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        let fresh = Arc::new(SniSet::new(certs));
+        match self.state.write() {
+            Ok(mut g) => *g = fresh,
+            Err(p) => *p.into_inner() = fresh,
+        }
+        true
     }
 
     /// The certificate for `sni` offered with `schemes` (an index into the line's list);
     /// `None` with `strict-sni` when no name matches.
     pub fn choose(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<usize> {
-        let fits = |ids: &Vec<usize>| {
-            ids.iter()
-                .copied()
-                .find(|&i| {
-                    self.certs
-                        .get(i)
-                        .is_some_and(|c| c.key.choose_scheme(schemes).is_some())
-                })
-                .or_else(|| ids.first().copied())
-        };
-        if let Some(name) = sni.map(str::to_ascii_lowercase) {
-            if let Some(i) = self.exact.get(&name).and_then(fits) {
-                return Some(i);
-            }
-            if let Some(i) = name
-                .split_once('.')
-                .and_then(|(_, rest)| self.wild.get(rest))
-                .and_then(fits)
-            {
-                return Some(i);
-            }
-        }
-        (!self.strict).then_some(0)
+        choose_in(&self.set(), self.strict, sni, schemes)
     }
+}
+
+fn choose_in(
+    set: &SniSet,
+    strict: bool,
+    sni: Option<&str>,
+    schemes: &[rustls::SignatureScheme],
+) -> Option<usize> {
+    let fits = |ids: &Vec<usize>| {
+        ids.iter()
+            .copied()
+            .find(|&i| {
+                set.certs
+                    .get(i)
+                    .is_some_and(|c| c.key.key.choose_scheme(schemes).is_some())
+            })
+            .or_else(|| ids.first().copied())
+    };
+    if let Some(name) = sni.map(str::to_ascii_lowercase) {
+        if let Some(i) = set.exact.get(&name).and_then(fits) {
+            return Some(i);
+        }
+        if let Some(i) = name
+            .split_once('.')
+            .and_then(|(_, rest)| set.wild.get(rest))
+            .and_then(fits)
+        {
+            return Some(i);
+        }
+    }
+    (!strict).then_some(0)
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let i = self.choose(hello.server_name(), hello.signature_schemes())?;
-        self.certs.get(i).cloned()
+        let set = self.set();
+        let i = choose_in(
+            &set,
+            self.strict,
+            hello.server_name(),
+            hello.signature_schemes(),
+        )?;
+        set.certs.get(i).map(|c| c.key.clone())
     }
 }
 

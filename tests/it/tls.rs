@@ -643,3 +643,94 @@ fn websocket_tunnel_over_tls_moves_megabytes_both_ways() {
     drop(s);
     proxy.assert_clean();
 }
+
+/// `set ssl cert` + `commit ssl cert` on the runtime API: new handshakes get the new
+/// certificate, a connection established before keeps working; HAProxy's messages.
+#[test]
+fn certificate_replaced_at_run_time_without_dropping_connections() {
+    use std::os::unix::net::UnixStream;
+    let pki = Pki::new("tls-renew");
+    let (old_der, pem) = pki.leaf("site.pem", &["site.test"]);
+    let be = HttpBackend::start(ok("s1", "hello"));
+    let sock = pki.dir.0.join("admin.sock");
+    let text = format!(
+        "global\n    stats socket {} level admin\n{}",
+        p(&sock),
+        cfg(
+            &format!("    bind 127.0.0.1:0 ssl crt {}\n", p(&pem)),
+            "",
+            be.port()
+        )
+    );
+    let proxy = Proxy::start(&text);
+    let addr = proxy.addr("fe");
+    let cli = |line: &str| {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let client = pki.client_config(&[]);
+    let mut before = connect(&client, addr, "site.test").unwrap();
+    assert_eq!(
+        before
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .cloned(),
+        Some(old_der.clone())
+    );
+    assert_eq!(get(&mut before, "/").0, 200);
+    let (new_der, new_pem) = pki.leaf("renewed.pem", &["site.test"]);
+    let payload = std::fs::read_to_string(&new_pem).unwrap();
+    let path = p(&pem);
+    assert_eq!(
+        cli(&format!("set ssl cert {path} <<\n{payload}\n")),
+        format!("Transaction created for certificate {path}!\n\n")
+    );
+    // Not committed yet: still the old one.
+    let s = connect(&pki.client_config(&[]), addr, "site.test").unwrap();
+    assert_eq!(
+        s.conn.peer_certificates().and_then(|c| c.first()).cloned(),
+        Some(old_der)
+    );
+    drop(s);
+    assert_eq!(
+        cli(&format!("commit ssl cert {path}\n")),
+        format!("Committing {path}.\nSuccess!\n\n")
+    );
+    // A fresh client (a resumed session would not show the server's certificate again).
+    let mut after = connect(&pki.client_config(&[]), addr, "site.test").unwrap();
+    assert_eq!(
+        after
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .cloned(),
+        Some(new_der)
+    );
+    assert_eq!(get(&mut after, "/").0, 200);
+    assert_eq!(
+        get(&mut before, "/again").0,
+        200,
+        "the older connection goes on"
+    );
+    assert_eq!(
+        cli(&format!("commit ssl cert {path}\n")),
+        format!("No ongoing transaction! !\nCan't commit {path}!\n\n")
+    );
+    assert_eq!(
+        cli(&format!("set ssl cert /nope.pem <<\n{payload}\n")),
+        "Can't replace a certificate which is not referenced by the configuration!\nCan't update /nope.pem!\n\n"
+    );
+    assert_eq!(
+        cli(&format!("set ssl cert {path} <<\ngarbage\n\n")),
+        format!(
+            "unable to load certificate from file '{path}'.\nCan't load the payload\nCan't update {path}!\n\n"
+        )
+    );
+    drop((before, after));
+    proxy.assert_clean();
+}
