@@ -475,13 +475,6 @@ fn tls_binds(
             crate::model::BindAddr::Unix(path) => path.display().to_string(),
             crate::model::BindAddr::Fd(n) => format!("fd@{n}"),
         };
-        if p.mode != crate::model::Mode::Http {
-            d.push(ConfigError::bare_alert(format!(
-                "Proxy '{}': 'ssl' on bind '{addr}' at [{at}] needs 'mode http': TLS in 'mode tcp' is not supported yet by Ravelin.",
-                p.name
-            )));
-            continue;
-        }
         if !matches!(b.addr, crate::model::BindAddr::Inet(_)) {
             d.push(ConfigError::bare_alert(format!(
                 "Proxy '{}': 'ssl' on bind '{addr}' at [{at}]: TLS on unix sockets and inherited fds is not supported yet by Ravelin.",
@@ -511,9 +504,9 @@ fn server_tls(
         "[{}:{}] : 'server {}/{}'",
         s.span.file, s.span.line, p.name, s.name
     );
-    if p.mode != crate::model::Mode::Http {
+    if s.proxy_v1 || s.proxy_v2 {
         d.push(ConfigError::bare_alert(format!(
-            "{at} : 'ssl' to servers needs 'mode http': TLS in 'mode tcp' is not supported yet by Ravelin."
+            "{at} : 'send-proxy' with 'ssl' is not supported yet by Ravelin (the PROXY header must precede the TLS handshake)."
         )));
         return None;
     }

@@ -147,8 +147,23 @@ impl Tunnel {
 
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
-            Side::Client => self.client_ready.absorb(ev),
-            Side::Server => self.server_ready.absorb(ev),
+            Side::Client => {
+                self.client_ready.absorb(ev);
+                // TLS records held back by a full socket leave on its next writable event.
+                if self.client_ready.writable && self.client.tls_pending() {
+                    let _ = self.client.flush_tls();
+                }
+            }
+            Side::Server => {
+                self.server_ready.absorb(ev);
+                if let Phase::Forwarding { server, .. } = &mut self.phase {
+                    if let Sock::Tls(_) = server {
+                        // The handshake to a TLS server moves on reads as well as writes.
+                        self.server_ready.writable = true;
+                        let _ = server.flush_tls();
+                    }
+                }
+            }
         }
         self.advance(ctx)
     }
@@ -333,7 +348,13 @@ impl Tunnel {
 
     /// Starts forwarding both ways (after the connect, and the PROXY header if any).
     fn forward(&mut self, ctx: &mut Ctx<'_>, server: Sock) -> Step {
-        let mut duplex = Duplex::new(self.via_request, self.via_response);
+        // TLS on either side: copy, never splice.
+        let tls = matches!(server, Sock::Tls(_)) || matches!(self.client, Sock::Tls(_));
+        let mut duplex = if tls {
+            Duplex::new(Via::Copy, Via::Copy)
+        } else {
+            Duplex::new(self.via_request, self.via_response)
+        };
         let fe_t = ctx.frontend_timeouts(self.entry.frontend);
         let be_t = ctx.backend_timeouts(self.entry.backend);
         duplex.touch((&fe_t, &be_t), ctx.now, true, true);
@@ -365,6 +386,7 @@ impl Tunnel {
     /// The single teardown path: deregisters both sockets, returns pipes and buffers, releases
     /// the server slot and accounts the bytes. Frontend/global slots are the reactor's.
     pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
+        self.client.tls_close();
         self.client.deregister(ctx.registry);
         let (mut bytes_in, mut bytes_out) = (0, 0);
         match std::mem::replace(&mut self.phase, Phase::Gone) {

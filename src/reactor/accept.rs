@@ -445,11 +445,24 @@ fn open_stream(
         src: at.src,
         dst: Some(dst),
     };
+    // `bind ... ssl` in TCP mode: TLS over the socket, and bytes are copied (splicing would
+    // move them past TLS).
+    let (sock, via_request, via_response) =
+        match (sock, fe.binds.get(at.bind).and_then(|b| b.tls.as_ref())) {
+            (Sock::Tcp(tcp), Some(t)) => (
+                Sock::Tls(Box::new(
+                    crate::tls::stream::TlsSock::new(tcp, t.config.clone()).ok()?,
+                )),
+                crate::conn::pump::Via::Copy,
+                crate::conn::pump::Via::Copy,
+            ),
+            (s, _) => (s, route.via_request, route.via_response),
+        };
     Some(Conn::Tcp(Tunnel::new(
         sock,
         entry,
-        route.via_request,
-        route.via_response,
+        via_request,
+        via_response,
         route.retries,
         at.accepted,
         now,

@@ -111,6 +111,11 @@ impl TlsSock {
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // A client hello (TLS to a server) or other held records go first: a server that
+        // speaks first waits for the handshake.
+        if self.conn.wants_write() {
+            self.flush()?;
+        }
         let mut filled = 0;
         // The last socket read was short: the socket is empty (a new arrival is a new edge),
         // so once the decrypted bytes are taken there is no need for a read that would only

@@ -453,12 +453,26 @@ fn certificate_and_setting_problems_are_alerts() {
             "{bind}: {alerts:?}"
         );
     }
-    // TLS needs HTTP mode for now.
-    let text = format!(
-        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:9 ssl crt {}\n    default_backend be\nbackend be\n    server s 127.0.0.1:1\n",
-        p(&good)
-    );
-    assert!(ravelin::config::load_str("t.cfg", &text).is_err());
+    // TLS on a unix socket bind, and send-proxy with ssl to a server: not supported yet.
+    for (bind, server) in [
+        (
+            "/tmp/ravelin-tls-test.sock ssl crt GOOD",
+            "server s 127.0.0.1:1",
+        ),
+        (
+            "127.0.0.1:9",
+            "server s 127.0.0.1:1 ssl verify none send-proxy",
+        ),
+    ] {
+        let text = format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind {}\n    default_backend be\nbackend be\n    {server}\n",
+            bind.replace("GOOD", &p(&good))
+        );
+        assert!(
+            ravelin::config::load_str("t.cfg", &text).is_err(),
+            "{bind} / {server}"
+        );
+    }
     // The good one loads, with global defaults applied.
     let text = format!(
         "global\n    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:9 ssl crt {}\n    default_backend be\nbackend be\n    server s 127.0.0.1:1\n",
@@ -733,4 +747,50 @@ fn certificate_replaced_at_run_time_without_dropping_connections() {
     );
     drop((before, after));
     proxy.assert_clean();
+}
+
+/// TLS in `mode tcp`: a TLS bind in front of a TCP echo server, and a TCP proxy that speaks
+/// TLS to its server (a Ravelin HTTP TLS frontend): bytes arrive intact both ways.
+#[test]
+fn tls_in_tcp_mode_both_sides() {
+    use crate::util::backend::Backend;
+    let pki = Pki::new("tls-tcp");
+    let (_, pem) = pki.leaf("site.pem", &["site.test"]);
+    let echo = Backend::echo();
+    let text = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend tls_in\n    bind 127.0.0.1:0 ssl crt {}\n    default_backend echo\n\
+backend echo\n    server s1 127.0.0.1:{}\n",
+        p(&pem),
+        echo.port()
+    );
+    let proxy = Proxy::start(&text);
+    let mut s = connect(&pki.client_config(&[]), proxy.addr("tls_in"), "site.test").unwrap();
+    let chunk: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    s.write_all(&chunk).unwrap();
+    s.flush().unwrap();
+    let mut got = vec![0u8; chunk.len()];
+    s.read_exact(&mut got).unwrap();
+    assert!(got == chunk, "echoed through TLS in tcp mode");
+    drop(s);
+    proxy.assert_clean();
+    // TLS to the server in tcp mode: clear HTTP in, TLS out to an HTTPS origin.
+    let origin = Proxy::start(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend origin\n    bind 127.0.0.1:0 ssl crt {}\n    http-request return status 200 content-type text/plain string via-tls\n",
+        p(&pem)
+    ));
+    let edge = Proxy::start(&format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    server s1 {} ssl verify required ca-file {} sni str(site.test)\n",
+        origin.addr("origin"),
+        p(&pki.ca_file())
+    ));
+    let (status, _, body) = crate::util::http_backend::exchange(
+        edge.addr("fe"),
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!((status, body.as_slice()), (200, &b"via-tls"[..]));
+    edge.assert_clean();
 }
