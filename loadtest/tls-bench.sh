@@ -4,7 +4,8 @@
 # round. Loopback only. Scenarios (wrk drives them; it speaks OpenSSL, TLS 1.3):
 #   handshake  - a new TLS connection per request (`Connection: close`) with resumption
 #                off in every proxy (no tickets, no session cache): full handshakes/s
-#   resumed    - the same with the proxies' default resumption (wrk resumes): resumed/s
+#   resumed    - one connection after another, each resuming the session (`openssl s_time
+#                -reuse`; wrk does not resume against every proxy): resumed handshakes/s
 #   keepalive  - 50 keep-alive HTTPS connections, 100-byte responses: requests/s
 #   1m         - 10 keep-alive HTTPS connections, 1 MiB responses: MB/s
 # for an ECDSA P-256 and an RSA-2048 certificate. Prints a Markdown table of medians.
@@ -19,8 +20,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=3
 DURATION=6s
 ONLY="ravelin,haproxy,nginx"
+SCENARIOS="handshake resumed keepalive 1m"
 while [ $# -gt 0 ]; do
     case "$1" in
+        --scenarios) SCENARIOS=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
@@ -149,7 +152,13 @@ run_wrk() { # $1 scenario
     local out t0 t1
     t0=$(cpu_ticks "$PROXY_PID")
     case "$1" in
-        handshake|resumed) out=$(taskset -c 0 wrk -t1 -c50 -d"$DURATION" -H 'Connection: close' "https://127.0.0.1:$PORT/" 2>&1) ;;
+        handshake) out=$(taskset -c 0 wrk -t1 -c50 -d"$DURATION" -H 'Connection: close' "https://127.0.0.1:$PORT/" 2>&1) ;;
+        resumed)
+            local secs=${DURATION%s}
+            out=$(taskset -c 0 timeout $((secs + 20)) openssl s_time -connect 127.0.0.1:$PORT -reuse -time "$secs" -www / 2>&1 | tail -1)
+            # "N connections in T real seconds, ..." as wrk's two lines.
+            out=$(echo "$out" | awk '/connections in/ {printf "Requests/sec: %.2f\n%d requests in\n", $1/$4, $1}')
+            ;;
         keepalive) out=$(taskset -c 0 wrk -t1 -c50 -d"$DURATION" "https://127.0.0.1:$PORT/" 2>&1) ;;
         1m) out=$(taskset -c 0 wrk -t1 -c10 -d"$DURATION" "https://127.0.0.1:$PORT/" 2>&1) ;;
     esac
@@ -167,7 +176,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {p
 IFS=, read -r -a TARGETS <<< "$ONLY"
 echo "| scenario | cert | $(printf '%s | ' "${TARGETS[@]}")Ravelin/HAProxy | Ravelin/nginx |"
 echo "|---|---|$(printf -- '---:|%.0s' "${TARGETS[@]}")---:|---:|"
-for scenario in handshake resumed keepalive 1m; do
+for scenario in $SCENARIOS; do
     for kind in ecdsa rsa; do
         [ "$scenario" != handshake ] && [ "$kind" = rsa ] && continue
         bport=$BACKEND_PORT
