@@ -279,9 +279,7 @@ pub fn emit_connect(
 
 /// HAProxy's line for a connection whose handshake (the PROXY header) failed, written when
 /// the frontend has a line format (`session_kill_embryonic()`): `127.0.0.1:40850
-/// [04/Dec/2026:15:39:45.405] fe/1: Truncated PROXY protocol header received`, naming the
-/// listener by its `name` or its number in the frontend; a unix-socket client is
-/// `unix:<listener number>`. At `err` level with `option log-separate-errors`; nothing with
+/// [04/Dec/2026:15:39:45.405] fe/1: Truncated PROXY protocol header received`; nothing with
 /// `option dontlognull` when the client closed, reset or stayed silent.
 pub fn emit_handshake_failure(
     ctx: &mut Ctx<'_>,
@@ -290,16 +288,39 @@ pub fn emit_handshake_failure(
     received: bool,
 ) {
     use crate::proxyproto::Failure;
-    if !wanted(ctx, at.frontend) {
-        return;
-    }
-    let Some(fe) = ctx.shared.model.frontends.get(at.frontend.0 as usize) else {
-        return;
-    };
     let silent = match failure {
         Failure::Empty | Failure::Abort => true,
         Failure::Timeout => !received,
         Failure::Truncated | Failure::NotHeader | Failure::BadHeader | Failure::BadProto => false,
+    };
+    emit_conn_error(
+        ctx,
+        (at.frontend, at.bind),
+        at.src,
+        at.accepted,
+        failure.message(),
+        silent,
+    );
+}
+
+/// HAProxy's line for a connection that ended before any stream (a failed PROXY header or TLS
+/// handshake): `SRC:PORT [ACCEPT DATE] FRONTEND/LISTENER: MESSAGE`, the listener by its `name`
+/// or its number in the frontend, a unix-socket client as `unix:<listener number>`. At `err`
+/// level with `option log-separate-errors`; a `silent` one (the client sent nothing) is not
+/// logged with `option dontlognull`.
+pub fn emit_conn_error(
+    ctx: &mut Ctx<'_>,
+    (frontend, bind): (FrontendId, usize),
+    src: Option<SocketAddr>,
+    accepted: Instant,
+    message: &str,
+    silent: bool,
+) {
+    if !wanted(ctx, frontend) {
+        return;
+    }
+    let Some(fe) = ctx.shared.model.frontends.get(frontend.0 as usize) else {
+        return;
     };
     if fe.log.dontlognull && silent {
         return;
@@ -309,21 +330,21 @@ pub fn emit_handshake_failure(
     } else {
         LOG_INFO
     };
-    let luid = at.bind + 1;
-    let listener = fe.binds.get(at.bind).and_then(|b| b.name.as_deref());
+    let luid = bind + 1;
+    let listener = fe.binds.get(bind).and_then(|b| b.name.as_deref());
     let now_ms = time::now_ms();
     let accept_ms =
-        now_ms.saturating_sub(ctx.now.saturating_duration_since(at.accepted).as_millis() as u64);
-    ctx.log.emit(Source::Frontend(at.frontend.0), level, |out| {
+        now_ms.saturating_sub(ctx.now.saturating_duration_since(accepted).as_millis() as u64);
+    ctx.log.emit(Source::Frontend(frontend.0), level, |out| {
         use std::io::Write;
-        let _ = match at.src {
+        let _ = match src {
             Some(a) => write!(out, "{}:{} [", a.ip(), a.port()),
             None => write!(out, "unix:{luid} ["),
         };
         time::haproxy_date(accept_ms, true, out);
         let _ = match listener {
-            Some(name) => write!(out, "] {}/{name}: {}", fe.name, failure.message()),
-            None => write!(out, "] {}/{luid}: {}", fe.name, failure.message()),
+            Some(name) => write!(out, "] {}/{name}: {message}", fe.name),
+            None => write!(out, "] {}/{luid}: {message}", fe.name),
         };
     });
 }

@@ -386,6 +386,31 @@ impl Tunnel {
     /// The single teardown path: deregisters both sockets, returns pipes and buffers, releases
     /// the server slot and accounts the bytes. Frontend/global slots are the reactor's.
     pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
+        // A TLS bind whose handshake never finished: counted and logged as HAProxy does.
+        let tls_error = if self.client.tls_failed() {
+            Some(("SSL handshake failure", false))
+        } else if self.client.tls_handshaking() {
+            Some(if term.cause == super::Cause::ClientTimeout {
+                ("Timeout during SSL handshake", false)
+            } else {
+                ("Connection closed during SSL handshake", true)
+            })
+        } else {
+            None
+        };
+        if let Some((msg, silent)) = tls_error {
+            if let Some(f) = ctx.shared.frontends.get(self.entry.frontend.0 as usize) {
+                f.ssl_failed.fetch_add(1, Relaxed);
+            }
+            logline::emit_conn_error(
+                ctx,
+                (self.entry.frontend, self.entry.bind),
+                self.entry.src,
+                self.accepted,
+                msg,
+                silent,
+            );
+        }
         self.client.tls_close();
         self.client.deregister(ctx.registry);
         let (mut bytes_in, mut bytes_out) = (0, 0);

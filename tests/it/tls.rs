@@ -773,6 +773,20 @@ backend echo\n    server s1 127.0.0.1:{}\n",
     s.read_exact(&mut got).unwrap();
     assert!(got == chunk, "echoed through TLS in tcp mode");
     drop(s);
+    // A client that is not TLS: closed, counted as a failed handshake.
+    let mut junk = TcpStream::connect(proxy.addr("tls_in")).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = junk.read_to_end(&mut sink);
+    let sh = proxy.handle().shared().clone();
+    assert!(crate::util::wait_until(Duration::from_secs(5), || {
+        sh.frontends[0]
+            .ssl_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    }));
     proxy.assert_clean();
     // TLS to the server in tcp mode: clear HTTP in, TLS out to an HTTPS origin.
     let origin = Proxy::start(&format!(

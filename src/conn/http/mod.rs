@@ -731,39 +731,17 @@ impl HttpConn {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.marks.pending = false;
-        // `option dontlognull`: a connection that closed before sending anything is not logged.
-        let null = msg.starts_with("Connection closed")
-            && ctx
-                .shared
-                .model
-                .frontends
-                .get(fe.0 as usize)
-                .is_some_and(|f| f.log.dontlognull);
-        if logline::wanted(ctx, fe) && !null {
-            let model = &ctx.shared.model;
-            let f = model.frontends.get(fe.0 as usize);
-            let name = f.map_or("", |f| f.name.as_str());
-            let bind = f
-                .and_then(|f| f.binds.get(self.origin.bind))
-                .and_then(|b| b.name.clone())
-                .unwrap_or_else(|| (self.origin.bind + 1).to_string());
-            let src = self.origin.src;
-            let start = crate::log::time::now_ms().saturating_sub(
-                ctx.now
-                    .saturating_duration_since(self.marks.start)
-                    .as_millis() as u64,
-            );
-            ctx.log.emit(
-                crate::log::sink::Source::Frontend(fe.0),
-                crate::log::LOG_INFO,
-                |out| {
-                    use std::io::Write;
-                    let _ = write!(out, "{}:{} [", src.ip(), src.port());
-                    crate::log::time::haproxy_date(start, true, out);
-                    let _ = write!(out, "] {name}/{bind}: {msg}");
-                },
-            );
-        }
+        // The client sent nothing: `option dontlognull` keeps it out of the logs.
+        let silent = msg.starts_with("Connection closed");
+        let src = self.origin.inet.then_some(self.origin.src);
+        logline::emit_conn_error(
+            ctx,
+            (fe, self.origin.bind),
+            src,
+            self.marks.start,
+            msg,
+            silent,
+        );
         Step::Close(Termination::new(Cause::ClientAbort, Stage::Request))
     }
 
