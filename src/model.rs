@@ -459,6 +459,23 @@ pub enum Balance {
 }
 
 impl Balance {
+    /// The `balance` keyword naming the algorithm (stats `algo`, the advisor's report).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::StaticRr => "static-rr",
+            Balance::LeastConn => "leastconn",
+            Balance::First => "first",
+            Balance::Source => "source",
+            Balance::Uri { .. } => "uri",
+            Balance::UrlParam { .. } => "url_param",
+            Balance::Hdr { .. } => "hdr",
+            Balance::Random { .. } => "random",
+        }
+    }
+}
+
+impl Balance {
     /// True for the algorithms that hash something of the request (HAProxy's "hash" family).
     pub fn is_hash(&self) -> bool {
         matches!(

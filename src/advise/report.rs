@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{BackendAdvice, CheckTimeout, Detection, Options, Replay, requests_at_risk};
-use crate::model::{Backend, Balance, CheckParams, Mode, Model};
+use crate::model::{Backend, CheckParams, Mode, Model};
 
 /// A configured time as HAProxy users write it: `2s`, `100ms`.
 pub(super) fn param(d: Duration) -> String {
@@ -27,20 +27,6 @@ pub(super) fn bound(d: Duration) -> String {
     }
     let tenths = ms.div_ceil(100);
     format!("{}.{}s", tenths / 10, tenths % 10)
-}
-
-fn balance_name(b: &Balance) -> &'static str {
-    match b {
-        Balance::RoundRobin => "roundrobin",
-        Balance::StaticRr => "static-rr",
-        Balance::LeastConn => "leastconn",
-        Balance::First => "first",
-        Balance::Source => "source",
-        Balance::Uri { .. } => "uri",
-        Balance::UrlParam { .. } => "url_param",
-        Balance::Hdr { .. } => "hdr",
-        Balance::Random { .. } => "random",
-    }
 }
 
 /// `(inter 2s + 2 × fastinter 2s)`.
@@ -129,7 +115,7 @@ pub fn render_backend(a: &BackendAdvice<'_>, opts: &Options, spread: u32) -> Str
         "{} {} ({mode}, {}, {} server{}",
         if a.listen { "listen" } else { "backend" },
         be.name,
-        balance_name(&be.balance),
+        be.balance.keyword(),
         be.servers.len(),
         if be.servers.len() == 1 { "" } else { "s" },
     );

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::check::report::Status;
-use crate::model::{Balance, Mode, Model, ServerAddr};
+use crate::model::{Mode, Model, ServerAddr};
 use crate::server::{Admin, SharedState};
 use latency::{Object, PERCENTILES, percentiles};
 
@@ -493,21 +493,6 @@ fn mode_name(m: Mode) -> &'static str {
     }
 }
 
-/// The `balance` keyword of an algorithm, as `algo` shows it.
-pub fn algo_name(b: &Balance) -> &'static str {
-    match b {
-        Balance::RoundRobin => "roundrobin",
-        Balance::StaticRr => "static-rr",
-        Balance::LeastConn => "leastconn",
-        Balance::First => "first",
-        Balance::Source => "source",
-        Balance::Uri { .. } => "uri",
-        Balance::UrlParam { .. } => "url_param",
-        Balance::Hdr { .. } => "hdr",
-        Balance::Random { .. } => "random",
-    }
-}
-
 /// A server's `status` text, as HAProxy's stats show it: `UP`, `DOWN`, `MAINT`, `DRAIN`,
 /// `NOLB`, `no check`, and the transitions `UP 1/3` (going down) / `DOWN 1/2` (going up).
 pub fn server_status(srv: &crate::model::Server, st: &crate::server::ServerState) -> String {
@@ -760,7 +745,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         }
         r.set_qtime(&bs.queue_waits, &bs.queue_wait_ms);
         r.set("mode", mode_name(be.mode));
-        r.set("algo", algo_name(&be.balance));
+        r.set("algo", be.balance.keyword());
         r.set("uweight", totals.weight);
         r.set_latency(shared.latency.merged(Object::Backend(i)));
         rows.push(r);
