@@ -8,24 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Index of a backend in [`Model::backends`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BackendId(pub u32);
-
-/// Index of a frontend in [`Model::frontends`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FrontendId(pub u32);
-
-/// Index of a server inside its backend's [`Backend::servers`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServerId(pub u32);
-
-/// Where a configuration item came from, for messages printed at run time.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Origin {
-    pub file: String,
-    pub line: u32,
-}
+pub use crate::ids::{BackendId, FrontendId, Origin, ServerId};
+pub use crate::status::Observe;
 
 /// The whole frozen configuration.
 #[derive(Clone, Debug, Default)]
@@ -295,9 +279,9 @@ pub struct Frontend {
     /// `maxconn` of the frontend; HAProxy's default is the global maxconn (`None` here).
     pub maxconn: Option<u32>,
     /// `use_backend` rules in order (the first whose condition holds wins, see
-    /// `http::rules::select_backend`), then `default_backend`. Validation guarantees at least
+    /// `Frontend::select_backend`), then `default_backend`. Validation guarantees at least
     /// one of them.
-    pub use_backends: Vec<crate::http::rules::UseBackend>,
+    pub use_backends: Vec<crate::rules::UseBackend>,
     pub default_backend: Option<BackendId>,
     pub timeouts: Timeouts,
     pub splice: SpliceOptions,
@@ -307,7 +291,7 @@ pub struct Frontend {
     /// `monitor-uri`: requests for this path are answered 200 by Ravelin itself.
     pub monitor_uri: Option<String>,
     /// `http-request`, `http-response`, `http-after-response` rules of the frontend.
-    pub rules: crate::http::rules::HttpRules,
+    pub rules: crate::rules::HttpRules,
     /// `errorfile`/`errorfiles`/`http-error` overrides.
     pub errors: ErrorPages,
     /// `capture request|response header` lines, in order.
@@ -367,9 +351,24 @@ impl Default for StatsConf {
 }
 
 impl Frontend {
+    /// The backend for a request: the first `use_backend` whose condition holds, else
+    /// `default_backend`, else the backend half of a `listen` section.
+    pub fn select_backend(&self, view: &crate::http::view::ReqView<'_>) -> Option<BackendId> {
+        let ctx = crate::acl::Ctx {
+            req: view,
+            resp: None,
+        };
+        self.use_backends
+            .iter()
+            .find(|u| crate::acl::eval_opt(u.cond.as_ref(), &ctx))
+            .map(|u| u.backend)
+            .or(self.default_backend)
+            .or(self.listen_backend)
+    }
+
     /// The backend a new stream goes to when there is no request to look at (TCP mode): the
     /// first unconditional `use_backend`, else `default_backend`, else the listen's backend.
-    /// Conditional rules are skipped here; with a request use `http::rules::select_backend`.
+    /// Conditional rules are skipped here; with a request use `Frontend::select_backend`.
     pub fn backend(&self) -> Option<BackendId> {
         self.use_backends
             .iter()
@@ -487,11 +486,11 @@ impl Balance {
     /// Whether weights may change while running and slow starts ramp them (HAProxy's
     /// `BE_LB_PROP_DYN`): roundrobin, leastconn, random and consistent hashing; not static-rr,
     /// first, or map-based hashing.
-    pub fn dynamic_weights(&self, method: crate::balance::HashMethod) -> bool {
+    pub fn dynamic_weights(&self, method: crate::hash::HashMethod) -> bool {
         match self {
             Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. } => true,
             Balance::StaticRr | Balance::First => false,
-            _ => method == crate::balance::HashMethod::Consistent,
+            _ => method == crate::hash::HashMethod::Consistent,
         }
     }
 }
@@ -612,17 +611,6 @@ impl Default for RetryOn {
     }
 }
 
-/// `observe`: which traffic events count for passive health.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Observe {
-    #[default]
-    None,
-    /// Connection successes and failures.
-    Layer4,
-    /// Connection failures and HTTP responses (HTTP proxies only).
-    Layer7,
-}
-
 /// `on-error`: what `error-limit` consecutive errors do (HAProxy's `HANA_ONERR_*`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnError {
@@ -691,14 +679,14 @@ pub struct Backend {
     pub http: HttpSettings,
     pub http_reuse: HttpReuse,
     /// `http-request`, `http-response`, `http-after-response` rules of the backend.
-    pub rules: crate::http::rules::HttpRules,
+    pub rules: crate::rules::HttpRules,
     /// `errorfile`/`errorfiles`/`http-error` overrides.
     pub errors: ErrorPages,
     /// `dispatch ADDR:PORT`: where to send streams when the backend has no server.
     pub dispatch: Option<SocketAddr>,
     pub restrict_req_hdr_names: RestrictHdrNames,
     /// `hash-type`: how the hashing algorithms map keys to servers (default `map-based sdbm`).
-    pub hash_type: crate::balance::HashType,
+    pub hash_type: crate::hash::HashType,
     /// `hash-balance-factor`: bounded loads on the consistent-hash ring, in percent of the
     /// average load (0: off, else > 100).
     pub hash_balance_factor: u32,

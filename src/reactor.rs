@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Waker};
 use slab::Slab;
@@ -27,16 +27,18 @@ use crate::balance::Balancer;
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
-use crate::check::passive::HealthNote;
 use crate::check::{CHECK_TIMER_BIT, CheckCtx, Checks};
+use crate::conn::Ctx;
 use crate::conn::handshake::Handshake;
 use crate::conn::http::HttpConn;
 use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::Tunnel;
-use crate::conn::{Cause, Side, Stage, Step, Termination};
 use crate::log::sink::LogBuf;
-use crate::model::{BackendId, Balance, FrontendId, ServerId, Timeouts};
+use crate::server::notes::HealthNote;
+use crate::term::{Cause, Side, Stage, Step, Termination};
+
+use crate::model::{BackendId, Balance, FrontendId, ServerId};
 use crate::server::SharedState;
 use crate::timer::{Owner, TimerWheel};
 use crate::token::{self, Target};
@@ -51,7 +53,27 @@ pub enum Command {
     /// Close everything now and exit.
     HardStop,
     /// A runtime-API question about this reactor's streams, answered within the loop turn.
-    Api(crate::api::Query),
+    Api(Query),
+}
+
+/// A question for one reactor from the runtime API.
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// `show sess`: the reactor sends what it knows of its streams (the API formats it).
+    Sessions(Sender<Vec<StreamInfo>>),
+    /// `shutdown session ID`: the reactor closes the stream if it has it and says so.
+    Kill(u64, Sender<bool>),
+}
+
+/// What a reactor tells about one stream for `show sess`.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamInfo {
+    pub id: u64,
+    pub frontend: FrontendId,
+    pub held: Option<(BackendId, ServerId)>,
+    pub age: Duration,
+    pub peer: Option<std::net::SocketAddr>,
+    pub reactor: usize,
 }
 
 /// How long accepting pauses after EMFILE/ENFILE/ENOMEM before trying again.
@@ -147,61 +169,6 @@ enum Conn {
     Http(Box<HttpConn>),
 }
 
-/// What a connection may use while it runs: everything of the reactor but the slab.
-pub struct Ctx<'a> {
-    pub registry: &'a Registry,
-    pub timers: &'a mut TimerWheel,
-    pub pools: &'a mut Pools,
-    pub shared: &'a SharedState,
-    pub balancers: &'a mut [Balancer],
-    pub now: Instant,
-    /// The connection being run.
-    pub owner: Owner,
-    /// Connections waiting for a buffer.
-    pub starved: &'a mut VecDeque<Owner>,
-    /// Connections that stopped on their budget and must run again next turn.
-    pub runnable: &'a mut Vec<Owner>,
-    /// Idle server connections kept for reuse.
-    pub idle: &'a mut IdlePool,
-    /// This reactor's index (queued streams are woken through it).
-    pub reactor: usize,
-    pub debug: bool,
-    pub stream_id: u64,
-    /// This reactor's log lines, handed to the logger thread at the end of the turn.
-    pub log: &'a mut LogBuf,
-    /// This reactor's latency histograms (stats), recorded at each stream's end.
-    pub latency: &'a mut crate::stats::latency::LatencyRecorder,
-    /// Where PROXY headers are peeked (`tune.bufsize` bytes, like HAProxy's buffer).
-    pub handshake_buf: &'a mut [u8],
-}
-
-impl Ctx<'_> {
-    pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
-        self.shared
-            .model
-            .frontends
-            .get(fe.0 as usize)
-            .map(|f| f.timeouts)
-            .unwrap_or_default()
-    }
-
-    pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
-        self.shared
-            .model
-            .backends
-            .get(be.0 as usize)
-            .map(|b| b.timeouts)
-            .unwrap_or_default()
-    }
-
-    /// `-d` mode: one line per event on stderr. Formatting happens only when enabled.
-    pub fn debug_event(&self, args: std::fmt::Arguments<'_>) {
-        if self.debug {
-            eprintln!("{:08x}:{}", self.stream_id, args);
-        }
-    }
-}
-
 /// Reactor options from the command line.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReactorOptions {
@@ -253,7 +220,7 @@ struct Core {
     idle: IdlePool,
     log: LogBuf,
     /// Latency histograms of the streams this reactor ended (published once a second).
-    latency: crate::stats::latency::LatencyRecorder,
+    latency: crate::server::latency::LatencyRecorder,
     /// Scratch for peeking at PROXY headers (allocated once).
     handshake_buf: Box<[u8]>,
 }
@@ -346,7 +313,7 @@ impl Reactor {
             idle: IdlePool::new(model),
             reactor: id,
             log: LogBuf::disabled(shared.logs.clone()),
-            latency: crate::stats::latency::LatencyRecorder::new(model),
+            latency: crate::server::latency::LatencyRecorder::new(model),
             handshake_buf: vec![0; (model.global.bufsize as usize).max(crate::proxyproto::V1_MAX)]
                 .into_boxed_slice(),
         };
@@ -582,10 +549,10 @@ impl Reactor {
     }
 
     /// `show sess` (each stream's line) and `shutdown session ID` from the runtime API.
-    fn api_query(&mut self, q: crate::api::Query, now: Instant) {
+    fn api_query(&mut self, q: Query, now: Instant) {
         match q {
-            crate::api::Query::Sessions(tx) => {
-                let mut out = String::new();
+            Query::Sessions(tx) => {
+                let mut out = Vec::with_capacity(self.conns.len());
                 for (_, slot) in self.conns.iter() {
                     let (held, accepted, peer) = match &slot.conn {
                         // Not a stream yet (HAProxy lists no embryonic session either).
@@ -593,22 +560,18 @@ impl Reactor {
                         Conn::Tcp(t) => (t.held_server(), t.accepted, t.client_peer()),
                         Conn::Http(h) => (h.held_server(), h.accepted, h.client_peer()),
                     };
-                    crate::api::session_line(
-                        &self.shared,
-                        &crate::api::StreamInfo {
-                            id: slot.id,
-                            frontend: slot.frontend,
-                            held,
-                            age: now.saturating_duration_since(accepted),
-                            peer,
-                            reactor: self.id,
-                        },
-                        &mut out,
-                    );
+                    out.push(StreamInfo {
+                        id: slot.id,
+                        frontend: slot.frontend,
+                        held,
+                        age: now.saturating_duration_since(accepted),
+                        peer,
+                        reactor: self.id,
+                    });
                 }
                 let _ = tx.send(out);
             }
-            crate::api::Query::Kill(id, tx) => {
+            Query::Kill(id, tx) => {
                 let key = self.conns.iter().find(|(_, s)| s.id == id).map(|(k, _)| k);
                 if let Some(k) = key {
                     self.close(k, Termination::new(Cause::Killed, Stage::Data), now);

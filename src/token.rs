@@ -6,7 +6,7 @@
 
 use mio::Token;
 
-use crate::conn::Side;
+use crate::term::Side;
 
 /// The reactor's waker (cross-thread commands, listener resume).
 pub const WAKER: Token = Token(usize::MAX);

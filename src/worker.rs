@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -15,7 +15,7 @@ use mio::{Poll, Waker};
 
 use crate::model::{BindAddr, FrontendId, Model};
 use crate::reactor::{Command, ListenSock, Listener, Reactor, ReactorOptions};
-use crate::reload::getsocks::{self, ExposedSock, InheritedSock, SockAddr};
+use crate::reload::getsocks::{ExposedListeners, InheritedSock, SockAddr};
 use crate::server::SharedState;
 use crate::sys::{process, socket};
 use crate::token;
@@ -249,9 +249,7 @@ pub fn bind_with(model: Arc<Model>, inherited: Vec<InheritedSock>) -> Result<Bou
         n,
         per_reactor: opened.per_reactor,
         bound: opened.bound,
-        exposed: Arc::new(ExposedListeners {
-            socks: std::sync::Mutex::new(opened.exposed),
-        }),
+        exposed: Arc::new(ExposedListeners::new(opened.exposed)),
         reused: opened.reused,
     })
 }
@@ -287,8 +285,16 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
     for w in crate::reload::state::apply(&model, &shared, shared.ms(std::time::Instant::now())) {
         eprintln!("[WARNING]  ({}) : config : {w}", std::process::id());
     }
-    let (mut log_bufs, logger) =
-        crate::log::sink::start(model.clone(), n, opts.debug, shared.logs.clone());
+    let (mut log_bufs, logger) = crate::log::sink::start(
+        crate::log::sink::Routes {
+            global: model.global.log.clone(),
+            frontends: model.frontends.iter().map(|f| f.log.clone()).collect(),
+            backends: model.backends.iter().map(|b| b.log.clone()).collect(),
+        },
+        n,
+        opts.debug,
+        shared.logs.clone(),
+    );
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(n);
     let mut commands = Vec::with_capacity(n);
@@ -528,38 +534,4 @@ fn open_listeners(
         exposed,
         reused,
     })
-}
-
-/// Every listening socket of the running process, kept (one dup each) for `_getsocks`:
-/// the runtime API hands them to the next process (`stats socket ... expose-fd listeners`).
-/// Released on soft or hard stop, so a port the new configuration dropped closes once the
-/// old process stopped accepting.
-#[derive(Debug, Default)]
-pub struct ExposedListeners {
-    socks: std::sync::Mutex<Vec<OwnedFd>>,
-}
-
-impl ExposedListeners {
-    /// Sends every listening socket on `stream` (HAProxy's `_getsocks` answer); none once the
-    /// process is stopping.
-    pub fn serve(&self, stream: &std::os::unix::net::UnixStream) -> io::Result<()> {
-        let socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
-        let list: Vec<ExposedSock<'_>> =
-            socks.iter().map(|s| ExposedSock::new(s.as_fd())).collect();
-        getsocks::serve(stream, &list)
-    }
-
-    /// How many sockets would be sent.
-    pub fn len(&self) -> usize {
-        self.socks.lock().map_or(0, |s| s.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn release(&self) {
-        let mut socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
-        socks.clear();
-    }
 }

@@ -29,6 +29,7 @@ use report::param;
 pub use report::{render, render_backend};
 
 use crate::check::health;
+
 use crate::model::{Backend, Balance, CheckParams, Mode, Model, RetryOn, Server};
 
 /// `--rate` default: requests per second the backend receives.

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{BackendAdvice, CheckTimeout, Detection, Options, Replay, requests_at_risk};
+
 use crate::model::{Backend, CheckParams, Mode, Model};
 
 /// A configured time as HAProxy users write it: `2s`, `100ms`.

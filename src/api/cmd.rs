@@ -3,19 +3,20 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use super::Ctx;
 use super::help;
 use super::state;
-use super::{Ctx, Query};
-use crate::check::health::Change;
-use crate::check::passive::HealthNote;
-use crate::check::runtime::RuntimeOp;
-use crate::conn::Cause;
+use crate::reactor::Query;
+use crate::server::notes::HealthNote;
+use crate::server::notes::RuntimeOp;
+use crate::status::Change;
+use crate::term::Cause;
+
 use crate::model::{BackendId, CliLevel, PortRule, ServerAddr, ServerId};
-use crate::server::{Admin, ServerState, SharedState};
+use crate::server::{Admin, ServerConf, ServerState};
 
 /// One connection's CLI state.
 #[derive(Debug)]
@@ -191,7 +192,7 @@ pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -
                         Ok(n) => {
                             st.set_maxconn(n);
                             // Waiting streams may take the new slots.
-                            crate::conn::connect::dispatch_from(&ctx.shared, b, Instant::now());
+                            crate::server::queue::dispatch_from(&ctx.shared, b, Instant::now());
                         }
                         Err(_) => out.push_str("maxconn string empty or preceded by garbage"),
                     }
@@ -205,7 +206,7 @@ pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -
             } else {
                 ctx.shared.clear_counters(all);
                 if all {
-                    super::errors::clear(&ctx.shared);
+                    crate::server::errors::clear(&ctx.shared);
                 }
             }
         }
@@ -229,48 +230,11 @@ pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -
     Flow::Continue
 }
 
-/// A server's configuration: from the model, or the one `add server` gave it.
-pub enum Conf<'a> {
-    Configured(&'a crate::model::Server),
-    Added(Arc<crate::model::Server>),
-}
-
-impl std::ops::Deref for Conf<'_> {
-    type Target = crate::model::Server;
-    fn deref(&self) -> &crate::model::Server {
-        match self {
-            Conf::Configured(s) => s,
-            Conf::Added(s) => s,
-        }
-    }
-}
-
-/// Every server of backend `b` with its index: the configured ones, then those added at run
-/// time.
-pub fn servers_of(shared: &SharedState, b: BackendId) -> Vec<(usize, Conf<'_>)> {
-    let Some(be) = shared.model.backends.get(b.0 as usize) else {
-        return Vec::new();
-    };
-    let mut v: Vec<(usize, Conf<'_>)> = be
-        .servers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, Conf::Configured(s)))
-        .collect();
-    if let Some(bs) = shared.backend(b) {
-        for (i, st) in bs.servers.iter().enumerate().skip(be.servers.len()) {
-            if let Some(d) = st.dynamic() {
-                v.push((i, Conf::Added(d)));
-            }
-        }
-    }
-    v
-}
-
 /// The server of `b` named `srv` (or `#id`).
-fn find_server<'a>(ctx: &'a Ctx, b: BackendId, srv: &str) -> Option<(usize, Conf<'a>)> {
+fn find_server<'a>(ctx: &'a Ctx, b: BackendId, srv: &str) -> Option<(usize, ServerConf<'a>)> {
     let id = srv.strip_prefix('#').and_then(|n| n.parse::<u32>().ok());
-    servers_of(&ctx.shared, b)
+    ctx.shared
+        .servers_of(b)
         .into_iter()
         .find(|(_, s)| match id {
             Some(id) => s.id == id,
@@ -283,7 +247,7 @@ fn server_arg<'a>(
     ctx: &'a Ctx,
     spec: &str,
     out: &mut String,
-) -> Option<(BackendId, ServerId, &'a ServerState, Conf<'a>)> {
+) -> Option<(BackendId, ServerId, &'a ServerState, ServerConf<'a>)> {
     let Some((be, srv)) = spec.split_once('/') else {
         out.push_str("Require 'backend/server'.\n");
         return None;
@@ -351,10 +315,7 @@ fn add_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
             PortRule::Fixed(addr.port())
         },
     };
-    let taken: Vec<u32> = servers_of(&ctx.shared, b)
-        .iter()
-        .map(|(_, s)| s.id)
-        .collect();
+    let taken: Vec<u32> = ctx.shared.servers_of(b).iter().map(|(_, s)| s.id).collect();
     conf.id = taken.iter().copied().max().unwrap_or(0) + 1;
     let mut i = 2;
     while let Some(kw) = rest.get(i).copied() {
@@ -473,7 +434,7 @@ fn del_server(ctx: &Ctx, spec: &str, out: &mut String) {
         out.push_str("Only servers in maintenance mode can be deleted.");
         return;
     }
-    if !matches!(conf, Conf::Added(_)) {
+    if !matches!(conf, ServerConf::Added(_)) {
         out.push_str("Only servers added at run time can be deleted by Ravelin.");
         return;
     }
@@ -596,7 +557,7 @@ fn set_weight(ctx: &Ctx, b: BackendId, st: &ServerState, iweight: u32, w: &str, 
     st.set_weight(new);
     if new > 0 {
         // A server given weight again takes waiting streams.
-        crate::conn::connect::dispatch_from(&ctx.shared, b, Instant::now());
+        crate::server::queue::dispatch_from(&ctx.shared, b, Instant::now());
     }
 }
 
@@ -777,7 +738,11 @@ fn show_sess(ctx: &Ctx, which: &str, out: &mut String) {
     let until = Instant::now() + super::REPLY_WAIT;
     for _ in 0..ctx.reactors() {
         match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok(part) => all.push_str(&part),
+            Ok(part) => {
+                for s in &part {
+                    super::session_line(&ctx.shared, s, &mut all);
+                }
+            }
             Err(_) => break,
         }
     }

@@ -5,7 +5,7 @@
 //!
 //! Commands change the servers through [`SharedState`] atomics, so every reactor sees a change
 //! at its next pick; state changes go through `check::transition` on the reactor owning the
-//! server's probes (a [`HealthNote::Runtime`](crate::check::passive::HealthNote::Runtime)), so health counters, queues and HAProxy's log
+//! server's probes (a [`HealthNote::Runtime`](crate::server::notes::HealthNote::Runtime)), so health counters, queues and HAProxy's log
 //! lines follow. Questions about streams (`show sess`, `shutdown session`) go to every reactor as
 //! a [`Command::Api`] with a reply channel, answered within one loop turn.
 
@@ -25,34 +25,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::model::{BackendId, CliAddr, CliLevel, FrontendId, ServerId};
-use crate::reactor::Command;
+use crate::model::{BackendId, CliAddr, CliLevel, ServerId};
+use crate::reactor::{Command, Query};
 use crate::server::SharedState;
 
-pub use cmd::{Conf, StatFilter, StatFlags, StatForm, servers_of};
-
-/// A question for one reactor from the runtime API.
-#[derive(Clone, Debug)]
-pub enum Query {
-    /// `show sess`: the reactor sends its streams' lines.
-    Sessions(Sender<String>),
-    /// `shutdown session ID`: the reactor closes the stream if it has it and says so.
-    Kill(u64, Sender<bool>),
-}
-
-/// What a reactor tells about one stream for `show sess`.
-#[derive(Clone, Copy, Debug)]
-pub struct StreamInfo {
-    pub id: u64,
-    pub frontend: FrontendId,
-    pub held: Option<(BackendId, ServerId)>,
-    pub age: Duration,
-    pub peer: Option<std::net::SocketAddr>,
-    pub reactor: usize,
-}
+pub use cmd::{StatFilter, StatFlags, StatForm};
 
 /// One `show sess` line (HAProxy's first fields: id, proto, src, fe, be, srv, ts, age).
-pub fn session_line(shared: &SharedState, s: &StreamInfo, out: &mut String) {
+pub fn session_line(shared: &SharedState, s: &crate::reactor::StreamInfo, out: &mut String) {
     use std::fmt::Write as _;
     let model = &shared.model;
     let fe = model
@@ -115,7 +95,7 @@ pub struct Ctx {
     hard_maxconn: u32,
     pub started: std::time::SystemTime,
     /// Dups of the listening sockets, for `_getsocks` (`expose-fd listeners`).
-    exposed: Arc<crate::worker::ExposedListeners>,
+    exposed: Arc<crate::reload::getsocks::ExposedListeners>,
 }
 
 impl Ctx {
@@ -128,7 +108,7 @@ impl Ctx {
     }
 
     /// Sends a runtime change to the reactor owning the server's probes.
-    fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::check::runtime::RuntimeOp) {
+    fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::server::notes::RuntimeOp) {
         self.shared.send_runtime(be, srv, op);
     }
 
@@ -211,7 +191,7 @@ pub fn start(
     shared: Arc<SharedState>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
-    exposed: Arc<crate::worker::ExposedListeners>,
+    exposed: Arc<crate::reload::getsocks::ExposedListeners>,
 ) -> Result<Option<Api>, String> {
     let conf = shared.model.global.stats.clone();
     if conf.sockets.is_empty() {
@@ -501,7 +481,10 @@ fn serve(mut stream: Stream, ctx: &Ctx, level: CliLevel, expose_fd: bool) {
 
 /// `_getsocks` on a socket with `expose-fd listeners`: sends every listening socket over
 /// `sock` (SCM_RIGHTS, HAProxy's protocol, `reload::getsocks`). The connection closes after.
-fn getsocks(sock: &std::os::unix::net::UnixStream, exposed: &crate::worker::ExposedListeners) {
+fn getsocks(
+    sock: &std::os::unix::net::UnixStream,
+    exposed: &crate::reload::getsocks::ExposedListeners,
+) {
     if let Err(e) = exposed.serve(sock) {
         eprintln!(
             "[WARNING]  ({}) : _getsocks: cannot send the listening sockets: {e}",

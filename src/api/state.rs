@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::check::report::Status;
+use crate::status::Status;
+
 use crate::model::{BackendId, Model, PortRule, ServerAddr};
 use crate::server::{Admin, SharedState};
 
@@ -79,7 +80,7 @@ fn haproxy_status(s: Status) -> u32 {
 
 /// HAProxy's `CHK_RES_*` of a status.
 fn haproxy_result(s: Status) -> u32 {
-    use crate::check::health::Verdict;
+    use crate::status::Verdict;
     match (s, s.verdict()) {
         (Status::Ini, _) => 0,
         (_, Verdict::Neutral) => 1,
@@ -111,7 +112,7 @@ pub fn servers_state(
             continue;
         };
         let uid = backend_uid(model, bid);
-        for (i, srv) in super::cmd::servers_of(shared, bid) {
+        for (i, srv) in shared.servers_of(bid) {
             let Some(st) = bs.servers.get(i) else {
                 continue;
             };

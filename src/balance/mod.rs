@@ -7,14 +7,13 @@
 //! new traffic; full servers (at `maxconn`) are skipped; backup servers are used only when no
 //! active server is running, the first one alone unless `option allbackups`.
 //!
-//! Key hashing (`hash-type` functions, `avalanche`) is in `hash.rs`, the map in `map.rs`, the
+//! Key hashing (`hash-type` functions, `avalanche`) is `crate::hash`, the map in `map.rs`, the
 //! ring and `hash-balance-factor` in `ring.rs`; the config parser owns their keywords.
 
-mod hash;
 mod map;
 mod ring;
 
-pub use hash::{
+pub use crate::hash::{
     HashFunction, HashMethod, HashType, crc32, djb2, full_hash, sdbm, source_hash, wt6,
 };
 pub use ring::POINTS_PER_WEIGHT;
@@ -65,7 +64,7 @@ pub fn request_hash_with(
             depth,
         } => {
             let uri = if *path_only { view.path() } else { view.uri() };
-            Some(function.hash(hash::uri_key(uri, *whole, *len, *depth)))
+            Some(function.hash(crate::hash::uri_key(uri, *whole, *len, *depth)))
         }
         Balance::UrlParam { name, .. } => view.url_param(name.as_bytes()).map(|v| function.hash(v)),
         Balance::Hdr {
@@ -74,7 +73,7 @@ pub fn request_hash_with(
         } => {
             let v = view.header(name.as_bytes()).filter(|v| !v.is_empty())?;
             Some(function.hash(if *use_domain_only {
-                hash::domain_only(v)
+                crate::hash::domain_only(v)
             } else {
                 v
             }))

@@ -12,7 +12,7 @@
 //! The ring is plain data owned by one [`super::Balancer`]; building it is the caller's job
 //! when the servers' weights or states change, never per pick.
 
-use super::hash::full_hash;
+use crate::hash::full_hash;
 
 /// Points per unit of weight: HAProxy's `BE_WEIGHT_SCALE` (a server at weight w has an
 /// effective weight of 16·w and one ring point per effective-weight unit).

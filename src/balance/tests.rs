@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::Model;
+
 use crate::model::{Backend, Balance, PortRule, Server, ServerAddr};
 use crate::server::SharedState;
 use std::sync::Arc;

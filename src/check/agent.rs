@@ -7,8 +7,8 @@
 
 use std::fmt::Write;
 
-use super::report::Status;
 use crate::server::Admin;
+use crate::status::Status;
 
 /// The health word of a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

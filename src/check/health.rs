@@ -4,19 +4,9 @@
 
 use std::time::Duration;
 
-use crate::model::{CheckParams, InitState, Model};
+use crate::status::{Change, Probe, Verdict};
 
-/// What one check concluded (HAProxy's `CHK_RES_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Passed,
-    /// Passed, but the server asks to stop receiving new traffic (a 404 with
-    /// `disable-on-404`): NOLB.
-    CondPassed,
-    Failed,
-    /// No health change (an agent reply with only a weight or an admin state).
-    Neutral,
-}
+use crate::model::{CheckParams, InitState, Model};
 
 /// A server's operational state as the checks see it (HAProxy's `SRV_ST_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,18 +16,6 @@ pub enum SrvState {
     Stopping,
     Stopped,
 }
-
-/// A state change a check result causes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    Down,
-    Up,
-    /// Running → NOLB.
-    Stopping,
-}
-
-/// Which of a server's two probes a result comes from.
-pub use super::report::Probe;
 
 /// One probe's health counter: `0..=rise+fall-1`; up at `>= rise`. A failure drops it by
 /// one (straight to 0 once under `rise`), a success raises it by one (straight to the top

@@ -8,7 +8,8 @@
 
 use std::ops::Range;
 
-use super::report::Status;
+use crate::status::Status;
+
 use crate::model::{ExpectKind, HttpCheck};
 
 /// Response headers parsed per check response (a stack array, as elsewhere).

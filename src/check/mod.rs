@@ -40,10 +40,12 @@ use std::time::{Duration, Instant};
 use mio::Registry;
 use mio::event::Event;
 
-use self::health::{Monitor, Probe, SrvState, Verdict};
+use self::health::{Monitor, SrvState};
 use self::http::{Eval, Info};
-use self::report::Status;
-use crate::conn::Sock;
+use crate::net::Sock;
+use crate::server::notes::owner_of;
+use crate::status::{Probe, Status, Verdict};
+
 use crate::model::{BackendId, Model, PortRule, ServerAddr, ServerId, TcpAction};
 use crate::server::{Admin, SharedState, WEIGHT_SCALE};
 use crate::timer::{Owner, TimerWheel};
@@ -188,31 +190,6 @@ pub struct Checks {
     first: Vec<(usize, Duration)>,
     /// The helper thread of external checks, when this reactor has any.
     runner: Option<external::Runner>,
-}
-
-/// The reactor owning the probes (check, agent) of server `si` of backend `bi`: the k-th
-/// server of the model with a check or an agent belongs to reactor `k % reactors`. `None`:
-/// the server has neither.
-pub fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<usize> {
-    let probed = |s: &crate::model::Server| s.check.enabled || s.check.agent;
-    let target = model.backends.get(bi)?.servers.get(si)?;
-    if !probed(target) {
-        return None;
-    }
-    let before: usize = model
-        .backends
-        .iter()
-        .take(bi)
-        .map(|b| b.servers.iter().filter(|s| probed(s)).count())
-        .sum();
-    let k = before
-        + model.backends[bi]
-            .servers
-            .iter()
-            .take(si)
-            .filter(|s| probed(s))
-            .count();
-    Some(k % reactors.max(1))
 }
 
 impl Checks {

@@ -11,96 +11,14 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::health::Verdict;
-use super::report::Probe;
-use super::report::Status;
 use super::transition::{self, Why};
-use crate::conn::Cause;
-use crate::model::{BackendId, Model, Observe, OnError, ServerId};
+use crate::model::{BackendId, Model, OnError, ServerId};
+use crate::server::notes::HealthNote;
 use crate::server::{Admin, SharedState};
-
-/// What a stream saw of a server (HAProxy's `HANA_STATUS_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
-    L4Ok,
-    L4Err,
-    /// A status in 100..=499, 501 or 505.
-    HttpOk,
-    /// Any other status.
-    HttpSts,
-    /// A response head that could not be parsed.
-    HttpHdrRsp,
-    HttpReadError,
-    /// `timeout server` before the response.
-    HttpReadTimeout,
-    /// The server closed before a response.
-    HttpBrokenPipe,
-}
-
-impl Seen {
-    /// HAProxy's `analyze_statuses[].desc`.
-    pub fn description(self) -> &'static str {
-        match self {
-            Seen::L4Ok => "L4 successful connection",
-            Seen::L4Err => "L4 unsuccessful connection",
-            Seen::HttpOk => "Correct http response",
-            Seen::HttpSts => "Wrong http response",
-            Seen::HttpHdrRsp => "Invalid http response (headers)",
-            Seen::HttpReadError => "Read error (http)",
-            Seen::HttpReadTimeout => "Read timeout (http)",
-            Seen::HttpBrokenPipe => "Close from server (http)",
-        }
-    }
-
-    /// The status of an HTTP response, as HAProxy judges it for `observe layer7`.
-    pub fn of_status(status: u16) -> Seen {
-        if (100..500).contains(&status) || status == 501 || status == 505 {
-            Seen::HttpOk
-        } else {
-            Seen::HttpSts
-        }
-    }
-
-    /// `Some(true)`: an error; `Some(false)`: a success (clears the count); `None`: not
-    /// significant in this mode (HAProxy's `analyze_statuses[].lr`).
-    pub fn failed(self, mode: Observe) -> Option<bool> {
-        match (mode, self) {
-            (Observe::None, _) => None,
-            (_, Seen::L4Err) => Some(true),
-            (Observe::Layer4, Seen::L4Ok) => Some(false),
-            (Observe::Layer4, _) => None,
-            (Observe::Layer7, Seen::L4Ok) => None,
-            (Observe::Layer7, Seen::HttpOk) => Some(false),
-            (Observe::Layer7, _) => Some(true),
-        }
-    }
-}
-
-/// A message to one reactor about server health.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HealthNote {
-    /// `error-limit` consecutive errors on a server: for the reactor owning its check.
-    Errors {
-        backend: BackendId,
-        server: ServerId,
-        last: Seen,
-        count: u32,
-    },
-    /// Close every stream holding a slot of `server` (or, when `None`, of any backup server
-    /// of the backend), ending them with `cause` (`D` or `U`).
-    Shutdown {
-        backend: BackendId,
-        server: Option<ServerId>,
-        cause: Cause,
-    },
-    /// A runtime-API change, for the reactor owning the server's probes (reactor 0 when it
-    /// has none).
-    Runtime {
-        backend: BackendId,
-        server: ServerId,
-        op: super::runtime::RuntimeOp,
-    },
-}
+use crate::status::Observe;
+use crate::status::Probe;
+use crate::status::Verdict;
+use crate::status::{Seen, Status};
 
 /// A stream's report about `server`: counts consecutive errors and, at `error-limit`, sends
 /// the check's reactor an [`HealthNote::Errors`].
@@ -169,7 +87,7 @@ pub fn check_owner(
     if !s.check.enabled {
         return None;
     }
-    super::owner_of(model, reactors, backend.0 as usize, server.0 as usize)
+    crate::server::notes::owner_of(model, reactors, backend.0 as usize, server.0 as usize)
 }
 
 impl super::Checks {

@@ -6,22 +6,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::health::{Change, Monitor, SrvState};
+use super::health::{Monitor, SrvState};
 use super::transition::{self, Why};
 use super::{CheckCtx, Kind, Target};
+use crate::server::notes::RuntimeOp;
+use crate::status::Change;
+
 use crate::model::{BackendId, ServerId};
 use crate::server::Admin;
-
-/// What the runtime API asks for one server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuntimeOp {
-    /// `set server ... state ready|drain|maint`, `enable|disable server`.
-    Admin(Admin),
-    /// `set server ... health up|down|stopping`.
-    Health(Change),
-    /// `set server ... agent up|down`.
-    Agent(Change),
-}
 
 impl super::Checks {
     /// Applies a runtime-API change to server `srv` of backend `be`.

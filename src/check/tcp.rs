@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use super::report::Status;
+use crate::status::Status;
+
 use crate::model::{TcpAction, TcpExpect, TcpPattern, TcpRule};
 
 /// What an `expect` concluded from the bytes received so far.

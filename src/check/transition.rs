@@ -8,10 +8,13 @@ use std::time::Instant;
 
 use std::fmt::Write as _;
 
-use super::health::{Change, Monitor};
-use super::passive::HealthNote;
-use super::report::{self, Status, Transition};
-use crate::conn::Cause;
+use super::health::Monitor;
+use super::report::{self, Transition};
+use crate::server::notes::HealthNote;
+use crate::status::Change;
+use crate::status::Status;
+use crate::term::Cause;
+
 use crate::model::{BackendId, ServerId};
 use crate::server::{Admin, SharedState};
 
@@ -100,7 +103,7 @@ pub fn apply(
             st.set_nolb(false);
             st.set_up(true, now_ms);
             // Streams waiting for any server may take this one now.
-            requeued = crate::conn::connect::dispatch_from(shared, be_id, now);
+            requeued = crate::server::queue::dispatch_from(shared, be_id, now);
             // HAProxy: only for an active server that takes traffic (weight > 0).
             if srv.passive.shutdown_backups_on_up && !srv.backup && srv.weight > 0 {
                 shared.broadcast_note(HealthNote::Shutdown {
@@ -279,7 +282,7 @@ pub fn apply_admin(
                 }
             );
             if up {
-                crate::conn::connect::dispatch_from(shared, be_id, now);
+                crate::server::queue::dispatch_from(shared, be_id, now);
             }
         }
         (_, Admin::Drain) => {
@@ -301,7 +304,7 @@ pub fn apply_admin(
                 if st.is_up() { "UP" } else { "DOWN" }
             );
             if st.is_up() {
-                crate::conn::connect::dispatch_from(shared, be_id, now);
+                crate::server::queue::dispatch_from(shared, be_id, now);
             }
         }
     }

@@ -464,7 +464,7 @@ pub fn add_acl_line(acls: &mut Vec<Arc<Acl>>, words: &[String]) -> Result<Option
     if name.is_empty() {
         return Err("'acl' expects an ACL name and a criterion.".into());
     }
-    if let Some(c) = crate::config::parser::invalid_char(name) {
+    if let Some(c) = crate::config::error::invalid_char(name) {
         return Err(format!(
             "character '{c}' is not permitted in acl name '{name}'."
         ));

@@ -6,11 +6,12 @@
 //! after `random(N)` are errors (HAProxy ignores them), and `hash-balance-factor` needs an
 //! integer (HAProxy reads `abc` as 0).
 
-use crate::balance::{HashFunction, HashMethod, HashType};
 use crate::config::error::{Diagnostics, Span};
+use crate::config::error::{too_many, unsupported};
 use crate::config::http as http_kw;
-use crate::config::parser::{ProxyConf, too_many, unsupported};
+use crate::config::proxy::ProxyConf;
 use crate::config::units::parse_i64;
+use crate::hash::{HashFunction, HashMethod, HashType};
 use crate::model::Balance;
 
 /// Draws of `balance random` without an argument: the "power of two choices".

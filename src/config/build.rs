@@ -12,8 +12,9 @@ use crate::config::addr::{self, Host, ServerSpec};
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity};
 use crate::config::errors;
 use crate::config::global::{GlobalConf, MAX_THREADS};
-use crate::config::parser::{Kind, Parsed, ProxyConf};
-use crate::http::rules::UseBackend;
+use crate::config::proxy::{Kind, Parsed, ProxyConf};
+use crate::rules::UseBackend;
+
 use crate::model::{
     Backend, BackendId, CpuMap, Frontend, Global, Mode, Model, Origin, Server, ServerAddr,
 };
@@ -278,7 +279,7 @@ fn proxy_log(
     frontend: bool,
     d: &mut Diagnostics,
 ) -> crate::log::ProxyLog {
-    use crate::log::config::LineKind;
+    use crate::config::log::LineKind;
     use crate::log::{CLFLOG, HTTPLOG, TCPLOG, format};
     let mut targets = p.log.targets.clone();
     if p.log.global {

@@ -7,7 +7,9 @@
 //! the `http-check` actions and `expect` matches Ravelin does not run yet.
 
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
-use crate::config::parser::{ProxyConf, too_many, unsupported};
+use crate::config::error::{too_many, unsupported};
+use crate::config::proxy::ProxyConf;
+
 use crate::model::{
     ExpectKind, ExternalCheck, HealthCheck, HttpCheck, HttpExpect, TcpAction, TcpCheck, TcpRule,
 };

@@ -181,6 +181,22 @@ impl Diagnostics {
     }
 }
 
+/// `'kw' is a HAProxy keyword that Ravelin does not support yet.`
+pub fn unsupported(kw: &str) -> String {
+    format!("'{kw}' is a HAProxy keyword that Ravelin does not support yet.")
+}
+
+/// HAProxy's `alertif_too_many_args()` text.
+pub fn too_many(kw: &str, arg: &str) -> String {
+    format!("'{kw}' cannot handle unexpected argument '{arg}'.")
+}
+
+/// HAProxy's `invalid_char()`: the first character not in `[A-Za-z0-9_:.-]`.
+pub fn invalid_char(name: &str) -> Option<char> {
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::rules::{ERROR_CODES, check_reply};
-use crate::http::rules::{ReplyBody, ReturnSpec};
+
 use crate::model::ErrorPages;
+use crate::rules::{ReplyBody, ReturnSpec};
 
 /// HAProxy truncates error files to `tune.bufsize` (default 16384).
 pub const MAX_ERRORFILE: usize = 16384;

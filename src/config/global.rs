@@ -5,9 +5,10 @@
 //! whole configuration is read (the build step does that and resolves per-thread bindings).
 
 use crate::config::error::{Diagnostics, Span};
+use crate::config::error::{too_many, unsupported};
 use crate::config::keywords::{self, did_you_mean};
-use crate::config::parser::{too_many, unsupported};
 use crate::config::units::{TimeError, parse_i64, parse_size, parse_time, parse_u32};
+
 use crate::model::{CliAddr, CliLevel, Global, Origin, RawLine, StatsSocket};
 
 /// Ravelin runs one reactor per thread and HAProxy 2.6 caps `nbthread` at `MAX_THREADS` (64).
@@ -392,14 +393,14 @@ pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut D
                 g.model.pp2_never_send_local = true;
             }
         }
-        "log" => match crate::log::config::parse_log(words) {
-            Ok(crate::log::config::LogLine::Target(t)) => {
+        "log" => match crate::config::log::parse_log(words) {
+            Ok(crate::config::log::LogLine::Target(t)) => {
                 let mut v = g.model.log.targets.to_vec();
                 v.push(t);
                 g.model.log.targets = v.into();
             }
             // HAProxy 2.6 takes `log global` in the global section as a target named "global".
-            Ok(crate::log::config::LogLine::Global) => {
+            Ok(crate::config::log::LogLine::Global) => {
                 d.alert(span, "log : unknown log facility ''");
             }
             Err(e) => d.alert(span, format!("log : {e}")),

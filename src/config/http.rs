@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use crate::acl::Acl;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
-use crate::config::parser::{Kind, ProxyConf, too_many, unsupported};
+use crate::config::error::{too_many, unsupported};
+use crate::config::proxy::{Kind, ProxyConf};
 use crate::config::units::parse_u32;
-use crate::http::rules::HttpRules;
+use crate::rules::HttpRules;
+
 use crate::model::{
     Balance, Capture, CaptureDir, ConnMode, ForwardHeader, HttpReuse, HttpSettings,
     RestrictHdrNames,

@@ -8,182 +8,24 @@
 //! cross-references (backend names, modes, duplicate checks that need every proxy) are the
 //! build step's job. The parser never stops at an error: it reports it and skips the line.
 
-use crate::acl::Condition;
-use crate::balance::HashType;
 use crate::config::balance as balance_kw;
-use crate::config::check::{self as check_kw, CheckConf};
-use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
+use crate::config::check::{self as check_kw};
+use crate::config::error::{
+    ConfigError, Diagnostics, Head, Severity, Span, invalid_char, too_many, unsupported,
+};
 use crate::config::errors::{
     ErrorDirective, HttpErrorsConf, parse_errorfile, parse_errorfiles, parse_http_error,
 };
-use crate::config::global::{GlobalConf, parse_global};
-use crate::config::http::{self as http_kw, HttpConf};
+use crate::config::global::parse_global;
+use crate::config::http::{self as http_kw};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::lexer::split_line;
 use crate::config::rules::{List, parse_rule_line, parse_use_backend};
-use crate::config::server::{
-    ServerConf, parse_bind_line, parse_default_server_line, parse_server_line,
-};
+use crate::config::server::{parse_bind_line, parse_default_server_line, parse_server_line};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
-use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
 
-/// The kind of a proxy section.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Defaults,
-    Frontend,
-    Backend,
-    Listen,
-}
-
-impl Kind {
-    /// The section keyword.
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Defaults => "defaults",
-            Kind::Frontend => "frontend",
-            Kind::Backend => "backend",
-            Kind::Listen => "listen",
-        }
-    }
-
-    /// HAProxy's `proxy_type_str()`: how messages name the proxy.
-    pub fn type_str(self) -> &'static str {
-        match self {
-            Kind::Defaults => "defaults",
-            Kind::Frontend => "frontend",
-            Kind::Backend => "backend",
-            Kind::Listen => "proxy",
-        }
-    }
-
-    pub fn has_frontend(self) -> bool {
-        matches!(self, Kind::Frontend | Kind::Listen | Kind::Defaults)
-    }
-
-    pub fn has_backend(self) -> bool {
-        matches!(self, Kind::Backend | Kind::Listen | Kind::Defaults)
-    }
-}
-
-/// One proxy or defaults section as written, with inherited values already applied.
-#[derive(Clone, Debug)]
-pub struct ProxyConf {
-    pub kind: Kind,
-    pub name: String,
-    pub span: Span,
-    /// Set when the header was invalid or duplicated: the body is checked, the proxy not built.
-    pub discard: bool,
-    pub mode: Mode,
-    pub maxconn: Option<u32>,
-    pub default_backend: Option<(String, Span)>,
-    /// `use_backend` rules in order: backend name, line, condition.
-    pub use_backends: Vec<(String, Span, Option<Condition>)>,
-    pub balance: Balance,
-    pub timeouts: Timeouts,
-    /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
-    pub inherited_timeouts: Timeouts,
-    pub retries: u32,
-    pub retry_on: crate::model::RetryOn,
-    pub redispatch: Option<i32>,
-    pub allbackups: bool,
-    /// `option idle-close-on-response`: a soft stop leaves idle client connections open
-    /// until their next response (or their timeout).
-    pub idle_close_on_response: bool,
-    /// `cookie NAME ...`: persistence (backend capability).
-    pub cookie: Option<crate::http::cookie::CookieConf>,
-    /// `option persist`: a cookie naming a down server still sends the request there.
-    pub persist: bool,
-    pub splice: SpliceOptions,
-    /// `hash-type`.
-    pub hash_type: HashType,
-    /// `hash-balance-factor` (0: off).
-    pub hash_balance_factor: u32,
-    pub binds: Vec<Bind>,
-    pub servers: Vec<ServerConf>,
-    /// The `default-server` template the next `server` lines start from.
-    pub default_server: ServerConf,
-    /// `fullconn` (0: HAProxy's default, computed from the frontends).
-    pub fullconn: u32,
-    /// For defaults sections: some proxy named it with `from`.
-    pub explicitly_referenced: bool,
-    /// HTTP keywords, ACLs, rules and error pages.
-    pub http: HttpConf,
-    /// Health-check keywords (`option httpchk`, `http-check`).
-    pub check: CheckConf,
-    /// `log`, `log-format`, `log-tag`, `option tcplog|httplog|dontlognull|...`.
-    pub log: crate::log::config::ProxyLogConf,
-    /// `load-server-state-from-file`.
-    pub load_server_state: crate::model::LoadServerState,
-    /// `server-state-file-name` (`None`: the backend's name).
-    pub server_state_file_name: Option<String>,
-}
-
-impl ProxyConf {
-    fn new(kind: Kind, name: &str, span: &Span) -> ProxyConf {
-        ProxyConf {
-            kind,
-            name: name.to_string(),
-            span: span.clone(),
-            discard: false,
-            mode: Mode::Tcp,
-            maxconn: None,
-            default_backend: None,
-            use_backends: Vec::new(),
-            balance: Balance::RoundRobin,
-            timeouts: Timeouts::default(),
-            inherited_timeouts: Timeouts::default(),
-            retries: 3,
-            retry_on: crate::model::RetryOn::default(),
-            redispatch: None,
-            allbackups: false,
-            idle_close_on_response: false,
-            cookie: None,
-            persist: false,
-            splice: SpliceOptions::default(),
-            hash_type: HashType::default(),
-            hash_balance_factor: 0,
-            binds: Vec::new(),
-            servers: Vec::new(),
-            default_server: ServerConf::template(),
-            fullconn: 0,
-            explicitly_referenced: false,
-            http: HttpConf::default(),
-            check: CheckConf::default(),
-            log: Default::default(),
-            load_server_state: crate::model::LoadServerState::None,
-            server_state_file_name: None,
-        }
-    }
-
-    /// A new section that inherits everything `self` (a defaults section) carries.
-    fn derive(&self, kind: Kind, name: &str, span: &Span) -> ProxyConf {
-        ProxyConf {
-            kind,
-            name: name.to_string(),
-            span: span.clone(),
-            discard: false,
-            inherited_timeouts: self.timeouts,
-            binds: Vec::new(),
-            servers: Vec::new(),
-            use_backends: Vec::new(),
-            explicitly_referenced: false,
-            http: self.http.inherited(),
-            check: self.check.inherited(),
-            ..self.clone()
-        }
-    }
-}
-
-/// Everything the parser produced, before cross-checks.
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub global: GlobalConf,
-    /// Frontends, backends and listens in declaration order.
-    pub proxies: Vec<ProxyConf>,
-    /// `http-errors` sections.
-    pub http_errors: Vec<HttpErrorsConf>,
-}
+pub use crate::config::proxy::{Kind, Parsed, ProxyConf};
+use crate::model::Mode;
 
 /// Where keywords currently go.
 #[derive(Clone, Copy, Debug)]
@@ -206,22 +48,6 @@ pub struct Parser<'a> {
     section: Section,
     diags: &'a mut Diagnostics,
     env: &'a dyn Fn(&str) -> Option<String>,
-}
-
-/// `'kw' is a HAProxy keyword that Ravelin does not support yet.`
-pub fn unsupported(kw: &str) -> String {
-    format!("'{kw}' is a HAProxy keyword that Ravelin does not support yet.")
-}
-
-/// HAProxy's `alertif_too_many_args()` text.
-pub fn too_many(kw: &str, arg: &str) -> String {
-    format!("'{kw}' cannot handle unexpected argument '{arg}'.")
-}
-
-/// HAProxy's `invalid_char()`: the first character not in `[A-Za-z0-9_:.-]`.
-pub fn invalid_char(name: &str) -> Option<char> {
-    name.chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
 }
 
 impl<'a> Parser<'a> {
@@ -846,9 +672,9 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             );
         }
         "option" => parse_option(p, words.get(1..).unwrap_or_default(), false, span, d),
-        "log" => match crate::log::config::parse_log(words) {
-            Ok(crate::log::config::LogLine::Global) => p.log.global = true,
-            Ok(crate::log::config::LogLine::Target(t)) => p.log.targets.push(t),
+        "log" => match crate::config::log::parse_log(words) {
+            Ok(crate::config::log::LogLine::Global) => p.log.global = true,
+            Ok(crate::config::log::LogLine::Target(t)) => p.log.targets.push(t),
             Err(e) => d.alert(span, format!("log : {e}")),
         },
         "no" if arg1 == Some("log") => {
@@ -878,7 +704,7 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                     ),
                 );
             }
-            p.log.kind = crate::log::config::LineKind::Custom(f.to_string());
+            p.log.kind = crate::config::log::LineKind::Custom(f.to_string());
             p.log.kind_line = Some(span.clone());
         }
         "no" if arg1 == Some("option") => {
@@ -1079,7 +905,7 @@ fn parse_option(
         return check_kw::parse_httpchk(p, words, span, d);
     }
     if name == "httplog" && !negate {
-        use crate::log::config::LineKind;
+        use crate::config::log::LineKind;
         match words.get(1).map(String::as_str) {
             None => p.log.kind = LineKind::Http,
             Some("clf") => p.log.kind = LineKind::Clf,
@@ -1115,7 +941,7 @@ fn parse_option(
         "idle-close-on-response" => p.idle_close_on_response = !negate,
         "log-health-checks" => p.check.log_health_checks = !negate,
         "tcplog" => {
-            p.log.kind = crate::log::config::LineKind::Tcp;
+            p.log.kind = crate::config::log::LineKind::Tcp;
             p.log.kind_line = Some(span.clone());
         }
         "dontlognull" => p.log.dontlognull = !negate,

@@ -1,7 +1,7 @@
 //! `retry-on` (HAProxy's `proxy_parse_retry_on()`; messages as haproxy 2.6.12 prints them).
 
 use super::error::{Diagnostics, Span};
-use super::parser::ProxyConf;
+use super::proxy::ProxyConf;
 use crate::model::RetryOn;
 
 /// `retry-on KEYWORD...`: replaces any previous setting (not cumulative).

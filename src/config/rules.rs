@@ -1,19 +1,21 @@
 //! `http-request`, `http-response`, `http-after-response` and `use_backend` lines: actions,
 //! their arguments, conditions and the log-format values Ravelin supports, with HAProxy's
-//! messages. The compiled types live in `http::rules`.
+//! messages. The compiled types live in `crate::rules`.
 
 use std::sync::Arc;
 
 use crate::acl::{Condition, Polarity};
 use crate::config::acl::{Side, compile_regex, parse_condition, split_condition};
+use crate::config::error::unsupported;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
-use crate::config::parser::{Kind, ProxyConf, unsupported};
+use crate::config::proxy::{Kind, ProxyConf};
 use crate::config::units::{parse_size, parse_time};
-use crate::http::rules::{
+
+use crate::model::Origin;
+use crate::rules::{
     Action, HttpRule, LfFetch, LfPart, LogFormat, NameMatch, RedirectKind, RedirectSpec, ReplyBody,
     ReturnSpec,
 };
-use crate::model::Origin;
 
 /// Which rule list a line goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +318,7 @@ fn parse_action(
             Some("prometheus-exporter") => match args.get(1) {
                 Some(x) => Err(Fail::Trailing(x.clone())),
                 None => Ok(Action::UseService(
-                    crate::http::rules::Service::PrometheusExporter,
+                    crate::rules::Service::PrometheusExporter,
                 )),
             },
             Some(other) => Err(Fail::Rule(format!("'{other}' unknown service name.."))),

@@ -7,11 +7,13 @@
 use std::time::Duration;
 
 use crate::config::addr::{self, ServerSpec};
+use crate::config::error::unsupported;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::keywords::{self, did_you_mean};
-use crate::config::parser::{ProxyConf, unsupported};
+use crate::config::proxy::ProxyConf;
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
-use crate::model::{Bind, CheckParams, InitState, Mode, Observe, OnError, Origin, Passive};
+use crate::model::{Bind, CheckParams, InitState, Mode, OnError, Origin, Passive};
+use crate::status::Observe;
 
 /// HAProxy's `SRV_UWGHT_MAX`.
 const MAX_WEIGHT: i64 = 256;
@@ -629,6 +631,7 @@ pub fn parse_bind_line(
 mod tests {
     use super::*;
     use crate::config::addr::Host;
+
     use crate::model::{BindAddr, PortRule};
 
     fn words(l: &str) -> Vec<String> {

@@ -5,8 +5,9 @@
 
 use crate::acl::Polarity;
 use crate::config::acl::{Side, parse_condition};
+use crate::config::error::unsupported;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
-use crate::config::parser::{Kind, ProxyConf, unsupported};
+use crate::config::proxy::{Kind, ProxyConf};
 use crate::config::units::parse_time;
 use crate::model::StatsConf;
 

@@ -6,9 +6,11 @@
 //! `connect ssl|sni|alpn|send-proxy|via-socks4|proto`, `expect on-success|on-error|
 //! status-code` need log-format or TLS machinery Ravelin does not have: explicit alerts.
 
-use crate::check::report::Status;
+use crate::config::error::unsupported;
 use crate::config::error::{Diagnostics, Span};
-use crate::config::parser::{ProxyConf, unsupported};
+use crate::config::proxy::ProxyConf;
+use crate::status::Status;
+
 use crate::model::{TcpAction, TcpExpect, TcpPattern, TcpRule};
 
 /// `tcp-check ...` (the caller checked the backend capability).
@@ -357,7 +359,7 @@ pub fn parse_external_check(p: &mut ProxyConf, words: &[String], span: &Span, d:
             if let Some(x) = words.get(3) {
                 return d.alert(
                     span,
-                    crate::config::parser::too_many(&format!("external-check {sub}"), x),
+                    crate::config::error::too_many(&format!("external-check {sub}"), x),
                 );
             }
             if sub == "command" {

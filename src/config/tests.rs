@@ -4,7 +4,8 @@
 use super::*;
 use std::time::Duration;
 
-use crate::balance::{HashFunction, HashMethod, HashType};
+use crate::hash::{HashFunction, HashMethod, HashType};
+
 use crate::model::{Balance, BindAddr, Mode, PortRule, ServerAddr};
 
 fn env(name: &str) -> Option<String> {

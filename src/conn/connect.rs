@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
-use super::{Cause, Sock, Stage, Termination};
 use crate::balance::PickKey;
-use crate::check::passive::{self, Seen};
+use crate::check::passive;
+use crate::net::Sock;
+use crate::status::Seen;
+use crate::term::{Cause, Stage, Termination};
+
+use crate::conn::Ctx;
 use crate::model::{BackendId, Balance, PortRule, RetryOn, ServerAddr, ServerId};
-use crate::queue::{self, Ticket};
-use crate::reactor::Ctx;
-use crate::server::SharedState;
+use crate::server::queue;
+use crate::server::queue::Ticket;
 use crate::sys::socket;
 
 /// HAProxy waits this long (or `timeout connect` if lower) before retrying the same server
@@ -620,75 +623,11 @@ pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
 pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
     let (shared, reactor, now) = (ctx.shared, ctx.reactor, ctx.now);
     let runnable = &mut *ctx.runnable;
-    dispatch_with(shared, be, freed, now, |t| {
+    queue::dispatch_with(shared, be, freed, now, |t| {
         if t.reactor == reactor {
             runnable.push(t.owner);
         } else {
             shared.wake_stream(t.reactor, t.owner);
         }
     });
-}
-
-/// [`dispatch`] from outside a stream (a health check saw a server come up, so it may take
-/// streams waiting in the backend's queue — HAProxy's `pendconn_grab_from_px`): every
-/// granted stream is woken through its reactor's inbox. Returns how many were granted.
-pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
-    dispatch_with(shared, be, None, now, |t| {
-        shared.wake_stream(t.reactor, t.owner)
-    })
-}
-
-fn dispatch_with(
-    shared: &SharedState,
-    be: BackendId,
-    freed: Option<ServerId>,
-    now: Instant,
-    mut wake: impl FnMut(&Ticket),
-) -> u32 {
-    let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
-    else {
-        return 0;
-    };
-    let mut granted = 0;
-    let now_ms = shared.ms(now);
-    for _ in 0..model.servers.len().max(1) * 2 {
-        let srv = match freed {
-            Some(s) => s,
-            None => {
-                let found = (0..st.servers.len()).find(|&i| {
-                    st.servers.get(i).is_some_and(|ss| {
-                        let limit = st.server_limit(i, now_ms);
-                        ss.is_usable() && (limit == 0 || ss.conns.cur() < limit)
-                    })
-                });
-                match found {
-                    Some(i) => ServerId(i as u32),
-                    None => return granted,
-                }
-            }
-        };
-        let Some(ss) = st.servers.get(srv.0 as usize) else {
-            return granted;
-        };
-        if st.queue.is_empty() && ss.queue.is_empty() {
-            return granted;
-        }
-        if !ss.is_usable() || !st.try_take(srv.0 as usize, now_ms) {
-            if freed.is_some() {
-                return granted;
-            }
-            continue;
-        }
-        match queue::grant(&ss.queue, &st.queue, srv) {
-            Some(t) => {
-                granted += 1;
-                wake(&t);
-            }
-            None => {
-                ss.conns.release();
-                return granted;
-            }
-        }
-    }
-    granted
 }

@@ -8,10 +8,12 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::Readiness;
 use super::pump::{Fault, Pools, Pump, Via};
-use super::{Cause, Readiness, Sock, Stage, Termination};
 use crate::model::Timeouts;
+use crate::net::Sock;
 use crate::sys::socket;
+use crate::term::{Cause, Stage, Termination};
 
 #[derive(Debug)]
 pub struct Duplex {

@@ -21,10 +21,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{Cause, Readiness, Side, Sock, Stage, Termination};
+use super::Readiness;
+use crate::conn::Ctx;
 use crate::model::FrontendId;
+use crate::net::Sock;
 use crate::proxyproto::{self, Failure, Parse};
-use crate::reactor::Ctx;
+use crate::term::{Cause, Side, Stage, Termination};
 use crate::token;
 
 /// Where and when a client connection came in, before any handshake changed its addresses.

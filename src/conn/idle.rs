@@ -14,7 +14,8 @@ use std::time::Instant;
 use mio::Registry;
 use slab::Slab;
 
-use super::Sock;
+use crate::net::Sock;
+
 use crate::model::{BackendId, Model, ServerId};
 
 /// Timer owners of idle connections carry this bit in their key (stream keys never do).

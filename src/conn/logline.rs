@@ -7,12 +7,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::connect::Connector;
-use super::{Cause, Stage, Termination};
+use crate::civil as time;
 use crate::log::record::{Marks, Record, span};
 use crate::log::sink::Source;
-use crate::log::{LOG_ERR, LOG_INFO, format, time};
+use crate::log::{LOG_ERR, LOG_INFO, format};
+use crate::term::{Cause, Stage, Termination};
+
+use crate::conn::Ctx;
 use crate::model::{FrontendId, Mode, PortRule, ServerAddr};
-use crate::reactor::Ctx;
 
 /// What the stream itself contributes to its line.
 #[derive(Debug)]
@@ -232,7 +234,7 @@ fn record_latency(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     } else {
         None
     };
-    let t = crate::stats::latency::Timings {
+    let t = crate::server::latency::Timings {
         tt_ms: ms(span(Some(m.start), Some(ctx.now))).unwrap_or(0),
         tr_ms: tr,
         tc_ms: ms(span(c.log.granted, c.log.connected)),

@@ -5,10 +5,11 @@
 
 use std::io;
 
-use super::{Readiness, Sock};
+use super::Readiness;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
 use crate::buffer::{Buffer, BufferPool};
+use crate::net::Sock;
 #[cfg(target_os = "linux")]
 use crate::sys::splice::Pipe;
 

@@ -12,17 +12,20 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use super::Readiness;
 use super::connect::{Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::logline::{self, StreamLog};
 use super::pump::Via;
-use super::{Readiness, Side, Sock, Step, Termination};
 use crate::balance::PickKey;
-use crate::check::passive::Seen;
 use crate::log::record::Marks;
+use crate::net::Sock;
+use crate::status::Seen;
+use crate::term::{Side, Step, Termination};
+
+use crate::conn::Ctx;
 use crate::model::{BackendId, FrontendId, ServerId};
 use crate::proxyproto::Line;
-use crate::reactor::Ctx;
 use crate::token;
 
 #[derive(Debug)]
@@ -137,7 +140,10 @@ impl Tunnel {
             .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
         {
             ctx.debug_event(format_args!("cannot register client socket: {e}"));
-            return Step::Close(Termination::new(super::Cause::Proxy, super::Stage::Connect));
+            return Step::Close(Termination::new(
+                crate::term::Cause::Proxy,
+                crate::term::Stage::Connect,
+            ));
         }
         let outcome = self
             .connector
@@ -390,7 +396,7 @@ impl Tunnel {
         let tls_error = if self.client.tls_failed() {
             Some(("SSL handshake failure", false))
         } else if self.client.tls_handshaking() {
-            Some(if term.cause == super::Cause::ClientTimeout {
+            Some(if term.cause == crate::term::Cause::ClientTimeout {
                 ("Timeout during SSL handshake", false)
             } else {
                 ("Connection closed during SSL handshake", true)

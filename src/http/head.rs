@@ -6,7 +6,7 @@
 //! `None`, and the caller answers 500 (request side) or 502 (response side) as HAProxy does
 //! when a rewritten head does not fit its buffer.
 //!
-//! What this module leaves to others: which headers to write (`conn::http`, `http::rules`) and
+//! What this module leaves to others: which headers to write (`conn::http`, `crate::rules`) and
 //! the built-in error pages (`http::errors`).
 
 use super::Version;

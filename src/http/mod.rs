@@ -11,7 +11,6 @@ pub mod cookie;
 pub mod errors;
 pub mod head;
 pub mod parse;
-pub mod rules;
 pub mod view;
 
 /// A byte range inside a head buffer.

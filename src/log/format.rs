@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use super::record::Record;
-use super::time;
+use crate::civil as time;
 
 /// A variable of the log-format language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -653,7 +653,7 @@ mod tests {
             "10.0.1.2:33317 [07/Feb/2009:13:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 \"GET /index.html HTTP/1.1\""
                 .replace("07/Feb/2009:13", &{
                     let mut d = Vec::new();
-                    crate::log::time::haproxy_date(1_234_012_454_655, true, &mut d);
+                    crate::civil::haproxy_date(1_234_012_454_655, true, &mut d);
                     String::from_utf8_lossy(&d[..14]).into_owned()
                 })
         );

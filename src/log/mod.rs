@@ -8,11 +8,9 @@
 //!   counted), never a reactor wait.
 //! * `config`: the `log`, `log-format`, `log-tag`, `option tcplog|httplog|...` keywords.
 
-pub mod config;
 pub mod format;
 pub mod record;
 pub mod sink;
-pub mod time;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use super::{Dest, Header, Target, time};
-use crate::model::Model;
+use super::{Dest, Header, Target};
+use crate::civil as time;
 
 /// A batch is handed over once it holds this many bytes, even mid-turn.
 pub const BATCH: usize = 32 * 1024;
@@ -211,17 +211,26 @@ struct Identity {
     hostname: Option<String>,
 }
 
+/// Where lines go: the global settings and each proxy's, indexed as the model's tables (the
+/// caller copies them out of the model; the logger sits below it).
+#[derive(Clone, Debug, Default)]
+pub struct Routes {
+    pub global: super::GlobalLog,
+    pub frontends: Vec<super::ProxyLog>,
+    pub backends: Vec<super::ProxyLog>,
+}
+
 /// Starts the logger thread when some proxy logs (or `-d` is on) and returns one buffer per
 /// reactor. The thread ends when every buffer is dropped.
 pub fn start(
-    model: Arc<Model>,
+    routes: Routes,
     reactors: usize,
     debug: bool,
     counters: Arc<Counters>,
 ) -> (Vec<LogBuf>, Option<JoinHandle<()>>) {
-    let any = model.frontends.iter().any(|f| f.log.enabled())
-        || model.backends.iter().any(|b| b.log.enabled())
-        || !model.global.log.targets.is_empty();
+    let any = routes.frontends.iter().any(|f| f.enabled())
+        || routes.backends.iter().any(|b| b.enabled())
+        || !routes.global.targets.is_empty();
     if !any && !debug {
         let bufs = (0..reactors)
             .map(|_| LogBuf::disabled(counters.clone()))
@@ -245,9 +254,9 @@ pub fn start(
         *g = Some(tx);
     }
     let id = Identity {
-        tag: model.global.log.tag.clone().unwrap_or_else(program_name),
+        tag: routes.global.tag.clone().unwrap_or_else(program_name),
         pid: std::process::id(),
-        hostname: model.global.log.send_hostname.as_ref().map(|h| {
+        hostname: routes.global.send_hostname.as_ref().map(|h| {
             if h.is_empty() {
                 system_hostname()
             } else {
@@ -258,7 +267,7 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name("ravelin-log".into())
         .spawn(move || {
-            let mut w = Writer::new(model, id, debug, counters);
+            let mut w = Writer::new(routes, id, debug, counters);
             while let Ok(batch) = rx.recv() {
                 w.write_batch(&batch);
                 let mut b = batch;
@@ -290,7 +299,7 @@ fn system_hostname() -> String {
 
 /// The logger thread's state: sockets opened on first use, a scratch line.
 struct Writer {
-    model: Arc<Model>,
+    routes: Routes,
     id: Identity,
     debug: bool,
     counters: Arc<Counters>,
@@ -303,9 +312,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(model: Arc<Model>, id: Identity, debug: bool, counters: Arc<Counters>) -> Writer {
+    fn new(routes: Routes, id: Identity, debug: bool, counters: Arc<Counters>) -> Writer {
         Writer {
-            model,
+            routes,
             id,
             debug,
             counters,
@@ -321,18 +330,18 @@ impl Writer {
     fn targets(&self, src: Source) -> (Arc<[Target]>, Option<Arc<str>>) {
         match src {
             Source::Frontend(i) => self
-                .model
+                .routes
                 .frontends
                 .get(i as usize)
-                .map(|f| (f.log.targets.clone(), f.log.tag.clone()))
+                .map(|f| (f.targets.clone(), f.tag.clone()))
                 .unwrap_or_default(),
             Source::Backend(i) => self
-                .model
+                .routes
                 .backends
                 .get(i as usize)
-                .map(|b| (b.log.targets.clone(), b.log.tag.clone()))
+                .map(|b| (b.targets.clone(), b.tag.clone()))
                 .unwrap_or_default(),
-            Source::Global => (self.model.global.log.targets.clone(), None),
+            Source::Global => (self.routes.global.targets.clone(), None),
         }
     }
 

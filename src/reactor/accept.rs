@@ -11,11 +11,14 @@ use std::time::Instant;
 use super::{
     ACCEPT_PAUSE, ALERT_EVERY, Conn, Ctx, ListenSock, RESUME_LISTENERS, Reactor, Route, Slot,
 };
-use crate::balance::{PickKey, source_hash};
+use crate::balance::PickKey;
 use crate::conn::handshake::{Arrival, Handshake, Progress};
 use crate::conn::http::{self, HttpConn};
 use crate::conn::tcp::{Entry, Tunnel};
-use crate::conn::{Cause, Sock, Stage, Step, Termination};
+use crate::hash::source_hash;
+use crate::net::Sock;
+use crate::term::{Cause, Stage, Step, Termination};
+
 use crate::model::{BackendId, FrontendId, Mode};
 use crate::server::SharedState;
 use crate::timer::Owner;

@@ -308,6 +308,47 @@ fn describe(fd: OwnedFd, namespace: String, interface: String) -> InheritedSock 
     }
 }
 
+/// Every listening socket of the running process, kept (one dup each) for `_getsocks`:
+/// the runtime API hands them to the next process (`stats socket ... expose-fd listeners`).
+/// Released on soft or hard stop, so a port the new configuration dropped closes once the
+/// old process stopped accepting.
+#[derive(Debug, Default)]
+pub struct ExposedListeners {
+    socks: std::sync::Mutex<Vec<OwnedFd>>,
+}
+
+impl ExposedListeners {
+    pub fn new(socks: Vec<OwnedFd>) -> ExposedListeners {
+        ExposedListeners {
+            socks: std::sync::Mutex::new(socks),
+        }
+    }
+
+    /// Sends every listening socket on `stream` (HAProxy's `_getsocks` answer); none once the
+    /// process is stopping.
+    pub fn serve(&self, stream: &std::os::unix::net::UnixStream) -> io::Result<()> {
+        let socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
+        let list: Vec<ExposedSock<'_>> =
+            socks.iter().map(|s| ExposedSock::new(s.as_fd())).collect();
+        serve(stream, &list)
+    }
+
+    /// How many sockets would be sent.
+    pub fn len(&self) -> usize {
+        self.socks.lock().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes them (the process is stopping).
+    pub fn release(&self) {
+        let mut socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
+        socks.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
+use crate::reload::getsocks::ExposedListeners;
 use crate::reload::getsocks::{self, InheritedSock};
 use crate::reload::master::{MASTER_FD_ENV, SOCKS_FD_ENV};
 use crate::sys::socket;
-use crate::worker::ExposedListeners;
 
 /// Takes the fd named by `var`, if the master set it. Each variable is read once, at
 /// start-up on the main thread (`socket::inherit_stream`'s contract); the number it names is

@@ -11,17 +11,18 @@
 //! haproxy's columns come Ravelin's: the p50/p90/p99/p99.9 of Tt, Tr, Tc and Tw (ms).
 
 pub mod html;
-pub mod latency;
+
 pub mod page;
 pub mod prometheus;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::check::report::Status;
+use crate::status::Status;
+
 use crate::model::{Mode, Model, ServerAddr};
+use crate::server::latency::{self, Object, PERCENTILES, percentiles};
 use crate::server::{Admin, SharedState};
-use latency::{Object, PERCENTILES, percentiles};
 
 /// haproxy 2.6's `show stat` columns, in order (`# pxname,svname,...`, checked against the
 /// real binary's output).
@@ -589,7 +590,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         };
         let mut totals = Totals::default();
         // The configured servers, then those added at run time (`add server`).
-        for (si, srv) in crate::api::servers_of(shared, crate::model::BackendId(i as u32)) {
+        for (si, srv) in shared.servers_of(crate::model::BackendId(i as u32)) {
             let Some(st) = bs.servers.get(si) else {
                 continue;
             };

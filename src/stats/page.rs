@@ -7,7 +7,8 @@
 
 use std::fmt::Write as _;
 
-use crate::check::passive::HealthNote;
+use crate::server::notes::HealthNote;
+
 use crate::model::{BackendId, ServerId, StatsConf};
 use crate::server::{Admin, SharedState};
 
@@ -131,8 +132,8 @@ impl AdminForm {
 /// (`SharedState::send_runtime`, as `set server ... state|health`), session kills are a
 /// `HealthNote::Shutdown` broadcast.
 pub fn apply_action(shared: &SharedState, be: BackendId, srv: ServerId, action: Action) -> bool {
-    use crate::check::health::Change;
-    use crate::check::runtime::RuntimeOp;
+    use crate::server::notes::RuntimeOp;
+    use crate::status::Change;
     if shared.server(be, srv).is_none() {
         return false;
     }
@@ -147,7 +148,7 @@ pub fn apply_action(shared: &SharedState, be: BackendId, srv: ServerId, action: 
             shared.broadcast_note(HealthNote::Shutdown {
                 backend: be,
                 server: Some(srv),
-                cause: crate::conn::Cause::Killed,
+                cause: crate::term::Cause::Killed,
             });
             return true;
         }

@@ -2,13 +2,13 @@
 //! format 0.0.4, metric names and labels in the style of HAProxy's exporter with the prefix
 //! `ravelin_` (`ravelin_process_*`, `ravelin_frontend_*{proxy=...}`, `ravelin_backend_*`,
 //! `ravelin_server_*{proxy=...,server=...}`), plus latency histograms
-//! (`ravelin_<kind>_<timer>_time_seconds_bucket|_sum|_count`) from `stats::latency`.
+//! (`ravelin_<kind>_<timer>_time_seconds_bucket|_sum|_count`) from `server::latency`.
 
 use std::fmt::Write as _;
 
-use super::latency::{Object, Set};
 use super::{ProcessInfo, Row, RowKind, StatFilter};
 use crate::server::SharedState;
+use crate::server::latency::{Object, Set};
 
 /// One metric family taken from a stats column.
 struct Family {
@@ -404,7 +404,7 @@ fn histograms(shared: &SharedState, rows: &[&Row], word: &str, out: &mut String)
         .iter()
         .map(|r| (*r, shared.latency.merged(object(r))))
         .collect();
-    for (ti, timer) in super::latency::TIMERS.iter().enumerate() {
+    for (ti, timer) in crate::server::latency::TIMERS.iter().enumerate() {
         let name = format!("ravelin_{word}_{timer}_time_seconds");
         let help = TIMER_HELP.get(ti).copied().unwrap_or_default();
         let _ = writeln!(out, "# HELP {name} Histogram of the {help}, in seconds.");

@@ -160,7 +160,7 @@ fn leaf_facts(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), ()> {
 
 /// An ISO date (`2026-12-04`) of Unix seconds.
 fn utc_date(secs: i64) -> String {
-    let (y, m, d, ..) = crate::log::time::civil(secs);
+    let (y, m, d, ..) = crate::civil::civil(secs);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

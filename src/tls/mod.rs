@@ -1,7 +1,7 @@
 //! TLS at the edge with rustls (aws-lc-rs provider): what a `bind ... ssl crt ...` line asks for ([`BindOpts`],
 //! parsed with the configuration), the rustls `ServerConfig` built from it once at start
 //! ([`build_bind`]), certificate choice by SNI ([`SniResolver`]), and the connection side
-//! that is "TLS over a socket" ([`stream::TlsSock`], used through `conn::sock::Sock`). The
+//! that is "TLS over a socket" ([`stream::TlsSock`], used through `crate::net::Sock`). The
 //! HTTP layer never sees TLS records: a kernel-TLS path could replace `TlsSock` alone.
 
 pub mod certs;

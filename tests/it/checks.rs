@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ravelin::check::report::Status;
+use ravelin::status::Status;
 
 use crate::util::backend::Backend;
 use crate::util::client::tag_of;

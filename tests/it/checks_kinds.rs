@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ravelin::check::report::Status;
 use ravelin::server::Admin;
+use ravelin::status::Status;
 
 use crate::util::bin::{Running, TempDir, exe};
 use crate::util::proxy::Proxy;

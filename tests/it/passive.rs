@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
-use ravelin::check::report::Status;
+use ravelin::status::Status;
 
 use crate::util::backend::Backend;
 use crate::util::http_backend::{HttpBackend, exchange};

@@ -31,25 +31,28 @@ mod response;
 mod retry;
 mod upstream;
 
+use super::Readiness;
 use super::connect::{Assign, Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::idle::{Eligible, IdleConn};
 use super::logline::{self, StreamLog};
 use super::pump::{Pump, Via};
-use super::{Cause, Readiness, Side, Sock, Stage, Step, Termination};
 use crate::balance::PickKey;
 use crate::buffer::Buffer;
 use crate::http::body::BodyState;
 use crate::http::head::HeadWriter;
 use crate::http::parse::{Limits, parse_request, parse_response};
-use crate::http::rules::HeaderEdits;
 use crate::http::view::ReqView;
 use crate::http::{
     ConnFlags, Framing, HttpError, Method, Parse, RequestHead, ResponseHead, Version, errors,
 };
 use crate::log::record::Marks;
+use crate::net::Sock;
+use crate::rules::HeaderEdits;
+use crate::term::{Cause, Side, Stage, Step, Termination};
+
+use crate::conn::Ctx;
 use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
-use crate::reactor::Ctx;
 use crate::token;
 
 /// A server connection serving this client's current (or last) request.
@@ -472,7 +475,7 @@ impl HttpConn {
                         // No response head within `timeout server`: with no byte at all,
                         // `retry-on response-timeout`; else a 504 as HAProxy.
                         self.connector
-                            .observe(ctx, crate::check::passive::Seen::HttpReadTimeout);
+                            .observe(ctx, crate::status::Seen::HttpReadTimeout);
                         if nothing {
                             if let Some(step) = self.retry_late(ctx, retry::Late::Timeout) {
                                 return step;

@@ -4,7 +4,8 @@
 use super::*;
 use crate::acl::RespView;
 use crate::http::head::write_u64;
-use crate::http::rules::{self, HeaderFate, ReplyBody, ReturnSpec, Verdict};
+
+use crate::rules::{self, HeaderFate, ReplyBody, ReturnSpec, Verdict};
 
 impl HttpConn {
     /// Answers with the error page for `status`, then closes the connection.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::persist::LineOut;
 use super::*;
 use crate::balance;
-use crate::http::rules::{self, HeaderFate, Verdict};
+
 use crate::model::RestrictHdrNames;
+use crate::rules::{self, HeaderFate, Verdict};
 
 impl HttpConn {
     pub(super) fn try_head(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
@@ -68,7 +69,7 @@ impl HttpConn {
             Err(e) => {
                 self.count_req_error(ctx);
                 let (fe, src) = (self.origin.frontend, Some(self.origin.src));
-                crate::api::errors::capture_request(ctx.shared, fe, src, buf.pending());
+                crate::server::errors::capture_request(ctx.shared, fe, src, buf.pending());
                 ctx.debug_event(format_args!("bad request: {}", e.reason));
                 Err(self.reply_error(
                     ctx,
@@ -122,7 +123,7 @@ impl HttpConn {
             }
         }
         let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
-        let Some(backend) = rules::select_backend(fe, &view).or_else(|| fe.backend()) else {
+        let Some(backend) = fe.select_backend(&view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
         let Some(be) = model.backends.get(backend.0 as usize) else {

@@ -7,8 +7,9 @@ use super::persist::LineOut;
 use super::retry::Late;
 use super::*;
 use crate::acl::RespView;
-use crate::check::passive::Seen;
-use crate::http::rules::{self, HeaderFate, Verdict};
+use crate::status::Seen;
+
+use crate::rules::{self, HeaderFate, Verdict};
 use crate::server::SharedState;
 
 impl HttpConn {
@@ -62,7 +63,7 @@ impl HttpConn {
                     }
                     Err(e) => {
                         let held = self.connector.held().map(|(_, s)| s);
-                        crate::api::errors::capture_response(
+                        crate::server::errors::capture_response(
                             ctx.shared,
                             self.connector.backend,
                             held,

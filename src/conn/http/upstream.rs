@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::retry::Late;
 use super::*;
-use crate::check::passive::Seen;
+use crate::status::Seen;
 
 impl HttpConn {
     /// Gets a server connection for the exchange: an idle one when `http-reuse` allows, else a

@@ -1,4 +1,4 @@
-//! `use_backend` selection and `http-request`/`http-response`/`http-after-response` rules:
+//! `use_backend` rules and `http-request`/`http-response`/`http-after-response` rules:
 //! the compiled rule types and their pure application to a message head.
 //!
 //! Nothing here touches a socket or rewrites a buffer. Applying rules produces a [`Verdict`]
@@ -25,28 +25,13 @@ use regex::bytes::{CaptureLocations, Regex};
 use crate::acl::{self, Condition, Ctx, RespView};
 use crate::http::HeaderSpan;
 use crate::http::view::ReqView;
-use crate::model::{BackendId, Frontend, Origin};
+use crate::ids::{BackendId, Origin};
 
 /// One `use_backend NAME [if|unless COND]` rule, resolved.
 #[derive(Clone, Debug)]
 pub struct UseBackend {
     pub backend: BackendId,
     pub cond: Option<Condition>,
-}
-
-/// The backend for a request: the first `use_backend` whose condition holds, else
-/// `default_backend`, else the backend half of a `listen` section.
-pub fn select_backend(fe: &Frontend, view: &ReqView) -> Option<BackendId> {
-    let ctx = Ctx {
-        req: view,
-        resp: None,
-    };
-    fe.use_backends
-        .iter()
-        .find(|u| acl::eval_opt(u.cond.as_ref(), &ctx))
-        .map(|u| u.backend)
-        .or(fe.default_backend)
-        .or(fe.listen_backend)
 }
 
 /// A sample fetch usable inside a header value (`%[...]`).

@@ -6,14 +6,20 @@
 //! never overshoot a `maxconn` together; a release that brings a full counter back under its
 //! limit wakes the reactors that paused their listeners on it.
 
+pub mod errors;
+pub mod latency;
+pub mod notes;
+pub mod queue;
+
 use std::sync::Arc;
 use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
 };
 
-use crate::check::passive::HealthNote;
+use crate::server::notes::HealthNote;
+
 use crate::model::{BackendId, Model, ServerId};
-use crate::queue::Queue;
+use crate::server::queue::Queue;
 use crate::timer::Owner;
 
 /// A live-connection counter with its limit (`0`: no limit).
@@ -864,9 +870,9 @@ pub struct SharedState {
     /// Origin of the millisecond clock slow starts are measured on.
     epoch: std::time::Instant,
     /// The last invalid request/response per proxy (the runtime API's `show errors`).
-    pub errors: crate::api::errors::Captures,
+    pub errors: errors::Captures,
     /// Latency histograms published by each reactor (merged by stats readers).
-    pub latency: crate::stats::latency::Published,
+    pub latency: crate::server::latency::Published,
     /// Wall-clock time of the start, in seconds since the epoch (stats `Start_time_sec`).
     pub started_unix: u64,
 }
@@ -934,7 +940,7 @@ impl SharedState {
             })
             .collect();
         SharedState {
-            latency: crate::stats::latency::Published::new(&model, reactors),
+            latency: crate::server::latency::Published::new(&model, reactors),
             model,
             global: Slots::new(global_maxconn),
             frontends,
@@ -1048,10 +1054,14 @@ impl SharedState {
 
     /// Sends a runtime change (runtime API, stats page admin form) to the reactor owning the
     /// server's probes (reactor 0 when it has none), so its health counters follow.
-    pub fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::check::runtime::RuntimeOp) {
-        let owner =
-            crate::check::owner_of(&self.model, self.reactors(), be.0 as usize, srv.0 as usize)
-                .unwrap_or(0);
+    pub fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::server::notes::RuntimeOp) {
+        let owner = crate::server::notes::owner_of(
+            &self.model,
+            self.reactors(),
+            be.0 as usize,
+            srv.0 as usize,
+        )
+        .unwrap_or(0);
         self.send_note(
             owner,
             HealthNote::Runtime {
@@ -1157,6 +1167,46 @@ fn default_fullconn(model: &Model, be: BackendId, global_maxconn: u32) -> u32 {
         .map(|fe| u64::from(fe.maxconn.unwrap_or(global_maxconn)))
         .sum();
     (total.div_ceil(10)).clamp(1, u64::from(u32::MAX)) as u32
+}
+
+/// A server's configuration: from the model, or the one `add server` gave it.
+pub enum ServerConf<'a> {
+    Configured(&'a crate::model::Server),
+    Added(Arc<crate::model::Server>),
+}
+
+impl std::ops::Deref for ServerConf<'_> {
+    type Target = crate::model::Server;
+    fn deref(&self) -> &crate::model::Server {
+        match self {
+            ServerConf::Configured(s) => s,
+            ServerConf::Added(s) => s,
+        }
+    }
+}
+
+impl SharedState {
+    /// Every server of backend `b` with its index: the configured ones, then those added at run
+    /// time.
+    pub fn servers_of(&self, b: BackendId) -> Vec<(usize, ServerConf<'_>)> {
+        let Some(be) = self.model.backends.get(b.0 as usize) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(usize, ServerConf<'_>)> = be
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, ServerConf::Configured(s)))
+            .collect();
+        if let Some(bs) = self.backend(b) {
+            for (i, st) in bs.servers.iter().enumerate().skip(be.servers.len()) {
+                if let Some(d) = st.dynamic() {
+                    v.push((i, ServerConf::Added(d)));
+                }
+            }
+        }
+        v
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! A stream socket of either family (TCP or unix), as both sides of a stream may be either.
+//! The socket a stream or check talks through: plain TCP, a unix socket, or TLS over TCP. One
+//! type so that every state machine reads, writes, registers and shuts down the same way.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;

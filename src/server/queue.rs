@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::model::ServerId;
+use crate::model::{BackendId, ServerId};
+use crate::server::SharedState;
 use crate::timer::Owner;
 
 const WAITING: u8 = 0;
@@ -184,6 +185,72 @@ pub fn grant(server_q: &Queue, backend_q: &Queue, srv: ServerId) -> Option<Arc<T
         }
         // Raced with cancellations: look again.
     }
+}
+
+/// `conn::connect::dispatch` from outside a stream (a health check saw a server come up, so it may take
+/// streams waiting in the backend's queue — HAProxy's `pendconn_grab_from_px`): every
+/// granted stream is woken through its reactor's inbox. Returns how many were granted.
+pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
+    dispatch_with(shared, be, None, now, |t| {
+        shared.wake_stream(t.reactor, t.owner)
+    })
+}
+
+/// Hands free server slots to queued streams, oldest first, calling `wake` for each granted
+/// stream: of `freed` when given, else of whichever usable servers have room.
+pub fn dispatch_with(
+    shared: &SharedState,
+    be: BackendId,
+    freed: Option<ServerId>,
+    now: Instant,
+    mut wake: impl FnMut(&Ticket),
+) -> u32 {
+    let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
+    else {
+        return 0;
+    };
+    let mut granted = 0;
+    let now_ms = shared.ms(now);
+    for _ in 0..model.servers.len().max(1) * 2 {
+        let srv = match freed {
+            Some(s) => s,
+            None => {
+                let found = (0..st.servers.len()).find(|&i| {
+                    st.servers.get(i).is_some_and(|ss| {
+                        let limit = st.server_limit(i, now_ms);
+                        ss.is_usable() && (limit == 0 || ss.conns.cur() < limit)
+                    })
+                });
+                match found {
+                    Some(i) => ServerId(i as u32),
+                    None => return granted,
+                }
+            }
+        };
+        let Some(ss) = st.servers.get(srv.0 as usize) else {
+            return granted;
+        };
+        if st.queue.is_empty() && ss.queue.is_empty() {
+            return granted;
+        }
+        if !ss.is_usable() || !st.try_take(srv.0 as usize, now_ms) {
+            if freed.is_some() {
+                return granted;
+            }
+            continue;
+        }
+        match grant(&ss.queue, &st.queue, srv) {
+            Some(t) => {
+                granted += 1;
+                wake(&t);
+            }
+            None => {
+                ss.conns.release();
+                return granted;
+            }
+        }
+    }
+    granted
 }
 
 #[cfg(test)]

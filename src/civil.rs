@@ -1,5 +1,5 @@
-//! Dates as HAProxy writes them in logs, from Unix milliseconds, without `fmt` or allocation
-//! on the formatting path. Local time uses an offset refreshed at most once a second.
+//! Civil time as HAProxy writes it in logs and certificates: dates from Unix milliseconds, without `fmt`
+//! or allocation on the formatting path. Local time uses an offset refreshed at most once a second.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering::Relaxed};
 

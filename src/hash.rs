@@ -2,7 +2,7 @@
 //!
 //! A hashing algorithm turns the request's key into 32 bits with the configured function
 //! (`sdbm`, `djb2`, `wt6`, `crc32`) and, with the `avalanche` modifier, mixes them with
-//! [`full_hash`]. The function runs where the key is read ([`super::request_hash_with`]); the
+//! [`full_hash`]. The function runs where the key is read (`crate::balance::request_hash_with`); the
 //! modifier runs in the balancer, which knows the backend's `hash-type`, so callers that only
 //! know the algorithm (the TCP accept path) still produce the right key.
 

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use super::{Dest, FACILITIES, Header, LEVELS, Target};
+use crate::log::{Dest, FACILITIES, Header, LEVELS, Target};
 
 /// What a `log` line says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct ProxyLogConf {
     pub global: bool,
     pub kind: LineKind,
     /// Line of the `log-format`/`option` that set `kind` (for post-parse errors).
-    pub kind_line: Option<crate::config::error::Span>,
+    pub kind_line: Option<super::error::Span>,
     pub tag: Option<String>,
     pub dontlognull: bool,
     pub separate_errors: bool,

@@ -1,0 +1,171 @@
+//! The parse types every keyword file fills: a proxy section as written (`ProxyConf`), its
+//! kind, and everything the parser produced (`Parsed`). The dispatcher (`parser`) owns the
+//! sections and hands each keyword file the part it parses.
+
+/// The kind of a proxy section.
+use crate::acl::Condition;
+use crate::config::check::CheckConf;
+use crate::config::error::Span;
+use crate::config::errors::HttpErrorsConf;
+use crate::config::global::GlobalConf;
+use crate::config::http::HttpConf;
+use crate::config::server::ServerConf;
+use crate::hash::HashType;
+use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Kind {
+    /// The section keyword.
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "listen",
+        }
+    }
+
+    /// HAProxy's `proxy_type_str()`: how messages name the proxy.
+    pub fn type_str(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "proxy",
+        }
+    }
+
+    pub fn has_frontend(self) -> bool {
+        matches!(self, Kind::Frontend | Kind::Listen | Kind::Defaults)
+    }
+
+    pub fn has_backend(self) -> bool {
+        matches!(self, Kind::Backend | Kind::Listen | Kind::Defaults)
+    }
+}
+
+/// One proxy or defaults section as written, with inherited values already applied.
+#[derive(Clone, Debug)]
+pub struct ProxyConf {
+    pub kind: Kind,
+    pub name: String,
+    pub span: Span,
+    /// Set when the header was invalid or duplicated: the body is checked, the proxy not built.
+    pub discard: bool,
+    pub mode: Mode,
+    pub maxconn: Option<u32>,
+    pub default_backend: Option<(String, Span)>,
+    /// `use_backend` rules in order: backend name, line, condition.
+    pub use_backends: Vec<(String, Span, Option<Condition>)>,
+    pub balance: Balance,
+    pub timeouts: Timeouts,
+    /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
+    pub inherited_timeouts: Timeouts,
+    pub retries: u32,
+    pub retry_on: crate::model::RetryOn,
+    pub redispatch: Option<i32>,
+    pub allbackups: bool,
+    /// `option idle-close-on-response`: a soft stop leaves idle client connections open
+    /// until their next response (or their timeout).
+    pub idle_close_on_response: bool,
+    /// `cookie NAME ...`: persistence (backend capability).
+    pub cookie: Option<crate::http::cookie::CookieConf>,
+    /// `option persist`: a cookie naming a down server still sends the request there.
+    pub persist: bool,
+    pub splice: SpliceOptions,
+    /// `hash-type`.
+    pub hash_type: HashType,
+    /// `hash-balance-factor` (0: off).
+    pub hash_balance_factor: u32,
+    pub binds: Vec<Bind>,
+    pub servers: Vec<ServerConf>,
+    /// The `default-server` template the next `server` lines start from.
+    pub default_server: ServerConf,
+    /// `fullconn` (0: HAProxy's default, computed from the frontends).
+    pub fullconn: u32,
+    /// For defaults sections: some proxy named it with `from`.
+    pub explicitly_referenced: bool,
+    /// HTTP keywords, ACLs, rules and error pages.
+    pub http: HttpConf,
+    /// Health-check keywords (`option httpchk`, `http-check`).
+    pub check: CheckConf,
+    /// `log`, `log-format`, `log-tag`, `option tcplog|httplog|dontlognull|...`.
+    pub log: crate::config::log::ProxyLogConf,
+    /// `load-server-state-from-file`.
+    pub load_server_state: crate::model::LoadServerState,
+    /// `server-state-file-name` (`None`: the backend's name).
+    pub server_state_file_name: Option<String>,
+}
+
+impl ProxyConf {
+    pub fn new(kind: Kind, name: &str, span: &Span) -> ProxyConf {
+        ProxyConf {
+            kind,
+            name: name.to_string(),
+            span: span.clone(),
+            discard: false,
+            mode: Mode::Tcp,
+            maxconn: None,
+            default_backend: None,
+            use_backends: Vec::new(),
+            balance: Balance::RoundRobin,
+            timeouts: Timeouts::default(),
+            inherited_timeouts: Timeouts::default(),
+            retries: 3,
+            retry_on: crate::model::RetryOn::default(),
+            redispatch: None,
+            allbackups: false,
+            idle_close_on_response: false,
+            cookie: None,
+            persist: false,
+            splice: SpliceOptions::default(),
+            hash_type: HashType::default(),
+            hash_balance_factor: 0,
+            binds: Vec::new(),
+            servers: Vec::new(),
+            default_server: ServerConf::template(),
+            fullconn: 0,
+            explicitly_referenced: false,
+            http: HttpConf::default(),
+            check: CheckConf::default(),
+            log: Default::default(),
+            load_server_state: crate::model::LoadServerState::None,
+            server_state_file_name: None,
+        }
+    }
+
+    /// A new section that inherits everything `self` (a defaults section) carries.
+    pub fn derive(&self, kind: Kind, name: &str, span: &Span) -> ProxyConf {
+        ProxyConf {
+            kind,
+            name: name.to_string(),
+            span: span.clone(),
+            discard: false,
+            inherited_timeouts: self.timeouts,
+            binds: Vec::new(),
+            servers: Vec::new(),
+            use_backends: Vec::new(),
+            explicitly_referenced: false,
+            http: self.http.inherited(),
+            check: self.check.inherited(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Everything the parser produced, before cross-checks.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub global: GlobalConf,
+    /// Frontends, backends and listens in declaration order.
+    pub proxies: Vec<ProxyConf>,
+    /// `http-errors` sections.
+    pub http_errors: Vec<HttpErrorsConf>,
+}

@@ -1,0 +1,70 @@
+//! What a connection may use while it runs: everything of its reactor but the slab. The
+//! reactor builds one per call into a state machine (`reactor::Core::ctx`).
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use mio::Registry;
+
+use crate::balance::Balancer;
+use crate::conn::idle::IdlePool;
+use crate::conn::pump::Pools;
+use crate::log::sink::LogBuf;
+use crate::model::{BackendId, FrontendId, Timeouts};
+use crate::server::SharedState;
+use crate::timer::{Owner, TimerWheel};
+
+/// What a connection may use while it runs: everything of the reactor but the slab.
+pub struct Ctx<'a> {
+    pub registry: &'a Registry,
+    pub timers: &'a mut TimerWheel,
+    pub pools: &'a mut Pools,
+    pub shared: &'a SharedState,
+    pub balancers: &'a mut [Balancer],
+    pub now: Instant,
+    /// The connection being run.
+    pub owner: Owner,
+    /// Connections waiting for a buffer.
+    pub starved: &'a mut VecDeque<Owner>,
+    /// Connections that stopped on their budget and must run again next turn.
+    pub runnable: &'a mut Vec<Owner>,
+    /// Idle server connections kept for reuse.
+    pub idle: &'a mut IdlePool,
+    /// This reactor's index (queued streams are woken through it).
+    pub reactor: usize,
+    pub debug: bool,
+    pub stream_id: u64,
+    /// This reactor's log lines, handed to the logger thread at the end of the turn.
+    pub log: &'a mut LogBuf,
+    /// This reactor's latency histograms (stats), recorded at each stream's end.
+    pub latency: &'a mut crate::server::latency::LatencyRecorder,
+    /// Where PROXY headers are peeked (`tune.bufsize` bytes, like HAProxy's buffer).
+    pub handshake_buf: &'a mut [u8],
+}
+
+impl Ctx<'_> {
+    pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
+        self.shared
+            .model
+            .frontends
+            .get(fe.0 as usize)
+            .map(|f| f.timeouts)
+            .unwrap_or_default()
+    }
+
+    pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
+        self.shared
+            .model
+            .backends
+            .get(be.0 as usize)
+            .map(|b| b.timeouts)
+            .unwrap_or_default()
+    }
+
+    /// `-d` mode: one line per event on stderr. Formatting happens only when enabled.
+    pub fn debug_event(&self, args: std::fmt::Arguments<'_>) {
+        if self.debug {
+            eprintln!("{:08x}:{}", self.stream_id, args);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The names the model gives its parts (indexes into its tables) and where a configuration
+//! item came from. A leaf: rule types and queues below the model name backends and servers.
+
+/// Index of a backend in `Model::backends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendId(pub u32);
+
+/// Index of a frontend in `Model::frontends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrontendId(pub u32);
+
+/// Index of a server inside its backend's `Backend::servers`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerId(pub u32);
+
+/// Where a configuration item came from, for messages printed at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub file: String,
+    pub line: u32,
+}
