@@ -8,10 +8,9 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::Readiness;
+use super::Peer;
 use super::pump::{Fault, Pools, Pump, Via};
 use crate::model::Timeouts;
-use crate::net::Sock;
 use crate::sys::socket;
 use crate::term::{Cause, Stage, Termination};
 
@@ -49,17 +48,24 @@ impl Duplex {
 
     /// Moves bytes both ways. An error on one socket aborts the stream: the other socket is set
     /// to close with a RST so the reset propagates, as HAProxy does.
-    #[allow(clippy::too_many_arguments)] // both sockets with their readiness, plus context
     pub fn run(
         &mut self,
-        client: &mut Sock,
-        cr: &mut Readiness,
-        server: &mut Sock,
-        sr: &mut Readiness,
+        client: &mut Peer,
+        server: &mut Peer,
         pools: &mut Pools,
         timeouts: (&Timeouts, &Timeouts),
         now: Instant,
     ) -> Result<Progress, (Termination, io::Error)> {
+        let (
+            Peer {
+                sock: client,
+                ready: cr,
+            },
+            Peer {
+                sock: server,
+                ready: sr,
+            },
+        ) = (client, server);
         let req = self.request.run(client, cr, server, sr, pools);
         let res = self.response.run(server, sr, client, cr, pools);
         let (req, res) = match (req, res) {

@@ -14,6 +14,24 @@ pub mod tcp;
 
 pub use ctx::Ctx;
 
+/// One socket of a stream with its readiness: what the state machines read and write through
+/// (the client of a TCP or HTTP stream, a server connection, both ends of a tunnel).
+#[derive(Debug)]
+pub struct Peer {
+    pub sock: crate::net::Sock,
+    pub ready: Readiness,
+}
+
+impl Peer {
+    /// A socket not yet heard from.
+    pub fn new(sock: crate::net::Sock) -> Peer {
+        Peer {
+            sock,
+            ready: Readiness::default(),
+        }
+    }
+}
+
 /// Edge-triggered readiness bookkeeping for one socket: set by events, cleared by WouldBlock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Readiness {

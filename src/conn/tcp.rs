@@ -12,7 +12,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::Readiness;
+use super::Peer;
 use super::connect::{Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::logline::{self, StreamLog};
@@ -40,18 +40,18 @@ enum Phase {
         deadline: Option<Instant>,
     },
     Connecting {
-        server: Sock,
+        server: Peer,
         deadline: Option<Instant>,
     },
     /// Connected to a `send-proxy` server: its PROXY header goes out before any client byte
     /// (still under `timeout connect`, as HAProxy sends it within the connection setup).
     Proxying {
-        server: Sock,
+        server: Peer,
         line: Line,
         deadline: Option<Instant>,
     },
     Forwarding {
-        server: Sock,
+        server: Peer,
         duplex: Duplex,
     },
     /// Transient placeholder while moving between phases.
@@ -84,9 +84,7 @@ impl Entry {
 #[derive(Debug)]
 pub struct Tunnel {
     pub entry: Entry,
-    client: Sock,
-    client_ready: Readiness,
-    server_ready: Readiness,
+    client: Peer,
     phase: Phase,
     connector: Connector,
     via_request: Via,
@@ -121,9 +119,7 @@ impl Tunnel {
         Tunnel {
             connector: Connector::new(entry.backend, entry.key, entry.local_port, retries),
             entry,
-            client,
-            client_ready: Readiness::default(),
-            server_ready: Readiness::default(),
+            client: Peer::new(client),
             phase: Phase::Gone,
             via_request,
             via_response,
@@ -137,6 +133,7 @@ impl Tunnel {
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if let Err(e) = self
             .client
+            .sock
             .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
         {
             ctx.debug_event(format_args!("cannot register client socket: {e}"));
@@ -154,22 +151,27 @@ impl Tunnel {
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
             Side::Client => {
-                self.client_ready.absorb(ev);
+                self.client.ready.absorb(ev);
                 // TLS records held back by a full socket leave on its next writable event.
-                if self.client_ready.writable && self.client.tls_pending() {
-                    let _ = self.client.flush_tls();
+                if self.client.ready.writable && self.client.sock.tls_pending() {
+                    let _ = self.client.sock.flush_tls();
                 }
             }
-            Side::Server => {
-                self.server_ready.absorb(ev);
-                if let Phase::Forwarding { server, .. } = &mut self.phase {
-                    if let Sock::Tls(_) = server {
+            Side::Server => match &mut self.phase {
+                Phase::Connecting { server, .. } | Phase::Proxying { server, .. } => {
+                    server.ready.absorb(ev);
+                }
+                Phase::Forwarding { server, .. } => {
+                    server.ready.absorb(ev);
+                    if let Sock::Tls(_) = server.sock {
                         // The handshake to a TLS server moves on reads as well as writes.
-                        self.server_ready.writable = true;
-                        let _ = server.flush_tls();
+                        server.ready.writable = true;
+                        let _ = server.sock.flush_tls();
                     }
                 }
-            }
+                // No server socket: a stale event of one already closed.
+                Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => {}
+            },
         }
         self.advance(ctx)
     }
@@ -205,23 +207,23 @@ impl Tunnel {
             // As HAProxy does: the poller's flags tell how a connect ended (EPOLLERR: failed,
             // EPOLLOUT: connected), no getsockopt on the success path.
             Phase::Connecting { server, .. } => {
-                if self.server_ready.error {
+                if server.ready.error {
                     if ctx.debug {
-                        let err = server.take_error().ok().flatten();
+                        let err = server.sock.take_error().ok().flatten();
                         ctx.debug_event(format_args!("connect failed: {err:?}"));
                     }
                     self.connect_failed(ctx, Failure::Error)
-                } else if self.server_ready.writable {
+                } else if server.ready.writable {
                     self.connected(ctx)
                 } else {
                     Step::Continue
                 }
             }
             Phase::Proxying { server, line, .. } => {
-                if !self.server_ready.writable {
+                if !server.ready.writable {
                     return Step::Continue;
                 }
-                match server.write(line.pending()) {
+                match server.sock.write(line.pending()) {
                     Ok(n) => {
                         line.consume(n);
                         if !line.is_sent() {
@@ -229,7 +231,7 @@ impl Tunnel {
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.server_ready.writable = false;
+                        server.ready.writable = false;
                         return Step::Continue;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
@@ -256,15 +258,7 @@ impl Tunnel {
             Phase::Forwarding { server, duplex } => {
                 let fe_t = ctx.frontend_timeouts(self.entry.frontend);
                 let be_t = ctx.backend_timeouts(self.entry.backend);
-                match duplex.run(
-                    &mut self.client,
-                    &mut self.client_ready,
-                    server,
-                    &mut self.server_ready,
-                    ctx.pools,
-                    (&fe_t, &be_t),
-                    ctx.now,
-                ) {
+                match duplex.run(&mut self.client, server, ctx.pools, (&fe_t, &be_t), ctx.now) {
                     Ok(Progress::Done) => Step::Close(Termination::NORMAL),
                     Ok(Progress::Open { more, starved }) => {
                         if starved {
@@ -297,7 +291,7 @@ impl Tunnel {
         if let Phase::Connecting { mut server, .. } | Phase::Proxying { mut server, .. } =
             std::mem::replace(&mut self.phase, Phase::Gone)
         {
-            server.deregister(ctx.registry);
+            server.sock.deregister(ctx.registry);
         }
         let outcome = self
             .connector
@@ -309,9 +303,8 @@ impl Tunnel {
     fn settle(&mut self, ctx: &mut Ctx<'_>, outcome: Outcome) -> Step {
         match outcome {
             Outcome::Pending { sock, deadline } => {
-                self.server_ready = Readiness::default();
                 self.phase = Phase::Connecting {
-                    server: sock,
+                    server: Peer::new(sock),
                     deadline,
                 };
                 self.rearm(ctx)
@@ -353,9 +346,9 @@ impl Tunnel {
     }
 
     /// Starts forwarding both ways (after the connect, and the PROXY header if any).
-    fn forward(&mut self, ctx: &mut Ctx<'_>, server: Sock) -> Step {
+    fn forward(&mut self, ctx: &mut Ctx<'_>, server: Peer) -> Step {
         // TLS on either side: copy, never splice.
-        let tls = matches!(server, Sock::Tls(_)) || matches!(self.client, Sock::Tls(_));
+        let tls = matches!(server.sock, Sock::Tls(_)) || matches!(self.client.sock, Sock::Tls(_));
         let mut duplex = if tls {
             Duplex::new(Via::Copy, Via::Copy)
         } else {
@@ -393,9 +386,9 @@ impl Tunnel {
     /// the server slot and accounts the bytes. Frontend/global slots are the reactor's.
     pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // A TLS bind whose handshake never finished: counted and logged as HAProxy does.
-        let tls_error = if self.client.tls_failed() {
+        let tls_error = if self.client.sock.tls_failed() {
             Some(("SSL handshake failure", false))
-        } else if self.client.tls_handshaking() {
+        } else if self.client.sock.tls_handshaking() {
             Some(if term.cause == crate::term::Cause::ClientTimeout {
                 ("Timeout during SSL handshake", false)
             } else {
@@ -417,19 +410,19 @@ impl Tunnel {
                 silent,
             );
         }
-        self.client.tls_close();
-        self.client.deregister(ctx.registry);
+        self.client.sock.tls_close();
+        self.client.sock.deregister(ctx.registry);
         let (mut bytes_in, mut bytes_out) = (0, 0);
         match std::mem::replace(&mut self.phase, Phase::Gone) {
             Phase::Forwarding {
                 mut server,
                 mut duplex,
             } => {
-                server.deregister(ctx.registry);
+                server.sock.deregister(ctx.registry);
                 (bytes_in, bytes_out) = duplex.release(ctx.pools);
             }
             Phase::Connecting { mut server, .. } | Phase::Proxying { mut server, .. } => {
-                server.deregister(ctx.registry)
+                server.sock.deregister(ctx.registry)
             }
             Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => {}
         }

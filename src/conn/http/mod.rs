@@ -31,12 +31,12 @@ mod response;
 mod retry;
 mod upstream;
 
-use super::Readiness;
 use super::connect::{Assign, Connector, Failure, Outcome};
 use super::duplex::{Duplex, Progress};
 use super::idle::{Eligible, IdleConn};
 use super::logline::{self, StreamLog};
 use super::pump::{Pump, Via};
+use super::{Peer, Readiness};
 use crate::balance::PickKey;
 use crate::buffer::Buffer;
 use crate::http::body::BodyState;
@@ -48,8 +48,9 @@ use crate::http::{
 };
 use crate::log::record::Marks;
 use crate::net::Sock;
-use crate::rules::HeaderEdits;
+use crate::rules::{HeaderEdits, HeaderFate};
 use crate::term::{Cause, Side, Stage, Step, Termination};
+use persist::LineOut;
 
 use crate::conn::Ctx;
 use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
@@ -58,8 +59,7 @@ use crate::token;
 /// A server connection serving this client's current (or last) request.
 #[derive(Debug)]
 struct Upstream {
-    sock: Sock,
-    ready: Readiness,
+    peer: Peer,
     backend: BackendId,
     server: ServerId,
     /// Connect completed (or taken from the idle pool).
@@ -115,8 +115,13 @@ struct Exchange {
     req_kept: usize,
     /// Written body bytes are kept (`req_kept`) rather than dropped.
     keep_body: bool,
+    /// `timeout server`: the response must progress before this.
+    server_deadline: Option<Instant>,
 }
 
+/// Where the connection is, and what it owns there: the exchange of the current request and
+/// the server connection serving it (`up`) live in the phases that have them. Between requests
+/// a server connection kept from the last response is the connection's (`HttpConn::kept`).
 #[derive(Debug)]
 enum Phase {
     /// Waiting for a request head. `deadline`: `timeout http-request` (or keep-alive while idle).
@@ -132,10 +137,7 @@ enum Phase {
         at_least: u64,
     },
     /// Waiting before retrying the same server.
-    TurnAround {
-        until: Instant,
-        exchange: Exchange,
-    },
+    TurnAround { until: Instant, exchange: Exchange },
     /// In the backend's queue until a server slot is granted (then `start_server` again) or
     /// `timeout queue` passes (503, `sQ`).
     Queued {
@@ -146,16 +148,16 @@ enum Phase {
     Connecting {
         deadline: Option<Instant>,
         exchange: Exchange,
+        up: Upstream,
     },
-    Exchange(Exchange),
+    /// The request and its response flow between the client and `up`.
+    Exchange { ex: Exchange, up: Upstream },
     /// Writing a response Ravelin generated (in `out`), then closing or waiting for the next
     /// request.
-    Reply {
-        close: bool,
-        term: Termination,
-    },
+    Reply { close: bool, term: Termination },
     /// After a 101 or a successful CONNECT: raw bytes both ways.
-    Tunnel(Duplex),
+    Tunnel { duplex: Duplex, up: Upstream },
+    /// Transient, while moving between phases (and after teardown).
     Gone,
 }
 
@@ -179,45 +181,69 @@ impl Origin {
     }
 }
 
+/// The client side of the connection: its socket, what it sent that is not forwarded yet and
+/// what it is sent. One per connection, whatever the number of requests it carries.
 #[derive(Debug)]
-pub struct HttpConn {
-    pub origin: Origin,
-    client: Sock,
-    cready: Readiness,
-    client_eof: bool,
+struct ClientSide {
+    peer: Peer,
+    /// The client sent its FIN.
+    eof: bool,
     /// Bytes from the client not yet forwarded: request heads, bodies, pipelined requests.
     req: Option<Buffer>,
     /// Bytes for the client written before any response body: heads and generated responses.
     out: Option<Buffer>,
-    /// The rewritten request head (kept until the response starts, for a replay).
-    head_out: Option<Buffer>,
+    /// A generated response too large for one buffer (the stats page), written after `out`;
+    /// with the offset already sent.
+    long_out: Option<(Vec<u8>, usize)>,
+    /// The last write to the client was sent with `MSG_MORE`: push it if nothing follows.
+    corked: bool,
+    /// Bytes read from / written to the client not yet added to the stats counters
+    /// (`flush_bytes`).
+    bytes_in: u64,
+    bytes_out: u64,
+    /// What the client's TLS handshake agreed, once it is done (`ssl_fc*`); `None` in clear.
+    tls: Option<Box<crate::tls::TlsInfo>>,
+    /// `timeout client` while a request is served.
+    deadline: Option<Instant>,
+}
+
+impl ClientSide {
+    /// Sends what a write with `MSG_MORE` left held in the kernel.
+    fn uncork(&mut self) {
+        if self.corked {
+            self.peer.sock.push();
+            self.corked = false;
+        }
+    }
+
+    /// Gives an empty request buffer back to the pool.
+    fn release_empty_req(&mut self, pools: &mut super::pump::Pools) {
+        if self.req.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.req.take() {
+                pools.bufs.put(b);
+            }
+        }
+    }
+
+    /// The received bytes (empty when no buffer is held).
+    fn pending(&self) -> &[u8] {
+        self.req.as_ref().map_or(&[][..], |b| b.pending())
+    }
+}
+
+/// One request and its response, from the request's first byte to its log line: the parsed
+/// heads, the rewritten request head, the rules' header edits, persistence, and what the log
+/// line reports. Reset for each request; its buffers keep their capacity.
+#[derive(Debug)]
+struct Txn {
     head: RequestHead,
     rhead: ResponseHead,
+    /// The rewritten request head (kept until the response starts, for a replay).
+    head_out: Option<Buffer>,
     /// Header edits of the rules for the current message (reused).
     edits: HeaderEdits,
     /// Cookie persistence of the current exchange.
     persist: persist::Persist,
-    connector: Connector,
-    up: Option<Upstream>,
-    /// Slot of this stream's server connection in the reactor's `IdlePool` (its poll token):
-    /// reserved for a new connection, taken with an idle one, handed back when parking.
-    sconn: Option<usize>,
-    phase: Phase,
-    /// The last write to the client was sent with `MSG_MORE`: push it if nothing follows.
-    corked: bool,
-    /// Requests received on this connection.
-    requests: u32,
-    /// The current request was routed to `connector.backend` (its rules apply to replies).
-    routed: bool,
-    /// The current request's body wait is over (the request is being routed again after it).
-    body_waited: bool,
-    /// Ravelin answered the current request's `Expect: 100-continue` itself (while waiting for
-    /// the body), so the header is not forwarded.
-    continue_sent: bool,
-    client_deadline: Option<Instant>,
-    server_deadline: Option<Instant>,
-    armed: Option<Instant>,
-    pub accepted: Instant,
     /// The current request's instants and counts for its log line.
     marks: Marks,
     /// The current request line, kept for the log (only when the frontend logs).
@@ -229,15 +255,67 @@ pub struct HttpConn {
     uid: Vec<u8>,
     /// `%rt`: the frontend's request count when this request arrived.
     req_counter: u64,
-    /// Bytes read from / written to the client not yet added to the stats counters
-    /// (`flush_bytes`).
-    bytes_in: u64,
-    bytes_out: u64,
-    /// A generated response too large for one buffer (the stats page), written after `out`;
-    /// with the offset already sent.
-    long_out: Option<(Vec<u8>, usize)>,
-    /// What the client's TLS handshake agreed, once it is done (`ssl_fc*`); `None` in clear.
-    tls: Option<Box<crate::tls::TlsInfo>>,
+    /// The current request was routed to `connector.backend` (its rules apply to replies).
+    routed: bool,
+    /// The current request's body wait is over (the request is being routed again after it).
+    body_waited: bool,
+    /// Ravelin answered the current request's `Expect: 100-continue` itself (while waiting for
+    /// the body), so the header is not forwarded.
+    continue_sent: bool,
+}
+
+impl Txn {
+    fn new(marks: Marks) -> Txn {
+        Txn {
+            head: RequestHead::default(),
+            rhead: ResponseHead::default(),
+            head_out: None,
+            edits: HeaderEdits::new(),
+            persist: persist::Persist::default(),
+            marks,
+            req_line: Vec::new(),
+            cap_req: Vec::new(),
+            cap_res: Vec::new(),
+            uid: Vec::new(),
+            req_counter: 0,
+            routed: false,
+            body_waited: false,
+            continue_sent: false,
+        }
+    }
+
+    /// Ready for the next request on the connection (at `now`).
+    fn next(&mut self, now: Instant) {
+        self.body_waited = false;
+        self.continue_sent = false;
+        self.routed = false;
+        self.marks.next(now);
+        self.req_line.clear();
+        self.uid.clear();
+        self.cap_req.iter_mut().for_each(Vec::clear);
+        self.cap_res.iter_mut().for_each(Vec::clear);
+    }
+}
+
+/// An HTTP/1.1 client connection: its client side, the transaction of its current request,
+/// and the phase that request is in (which owns the server connection serving it).
+#[derive(Debug)]
+pub struct HttpConn {
+    pub origin: Origin,
+    pub accepted: Instant,
+    client: ClientSide,
+    txn: Txn,
+    connector: Connector,
+    /// The server connection kept after the last response, for this client's next request
+    /// (`http-reuse never`, a private connection, or one not yet parked).
+    kept: Option<Upstream>,
+    /// Slot of this stream's server connection in the reactor's `IdlePool` (its poll token):
+    /// reserved for a new connection, taken with an idle one, handed back when parking.
+    sconn: Option<usize>,
+    phase: Phase,
+    /// Requests received on this connection.
+    requests: u32,
+    armed: Option<Instant>,
 }
 
 /// Hop-by-hop headers never forwarded as they are (RFC 9110 §7.6.1); `connection` is rebuilt.
@@ -325,48 +403,37 @@ impl HttpConn {
     ) -> HttpConn {
         HttpConn {
             origin,
-            client,
-            cready: Readiness::default(),
-            client_eof: false,
-            req: None,
-            out: None,
-            head_out: None,
-            head: RequestHead::default(),
-            rhead: ResponseHead::default(),
-            edits: HeaderEdits::new(),
-            persist: persist::Persist::default(),
+            accepted,
+            client: ClientSide {
+                peer: Peer::new(client),
+                eof: false,
+                req: None,
+                out: None,
+                long_out: None,
+                corked: false,
+                bytes_in: 0,
+                bytes_out: 0,
+                tls: None,
+                deadline: None,
+            },
+            txn: Txn::new(Marks::after_handshake(accepted, now)),
             connector: Connector::new(backend, PickKey::default(), origin.dst.port(), 0),
-            up: None,
+            kept: None,
             sconn: None,
             phase: Phase::Head {
                 deadline: None,
                 idle: false,
             },
-            corked: false,
             requests: 0,
-            routed: false,
-            body_waited: false,
-            continue_sent: false,
-            client_deadline: None,
-            server_deadline: None,
             armed: None,
-            accepted,
-            marks: Marks::after_handshake(accepted, now),
-            req_line: Vec::new(),
-            cap_req: Vec::new(),
-            cap_res: Vec::new(),
-            uid: Vec::new(),
-            req_counter: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            long_out: None,
-            tls: None,
         }
     }
 
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if self
             .client
+            .peer
+            .sock
             .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
             .is_err()
         {
@@ -381,30 +448,30 @@ impl HttpConn {
         };
         // Clients usually send at once after connecting: read now rather than after a first
         // `epoll_wait` (a miss costs one EAGAIN read), as HAProxy does.
-        self.cready.readable = true;
+        self.client.peer.ready.readable = true;
         self.drive(ctx)
     }
 
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
             Side::Client => {
-                self.cready.absorb(ev);
+                self.client.peer.ready.absorb(ev);
                 // TLS records held back by a full socket leave on its next writable event.
-                if self.cready.writable && self.client.tls_pending() {
-                    if let Err(e) = self.client.flush_tls() {
+                if self.client.peer.ready.writable && self.client.peer.sock.tls_pending() {
+                    if let Err(e) = self.client.peer.sock.flush_tls() {
                         return self.client_failed(ctx, e);
                     }
                 }
             }
             Side::Server => {
-                if let Some(up) = &mut self.up {
-                    up.ready.absorb(ev);
-                    if let Sock::Tls(_) = up.sock {
+                if let Some(up) = self.upstream_mut() {
+                    up.peer.ready.absorb(ev);
+                    if let Sock::Tls(_) = up.peer.sock {
                         // A TLS handshake to the server moves on reads as well as writes: the
                         // request write retries on any event (a write that cannot go on
                         // returns WouldBlock again), and held records leave.
-                        up.ready.writable = true;
-                        if let Err(e) = up.sock.flush_tls() {
+                        up.peer.ready.writable = true;
+                        if let Err(e) = up.peer.sock.flush_tls() {
                             ctx.debug_event(format_args!("server TLS flush failed: {e}"));
                         }
                     }
@@ -418,7 +485,7 @@ impl HttpConn {
     /// be in the socket without its edge handled yet) and closes if none came.
     pub fn on_soft_stop(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if let Phase::Head { idle: true, .. } = self.phase {
-            self.cready.readable = true;
+            self.client.peer.ready.readable = true;
         }
         self.drive(ctx)
     }
@@ -434,11 +501,13 @@ impl HttpConn {
         let now = ctx.now;
         let due = |d: &Option<Instant>| d.is_some_and(|d| d <= now);
         match &self.phase {
-            Phase::Head { deadline, .. } if due(deadline) && self.client.tls_handshaking() => {
+            Phase::Head { deadline, .. }
+                if due(deadline) && self.client.peer.sock.tls_handshaking() =>
+            {
                 return self.tls_failed(ctx, "Timeout during SSL handshake");
             }
             Phase::Head { deadline, idle } if due(deadline) => {
-                let idle = *idle && self.req.as_ref().is_none_or(|b| b.is_empty());
+                let idle = *idle && self.client.req.as_ref().is_none_or(|b| b.is_empty());
                 if idle {
                     // `timeout http-keep-alive` between requests: close silently.
                     return Step::Close(Termination::new(Cause::ClientTimeout, Stage::End));
@@ -458,18 +527,20 @@ impl HttpConn {
                     Termination::new(Cause::ClientTimeout, Stage::Request),
                 );
             }
-            Phase::TurnAround { until, .. } if *until <= now => return self.connect_current(ctx),
-            Phase::Queued { deadline, .. } if due(deadline) => return self.connect_current(ctx),
+            Phase::TurnAround { until, .. } if *until <= now => {
+                return self.connect_from_phase(ctx);
+            }
+            Phase::Queued { deadline, .. } if due(deadline) => return self.connect_from_phase(ctx),
             Phase::Connecting { deadline, .. } if due(deadline) => {
                 return self.connect_failed(ctx, Failure::Timeout);
             }
-            Phase::Tunnel(d) => {
-                if let Some(t) = d.expired(now) {
+            Phase::Tunnel { duplex, .. } => {
+                if let Some(t) = duplex.expired(now) {
                     return Step::Close(t);
                 }
             }
-            Phase::Exchange(ex) => {
-                if due(&self.server_deadline) {
+            Phase::Exchange { ex, .. } => {
+                if due(&ex.server_deadline) {
                     let nothing = !ex.response_started;
                     if !self.out_started() {
                         // No response head within `timeout server`: with no byte at all,
@@ -481,7 +552,6 @@ impl HttpConn {
                                 return step;
                             }
                         }
-                        self.drop_upstream(ctx, true);
                         return self.reply_error(
                             ctx,
                             504,
@@ -490,14 +560,21 @@ impl HttpConn {
                     }
                     return Step::Close(Termination::new(Cause::ServerTimeout, Stage::Data));
                 }
-                if due(&self.client_deadline) {
+                if due(&self.client.deadline) {
                     return Step::Close(Termination::new(Cause::ClientTimeout, self.stage()));
                 }
             }
-            Phase::Reply { .. } if due(&self.client_deadline) => {
+            Phase::Reply { .. } if due(&self.client.deadline) => {
                 return Step::Close(Termination::new(Cause::ClientTimeout, Stage::Data));
             }
-            _ => {}
+            // Not due yet (a timer armed for an earlier deadline, or one that moved later).
+            Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::TurnAround { .. }
+            | Phase::Queued { .. }
+            | Phase::Connecting { .. }
+            | Phase::Reply { .. }
+            | Phase::Gone => {}
         }
         self.drive(ctx)
     }
@@ -528,9 +605,9 @@ impl HttpConn {
     /// to a point in the window (it then closes as on `timeout http-keep-alive`).
     fn idle_while_stopping(&mut self, ctx: &Ctx<'_>) -> bool {
         let idle = matches!(self.phase, Phase::Head { idle: true, .. })
-            && !self.cready.readable
-            && self.req.as_ref().is_none_or(|b| b.is_empty())
-            && self.out.is_none();
+            && !self.client.peer.ready.readable
+            && self.client.req.as_ref().is_none_or(|b| b.is_empty())
+            && self.client.out.is_none();
         if !idle
             || !ctx
                 .shared
@@ -585,7 +662,7 @@ impl HttpConn {
 
     /// One round of work; `Ok(true)` if something moved.
     fn step(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        if let Phase::Tunnel(_) = self.phase {
+        if let Phase::Tunnel { .. } = self.phase {
             return self.run_tunnel(ctx).map(|()| false);
         }
         let mut progress = self.flush_out(ctx)?;
@@ -593,9 +670,9 @@ impl HttpConn {
             Phase::Head { .. } => {
                 // A kept server connection that speaks or closes while idle is useless.
                 if self
-                    .up
+                    .kept
                     .as_ref()
-                    .is_some_and(|u| u.ready.readable || u.ready.error)
+                    .is_some_and(|u| u.peer.ready.readable || u.peer.ready.error)
                 {
                     self.drop_upstream(ctx, false);
                 }
@@ -605,8 +682,8 @@ impl HttpConn {
             Phase::WaitBody { at_least, .. } => {
                 let at_least = *at_least;
                 progress |= self.read_client(ctx)?;
-                if self.body_ready(at_least) || self.client_eof {
-                    self.body_waited = true;
+                if self.body_ready(at_least) || self.client.eof {
+                    self.txn.body_waited = true;
                     self.phase = Phase::Head {
                         deadline: None,
                         idle: false,
@@ -628,7 +705,7 @@ impl HttpConn {
                 // for a connection is not served (HAProxy's `CC`).
                 if self.abortonclose(ctx) {
                     progress |= self.read_client(ctx)?;
-                    if self.client_eof {
+                    if self.client.eof {
                         self.drop_upstream(ctx, true);
                         return Err(Step::Close(Termination::new(
                             Cause::ClientAbort,
@@ -640,7 +717,7 @@ impl HttpConn {
                     progress |= self.check_connect(ctx)?;
                 }
             }
-            Phase::Exchange(_) => {
+            Phase::Exchange { .. } => {
                 progress |= self.read_client(ctx)?;
                 progress |= self.send_request(ctx)?;
                 progress |= self.read_server(ctx)?;
@@ -649,7 +726,10 @@ impl HttpConn {
                 progress |= self.maybe_finish(ctx)?;
             }
             Phase::Reply { close, term } => {
-                if self.out.is_none() && self.long_out.is_none() && !self.client.tls_pending() {
+                if self.client.out.is_none()
+                    && self.client.long_out.is_none()
+                    && !self.client.peer.sock.tls_pending()
+                {
                     let (close, term) = (*close, *term);
                     self.log_request(ctx, term);
                     if close {
@@ -659,7 +739,7 @@ impl HttpConn {
                     progress = true;
                 }
             }
-            Phase::Tunnel(_) | Phase::Gone => {}
+            Phase::Tunnel { .. } | Phase::Gone => {}
         }
         Ok(progress)
     }
@@ -668,19 +748,19 @@ impl HttpConn {
 
     /// Reads from the client into `req` while there is room.
     fn read_client(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        if !self.cready.readable || self.client_eof {
+        if !self.client.peer.ready.readable || self.client.eof {
             return Ok(false);
         }
-        if self.req.is_none() {
+        if self.client.req.is_none() {
             match ctx.pools.bufs.get() {
-                Some(b) => self.req = Some(b),
+                Some(b) => self.client.req = Some(b),
                 None => {
                     ctx.starved.push_back(ctx.owner);
                     return Ok(false);
                 }
             }
         }
-        let Some(buf) = self.req.as_mut() else {
+        let Some(buf) = self.client.req.as_mut() else {
             return Ok(false);
         };
         let spare = buf.spare();
@@ -688,36 +768,36 @@ impl HttpConn {
         if room == 0 {
             return Ok(false);
         }
-        match self.client.read(spare) {
-            Ok(0) if self.client.tls_handshaking() => {
+        match self.client.peer.sock.read(spare) {
+            Ok(0) if self.client.peer.sock.tls_handshaking() => {
                 Err(self.tls_failed(ctx, "Connection closed during SSL handshake"))
             }
             Ok(0) => {
-                self.client_eof = true;
+                self.client.eof = true;
                 Ok(true)
             }
             Ok(n) => {
                 buf.filled(n);
-                self.bytes_in += n as u64;
-                self.cready.after_read(n, room);
-                self.marks.bytes_in += n as u64;
+                self.client.bytes_in += n as u64;
+                self.client.peer.ready.after_read(n, room);
+                self.txn.marks.bytes_in += n as u64;
                 if let Phase::Head { .. } = self.phase {
-                    self.marks.first_byte(ctx.now);
+                    self.txn.marks.first_byte(ctx.now);
                 }
                 self.touch_client(ctx);
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.cready.readable = false;
-                self.release_empty_req(ctx);
+                self.client.peer.ready.readable = false;
+                self.client.release_empty_req(ctx.pools);
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(_) if self.client.tls_failed() => {
+            Err(_) if self.client.peer.sock.tls_failed() => {
                 Err(self.tls_failed(ctx, "SSL handshake failure"))
             }
             // HAProxy counts and logs a connection that ends during the handshake too.
-            Err(_) if self.client.tls_handshaking() => {
+            Err(_) if self.client.peer.sock.tls_handshaking() => {
                 Err(self.tls_failed(ctx, "Connection error during SSL handshake"))
             }
             Err(e) => Err(self.client_failed(ctx, e)),
@@ -733,7 +813,7 @@ impl HttpConn {
             f.ssl_failed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        self.marks.pending = false;
+        self.txn.marks.pending = false;
         // The client sent nothing: `option dontlognull` keeps it out of the logs.
         let silent = msg.starts_with("Connection closed");
         let src = self.origin.inet.then_some(self.origin.src);
@@ -741,7 +821,7 @@ impl HttpConn {
             ctx,
             (fe, self.origin.bind),
             src,
-            self.marks.start,
+            self.txn.marks.start,
             msg,
             silent,
         );
@@ -750,8 +830,8 @@ impl HttpConn {
 
     fn client_failed(&mut self, ctx: &mut Ctx<'_>, e: io::Error) -> Step {
         ctx.debug_event(format_args!("client failed: {e}"));
-        if let Some(up) = &self.up {
-            let _ = crate::sys::socket::set_abortive_close(&up.sock);
+        if let Some(up) = self.upstream_mut() {
+            let _ = crate::sys::socket::set_abortive_close(&up.peer.sock);
         }
         Step::Close(Termination::new(Cause::ClientAbort, self.stage()))
     }
@@ -762,44 +842,54 @@ impl HttpConn {
             Phase::Head { .. } | Phase::WaitBody { .. } => Stage::Request,
             Phase::Queued { .. } => Stage::Queue,
             Phase::Connecting { .. } | Phase::TurnAround { .. } => Stage::Connect,
-            Phase::Exchange(ex) if matches!(ex.response, Response::Head) => Stage::Headers,
-            _ => Stage::Data,
+            Phase::Exchange { ex, .. } if matches!(ex.response, Response::Head) => Stage::Headers,
+            Phase::Exchange { .. } | Phase::Reply { .. } | Phase::Tunnel { .. } | Phase::Gone => {
+                Stage::Data
+            }
         }
     }
 
-    fn release_empty_req(&mut self, ctx: &mut Ctx<'_>) {
-        if self.req.as_ref().is_some_and(|b| b.is_empty()) {
-            if let Some(b) = self.req.take() {
-                ctx.pools.bufs.put(b);
-            }
+    /// The server connection this stream holds now: the one of its phase, or the one kept
+    /// from the last response (never both: a request takes the kept one before connecting).
+    fn upstream_mut(&mut self) -> Option<&mut Upstream> {
+        match &mut self.phase {
+            Phase::Connecting { up, .. }
+            | Phase::Exchange { up, .. }
+            | Phase::Tunnel { up, .. } => Some(up),
+            Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::TurnAround { .. }
+            | Phase::Queued { .. }
+            | Phase::Reply { .. }
+            | Phase::Gone => self.kept.as_mut(),
         }
     }
 
     /// Writes `out`, then returns it to the pool once empty.
     fn flush_out(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Some(out) = self.out.as_mut() else {
+        let Some(out) = self.client.out.as_mut() else {
             return self.flush_long_out(ctx);
         };
-        if !self.cready.writable {
+        if !self.client.peer.ready.writable {
             return Ok(false);
         }
-        let n = match send_to_client(&mut self.client, &mut self.cready, out.pending()) {
+        let n = match send_to_client(&mut self.client.peer, out.pending()) {
             Ok(n) => n,
             Err(e) => return Err(self.client_failed(ctx, e)),
         };
         out.consume(n);
-        self.marks.bytes_out += n as u64;
-        self.bytes_out += n as u64;
+        self.txn.marks.bytes_out += n as u64;
+        self.client.bytes_out += n as u64;
         let mut progress = n > 0;
         if out.is_empty() {
-            if let Some(b) = self.out.take() {
+            if let Some(b) = self.client.out.take() {
                 ctx.pools.bufs.put(b);
             }
         }
         if progress {
             self.touch_client(ctx);
         }
-        if self.out.is_none() && self.long_out.is_some() {
+        if self.client.out.is_none() && self.client.long_out.is_some() {
             progress |= self.flush_long_out(ctx)?;
         }
         Ok(progress)
@@ -807,23 +897,23 @@ impl HttpConn {
 
     /// Writes the rest of a large generated response (after `out`).
     fn flush_long_out(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Some((body, sent)) = self.long_out.as_mut() else {
+        let Some((body, sent)) = self.client.long_out.as_mut() else {
             return Ok(false);
         };
-        if !self.cready.writable {
+        if !self.client.peer.ready.writable {
             return Ok(false);
         }
         let rest = body.get(*sent..).unwrap_or_default();
-        let n = match send_to_client(&mut self.client, &mut self.cready, rest) {
+        let n = match send_to_client(&mut self.client.peer, rest) {
             Ok(n) => n,
             Err(e) => return Err(self.client_failed(ctx, e)),
         };
         *sent += n;
-        self.marks.bytes_out += n as u64;
-        self.bytes_out += n as u64;
+        self.txn.marks.bytes_out += n as u64;
+        self.client.bytes_out += n as u64;
         let progress = n > 0;
         if body.len() <= *sent {
-            self.long_out = None;
+            self.client.long_out = None;
         }
         if progress {
             self.touch_client(ctx);
@@ -843,32 +933,24 @@ impl HttpConn {
     /// of it (when non-zero), or a full buffer are in `req`. A framing error ends the wait
     /// too; forwarding reports it.
     fn body_ready(&self, at_least: u64) -> bool {
-        let Some(buf) = self.req.as_ref() else {
+        let Some(buf) = self.client.req.as_ref() else {
             return false;
         };
         if buf.is_full() {
             return true;
         }
-        let body = buf.pending().get(self.head.len..).unwrap_or(&[]);
+        let body = buf.pending().get(self.txn.head.len..).unwrap_or(&[]);
         if at_least > 0 && body.len() as u64 >= at_least {
             return true;
         }
-        let mut state = BodyState::new(self.head.framing);
+        let mut state = BodyState::new(self.txn.head.framing);
         state.advance(body).is_err() || state.is_done()
     }
 
     fn touch_client(&mut self, ctx: &Ctx<'_>) {
-        let fe = ctx.frontend_timeouts(self.origin.frontend);
-        if let Phase::Exchange(_) | Phase::Reply { .. } = self.phase {
-            self.client_deadline = fe.client.map(|t| ctx.now + t);
+        if let Phase::Exchange { .. } | Phase::Reply { .. } = self.phase {
+            self.client.deadline = client_deadline(ctx, self.origin.frontend);
         }
-    }
-
-    fn touch_server(&mut self, ctx: &Ctx<'_>) {
-        self.server_deadline = ctx
-            .backend_timeouts(self.connector.backend)
-            .server
-            .map(|t| ctx.now + t);
     }
 
     // ----- timers and teardown -----
@@ -884,9 +966,9 @@ impl HttpConn {
             | Phase::Queued { deadline, .. } => *deadline,
             Phase::TurnAround { until, .. } => Some(*until),
             Phase::Connecting { deadline, .. } => *deadline,
-            Phase::Exchange(_) => min(self.client_deadline, self.server_deadline),
-            Phase::Reply { .. } => self.client_deadline,
-            Phase::Tunnel(d) => d.next_deadline(),
+            Phase::Exchange { ex, .. } => min(self.client.deadline, ex.server_deadline),
+            Phase::Reply { .. } => self.client.deadline,
+            Phase::Tunnel { duplex, .. } => duplex.next_deadline(),
             Phase::Gone => None,
         }
     }
@@ -906,23 +988,27 @@ impl HttpConn {
     pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
         // poll set, and the client socket is never shared. A TLS client gets `close_notify`.
-        self.client.tls_close();
-        if let Phase::Tunnel(mut d) = std::mem::replace(&mut self.phase, Phase::Gone) {
-            let (i, o) = d.release(ctx.pools);
-            self.marks.bytes_in += i;
-            self.marks.bytes_out += o;
-            self.bytes_in += i;
-            self.bytes_out += o;
+        self.client.peer.sock.tls_close();
+        if let Phase::Tunnel { duplex, .. } = &mut self.phase {
+            let (i, o) = duplex.release(ctx.pools);
+            self.txn.marks.bytes_in += i;
+            self.txn.marks.bytes_out += o;
+            self.client.bytes_in += i;
+            self.client.bytes_out += o;
             self.drop_upstream(ctx, true);
         }
         self.flush_bytes(ctx);
-        if let Some(up) = self.up.take() {
+        // The server connection of a request in flight is closed; one kept from the last
+        // response may serve other clients.
+        if let Some(up) = self.take_active() {
+            self.close_upstream(ctx, up);
+        }
+        if let Some(up) = self.kept.take() {
             let reusable = up.connected && !up.eof && up.res.as_ref().is_none_or(|b| b.is_empty());
             if reusable && self.connector.server().is_none() {
                 self.park(ctx, up);
             } else {
-                self.up = Some(up);
-                self.drop_upstream(ctx, false);
+                self.close_upstream(ctx, up);
             }
         }
         if let Some(sconn) = self.sconn.take() {
@@ -930,9 +1016,13 @@ impl HttpConn {
         }
         self.connector.release(ctx);
         self.log_request(ctx, term);
-        for b in [self.req.take(), self.out.take(), self.head_out.take()]
-            .into_iter()
-            .flatten()
+        for b in [
+            self.client.req.take(),
+            self.client.out.take(),
+            self.txn.head_out.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             ctx.pools.bufs.put(b);
         }
@@ -958,8 +1048,8 @@ impl HttpConn {
     fn flush_bytes(&mut self, ctx: &Ctx<'_>) {
         use std::sync::atomic::Ordering::Relaxed;
         let (i, o) = (
-            std::mem::take(&mut self.bytes_in),
-            std::mem::take(&mut self.bytes_out),
+            std::mem::take(&mut self.client.bytes_in),
+            std::mem::take(&mut self.client.bytes_out),
         );
         if i == 0 && o == 0 {
             return;
@@ -968,7 +1058,7 @@ impl HttpConn {
             f.bytes_in.fetch_add(i, Relaxed);
             f.bytes_out.fetch_add(o, Relaxed);
         }
-        if !self.routed {
+        if !self.txn.routed {
             return;
         }
         if let Some(b) = ctx.shared.backend(self.connector.backend) {
@@ -989,19 +1079,19 @@ impl HttpConn {
     /// Writes the current request's log line (once).
     pub(super) fn log_request(&mut self, ctx: &mut Ctx<'_>, term: Termination) {
         self.flush_bytes(ctx);
-        if !self.marks.pending {
+        if !self.txn.marks.pending {
             return;
         }
-        self.marks.pending = false;
+        self.txn.marks.pending = false;
         // `emit` records the request's timers for the stats even when nothing is logged.
-        let cookie = if self.routed && logline::wanted(ctx, self.origin.frontend) {
+        let cookie = if self.txn.routed && logline::wanted(ctx, self.origin.frontend) {
             let conf = ctx
                 .shared
                 .model
                 .backends
                 .get(self.connector.backend.0 as usize)
                 .and_then(|b| b.cookie.as_ref());
-            self.persist.log_letters(conf)
+            self.txn.persist.log_letters(conf)
         } else {
             *b"--"
         };
@@ -1009,16 +1099,16 @@ impl HttpConn {
             frontend: self.origin.frontend,
             src: Some(self.origin.src),
             dst: Some(self.origin.dst),
-            routed: self.routed,
-            marks: &self.marks,
+            routed: self.txn.routed,
+            marks: &self.txn.marks,
             term,
             cookie,
-            request_line: (!self.req_line.is_empty()).then_some(&self.req_line[..]),
+            request_line: (!self.txn.req_line.is_empty()).then_some(&self.txn.req_line[..]),
             http: true,
-            unique_id: &self.uid,
-            cap_req: &self.cap_req,
-            cap_res: &self.cap_res,
-            req_counter: self.req_counter,
+            unique_id: &self.txn.uid,
+            cap_req: &self.txn.cap_req,
+            cap_res: &self.txn.cap_res,
+            req_counter: self.txn.req_counter,
         };
         logline::emit(ctx, &self.connector, &line);
     }
@@ -1030,44 +1120,45 @@ impl HttpConn {
         let Some(fe) = shared.model.frontends.get(self.origin.frontend.0 as usize) else {
             return;
         };
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let buf = self.client.pending();
         if logline::wanted(ctx, self.origin.frontend) || fe.log.unique_id.is_some() {
-            self.req_line.clear();
+            self.txn.req_line.clear();
             let end = buf.iter().position(|&c| c == b'\n').unwrap_or(buf.len());
             let line = buf.get(..end).unwrap_or(buf);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let max = 1024.min(line.len());
-            self.req_line
+            self.txn
+                .req_line
                 .extend_from_slice(line.get(..max).unwrap_or(line));
         }
         if !fe.captures.is_empty() {
             capture(
                 &fe.captures,
                 crate::model::CaptureDir::Request,
-                &self.head.headers,
+                &self.txn.head.headers,
                 buf,
-                &mut self.cap_req,
+                &mut self.txn.cap_req,
             );
         }
         if fe.log.unique_id.is_some() {
-            let mut uid = std::mem::take(&mut self.uid);
+            let mut uid = std::mem::take(&mut self.txn.uid);
             let line = StreamLog {
                 frontend: self.origin.frontend,
                 src: Some(self.origin.src),
                 dst: Some(self.origin.dst),
                 routed: false,
-                marks: &self.marks,
+                marks: &self.txn.marks,
                 term: Termination::NORMAL,
                 cookie: *b"--",
-                request_line: (!self.req_line.is_empty()).then_some(&self.req_line[..]),
+                request_line: (!self.txn.req_line.is_empty()).then_some(&self.txn.req_line[..]),
                 http: true,
                 unique_id: b"",
-                cap_req: &self.cap_req,
+                cap_req: &self.txn.cap_req,
                 cap_res: &[],
-                req_counter: self.req_counter,
+                req_counter: self.txn.req_counter,
             };
             logline::unique_id(ctx, &line, &mut uid);
-            self.uid = uid;
+            self.txn.uid = uid;
         }
     }
 }
@@ -1103,14 +1194,14 @@ pub(super) fn capture(
 
 /// Writes `bytes` to the client until all are taken or the socket would block (then
 /// `writable` is cleared); the count taken. A socket taking nothing is an error.
-fn send_to_client(client: &mut Sock, cready: &mut Readiness, bytes: &[u8]) -> io::Result<usize> {
+fn send_to_client(client: &mut Peer, bytes: &[u8]) -> io::Result<usize> {
     let mut sent = 0;
     while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
-        match client.write(rest) {
+        match client.sock.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                cready.writable = false;
+                client.ready.writable = false;
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1120,13 +1211,72 @@ fn send_to_client(client: &mut Sock, cready: &mut Readiness, bytes: &[u8]) -> io
     Ok(sent)
 }
 
-/// Sends what a write to the client with `MSG_MORE` left held in the kernel (a free function:
-/// callers hold other fields of the connection borrowed).
-fn uncork(client: &Sock, corked: &mut bool) {
-    if *corked {
-        client.push();
-        *corked = false;
+/// What a head rewrite does with the hop-by-hop headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hops {
+    /// A forwarded message: hop-by-hop headers are dropped (the caller writes the
+    /// `connection` the next hop needs); `upgrade` is kept when the exchange may switch
+    /// protocols.
+    Strip { keep_upgrade: bool },
+    /// A generated message: every header is kept, and `connection` is returned to go last.
+    ConnectionLast,
+}
+
+/// The header rewrite of every head Ravelin writes, requests and responses alike: each header
+/// line of `headers` (spans into `src`) goes through `line` first (persistence rewrites, names
+/// the proxy drops), then through the rules' `edits` (keep, replace, drop), with its name
+/// lowercased as HAProxy 2.x sends them; the rules' additions follow. Returns the `connection`
+/// value under `Hops::ConnectionLast`.
+fn rewrite_headers<'a>(
+    w: &mut HeadWriter<'_>,
+    src: &'a [u8],
+    headers: &[crate::http::HeaderSpan],
+    hops: Hops,
+    edits: &HeaderEdits,
+    mut line: impl FnMut(usize, &[u8]) -> LineOut<'a>,
+) -> Option<&'a [u8]> {
+    let mut lower = [0u8; 256];
+    let mut connection = None;
+    for (idx, h) in headers.iter().enumerate() {
+        let name = h.name.get(src);
+        match hops {
+            Hops::Strip { keep_upgrade } if is_hop_by_hop(name) => {
+                if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                    w.header(b"upgrade", h.value.get(src));
+                }
+                continue;
+            }
+            Hops::ConnectionLast if name.eq_ignore_ascii_case(b"connection") => {
+                connection = Some(h.value.get(src));
+                continue;
+            }
+            Hops::Strip { .. } | Hops::ConnectionLast => {}
+        }
+        let value = match line(idx, name) {
+            LineOut::Keep => h.value.get(src),
+            LineOut::Value(v) => v,
+            LineOut::Drop => continue,
+        };
+        match edits.rewrite(name, value) {
+            HeaderFate::Keep => w.header(lowercase(name, &mut lower), value),
+            HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
+            HeaderFate::Drop => {}
+        }
     }
+    for (name, value) in edits.additions() {
+        w.header(lowercase(name, &mut lower), value);
+    }
+    connection
+}
+
+/// `timeout client` from now, for frontend `fe`.
+fn client_deadline(ctx: &Ctx<'_>, fe: FrontendId) -> Option<Instant> {
+    ctx.frontend_timeouts(fe).client.map(|t| ctx.now + t)
+}
+
+/// `timeout server` from now, for backend `be`.
+fn server_deadline(ctx: &Ctx<'_>, be: BackendId) -> Option<Instant> {
+    ctx.backend_timeouts(be).server.map(|t| ctx.now + t)
 }
 
 /// Lowercases a header name into `scratch` (names longer than it are passed unchanged).

@@ -5,7 +5,7 @@ use super::*;
 use crate::acl::RespView;
 use crate::http::head::write_u64;
 
-use crate::rules::{self, HeaderFate, ReplyBody, ReturnSpec, Verdict};
+use crate::rules::{self, ReplyBody, ReturnSpec, Verdict};
 
 impl HttpConn {
     /// Answers with the error page for `status`, then closes the connection.
@@ -51,7 +51,7 @@ impl HttpConn {
         term: Termination,
     ) -> Step {
         let shared = ctx.shared;
-        self.marks.status = i64::from(status);
+        self.txn.marks.status = i64::from(status);
         self.count_local(ctx, status);
         let page = self.page(&shared.model, status);
         self.reply_with(ctx, close, term, |out| {
@@ -72,7 +72,7 @@ impl HttpConn {
         close: bool,
     ) -> Step {
         let term = Termination::new(Cause::Local, Stage::Request);
-        self.marks.status = i64::from(spec.status);
+        self.txn.marks.status = i64::from(spec.status);
         self.count_local(ctx, spec.status);
         self.reply_with(ctx, close, term, |out| {
             let payload: &[u8] = match &spec.body {
@@ -111,9 +111,9 @@ impl HttpConn {
     /// `http-request redirect`: the `Location` was built by the rules into `edits`.
     pub(super) fn reply_redirect(&mut self, ctx: &mut Ctx<'_>, code: u16, close: bool) -> Step {
         let term = Termination::new(Cause::Local, Stage::Request);
-        self.marks.status = i64::from(code);
+        self.txn.marks.status = i64::from(code);
         self.count_local(ctx, code);
-        let edits = std::mem::take(&mut self.edits);
+        let edits = std::mem::take(&mut self.txn.edits);
         let step = self.reply_with(ctx, close, term, |out| {
             let mut w = HeadWriter::new(out);
             // HAProxy's redirect head: its own 302 reason, `cache-control: no-cache` on the
@@ -134,7 +134,7 @@ impl HttpConn {
             }
             w.finish()
         });
-        self.edits = edits;
+        self.txn.edits = edits;
         step
     }
 
@@ -168,28 +168,29 @@ impl HttpConn {
         // whether they close; a keep-alive answer then ends with the close).
         let close = close || self.closes_on_stop(ctx);
         self.count_local(ctx, status);
-        if self.head.method == Method::Head {
+        if self.txn.head.method == Method::Head {
             // The head only (its content-length still says what a GET gets).
             if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
                 bytes.truncate(end + 4);
             }
         }
         // Bytes already queued for the client (an interim `100 Continue`) leave first.
-        if self.out.as_ref().is_some_and(|b| b.is_empty()) {
-            if let Some(b) = self.out.take() {
+        if self.client.out.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.client.out.take() {
                 ctx.pools.bufs.put(b);
             }
         }
-        if let Phase::Exchange(_) | Phase::Connecting { .. } | Phase::TurnAround { .. } = self.phase
+        if let Phase::Exchange { .. } | Phase::Connecting { .. } | Phase::TurnAround { .. } =
+            self.phase
         {
             self.connector.release(ctx);
         }
-        if let Some(b) = self.head_out.take() {
+        if let Some(b) = self.txn.head_out.take() {
             ctx.pools.bufs.put(b);
         }
-        self.long_out = Some((bytes, 0));
+        self.client.long_out = Some((bytes, 0));
         let fe = ctx.frontend_timeouts(self.origin.frontend);
-        self.client_deadline = fe.client.map(|t| ctx.now + t);
+        self.client.deadline = fe.client.map(|t| ctx.now + t);
         self.phase = Phase::Reply {
             close,
             term: Termination::NORMAL,
@@ -207,7 +208,7 @@ impl HttpConn {
         write: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Step {
         let close = close || self.closes_on_stop(ctx);
-        let mut out = match self.out.take() {
+        let mut out = match self.client.out.take() {
             Some(b) => b,
             None => match ctx.pools.bufs.get() {
                 Some(b) => b,
@@ -223,16 +224,17 @@ impl HttpConn {
             }
         }
         let out = self.after_response_rules(ctx, out);
-        self.out = Some(out);
-        if let Phase::Exchange(_) | Phase::Connecting { .. } | Phase::TurnAround { .. } = self.phase
+        self.client.out = Some(out);
+        if let Phase::Exchange { .. } | Phase::Connecting { .. } | Phase::TurnAround { .. } =
+            self.phase
         {
             self.connector.release(ctx);
         }
-        if let Some(b) = self.head_out.take() {
+        if let Some(b) = self.txn.head_out.take() {
             ctx.pools.bufs.put(b);
         }
         let fe = ctx.frontend_timeouts(self.origin.frontend);
-        self.client_deadline = fe.client.map(|t| ctx.now + t);
+        self.client.deadline = fe.client.map(|t| ctx.now + t);
         self.phase = Phase::Reply { close, term };
         self.drive(ctx)
     }
@@ -247,7 +249,7 @@ impl HttpConn {
         let be = model
             .backends
             .get(self.connector.backend.0 as usize)
-            .filter(|_| self.routed)
+            .filter(|_| self.txn.routed)
             .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(self.connector.backend)));
         let lists = [
             be.map(|b| &b.rules.after_response),
@@ -260,7 +262,9 @@ impl HttpConn {
             max_headers: model.global.http_maxhdr as usize,
         };
         let src = out.pending();
-        if parse_response(src, &limits, Method::Get, true, &mut self.rhead) != Ok(Parse::Complete) {
+        if parse_response(src, &limits, Method::Get, true, &mut self.txn.rhead)
+            != Ok(Parse::Complete)
+        {
             return out;
         }
         let no_request = RequestHead::default();
@@ -272,13 +276,13 @@ impl HttpConn {
             tls: None,
         };
         let resp = RespView {
-            status: self.rhead.status,
+            status: self.txn.rhead.status,
             buf: src,
-            headers: &self.rhead.headers,
+            headers: &self.txn.rhead.headers,
         };
-        self.edits.clear();
+        self.txn.edits.clear();
         for list in lists.into_iter().flatten() {
-            if rules::apply_response(list, &view, resp, &mut self.edits) != Verdict::Continue {
+            if rules::apply_response(list, &view, resp, &mut self.txn.edits) != Verdict::Continue {
                 break;
             }
         }
@@ -287,31 +291,22 @@ impl HttpConn {
         };
         let mut w = HeadWriter::new(fresh.spare());
         w.status_line(
-            self.rhead.version,
-            self.rhead.status,
-            self.rhead.reason.get(src),
+            self.txn.rhead.version,
+            self.txn.rhead.status,
+            self.txn.rhead.reason.get(src),
         );
-        let mut lower = [0u8; 256];
-        let mut connection: Option<&[u8]> = None;
-        for h in &self.rhead.headers {
-            let name = h.name.get(src);
-            if name.eq_ignore_ascii_case(b"connection") {
-                connection = Some(h.value.get(src));
-                continue;
-            }
-            match self.edits.rewrite(name, h.value.get(src)) {
-                HeaderFate::Keep => w.header(lowercase(name, &mut lower), h.value.get(src)),
-                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
-                HeaderFate::Drop => {}
-            }
-        }
-        for (name, value) in self.edits.additions() {
-            w.header(lowercase(name, &mut lower), value);
-        }
+        let connection = rewrite_headers(
+            &mut w,
+            src,
+            &self.txn.rhead.headers,
+            Hops::ConnectionLast,
+            &self.txn.edits,
+            |_, _| LineOut::Keep,
+        );
         if let Some(v) = connection {
             w.header(b"connection", v);
         }
-        let body = src.get(self.rhead.len..).unwrap_or(&[]);
+        let body = src.get(self.txn.rhead.len..).unwrap_or(&[]);
         let written = w.finish().and_then(|n| {
             let end = n.checked_add(body.len())?;
             fresh.spare().get_mut(n..end)?.copy_from_slice(body);

@@ -10,25 +10,25 @@ use super::*;
 use crate::balance;
 
 use crate::model::RestrictHdrNames;
-use crate::rules::{self, HeaderFate, Verdict};
+use crate::rules::{self, Verdict};
 
 impl HttpConn {
     pub(super) fn try_head(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Some(buf) = self.req.as_ref() else {
-            if self.client_eof {
+        let Some(buf) = self.client.req.as_ref() else {
+            if self.client.eof {
                 // The client closed between requests: a normal end.
                 return Err(Step::Close(Termination::NORMAL));
             }
             return Ok(false);
         };
         if buf.is_empty() {
-            if self.client_eof {
+            if self.client.eof {
                 return Err(Step::Close(Termination::NORMAL));
             }
             return Ok(false);
         }
         // Bytes of a pipelined request were read with the previous one.
-        self.marks.first_byte(ctx.now);
+        self.txn.marks.first_byte(ctx.now);
         if let Phase::Head { idle: true, .. } = self.phase {
             // First byte of a new request: `timeout http-request` starts now.
             let fe = ctx.frontend_timeouts(self.origin.frontend);
@@ -42,9 +42,9 @@ impl HttpConn {
             max_headers: ctx.shared.model.global.http_maxhdr as usize,
         };
         let full = buf.is_full();
-        match parse_request(buf.pending(), &limits, full, &mut self.head) {
+        match parse_request(buf.pending(), &limits, full, &mut self.txn.head) {
             Ok(Parse::Partial) => {
-                if self.client_eof {
+                if self.client.eof {
                     // Closed in the middle of a head: nobody to answer (HAProxy's `CR`).
                     self.count_req_error(ctx);
                     return Err(Step::Close(Termination::new(
@@ -55,13 +55,13 @@ impl HttpConn {
                 Ok(false)
             }
             Ok(Parse::Complete) => {
-                self.marks.req_head = Some(ctx.now);
+                self.txn.marks.req_head = Some(ctx.now);
                 self.requests += 1;
-                if self.tls.is_none() {
+                if self.client.tls.is_none() {
                     self.note_tls(ctx);
                 }
                 if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
-                    self.req_counter = f.requests.fetch_add(1, Relaxed) + 1;
+                    self.txn.req_counter = f.requests.fetch_add(1, Relaxed) + 1;
                 }
                 self.note_request(ctx);
                 self.on_request(ctx).map(|()| true)
@@ -95,13 +95,18 @@ impl HttpConn {
         let Some(fe) = model.frontends.get(self.origin.frontend.0 as usize) else {
             return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Request)));
         };
-        let keep = client_wants_keep_alive(self.head.version, self.head.conn)
+        let keep = client_wants_keep_alive(self.txn.head.version, self.txn.head.conn)
             && conn_mode(fe.http.conn_mode, None) != ConnMode::Close;
-        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
+        let view = request_view(
+            &self.client.req,
+            &self.txn.head,
+            self.origin,
+            self.client.tls.as_deref(),
+        );
         if let Some(uri) = &fe.monitor_uri {
             if view.path() == uri.as_bytes() {
                 // Monitor requests are never logged.
-                self.marks.pending = false;
+                self.txn.marks.pending = false;
                 self.consume_head();
                 self.count_intercepted(ctx);
                 let close = !keep || self.request_has_body();
@@ -110,8 +115,8 @@ impl HttpConn {
         }
         // Frontend rules, then the backend choice, then the backend's own rules (a listen
         // section's rules all sit in its frontend half).
-        self.edits.clear();
-        let verdict = rules::apply_request(&fe.rules.request, &view, &mut self.edits);
+        self.txn.edits.clear();
+        let verdict = rules::apply_request(&fe.rules.request, &view, &mut self.txn.edits);
         if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
             return Err(step);
         }
@@ -122,7 +127,12 @@ impl HttpConn {
                 return r;
             }
         }
-        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
+        let view = request_view(
+            &self.client.req,
+            &self.txn.head,
+            self.origin,
+            self.client.tls.as_deref(),
+        );
         let Some(backend) = fe.select_backend(&view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
@@ -130,8 +140,13 @@ impl HttpConn {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
         if fe.listen_backend != Some(backend) {
-            let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
-            let verdict = rules::apply_request(&be.rules.request, &view, &mut self.edits);
+            let view = request_view(
+                &self.client.req,
+                &self.txn.head,
+                self.origin,
+                self.client.tls.as_deref(),
+            );
+            let verdict = rules::apply_request(&be.rules.request, &view, &mut self.txn.edits);
             if let Some(step) = self.answer_verdict(ctx, verdict, keep) {
                 return Err(step);
             }
@@ -152,26 +167,33 @@ impl HttpConn {
         if self.body_wait(ctx, backend) {
             return Ok(());
         }
-        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
+        let view = request_view(
+            &self.client.req,
+            &self.txn.head,
+            self.origin,
+            self.client.tls.as_deref(),
+        );
         let key = PickKey {
             hash: balance::request_hash_with(&be.balance, be.hash_type.function, &view),
         };
         let mode = conn_mode(fe.http.conn_mode, be.http.conn_mode);
-        let wants_tunnel = self.head.conn.upgrade || self.head.method == Method::Connect;
+        let wants_tunnel = self.txn.head.conn.upgrade || self.txn.head.method == Method::Connect;
         // A process stopping (soft stop, reload) ends each connection after its response
         // (`connection: close`), as HAProxy without `close-spread-time`.
         let keep_client = mode != ConnMode::Close
-            && client_wants_keep_alive(self.head.version, self.head.conn)
+            && client_wants_keep_alive(self.txn.head.version, self.txn.head.conn)
             && !self.closes_on_stop(ctx);
         let keep_server = mode == ConnMode::KeepAlive && !wants_tunnel;
         // Cookie persistence reads (and may rewrite) the `Cookie` lines before balancing.
         let direct = match ctx.shared.backend(backend) {
             Some(st) if be.cookie.is_some() => {
-                let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-                self.persist.on_request(be, st, &self.head.headers, buf)
+                let buf = self.client.pending();
+                self.txn
+                    .persist
+                    .on_request(be, st, &self.txn.head.headers, buf)
             }
             _ => {
-                self.persist.req = None;
+                self.txn.persist.req = None;
                 None
             }
         };
@@ -186,13 +208,13 @@ impl HttpConn {
         self.consume_head();
         // A request that may be replayed after it reached a server keeps its body until the
         // response head arrives (HAProxy's L7 retry buffer), idempotent methods only.
-        let keep_body = self.head.framing != Framing::None
+        let keep_body = self.txn.head.framing != Framing::None
             && be.retries > 0
             && be.retry_on.after_send()
-            && self.head.method.is_idempotent();
+            && self.txn.head.method.is_idempotent();
         let exchange = Exchange {
-            method: self.head.method,
-            req_body: BodyState::new(self.head.framing),
+            method: self.txn.head.method,
+            req_body: BodyState::new(self.txn.head.framing),
             req_fwd: 0,
             head_sent: 0,
             response: Response::Head,
@@ -201,10 +223,11 @@ impl HttpConn {
             keep_client,
             keep_server,
             wants_tunnel,
-            replayable: self.head.framing == Framing::None || keep_body,
+            replayable: self.txn.head.framing == Framing::None || keep_body,
             retried_reuse: false,
             req_kept: 0,
             keep_body,
+            server_deadline: None,
         };
         self.connector.reset(ctx, backend, key);
         if let Some(b) = ctx.shared.backend(backend) {
@@ -213,8 +236,8 @@ impl HttpConn {
         if let Some(s) = direct {
             self.connector.set_direct(ServerId(s as u32));
         }
-        self.routed = true;
-        self.client_deadline = ctx
+        self.txn.routed = true;
+        self.client.deadline = ctx
             .frontend_timeouts(self.origin.frontend)
             .client
             .map(|t| ctx.now + t);
@@ -226,7 +249,7 @@ impl HttpConn {
     /// `Expect: 100-continue` is then answered here, as HAProxy does. True when the request is
     /// parked in `Phase::WaitBody`; it is routed again once the wait ends.
     fn body_wait(&mut self, ctx: &mut Ctx<'_>, backend: BackendId) -> bool {
-        if self.body_waited || self.head.framing == Framing::None {
+        if self.txn.body_waited || self.txn.head.framing == Framing::None {
             return false;
         }
         let Some(wait) = self.wait_spec(ctx, backend) else {
@@ -236,16 +259,16 @@ impl HttpConn {
         if self.body_ready(at_least) {
             return false;
         }
-        if self.head.expect_continue && self.out.is_none() {
+        if self.txn.head.expect_continue && self.client.out.is_none() {
             if let Some(mut out) = ctx.pools.bufs.get() {
                 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
                 let spare = out.spare();
                 if let Some(dst) = spare.get_mut(..CONTINUE.len()) {
                     dst.copy_from_slice(CONTINUE);
                     out.filled(CONTINUE.len());
-                    self.continue_sent = true;
+                    self.txn.continue_sent = true;
                 }
-                self.out = Some(out);
+                self.client.out = Some(out);
             }
         }
         self.phase = Phase::WaitBody {
@@ -257,8 +280,9 @@ impl HttpConn {
 
     /// A request header name outside `[A-Za-z0-9-]`.
     fn has_restricted_name(&self) -> bool {
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-        self.head
+        let buf = self.client.pending();
+        self.txn
+            .head
             .headers
             .iter()
             .any(|h| restricted_name(h.name.get(buf)))
@@ -269,7 +293,7 @@ impl HttpConn {
         let model = &ctx.shared.model;
         let fe = model.frontends.get(self.origin.frontend.0 as usize)?;
         let be = model.backends.get(backend.0 as usize)?;
-        match self.edits.wait_body() {
+        match self.txn.edits.wait_body() {
             Some((t, n)) => Some((Some(t), n)),
             None if fe.http.buffer_request || be.http.buffer_request => {
                 let t = ctx.frontend_timeouts(self.origin.frontend);
@@ -328,23 +352,28 @@ impl HttpConn {
         proxy: &str,
         keep: bool,
     ) -> Option<Result<(), Step>> {
-        let view = request_view(&self.req, &self.head, self.origin, self.tls.as_deref());
+        let view = request_view(
+            &self.client.req,
+            &self.txn.head,
+            self.origin,
+            self.client.tls.as_deref(),
+        );
         if !crate::stats::page::matches(conf, view.uri()) {
             return None;
         }
-        let post = self.head.method == Method::Post;
-        let body_len = match self.head.framing {
+        let post = self.txn.head.method == Method::Post;
+        let body_len = match self.txn.head.framing {
             Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
             _ => 0,
         };
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
+        let buf = self.client.pending();
         let body = buf
-            .get(self.head.len..)
+            .get(self.txn.head.len..)
             .map(|b| b.get(..body_len).unwrap_or(b))
             .unwrap_or_default();
         // HAProxy's forms are a few hundred bytes; a larger body is not waited for.
         const MAX_FORM: usize = 16 * 1024;
-        if post && body.len() < body_len && body_len <= MAX_FORM && !self.body_waited {
+        if post && body.len() < body_len && body_len <= MAX_FORM && !self.txn.body_waited {
             let t = ctx.frontend_timeouts(self.origin.frontend);
             let t = t.http_request.or(t.client);
             self.phase = Phase::WaitBody {
@@ -357,7 +386,7 @@ impl HttpConn {
         // A body not read whole (chunked, too large, or cut short) closes the connection after
         // the page, so no part of it is taken for the next request.
         let taken = body.len();
-        let keep = keep && !matches!(self.head.framing, Framing::Chunked) && taken >= body_len;
+        let keep = keep && !matches!(self.txn.head.framing, Framing::Chunked) && taken >= body_len;
         let req = crate::stats::page::Request {
             uri: view.uri(),
             post,
@@ -370,7 +399,7 @@ impl HttpConn {
         self.count_intercepted(ctx);
         let (status, bytes) = crate::stats::page::respond(ctx.shared, conf, &req);
         self.consume_head();
-        if let Some(b) = self.req.as_mut() {
+        if let Some(b) = self.client.req.as_mut() {
             b.consume(taken.min(b.len()));
         }
         Some(Err(self.reply_owned(ctx, status, bytes, !keep)))
@@ -379,7 +408,7 @@ impl HttpConn {
     /// The client's TLS handshake is done (a request arrived over it): keeps what it agreed
     /// for `ssl_fc*` and counts the session (`ssl_sess`, `ssl_reused_sess`).
     fn note_tls(&mut self, ctx: &Ctx<'_>) {
-        let Some(info) = self.client.tls_info() else {
+        let Some(info) = self.client.peer.sock.tls_info() else {
             return;
         };
         if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
@@ -388,18 +417,18 @@ impl HttpConn {
                 f.ssl_reused.fetch_add(1, Relaxed);
             }
         }
-        self.tls = Some(Box::new(info));
+        self.client.tls = Some(Box::new(info));
     }
 
     /// Whether the current request announces a body (chunked, or a non-zero length).
     pub(super) fn request_has_body(&self) -> bool {
-        !matches!(self.head.framing, Framing::None | Framing::Length(0))
+        !matches!(self.txn.head.framing, Framing::None | Framing::Length(0))
     }
 
     /// Drops the parsed head from `req` (the body and any pipelined bytes stay).
     pub(super) fn consume_head(&mut self) {
-        if let Some(b) = self.req.as_mut() {
-            b.consume(self.head.len.min(b.len()));
+        if let Some(b) = self.client.req.as_mut() {
+            b.consume(self.txn.head.len.min(b.len()));
         }
     }
 
@@ -418,13 +447,13 @@ impl HttpConn {
             .get(self.origin.frontend.0 as usize)
             .ok_or(500u16)?;
         let be = model.backends.get(backend.0 as usize).ok_or(500u16)?;
-        let mut out = match self.head_out.take() {
+        let mut out = match self.txn.head_out.take() {
             Some(b) => b,
             None => ctx.pools.bufs.get().ok_or(500u16)?,
         };
         out.consume(out.len());
-        let buf = self.req.as_ref().map_or(&[][..], |b| b.pending());
-        let head = &self.head;
+        let buf = self.client.pending();
+        let head = &self.txn.head;
         let delete_restricted = restrict(fe.restrict_req_hdr_names, be.restrict_req_hdr_names)
             == RestrictHdrNames::Delete;
         let mut w = HeadWriter::new(out.spare());
@@ -433,37 +462,29 @@ impl HttpConn {
             head.target.get(buf),
             head.version,
         );
-        let mut lower = [0u8; 256];
-        for (idx, h) in head.headers.iter().enumerate() {
-            let name = h.name.get(buf);
-            if self.continue_sent && name.eq_ignore_ascii_case(b"expect") {
-                continue; // answered here
-            }
-            if delete_restricted && restricted_name(name) {
-                continue;
-            }
-            if is_hop_by_hop(name) {
-                if head.conn.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
-                    w.header(b"upgrade", h.value.get(buf));
+        let continue_sent = self.txn.continue_sent;
+        let persist = &self.txn.persist;
+        rewrite_headers(
+            &mut w,
+            buf,
+            &head.headers,
+            Hops::Strip {
+                keep_upgrade: head.conn.upgrade,
+            },
+            &self.txn.edits,
+            |idx, name| {
+                if (continue_sent && name.eq_ignore_ascii_case(b"expect"))
+                    || (delete_restricted && restricted_name(name))
+                {
+                    LineOut::Drop // `expect` was answered here
+                } else {
+                    persist.request_line(idx)
                 }
-                continue;
-            }
-            let value = match self.persist.request_line(idx) {
-                LineOut::Keep => h.value.get(buf),
-                LineOut::Value(v) => v,
-                LineOut::Drop => continue,
-            };
-            match self.edits.rewrite(name, value) {
-                HeaderFate::Keep => w.header(lowercase(name, &mut lower), value),
-                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
-                HeaderFate::Drop => {}
-            }
-        }
-        for (name, value) in self.edits.additions() {
-            w.header(lowercase(name, &mut lower), value);
-        }
-        if let (Some(name), false) = (fe.unique_id_header.as_ref(), self.uid.is_empty()) {
-            w.header(lowercase(name.as_bytes(), &mut lower), &self.uid);
+            },
+        );
+        let mut lower = [0u8; 256];
+        if let (Some(name), false) = (fe.unique_id_header.as_ref(), self.txn.uid.is_empty()) {
+            w.header(lowercase(name.as_bytes(), &mut lower), &self.txn.uid);
         }
         let mut text = [0u8; 64];
         for fwd in [fe.http.forwardfor.as_ref(), be.http.forwardfor.as_ref()]
@@ -496,7 +517,7 @@ impl HttpConn {
         match w.finish() {
             Some(n) => {
                 out.filled(n);
-                self.head_out = Some(out);
+                self.txn.head_out = Some(out);
                 Ok(())
             }
             None => {
@@ -516,6 +537,7 @@ impl HttpConn {
         if fwd.if_none {
             let name = fwd.header.as_bytes();
             let present = self
+                .txn
                 .head
                 .headers
                 .iter()
@@ -526,22 +548,21 @@ impl HttpConn {
     }
 
     pub(super) fn send_request(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return Ok(false);
-        };
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(false);
         };
         // A body kept for a replay that outgrows the buffer would stall reading: send on
         // without the copy (such a request can no longer be retried, as in HAProxy).
-        if ex.keep_body && !ex.req_body.is_done() && self.req.as_ref().is_some_and(|b| b.is_full())
+        if ex.keep_body
+            && !ex.req_body.is_done()
+            && self.client.req.as_ref().is_some_and(|b| b.is_full())
         {
-            release_kept(ex, self.req.as_mut());
+            release_kept(ex, self.client.req.as_mut());
             ctx.debug_event(format_args!("request body larger than a buffer: no retry"));
         }
         // Validate newly arrived body bytes.
         if !ex.req_body.is_done() {
-            if let Some(req) = self.req.as_ref() {
+            if let Some(req) = self.client.req.as_ref() {
                 let fresh = req.pending().get(ex.req_kept + ex.req_fwd..).unwrap_or(&[]);
                 if !fresh.is_empty() {
                     match ex.req_body.advance(fresh) {
@@ -555,17 +576,18 @@ impl HttpConn {
             }
         }
         let head_rem = self
+            .txn
             .head_out
             .as_ref()
             .map_or(&[][..], |h| h.pending().get(ex.head_sent..).unwrap_or(&[]));
-        let body = self.req.as_ref().map_or(&[][..], |b| {
+        let body = self.client.req.as_ref().map_or(&[][..], |b| {
             b.pending()
                 .get(ex.req_kept..ex.req_kept + ex.req_fwd)
                 .unwrap_or(&[])
         });
         let pre = up.proxy.as_ref().map_or(&[][..], |l| l.pending());
         if (pre.is_empty() && head_rem.is_empty() && body.is_empty())
-            || !up.ready.writable
+            || !up.peer.ready.writable
             || up.eof
         {
             return Ok(false);
@@ -573,15 +595,16 @@ impl HttpConn {
         let res = if !pre.is_empty() {
             // A new `send-proxy` connection: its PROXY header leaves first, in the same
             // write as the head.
-            up.sock.write_vectored(&[
+            up.peer.sock.write_vectored(&[
                 IoSlice::new(pre),
                 IoSlice::new(head_rem),
                 IoSlice::new(body),
             ])
         } else if head_rem.is_empty() {
-            up.sock.write(body)
+            up.peer.sock.write(body)
         } else {
-            up.sock
+            up.peer
+                .sock
                 .write_vectored(&[IoSlice::new(head_rem), IoSlice::new(body)])
         };
         match res {
@@ -604,19 +627,19 @@ impl HttpConn {
                     if ex.keep_body {
                         ex.req_kept += from_body;
                     } else {
-                        if let Some(b) = self.req.as_mut() {
+                        if let Some(b) = self.client.req.as_mut() {
                             b.consume(from_body);
                         }
                         // Body bytes left the buffer: this request can no longer be replayed.
                         ex.replayable = false;
                     }
                 }
-                self.touch_server(ctx);
+                ex.server_deadline = server_deadline(ctx, self.connector.backend);
                 self.touch_client(ctx);
                 Ok(written > 0)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                up.ready.writable = false;
+                up.peer.ready.writable = false;
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),

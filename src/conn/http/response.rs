@@ -3,22 +3,18 @@
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::persist::LineOut;
 use super::retry::Late;
 use super::*;
 use crate::acl::RespView;
 use crate::status::Seen;
 
-use crate::rules::{self, HeaderFate, Verdict};
+use crate::rules::{self, Verdict};
 use crate::server::SharedState;
 
 impl HttpConn {
     /// Parses response heads and validates body bytes as they arrive.
     pub(super) fn on_response_bytes(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return Ok(false);
-        };
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(false);
         };
         match &mut ex.response {
@@ -29,7 +25,7 @@ impl HttpConn {
                     }
                     return Ok(false);
                 };
-                if self.out.is_some() {
+                if self.client.out.is_some() {
                     return Ok(false); // an interim response is still being written
                 }
                 let limits = Limits {
@@ -40,7 +36,7 @@ impl HttpConn {
                     &limits,
                     ex.method,
                     res.is_full(),
-                    &mut self.rhead,
+                    &mut self.txn.rhead,
                 ) {
                     Ok(Parse::Partial) => {
                         if up.eof {
@@ -52,10 +48,14 @@ impl HttpConn {
                         self.on_response_head(ctx)?;
                         // Validate the body bytes that came with the head now, so the head and
                         // they leave in one write.
-                        if let Phase::Exchange(Exchange {
-                            response: Response::Body(_),
+                        if let Phase::Exchange {
+                            ex:
+                                Exchange {
+                                    response: Response::Body(_),
+                                    ..
+                                },
                             ..
-                        }) = &self.phase
+                        } = &self.phase
                         {
                             self.on_response_bytes(ctx)?;
                         }
@@ -145,25 +145,25 @@ impl HttpConn {
     /// A complete response head is in the server buffer: interim responses are forwarded and
     /// waited past; a final one is rewritten for the client.
     pub(super) fn on_response_head(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
-        let status = self.rhead.status;
+        let status = self.txn.rhead.status;
         let interim = (100..200).contains(&status) && status != 101;
         if !interim {
-            self.marks.res_head = Some(ctx.now);
-            self.marks.status = i64::from(status);
+            self.txn.marks.res_head = Some(ctx.now);
+            self.txn.marks.status = i64::from(status);
             let fe = ctx
                 .shared
                 .model
                 .frontends
                 .get(self.origin.frontend.0 as usize);
-            if let (Some(fe), Some(up)) = (fe, self.up.as_ref()) {
+            if let (Some(fe), Phase::Exchange { up, .. }) = (fe, &self.phase) {
                 if !fe.captures.is_empty() {
                     let buf = up.res.as_ref().map_or(&[][..], |b| b.pending());
                     super::capture(
                         &fe.captures,
                         crate::model::CaptureDir::Response,
-                        &self.rhead.headers,
+                        &self.txn.rhead.headers,
                         buf,
-                        &mut self.cap_res,
+                        &mut self.txn.cap_res,
                     );
                 }
             }
@@ -189,10 +189,7 @@ impl HttpConn {
             }
         }
         let stop_close = self.closes_on_stop(ctx);
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return Ok(());
-        };
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(());
         };
         let tunnel = ex.wants_tunnel
@@ -201,22 +198,22 @@ impl HttpConn {
         // response, announced in its head.
         let keep_client = ex.keep_client
             && !interim
-            && self.rhead.framing != Framing::UntilClose
+            && self.txn.rhead.framing != Framing::UntilClose
             && !tunnel
             && !stop_close;
         // http-response rules (backend's, then frontend's), then http-after-response.
-        self.edits.clear();
+        self.txn.edits.clear();
         let denied = !interim
             && !tunnel
             && response_rules(
                 ctx.shared,
                 self.origin,
                 self.connector.backend,
-                self.head_out.as_ref(),
-                &mut self.head,
-                &self.rhead,
+                self.txn.head_out.as_ref(),
+                &mut self.txn.head,
+                &self.txn.rhead,
                 up.res.as_ref().map_or(&[][..], |b| b.pending()),
-                &mut self.edits,
+                &mut self.txn.edits,
             );
         if denied {
             if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
@@ -227,18 +224,18 @@ impl HttpConn {
         }
         if !interim {
             ex.keep_client = keep_client;
-            if self.rhead.conn.close
-                || self.rhead.framing == Framing::UntilClose
-                || self.rhead.version == Version::Http10 && !self.rhead.conn.keep_alive
+            if self.txn.rhead.conn.close
+                || self.txn.rhead.framing == Framing::UntilClose
+                || self.txn.rhead.version == Version::Http10 && !self.txn.rhead.conn.keep_alive
             {
                 ex.keep_server = false;
             }
             // The request is answered: the copy kept for a replay is no longer needed.
-            if let Some(b) = self.head_out.take() {
+            if let Some(b) = self.txn.head_out.take() {
                 if ex.head_sent >= b.len() {
                     ctx.pools.bufs.put(b);
                 } else {
-                    self.head_out = Some(b);
+                    self.txn.head_out = Some(b);
                 }
             }
         }
@@ -246,7 +243,7 @@ impl HttpConn {
             return Ok(());
         };
         let src = res.pending();
-        if self.persist.req.is_some() {
+        if self.txn.persist.req.is_some() {
             let be = ctx
                 .shared
                 .model
@@ -256,16 +253,16 @@ impl HttpConn {
                 .and_then(|b| b.servers.get(up.server.0 as usize))
                 .and_then(|s| s.cookie.as_deref())
                 .map(str::as_bytes);
-            self.persist.on_response(
+            self.txn.persist.on_response(
                 be.and_then(|b| b.cookie.as_ref()),
                 cookie,
                 self.connector.is_direct(),
                 ex.method,
-                &self.rhead,
+                &self.txn.rhead,
                 src,
             );
         }
-        let mut out = match self.out.take() {
+        let mut out = match self.client.out.take() {
             Some(b) => b,
             None => match ctx.pools.bufs.get() {
                 Some(b) => b,
@@ -276,31 +273,23 @@ impl HttpConn {
             },
         };
         let mut w = HeadWriter::new(out.spare());
-        w.status_line(self.rhead.version, status, self.rhead.reason.get(src));
-        let mut lower = [0u8; 256];
-        for (idx, h) in self.rhead.headers.iter().enumerate() {
-            let name = h.name.get(src);
-            if is_hop_by_hop(name) {
-                if tunnel && name.eq_ignore_ascii_case(b"upgrade") {
-                    w.header(b"upgrade", h.value.get(src));
-                }
-                continue;
-            }
-            let value = match self.persist.response_line(idx) {
-                LineOut::Keep => h.value.get(src),
-                LineOut::Value(v) => v,
-                LineOut::Drop => continue,
-            };
-            match self.edits.rewrite(name, value) {
-                HeaderFate::Keep => w.header(lowercase(name, &mut lower), value),
-                HeaderFate::Replace(v) => w.header(lowercase(name, &mut lower), v),
-                HeaderFate::Drop => {}
-            }
-        }
-        for (name, value) in self.edits.additions() {
-            w.header(lowercase(name, &mut lower), value);
-        }
-        for (name, value) in self.persist.response_additions() {
+        w.status_line(
+            self.txn.rhead.version,
+            status,
+            self.txn.rhead.reason.get(src),
+        );
+        let persist = &self.txn.persist;
+        rewrite_headers(
+            &mut w,
+            src,
+            &self.txn.rhead.headers,
+            Hops::Strip {
+                keep_upgrade: tunnel,
+            },
+            &self.txn.edits,
+            |idx, _| persist.response_line(idx),
+        );
+        for (name, value) in self.txn.persist.response_additions() {
             w.header(name, value);
         }
         if tunnel && status == 101 {
@@ -308,10 +297,11 @@ impl HttpConn {
         } else if !interim {
             // Say it only where a version implies otherwise (HAProxy does the same: a 1.0
             // response or a 1.0 client kept alive gets `connection: keep-alive`).
-            if !keep_client && self.rhead.version == Version::Http11 {
+            if !keep_client && self.txn.rhead.version == Version::Http11 {
                 w.header(b"connection", b"close");
             } else if keep_client
-                && (self.rhead.version == Version::Http10 || self.head.version == Version::Http10)
+                && (self.txn.rhead.version == Version::Http10
+                    || self.txn.head.version == Version::Http10)
             {
                 // An HTTP/1.0 client needs to be told too.
                 w.header(b"connection", b"keep-alive");
@@ -323,7 +313,7 @@ impl HttpConn {
             return Err(self.reply_error(ctx, 502, Termination::new(Cause::Proxy, Stage::Data)));
         };
         out.filled(n);
-        self.out = Some(out);
+        self.client.out = Some(out);
         // The client gets this status (a denied or unwritable response became a 502 above,
         // counted by the local reply).
         if !interim {
@@ -331,7 +321,7 @@ impl HttpConn {
                 f.count_status(status);
             }
         }
-        let head_len = self.rhead.len;
+        let head_len = self.txn.rhead.len;
         if let Some(res) = up.res.as_mut() {
             res.consume(head_len.min(res.len()));
         }
@@ -342,26 +332,28 @@ impl HttpConn {
         if tunnel {
             return self.start_tunnel(ctx);
         }
-        ex.response = Response::Body(BodyState::new(self.rhead.framing));
+        ex.response = Response::Body(BodyState::new(self.txn.rhead.framing));
         Ok(())
     }
 
     /// After a 101 (or a 2xx to CONNECT): bytes already buffered on either side are handed to the
     /// pumps, which then forward raw bytes both ways (`timeout tunnel`).
     pub(super) fn start_tunnel(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { up, .. } = &mut self.phase else {
             return Ok(());
         };
         // The response head (in `out`) goes first: put it in front of any server bytes.
         // Splicing moves raw socket bytes: never with TLS on either side.
-        let via = if matches!(self.client, Sock::Tls(_)) || matches!(up.sock, Sock::Tls(_)) {
+        let via = if matches!(self.client.peer.sock, Sock::Tls(_))
+            || matches!(up.peer.sock, Sock::Tls(_))
+        {
             Via::Copy
         } else {
             Via::Auto
         };
         let mut res_pump = Pump::new(via);
         let mut req_pump = Pump::new(via);
-        let out = self.out.take();
+        let out = self.client.out.take();
         let server_bytes = up.res.take();
         match (out, server_bytes) {
             (Some(mut o), Some(s)) => {
@@ -385,44 +377,41 @@ impl HttpConn {
             (None, Some(s)) => res_pump = Pump::with_buffer(via, s),
             (None, None) => {}
         }
-        if let Some(r) = self.req.take() {
+        if let Some(r) = self.client.req.take() {
             if r.is_empty() {
                 ctx.pools.bufs.put(r);
             } else {
                 req_pump = Pump::with_buffer(via, r);
             }
         }
-        if self.client_eof {
+        if self.client.eof {
             req_pump.eof = true;
         }
         if up.eof {
             res_pump.eof = true;
         }
-        if let Some(b) = self.head_out.take() {
+        if let Some(b) = self.txn.head_out.take() {
             ctx.pools.bufs.put(b);
         }
         let mut duplex = Duplex::with_pumps(req_pump, res_pump);
         let fe_t = ctx.frontend_timeouts(self.origin.frontend);
         let be_t = ctx.backend_timeouts(self.connector.backend);
         duplex.touch((&fe_t, &be_t), ctx.now, true, true);
-        self.phase = Phase::Tunnel(duplex);
+        if let Phase::Exchange { up, .. } = std::mem::replace(&mut self.phase, Phase::Gone) {
+            self.phase = Phase::Tunnel { duplex, up };
+        }
         Ok(())
     }
 
     pub(super) fn run_tunnel(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
-        let Phase::Tunnel(duplex) = &mut self.phase else {
+        let Phase::Tunnel { duplex, up } = &mut self.phase else {
             return Ok(());
-        };
-        let Some(up) = self.up.as_mut() else {
-            return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Data)));
         };
         let fe_t = ctx.frontend_timeouts(self.origin.frontend);
         let be_t = ctx.backend_timeouts(self.connector.backend);
         match duplex.run(
-            &mut self.client,
-            &mut self.cready,
-            &mut up.sock,
-            &mut up.ready,
+            &mut self.client.peer,
+            &mut up.peer,
             ctx.pools,
             (&fe_t, &be_t),
             ctx.now,
@@ -445,13 +434,10 @@ impl HttpConn {
 
     /// Writes validated response body bytes to the client (after `out`).
     pub(super) fn send_response_body(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        if !self.cready.writable {
+        if !self.client.peer.ready.writable {
             return Ok(false);
         }
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return Ok(false);
-        };
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(false);
         };
         if ex.res_fwd == 0 {
@@ -462,10 +448,10 @@ impl HttpConn {
         };
         let chunk = res.pending().get(..ex.res_fwd).unwrap_or(&[]);
         // A head still in `out` goes in the same write as the first body bytes.
-        let head = self.out.as_ref().map_or(&[][..], |o| o.pending());
+        let head = self.client.out.as_ref().map_or(&[][..], |o| o.pending());
         let head_len = head.len();
         // The server is still readable after a full read: more of this body follows at once.
-        let more = up.ready.readable && !up.eof;
+        let more = up.peer.ready.readable && !up.eof;
         let bufs = [io::IoSlice::new(head), io::IoSlice::new(chunk)];
         let bufs = if head.is_empty() {
             &bufs[1..]
@@ -473,19 +459,19 @@ impl HttpConn {
             &bufs[..]
         };
         let written = if more {
-            self.client.write_more(bufs)
+            self.client.peer.sock.write_more(bufs)
         } else {
-            self.client.write_vectored(bufs)
+            self.client.peer.sock.write_vectored(bufs)
         };
-        self.corked = more;
+        self.client.corked = more;
         match written {
             Ok(n) => {
-                self.marks.bytes_out += n as u64;
-                self.bytes_out += n as u64;
-                if let Some(out) = self.out.as_mut() {
+                self.txn.marks.bytes_out += n as u64;
+                self.client.bytes_out += n as u64;
+                if let Some(out) = self.client.out.as_mut() {
                     out.consume(n.min(head_len));
                     if out.is_empty() {
-                        if let Some(b) = self.out.take() {
+                        if let Some(b) = self.client.out.take() {
                             ctx.pools.bufs.put(b);
                         }
                     }
@@ -502,7 +488,7 @@ impl HttpConn {
                 Ok(n > 0)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.cready.writable = false;
+                self.client.peer.ready.writable = false;
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),

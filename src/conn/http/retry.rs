@@ -44,7 +44,7 @@ impl HttpConn {
     pub(super) fn retry_late(&mut self, ctx: &mut Ctx<'_>, late: Late) -> Option<Step> {
         let backend = self.connector.backend;
         let be = ctx.shared.model.backends.get(backend.0 as usize)?;
-        let Phase::Exchange(ex) = &self.phase else {
+        let Phase::Exchange { ex, .. } = &self.phase else {
             return None;
         };
         // Nothing reached the server (the connection died before the first byte left): a
@@ -64,7 +64,7 @@ impl HttpConn {
             Some("the method is not idempotent")
         } else if !ex.req_body.is_done() {
             Some("the request was not fully received")
-        } else if !ex.replayable || self.head_out.is_none() {
+        } else if !ex.replayable || self.txn.head_out.is_none() {
             Some("the request is no longer held in full")
         } else if self.connector.retries_left() == 0 {
             Some("no retries left")
@@ -82,31 +82,27 @@ impl HttpConn {
         }
         ctx.debug_event(format_args!("retrying the request after {late:?}"));
         // The server connection is closed (its slot kept unless the retry redispatches).
-        self.drop_upstream(ctx, false);
-        let Phase::Exchange(mut ex) = std::mem::replace(&mut self.phase, Phase::Gone) else {
+        let Phase::Exchange { mut ex, up } = std::mem::replace(&mut self.phase, Phase::Gone) else {
             return None;
         };
+        self.close_upstream(ctx, up);
         ex.head_sent = 0;
         ex.req_fwd += ex.req_kept;
         ex.req_kept = 0;
         ex.response = Response::Head;
         ex.res_fwd = 0;
         ex.response_started = false;
-        self.server_deadline = None;
-        self.phase = Phase::Connecting {
-            deadline: None,
-            exchange: ex,
-        };
+        ex.server_deadline = None;
         Some(match self.connector.failed_late(ctx) {
-            None => self.connect_current(ctx),
-            Some(outcome) => self.settle(ctx, outcome),
+            None => self.connect_current(ctx, ex),
+            Some(outcome) => self.settle(ctx, outcome, ex),
         })
     }
 
     /// The final response head arrived: the body copy kept for a replay is no longer needed.
     pub(super) fn release_replay_copy(&mut self) {
-        if let Phase::Exchange(ex) = &mut self.phase {
-            release_kept(ex, self.req.as_mut());
+        if let Phase::Exchange { ex, .. } = &mut self.phase {
+            release_kept(ex, self.client.req.as_mut());
         }
     }
 }

@@ -35,7 +35,7 @@ impl HttpConn {
             }
         };
         let backend = self.connector.backend;
-        if let Some(up) = self.up.take() {
+        if let Some(up) = self.kept.take() {
             // The previous server connection of this client, kept after the last response.
             if up.backend == backend && up.server == srv && up.connected && !up.eof {
                 self.attach(ctx, up, exchange);
@@ -58,11 +58,13 @@ impl HttpConn {
         if let Some(el) = eligible {
             if let Some((sconn, idle)) = ctx.idle.take(backend, srv, el, ctx.owner.key) {
                 let up = Upstream {
-                    sock: idle.sock,
-                    // A reused socket may have become writable long ago: assume it still is.
-                    ready: Readiness {
-                        writable: true,
-                        ..Readiness::default()
+                    peer: Peer {
+                        sock: idle.sock,
+                        // A reused socket may have become writable long ago: assume it still is.
+                        ready: Readiness {
+                            writable: true,
+                            ..Readiness::default()
+                        },
                     },
                     backend,
                     server: srv,
@@ -78,11 +80,7 @@ impl HttpConn {
                 return Ok(());
             }
         }
-        self.phase = Phase::Connecting {
-            deadline: None,
-            exchange,
-        };
-        match self.connect_current(ctx) {
+        match self.connect_current(ctx, exchange) {
             Step::Continue => Ok(()),
             step => Err(step),
         }
@@ -90,22 +88,40 @@ impl HttpConn {
 
     /// Starts sending on a reused (or kept) connection; its slot (`self.sconn`) is this stream's
     /// already, so its events come here.
-    pub(super) fn attach(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream, exchange: Exchange) {
+    pub(super) fn attach(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream, mut ex: Exchange) {
         // The server may have closed it while idle: a failure before the response is replayed.
         up.reused = true;
         self.connector.mark_connected(ctx.now);
         // A reused socket may have become writable long ago: assume it still is.
-        up.ready.writable = true;
-        self.up = Some(up);
-        self.touch_server(ctx);
-        self.phase = Phase::Exchange(exchange);
+        up.peer.ready.writable = true;
+        ex.server_deadline = server_deadline(ctx, self.connector.backend);
+        self.phase = Phase::Exchange { ex, up };
     }
 
-    /// Opens a new connection for the current exchange (first try, or after a turn-around).
-    pub(super) fn connect_current(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    /// Opens a new connection for `exchange` (first try, after a turn-around or a replay).
+    pub(super) fn connect_current(&mut self, ctx: &mut Ctx<'_>, exchange: Exchange) -> Step {
         let token = self.server_token(ctx);
         let outcome = self.connector.connect(ctx, token);
-        self.settle(ctx, outcome)
+        self.settle(ctx, outcome, exchange)
+    }
+
+    /// Connects for the exchange waiting in a turn-around or a queue (its wait is over).
+    pub(super) fn connect_from_phase(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match std::mem::replace(&mut self.phase, Phase::Gone) {
+            Phase::TurnAround { exchange, .. } | Phase::Queued { exchange, .. } => {
+                self.connect_current(ctx, exchange)
+            }
+            other @ (Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::Connecting { .. }
+            | Phase::Exchange { .. }
+            | Phase::Reply { .. }
+            | Phase::Tunnel { .. }
+            | Phase::Gone) => {
+                self.phase = other;
+                Step::Continue
+            }
+        }
     }
 
     /// The poll token of this stream's server connection: its slot, reserved on first use and
@@ -117,25 +133,21 @@ impl HttpConn {
     }
 
     /// Closes a server connection of this stream and frees its slot.
-    fn close_upstream(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream) {
-        self.release_res(ctx, &mut up);
-        up.sock.deregister(ctx.registry);
+    pub(super) fn close_upstream(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream) {
+        release_res(ctx, &mut up);
+        up.peer.sock.deregister(ctx.registry);
         if let Some(sconn) = self.sconn.take() {
             ctx.idle.release(sconn, ctx.owner.key);
         }
     }
 
-    pub(super) fn settle(&mut self, ctx: &mut Ctx<'_>, outcome: Outcome) -> Step {
-        let exchange = match std::mem::replace(&mut self.phase, Phase::Gone) {
-            Phase::Connecting { exchange, .. }
-            | Phase::TurnAround { exchange, .. }
-            | Phase::Queued { exchange, .. }
-            | Phase::Exchange(exchange) => exchange,
-            other => {
-                self.phase = other;
-                return Step::Continue;
-            }
-        };
+    /// Moves `exchange` to the phase an outcome of the connector calls for.
+    pub(super) fn settle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        outcome: Outcome,
+        exchange: Exchange,
+    ) -> Step {
         match outcome {
             Outcome::Pending { sock, deadline } => {
                 let (backend, server) = (
@@ -146,9 +158,8 @@ impl HttpConn {
                     .connector
                     .send_proxy(ctx)
                     .map(|v| crate::proxyproto::Line::build(v, self.origin.proxy_addrs()));
-                self.up = Some(Upstream {
-                    sock,
-                    ready: Readiness::default(),
+                let up = Upstream {
+                    peer: Peer::new(sock),
                     backend,
                     server,
                     connected: false,
@@ -157,8 +168,12 @@ impl HttpConn {
                     eof: false,
                     private: proxy.is_some(),
                     proxy,
-                });
-                self.phase = Phase::Connecting { deadline, exchange };
+                };
+                self.phase = Phase::Connecting {
+                    deadline,
+                    exchange,
+                    up,
+                };
                 self.rearm(ctx)
             }
             Outcome::Wait(until) => {
@@ -169,10 +184,8 @@ impl HttpConn {
                 self.phase = Phase::Queued { deadline, exchange };
                 self.rearm(ctx)
             }
-            Outcome::Failed(t) => {
-                self.phase = Phase::Exchange(exchange);
-                self.reply_error(ctx, 503, t)
-            }
+            // No server: the exchange ends here with a 503.
+            Outcome::Failed(t) => self.reply_error(ctx, 503, t),
         }
     }
 
@@ -188,49 +201,62 @@ impl HttpConn {
     }
 
     pub(super) fn check_connect(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Connecting { up, .. } = &mut self.phase else {
             return Ok(false);
         };
-        if up.ready.error {
+        if up.peer.ready.error {
             return Err(self.connect_failed(ctx, Failure::Error));
         }
-        if !up.ready.writable {
+        if !up.peer.ready.writable {
             return Ok(false);
         }
         up.connected = true;
         self.connector.observe(ctx, Seen::L4Ok);
         self.connector.mark_connected(ctx.now);
-        if let Phase::Connecting { exchange, .. } = std::mem::replace(&mut self.phase, Phase::Gone)
+        if let Phase::Connecting {
+            exchange: mut ex,
+            up,
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::Gone)
         {
-            self.phase = Phase::Exchange(exchange);
+            ex.server_deadline = server_deadline(ctx, self.connector.backend);
+            self.phase = Phase::Exchange { ex, up };
         }
-        self.touch_server(ctx);
         Ok(true)
     }
 
     pub(super) fn connect_failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure) -> Step {
-        if let Some(mut up) = self.up.take() {
-            up.sock.deregister(ctx.registry);
-            self.release_res(ctx, &mut up);
-        }
+        let exchange = match std::mem::replace(&mut self.phase, Phase::Gone) {
+            Phase::Connecting {
+                exchange, mut up, ..
+            } => {
+                up.peer.sock.deregister(ctx.registry);
+                release_res(ctx, &mut up);
+                exchange
+            }
+            other @ (Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::TurnAround { .. }
+            | Phase::Queued { .. }
+            | Phase::Exchange { .. }
+            | Phase::Reply { .. }
+            | Phase::Tunnel { .. }
+            | Phase::Gone) => {
+                self.phase = other;
+                return Step::Continue;
+            }
+        };
         let token = self.server_token(ctx);
         let outcome = self.connector.failed(ctx, failure, token);
-        self.settle(ctx, outcome)
+        self.settle(ctx, outcome, exchange)
     }
 
-    pub(super) fn release_res(&mut self, ctx: &mut Ctx<'_>, up: &mut Upstream) {
-        if let Some(b) = up.res.take() {
-            ctx.pools.bufs.put(b);
-        }
-    }
-
-    /// Writes the request head, then validated body bytes, to the server.
     /// Reads from the server into its buffer.
     pub(super) fn read_server(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Some(up) = self.up.as_mut() else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(false);
         };
-        if !up.ready.readable || up.eof {
+        if !up.peer.ready.readable || up.eof {
             return Ok(false);
         }
         if up.res.is_none() {
@@ -250,25 +276,23 @@ impl HttpConn {
         if room == 0 {
             return Ok(false);
         }
-        match up.sock.read(spare) {
+        match up.peer.sock.read(spare) {
             Ok(0) => {
                 up.eof = true;
-                uncork(&self.client, &mut self.corked);
+                self.client.uncork();
                 Ok(true)
             }
             Ok(n) => {
                 buf.filled(n);
-                up.ready.after_read(n, room);
-                if let Phase::Exchange(ex) = &mut self.phase {
-                    ex.response_started = true;
-                }
-                self.touch_server(ctx);
+                up.peer.ready.after_read(n, room);
+                ex.response_started = true;
+                ex.server_deadline = server_deadline(ctx, self.connector.backend);
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                up.ready.readable = false;
+                up.peer.ready.readable = false;
                 // The body paused after a write sent with `MSG_MORE`: release it now.
-                uncork(&self.client, &mut self.corked);
+                self.client.uncork();
                 if up.res.as_ref().is_some_and(|b| b.is_empty()) {
                     if let Some(b) = up.res.take() {
                         ctx.pools.bufs.put(b);
@@ -285,21 +309,17 @@ impl HttpConn {
     /// or, on a reused connection with a replayable request, one retry on a fresh connection.
     pub(super) fn server_failed(&mut self, ctx: &mut Ctx<'_>, e: Option<io::Error>) -> Step {
         ctx.debug_event(format_args!("server failed: {e:?}"));
-        let Phase::Exchange(ex) = &mut self.phase else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
         };
-        let reused = self.up.as_ref().is_some_and(|u| u.reused);
-        if !ex.response_started && reused && ex.replayable && !ex.retried_reuse {
+        if !ex.response_started && up.reused && ex.replayable && !ex.retried_reuse {
             ex.retried_reuse = true;
             ex.head_sent = 0;
-            self.drop_upstream(ctx, false);
-            if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Gone) {
-                self.phase = Phase::Connecting {
-                    deadline: None,
-                    exchange: ex,
-                };
+            if let Phase::Exchange { ex, up } = std::mem::replace(&mut self.phase, Phase::Gone) {
+                self.close_upstream(ctx, up);
+                return self.connect_current(ctx, ex);
             }
-            return self.connect_current(ctx);
+            return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
         }
         let started = ex.response_started;
         let seen = match (&e, started) {
@@ -316,11 +336,13 @@ impl HttpConn {
                 return step;
             }
         }
+        // Read before the exchange goes with its server connection.
+        let out_started = self.out_started();
         self.drop_upstream(ctx, true);
         if let Some(be) = ctx.shared.backend(self.connector.backend) {
             be.resp_errors.fetch_add(1, Relaxed);
         }
-        if self.out_started() {
+        if out_started {
             // Part of the response may have reached the client: all we can do is close.
             return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
         }
@@ -333,29 +355,39 @@ impl HttpConn {
 
     pub(super) fn out_started(&self) -> bool {
         match &self.phase {
-            Phase::Exchange(ex) => !matches!(ex.response, Response::Head),
-            _ => false,
+            Phase::Exchange { ex, .. } => !matches!(ex.response, Response::Head),
+            Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::TurnAround { .. }
+            | Phase::Queued { .. }
+            | Phase::Connecting { .. }
+            | Phase::Reply { .. }
+            | Phase::Tunnel { .. }
+            | Phase::Gone => false,
         }
     }
 
     /// Ends the exchange once the request was fully sent and the response fully written.
     pub(super) fn maybe_finish(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, Step> {
-        let Phase::Exchange(ex) = &mut self.phase else {
+        let Phase::Exchange { ex, up } = &mut self.phase else {
             return Ok(false);
         };
         let response_done = match &ex.response {
             Response::Done => true,
-            Response::Body(b) => {
-                b.is_done() || (b.until_close() && self.up.as_ref().is_some_and(|u| u.eof))
-            }
+            Response::Body(b) => b.is_done() || (b.until_close() && up.eof),
             Response::Head => false,
         };
-        if !response_done || ex.res_fwd > 0 || self.out.is_some() || self.client.tls_pending() {
+        if !response_done
+            || ex.res_fwd > 0
+            || self.client.out.is_some()
+            || self.client.peer.sock.tls_pending()
+        {
             return Ok(false);
         }
-        uncork(&self.client, &mut self.corked);
+        self.client.uncork();
         let request_done = ex.req_body.is_done() && ex.req_fwd == 0;
         let head_done = self
+            .txn
             .head_out
             .as_ref()
             .is_none_or(|h| ex.head_sent >= h.len());
@@ -363,29 +395,28 @@ impl HttpConn {
             ex.keep_client && request_done && head_done,
             ex.keep_server && request_done && head_done,
         );
+        let extra_server_bytes = up.res.as_ref().is_some_and(|b| !b.is_empty());
+        let Phase::Exchange { up, .. } = std::mem::replace(&mut self.phase, Phase::Gone) else {
+            return Ok(false);
+        };
         // The server slot is held for the request only; the connection may outlive it.
         self.connector.release(ctx);
         self.log_request(ctx, Termination::NORMAL);
-        if let Some(b) = self.head_out.take() {
+        if let Some(b) = self.txn.head_out.take() {
             ctx.pools.bufs.put(b);
         }
-        let extra_server_bytes = self
-            .up
-            .as_ref()
-            .and_then(|u| u.res.as_ref())
-            .is_some_and(|b| !b.is_empty());
         ctx.debug_event(format_args!(
             "exchange done: keep client {keep_client}, keep server {keep_server}, server eof {:?}, extra {extra_server_bytes}",
-            self.up.as_ref().map(|u| u.eof)
+            Some(up.eof)
         ));
-        match self.up.take() {
-            Some(up) if keep_server && !up.eof && !extra_server_bytes => self.up = Some(up),
-            Some(up) => self.close_upstream(ctx, up),
-            None => {}
+        if keep_server && !up.eof && !extra_server_bytes {
+            self.kept = Some(up);
+        } else {
+            self.close_upstream(ctx, up);
         }
         if !keep_client {
             // The server connection may still serve other clients.
-            if let Some(up) = self.up.take() {
+            if let Some(up) = self.kept.take() {
                 self.park(ctx, up);
             }
             return Err(Step::Close(Termination::NORMAL));
@@ -397,7 +428,7 @@ impl HttpConn {
     /// Back to waiting for a request (`timeout http-keep-alive` while idle). A server
     /// connection kept from the last response goes to the shared pool unless `http-reuse never`.
     pub(super) fn next_request(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some(up) = self.up.take() {
+        if let Some(up) = self.kept.take() {
             let never = ctx
                 .shared
                 .model
@@ -405,33 +436,25 @@ impl HttpConn {
                 .get(up.backend.0 as usize)
                 .is_none_or(|b| b.http_reuse == HttpReuse::Never);
             if never || up.private {
-                self.up = Some(up);
+                self.kept = Some(up);
             } else {
                 self.park(ctx, up);
             }
         }
-        self.body_waited = false;
-        self.continue_sent = false;
-        self.routed = false;
-        self.marks.next(ctx.now);
-        self.req_line.clear();
-        self.uid.clear();
-        self.cap_req.iter_mut().for_each(Vec::clear);
-        self.cap_res.iter_mut().for_each(Vec::clear);
+        self.txn.next(ctx.now);
         let fe = ctx.frontend_timeouts(self.origin.frontend);
         let t = fe.http_keep_alive.or(fe.http_request).or(fe.client);
         self.phase = Phase::Head {
             deadline: t.map(|t| ctx.now + t),
             idle: true,
         };
-        self.client_deadline = None;
-        self.server_deadline = None;
-        self.release_empty_req(ctx);
+        self.client.deadline = None;
+        self.client.release_empty_req(ctx.pools);
     }
 
     /// Puts a healthy server connection into the reactor's idle pool (or closes it).
     pub(super) fn park(&mut self, ctx: &mut Ctx<'_>, mut up: Upstream) {
-        self.release_res(ctx, &mut up);
+        release_res(ctx, &mut up);
         let server = ctx
             .shared
             .model
@@ -450,11 +473,11 @@ impl HttpConn {
             return;
         }
         let Some(sconn) = self.sconn.take() else {
-            up.sock.deregister(ctx.registry);
+            up.peer.sock.deregister(ctx.registry);
             return;
         };
         let idle = IdleConn {
-            sock: up.sock,
+            sock: up.peer.sock,
             backend: up.backend,
             server: up.server,
             purge_at: ctx.now + delay,
@@ -470,9 +493,14 @@ impl HttpConn {
         }
     }
 
-    /// Closes the server connection of the current exchange (and its slot).
+    /// Closes the server connection this stream holds (and its slot): the one of the phase —
+    /// which then ends (`Gone`; the caller moves on to a reply, a retry or the close) — or the
+    /// one kept from the last response.
     pub(super) fn drop_upstream(&mut self, ctx: &mut Ctx<'_>, release_slot: bool) {
-        if let Some(up) = self.up.take() {
+        if let Some(up) = self.take_active() {
+            self.close_upstream(ctx, up);
+        }
+        if let Some(up) = self.kept.take() {
             self.close_upstream(ctx, up);
         }
         if let Some(sconn) = self.sconn.take() {
@@ -481,5 +509,30 @@ impl HttpConn {
         if release_slot {
             self.connector.release(ctx);
         }
+    }
+
+    /// Takes the server connection out of the phase that holds one, ending that phase.
+    pub(super) fn take_active(&mut self) -> Option<Upstream> {
+        match std::mem::replace(&mut self.phase, Phase::Gone) {
+            Phase::Connecting { up, .. }
+            | Phase::Exchange { up, .. }
+            | Phase::Tunnel { up, .. } => Some(up),
+            other @ (Phase::Head { .. }
+            | Phase::WaitBody { .. }
+            | Phase::TurnAround { .. }
+            | Phase::Queued { .. }
+            | Phase::Reply { .. }
+            | Phase::Gone) => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+}
+
+/// Gives the server connection's response buffer back to the pool.
+fn release_res(ctx: &mut Ctx<'_>, up: &mut Upstream) {
+    if let Some(b) = up.res.take() {
+        ctx.pools.bufs.put(b);
     }
 }
