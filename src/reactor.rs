@@ -428,12 +428,27 @@ impl Reactor {
                             l.ready = true;
                         }
                     }
-                    Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
-                    Target::ServerConn(slot) => {
-                        if let idle::Route::Stream(key) =
-                            self.core.idle.on_event(self.poll.registry(), slot, ev)
+                    Target::Conn {
+                        key,
+                        generation,
+                        side,
+                    } => {
+                        // An event for an earlier stream of this slot is dropped.
+                        if self
+                            .conns
+                            .get(key)
+                            .is_some_and(|s| token::same_generation(s.generation, generation))
                         {
-                            self.on_conn_event(key, Side::Server, ev, now);
+                            self.on_conn_event(key, side, ev, now);
+                        }
+                    }
+                    Target::ServerConn { key, generation } => {
+                        let route =
+                            self.core
+                                .idle
+                                .on_event(self.poll.registry(), key, generation, ev);
+                        if let idle::Route::Stream(stream) = route {
+                            self.on_conn_event(stream, Side::Server, ev, now);
                         }
                     }
                     Target::Check(i) => {

@@ -53,7 +53,6 @@ use crate::term::{Cause, Side, Stage, Step, Termination};
 
 use crate::conn::Ctx;
 use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
-use crate::token;
 
 /// A server connection serving this client's current (or last) request.
 #[derive(Debug)]
@@ -367,7 +366,7 @@ impl HttpConn {
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if self
             .client
-            .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
+            .register(ctx.registry, ctx.stream_token(Side::Client))
             .is_err()
         {
             return Step::Close(Termination::new(Cause::Proxy, Stage::Connect));

@@ -108,12 +108,21 @@ impl HttpConn {
         self.settle(ctx, outcome)
     }
 
-    /// The poll token of this stream's server connection: its slot, reserved on first use and
-    /// kept across connect retries.
+    /// The poll token of this stream's new server connection: its slot, reserved on first use
+    /// and kept across connect retries, with a generation of its own for each socket (the
+    /// previous one is deregistered already), so a stale event of the failed socket is
+    /// dropped.
     fn server_token(&mut self, ctx: &mut Ctx<'_>) -> mio::Token {
+        debug_assert!(self.up.is_none(), "a new server socket while one is open");
         let key = ctx.owner.key;
-        let sconn = *self.sconn.get_or_insert_with(|| ctx.idle.reserve(key));
-        token::server_conn(sconn)
+        match self.sconn {
+            Some(sconn) => ctx.idle.renew(sconn, key),
+            None => {
+                let sconn = ctx.idle.reserve(key);
+                self.sconn = Some(sconn);
+                ctx.idle.token(sconn)
+            }
+        }
     }
 
     /// Closes a server connection of this stream and frees its slot.
