@@ -1,11 +1,13 @@
 //! A hashed timer wheel with 1 ms ticks: every timeout of a reactor (connect, client, server,
 //! tunnel, queue, checks, accept pauses) is an entry here.
 //!
-//! Entries are "wake this owner at tick T" reminders, not callbacks. An owner is a slab key plus
-//! the generation of the value that was in the slot when the entry was armed; an entry whose
-//! generation no longer matches is stale and dropped by the reactor, which makes cancellation
-//! free (lazy). Owners keep their real deadlines themselves and re-arm on expiry when a deadline
-//! moved later, so refreshing an idle timeout on every read costs a store, not a wheel operation.
+//! Entries are "wake this owner at tick T" reminders, not callbacks. An owner is a kind (a
+//! stream, an idle server connection, a health-check probe, or one of the reactor's own
+//! timers), a key in that kind's table and the generation of the value that was there when
+//! the entry was armed; an entry whose generation no longer matches is stale and dropped by
+//! the reactor, which makes cancellation free (lazy). Owners keep their real deadlines
+//! themselves and re-arm on expiry when a deadline moved later, so refreshing an idle timeout
+//! on every read costs a store, not a wheel operation.
 //!
 //! Arming is O(1) (push into `slots[tick % SLOTS]`). Expiry walks the ticks elapsed since the
 //! last call; an entry further away than one turn of the wheel stays in its slot until its turn.
@@ -16,11 +18,70 @@ use std::time::{Duration, Instant};
 const SLOTS: usize = 4096;
 const WORDS: usize = SLOTS / 64;
 
-/// Who to wake: a slab key and the generation it had when the entry was armed.
+/// What kind of thing a timer wakes; says which table `Owner::key` indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// A stream: `key` is its slab key in the reactor.
+    Stream,
+    /// The purge of an idle HTTP server connection: `key` is its `conn::idle::IdlePool` slot.
+    IdleConn,
+    /// A health-check probe: `key` is its slot (`2 × task + probe`) in `check::Checks`.
+    Check,
+    /// The reactor's listeners paused after a resource shortage on accept (no key).
+    ResumeListeners,
+    /// The reactor's once-a-second publication of its latency histograms (no key).
+    PublishLatency,
+}
+
+/// Who to wake: a kind, a key in that kind's table and the generation the keyed value had
+/// when the entry was armed. 16 bytes, as the `(key, generation)` pair it replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
+    pub kind: OwnerKind,
     pub key: usize,
     pub generation: u32,
+}
+
+impl Owner {
+    /// The reactor's listener resume after `EMFILE`/`ENFILE`/`ENOMEM`.
+    pub const RESUME_LISTENERS: Owner = Owner {
+        kind: OwnerKind::ResumeListeners,
+        key: 0,
+        generation: 0,
+    };
+    /// The reactor's latency publication.
+    pub const PUBLISH_LATENCY: Owner = Owner {
+        kind: OwnerKind::PublishLatency,
+        key: 0,
+        generation: 0,
+    };
+
+    /// The stream at slab key `key`, of `generation`.
+    pub const fn stream(key: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::Stream,
+            key,
+            generation,
+        }
+    }
+
+    /// The idle server connection in pool slot `key`, of `generation`.
+    pub const fn idle_conn(key: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::IdleConn,
+            key,
+            generation,
+        }
+    }
+
+    /// Health-check probe `slot`, armed with the probe's `generation`.
+    pub const fn check(slot: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::Check,
+            key: slot,
+            generation,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -158,7 +219,36 @@ mod tests {
     use super::*;
 
     fn owner(key: usize) -> Owner {
-        Owner { key, generation: 1 }
+        Owner::stream(key, 1)
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // The kind fits in the padding after the generation: 16-byte owners, 24-byte entries,
+        // as with the bare (key, generation) pair.
+        if usize::BITS == 64 {
+            assert_eq!(std::mem::size_of::<Owner>(), 16);
+            assert_eq!(std::mem::size_of::<Entry>(), 24);
+        }
+    }
+
+    #[test]
+    fn owners_of_different_kinds_are_different() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0);
+        let all = [
+            Owner::stream(3, 1),
+            Owner::idle_conn(3, 1),
+            Owner::check(3, 1),
+            Owner::RESUME_LISTENERS,
+            Owner::PUBLISH_LATENCY,
+        ];
+        for o in all {
+            w.arm(t0 + Duration::from_millis(5), o);
+        }
+        let mut due = Vec::new();
+        w.expire(t0 + Duration::from_millis(5), &mut due);
+        assert_eq!(due, all);
     }
 
     #[test]

@@ -15,12 +15,10 @@ use mio::{Registry, Token};
 use slab::Slab;
 
 use crate::net::Sock;
+use crate::timer::Owner;
 use crate::token;
 
 use crate::model::{BackendId, Model, ServerId};
-
-/// Timer owners of idle connections carry this bit in their key (stream keys never do).
-pub const IDLE_TIMER_BIT: usize = 1 << (usize::BITS - 3);
 
 /// A connection waiting in the pool.
 #[derive(Debug)]
@@ -192,9 +190,9 @@ impl IdlePool {
         }
     }
 
-    /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner key
-    /// and generation to arm for its purge when none is pending, or `None`; a connection the
-    /// pool refuses (limit reached, not this stream's slot) is closed and its slot freed.
+    /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner
+    /// to arm for its purge when none is pending, or `None`; a connection the pool refuses
+    /// (limit reached, not this stream's slot) is closed and its slot freed.
     pub fn put(
         &mut self,
         registry: &Registry,
@@ -202,7 +200,7 @@ impl IdlePool {
         stream: usize,
         mut c: IdleConn,
         limit: Option<u32>,
-    ) -> Option<(usize, u32)> {
+    ) -> Option<Owner> {
         let full = limit.is_some_and(|l| self.count(c.backend, c.server) >= l as usize);
         let own = self
             .slots
@@ -223,7 +221,7 @@ impl IdlePool {
         if let Some(l) = self.list(be, srv) {
             l.push(key);
         }
-        arm.then_some((key | IDLE_TIMER_BIT, generation))
+        arm.then_some(Owner::idle_conn(key, generation))
     }
 
     /// Routes an event on slot `key`, whose token named `generation` (`token::decode`). An
@@ -366,7 +364,7 @@ mod tests {
         let k = p.reserve(7);
         let (c, _l) = idle_conn(0, 1, false);
         // First park arms a purge timer; taking and parking again does not arm another.
-        assert_eq!(p.put(reg, k, 7, c, None), Some((k | IDLE_TIMER_BIT, 1)));
+        assert_eq!(p.put(reg, k, 7, c, None), Some(Owner::idle_conn(k, 1)));
         assert_eq!((p.len(), p.count(BackendId(0), ServerId(1))), (1, 1));
         assert!(
             p.take(BackendId(0), ServerId(1), Eligible::Proven, 9)

@@ -259,7 +259,7 @@ mod tests {
     use std::time::Duration;
 
     fn owner(key: usize) -> Owner {
-        Owner { key, generation: 1 }
+        Owner::stream(key, 1)
     }
 
     #[test]

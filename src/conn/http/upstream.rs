@@ -473,9 +473,8 @@ impl HttpConn {
             .idle
             .put(ctx.registry, sconn, ctx.owner.key, idle, limit);
         ctx.debug_event(format_args!("parked server connection: {put:?}"));
-        if let Some((key, generation)) = put {
-            ctx.timers
-                .arm(ctx.now + delay, crate::timer::Owner { key, generation });
+        if let Some(owner) = put {
+            ctx.timers.arm(ctx.now + delay, owner);
         }
     }
 
