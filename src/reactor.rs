@@ -171,7 +171,15 @@ pub struct ReactorOptions {
     pub debug: bool,
     /// `-dS` / `nosplice`.
     pub nosplice: bool,
+    /// TEST ONLY: the reactor with this index panics on its first loop turn, so tests can see
+    /// what the process does when a reactor dies. Set by `main.rs` from the environment
+    /// variable `RAVELIN_TEST_PANIC_REACTOR` (read once at start-up); no configuration
+    /// keyword, command-line flag or traffic reaches it.
+    pub test_panic_reactor: Option<usize>,
 }
+
+/// The environment variable that sets `ReactorOptions::test_panic_reactor` (tests only).
+pub const TEST_PANIC_REACTOR_ENV: &str = "RAVELIN_TEST_PANIC_REACTOR";
 
 impl Core {
     /// The context a connection runs with (everything of the reactor but the slab).
@@ -368,6 +376,16 @@ impl Reactor {
         self.core
             .timers
             .arm(Instant::now() + PUBLISH_EVERY, Owner::PUBLISH_LATENCY);
+        if self.opts.test_panic_reactor == Some(self.id) {
+            // Test-only trigger (see `ReactorOptions::test_panic_reactor`).
+            #[allow(clippy::panic)]
+            {
+                panic!(
+                    "{TEST_PANIC_REACTOR_ENV}: reactor {} panics on purpose (test only)",
+                    self.id
+                );
+            }
+        }
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut turn = Vec::new();

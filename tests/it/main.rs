@@ -11,6 +11,7 @@ mod checks;
 mod checks_kinds;
 mod cli;
 mod cookie;
+mod crash;
 mod failover;
 mod http;
 mod http_more;
