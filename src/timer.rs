@@ -14,9 +14,22 @@
 
 use std::time::{Duration, Instant};
 
+/// Whole milliseconds of `d`, saturating (a `u64` of milliseconds is 584 million years).
+#[inline]
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Number of slots; a power of two. 4096 × 1 ms covers the common timeouts in one turn.
 const SLOTS: usize = 4096;
 const WORDS: usize = SLOTS / 64;
+const SLOT_MASK: u64 = SLOTS as u64 - 1;
+
+/// The slot of `tick`: its low bits (masked below `SLOTS`, so the cast keeps every bit).
+#[inline]
+fn slot_of(tick: u64) -> usize {
+    (tick & SLOT_MASK) as usize
+}
 
 /// What kind of thing a timer wakes; says which table `Owner::key` indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +138,7 @@ impl TimerWheel {
     /// The tick at which `at` has passed (rounded up, so a timer never fires early).
     fn tick_of(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.origin);
-        let ms = d.as_millis() as u64;
+        let ms = millis(d);
         if d.subsec_nanos() % 1_000_000 != 0 {
             ms + 1
         } else {
@@ -134,16 +147,21 @@ impl TimerWheel {
     }
 
     fn now_tick(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.origin).as_millis() as u64
+        millis(now.saturating_duration_since(self.origin))
     }
 
     /// Wakes `owner` at `at` (or at the next tick if `at` has passed).
     pub fn arm(&mut self, at: Instant, owner: Owner) {
         let tick = self.tick_of(at).max(self.done + 1);
-        let slot = (tick as usize) & (SLOTS - 1);
-        self.slots[slot].push(Entry { tick, owner });
-        self.occupied[slot / 64] |= 1 << (slot % 64);
-        self.len += 1;
+        let slot = slot_of(tick);
+        // `slot` is below SLOTS: both lookups succeed.
+        if let (Some(entries), Some(word)) =
+            (self.slots.get_mut(slot), self.occupied.get_mut(slot / 64))
+        {
+            entries.push(Entry { tick, owner });
+            *word |= 1 << (slot % 64);
+            self.len += 1;
+        }
     }
 
     /// Moves every owner whose entry is due at `now` into `due`.
@@ -159,11 +177,16 @@ impl TimerWheel {
             self.done + 1
         };
         for tick in first..=now_tick {
-            let slot = (tick as usize) & (SLOTS - 1);
-            if self.occupied[slot / 64] & (1 << (slot % 64)) == 0 {
+            let slot = slot_of(tick);
+            let bit = 1u64 << (slot % 64);
+            let (Some(word), Some(entries)) =
+                (self.occupied.get_mut(slot / 64), self.slots.get_mut(slot))
+            else {
+                continue;
+            };
+            if *word & bit == 0 {
                 continue;
             }
-            let entries = &mut self.slots[slot];
             let before = entries.len();
             entries.retain(|e| {
                 if e.tick <= now_tick {
@@ -175,7 +198,7 @@ impl TimerWheel {
             });
             self.len -= before - entries.len();
             if entries.is_empty() {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
+                *word &= !bit;
             }
         }
         self.done = now_tick;
@@ -189,12 +212,12 @@ impl TimerWheel {
         }
         let now_tick = self.now_tick(now);
         let start = self.done + 1;
-        let start_slot = (start as usize) & (SLOTS - 1);
+        let start_slot = slot_of(start);
         // Scan the bitmap from start_slot, wrapping once.
         let mut dist = None;
         for step in 0..=WORDS {
             let word_idx = (start_slot / 64 + step) % WORDS;
-            let mut word = self.occupied[word_idx];
+            let mut word = self.occupied.get(word_idx).copied().unwrap_or(0);
             if step == 0 {
                 word &= !0u64 << (start_slot % 64);
             }

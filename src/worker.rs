@@ -478,7 +478,7 @@ fn open_listeners(
     let mut reused = 0;
     let mut inherited: Vec<(i32, socket::Inherited)> = Vec::new();
     for (fi, fe) in model.frontends.iter().enumerate() {
-        let fid = FrontendId(fi as u32);
+        let fid = FrontendId::from_index(fi);
         for (bi, bind) in fe.binds.iter().enumerate() {
             // HAProxy: the backlog defaults to the frontend's maxconn.
             let backlog = bind.backlog.or(fe.maxconn).unwrap_or(maxconn).max(1);

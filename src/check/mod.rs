@@ -246,8 +246,8 @@ impl Checks {
                     }
                 }
                 tasks.push(Task {
-                    backend: BackendId(bi as u32),
-                    server: ServerId(si as u32),
+                    backend: BackendId::from_index(bi),
+                    server: ServerId::from_index(si),
                     monitor: Monitor::new(&s.check),
                     runs,
                     fast: false,
@@ -1028,7 +1028,7 @@ impl Checks {
         {
             s.deregister(ctx.registry);
         }
-        let duration_ms = ctx.now.saturating_duration_since(r.started).as_millis() as u64;
+        let duration_ms = crate::timer::millis(ctx.now.saturating_duration_since(r.started));
         let (Some(be), Some(bs)) = (
             shared.model.backends.get(t.backend.0 as usize),
             shared.backend(t.backend),

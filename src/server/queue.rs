@@ -222,7 +222,7 @@ pub fn dispatch_with(
                     })
                 });
                 match found {
-                    Some(i) => ServerId(i as u32),
+                    Some(i) => ServerId::from_index(i),
                     None => return granted,
                 }
             }

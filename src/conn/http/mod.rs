@@ -309,7 +309,7 @@ fn ip_text(ip: std::net::IpAddr, out: &mut [u8; 64]) -> &[u8] {
     use std::io::Write;
     let mut cur = std::io::Cursor::new(&mut out[..]);
     let _ = write!(cur, "{ip}");
-    let n = cur.position() as usize;
+    let n = usize::try_from(cur.position()).unwrap_or(0);
     out.get(..n).unwrap_or(&[])
 }
 
