@@ -1,6 +1,9 @@
 //! Cost of `Balancer::pick` per algorithm and server count. Run with `cargo bench --bench balance`.
 
-#![allow(clippy::unwrap_used)] // a benchmark that cannot set up may stop
+#![allow(clippy::unwrap_used)]
+// a benchmark that cannot set up may stop
+// The lints on indexes and narrowing casts are for the proxy's code.
+#![allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -15,10 +15,7 @@ fn main() {
     for i in 0..n {
         w.arm(
             t0 + Duration::from_millis((i % 30_000) as u64),
-            Owner {
-                key: i,
-                generation: 1,
-            },
+            Owner::stream(i, 1),
         );
     }
     let arm = start.elapsed();

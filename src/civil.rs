@@ -14,7 +14,7 @@ static OFFSET_AT: AtomicI64 = AtomicI64::new(i64::MIN);
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, crate::timer::millis)
 }
 
 /// The local offset in seconds for `secs`, recomputed when a second has passed.
@@ -27,6 +27,8 @@ pub fn offset(secs: i64) -> i32 {
 }
 
 /// Civil date and time of `secs` (Unix seconds): (year, month 1..=12, day, h, m, s).
+// Day (1..=31), month (1..=12) and hour (0..24) fit any integer: the casts keep every bit.
+#[allow(clippy::cast_possible_truncation)]
 pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -91,7 +93,7 @@ pub fn haproxy_date(ms: u64, local: bool, out: &mut Vec<u8>) {
     out.push(b':');
     two(s, out);
     out.push(b'.');
-    out.push(b'0' + (milli / 100) as u8);
+    out.push(b'0' + (milli / 100 % 10) as u8);
     two(milli % 100, out);
 }
 
@@ -132,7 +134,7 @@ pub fn syslog_date(ms: u64, out: &mut Vec<u8>) {
     out.push(b' ');
     if d < 10 {
         out.push(b' ');
-        out.push(b'0' + d as u8);
+        out.push(b'0' + (d % 10) as u8);
     } else {
         two(d, out);
     }

@@ -142,8 +142,9 @@ pub fn source_hash(ip: IpAddr) -> u32 {
     match ip {
         IpAddr::V4(v4) => u32::from(v4),
         IpAddr::V6(v6) => {
-            let x = u128::from(v6);
-            (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)
+            let [a, b, c, d, e, f, g, h] = v6.segments();
+            let word = |hi: u16, lo: u16| u32::from(hi) << 16 | u32::from(lo);
+            word(a, b) ^ word(c, d) ^ word(e, f) ^ word(g, h)
         }
     }
 }

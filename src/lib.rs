@@ -5,6 +5,10 @@
 //! goes up); docs/ARCHITECTURE.md walks the same order as the path of a request. Only `sys`
 //! contains `unsafe`.
 
+// `cast_possible_truncation` applies to the proxy's code, not to unit tests (as
+// `allow-indexing-slicing-in-tests` in clippy.toml does for `indexing_slicing`).
+#![cfg_attr(test, allow(clippy::cast_possible_truncation))]
+
 // Leaves: no shared state, no protocol. The operating system, time, ids, how streams end.
 pub mod sys;
 pub mod timer;

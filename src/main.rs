@@ -484,8 +484,12 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
     let opts = ReactorOptions {
         debug: cli.debug,
         nosplice: cli.nosplice,
+        // Test only: makes one reactor panic at start (`ReactorOptions::test_panic_reactor`).
+        test_panic_reactor: std::env::var(ravelin::reactor::TEST_PANIC_REACTOR_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok()),
     };
-    let handle = match worker::launch(bound, opts) {
+    let mut handle = match worker::launch(bound, opts) {
         Ok(h) => h,
         Err(e) => {
             alert(&e.to_string());
@@ -502,6 +506,17 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
     let mut soft_stopped = false;
     let mut orphan = false;
     loop {
+        // A reactor died (panic, or an error of its loop) while nothing asked it to stop: its
+        // share of the connections would wait in a queue nobody accepts from. Stop the process
+        // (a master sees its worker fail: HAProxy's exit-on-failure).
+        if let Some(dead) = handle.dead_reactor() {
+            alert(&format!(
+                "Thread {} exited unexpectedly: {}; stopping.",
+                dead.reactor + 1,
+                dead.reason
+            ));
+            return stop_after_failure(handle);
+        }
         // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
         if !orphan && master_gone.load(std::sync::atomic::Ordering::SeqCst) {
             orphan = true;
@@ -570,6 +585,26 @@ fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// How long the other reactors get to close their streams after one died.
+const DEAD_REACTOR_GRACE: Duration = Duration::from_secs(1);
+
+/// Stops the process after a reactor died: the others close everything (hard stop), their
+/// log lines are handed over, exit status 1. A reactor that does not end within
+/// `DEAD_REACTOR_GRACE` does not hold the exit back.
+fn stop_after_failure(handle: worker::Handle) -> ExitCode {
+    handle.hard_stop();
+    let end = Instant::now() + DEAD_REACTOR_GRACE;
+    while !handle.is_finished() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if handle.is_finished() {
+        let _ = handle.join();
+        return ExitCode::from(1);
+    }
+    // Dropping the handle would wait for the stuck reactor.
+    std::process::exit(1)
 }
 
 #[cfg(test)]

@@ -577,6 +577,8 @@ impl RetryOn {
     );
 
     /// The bit of a retryable status (0 for any other).
+    // A const fn (used in constants): `i` stays below the table's length.
+    #[allow(clippy::indexing_slicing)]
     pub const fn status_bit(code: u16) -> u16 {
         let mut i = 0;
         while i < Self::STATUSES.len() {
@@ -721,7 +723,7 @@ impl Backend {
     /// benchmarks start from.
     pub fn new(name: &str, balance: Balance, mut servers: Vec<Server>) -> Backend {
         for (i, s) in servers.iter_mut().enumerate() {
-            s.id = i as u32 + 1;
+            s.id = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
         Backend {
             log: Default::default(),

@@ -30,6 +30,11 @@ const V1_PREFIX: &[u8] = b"PROXY ";
 /// Address block sizes (section 2.2).
 const V2_ADDR_INET: usize = 12;
 const V2_ADDR_INET6: usize = 36;
+/// The same lengths as the header's length byte.
+const V2_ADDR_INET_U8: u8 = 12;
+const V2_ADDR_INET6_U8: u8 = 36;
+const _: () = assert!(V2_ADDR_INET_U8 as usize == V2_ADDR_INET);
+const _: () = assert!(V2_ADDR_INET6_U8 as usize == V2_ADDR_INET6);
 const V2_ADDR_UNIX: usize = 216;
 
 /// TLV types HAProxy checks (section 2.2.x): the CRC32C of the header, the authority (SNI)
@@ -328,6 +333,9 @@ fn check_tlvs(header: &[u8], mut at: usize) -> Result<(), Failure> {
 }
 
 /// CRC32C (Castagnoli, reflected 0x82F63B78) lookup table.
+// Evaluated at compile time: an index out of range would fail the build, not run; `i` is
+// below 256, so `i as u32` keeps every bit.
+#[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
 const CRC32C_TABLE: [u32; 256] = {
     let mut t = [0u32; 256];
     let mut i = 0;
@@ -350,7 +358,7 @@ const CRC32C_TABLE: [u32; 256] = {
 
 fn crc32c_update(mut crc: u32, bytes: &[u8]) -> u32 {
     for &b in bytes {
-        let i = usize::from((crc as u8) ^ b);
+        let i = usize::from((crc & 0xFF) as u8 ^ b);
         crc = CRC32C_TABLE.get(i).copied().unwrap_or(0) ^ (crc >> 8);
     }
     crc
@@ -487,12 +495,12 @@ pub fn v2(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
     };
     match same_family(src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            out.push(&[0x21, 0x11, 0, V2_ADDR_INET as u8]);
+            out.push(&[0x21, 0x11, 0, V2_ADDR_INET_U8]);
             out.push(&s.octets());
             out.push(&d.octets());
         }
         (s, d) => {
-            out.push(&[0x21, 0x21, 0, V2_ADDR_INET6 as u8]);
+            out.push(&[0x21, 0x21, 0, V2_ADDR_INET6_U8]);
             out.push(&v6(s).octets());
             out.push(&v6(d).octets());
         }

@@ -27,11 +27,11 @@ use crate::balance::Balancer;
 use crate::buffer::BufferPool;
 #[cfg(target_os = "linux")]
 use crate::buffer::PipePool;
-use crate::check::{CHECK_TIMER_BIT, CheckCtx, Checks};
+use crate::check::{CheckCtx, Checks};
 use crate::conn::Ctx;
 use crate::conn::handshake::Handshake;
 use crate::conn::http::HttpConn;
-use crate::conn::idle::{self, IDLE_TIMER_BIT, IdlePool};
+use crate::conn::idle::{self, IdlePool};
 use crate::conn::pump::{Pools, Via};
 use crate::conn::tcp::Tunnel;
 use crate::log::sink::LogBuf;
@@ -40,7 +40,7 @@ use crate::term::{Cause, Side, Stage, Step, Termination};
 
 use crate::model::{BackendId, Balance, FrontendId, ServerId};
 use crate::server::SharedState;
-use crate::timer::{Owner, TimerWheel};
+use crate::timer::{Owner, OwnerKind, TimerWheel};
 use crate::token::{self, Target};
 
 mod accept;
@@ -82,10 +82,6 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Resource-shortage alerts are repeated at most this often.
 const ALERT_EVERY: Duration = Duration::from_secs(10);
 
-/// Timer owner keys reserved for the reactor itself (above any slab key).
-const RESUME_LISTENERS: usize = usize::MAX >> 2;
-/// The once-a-second publication of the latency histograms.
-const PUBLISH_LATENCY: usize = RESUME_LISTENERS - 1;
 /// How often a reactor publishes its latency histograms for the stats.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
@@ -175,7 +171,15 @@ pub struct ReactorOptions {
     pub debug: bool,
     /// `-dS` / `nosplice`.
     pub nosplice: bool,
+    /// TEST ONLY: the reactor with this index panics on its first loop turn, so tests can see
+    /// what the process does when a reactor dies. Set by `main.rs` from the environment
+    /// variable `RAVELIN_TEST_PANIC_REACTOR` (read once at start-up); no configuration
+    /// keyword, command-line flag or traffic reaches it.
+    pub test_panic_reactor: Option<usize>,
 }
+
+/// The environment variable that sets `ReactorOptions::test_panic_reactor` (tests only).
+pub const TEST_PANIC_REACTOR_ENV: &str = "RAVELIN_TEST_PANIC_REACTOR";
 
 impl Core {
     /// The context a connection runs with (everything of the reactor but the slab).
@@ -369,13 +373,19 @@ impl Reactor {
             l.registered = true;
         }
         self.with_checks(Instant::now(), |checks, ctx| checks.start(ctx));
-        self.core.timers.arm(
-            Instant::now() + PUBLISH_EVERY,
-            Owner {
-                key: PUBLISH_LATENCY,
-                generation: 0,
-            },
-        );
+        self.core
+            .timers
+            .arm(Instant::now() + PUBLISH_EVERY, Owner::PUBLISH_LATENCY);
+        if self.opts.test_panic_reactor == Some(self.id) {
+            // Test-only trigger (see `ReactorOptions::test_panic_reactor`).
+            #[allow(clippy::panic)]
+            {
+                panic!(
+                    "{TEST_PANIC_REACTOR_ENV}: reactor {} panics on purpose (test only)",
+                    self.id
+                );
+            }
+        }
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut turn = Vec::new();
@@ -428,12 +438,27 @@ impl Reactor {
                             l.ready = true;
                         }
                     }
-                    Target::Conn(key, side) => self.on_conn_event(key, side, ev, now),
-                    Target::ServerConn(slot) => {
-                        if let idle::Route::Stream(key) =
-                            self.core.idle.on_event(self.poll.registry(), slot, ev)
+                    Target::Conn {
+                        key,
+                        generation,
+                        side,
+                    } => {
+                        // An event for an earlier stream of this slot is dropped.
+                        if self
+                            .conns
+                            .get(key)
+                            .is_some_and(|s| token::same_generation(s.generation, generation))
                         {
-                            self.on_conn_event(key, Side::Server, ev, now);
+                            self.on_conn_event(key, side, ev, now);
+                        }
+                    }
+                    Target::ServerConn { key, generation } => {
+                        let route =
+                            self.core
+                                .idle
+                                .on_event(self.poll.registry(), key, generation, ev);
+                        if let idle::Route::Stream(stream) = route {
+                            self.on_conn_event(stream, Side::Server, ev, now);
                         }
                     }
                     Target::Check(i) => {
@@ -626,56 +651,56 @@ impl Reactor {
         due.clear();
         self.core.timers.expire(now, due);
         for owner in due.drain(..) {
-            if owner.key == PUBLISH_LATENCY {
-                self.core.latency.publish(&self.shared.latency, self.id);
-                self.core.timers.arm(now + PUBLISH_EVERY, owner);
-                continue;
-            }
-            if owner.key != RESUME_LISTENERS
-                && owner.key & IDLE_TIMER_BIT == 0
-                && owner.key & CHECK_TIMER_BIT != 0
-            {
-                self.with_checks(now, |checks, ctx| checks.on_timer(owner, ctx));
-                continue;
-            }
-            if owner.key != RESUME_LISTENERS && owner.key & IDLE_TIMER_BIT != 0 {
-                let again = self.core.idle.purge(
-                    self.poll.registry(),
-                    owner.key & !IDLE_TIMER_BIT,
-                    owner.generation,
-                    now,
-                );
-                if let Some(at) = again {
-                    self.core.timers.arm(at, owner);
-                }
-                continue;
-            }
-            if owner.key == RESUME_LISTENERS {
-                for l in &mut self.listeners {
-                    if l.blocked_until.is_some_and(|t| t <= now) {
-                        l.blocked_until = None;
-                        l.ready = true;
+            match owner.kind {
+                OwnerKind::Stream => self.stream_timer(owner, now),
+                OwnerKind::IdleConn => {
+                    let again = self.core.idle.purge(
+                        self.poll.registry(),
+                        owner.key,
+                        owner.generation,
+                        now,
+                    );
+                    if let Some(at) = again {
+                        self.core.timers.arm(at, owner);
                     }
                 }
-                continue;
+                OwnerKind::Check => {
+                    self.with_checks(now, |checks, ctx| checks.on_timer(owner, ctx));
+                }
+                OwnerKind::ResumeListeners => {
+                    for l in &mut self.listeners {
+                        if l.blocked_until.is_some_and(|t| t <= now) {
+                            l.blocked_until = None;
+                            l.ready = true;
+                        }
+                    }
+                }
+                OwnerKind::PublishLatency => {
+                    self.core.latency.publish(&self.shared.latency, self.id);
+                    self.core.timers.arm(now + PUBLISH_EVERY, owner);
+                }
             }
-            let Some(slot) = self
-                .conns
-                .get(owner.key)
-                .filter(|s| s.generation == owner.generation)
-            else {
-                continue;
-            };
-            if let Conn::Handshake(_) = slot.conn {
-                self.run_handshake(owner.key, now, |h, ctx| h.on_timer(ctx));
-                continue;
-            }
-            self.run_conn(owner.key, now, |conn, ctx| match conn {
-                Conn::Handshake(_) => Step::Continue,
-                Conn::Tcp(t) => t.on_timer(ctx),
-                Conn::Http(h) => h.on_timer(ctx),
-            });
         }
+    }
+
+    /// A stream's timer fired: runs it if it is still the stream that armed it.
+    fn stream_timer(&mut self, owner: Owner, now: Instant) {
+        let Some(slot) = self
+            .conns
+            .get(owner.key)
+            .filter(|s| s.generation == owner.generation)
+        else {
+            return;
+        };
+        if let Conn::Handshake(_) = slot.conn {
+            self.run_handshake(owner.key, now, |h, ctx| h.on_timer(ctx));
+            return;
+        }
+        self.run_conn(owner.key, now, |conn, ctx| match conn {
+            Conn::Handshake(_) => Step::Continue,
+            Conn::Tcp(t) => t.on_timer(ctx),
+            Conn::Http(h) => h.on_timer(ctx),
+        });
     }
 
     /// Runs the connections that yielded on their budget in the previous turn.
@@ -742,10 +767,7 @@ impl Reactor {
         let Some(slot) = self.conns.get_mut(key) else {
             return;
         };
-        let owner = Owner {
-            key,
-            generation: slot.generation,
-        };
+        let owner = Owner::stream(key, slot.generation);
         let mut ctx = self.core.ctx(
             self.poll.registry(),
             &self.shared,
@@ -766,10 +788,7 @@ impl Reactor {
             return;
         }
         let slot = self.conns.remove(key);
-        let owner = Owner {
-            key,
-            generation: slot.generation,
-        };
+        let owner = Owner::stream(key, slot.generation);
         let mut ctx = self.core.ctx(
             self.poll.registry(),
             &self.shared,

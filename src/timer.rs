@@ -1,26 +1,100 @@
 //! A hashed timer wheel with 1 ms ticks: every timeout of a reactor (connect, client, server,
 //! tunnel, queue, checks, accept pauses) is an entry here.
 //!
-//! Entries are "wake this owner at tick T" reminders, not callbacks. An owner is a slab key plus
-//! the generation of the value that was in the slot when the entry was armed; an entry whose
-//! generation no longer matches is stale and dropped by the reactor, which makes cancellation
-//! free (lazy). Owners keep their real deadlines themselves and re-arm on expiry when a deadline
-//! moved later, so refreshing an idle timeout on every read costs a store, not a wheel operation.
+//! Entries are "wake this owner at tick T" reminders, not callbacks. An owner is a kind (a
+//! stream, an idle server connection, a health-check probe, or one of the reactor's own
+//! timers), a key in that kind's table and the generation of the value that was there when
+//! the entry was armed; an entry whose generation no longer matches is stale and dropped by
+//! the reactor, which makes cancellation free (lazy). Owners keep their real deadlines
+//! themselves and re-arm on expiry when a deadline moved later, so refreshing an idle timeout
+//! on every read costs a store, not a wheel operation.
 //!
 //! Arming is O(1) (push into `slots[tick % SLOTS]`). Expiry walks the ticks elapsed since the
 //! last call; an entry further away than one turn of the wheel stays in its slot until its turn.
 
 use std::time::{Duration, Instant};
 
+/// Whole milliseconds of `d`, saturating (a `u64` of milliseconds is 584 million years).
+#[inline]
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Number of slots; a power of two. 4096 × 1 ms covers the common timeouts in one turn.
 const SLOTS: usize = 4096;
 const WORDS: usize = SLOTS / 64;
+const SLOT_MASK: u64 = SLOTS as u64 - 1;
 
-/// Who to wake: a slab key and the generation it had when the entry was armed.
+/// The slot of `tick`: its low bits (masked below `SLOTS`, so the cast keeps every bit).
+#[inline]
+fn slot_of(tick: u64) -> usize {
+    (tick & SLOT_MASK) as usize
+}
+
+/// What kind of thing a timer wakes; says which table `Owner::key` indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// A stream: `key` is its slab key in the reactor.
+    Stream,
+    /// The purge of an idle HTTP server connection: `key` is its `conn::idle::IdlePool` slot.
+    IdleConn,
+    /// A health-check probe: `key` is its slot (`2 × task + probe`) in `check::Checks`.
+    Check,
+    /// The reactor's listeners paused after a resource shortage on accept (no key).
+    ResumeListeners,
+    /// The reactor's once-a-second publication of its latency histograms (no key).
+    PublishLatency,
+}
+
+/// Who to wake: a kind, a key in that kind's table and the generation the keyed value had
+/// when the entry was armed. 16 bytes, as the `(key, generation)` pair it replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
+    pub kind: OwnerKind,
     pub key: usize,
     pub generation: u32,
+}
+
+impl Owner {
+    /// The reactor's listener resume after `EMFILE`/`ENFILE`/`ENOMEM`.
+    pub const RESUME_LISTENERS: Owner = Owner {
+        kind: OwnerKind::ResumeListeners,
+        key: 0,
+        generation: 0,
+    };
+    /// The reactor's latency publication.
+    pub const PUBLISH_LATENCY: Owner = Owner {
+        kind: OwnerKind::PublishLatency,
+        key: 0,
+        generation: 0,
+    };
+
+    /// The stream at slab key `key`, of `generation`.
+    pub const fn stream(key: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::Stream,
+            key,
+            generation,
+        }
+    }
+
+    /// The idle server connection in pool slot `key`, of `generation`.
+    pub const fn idle_conn(key: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::IdleConn,
+            key,
+            generation,
+        }
+    }
+
+    /// Health-check probe `slot`, armed with the probe's `generation`.
+    pub const fn check(slot: usize, generation: u32) -> Owner {
+        Owner {
+            kind: OwnerKind::Check,
+            key: slot,
+            generation,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +138,7 @@ impl TimerWheel {
     /// The tick at which `at` has passed (rounded up, so a timer never fires early).
     fn tick_of(&self, at: Instant) -> u64 {
         let d = at.saturating_duration_since(self.origin);
-        let ms = d.as_millis() as u64;
+        let ms = millis(d);
         if d.subsec_nanos() % 1_000_000 != 0 {
             ms + 1
         } else {
@@ -73,16 +147,21 @@ impl TimerWheel {
     }
 
     fn now_tick(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.origin).as_millis() as u64
+        millis(now.saturating_duration_since(self.origin))
     }
 
     /// Wakes `owner` at `at` (or at the next tick if `at` has passed).
     pub fn arm(&mut self, at: Instant, owner: Owner) {
         let tick = self.tick_of(at).max(self.done + 1);
-        let slot = (tick as usize) & (SLOTS - 1);
-        self.slots[slot].push(Entry { tick, owner });
-        self.occupied[slot / 64] |= 1 << (slot % 64);
-        self.len += 1;
+        let slot = slot_of(tick);
+        // `slot` is below SLOTS: both lookups succeed.
+        if let (Some(entries), Some(word)) =
+            (self.slots.get_mut(slot), self.occupied.get_mut(slot / 64))
+        {
+            entries.push(Entry { tick, owner });
+            *word |= 1 << (slot % 64);
+            self.len += 1;
+        }
     }
 
     /// Moves every owner whose entry is due at `now` into `due`.
@@ -98,11 +177,16 @@ impl TimerWheel {
             self.done + 1
         };
         for tick in first..=now_tick {
-            let slot = (tick as usize) & (SLOTS - 1);
-            if self.occupied[slot / 64] & (1 << (slot % 64)) == 0 {
+            let slot = slot_of(tick);
+            let bit = 1u64 << (slot % 64);
+            let (Some(word), Some(entries)) =
+                (self.occupied.get_mut(slot / 64), self.slots.get_mut(slot))
+            else {
+                continue;
+            };
+            if *word & bit == 0 {
                 continue;
             }
-            let entries = &mut self.slots[slot];
             let before = entries.len();
             entries.retain(|e| {
                 if e.tick <= now_tick {
@@ -114,7 +198,7 @@ impl TimerWheel {
             });
             self.len -= before - entries.len();
             if entries.is_empty() {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
+                *word &= !bit;
             }
         }
         self.done = now_tick;
@@ -128,12 +212,12 @@ impl TimerWheel {
         }
         let now_tick = self.now_tick(now);
         let start = self.done + 1;
-        let start_slot = (start as usize) & (SLOTS - 1);
+        let start_slot = slot_of(start);
         // Scan the bitmap from start_slot, wrapping once.
         let mut dist = None;
         for step in 0..=WORDS {
             let word_idx = (start_slot / 64 + step) % WORDS;
-            let mut word = self.occupied[word_idx];
+            let mut word = self.occupied.get(word_idx).copied().unwrap_or(0);
             if step == 0 {
                 word &= !0u64 << (start_slot % 64);
             }
@@ -158,7 +242,36 @@ mod tests {
     use super::*;
 
     fn owner(key: usize) -> Owner {
-        Owner { key, generation: 1 }
+        Owner::stream(key, 1)
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // The kind fits in the padding after the generation: 16-byte owners, 24-byte entries,
+        // as with the bare (key, generation) pair.
+        if usize::BITS == 64 {
+            assert_eq!(std::mem::size_of::<Owner>(), 16);
+            assert_eq!(std::mem::size_of::<Entry>(), 24);
+        }
+    }
+
+    #[test]
+    fn owners_of_different_kinds_are_different() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0);
+        let all = [
+            Owner::stream(3, 1),
+            Owner::idle_conn(3, 1),
+            Owner::check(3, 1),
+            Owner::RESUME_LISTENERS,
+            Owner::PUBLISH_LATENCY,
+        ];
+        for o in all {
+            w.arm(t0 + Duration::from_millis(5), o);
+        }
+        let mut due = Vec::new();
+        w.expire(t0 + Duration::from_millis(5), &mut due);
+        assert_eq!(due, all);
     }
 
     #[test]

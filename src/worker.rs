@@ -65,10 +65,43 @@ impl From<io::Error> for StartError {
     }
 }
 
+/// A reactor thread that ended while the process was not stopping: it panicked, or its loop
+/// returned an error. Its listeners are gone, while the other reactors' sockets of the same
+/// `SO_REUSEPORT` group (and the dups kept for `_getsocks`) stay open, so the kernel would go
+/// on queueing part of the new connections for it: the process must stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadReactor {
+    /// The reactor's index; HAProxy's thread number is this plus one.
+    pub reactor: usize,
+    /// The panic message, or the error the loop returned.
+    pub reason: String,
+}
+
+/// The message of a panic payload (`panic!` with a literal or with a format).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+/// How a reactor thread ended, in words.
+fn exit_reason(r: std::thread::Result<io::Result<()>>) -> Option<String> {
+    match r {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(payload) => Some(format!("panic: {}", panic_message(&*payload))),
+    }
+}
+
 /// A running proxy: its shared state and its reactor threads.
 pub struct Handle {
     shared: Arc<SharedState>,
-    threads: Vec<JoinHandle<io::Result<()>>>,
+    /// (reactor index, thread), in reactor order; a dead reactor's is taken out.
+    threads: Vec<(usize, JoinHandle<io::Result<()>>)>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
     bound: Vec<(FrontendId, SocketAddr)>,
@@ -156,18 +189,43 @@ impl Handle {
 
     /// True once every reactor has exited.
     pub fn is_finished(&self) -> bool {
-        self.threads.iter().all(|t| t.is_finished())
+        self.threads.iter().all(|(_, t)| t.is_finished())
+    }
+
+    /// True once a soft or hard stop was asked: reactors then end on purpose.
+    pub fn is_stopping(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.soft_stop.load(SeqCst) || self.shared.hard_stop.load(SeqCst)
+    }
+
+    /// A reactor thread that ended although no stop was asked (a panic, or an error of its
+    /// loop), joined and taken out of the handle; `None` while every reactor runs, and once
+    /// the process is stopping. The supervisor polls it: one atomic load per reactor (the
+    /// thread's finished flag), nothing on the reactors' side.
+    pub fn dead_reactor(&mut self) -> Option<DeadReactor> {
+        if self.is_stopping() {
+            return None;
+        }
+        let i = self.threads.iter().position(|(_, t)| t.is_finished())?;
+        let (reactor, t) = self.threads.remove(i);
+        let reason =
+            exit_reason(t.join()).unwrap_or_else(|| "its loop returned without a stop".to_string());
+        Some(DeadReactor { reactor, reason })
     }
 
     /// Waits for every reactor to exit; the first reactor error is returned.
     pub fn join(mut self) -> io::Result<()> {
         self.stop_api();
         let mut result = Ok(());
-        for t in std::mem::take(&mut self.threads) {
+        for (i, t) in std::mem::take(&mut self.threads) {
             match t.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => result = result.and(Err(e)),
-                Err(_) => result = result.and(Err(io::Error::other("a reactor thread panicked"))),
+                Err(payload) => {
+                    let why = panic_message(&*payload);
+                    let e = io::Error::other(format!("reactor {i} panicked: {why}"));
+                    result = result.and(Err(e));
+                }
             }
         }
         self.shared.logs.close();
@@ -183,7 +241,7 @@ impl Drop for Handle {
         self.stop_api();
         if !self.threads.is_empty() && !self.is_finished() {
             self.hard_stop();
-            for t in self.threads.drain(..) {
+            for (_, t) in self.threads.drain(..) {
                 let _ = t.join();
             }
         }
@@ -326,7 +384,7 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
                 }
                 reactor.run()
             })?;
-        threads.push(t);
+        threads.push((i, t));
     }
     let mut handle = Handle {
         shared,
@@ -420,7 +478,7 @@ fn open_listeners(
     let mut reused = 0;
     let mut inherited: Vec<(i32, socket::Inherited)> = Vec::new();
     for (fi, fe) in model.frontends.iter().enumerate() {
-        let fid = FrontendId(fi as u32);
+        let fid = FrontendId::from_index(fi);
         for (bi, bind) in fe.binds.iter().enumerate() {
             // HAProxy: the backlog defaults to the frontend's maxconn.
             let backlog = bind.backlog.or(fe.maxconn).unwrap_or(maxconn).max(1);

@@ -260,7 +260,7 @@ fn server_arg<'a>(
         out.push_str("No such server.\n");
         return None;
     };
-    let s = ServerId(i as u32);
+    let s = ServerId::from_index(i);
     Some((b, s, ctx.shared.server(b, s)?, conf))
 }
 
@@ -321,8 +321,8 @@ fn add_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
     while let Some(kw) = rest.get(i).copied() {
         let val = arg(i + 1);
         match kw {
-            "weight" => match val.parse::<i64>() {
-                Ok(w) if (0..=256).contains(&w) => conf.weight = w as u32,
+            "weight" => match val.parse::<i64>().map(u32::try_from) {
+                Ok(Ok(w)) if w <= 256 => conf.weight = w,
                 _ => {
                     let _ = writeln!(
                         out,
@@ -427,7 +427,7 @@ fn del_server(ctx: &Ctx, spec: &str, out: &mut String) {
         out.push_str("No such server.");
         return;
     };
-    let Some(st) = ctx.shared.server(b, ServerId(i as u32)) else {
+    let Some(st) = ctx.shared.server(b, ServerId::from_index(i)) else {
         return;
     };
     if st.admin() != Admin::Maint {
@@ -546,7 +546,8 @@ fn set_weight(ctx: &Ctx, b: BackendId, st: &ServerState, iweight: u32, w: &str, 
     } else {
         n
     };
-    let new = new as u32;
+    // 0..=256 on both paths above.
+    let new = u32::try_from(new.clamp(0, 256)).unwrap_or(0);
     let dynamic = ctx.shared.backend(b).is_some_and(|bs| bs.dynamic_weights);
     if new != 0 && new != iweight && !dynamic {
         out.push_str(
@@ -639,7 +640,11 @@ fn set_maxconn_global(ctx: &Ctx, v: &str, out: &mut String) {
         out.push_str("Value out of range.\n");
         return;
     }
-    let n = if n <= 0 { ctx.hard_maxconn } else { n as u32 };
+    // 1..=hard_maxconn here.
+    let n = u32::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(ctx.hard_maxconn);
     ctx.shared.global.set_limit(n);
     // Paused listeners may accept again.
     (0..ctx.reactors()).for_each(|r| ctx.shared.wake_reactor(r));
@@ -703,8 +708,10 @@ fn stat_args(rest: &[&str]) -> (StatForm, StatFilter, StatFlags) {
             if *px != "-1" {
                 filter.proxy = Some((*px).to_string());
             }
-            filter.kind_mask = atoi(kind) as i32;
-            let sid = atoi(sid) as i32;
+            // HAProxy's atoi() gives a C int: the low 32 bits of the number.
+            #[allow(clippy::cast_possible_truncation)]
+            let (kind_mask, sid) = (atoi(kind) as i32, atoi(sid) as i32);
+            filter.kind_mask = kind_mask;
             filter.server = (sid != -1).then_some(sid);
             args = rest.get(3..).unwrap_or_default();
         }

@@ -25,7 +25,11 @@ pub fn date(t: SystemTime, out: &mut String) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let mon = MONTHS.get((month - 1) as usize).copied().unwrap_or("Jan");
+    let mon = usize::try_from(month - 1)
+        .ok()
+        .and_then(|m| MONTHS.get(m))
+        .copied()
+        .unwrap_or("Jan");
     let _ = write!(
         out,
         "[{day:02}/{mon}/{year}:{:02}:{:02}:{:02}.{:03}]",
@@ -152,7 +156,7 @@ pub fn show(shared: &SharedState, _started: SystemTime, rest: &[&str], out: &mut
             }
             let be = model.backends.get(b);
             let name = be.map_or("?", |x| x.name.as_str());
-            let uid = super::state::backend_uid(model, BackendId(b as u32));
+            let uid = super::state::backend_uid(model, BackendId::from_index(b));
             out.push_str(" \n");
             date(c.when, out);
             let fe = c.frontend.map(|f| f.0 as usize);
@@ -195,11 +199,11 @@ fn frontend_uid(shared: &SharedState, f: usize) -> u32 {
             !model
                 .frontends
                 .iter()
-                .any(|x| x.listen_backend == Some(BackendId(*i as u32)))
+                .any(|x| x.listen_backend == Some(BackendId::from_index(*i)))
                 && (b.origin.file.as_str(), b.origin.line) < key
         })
         .count();
-    before as u32 + 2
+    u32::try_from(before).map_or(u32::MAX, |n| n.saturating_add(2))
 }
 
 #[cfg(test)]

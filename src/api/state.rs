@@ -28,7 +28,7 @@ pub fn backend_uid(model: &Model, be: BackendId) -> u32 {
         if !model
             .frontends
             .iter()
-            .any(|f| f.listen_backend == Some(BackendId(i as u32)))
+            .any(|f| f.listen_backend == Some(BackendId::from_index(i)))
         {
             proxies.push((&b.origin.file, b.origin.line, Some(i)));
         }
@@ -37,21 +37,23 @@ pub fn backend_uid(model: &Model, be: BackendId) -> u32 {
     proxies
         .iter()
         .position(|(_, _, b)| *b == Some(be.0 as usize))
-        .map_or(0, |p| p as u32 + 2)
+        .map_or(0, |p| {
+            u32::try_from(p).map_or(u32::MAX, |n| n.saturating_add(2))
+        })
 }
 
 /// A backend by name or `#id`.
 pub fn find_backend(model: &Model, name: &str) -> Option<BackendId> {
     if let Some(id) = name.strip_prefix('#').and_then(|n| n.parse::<u32>().ok()) {
         return (0..model.backends.len())
-            .map(|i| BackendId(i as u32))
+            .map(BackendId::from_index)
             .find(|b| backend_uid(model, *b) == id);
     }
     model
         .backends
         .iter()
         .position(|b| b.name == name)
-        .map(|i| BackendId(i as u32))
+        .map(BackendId::from_index)
 }
 
 /// HAProxy's `HCHK_STATUS_*` number of a check status.
@@ -104,7 +106,7 @@ pub fn servers_state(
     out.push_str(SERVERS_STATE_HEADER);
     let now_ms = shared.ms(std::time::Instant::now());
     for (bi, be) in model.backends.iter().enumerate() {
-        let bid = BackendId(bi as u32);
+        let bid = BackendId::from_index(bi);
         if only.is_some_and(|o| o != bid) {
             continue;
         }

@@ -55,7 +55,8 @@ impl ServerMap {
             let Some((b, _)) = best else {
                 break;
             };
-            self.slots.push(b as u32);
+            // A server index (a backend has far fewer than u32::MAX servers).
+            self.slots.push(u32::try_from(b).unwrap_or(u32::MAX));
             if let Some(s) = self.score.get_mut(b) {
                 *s -= total;
             }

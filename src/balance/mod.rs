@@ -194,7 +194,8 @@ impl Balancer {
                 ServerState::is_backup(be, st, i)
                     && st.servers.get(i).is_some_and(|ss| ss.is_usable())
             })?;
-            return (bound || !st.server_busy(first, now_ms)).then_some(ServerId(first as u32));
+            return (bound || !st.server_busy(first, now_ms))
+                .then_some(ServerId::from_index(first));
         };
         self.refresh(be, st, pool, now_ms, spares);
         let candidate = |i: usize, avoid: Option<ServerId>| -> bool {
@@ -205,7 +206,7 @@ impl Balancer {
             pool.holds(backup)
                 && ss.is_usable()
                 && (bound || !st.server_busy(i, now_ms))
-                && avoid != Some(ServerId(i as u32))
+                && avoid != Some(ServerId::from_index(i))
         };
         let n = (be.servers.len() + spares).min(st.servers.len());
         // Prefer servers other than `avoid`; fall back to it when it is the only choice.
@@ -372,7 +373,7 @@ impl Balancer {
                 b
             }
         };
-        Some(ServerId(idx as u32))
+        Some(ServerId::from_index(idx))
     }
 }
 

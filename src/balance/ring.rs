@@ -55,10 +55,12 @@ impl Ring {
             self.eweight.push(ew as u64);
             self.cumulative.push(self.total);
             self.total += ew as u64;
-            let base = (i as u32).wrapping_add(1).wrapping_mul(SERVER_STRIDE);
+            // A server index (a backend has far fewer than u32::MAX servers).
+            let server = u32::try_from(i).unwrap_or(u32::MAX);
+            let base = server.wrapping_add(1).wrapping_mul(SERVER_STRIDE);
             self.points.extend((0..ew).map(|n| Point {
                 key: full_hash(base.wrapping_add(n)),
-                server: i as u32,
+                server,
             }));
         }
         self.points.sort_unstable();

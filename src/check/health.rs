@@ -290,7 +290,10 @@ pub fn jittered(interval: Duration, percent: u32, unit: f64) -> Duration {
     let ms = interval.as_millis() as f64;
     let rv = ms * f64::from(percent.min(50)) / 100.0;
     let rv = rv - 2.0 * rv * unit.clamp(0.0, 1.0);
-    Duration::from_millis((ms + rv).max(0.0) as u64)
+    // Whole milliseconds: the fraction is dropped on purpose (`as` saturates, never wraps).
+    #[allow(clippy::cast_possible_truncation)]
+    let jittered = (ms + rv).max(0.0) as u64;
+    Duration::from_millis(jittered)
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn itoa(mut n: usize) -> SmallNum {
     let mut i = 0;
     loop {
         if let Some(slot) = tmp.get_mut(i) {
-            *slot = b'0' + (n % 10) as u8;
+            *slot = b'0' + u8::try_from(n % 10).unwrap_or(0);
         }
         i += 1;
         n /= 10;

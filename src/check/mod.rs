@@ -51,10 +51,6 @@ use crate::server::{Admin, SharedState, WEIGHT_SCALE};
 use crate::timer::{Owner, TimerWheel};
 use crate::token;
 
-/// Timer owners of check tasks carry this bit in their key (stream keys never do; idle
-/// connections use the bit above it).
-pub const CHECK_TIMER_BIT: usize = 1 << (usize::BITS - 4);
-
 /// What the check machinery of a reactor may use while it runs.
 pub struct CheckCtx<'a> {
     pub registry: &'a Registry,
@@ -250,8 +246,8 @@ impl Checks {
                     }
                 }
                 tasks.push(Task {
-                    backend: BackendId(bi as u32),
-                    server: ServerId(si as u32),
+                    backend: BackendId::from_index(bi),
+                    server: ServerId::from_index(si),
                     monitor: Monitor::new(&s.check),
                     runs,
                     fast: false,
@@ -347,19 +343,13 @@ impl Checks {
         if let Some(r) = self.run_mut(slot) {
             r.generation = r.generation.wrapping_add(1);
             r.next_at = matches!(r.phase, Phase::Idle).then_some(at);
-            timers.arm(
-                at,
-                Owner {
-                    key: CHECK_TIMER_BIT | slot,
-                    generation: r.generation,
-                },
-            );
+            timers.arm(at, Owner::check(slot, r.generation));
         }
     }
 
-    /// A timer of probe `key & !CHECK_TIMER_BIT` fired.
+    /// A timer of probe `owner.key` fired (an `OwnerKind::Check` owner).
     pub fn on_timer(&mut self, owner: Owner, ctx: &mut CheckCtx<'_>) {
-        let slot = owner.key & !CHECK_TIMER_BIT;
+        let slot = owner.key;
         let Some(r) = self.run(slot) else { return };
         if r.generation != owner.generation {
             return; // superseded
@@ -1038,7 +1028,7 @@ impl Checks {
         {
             s.deregister(ctx.registry);
         }
-        let duration_ms = ctx.now.saturating_duration_since(r.started).as_millis() as u64;
+        let duration_ms = crate::timer::millis(ctx.now.saturating_duration_since(r.started));
         let (Some(be), Some(bs)) = (
             shared.model.backends.get(t.backend.0 as usize),
             shared.backend(t.backend),

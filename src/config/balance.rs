@@ -87,6 +87,7 @@ fn parse_draws(args: &str) -> Result<u32, String> {
         return Err(format!("unexpected character '{c}' after argument."));
     }
     // HAProxy stores the long in an int: keep its truncation, then its check.
+    #[allow(clippy::cast_possible_truncation)]
     let draws = value as i32;
     if draws < 1 {
         return Err("number of draws must be at least 1.".into());
@@ -128,7 +129,8 @@ fn strtol(s: &str) -> (i64, &str) {
         value = (value * radix as i128 + v as i128).min(i64::MAX as i128 + 1);
     }
     let value = if negative { -value } else { value };
-    let value = value.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    let value =
+        i64::try_from(value.clamp(i128::from(i64::MIN), i128::from(i64::MAX))).unwrap_or(i64::MAX);
     (value, digits.get(len..).unwrap_or_default())
 }
 

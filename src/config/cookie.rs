@@ -284,7 +284,8 @@ fn parse_seconds(text: &str) -> Result<(u32, Option<String>), SecondsError> {
     if result == 0 && value != 0 {
         return Err(SecondsError::Underflow);
     }
-    Ok((result as u32, warning))
+    // Below 0x8000_0000: checked above.
+    Ok((u32::try_from(result).unwrap_or(u32::MAX), warning))
 }
 
 #[cfg(test)]

@@ -127,13 +127,13 @@ pub fn split_line(
     let mut dquote = false;
     let mut quote_pos = 0;
     let at = |i: usize| raw.get(i).copied().unwrap_or(0);
-    // Last word being filled; never empty because `words` starts with one entry.
-    fn cur(words: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
-        if words.is_empty() {
-            words.push(Vec::new());
+    // Appends to the last word being filled (`words` starts with one entry; one is added
+    // if it ever were empty).
+    fn push(words: &mut Vec<Vec<u8>>, b: u8) {
+        match words.last_mut() {
+            Some(w) => w.push(b),
+            None => words.push(vec![b]),
         }
-        let last = words.len() - 1;
-        &mut words[last]
     }
     while i < raw.len() {
         let c = at(i);
@@ -167,7 +167,7 @@ pub fn split_line(
                     }
                     _ => (b'\\', 1),
                 };
-                cur(&mut words).push(out);
+                push(&mut words, out);
                 i += used;
             }
             c if c.is_ascii_whitespace() && !squote && !dquote => {
@@ -180,7 +180,7 @@ pub fn split_line(
                 i = expand_var(raw, i, env, &mut words, &err)?;
             }
             _ => {
-                cur(&mut words).push(c);
+                push(&mut words, c);
                 i += 1;
             }
         }

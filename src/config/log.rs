@@ -40,11 +40,17 @@ pub struct ProxyLogConf {
 }
 
 pub fn facility(s: &str) -> Option<u8> {
-    FACILITIES.iter().position(|f| *f == s).map(|i| i as u8)
+    FACILITIES
+        .iter()
+        .position(|f| *f == s)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
 pub fn level(s: &str) -> Option<u8> {
-    LEVELS.iter().position(|l| *l == s).map(|i| i as u8)
+    LEVELS
+        .iter()
+        .position(|l| *l == s)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
 /// Parses `log <address> [len <length>] [format <format>] [sample <r>:<s>] <facility>

@@ -191,7 +191,7 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let digit = |c: u8| -> Result<u8, String> {
         char::from(c)
             .to_digit(16)
-            .map(|d| d as u8)
+            .and_then(|d| u8::try_from(d).ok())
             .ok_or_else(|| format!("an hex digit is expected (found '{}')", char::from(c)))
     };
     s.as_bytes()

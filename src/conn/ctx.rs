@@ -12,7 +12,9 @@ use crate::conn::pump::Pools;
 use crate::log::sink::LogBuf;
 use crate::model::{BackendId, FrontendId, Timeouts};
 use crate::server::SharedState;
+use crate::term::Side;
 use crate::timer::{Owner, TimerWheel};
+use crate::token;
 
 /// What a connection may use while it runs: everything of the reactor but the slab.
 pub struct Ctx<'a> {
@@ -43,6 +45,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The poll token of this stream's socket on `side`: its slab key and the slot's
+    /// generation (an event for an earlier stream in the same slot is told apart).
+    pub fn stream_token(&self, side: Side) -> mio::Token {
+        token::conn(self.owner.key, self.owner.generation, side)
+    }
+
     pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
         self.shared
             .model

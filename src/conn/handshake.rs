@@ -27,7 +27,6 @@ use crate::model::FrontendId;
 use crate::net::Sock;
 use crate::proxyproto::{self, Failure, Parse};
 use crate::term::{Cause, Side, Stage, Termination};
-use crate::token;
 
 /// Where and when a client connection came in, before any handshake changed its addresses.
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +85,7 @@ impl Handshake {
     /// Registers the socket, arms `timeout client` and looks for a header at once (it
     /// usually comes with the connection's first segment).
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Progress {
-        let token = token::conn(ctx.owner.key, Side::Client);
+        let token = ctx.stream_token(Side::Client);
         let registered = self
             .client
             .as_mut()

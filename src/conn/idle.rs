@@ -11,15 +11,14 @@
 
 use std::time::Instant;
 
-use mio::Registry;
+use mio::{Registry, Token};
 use slab::Slab;
 
 use crate::net::Sock;
+use crate::timer::Owner;
+use crate::token;
 
 use crate::model::{BackendId, Model, ServerId};
-
-/// Timer owners of idle connections carry this bit in their key (stream keys never do).
-pub const IDLE_TIMER_BIT: usize = 1 << (usize::BITS - 3);
 
 /// A connection waiting in the pool.
 #[derive(Debug)]
@@ -52,7 +51,8 @@ enum State {
 #[derive(Debug)]
 struct Slot {
     state: State,
-    /// Tells a purge timer of this slot from one of an earlier slot with the same key.
+    /// Tells this slot from an earlier one with the same key: its purge timers, and the events
+    /// of its socket (the poll token carries the generation's low bits, `token::server_conn`).
     generation: u32,
     /// A purge timer of this generation is pending (one at a time: a connection parked after
     /// every request would otherwise leave one stale timer per request in the wheel).
@@ -112,7 +112,8 @@ impl IdlePool {
         self.idle == 0
     }
 
-    /// A slot for a new server connection of stream `stream`; its key names the poll token.
+    /// A slot for a new server connection of stream `stream`; its key and generation name the
+    /// poll token (`token`).
     pub fn reserve(&mut self, stream: usize) -> usize {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
@@ -121,6 +122,31 @@ impl IdlePool {
             generation,
             purge_armed: false,
         })
+    }
+
+    /// A token for a new socket of stream `stream` in its slot `key` (a connect retried after
+    /// a failure, or after a turn-around): the slot takes a fresh generation, so an event still
+    /// queued for the socket it had before is dropped rather than read as the new one's. The
+    /// previous socket must be deregistered already.
+    pub fn renew(&mut self, key: usize, stream: usize) -> Token {
+        let generation = self.next_generation;
+        if let Some(slot) = self
+            .slots
+            .get_mut(key)
+            .filter(|s| matches!(s.state, State::Active(k) if k == stream))
+        {
+            self.next_generation = self.next_generation.wrapping_add(1).max(1);
+            slot.generation = generation;
+            // A purge timer pending for the old generation is stale now.
+            slot.purge_armed = false;
+        }
+        self.token(key)
+    }
+
+    /// The poll token of slot `key`: its key and generation. A slot that does not exist gets
+    /// generation 0's token, whose events find no slot.
+    pub fn token(&self, key: usize) -> Token {
+        token::server_conn(key, self.slots.get(key).map_or(0, |s| s.generation))
     }
 
     /// Frees the slot of a connection stream `stream` closed (no-op if it is not its own).
@@ -164,9 +190,9 @@ impl IdlePool {
         }
     }
 
-    /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner key
-    /// and generation to arm for its purge when none is pending, or `None`; a connection the
-    /// pool refuses (limit reached, not this stream's slot) is closed and its slot freed.
+    /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner
+    /// to arm for its purge when none is pending, or `None`; a connection the pool refuses
+    /// (limit reached, not this stream's slot) is closed and its slot freed.
     pub fn put(
         &mut self,
         registry: &Registry,
@@ -174,7 +200,7 @@ impl IdlePool {
         stream: usize,
         mut c: IdleConn,
         limit: Option<u32>,
-    ) -> Option<(usize, u32)> {
+    ) -> Option<Owner> {
         let full = limit.is_some_and(|l| self.count(c.backend, c.server) >= l as usize);
         let own = self
             .slots
@@ -195,13 +221,25 @@ impl IdlePool {
         if let Some(l) = self.list(be, srv) {
             l.push(key);
         }
-        arm.then_some((key | IDLE_TIMER_BIT, generation))
+        arm.then_some(Owner::idle_conn(key, generation))
     }
 
-    /// Routes an event on slot `key`. An idle connection that is readable (bytes or EOF),
-    /// closed or in error is dropped; writability alone is expected after a request was sent.
-    pub fn on_event(&mut self, registry: &Registry, key: usize, ev: &mio::event::Event) -> Route {
-        let Some(slot) = self.slots.get_mut(key) else {
+    /// Routes an event on slot `key`, whose token named `generation` (`token::decode`). An
+    /// event for an earlier occupant of the slot (freed and reused within the same poll batch)
+    /// is dropped. An idle connection that is readable (bytes or EOF), closed or in error is
+    /// dropped; writability alone is expected after a request was sent.
+    pub fn on_event(
+        &mut self,
+        registry: &Registry,
+        key: usize,
+        generation: u32,
+        ev: &mio::event::Event,
+    ) -> Route {
+        let Some(slot) = self
+            .slots
+            .get_mut(key)
+            .filter(|s| token::same_generation(s.generation, generation))
+        else {
             return Route::Done;
         };
         let c = match &mut slot.state {
@@ -326,7 +364,7 @@ mod tests {
         let k = p.reserve(7);
         let (c, _l) = idle_conn(0, 1, false);
         // First park arms a purge timer; taking and parking again does not arm another.
-        assert_eq!(p.put(reg, k, 7, c, None), Some((k | IDLE_TIMER_BIT, 1)));
+        assert_eq!(p.put(reg, k, 7, c, None), Some(Owner::idle_conn(k, 1)));
         assert_eq!((p.len(), p.count(BackendId(0), ServerId(1))), (1, 1));
         assert!(
             p.take(BackendId(0), ServerId(1), Eligible::Proven, 9)
@@ -343,6 +381,86 @@ mod tests {
         p.release(k, 9);
         assert!(p.slots.is_empty());
         drop(c);
+    }
+
+    /// The hazard the generation in the token closes: within one poll batch, a stream closes
+    /// its server connection (slot freed) and another stream's new connection gets the same
+    /// slot; an event of the batch that was for the old socket must not reach the new owner.
+    #[test]
+    fn a_stale_event_does_not_reach_the_slots_next_owner() {
+        let mut poll = mio::Poll::new().unwrap();
+        let mut p = pool();
+        let k = p.reserve(1);
+        let old_token = p.token(k);
+        let l = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut s = mio::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        poll.registry()
+            .register(
+                &mut s,
+                old_token,
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )
+            .unwrap();
+        let mut events = mio::Events::with_capacity(8);
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while events.is_empty() && Instant::now() < deadline {
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(100)))
+                .unwrap();
+        }
+        let ev = events.iter().next().expect("the connect completes");
+        assert_eq!(ev.token(), old_token);
+        // Still in the batch: stream 1 closes its connection and stream 2 connects, in the
+        // same slot (the slab hands the freed key out again) under a new token.
+        poll.registry().deregister(&mut s).unwrap();
+        drop(s);
+        p.release(k, 1);
+        let k2 = p.reserve(2);
+        assert_eq!(k2, k);
+        assert_ne!(p.token(k2), old_token);
+        // The batch's event names the old generation: dropped, not routed to stream 2.
+        let token::Target::ServerConn { key, generation } = token::decode(ev.token()) else {
+            panic!("not a server connection token: {:?}", ev.token());
+        };
+        assert_eq!(key, k);
+        assert_eq!(
+            p.on_event(poll.registry(), key, generation, ev),
+            Route::Done
+        );
+        // The same readiness under the slot's current token is the new owner's.
+        let token::Target::ServerConn { generation, .. } = token::decode(p.token(k2)) else {
+            panic!("not a server connection token");
+        };
+        assert_eq!(
+            p.on_event(poll.registry(), key, generation, ev),
+            Route::Stream(2)
+        );
+        // Stream 2's connect fails and is retried in the same slot: the new socket gets a new
+        // token, and the failed socket's event (same batch) is not read as the new one's.
+        let failed = p.token(k2);
+        let retried = p.renew(k2, 2);
+        assert_ne!(retried, failed);
+        let token::Target::ServerConn {
+            generation: old, ..
+        } = token::decode(failed)
+        else {
+            panic!("not a server connection token");
+        };
+        assert_eq!(p.on_event(poll.registry(), key, old, ev), Route::Done);
+        let token::Target::ServerConn { generation, .. } = token::decode(retried) else {
+            panic!("not a server connection token");
+        };
+        assert_eq!(
+            p.on_event(poll.registry(), key, generation, ev),
+            Route::Stream(2)
+        );
+        // Only the slot's owner renews it.
+        assert_eq!(p.renew(k2, 1), retried);
+        // A slot that is gone takes no event either.
+        p.release(k2, 2);
+        assert_eq!(
+            p.on_event(poll.registry(), key, generation, ev),
+            Route::Done
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     let end = ctx.now;
     let now_ms = time::now_ms();
     let wall =
-        |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
+        |i: Instant| now_ms.saturating_sub(crate::timer::millis(end.saturating_duration_since(i)));
     // An added server (`add server`) has its configuration in its state slot.
     let dyn_conf = match (c.log.server, be) {
         (Some(sid), Some(b)) if b.servers.get(sid.0 as usize).is_none() => {
@@ -125,7 +125,10 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
             let port_of = |rule: PortRule| match rule {
                 PortRule::Fixed(p) => p,
                 PortRule::Same => s.dst.map_or(0, |d| d.port()),
-                PortRule::Offset(o) => (i32::from(s.dst.map_or(0, |d| d.port())) + o) as u16,
+                // Out of range, the connect was refused (`Connector::open`).
+                PortRule::Offset(o) => {
+                    u16::try_from(i32::from(s.dst.map_or(0, |d| d.port())) + o).unwrap_or(0)
+                }
             };
             let addr = match (&srv.addr, ss.runtime_addr()) {
                 // `set server ... addr` moved it.
@@ -335,8 +338,9 @@ pub fn emit_conn_error(
     let luid = bind + 1;
     let listener = fe.binds.get(bind).and_then(|b| b.name.as_deref());
     let now_ms = time::now_ms();
-    let accept_ms =
-        now_ms.saturating_sub(ctx.now.saturating_duration_since(accepted).as_millis() as u64);
+    let accept_ms = now_ms.saturating_sub(crate::timer::millis(
+        ctx.now.saturating_duration_since(accepted),
+    ));
     ctx.log.emit(Source::Frontend(frontend.0), level, |out| {
         use std::io::Write;
         let _ = match src {
@@ -366,7 +370,7 @@ pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
     let end = ctx.now;
     let now_ms = time::now_ms();
     let wall =
-        |i: Instant| now_ms.saturating_sub(end.saturating_duration_since(i).as_millis() as u64);
+        |i: Instant| now_ms.saturating_sub(crate::timer::millis(end.saturating_duration_since(i)));
     let req_start = m.req_first.unwrap_or(m.start);
     let rec = Record {
         client: s.src,

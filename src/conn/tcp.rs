@@ -26,7 +26,6 @@ use crate::term::{Side, Step, Termination};
 use crate::conn::Ctx;
 use crate::model::{BackendId, FrontendId, ServerId};
 use crate::proxyproto::Line;
-use crate::token;
 
 #[derive(Debug)]
 enum Phase {
@@ -134,7 +133,7 @@ impl Tunnel {
         if let Err(e) = self
             .client
             .sock
-            .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
+            .register(ctx.registry, ctx.stream_token(Side::Client))
         {
             ctx.debug_event(format_args!("cannot register client socket: {e}"));
             return Step::Close(Termination::new(
@@ -142,9 +141,7 @@ impl Tunnel {
                 crate::term::Stage::Connect,
             ));
         }
-        let outcome = self
-            .connector
-            .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+        let outcome = self.connector.connect(ctx, ctx.stream_token(Side::Server));
         self.settle(ctx, outcome)
     }
 
@@ -281,9 +278,7 @@ impl Tunnel {
 
     /// Asks the connector again (after a turn-around, a queue grant or its timeout).
     fn connect_again(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let outcome = self
-            .connector
-            .connect(ctx, token::conn(ctx.owner.key, Side::Server));
+        let outcome = self.connector.connect(ctx, ctx.stream_token(Side::Server));
         self.settle(ctx, outcome)
     }
 
@@ -295,7 +290,7 @@ impl Tunnel {
         }
         let outcome = self
             .connector
-            .failed(ctx, failure, token::conn(ctx.owner.key, Side::Server));
+            .failed(ctx, failure, ctx.stream_token(Side::Server));
         self.settle(ctx, outcome)
     }
 

@@ -361,6 +361,8 @@ fn date_from_units(units: u32) -> i32 {
 }
 
 /// The 4-second unit HAProxy emits for `now`, rounded up: `(now + 3) >> 2` as an `int`.
+// The C `int` conversion is the point: keep the low 32 bits.
+#[allow(clippy::cast_possible_truncation)]
 fn units_from_now(now: i64) -> i32 {
     (now.wrapping_add(3) >> 2) as i32
 }

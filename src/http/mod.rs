@@ -23,8 +23,10 @@ pub struct Span {
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
         Span {
-            start: start as u32,
-            end: end as u32,
+            // Offsets in a head buffer (`tune.bufsize`, a u32): they fit; saturated, a range
+            // past the buffer reads as empty.
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
         }
     }
 

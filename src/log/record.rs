@@ -119,7 +119,9 @@ impl Record<'_> {
 /// Milliseconds from `a` to `b`, `-1` when either is missing.
 pub fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
     match (a, b) {
-        (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as i64,
+        (Some(a), Some(b)) => {
+            i64::try_from(b.saturating_duration_since(a).as_millis()).unwrap_or(i64::MAX)
+        }
         _ => -1,
     }
 }

@@ -55,12 +55,17 @@ impl Counters {
         let Some(tx) = guard.as_ref() else {
             return;
         };
+        // A record's length is a u32: a longer line (4 GiB) is not one.
+        let Ok(len) = u32::try_from(msg.len()) else {
+            self.dropped.fetch_add(1, Relaxed);
+            return;
+        };
         let (kind, idx) = src.encode();
         let mut b = Vec::with_capacity(REC_HEAD + msg.len());
         b.push(kind);
         b.extend_from_slice(&idx.to_le_bytes());
         b.push(level);
-        b.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
         b.extend_from_slice(msg.as_bytes());
         match tx.try_send(b) {
             Ok(()) => self.emitted.fetch_add(1, Relaxed),
@@ -146,7 +151,11 @@ impl LogBuf {
         self.buf.push(level);
         self.buf.extend_from_slice(&[0; 4]);
         body(&mut self.buf);
-        let len = (self.buf.len() - at - REC_HEAD) as u32;
+        // A record's length is a u32: a longer line (4 GiB) is dropped.
+        let Ok(len) = u32::try_from(self.buf.len() - at - REC_HEAD) else {
+            self.buf.truncate(at);
+            return;
+        };
         if let Some(slot) = self.buf.get_mut(at + REC_HEAD - 4..at + REC_HEAD) {
             slot.copy_from_slice(&len.to_le_bytes());
         }
@@ -348,7 +357,7 @@ impl Writer {
     fn write_batch(&mut self, mut batch: &[u8]) {
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         while batch.len() >= REC_HEAD {
             let kind = batch.first().copied().unwrap_or(2);
             let word = |r: std::ops::Range<usize>| {

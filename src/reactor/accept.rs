@@ -8,9 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Instant;
 
-use super::{
-    ACCEPT_PAUSE, ALERT_EVERY, Conn, Ctx, ListenSock, RESUME_LISTENERS, Reactor, Route, Slot,
-};
+use super::{ACCEPT_PAUSE, ALERT_EVERY, Conn, Ctx, ListenSock, Reactor, Route, Slot};
 use crate::balance::PickKey;
 use crate::conn::handshake::{Arrival, Handshake, Progress};
 use crate::conn::http::{self, HttpConn};
@@ -187,13 +185,9 @@ impl Reactor {
                             if let Some(l) = self.listeners.get_mut(i) {
                                 l.blocked_until = Some(now + ACCEPT_PAUSE);
                             }
-                            self.core.timers.arm(
-                                now + ACCEPT_PAUSE,
-                                Owner {
-                                    key: RESUME_LISTENERS,
-                                    generation: 0,
-                                },
-                            );
+                            self.core
+                                .timers
+                                .arm(now + ACCEPT_PAUSE, Owner::RESUME_LISTENERS);
                             return;
                         }
                         _ => {
@@ -325,10 +319,7 @@ impl Reactor {
         let Conn::Handshake(h) = &mut slot.conn else {
             return;
         };
-        let owner = Owner {
-            key,
-            generation: slot.generation,
-        };
+        let owner = Owner::stream(key, slot.generation);
         let mut ctx = self.core.ctx(
             self.poll.registry(),
             &self.shared,
@@ -354,10 +345,7 @@ impl Reactor {
             return;
         };
         let mut at = h.arrival;
-        let owner = Owner {
-            key,
-            generation: slot.generation,
-        };
+        let owner = Owner::stream(key, slot.generation);
         let ctx = self.core.ctx(
             self.poll.registry(),
             &self.shared,

@@ -126,9 +126,10 @@ fn send_all(stream: &UnixStream, socks: &[ExposedSock<'_>]) -> io::Result<()> {
             .interface
             .get(..s.interface.len().min(MAX_NAME))
             .unwrap_or(b"");
-        data.push(ns.len() as u8);
+        // At most MAX_NAME (255) bytes each.
+        data.push(u8::try_from(ns.len()).unwrap_or(u8::MAX));
         data.extend_from_slice(ns);
-        data.push(ifname.len() as u8);
+        data.push(u8::try_from(ifname.len()).unwrap_or(u8::MAX));
         data.extend_from_slice(ifname);
         data.extend_from_slice(&[0; 4]);
         fds.push(s.fd);

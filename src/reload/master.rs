@@ -191,6 +191,16 @@ fn exit_text(st: std::process::ExitStatus) -> String {
     }
 }
 
+/// A child's status as HAProxy's master counts it: the exit code, or 128 + the signal.
+fn status_code(st: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => 255,
+    }
+}
+
 /// Runs the master until its workers are gone after a stop. `signals` were installed by the
 /// caller (before the pidfile), for TERM, INT, USR1, USR2 and HUP.
 pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> ExitCode {
@@ -210,6 +220,10 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
     let mut loading: Option<Instant> = Some(Instant::now());
     let mut first = true;
     let mut reload_pending = false;
+    // HAProxy's `exitcode`: the status of the first serving worker that ended abnormally,
+    // which the master leaves with once every worker is gone (so a service manager's
+    // `Restart=on-failure` sees the failure).
+    let mut exit_code: Option<i32> = None;
     loop {
         for sig in signals.pending() {
             match sig {
@@ -292,24 +306,40 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                 }
                 continue;
             }
-            let kind = if w.former { "Former" } else { "Current" };
-            warning(&format!(
-                "{kind} worker ({}) {}",
-                w.child.id(),
-                exit_text(st)
-            ));
-            if !w.former && !stopping {
-                // The serving worker died on its own: HAProxy's exit-on-failure.
+            let code = status_code(st);
+            if w.former {
+                warning(&format!(
+                    "Former worker ({}) {}",
+                    w.child.id(),
+                    exit_text(st)
+                ));
+                continue;
+            }
+            // HAProxy 2.6 (`mworker_catch_sigchld()`): a warning for an exit, an alert for a
+            // signal; a failure (not 0, not SIGINT's 130 or SIGTERM's 143) kills every worker
+            // (exit-on-failure); the first status other than 0 and 143 is the master's.
+            let line = format!("Current worker ({}) {}", w.child.id(), exit_text(st));
+            if code < 128 {
+                warning(&line);
+            } else {
+                alert(&line);
+            }
+            if !matches!(code, 0 | 130 | 143) {
                 alert("exit-on-failure: killing every processes with SIGTERM");
                 for o in &workers {
                     let _ = process::signal(o.child.id(), libc::SIGTERM);
                 }
                 stopping = true;
             }
+            if exit_code.is_none() && !matches!(code, 0 | 143) {
+                exit_code = Some(code);
+            }
         }
-        if stopping && workers.is_empty() {
-            warning("All workers exited. Exiting... (0)");
-            return ExitCode::SUCCESS;
+        if workers.is_empty() {
+            // HAProxy leaves once it has no child left, stopping or not.
+            let code = exit_code.filter(|&c| c > 0).unwrap_or(0);
+            warning(&format!("All workers exited. Exiting... ({code})"));
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

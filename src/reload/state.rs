@@ -351,8 +351,8 @@ fn apply_backend(
             continue;
         };
         let Some(st) = shared.server(
-            crate::model::BackendId(bi as u32),
-            crate::model::ServerId(si as u32),
+            crate::model::BackendId::from_index(bi),
+            crate::model::ServerId::from_index(si),
         ) else {
             continue;
         };

@@ -116,12 +116,25 @@ pub struct Rate {
     max: AtomicU32,
 }
 
+/// `second << 32 | count` split into its halves (the casts keep the low 32 bits on purpose).
+#[allow(clippy::cast_possible_truncation)]
+fn rate_halves(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// The shared clock's second on 32 bits: it wraps after 136 years, and seconds are compared
+/// with wrapping arithmetic.
+#[allow(clippy::cast_possible_truncation)]
+fn rate_second(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
 impl Rate {
     /// Counts one event at `now_ms` (the shared millisecond clock).
     pub fn tick(&self, now_ms: u64) {
-        let sec = (now_ms / 1000) as u32;
+        let sec = rate_second(now_ms);
         let cur = self.cur.load(Relaxed);
-        let csec = (cur >> 32) as u32;
+        let (csec, _) = rate_halves(cur);
         // The same second, or a later one already started by a reactor whose clock read
         // was a little newer: count there, never move the window back.
         if csec == sec || (csec.wrapping_sub(sec) as i32) > 0 {
@@ -131,8 +144,7 @@ impl Rate {
         let fresh = (u64::from(sec) << 32) | 1;
         match self.cur.compare_exchange(cur, fresh, Relaxed, Relaxed) {
             Ok(old) => {
-                let old_sec = (old >> 32) as u32;
-                let old_count = old as u32;
+                let (old_sec, old_count) = rate_halves(old);
                 let prev = if old_sec.wrapping_add(1) == sec {
                     old_count
                 } else {
@@ -153,14 +165,15 @@ impl Rate {
     /// Events over the last second: the previous second's count weighted by the part of it
     /// still inside the window, plus the current second's (HAProxy's `read_freq_ctr`).
     pub fn per_sec(&self, now_ms: u64) -> u32 {
-        let sec = (now_ms / 1000) as u32;
-        let cur = self.cur.load(Relaxed);
-        let (csec, count) = ((cur >> 32) as u32, cur as u32);
+        let sec = rate_second(now_ms);
+        let (csec, count) = rate_halves(self.cur.load(Relaxed));
+        // A count times a fraction of one: never more than the count.
+        let part =
+            |n: u32| u32::try_from(u64::from(n) * (1000 - now_ms % 1000) / 1000).unwrap_or(n);
         if csec == sec {
-            let past = u64::from(self.prev.load(Relaxed)) * (1000 - now_ms % 1000) / 1000;
-            count.saturating_add(past as u32)
+            count.saturating_add(part(self.prev.load(Relaxed)))
         } else if csec.wrapping_add(1) == sec {
-            (u64::from(count) * (1000 - now_ms % 1000) / 1000) as u32
+            part(count)
         } else {
             0
         }
@@ -173,7 +186,9 @@ impl Rate {
 
     /// The highest count seen in one second (the running second included).
     pub fn max(&self) -> u32 {
-        self.max.load(Relaxed).max(self.cur.load(Relaxed) as u32)
+        self.max
+            .load(Relaxed)
+            .max(rate_halves(self.cur.load(Relaxed)).1)
     }
 }
 
@@ -377,7 +392,7 @@ impl ServerState {
             minconn: AtomicU32::new(minconn),
             maxconn: AtomicU32::new(maxconn),
             maxqueue: s.maxqueue,
-            slowstart_ms: s.slowstart.as_millis() as u64,
+            slowstart_ms: crate::timer::millis(s.slowstart),
             ramp_from: AtomicU64::new(u64::MAX),
             total: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
@@ -611,7 +626,7 @@ impl ServerState {
             return None;
         }
         let w = (u64::from(WEIGHT_SCALE) * elapsed + self.slowstart_ms) / self.slowstart_ms;
-        Some(w.min(u64::from(WEIGHT_SCALE)) as u32)
+        Some(u32::try_from(w).map_or(WEIGHT_SCALE, |w| w.min(WEIGHT_SCALE)))
     }
 
     /// The weight the dynamic algorithms use, in 1/16 of a configured weight: `weight × 16`,
@@ -653,14 +668,18 @@ impl ServerState {
             maxconn
         } else {
             let dynamic = u64::from(beconn) * u64::from(maxconn) / u64::from(fullconn.max(1));
-            minconn.max(dynamic as u32)
+            // Below maxconn: beconn < fullconn here.
+            minconn.max(u32::try_from(dynamic).unwrap_or(maxconn))
         };
         let from = self.ramp_from.load(Relaxed);
         if from != u64::MAX && self.slowstart_ms > 0 {
             let elapsed = now_ms.saturating_sub(from);
             if elapsed < self.slowstart_ms {
                 let ratio = 100 * elapsed / self.slowstart_ms;
-                max = ((u64::from(max) * ratio / 100) as u32).max(1);
+                // A share (ratio below 100) of max: fits.
+                max = u32::try_from(u64::from(max) * ratio / 100)
+                    .unwrap_or(max)
+                    .max(1);
             }
         }
         max
@@ -681,7 +700,7 @@ impl ServerState {
     pub fn count_queue_wait(&self, waited: std::time::Duration) {
         self.queue_waits.fetch_add(1, Relaxed);
         self.queue_wait_ms
-            .fetch_add(waited.as_millis() as u64, Relaxed);
+            .fetch_add(crate::timer::millis(waited), Relaxed);
     }
 }
 
@@ -744,7 +763,7 @@ impl BackendState {
     pub fn count_queue_wait(&self, waited: std::time::Duration) {
         self.queue_waits.fetch_add(1, Relaxed);
         self.queue_wait_ms
-            .fetch_add(waited.as_millis() as u64, Relaxed);
+            .fetch_add(crate::timer::millis(waited), Relaxed);
     }
 
     /// The connection limit of server `i` now (0: none).
@@ -925,7 +944,7 @@ impl SharedState {
                 queue_timeouts: AtomicU64::new(0),
                 beconn: Slots::new(0),
                 fullconn: be.fullconn.unwrap_or_else(|| {
-                    default_fullconn(&model, BackendId(i as u32), global_maxconn)
+                    default_fullconn(&model, BackendId::from_index(i), global_maxconn)
                 }),
                 dynamic_weights: be.balance.dynamic_weights(be.hash_type.method),
                 queue_waits: AtomicU64::new(0),
@@ -969,7 +988,7 @@ impl SharedState {
 
     /// `now` on the millisecond clock of slow starts.
     pub fn ms(&self, now: std::time::Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_millis() as u64
+        crate::timer::millis(now.saturating_duration_since(self.epoch))
     }
 
     /// During a soft stop, whether a keep-alive client connection should close after its
@@ -985,7 +1004,7 @@ impl SharedState {
             None => true,
             Some(crate::model::CloseSpread::Infinite) => false,
             Some(crate::model::CloseSpread::Window(w)) => {
-                let window = w.as_millis().max(1) as u64;
+                let window = crate::timer::millis(w).max(1);
                 let end = self.soft_stop_ms.load(Relaxed).saturating_add(window);
                 let left = end.saturating_sub(now_ms);
                 left == 0 || salt % window >= left
@@ -1002,7 +1021,7 @@ impl SharedState {
                 let end = self
                     .soft_stop_ms
                     .load(Relaxed)
-                    .saturating_add(w.as_millis().max(1) as u64);
+                    .saturating_add(crate::timer::millis(w).max(1));
                 let left = end.saturating_sub(now_ms).max(1);
                 Some(now_ms + salt % left)
             }
@@ -1166,7 +1185,7 @@ fn default_fullconn(model: &Model, be: BackendId, global_maxconn: u32) -> u32 {
         .filter(|fe| fe.may_route_to(be))
         .map(|fe| u64::from(fe.maxconn.unwrap_or(global_maxconn)))
         .sum();
-    (total.div_ceil(10)).clamp(1, u64::from(u32::MAX)) as u32
+    u32::try_from(total.div_ceil(10)).map_or(u32::MAX, |n| n.max(1))
 }
 
 /// A server's configuration: from the model, or the one `add server` gave it.

@@ -50,7 +50,8 @@ pub enum RuntimeOp {
 /// the server has neither.
 pub fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<usize> {
     let probed = |s: &crate::model::Server| s.check.enabled || s.check.agent;
-    let target = model.backends.get(bi)?.servers.get(si)?;
+    let backend = model.backends.get(bi)?;
+    let target = backend.servers.get(si)?;
     if !probed(target) {
         return None;
     }
@@ -61,7 +62,7 @@ pub fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<
         .map(|b| b.servers.iter().filter(|s| probed(s)).count())
         .sum();
     let k = before
-        + model.backends[bi]
+        + backend
             .servers
             .iter()
             .take(si)

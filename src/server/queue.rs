@@ -222,7 +222,7 @@ pub fn dispatch_with(
                     })
                 });
                 match found {
-                    Some(i) => ServerId(i as u32),
+                    Some(i) => ServerId::from_index(i),
                     None => return granted,
                 }
             }
@@ -259,7 +259,7 @@ mod tests {
     use std::time::Duration;
 
     fn owner(key: usize) -> Owner {
-        Owner { key, generation: 1 }
+        Owner::stream(key, 1)
     }
 
     #[test]

@@ -298,7 +298,10 @@ impl Row {
             if self.kind != RowKind::Frontend {
                 if let Some(t) = LATENCY_TIMERS.get(ti) {
                     if *t != "qtime" {
-                        self.set(t, h.mean().round() as u64);
+                        // Float to integer: `as` saturates; a mean in ms fits.
+                        #[allow(clippy::cast_possible_truncation)]
+                        let mean = h.mean().round() as u64;
+                        self.set(t, mean);
                     }
                     self.set(&format!("{t}_max"), h.max());
                 }
@@ -418,7 +421,7 @@ impl ProcessInfo {
         ProcessInfo {
             pid: std::process::id(),
             start_unix: shared.started_unix,
-            nbthread: shared.reactors() as u32,
+            nbthread: u32::try_from(shared.reactors()).unwrap_or(u32::MAX),
             version: version(),
             release_date: String::new(),
             node: hostname(),
@@ -471,7 +474,8 @@ pub fn proxy_ids(model: &Model) -> (Vec<u32>, Vec<u32>) {
         origins
             .iter()
             .position(|x| *x == o)
-            .map_or(0, |i| i as u32 + 1)
+            .and_then(|i| u32::try_from(i + 1).ok())
+            .unwrap_or(0)
     };
     (
         model
@@ -590,7 +594,7 @@ pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         };
         let mut totals = Totals::default();
         // The configured servers, then those added at run time (`add server`).
-        for (si, srv) in shared.servers_of(crate::model::BackendId(i as u32)) {
+        for (si, srv) in shared.servers_of(crate::model::BackendId::from_index(i)) {
             let Some(st) = bs.servers.get(si) else {
                 continue;
             };

@@ -184,7 +184,14 @@ pub fn run_admin(shared: &SharedState, form: &AdminForm) -> &'static str {
     let (mut done, mut missed) = (0, 0);
     for name in &form.servers {
         match backend.servers.iter().position(|s| &s.name == name) {
-            Some(si) if apply_action(shared, BackendId(bi as u32), ServerId(si as u32), action) => {
+            Some(si)
+                if apply_action(
+                    shared,
+                    BackendId::from_index(bi),
+                    ServerId::from_index(si),
+                    action,
+                ) =>
+            {
                 done += 1
             }
             _ => missed += 1,
@@ -214,8 +221,8 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     for chunk in s.chunks(4) {
         let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i as u32);
+        for (&c, shift) in chunk.iter().zip([18u32, 12, 6, 0]) {
+            acc |= val(c)? << shift;
         }
         let bytes = acc.to_be_bytes();
         let n = match chunk.len() {

@@ -16,7 +16,8 @@ pub const MAX_FDS_PER_MSG: usize = 253;
 
 /// Bytes of control buffer needed for `n` descriptors.
 fn cmsg_space(n: usize) -> usize {
-    let bytes = (n * std::mem::size_of::<RawFd>()) as u32;
+    // At most MAX_FDS_PER_MSG (253) descriptors: 1012 bytes, a u32.
+    let bytes = u32::try_from(n.min(MAX_FDS_PER_MSG) * std::mem::size_of::<RawFd>()).unwrap_or(0);
     // SAFETY: CMSG_SPACE is a pure computation on an integer.
     unsafe { libc::CMSG_SPACE(bytes) as usize }
 }
@@ -41,7 +42,9 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[BorrowedFd<'_>]) -> 
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     if !fds.is_empty() {
-        let len = fds.len() * std::mem::size_of::<RawFd>();
+        // At most MAX_FDS_PER_MSG (checked above) descriptors: a u32.
+        let len = u32::try_from(fds.len() * std::mem::size_of::<RawFd>())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors"))?;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = cmsg_space(fds.len()) as _;
         // SAFETY: msg_control points to `control`, which is at least CMSG_SPACE(len) bytes
@@ -53,7 +56,7 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[BorrowedFd<'_>]) -> 
             }
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(len) as _;
             let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
             for (i, fd) in fds.iter().enumerate() {
                 // The data area may be unaligned for an int: write byte-wise.

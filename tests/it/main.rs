@@ -1,6 +1,13 @@
 //! Integration tests: the proxy on real sockets on 127.0.0.1 with real backends.
-// A failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A failed unwrap is a failed test; the lints on indexes and narrowing casts are for the
+// proxy's code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
 
 mod util;
 
@@ -11,6 +18,7 @@ mod checks;
 mod checks_kinds;
 mod cli;
 mod cookie;
+mod crash;
 mod failover;
 mod http;
 mod http_more;

@@ -54,7 +54,6 @@ use persist::LineOut;
 
 use crate::conn::Ctx;
 use crate::model::{BackendId, ConnMode, ForwardHeader, FrontendId, HttpReuse, ServerId};
-use crate::token;
 
 /// A server connection serving this client's current (or last) request.
 #[derive(Debug)]
@@ -388,7 +387,7 @@ fn ip_text(ip: std::net::IpAddr, out: &mut [u8; 64]) -> &[u8] {
     use std::io::Write;
     let mut cur = std::io::Cursor::new(&mut out[..]);
     let _ = write!(cur, "{ip}");
-    let n = cur.position() as usize;
+    let n = usize::try_from(cur.position()).unwrap_or(0);
     out.get(..n).unwrap_or(&[])
 }
 
@@ -434,7 +433,7 @@ impl HttpConn {
             .client
             .peer
             .sock
-            .register(ctx.registry, token::conn(ctx.owner.key, Side::Client))
+            .register(ctx.registry, ctx.stream_token(Side::Client))
             .is_err()
         {
             return Step::Close(Termination::new(Cause::Proxy, Stage::Connect));

@@ -234,7 +234,7 @@ impl HttpConn {
             b.requests.fetch_add(1, Relaxed);
         }
         if let Some(s) = direct {
-            self.connector.set_direct(ServerId(s as u32));
+            self.connector.set_direct(ServerId::from_index(s));
         }
         self.txn.routed = true;
         self.client.deadline = ctx

@@ -124,12 +124,28 @@ impl HttpConn {
         }
     }
 
-    /// The poll token of this stream's server connection: its slot, reserved on first use and
-    /// kept across connect retries.
+    /// The poll token of this stream's new server connection: its slot, reserved on first use
+    /// and kept across connect retries, with a generation of its own for each socket (the
+    /// previous one is deregistered already), so a stale event of the failed socket is
+    /// dropped.
     fn server_token(&mut self, ctx: &mut Ctx<'_>) -> mio::Token {
+        debug_assert!(
+            self.kept.is_none()
+                && !matches!(
+                    self.phase,
+                    Phase::Connecting { .. } | Phase::Exchange { .. } | Phase::Tunnel { .. }
+                ),
+            "a new server socket while one is open"
+        );
         let key = ctx.owner.key;
-        let sconn = *self.sconn.get_or_insert_with(|| ctx.idle.reserve(key));
-        token::server_conn(sconn)
+        match self.sconn {
+            Some(sconn) => ctx.idle.renew(sconn, key),
+            None => {
+                let sconn = ctx.idle.reserve(key);
+                self.sconn = Some(sconn);
+                ctx.idle.token(sconn)
+            }
+        }
     }
 
     /// Closes a server connection of this stream and frees its slot.
@@ -487,9 +503,8 @@ impl HttpConn {
             .idle
             .put(ctx.registry, sconn, ctx.owner.key, idle, limit);
         ctx.debug_event(format_args!("parked server connection: {put:?}"));
-        if let Some((key, generation)) = put {
-            ctx.timers
-                .arm(ctx.now + delay, crate::timer::Owner { key, generation });
+        if let Some(owner) = put {
+            ctx.timers.arm(ctx.now + delay, owner);
         }
     }
 

@@ -216,6 +216,7 @@ impl<'c> RequestCookies<'c> {
         let maxlife = self.conf.maxlife_secs();
         let maxidle = self.conf.maxidle_secs();
         // Same arithmetic as HAProxy: differences truncated to a signed 32-bit int.
+        #[allow(clippy::cast_possible_truncation)]
         let too_far = |date: i32, max: i64| {
             (self.now.wrapping_sub(i64::from(date)) as i32) > max as i32
                 || (i64::from(date).wrapping_sub(self.now) as i32) > MAX_FUTURE_SECS
