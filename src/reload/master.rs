@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::log::console::{alert, notice, warning};
 use crate::reload::getsocks::{self, ExposedSock};
 use crate::sys::{process, socket};
 
@@ -47,20 +48,44 @@ pub struct MasterArgs {
     pub systemd: bool,
 }
 
-fn pid() -> u32 {
-    std::process::id()
+impl MasterArgs {
+    /// From the master's whole command line (`args[0]` is the program): its workers get the
+    /// same arguments, without what only the master does (`-W`, `-Ws`, `-D`, `-p`, `-C` — a
+    /// worker inherits the directory). The first worker keeps `-x` and `-sf`/`-st` (they name
+    /// a process running before the master, e.g. a standalone Ravelin being replaced); workers
+    /// started by a reload drop them.
+    pub fn from_command_line(args: &[String], files: Vec<PathBuf>, systemd: bool) -> MasterArgs {
+        MasterArgs {
+            first_args: worker_args(args, true),
+            worker_args: worker_args(args, false),
+            files,
+            systemd,
+        }
+    }
 }
 
-fn notice(msg: &str) {
-    eprintln!("[NOTICE]   ({}) : {msg}", pid());
-}
-
-fn warning(msg: &str) {
-    eprintln!("[WARNING]  ({}) : {msg}", pid());
-}
-
-fn alert(msg: &str) {
-    eprintln!("[ALERT]    ({}) : {msg}", pid());
+/// The arguments of a worker (see [`MasterArgs::from_command_line`]).
+fn worker_args(args: &[String], first: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-W" | "-Ws" | "-D" => {}
+            "-p" | "-C" => {
+                it.next();
+            }
+            "-x" if !first => {
+                it.next();
+            }
+            "-sf" | "-st" if !first => {
+                while it.peek().is_some_and(|n| !n.starts_with('-')) {
+                    it.next();
+                }
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
 }
 
 /// One worker the master started.
@@ -354,5 +379,21 @@ fn reload(args: &MasterArgs, workers: &mut Vec<Worker>, loading: &mut Option<Ins
             ));
             warning("Loading failure!");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn workers_get_the_masters_arguments_minus_its_own() {
+        let args = v("ravelin -W -D -p /run/r.pid -C /etc -f a.cfg -x /s -sf 1 2 -q");
+        assert_eq!(worker_args(&args, true), v("-f a.cfg -x /s -sf 1 2 -q"));
+        assert_eq!(worker_args(&args, false), v("-f a.cfg -q"));
     }
 }

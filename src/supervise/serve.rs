@@ -1,0 +1,181 @@
+//! A serving process, standalone or the worker of a master: listeners, reactors, and the
+//! signals that stop them.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use crate::log::console::{alert, notice, warning};
+use crate::model::Model;
+use crate::reactor::ReactorOptions;
+use crate::reload;
+use crate::supervise::{OldSignal, Options, write_pidfile};
+use crate::sys::process::{self, Fork};
+use crate::worker;
+
+pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
+    // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
+    // Started by a master: its control channel, and on a reload the listeners it relays.
+    let master = match reload::worker_link::master_channel() {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            alert(&format!("cannot use the master's channel: {e}"));
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let from_master = match reload::worker_link::fetch_from_master() {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            warning(&e.to_string());
+            alert("Failed to get the sockets from the old process!");
+            return ExitCode::from(1);
+        }
+        None => None,
+    };
+    let inherited = match (&opts.old_socket, from_master) {
+        (_, Some(s)) => s,
+        (None, None) => Vec::new(),
+        (Some(path), None) => match reload::getsocks::fetch(path) {
+            Ok(s) => s,
+            Err(e) => {
+                // HAProxy: its warning, then an alert and exit 1 (outside master-worker).
+                warning(&e.to_string());
+                alert("Failed to get the sockets from the old process!");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let bound = match worker::bind_with(model.clone(), inherited) {
+        Ok(b) => b,
+        Err(e) => {
+            alert(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    if opts.daemon(&model) && master.is_none() {
+        match process::daemonize() {
+            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(Fork::Child) => {}
+            Err(e) => {
+                alert(&format!("[{}] Cannot fork: {e}", std::process::id()));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    // Signals are caught on this thread, reactors never see them. Installed before the
+    // pidfile is written: whoever reads the pidfile may signal at once.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            alert(&format!("cannot install signal handlers: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    // A worker leaves the pidfile to its master.
+    if let Some(path) = opts.pidfile(&model).filter(|_| master.is_none()) {
+        if write_pidfile(&path).is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    let ropts = ReactorOptions {
+        debug: opts.debug,
+        nosplice: opts.nosplice,
+    };
+    let handle = match worker::launch(bound, ropts) {
+        Ok(h) => h,
+        Err(e) => {
+            alert(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    tell_old_pids(opts);
+    let master_gone = Arc::new(AtomicBool::new(false));
+    if let Some(chan) = master {
+        reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
+    }
+    let mut hard_deadline: Option<Instant> = None;
+    let mut grace_until: Option<Instant> = None;
+    let mut soft_stopped = false;
+    let mut orphan = false;
+    loop {
+        // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
+        if !orphan && master_gone.load(SeqCst) {
+            orphan = true;
+            soft_stopped = true;
+            handle.soft_stop();
+            if hard_deadline.is_none() {
+                hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
+            }
+        }
+        for sig in signals.pending() {
+            match sig {
+                signal_hook::consts::SIGUSR1 => {
+                    // `grace`: listeners keep accepting for that long before the soft stop.
+                    if grace_until.is_none() {
+                        grace_until = Some(Instant::now() + model.global.grace.unwrap_or_default());
+                    }
+                    // HAProxy arms `hard-stop-after` when the signal comes, grace included.
+                    if hard_deadline.is_none() {
+                        hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
+                    }
+                }
+                signal_hook::consts::SIGHUP => {
+                    // Standalone, HAProxy only logs server states here; reloading is the
+                    // master's job (-W) or a new process's (-x, -sf).
+                    if !opts.quiet {
+                        notice(
+                            "SIGHUP received; reload with a master process (-W) or with -x and -sf; ignored.",
+                        );
+                    }
+                }
+                _ => {
+                    handle.hard_stop();
+                    let _ = handle.join();
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+        if !soft_stopped && grace_until.is_some_and(|g| Instant::now() >= g) {
+            soft_stopped = true;
+            if !opts.quiet {
+                warning("Stopping frontends on SIGUSR1 (soft stop).");
+            }
+            handle.soft_stop();
+        }
+        if hard_deadline.is_some_and(|d| Instant::now() >= d) {
+            if !opts.quiet {
+                warning("hard-stop-after reached, closing remaining connections.");
+            }
+            handle.hard_stop();
+        }
+        if handle.is_finished() {
+            return match handle.join() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    alert(&format!("a reactor stopped: {e}"));
+                    ExitCode::from(1)
+                }
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `-sf`/`-st`: the new process serves; the old ones finish (SIGUSR1) or stop (SIGTERM).
+fn tell_old_pids(opts: &Options) {
+    let sig = match opts.old_signal {
+        OldSignal::Finish => libc::SIGUSR1,
+        OldSignal::Terminate => libc::SIGTERM,
+    };
+    for &p in &opts.old_pids {
+        // A PID that is gone already is fine: HAProxy ignores kill() errors here too.
+        let _ = process::signal(p, sig);
+    }
+}
