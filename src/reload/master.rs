@@ -23,6 +23,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+
 use crate::log::console::{alert, notice, warning};
 use crate::reload::getsocks::{self, ExposedSock};
 use crate::sys::{process, socket};
@@ -216,13 +220,62 @@ fn exit_text(st: std::process::ExitStatus) -> String {
     }
 }
 
-/// Runs the master until its workers are gone after a stop. `signals` were installed by the
-/// caller (before the pidfile), for TERM, INT, USR1, USR2 and HUP.
-pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> ExitCode {
+/// Installs the handlers of the signals a master waits for: TERM, INT and USR1 (forwarded to
+/// the workers), USR2 and HUP (reload), and CHLD (a worker ended). To be called before the
+/// pidfile is written (whoever reads it may signal at once) and before any worker starts.
+pub fn signals() -> io::Result<Signals> {
+    Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGUSR2,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGCHLD,
+    ])
+}
+
+const SIGNALS: Token = Token(0);
+/// The channel of the worker that is loading, until it says `READY`.
+const LOADING: Token = Token(1);
+
+/// Watches the channel of a worker that is loading; `READY` on it is an event.
+fn watch(poll: &Poll, w: &Worker) {
+    let fd = w.chan.as_raw_fd();
+    // Unwatched, the worker is still seen ready at the next wake-up (a signal or the timeout).
+    let _ = poll
+        .registry()
+        .register(&mut SourceFd(&fd), LOADING, Interest::READABLE);
+}
+
+/// Stops watching a worker's channel (it is ready, failed, or about to be closed).
+fn unwatch(poll: &Poll, w: &Worker) {
+    let fd = w.chan.as_raw_fd();
+    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+}
+
+/// Runs the master until its workers are gone after a stop. `signals` come from [`signals`].
+///
+/// The loop blocks on a `mio::Poll` and wakes for a signal (a worker ending is a SIGCHLD), the
+/// loading worker's `READY`, or that worker's start-up deadline; each wake-up looks at
+/// everything (pending signals, the loading worker, every child's exit status).
+pub fn run(args: &MasterArgs, mut signals: Signals) -> ExitCode {
+    let mut poll = match Poll::new().and_then(|p| {
+        p.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(p)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            alert(&format!("cannot wait for signals: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let mut events = Events::with_capacity(8);
     let mut workers: Vec<Worker> = Vec::new();
     match spawn_worker(args, None) {
         Ok(w) => {
             notice(&format!("New worker ({}) forked", w.child.id()));
+            watch(&poll, &w);
             workers.push(w);
         }
         Err(e) => {
@@ -231,7 +284,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
         }
     }
     let mut stopping = false;
-    // A new worker still loading: (index in `workers`, when it started).
+    // The newest worker is still loading, since then.
     let mut loading: Option<Instant> = Some(Instant::now());
     let mut first = true;
     let mut reload_pending = false;
@@ -243,6 +296,8 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                     reload_pending = true;
                 }
                 signal_hook::consts::SIGUSR2 | signal_hook::consts::SIGHUP => {}
+                // A worker ended: reaped below, as after any wake-up.
+                signal_hook::consts::SIGCHLD => {}
                 other => {
                     // TERM, INT: stop now; USR1: soft stop. Forwarded as is, like HAProxy.
                     if !stopping {
@@ -264,6 +319,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             if let Some(w) = workers.get_mut(newest) {
                 if poll_ready(w) {
                     loading = None;
+                    unwatch(&poll, w);
                     notice("Loading success.");
                     if args.systemd {
                         sd_notify("READY=1\n");
@@ -279,6 +335,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                     first = false;
                 } else if since.elapsed() > READY_TIMEOUT {
                     loading = None;
+                    unwatch(&poll, w);
                     warning("Loading failure!");
                     let _ = process::signal(w.child.id(), libc::SIGTERM);
                     w.former = true;
@@ -288,6 +345,9 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
         if reload_pending && loading.is_none() && !stopping {
             reload_pending = false;
             reload(args, &mut workers, &mut loading);
+            if let Some(w) = workers.last().filter(|_| loading.is_some()) {
+                watch(&poll, w);
+            }
         }
         // Reap our own children, and only them.
         let mut i = 0;
@@ -305,6 +365,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             if is_loading {
                 // The new worker died before serving: the old one goes on.
                 loading = None;
+                unwatch(&poll, &w);
                 warning("Loading failure!");
                 if first {
                     // No worker ever served: nothing to keep running.
@@ -336,7 +397,18 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             warning("All workers exited. Exiting... (0)");
             return ExitCode::SUCCESS;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // A reload that waits for the loading worker is run when that one is done.
+        let timeout =
+            loading.map(|since| (since + READY_TIMEOUT).saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                alert(&format!("cannot wait for signals: {e}"));
+                for w in &workers {
+                    let _ = process::signal(w.child.id(), libc::SIGTERM);
+                }
+                return ExitCode::from(1);
+            }
+        }
     }
 }
 

@@ -21,13 +21,7 @@ pub(super) fn run(opts: &Options, model: &Model) -> ExitCode {
             }
         }
     }
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGUSR2,
-        signal_hook::consts::SIGHUP,
-    ]) {
+    let signals = match reload::master::signals() {
         Ok(s) => s,
         Err(e) => {
             alert(&format!("cannot install signal handlers: {e}"));
@@ -42,5 +36,5 @@ pub(super) fn run(opts: &Options, model: &Model) -> ExitCode {
     }
     let margs =
         reload::master::MasterArgs::from_command_line(&opts.args, opts.files.clone(), opts.systemd);
-    reload::master::run(&margs, &mut signals)
+    reload::master::run(&margs, signals)
 }

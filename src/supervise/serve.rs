@@ -1,10 +1,14 @@
 //! A serving process, standalone or the worker of a master: listeners, reactors, and the
 //! signals that stop them.
 
+use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook_mio::v1_0::Signals;
 
 use crate::log::console::{alert, notice, warning};
 use crate::model::Model;
@@ -66,13 +70,8 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
     }
     // Signals are caught on this thread, reactors never see them. Installed before the
     // pidfile is written: whoever reads the pidfile may signal at once.
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
+    let mut wait = match Wait::new() {
+        Ok(w) => w,
         Err(e) => {
             alert(&format!("cannot install signal handlers: {e}"));
             return ExitCode::from(1);
@@ -95,15 +94,24 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let exits = handle.shared().reactor_exits.clone();
+    exits.notify(wait.waker.clone());
     tell_old_pids(opts);
     let master_gone = Arc::new(AtomicBool::new(false));
     if let Some(chan) = master {
-        reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
+        let (gone, waker) = (master_gone.clone(), wait.waker.clone());
+        let exposed = handle.exposed_listeners();
+        reload::worker_link::serve_master(chan, exposed, move || {
+            gone.store(true, SeqCst);
+            let _ = waker.wake();
+        });
     }
     let mut hard_deadline: Option<Instant> = None;
+    let mut hard_stopped = false;
     let mut grace_until: Option<Instant> = None;
     let mut soft_stopped = false;
     let mut orphan = false;
+    // Woken by a signal, the master going away, a reactor ending, or the next deadline.
     loop {
         // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
         if !orphan && master_gone.load(SeqCst) {
@@ -114,7 +122,7 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
                 hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
             }
         }
-        for sig in signals.pending() {
+        for sig in wait.signals.pending() {
             match sig {
                 signal_hook::consts::SIGUSR1 => {
                     // `grace`: listeners keep accepting for that long before the soft stop.
@@ -149,13 +157,14 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
             }
             handle.soft_stop();
         }
-        if hard_deadline.is_some_and(|d| Instant::now() >= d) {
+        if !hard_stopped && hard_deadline.is_some_and(|d| Instant::now() >= d) {
+            hard_stopped = true;
             if !opts.quiet {
                 warning("hard-stop-after reached, closing remaining connections.");
             }
             handle.hard_stop();
         }
-        if handle.is_finished() {
+        if exits.running() == 0 {
             return match handle.join() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -164,7 +173,62 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
                 }
             };
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let grace = grace_until.filter(|_| !soft_stopped);
+        let hard = hard_deadline.filter(|_| !hard_stopped);
+        let next = match (grace, hard) {
+            (Some(g), Some(h)) => Some(g.min(h)),
+            (g, h) => g.or(h),
+        };
+        if let Err(e) = wait.until(next) {
+            alert(&format!("cannot wait for signals: {e}"));
+            handle.hard_stop();
+            let _ = handle.join();
+            return ExitCode::from(1);
+        }
+    }
+}
+
+const SIGNALS: Token = Token(0);
+const WAKE: Token = Token(1);
+
+/// What the serving process waits on: its signals (TERM, INT, USR1, HUP) and a waker for the
+/// wake-ups that have no file descriptor (a reactor thread ending, the master's channel
+/// closing, both seen by other threads).
+struct Wait {
+    poll: Poll,
+    events: Events,
+    signals: Signals,
+    waker: Arc<Waker>,
+}
+
+impl Wait {
+    fn new() -> io::Result<Wait> {
+        let poll = Poll::new()?;
+        let mut signals = Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGUSR1,
+            signal_hook::consts::SIGHUP,
+        ])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        Ok(Wait {
+            poll,
+            events: Events::with_capacity(4),
+            signals,
+            waker,
+        })
+    }
+
+    /// Blocks until an event or `deadline` (none: no timeout). The caller then looks at
+    /// everything it waits for, so which event came does not matter.
+    fn until(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match self.poll.poll(&mut self.events, timeout) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
