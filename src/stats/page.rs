@@ -7,6 +7,10 @@
 
 use std::fmt::Write as _;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use subtle::{Choice, ConstantTimeEq};
+
 use crate::server::notes::HealthNote;
 
 use crate::model::{BackendId, ServerId, StatsConf};
@@ -198,35 +202,10 @@ pub fn run_admin(shared: &SharedState, form: &AdminForm) -> &'static str {
     }
 }
 
-/// Decodes standard base64 (for `Authorization: Basic`).
+/// Decodes the credentials of `Authorization: Basic`: standard base64 with its padding, as
+/// HAProxy's `base64dec()` wants it (a length that is not a multiple of 4 is refused).
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let s: Vec<u8> = s.iter().copied().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i as u32);
-        }
-        let bytes = acc.to_be_bytes();
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(bytes.get(1..1 + n)?);
-    }
-    Some(out)
+    STANDARD.decode(s).ok()
 }
 
 /// Whether the request's `Authorization` header carries one of the `stats auth` accounts.
@@ -248,13 +227,17 @@ pub fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
     let Some(decoded) = base64_decode(b64.trim_ascii()) else {
         return false;
     };
-    conf.auth.iter().any(|(u, p)| {
+    // Every account is compared, each in constant time for its length: how long the answer
+    // takes says nothing of how many bytes matched, nor which account did.
+    let mut found = Choice::from(0);
+    for (u, p) in &conf.auth {
         let mut want = Vec::with_capacity(u.len() + p.len() + 1);
         want.extend_from_slice(u.as_bytes());
         want.push(b':');
         want.extend_from_slice(p.as_bytes());
-        want == decoded
-    })
+        found |= want.as_slice().ct_eq(&decoded);
+    }
+    found.into()
 }
 
 /// HAProxy's 401 for the stats page (checked against haproxy 2.6).
