@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ravelin::log::console;
 use ravelin::supervise::{self, Mode, OldSignal};
+use ravelin::sys::process::SingleThreaded;
 use ravelin::{advise, config, reload};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -155,6 +156,8 @@ fn alert(msg: &str) {
 }
 
 fn main() -> ExitCode {
+    // Before anything can spawn a thread: the proof `daemon` needs to fork.
+    let single = SingleThreaded::at_start();
     let args: Vec<String> = std::env::args().collect();
     let prog = args
         .first()
@@ -179,7 +182,7 @@ fn main() -> ExitCode {
     }
     let model = Arc::new(loaded.model);
     let mode = Mode::pick(cli.master_worker, &model);
-    supervise::run(mode, &options(cli, args), model)
+    supervise::run(mode, &options(cli, args), model, single)
 }
 
 /// `-h`, `-v`/`-vv`, `-C DIR` and a missing `-f`: what happens before any configuration is

@@ -7,18 +7,15 @@ use std::process::ExitCode;
 use crate::log::console::alert;
 use crate::model::Model;
 use crate::reload;
-use crate::supervise::{Options, write_pidfile};
-use crate::sys::process::{self, Fork};
+use crate::supervise::{Options, daemonize, write_pidfile};
+use crate::sys::process::SingleThreaded;
 
-pub(super) fn run(opts: &Options, model: &Model) -> ExitCode {
+pub(super) fn run(opts: &Options, model: &Model, single: Option<SingleThreaded>) -> ExitCode {
     if opts.daemon(model) {
-        match process::daemonize() {
-            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
-            Ok(Fork::Child) => {}
-            Err(e) => {
-                alert(&format!("[{}] Cannot fork: {e}", std::process::id()));
-                return ExitCode::from(1);
-            }
+        match daemonize(single) {
+            Ok(Some(parent)) => return parent,
+            Ok(None) => {}
+            Err(failed) => return failed,
         }
     }
     let signals = match reload::master::signals() {

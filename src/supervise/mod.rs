@@ -14,7 +14,7 @@
 mod master;
 mod serve;
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::log::console::alert;
 use crate::model::Model;
 use crate::reload;
+use crate::sys::process::{self, Fork, SingleThreaded};
 
 /// How the process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +100,37 @@ impl Options {
     }
 }
 
-/// Runs the process in `mode` until it is done; the exit status of the process.
-pub fn run(mode: Mode, opts: &Options, model: Arc<Model>) -> ExitCode {
+/// Runs the process in `mode` until it is done; the exit status of the process. `single` is
+/// `main`'s proof that no thread existed when it started, used up if the process daemonizes
+/// (without it, `daemon` is refused).
+pub fn run(
+    mode: Mode,
+    opts: &Options,
+    model: Arc<Model>,
+    single: Option<SingleThreaded>,
+) -> ExitCode {
     match mode {
-        Mode::Master => master::run(opts, &model),
-        Mode::Serve => serve::run(opts, model),
+        Mode::Master => master::run(opts, &model, single),
+        Mode::Serve => serve::run(opts, model, single),
+    }
+}
+
+/// Daemonizes (`daemon`, `-D`): `Err` is HAProxy's alert, printed; `Ok(Some)` is the exit
+/// status of the parent, which ends at once; `Ok(None)` the child, which goes on.
+fn daemonize(single: Option<SingleThreaded>) -> Result<Option<ExitCode>, ExitCode> {
+    let forked = match single {
+        Some(single) => process::daemonize(single),
+        None => Err(io::Error::other(
+            "threads were running when the process started",
+        )),
+    };
+    match forked {
+        Ok(Fork::Parent(_)) => Ok(Some(ExitCode::SUCCESS)),
+        Ok(Fork::Child) => Ok(None),
+        Err(e) => {
+            alert(&format!("[{}] Cannot fork: {e}", std::process::id()));
+            Err(ExitCode::from(1))
+        }
     }
 }
 

@@ -14,11 +14,11 @@ use crate::log::console::{alert, notice, warning};
 use crate::model::Model;
 use crate::reactor::ReactorOptions;
 use crate::reload;
-use crate::supervise::{OldSignal, Options, write_pidfile};
-use crate::sys::process::{self, Fork};
+use crate::supervise::{OldSignal, Options, daemonize, write_pidfile};
+use crate::sys::process::{self, SingleThreaded};
 use crate::worker;
 
-pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
+pub(super) fn run(opts: &Options, model: Arc<Model>, single: Option<SingleThreaded>) -> ExitCode {
     // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
     // Started by a master: its control channel, and on a reload the listeners it relays.
     let master = match reload::worker_link::master_channel() {
@@ -59,13 +59,10 @@ pub(super) fn run(opts: &Options, model: Arc<Model>) -> ExitCode {
         }
     };
     if opts.daemon(&model) && master.is_none() {
-        match process::daemonize() {
-            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
-            Ok(Fork::Child) => {}
-            Err(e) => {
-                alert(&format!("[{}] Cannot fork: {e}", std::process::id()));
-                return ExitCode::from(1);
-            }
+        match daemonize(single) {
+            Ok(Some(parent)) => return parent,
+            Ok(None) => {}
+            Err(failed) => return failed,
         }
     }
     // Signals are caught on this thread, reactors never see them. Installed before the
