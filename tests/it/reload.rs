@@ -501,7 +501,8 @@ fn x_with_an_unreachable_socket_is_haproxys_alert() {
     );
 }
 
-/// The `haproxy` 2.6 binary, or `None` (the test then says it was skipped).
+/// The `haproxy` 2.6 binary, or `None`: the test is then skipped, or fails under `CI=true`
+/// (`util::missing_tool`).
 fn haproxy() -> Option<PathBuf> {
     let found = std::process::Command::new("haproxy")
         .arg("-v")
@@ -510,7 +511,11 @@ fn haproxy() -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!("haproxy not installed: protocol compatibility test skipped");
+        crate::util::missing_tool(
+            "haproxy",
+            "apt-get install haproxy",
+            "the _getsocks protocol was not checked against HAProxy",
+        );
     }
     found.then(|| PathBuf::from("haproxy"))
 }
