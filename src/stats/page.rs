@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::http::errors;
 use crate::server::notes::HealthNote;
 
 use crate::model::{BackendId, ServerId, StatsConf};
@@ -242,12 +243,14 @@ pub fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
 
 /// HAProxy's 401 for the stats page (checked against haproxy 2.6).
 pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
-    let body = "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+    // HAProxy's built-in 401 page, with the realm added.
+    let body = errors::body(401).unwrap_or_default();
     let realm = conf.realm.as_deref().unwrap_or("HAProxy Statistics");
     let mut s = String::new();
     let _ = write!(
         s,
-        "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n",
+        "HTTP/1.1 401 {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n",
+        errors::reason(401),
         body.len(),
         realm.replace('"', "")
     );
@@ -262,7 +265,8 @@ pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
 /// The 303 after an admin POST.
 pub fn redirect(conf: &StatsConf, status: &str, close: bool) -> Vec<u8> {
     let mut s = format!(
-        "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={status}\r\n",
+        "HTTP/1.1 303 {}\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={status}\r\n",
+        errors::reason(303),
         conf.uri
     );
     if close {
@@ -315,8 +319,10 @@ pub fn respond(shared: &SharedState, conf: &StatsConf, req: &Request<'_>) -> (u1
         html::render(shared, conf, &info, &opts, req.admin, req.proxy, &mut body);
         "text/html"
     };
-    let mut head =
-        format!("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: {content_type}\r\n");
+    let mut head = format!(
+        "HTTP/1.1 200 {}\r\ncache-control: no-cache\r\ncontent-type: {content_type}\r\n",
+        errors::reason(200)
+    );
     if let (Some(r), false) = (conf.refresh, opts.norefresh) {
         let _ = write!(head, "refresh: {r}\r\n");
     }
