@@ -52,8 +52,10 @@ pub mod reload;
 pub mod api;
 pub mod advise;
 
-// The process: listeners, reactor threads, supervision.
+// The process: listeners and reactor threads, then the mode the process runs in (serving, or
+// master of workers) and its supervision by signals.
 pub mod worker;
+pub mod supervise;
 
 pub use reactor::ReactorOptions;
 pub use worker::{Bound, Handle, StartError, bind, launch, start};

@@ -1,15 +1,15 @@
 //! The `ravelin` command: HAProxy's command line, so scripts written for `haproxy` run unchanged.
-//! Parses flags, loads the configuration, binds, optionally daemonizes, starts the reactors and
-//! turns signals into stop commands.
+//! Parses the command line, loads the configuration, picks the mode (check, serve, or master of
+//! workers) and runs it; running and supervising the process is `ravelin::supervise`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ravelin::sys::process::{self, Fork};
-use ravelin::{ReactorOptions, worker};
+use ravelin::log::console;
+use ravelin::supervise::{self, Mode, OldSignal};
+use ravelin::sys::process::SingleThreaded;
 use ravelin::{advise, config, reload};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -43,16 +43,6 @@ struct Cli {
     /// `-W` / `-Ws`: master-worker mode (`-Ws`: with systemd notifications).
     master_worker: bool,
     systemd: bool,
-}
-
-/// What `-sf` / `-st` send to the old processes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum OldSignal {
-    /// `-sf`: SIGUSR1, soft stop.
-    #[default]
-    Finish,
-    /// `-st`: SIGTERM.
-    Terminate,
 }
 
 fn usage(prog: &str) -> String {
@@ -161,15 +151,13 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
     Ok(cli)
 }
 
-fn pid() -> u32 {
-    std::process::id()
-}
-
 fn alert(msg: &str) {
-    eprintln!("[ALERT]    ({}) : {msg}", pid());
+    console::alert(msg);
 }
 
 fn main() -> ExitCode {
+    // Before anything can spawn a thread: the proof `daemon` needs to fork.
+    let single = SingleThreaded::at_start();
     let args: Vec<String> = std::env::args().collect();
     let prog = args
         .first()
@@ -183,57 +171,83 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if cli.help {
-        eprint!("{}", usage(&prog));
+    if let Some(done) = before_config(&cli, &prog) {
+        return done;
+    }
+    let Some(loaded) = load_config(&cli) else {
         return ExitCode::from(1);
+    };
+    if cli.check {
+        return check(&cli, loaded);
+    }
+    let model = Arc::new(loaded.model);
+    let mode = Mode::pick(cli.master_worker, &model);
+    supervise::run(mode, &options(cli, args), model, single)
+}
+
+/// `-h`, `-v`/`-vv`, `-C DIR` and a missing `-f`: what happens before any configuration is
+/// read. `Some` is the exit status when the command ends there.
+fn before_config(cli: &Cli, prog: &str) -> Option<ExitCode> {
+    if cli.help {
+        eprint!("{}", usage(prog));
+        return Some(ExitCode::from(1));
     }
     if cli.version > 0 {
-        println!("Ravelin version {VERSION} - a load balancer reading haproxy.cfg");
-        if cli.version > 1 {
-            println!("Build options :");
-            println!(
-                "  splice: {}",
-                if cfg!(target_os = "linux") {
-                    "yes (Linux)"
-                } else {
-                    "no (copy only)"
-                }
-            );
-            println!(
-                "  pollers: {}",
-                if cfg!(target_os = "linux") {
-                    "epoll (mio)"
-                } else {
-                    "kqueue/poll (mio)"
-                }
-            );
-            println!(
-                "  profile: {}",
-                if cfg!(debug_assertions) {
-                    "debug"
-                } else {
-                    "release"
-                }
-            );
-        }
-        return ExitCode::SUCCESS;
+        print_version(cli.version);
+        return Some(ExitCode::SUCCESS);
     }
     if let Some(dir) = &cli.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             alert(&format!("Cannot chdir to {} : {e}", dir.display()));
-            return ExitCode::from(1);
+            return Some(ExitCode::from(1));
         }
     }
     if cli.files.is_empty() {
-        eprint!("{}", usage(&prog));
+        eprint!("{}", usage(prog));
         alert("No configuration file specified");
-        return ExitCode::from(1);
+        return Some(ExitCode::from(1));
     }
+    None
+}
 
+/// `-v`, and with `-vv` the build options.
+fn print_version(level: u8) {
+    println!("Ravelin version {VERSION} - a load balancer reading haproxy.cfg");
+    if level > 1 {
+        println!("Build options :");
+        println!(
+            "  splice: {}",
+            if cfg!(target_os = "linux") {
+                "yes (Linux)"
+            } else {
+                "no (copy only)"
+            }
+        );
+        println!(
+            "  pollers: {}",
+            if cfg!(target_os = "linux") {
+                "epoll (mio)"
+            } else {
+                "kqueue/poll (mio)"
+            }
+        );
+        println!(
+            "  profile: {}",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        );
+    }
+}
+
+/// Loads the `-f` files; prints HAProxy's warnings, and its alerts when they do not load.
+fn load_config(cli: &Cli) -> Option<config::Loaded> {
     let loaded = match config::load(&cli.files) {
         Ok(l) => l,
         Err(errs) => {
-            print_notices(&cli);
+            print_notices(cli);
             for w in &errs.warnings {
                 warning(w);
             }
@@ -246,125 +260,53 @@ fn main() -> ExitCode {
                 ));
             }
             alert("config : Fatal errors found in configuration.");
-            return ExitCode::from(1);
+            return None;
         }
     };
     if !loaded.warnings.is_empty() && !cli.quiet {
-        print_notices(&cli);
+        print_notices(cli);
         for w in &loaded.warnings {
             warning(w);
         }
     }
-    if cli.check {
-        // HAProxy reads the server-state files in check mode too and warns the same way.
-        let state = ravelin::server::SharedState::new(Arc::new(loaded.model.clone()), 1, 1);
-        let state_warnings = reload::state::apply(&loaded.model, &state, 0);
-        if !cli.quiet && !state_warnings.is_empty() {
-            if loaded.warnings.is_empty() {
-                print_notices(&cli);
-            }
-            for w in &state_warnings {
-                warning(w);
-            }
-        }
-        println!("Configuration file is valid");
-        if cli.advise {
-            return print_advice(&cli, &loaded.model);
-        }
-        return ExitCode::SUCCESS;
-    }
-    let model = Arc::new(loaded.model);
-    let is_worker = std::env::var_os(reload::master::MASTER_FD_ENV).is_some();
-    if !is_worker && (cli.master_worker || model.global.master_worker) {
-        return run_master(&cli, &args, &model);
-    }
-    run(cli, model)
+    Some(loaded)
 }
 
-/// The arguments a master starts its workers with: its own, without what only the master
-/// does (`-W`, `-Ws`, `-D`, `-p`, `-C` — the worker inherits the directory). The first
-/// worker keeps `-x` and `-sf`/`-st` (they name a process running before the master, e.g. a
-/// standalone Ravelin being replaced); workers started by a reload drop them.
-fn worker_args(args: &[String], first: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut it = args.iter().skip(1).peekable();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-W" | "-Ws" | "-D" => {}
-            "-p" | "-C" => {
-                it.next();
-            }
-            "-x" if !first => {
-                it.next();
-            }
-            "-sf" | "-st" if !first => {
-                while it.peek().is_some_and(|n| !n.starts_with('-')) {
-                    it.next();
-                }
-            }
-            _ => out.push(a.clone()),
+/// `-c`: the configuration loaded; HAProxy reads the server-state files in check mode too and
+/// warns the same way. With `--advise`, the failover report.
+fn check(cli: &Cli, loaded: config::Loaded) -> ExitCode {
+    let state = ravelin::server::SharedState::new(Arc::new(loaded.model.clone()), 1, 1);
+    let state_warnings = reload::state::apply(&loaded.model, &state, 0);
+    if !cli.quiet && !state_warnings.is_empty() {
+        if loaded.warnings.is_empty() {
+            print_notices(cli);
+        }
+        for w in &state_warnings {
+            warning(w);
         }
     }
-    out
+    println!("Configuration file is valid");
+    if cli.advise {
+        return print_advice(cli, &loaded.model);
+    }
+    ExitCode::SUCCESS
 }
 
-/// Master-worker mode: this process supervises workers (`reload::master`).
-fn run_master(cli: &Cli, args: &[String], model: &ravelin::model::Model) -> ExitCode {
-    let daemon = (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug;
-    if daemon {
-        match process::daemonize() {
-            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
-            Ok(Fork::Child) => {}
-            Err(e) => {
-                alert(&format!("[{}] Cannot fork: {e}", pid()));
-                return ExitCode::from(1);
-            }
-        }
-    }
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGUSR2,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            alert(&format!("cannot install signal handlers: {e}"));
-            return ExitCode::from(1);
-        }
-    };
-    // In master-worker mode the pidfile holds the master's PID (HAProxy).
-    let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
-    if let Some(path) = &pidfile {
-        let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
-        if let Err(e) = written {
-            alert(&format!(
-                "[{}] Cannot create pidfile {} : {e}",
-                pid(),
-                path.display()
-            ));
-            return ExitCode::from(1);
-        }
-    }
-    let margs = reload::master::MasterArgs {
-        first_args: worker_args(args, true),
-        worker_args: worker_args(args, false),
-        files: cli.files.clone(),
+/// What the command line says about running the process.
+fn options(cli: Cli, args: Vec<String>) -> supervise::Options {
+    supervise::Options {
+        args,
+        files: cli.files,
+        pidfile: cli.pidfile,
+        daemon: cli.daemon,
+        foreground: cli.foreground,
+        debug: cli.debug,
+        quiet: cli.quiet,
+        nosplice: cli.nosplice,
+        old_socket: cli.old_socket,
+        old_pids: cli.old_pids,
+        old_signal: cli.old_signal,
         systemd: cli.systemd,
-    };
-    reload::master::run(&margs, &mut signals)
-}
-
-/// `-sf`/`-st`: the new process serves; the old ones finish (SIGUSR1) or stop (SIGTERM).
-fn tell_old_pids(cli: &Cli) {
-    let sig = match cli.old_signal {
-        OldSignal::Finish => libc::SIGUSR1,
-        OldSignal::Terminate => libc::SIGTERM,
-    };
-    for &p in &cli.old_pids {
-        // A PID that is gone already is fine: HAProxy ignores kill() errors here too.
-        let _ = process::signal(p, sig);
     }
 }
 
@@ -388,223 +330,15 @@ fn print_notices(cli: &Cli) {
     if cli.quiet {
         return;
     }
-    eprintln!("[NOTICE]   ({}) : ravelin version is {VERSION}", pid());
+    console::notice(&format!("ravelin version is {VERSION}"));
     if let Ok(exe) = std::env::current_exe() {
-        eprintln!(
-            "[NOTICE]   ({}) : path to executable is {}",
-            pid(),
-            exe.display()
-        );
+        console::notice(&format!("path to executable is {}", exe.display()));
     }
 }
 
+/// A configuration warning.
 fn warning(msg: &str) {
-    eprintln!("[WARNING]  ({}) : config : {msg}", pid());
-}
-
-fn run(cli: Cli, model: Arc<ravelin::model::Model>) -> ExitCode {
-    // `-x`: the old process's listening sockets, used instead of binding (seamless reload).
-    // Started by a master: its control channel, and on a reload the listeners it relays.
-    let master = match reload::worker_link::master_channel() {
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            alert(&format!("cannot use the master's channel: {e}"));
-            return ExitCode::from(1);
-        }
-        None => None,
-    };
-    let from_master = match reload::worker_link::fetch_from_master() {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            eprintln!("[WARNING]  ({}) : {e}", pid());
-            alert("Failed to get the sockets from the old process!");
-            return ExitCode::from(1);
-        }
-        None => None,
-    };
-    let inherited = match (&cli.old_socket, from_master) {
-        (_, Some(s)) => s,
-        (None, None) => Vec::new(),
-        (Some(path), None) => match reload::getsocks::fetch(path) {
-            Ok(s) => s,
-            Err(e) => {
-                // HAProxy: its warning, then an alert and exit 1 (outside master-worker).
-                eprintln!("[WARNING]  ({}) : {e}", pid());
-                alert("Failed to get the sockets from the old process!");
-                return ExitCode::from(1);
-            }
-        },
-    };
-    let bound = match worker::bind_with(model.clone(), inherited) {
-        Ok(b) => b,
-        Err(e) => {
-            alert(&e.to_string());
-            return ExitCode::from(1);
-        }
-    };
-    let daemon =
-        (cli.daemon || model.global.daemon) && !cli.foreground && !cli.debug && master.is_none();
-    if daemon {
-        match process::daemonize() {
-            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
-            Ok(Fork::Child) => {}
-            Err(e) => {
-                alert(&format!("[{}] Cannot fork: {e}", pid()));
-                return ExitCode::from(1);
-            }
-        }
-    }
-    // Signals are caught on this thread, reactors never see them. Installed before the
-    // pidfile is written: whoever reads the pidfile may signal at once.
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            alert(&format!("cannot install signal handlers: {e}"));
-            return ExitCode::from(1);
-        }
-    };
-    // A worker leaves the pidfile to its master.
-    let pidfile = cli.pidfile.clone().or_else(|| model.global.pidfile.clone());
-    if let Some(path) = pidfile.as_ref().filter(|_| master.is_none()) {
-        let written = std::fs::File::create(path).and_then(|mut f| writeln!(f, "{}", pid()));
-        if let Err(e) = written {
-            alert(&format!(
-                "[{}] Cannot create pidfile {} : {e}",
-                pid(),
-                path.display()
-            ));
-            return ExitCode::from(1);
-        }
-    }
-    let opts = ReactorOptions {
-        debug: cli.debug,
-        nosplice: cli.nosplice,
-        // Test only: makes one reactor panic at start (`ReactorOptions::test_panic_reactor`).
-        test_panic_reactor: std::env::var(ravelin::reactor::TEST_PANIC_REACTOR_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok()),
-    };
-    let mut handle = match worker::launch(bound, opts) {
-        Ok(h) => h,
-        Err(e) => {
-            alert(&e.to_string());
-            return ExitCode::from(1);
-        }
-    };
-    tell_old_pids(&cli);
-    let master_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if let Some(chan) = master {
-        reload::worker_link::serve_master(chan, handle.exposed_listeners(), master_gone.clone());
-    }
-    let mut hard_deadline: Option<Instant> = None;
-    let mut grace_until: Option<Instant> = None;
-    let mut soft_stopped = false;
-    let mut orphan = false;
-    loop {
-        // A reactor died (panic, or an error of its loop) while nothing asked it to stop: its
-        // share of the connections would wait in a queue nobody accepts from. Stop the process
-        // (a master sees its worker fail: HAProxy's exit-on-failure).
-        if let Some(dead) = handle.dead_reactor() {
-            alert(&format!(
-                "Thread {} exited unexpectedly: {}; stopping.",
-                dead.reactor + 1,
-                dead.reason
-            ));
-            return stop_after_failure(handle);
-        }
-        // The master went away: finish like on SIGUSR1 rather than serve unsupervised.
-        if !orphan && master_gone.load(std::sync::atomic::Ordering::SeqCst) {
-            orphan = true;
-            soft_stopped = true;
-            handle.soft_stop();
-            if hard_deadline.is_none() {
-                hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
-            }
-        }
-        for sig in signals.pending() {
-            match sig {
-                signal_hook::consts::SIGUSR1 => {
-                    // `grace`: listeners keep accepting for that long before the soft stop.
-                    if grace_until.is_none() {
-                        grace_until = Some(Instant::now() + model.global.grace.unwrap_or_default());
-                    }
-                    // HAProxy arms `hard-stop-after` when the signal comes, grace included.
-                    if hard_deadline.is_none() {
-                        hard_deadline = model.global.hard_stop_after.map(|d| Instant::now() + d);
-                    }
-                }
-                signal_hook::consts::SIGHUP => {
-                    // Standalone, HAProxy only logs server states here; reloading is the
-                    // master's job (-W) or a new process's (-x, -sf).
-                    if !cli.quiet {
-                        eprintln!(
-                            "[NOTICE]   ({}) : SIGHUP received; reload with a master process (-W) or with -x and -sf; ignored.",
-                            pid()
-                        );
-                    }
-                }
-                _ => {
-                    handle.hard_stop();
-                    let _ = handle.join();
-                    return ExitCode::SUCCESS;
-                }
-            }
-        }
-        if !soft_stopped && grace_until.is_some_and(|g| Instant::now() >= g) {
-            soft_stopped = true;
-            if !cli.quiet {
-                eprintln!(
-                    "[WARNING]  ({}) : Stopping frontends on SIGUSR1 (soft stop).",
-                    pid()
-                );
-            }
-            handle.soft_stop();
-        }
-        if hard_deadline.is_some_and(|d| Instant::now() >= d) {
-            if !cli.quiet {
-                eprintln!(
-                    "[WARNING]  ({}) : hard-stop-after reached, closing remaining connections.",
-                    pid()
-                );
-            }
-            handle.hard_stop();
-        }
-        if handle.is_finished() {
-            return match handle.join() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    alert(&format!("a reactor stopped: {e}"));
-                    ExitCode::from(1)
-                }
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// How long the other reactors get to close their streams after one died.
-const DEAD_REACTOR_GRACE: Duration = Duration::from_secs(1);
-
-/// Stops the process after a reactor died: the others close everything (hard stop), their
-/// log lines are handed over, exit status 1. A reactor that does not end within
-/// `DEAD_REACTOR_GRACE` does not hold the exit back.
-fn stop_after_failure(handle: worker::Handle) -> ExitCode {
-    handle.hard_stop();
-    let end = Instant::now() + DEAD_REACTOR_GRACE;
-    while !handle.is_finished() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if handle.is_finished() {
-        let _ = handle.join();
-        return ExitCode::from(1);
-    }
-    // Dropping the handle would wait for the stuck reactor.
-    std::process::exit(1)
+    console::warning(&format!("config : {msg}"));
 }
 
 #[cfg(test)]
@@ -630,12 +364,5 @@ mod tests {
         assert!(parse_args(&v("-f a.cfg -x")).is_err());
         let cli = parse_args(&v("-Ws -f a.cfg")).unwrap();
         assert!(cli.master_worker && cli.systemd);
-    }
-
-    #[test]
-    fn workers_get_the_masters_arguments_minus_its_own() {
-        let args = v("ravelin -W -D -p /run/r.pid -C /etc -f a.cfg -x /s -sf 1 2 -q");
-        assert_eq!(worker_args(&args, true), v("-f a.cfg -x /s -sf 1 2 -q"));
-        assert_eq!(worker_args(&args, false), v("-f a.cfg -q"));
     }
 }

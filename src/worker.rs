@@ -375,9 +375,11 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         if let Some(log) = log_bufs.pop() {
             reactor = reactor.with_log(log);
         }
+        let exit = shared.reactor_exits.guard();
         let t = std::thread::Builder::new()
             .name(format!("ravelin-r{i}"))
             .spawn(move || {
+                let _exit = exit; // dropped when the reactor ends, even by a panic
                 if let Some(id) = cpu {
                     // Pinning can fail in a restricted cpuset; the reactor still runs unpinned.
                     let _ = core_affinity::set_for_current(core_affinity::CoreId { id });

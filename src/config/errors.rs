@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::rules::{ERROR_CODES, check_reply};
 
+use crate::http::errors;
 use crate::model::ErrorPages;
 use crate::rules::{ReplyBody, ReturnSpec};
 
@@ -237,39 +238,6 @@ pub fn parse_http_error(
     Some((r.status, render_reply(&r)))
 }
 
-/// The standard reason phrase HAProxy uses for `status`.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Time-out",
-        410 => "Gone",
-        413 => "Payload Too Large",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        425 => "Too Early",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Time-out",
-        _ => "Unknown",
-    }
-}
-
 /// A reply as a raw HTTP/1.1 response (an `errorfile` body is sent as it is).
 pub fn render_reply(r: &ReturnSpec) -> Arc<[u8]> {
     if let ReplyBody::Raw(raw) = &r.body {
@@ -279,7 +247,7 @@ pub fn render_reply(r: &ReturnSpec) -> Arc<[u8]> {
         ReplyBody::Payload(b) => b,
         ReplyBody::Empty | ReplyBody::Raw(_) => &[],
     };
-    let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status)).into_bytes();
+    let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, errors::reason(r.status)).into_bytes();
     if let Some(ct) = &r.content_type {
         out.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
     }
@@ -430,6 +398,26 @@ mod tests {
                 "parsing [t.cfg:9] : http-error : 'status' expects <status_code> as argument".into(),
             ]
         );
+    }
+
+    #[test]
+    fn http_error_status_lines_use_http_get_reason() {
+        // Checked against haproxy 2.6.12: `http-error status 502|413 ...` answers with
+        // http_get_reason()'s phrase, as `http-request return` does.
+        let s = Span::new("t.cfg", 9);
+        let mut d = Diagnostics::default();
+        for (status, line) in [
+            (502, "HTTP/1.1 502 Bad Gateway or Proxy Error\r\n"),
+            (413, "HTTP/1.1 413 Request Entity Too Large\r\n"),
+        ] {
+            let cmd = format!("http-error status {status} content-type text/plain string x");
+            let page = parse_http_error(&w(&cmd), &s, &mut d);
+            assert!(
+                page.as_ref()
+                    .is_some_and(|(_, p)| p.starts_with(line.as_bytes())),
+                "{status}"
+            );
+        }
     }
 
     #[test]

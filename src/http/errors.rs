@@ -19,61 +19,213 @@
 //! e.g. `http-request return`); the pages have their own phrases ([`builtin_reason`]), which
 //! differ for 400 ("Bad request"), 407 ("Unauthorized") and 413 ("Payload Too Large").
 //!
+//! Each page is written once, in [`PAGES`] (status, phrase, message, whether it closes); both
+//! shapes are rendered from it the first time a page is needed. [`reason`] is the one table of
+//! reason phrases for status lines Ravelin writes itself (`http-request return`, `http-error`,
+//! the stats page).
+//!
 //! What this module leaves to others: deciding which page to send and closing the connection.
+
+use std::sync::LazyLock;
+
+/// One built-in page: HAProxy's, captured from haproxy 2.6.12 (`http-request deny deny_status
+/// N` through a raw socket) and from the `http_err_msgs` strings of its binary, or Ravelin's own
+/// in the same style. Both shapes of a page ([`builtin`], [`conn_error`]) are built from it.
+struct Page {
+    status: u16,
+    /// The phrase of the status line and of the `<h1>` (HAProxy's, not always
+    /// [`reason`]'s: "Bad request", 407 "Unauthorized", 413 "Payload Too Large").
+    phrase: &'static str,
+    /// The line of text under the title.
+    message: &'static str,
+    /// The page says `connection: close` (HAProxy's 400 and 408; Ravelin's 414 and 431).
+    closes: bool,
+    /// HAProxy's page, sent in both shapes; `false` for Ravelin's own pages (414, 431: HAProxy
+    /// 2.6 answers 400 to an oversized head, see docs/CONFIG.md), which exist only in the
+    /// connection-layer shape.
+    haproxy: bool,
+}
+
+/// The built-in pages, one entry each. Do not edit the texts by hand: they are HAProxy's, byte
+/// for byte (501's message does start with a dot).
+const PAGES: [Page; 21] = [
+    page(200, "OK", "Service ready."),
+    Page {
+        closes: true,
+        ..page(400, "Bad request", "Your browser sent an invalid request.")
+    },
+    page(
+        401,
+        "Unauthorized",
+        "You need a valid user and password to access this content.",
+    ),
+    page(
+        403,
+        "Forbidden",
+        "Request forbidden by administrative rules.",
+    ),
+    page(404, "Not Found", "The resource could not be found."),
+    page(
+        405,
+        "Method Not Allowed",
+        "A request was made of a resource using a request method not supported by that resource",
+    ),
+    page(
+        407,
+        "Unauthorized",
+        "You need a valid user and password to access this content.",
+    ),
+    Page {
+        closes: true,
+        ..page(
+            408,
+            "Request Time-out",
+            "Your browser didn't send a complete request in time.",
+        )
+    },
+    page(
+        410,
+        "Gone",
+        "The resource is no longer available and will not be available again.",
+    ),
+    page(
+        413,
+        "Payload Too Large",
+        "The request entity exceeds the maximum allowed.",
+    ),
+    page(
+        421,
+        "Misdirected Request",
+        "Request sent to a non-authoritative server.",
+    ),
+    page(
+        422,
+        "Unprocessable Content",
+        "The server cannot process the contained instructions.",
+    ),
+    page(425, "Too Early", "Your browser sent early data."),
+    page(
+        429,
+        "Too Many Requests",
+        "You have sent too many requests in a given amount of time.",
+    ),
+    page(
+        500,
+        "Internal Server Error",
+        "An internal server error occurred.",
+    ),
+    page(
+        501,
+        "Not Implemented",
+        ".The server does not support the functionality required to fulfill the request.",
+    ),
+    page(
+        502,
+        "Bad Gateway",
+        "The server returned an invalid or incomplete response.",
+    ),
+    page(
+        503,
+        "Service Unavailable",
+        "No server is available to handle this request.",
+    ),
+    page(
+        504,
+        "Gateway Time-out",
+        "The server didn't respond in time.",
+    ),
+    Page {
+        closes: true,
+        haproxy: false,
+        ..page(414, "Request-URI Too Long", "The request line is too long.")
+    },
+    Page {
+        closes: true,
+        haproxy: false,
+        ..page(
+            431,
+            "Request Header Fields Too Large",
+            "The request headers are too large.",
+        )
+    },
+];
+
+/// A page of HAProxy's that keeps its connection open (the common case).
+const fn page(status: u16, phrase: &'static str, message: &'static str) -> Page {
+    Page {
+        status,
+        phrase,
+        message,
+        closes: false,
+        haproxy: true,
+    }
+}
+
+/// A page of [`PAGES`] in its two shapes.
+struct Rendered {
+    status: u16,
+    body: String,
+    /// [`builtin`]'s shape (HAProxy's pages only).
+    stream: Option<Vec<u8>>,
+    /// [`conn_error`]'s shape.
+    conn: Vec<u8>,
+}
+
+/// Every page rendered once, the first time one is needed.
+static RENDERED: LazyLock<Vec<Rendered>> = LazyLock::new(|| PAGES.iter().map(render).collect());
+
+fn render(p: &Page) -> Rendered {
+    let body = format!(
+        "<html><body><h1>{} {}</h1>\n{}\n</body></html>\n",
+        p.status, p.phrase, p.message
+    );
+    let (n, status, phrase) = (body.len(), p.status, p.phrase);
+    // The HTTP layer: through HAProxy's internal representation, so lowercase names, and the
+    // page's `Connection: close` moved to the end.
+    let close = if p.closes {
+        "connection: close\r\n"
+    } else {
+        ""
+    };
+    let stream = format!(
+        "HTTP/1.1 {status} {phrase}\r\ncontent-length: {n}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n{close}\r\n{body}"
+    );
+    // The connection layer: the raw `http_err_msgs` text.
+    let close = if p.closes {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
+    let conn = format!(
+        "HTTP/1.1 {status} {phrase}\r\nContent-length: {n}\r\nCache-Control: no-cache\r\n{close}Content-Type: text/html\r\n\r\n{body}"
+    );
+    Rendered {
+        status,
+        stream: p.haproxy.then(|| stream.into_bytes()),
+        conn: conn.into_bytes(),
+        body,
+    }
+}
+
+fn rendered(status: u16) -> Option<&'static Rendered> {
+    RENDERED.iter().find(|r| r.status == status)
+}
 
 /// The page HAProxy's HTTP layer sends for `status` (whole response: status line, headers,
 /// body), or None if HAProxy has no built-in page for it.
 pub fn builtin(status: u16) -> Option<&'static [u8]> {
-    Some(match status {
-        200 => STREAM_200,
-        400 => STREAM_400,
-        401 => STREAM_401,
-        403 => STREAM_403,
-        404 => STREAM_404,
-        405 => STREAM_405,
-        407 => STREAM_407,
-        408 => STREAM_408,
-        410 => STREAM_410,
-        413 => STREAM_413,
-        421 => STREAM_421,
-        422 => STREAM_422,
-        425 => STREAM_425,
-        429 => STREAM_429,
-        500 => STREAM_500,
-        501 => STREAM_501,
-        502 => STREAM_502,
-        503 => STREAM_503,
-        504 => STREAM_504,
-        _ => return None,
-    })
+    rendered(status)?.stream.as_deref()
 }
 
 /// The page the connection layer sends for `status` (raw `http_err_msgs`), or None.
 pub fn conn_error(status: u16) -> Option<&'static [u8]> {
-    Some(match status {
-        200 => CONN_200,
-        400 => CONN_400,
-        401 => CONN_401,
-        403 => CONN_403,
-        404 => CONN_404,
-        405 => CONN_405,
-        407 => CONN_407,
-        408 => CONN_408,
-        410 => CONN_410,
-        413 => CONN_413,
-        421 => CONN_421,
-        422 => CONN_422,
-        425 => CONN_425,
-        429 => CONN_429,
-        500 => CONN_500,
-        501 => CONN_501,
-        502 => CONN_502,
-        503 => CONN_503,
-        504 => CONN_504,
-        414 => CONN_414,
-        431 => CONN_431,
-        _ => return None,
-    })
+    Some(&rendered(status)?.conn)
+}
+
+/// The HTML body of the built-in page for `status` (the same in both shapes), for a response
+/// built around it (the stats page's 401 with its `www-authenticate`).
+pub fn body(status: u16) -> Option<&'static str> {
+    Some(&rendered(status)?.body)
 }
 
 /// [`builtin`] cut before the empty line: (status line and header lines, `\r\n` + body), so a
@@ -86,39 +238,23 @@ pub fn builtin_split(status: u16) -> Option<(&'static [u8], &'static [u8])> {
 
 /// Whether the built-in page already says `connection: close` (400 and 408).
 pub fn builtin_closes(status: u16) -> bool {
-    matches!(status, 400 | 408)
+    PAGES
+        .iter()
+        .any(|p| p.status == status && p.haproxy && p.closes)
 }
 
 /// The reason phrase of HAProxy's built-in page for `status` (e.g. "Bad request"), or None.
 pub fn builtin_reason(status: u16) -> Option<&'static str> {
-    Some(match status {
-        200 => "OK",
-        400 => "Bad request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Unauthorized",
-        408 => "Request Time-out",
-        410 => "Gone",
-        413 => "Payload Too Large",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        425 => "Too Early",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Time-out",
-        _ => return None,
-    })
+    PAGES
+        .iter()
+        .find(|p| p.status == status && p.haproxy)
+        .map(|p| p.phrase)
 }
 
 /// HAProxy 2.6's `http_get_reason()`: the phrase HAProxy writes when it makes a status line
-/// itself (`http-request return status N`), observed for 200..=511 and completed from the
-/// strings of the binary (1xx, 210, 310, 449, 456, 509). Unknown codes get their class's
-/// phrase.
+/// itself (`http-request return status N`, `http-error status N`), observed for 200..=511 and
+/// completed from the strings of the binary (1xx, 210, 310, 449, 456, 509). Unknown codes get
+/// their class's phrase.
 pub fn reason(status: u16) -> &'static str {
     if let Some(phrase) = known_reason(status) {
         return phrase;
@@ -205,421 +341,6 @@ fn known_reason(status: u16) -> Option<&'static str> {
         _ => return None,
     })
 }
-
-// The pages. Generated from captures of haproxy 2.6.12 (`http-request deny deny_status N`
-// through a raw socket) and from the `http_err_msgs` strings of its binary; do not edit by hand.
-// In these literals a `\` at the end of a line continues the string without the newline.
-
-const STREAM_200: &[u8] = b"\
-HTTP/1.1 200 OK\r\n\
-content-length: 58\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>200 OK</h1>\n\
-Service ready.\n\
-</body></html>\n\
-";
-const STREAM_400: &[u8] = b"\
-HTTP/1.1 400 Bad request\r\n\
-content-length: 90\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-connection: close\r\n\
-\r\n\
-<html><body><h1>400 Bad request</h1>\n\
-Your browser sent an invalid request.\n\
-</body></html>\n\
-";
-const STREAM_401: &[u8] = b"\
-HTTP/1.1 401 Unauthorized\r\n\
-content-length: 112\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>401 Unauthorized</h1>\n\
-You need a valid user and password to access this content.\n\
-</body></html>\n\
-";
-const STREAM_403: &[u8] = b"\
-HTTP/1.1 403 Forbidden\r\n\
-content-length: 93\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>403 Forbidden</h1>\n\
-Request forbidden by administrative rules.\n\
-</body></html>\n\
-";
-const STREAM_404: &[u8] = b"\
-HTTP/1.1 404 Not Found\r\n\
-content-length: 83\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>404 Not Found</h1>\n\
-The resource could not be found.\n\
-</body></html>\n\
-";
-const STREAM_405: &[u8] = b"\
-HTTP/1.1 405 Method Not Allowed\r\n\
-content-length: 146\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>405 Method Not Allowed</h1>\n\
-A request was made of a resource using a request method not supported by that resource\n\
-</body></html>\n\
-";
-const STREAM_407: &[u8] = b"\
-HTTP/1.1 407 Unauthorized\r\n\
-content-length: 112\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>407 Unauthorized</h1>\n\
-You need a valid user and password to access this content.\n\
-</body></html>\n\
-";
-const STREAM_408: &[u8] = b"\
-HTTP/1.1 408 Request Time-out\r\n\
-content-length: 110\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-connection: close\r\n\
-\r\n\
-<html><body><h1>408 Request Time-out</h1>\n\
-Your browser didn't send a complete request in time.\n\
-</body></html>\n\
-";
-const STREAM_410: &[u8] = b"\
-HTTP/1.1 410 Gone\r\n\
-content-length: 114\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>410 Gone</h1>\n\
-The resource is no longer available and will not be available again.\n\
-</body></html>\n\
-";
-const STREAM_413: &[u8] = b"\
-HTTP/1.1 413 Payload Too Large\r\n\
-content-length: 106\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>413 Payload Too Large</h1>\n\
-The request entity exceeds the maximum allowed.\n\
-</body></html>\n\
-";
-const STREAM_421: &[u8] = b"\
-HTTP/1.1 421 Misdirected Request\r\n\
-content-length: 104\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>421 Misdirected Request</h1>\n\
-Request sent to a non-authoritative server.\n\
-</body></html>\n\
-";
-const STREAM_422: &[u8] = b"\
-HTTP/1.1 422 Unprocessable Content\r\n\
-content-length: 116\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>422 Unprocessable Content</h1>\n\
-The server cannot process the contained instructions.\n\
-</body></html>\n\
-";
-const STREAM_425: &[u8] = b"\
-HTTP/1.1 425 Too Early\r\n\
-content-length: 80\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>425 Too Early</h1>\n\
-Your browser sent early data.\n\
-</body></html>\n\
-";
-const STREAM_429: &[u8] = b"\
-HTTP/1.1 429 Too Many Requests\r\n\
-content-length: 117\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>429 Too Many Requests</h1>\n\
-You have sent too many requests in a given amount of time.\n\
-</body></html>\n\
-";
-const STREAM_500: &[u8] = b"\
-HTTP/1.1 500 Internal Server Error\r\n\
-content-length: 97\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>500 Internal Server Error</h1>\n\
-An internal server error occurred.\n\
-</body></html>\n\
-";
-const STREAM_501: &[u8] = b"\
-HTTP/1.1 501 Not Implemented\r\n\
-content-length: 136\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>501 Not Implemented</h1>\n\
-.The server does not support the functionality required to fulfill the request.\n\
-</body></html>\n\
-";
-const STREAM_502: &[u8] = b"\
-HTTP/1.1 502 Bad Gateway\r\n\
-content-length: 107\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>502 Bad Gateway</h1>\n\
-The server returned an invalid or incomplete response.\n\
-</body></html>\n\
-";
-const STREAM_503: &[u8] = b"\
-HTTP/1.1 503 Service Unavailable\r\n\
-content-length: 107\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>503 Service Unavailable</h1>\n\
-No server is available to handle this request.\n\
-</body></html>\n\
-";
-const STREAM_504: &[u8] = b"\
-HTTP/1.1 504 Gateway Time-out\r\n\
-content-length: 92\r\n\
-cache-control: no-cache\r\n\
-content-type: text/html\r\n\
-\r\n\
-<html><body><h1>504 Gateway Time-out</h1>\n\
-The server didn't respond in time.\n\
-</body></html>\n\
-";
-const CONN_200: &[u8] = b"\
-HTTP/1.1 200 OK\r\n\
-Content-length: 58\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>200 OK</h1>\n\
-Service ready.\n\
-</body></html>\n\
-";
-const CONN_400: &[u8] = b"\
-HTTP/1.1 400 Bad request\r\n\
-Content-length: 90\r\n\
-Cache-Control: no-cache\r\n\
-Connection: close\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>400 Bad request</h1>\n\
-Your browser sent an invalid request.\n\
-</body></html>\n\
-";
-const CONN_401: &[u8] = b"\
-HTTP/1.1 401 Unauthorized\r\n\
-Content-length: 112\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>401 Unauthorized</h1>\n\
-You need a valid user and password to access this content.\n\
-</body></html>\n\
-";
-const CONN_403: &[u8] = b"\
-HTTP/1.1 403 Forbidden\r\n\
-Content-length: 93\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>403 Forbidden</h1>\n\
-Request forbidden by administrative rules.\n\
-</body></html>\n\
-";
-const CONN_404: &[u8] = b"\
-HTTP/1.1 404 Not Found\r\n\
-Content-length: 83\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>404 Not Found</h1>\n\
-The resource could not be found.\n\
-</body></html>\n\
-";
-const CONN_405: &[u8] = b"\
-HTTP/1.1 405 Method Not Allowed\r\n\
-Content-length: 146\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>405 Method Not Allowed</h1>\n\
-A request was made of a resource using a request method not supported by that resource\n\
-</body></html>\n\
-";
-const CONN_407: &[u8] = b"\
-HTTP/1.1 407 Unauthorized\r\n\
-Content-length: 112\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>407 Unauthorized</h1>\n\
-You need a valid user and password to access this content.\n\
-</body></html>\n\
-";
-const CONN_408: &[u8] = b"\
-HTTP/1.1 408 Request Time-out\r\n\
-Content-length: 110\r\n\
-Cache-Control: no-cache\r\n\
-Connection: close\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>408 Request Time-out</h1>\n\
-Your browser didn't send a complete request in time.\n\
-</body></html>\n\
-";
-const CONN_410: &[u8] = b"\
-HTTP/1.1 410 Gone\r\n\
-Content-length: 114\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>410 Gone</h1>\n\
-The resource is no longer available and will not be available again.\n\
-</body></html>\n\
-";
-const CONN_413: &[u8] = b"\
-HTTP/1.1 413 Payload Too Large\r\n\
-Content-length: 106\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>413 Payload Too Large</h1>\n\
-The request entity exceeds the maximum allowed.\n\
-</body></html>\n\
-";
-const CONN_421: &[u8] = b"\
-HTTP/1.1 421 Misdirected Request\r\n\
-Content-length: 104\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>421 Misdirected Request</h1>\n\
-Request sent to a non-authoritative server.\n\
-</body></html>\n\
-";
-const CONN_422: &[u8] = b"\
-HTTP/1.1 422 Unprocessable Content\r\n\
-Content-length: 116\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>422 Unprocessable Content</h1>\n\
-The server cannot process the contained instructions.\n\
-</body></html>\n\
-";
-const CONN_425: &[u8] = b"\
-HTTP/1.1 425 Too Early\r\n\
-Content-length: 80\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>425 Too Early</h1>\n\
-Your browser sent early data.\n\
-</body></html>\n\
-";
-const CONN_429: &[u8] = b"\
-HTTP/1.1 429 Too Many Requests\r\n\
-Content-length: 117\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>429 Too Many Requests</h1>\n\
-You have sent too many requests in a given amount of time.\n\
-</body></html>\n\
-";
-const CONN_500: &[u8] = b"\
-HTTP/1.1 500 Internal Server Error\r\n\
-Content-length: 97\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>500 Internal Server Error</h1>\n\
-An internal server error occurred.\n\
-</body></html>\n\
-";
-const CONN_501: &[u8] = b"\
-HTTP/1.1 501 Not Implemented\r\n\
-Content-length: 136\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>501 Not Implemented</h1>\n\
-.The server does not support the functionality required to fulfill the request.\n\
-</body></html>\n\
-";
-const CONN_502: &[u8] = b"\
-HTTP/1.1 502 Bad Gateway\r\n\
-Content-length: 107\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>502 Bad Gateway</h1>\n\
-The server returned an invalid or incomplete response.\n\
-</body></html>\n\
-";
-const CONN_503: &[u8] = b"\
-HTTP/1.1 503 Service Unavailable\r\n\
-Content-length: 107\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>503 Service Unavailable</h1>\n\
-No server is available to handle this request.\n\
-</body></html>\n\
-";
-const CONN_504: &[u8] = b"\
-HTTP/1.1 504 Gateway Time-out\r\n\
-Content-length: 92\r\n\
-Cache-Control: no-cache\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>504 Gateway Time-out</h1>\n\
-The server didn't respond in time.\n\
-</body></html>\n\
-";
-
-/// Ravelin's own page (HAProxy 2.6 answers 400 to an oversized head; see docs/CONFIG.md), in
-/// the connection-layer shape of HAProxy's pages.
-const CONN_414: &[u8] = b"\
-HTTP/1.1 414 Request-URI Too Long\r\n\
-Content-length: 91\r\n\
-Cache-Control: no-cache\r\n\
-Connection: close\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>414 Request-URI Too Long</h1>\n\
-The request line is too long.\n\
-</body></html>\n";
-
-/// Ravelin's own page (HAProxy 2.6 answers 400 to an oversized head; see docs/CONFIG.md), in
-/// the connection-layer shape of HAProxy's pages.
-const CONN_431: &[u8] = b"\
-HTTP/1.1 431 Request Header Fields Too Large\r\n\
-Content-length: 107\r\n\
-Cache-Control: no-cache\r\n\
-Connection: close\r\n\
-Content-Type: text/html\r\n\
-\r\n\
-<html><body><h1>431 Request Header Fields Too Large</h1>\n\
-The request headers are too large.\n\
-</body></html>\n";
 
 #[cfg(test)]
 mod tests {

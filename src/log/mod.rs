@@ -6,8 +6,10 @@
 //! * `sink`: per-reactor line buffers handed in batches to one logger thread that adds the
 //!   syslog header and writes to the targets; a slow or dead target makes lines drop (and be
 //!   counted), never a reactor wait.
+//! * `console`: HAProxy's `[ALERT]`/`[WARNING]`/`[NOTICE]` messages on standard error.
 //! * `config`: the `log`, `log-format`, `log-tag`, `option tcplog|httplog|...` keywords.
 
+pub mod console;
 pub mod format;
 pub mod record;
 pub mod sink;

@@ -23,6 +23,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::log::console::{alert, notice, warning};
 use crate::reload::getsocks::{self, ExposedSock};
 use crate::sys::{process, socket};
 
@@ -47,20 +52,44 @@ pub struct MasterArgs {
     pub systemd: bool,
 }
 
-fn pid() -> u32 {
-    std::process::id()
+impl MasterArgs {
+    /// From the master's whole command line (`args[0]` is the program): its workers get the
+    /// same arguments, without what only the master does (`-W`, `-Ws`, `-D`, `-p`, `-C` — a
+    /// worker inherits the directory). The first worker keeps `-x` and `-sf`/`-st` (they name
+    /// a process running before the master, e.g. a standalone Ravelin being replaced); workers
+    /// started by a reload drop them.
+    pub fn from_command_line(args: &[String], files: Vec<PathBuf>, systemd: bool) -> MasterArgs {
+        MasterArgs {
+            first_args: worker_args(args, true),
+            worker_args: worker_args(args, false),
+            files,
+            systemd,
+        }
+    }
 }
 
-fn notice(msg: &str) {
-    eprintln!("[NOTICE]   ({}) : {msg}", pid());
-}
-
-fn warning(msg: &str) {
-    eprintln!("[WARNING]  ({}) : {msg}", pid());
-}
-
-fn alert(msg: &str) {
-    eprintln!("[ALERT]    ({}) : {msg}", pid());
+/// The arguments of a worker (see [`MasterArgs::from_command_line`]).
+fn worker_args(args: &[String], first: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-W" | "-Ws" | "-D" => {}
+            "-p" | "-C" => {
+                it.next();
+            }
+            "-x" if !first => {
+                it.next();
+            }
+            "-sf" | "-st" if !first => {
+                while it.peek().is_some_and(|n| !n.starts_with('-')) {
+                    it.next();
+                }
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
 }
 
 /// One worker the master started.
@@ -201,13 +230,62 @@ fn status_code(st: std::process::ExitStatus) -> i32 {
     }
 }
 
-/// Runs the master until its workers are gone after a stop. `signals` were installed by the
-/// caller (before the pidfile), for TERM, INT, USR1, USR2 and HUP.
-pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> ExitCode {
+/// Installs the handlers of the signals a master waits for: TERM, INT and USR1 (forwarded to
+/// the workers), USR2 and HUP (reload), and CHLD (a worker ended). To be called before the
+/// pidfile is written (whoever reads it may signal at once) and before any worker starts.
+pub fn signals() -> io::Result<Signals> {
+    Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGUSR2,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGCHLD,
+    ])
+}
+
+const SIGNALS: Token = Token(0);
+/// The channel of the worker that is loading, until it says `READY`.
+const LOADING: Token = Token(1);
+
+/// Watches the channel of a worker that is loading; `READY` on it is an event.
+fn watch(poll: &Poll, w: &Worker) {
+    let fd = w.chan.as_raw_fd();
+    // Unwatched, the worker is still seen ready at the next wake-up (a signal or the timeout).
+    let _ = poll
+        .registry()
+        .register(&mut SourceFd(&fd), LOADING, Interest::READABLE);
+}
+
+/// Stops watching a worker's channel (it is ready, failed, or about to be closed).
+fn unwatch(poll: &Poll, w: &Worker) {
+    let fd = w.chan.as_raw_fd();
+    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+}
+
+/// Runs the master until its workers are gone after a stop. `signals` come from [`signals`].
+///
+/// The loop blocks on a `mio::Poll` and wakes for a signal (a worker ending is a SIGCHLD), the
+/// loading worker's `READY`, or that worker's start-up deadline; each wake-up looks at
+/// everything (pending signals, the loading worker, every child's exit status).
+pub fn run(args: &MasterArgs, mut signals: Signals) -> ExitCode {
+    let mut poll = match Poll::new().and_then(|p| {
+        p.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(p)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            alert(&format!("cannot wait for signals: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let mut events = Events::with_capacity(8);
     let mut workers: Vec<Worker> = Vec::new();
     match spawn_worker(args, None) {
         Ok(w) => {
             notice(&format!("New worker ({}) forked", w.child.id()));
+            watch(&poll, &w);
             workers.push(w);
         }
         Err(e) => {
@@ -216,7 +294,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
         }
     }
     let mut stopping = false;
-    // A new worker still loading: (index in `workers`, when it started).
+    // The newest worker is still loading, since then.
     let mut loading: Option<Instant> = Some(Instant::now());
     let mut first = true;
     let mut reload_pending = false;
@@ -232,6 +310,8 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                     reload_pending = true;
                 }
                 signal_hook::consts::SIGUSR2 | signal_hook::consts::SIGHUP => {}
+                // A worker ended: reaped below, as after any wake-up.
+                signal_hook::consts::SIGCHLD => {}
                 other => {
                     // TERM, INT: stop now; USR1: soft stop. Forwarded as is, like HAProxy.
                     if !stopping {
@@ -253,6 +333,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             if let Some(w) = workers.get_mut(newest) {
                 if poll_ready(w) {
                     loading = None;
+                    unwatch(&poll, w);
                     notice("Loading success.");
                     if args.systemd {
                         sd_notify("READY=1\n");
@@ -268,6 +349,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
                     first = false;
                 } else if since.elapsed() > READY_TIMEOUT {
                     loading = None;
+                    unwatch(&poll, w);
                     warning("Loading failure!");
                     let _ = process::signal(w.child.id(), libc::SIGTERM);
                     w.former = true;
@@ -277,6 +359,9 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
         if reload_pending && loading.is_none() && !stopping {
             reload_pending = false;
             reload(args, &mut workers, &mut loading);
+            if let Some(w) = workers.last().filter(|_| loading.is_some()) {
+                watch(&poll, w);
+            }
         }
         // Reap our own children, and only them.
         let mut i = 0;
@@ -294,6 +379,7 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             if is_loading {
                 // The new worker died before serving: the old one goes on.
                 loading = None;
+                unwatch(&poll, &w);
                 warning("Loading failure!");
                 if first {
                     // No worker ever served: nothing to keep running.
@@ -341,7 +427,18 @@ pub fn run(args: &MasterArgs, signals: &mut signal_hook::iterator::Signals) -> E
             warning(&format!("All workers exited. Exiting... ({code})"));
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // A reload that waits for the loading worker is run when that one is done.
+        let timeout =
+            loading.map(|since| (since + READY_TIMEOUT).saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                alert(&format!("cannot wait for signals: {e}"));
+                for w in &workers {
+                    let _ = process::signal(w.child.id(), libc::SIGTERM);
+                }
+                return ExitCode::from(1);
+            }
+        }
     }
 }
 
@@ -384,5 +481,21 @@ fn reload(args: &MasterArgs, workers: &mut Vec<Worker>, loading: &mut Option<Ins
             ));
             warning("Loading failure!");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn workers_get_the_masters_arguments_minus_its_own() {
+        let args = v("ravelin -W -D -p /run/r.pid -C /etc -f a.cfg -x /s -sf 1 2 -q");
+        assert_eq!(worker_args(&args, true), v("-f a.cfg -x /s -sf 1 2 -q"));
+        assert_eq!(worker_args(&args, false), v("-f a.cfg -q"));
     }
 }

@@ -6,7 +6,6 @@
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use crate::reload::getsocks::ExposedListeners;
 use crate::reload::getsocks::{self, InheritedSock};
@@ -32,12 +31,16 @@ pub fn fetch_from_master() -> Option<io::Result<Vec<InheritedSock>>> {
     Some(s.and_then(|s| getsocks::fetch_on(&s)))
 }
 
-/// Says `READY`, then answers `_getsocks` requests until the master goes away; `gone` is set
-/// then (the worker soft-stops).
-pub fn serve_master(chan: UnixStream, exposed: Arc<ExposedListeners>, gone: Arc<AtomicBool>) {
+/// Says `READY`, then answers `_getsocks` requests until the master goes away; `gone` is
+/// called then (the worker soft-stops), on the thread that serves the channel.
+pub fn serve_master(
+    chan: UnixStream,
+    exposed: Arc<ExposedListeners>,
+    gone: impl FnOnce() + Send + 'static,
+) {
     std::thread::spawn(move || {
         if (&chan).write_all(b"READY\n").is_err() {
-            gone.store(true, SeqCst);
+            gone();
             return;
         }
         loop {
@@ -48,7 +51,7 @@ pub fn serve_master(chan: UnixStream, exposed: Arc<ExposedListeners>, gone: Arc<
                 }
                 Ok(()) => {}
                 Err(_) => {
-                    gone.store(true, SeqCst);
+                    gone();
                     return;
                 }
             }

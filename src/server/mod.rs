@@ -7,6 +7,7 @@
 //! limit wakes the reactors that paused their listeners on it.
 
 pub mod errors;
+pub mod exits;
 pub mod latency;
 pub mod notes;
 pub mod queue;
@@ -894,6 +895,8 @@ pub struct SharedState {
     pub latency: crate::server::latency::Published,
     /// Wall-clock time of the start, in seconds since the epoch (stats `Start_time_sec`).
     pub started_unix: u64,
+    /// The reactor threads still running; the supervisor is woken when one ends.
+    pub reactor_exits: Arc<exits::ReactorExits>,
 }
 
 impl SharedState {
@@ -983,6 +986,7 @@ impl SharedState {
             started_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            reactor_exits: Default::default(),
         }
     }
 

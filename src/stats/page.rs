@@ -7,6 +7,11 @@
 
 use std::fmt::Write as _;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::http::errors;
 use crate::server::notes::HealthNote;
 
 use crate::model::{BackendId, ServerId, StatsConf};
@@ -205,35 +210,10 @@ pub fn run_admin(shared: &SharedState, form: &AdminForm) -> &'static str {
     }
 }
 
-/// Decodes standard base64 (for `Authorization: Basic`).
+/// Decodes the credentials of `Authorization: Basic`: standard base64 with its padding, as
+/// HAProxy's `base64dec()` wants it (a length that is not a multiple of 4 is refused).
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let s: Vec<u8> = s.iter().copied().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (&c, shift) in chunk.iter().zip([18u32, 12, 6, 0]) {
-            acc |= val(c)? << shift;
-        }
-        let bytes = acc.to_be_bytes();
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(bytes.get(1..1 + n)?);
-    }
-    Some(out)
+    STANDARD.decode(s).ok()
 }
 
 /// Whether the request's `Authorization` header carries one of the `stats auth` accounts.
@@ -255,23 +235,29 @@ pub fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
     let Some(decoded) = base64_decode(b64.trim_ascii()) else {
         return false;
     };
-    conf.auth.iter().any(|(u, p)| {
+    // Every account is compared, each in constant time for its length: how long the answer
+    // takes says nothing of how many bytes matched, nor which account did.
+    let mut found = Choice::from(0);
+    for (u, p) in &conf.auth {
         let mut want = Vec::with_capacity(u.len() + p.len() + 1);
         want.extend_from_slice(u.as_bytes());
         want.push(b':');
         want.extend_from_slice(p.as_bytes());
-        want == decoded
-    })
+        found |= want.as_slice().ct_eq(&decoded);
+    }
+    found.into()
 }
 
 /// HAProxy's 401 for the stats page (checked against haproxy 2.6).
 pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
-    let body = "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+    // HAProxy's built-in 401 page, with the realm added.
+    let body = errors::body(401).unwrap_or_default();
     let realm = conf.realm.as_deref().unwrap_or("HAProxy Statistics");
     let mut s = String::new();
     let _ = write!(
         s,
-        "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n",
+        "HTTP/1.1 401 {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"{}\"\r\n",
+        errors::reason(401),
         body.len(),
         realm.replace('"', "")
     );
@@ -286,7 +272,8 @@ pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
 /// The 303 after an admin POST.
 pub fn redirect(conf: &StatsConf, status: &str, close: bool) -> Vec<u8> {
     let mut s = format!(
-        "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={status}\r\n",
+        "HTTP/1.1 303 {}\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={status}\r\n",
+        errors::reason(303),
         conf.uri
     );
     if close {
@@ -339,8 +326,10 @@ pub fn respond(shared: &SharedState, conf: &StatsConf, req: &Request<'_>) -> (u1
         html::render(shared, conf, &info, &opts, req.admin, req.proxy, &mut body);
         "text/html"
     };
-    let mut head =
-        format!("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: {content_type}\r\n");
+    let mut head = format!(
+        "HTTP/1.1 200 {}\r\ncache-control: no-cache\r\ncontent-type: {content_type}\r\n",
+        errors::reason(200)
+    );
     if let (Some(r), false) = (conf.refresh, opts.norefresh) {
         let _ = write!(head, "refresh: {r}\r\n");
     }

@@ -551,7 +551,8 @@ pub fn response(shared: &SharedState, close: bool) -> Vec<u8> {
     let mut body = String::new();
     render(shared, &ProcessInfo::current(shared), &mut body);
     let mut head = format!(
-        "HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\n",
+        "HTTP/1.1 200 {}\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\n",
+        crate::http::errors::reason(200),
         body.len()
     );
     if close {

@@ -1,6 +1,7 @@
 //! Process-level calls: daemonizing as HAProxy does (`daemon`, `-D`) and the open-files limit.
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 
 use super::syscall;
@@ -14,11 +15,55 @@ pub enum Fork {
     Child,
 }
 
-/// Detaches from the terminal: fork, `setsid` in the child, stdio onto /dev/null.
-/// Must be called before any thread is spawned (fork only copies the calling thread).
-pub fn daemonize() -> io::Result<Fork> {
-    // SAFETY: called while the process is single-threaded (documented requirement), so the child
-    // cannot inherit a lock held by another thread.
+/// Proof that the process had a single thread when this was made, which is what [`daemonize`]
+/// needs: `fork` copies only the calling thread, so a lock another thread held (the allocator's,
+/// stdout's) would stay locked forever in the child.
+///
+/// Made once, first thing in `main`, by [`SingleThreaded::at_start`]; not `Clone`, and neither
+/// `Send` nor `Sync`, so it stays on the main thread and is used up by the one `daemonize`. Code
+/// that spawns threads must run after the daemonize that consumes it; `daemonize` checks that
+/// none was spawned in between anyway.
+#[derive(Debug)]
+pub struct SingleThreaded {
+    /// `*const ()` is neither `Send` nor `Sync`.
+    _main_thread_only: PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    /// The token, if the process has one thread now: `None` when `/proc/self/status` counts
+    /// more. Where the count cannot be read (no `/proc`), the caller's word is taken: it is
+    /// called first thing in `main`, before anything can spawn a thread.
+    pub fn at_start() -> Option<SingleThreaded> {
+        match thread_count() {
+            Some(n) if n != 1 => None,
+            _ => Some(SingleThreaded {
+                _main_thread_only: PhantomData,
+            }),
+        }
+    }
+}
+
+/// The number of threads of this process (`Threads:` in `/proc/self/status`), if known.
+fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Detaches from the terminal: fork, `setsid` in the child, stdio onto /dev/null. Consumes the
+/// proof that no other thread exists ([`SingleThreaded`]); refuses to fork if one was spawned
+/// since the proof was made.
+pub fn daemonize(_single: SingleThreaded) -> io::Result<Fork> {
+    if let Some(n) = thread_count().filter(|&n| n != 1) {
+        return Err(io::Error::other(format!(
+            "{n} threads are running, fork would copy only one"
+        )));
+    }
+    // SAFETY: the process is single-threaded: `SingleThreaded` proves it was when `main`
+    // started, and the count was checked just above; so the child cannot inherit a lock held
+    // by another thread.
     let pid = syscall!(fork())?;
     if pid > 0 {
         return Ok(Fork::Parent(pid as u32));
@@ -69,4 +114,23 @@ pub fn signal(pid: u32, sig: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes two integers; `pid` is positive, so it names one process and never
     // a process group or every process.
     syscall!(kill(pid, sig)).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_token_while_another_thread_runs() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        if cfg!(target_os = "linux") {
+            assert!(thread_count().is_some_and(|n| n > 1));
+            assert!(SingleThreaded::at_start().is_none());
+        }
+        drop(tx);
+        other.join().unwrap();
+    }
 }

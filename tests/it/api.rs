@@ -679,8 +679,10 @@ fn add_server_takes_traffic_and_del_server_waits_for_it() {
     let mut held = None;
     for _ in 0..20 {
         let conn = connect(s.proxy.addr("fe"));
-        std::thread::sleep(Duration::from_millis(30));
-        let on_c = s.admin("show sess").lines().any(|l| l.contains("srv=c "));
+        // Wait (briefly) for the stream to be on c; it may have gone to another server.
+        let on_c = wait_until(Duration::from_millis(300), || {
+            s.admin("show sess").lines().any(|l| l.contains("srv=c "))
+        });
         if on_c {
             held = Some(conn);
             break;

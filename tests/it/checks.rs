@@ -343,7 +343,14 @@ backend be\n    option httpchk\n\
         (status, head.contains("x-server: s2"))
     };
     let first = std::thread::spawn(get);
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        wait_until(Duration::from_secs(2), || proxy
+            .server("be", "s1")
+            .conns
+            .cur()
+            == 1),
+        "the first request holds s1"
+    );
     let queued: Vec<_> = (0..2).map(|_| std::thread::spawn(get)).collect();
     let st = proxy
         .handle()

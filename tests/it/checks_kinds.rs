@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +22,8 @@ use crate::util::{closed_port, wait_until};
 /// empty), then is closed. Stops on drop.
 struct LineServer {
     port: u16,
+    /// Replies written so far.
+    replied: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -31,7 +33,8 @@ impl LineServer {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
+        let replied = Arc::new(AtomicUsize::new(0));
+        let (st, rp) = (stop.clone(), replied.clone());
         let thread = std::thread::spawn(move || {
             for conn in l.incoming() {
                 if st.load(Ordering::SeqCst) {
@@ -50,10 +53,12 @@ impl LineServer {
                 let r = reply.lock().unwrap().clone();
                 let _ = c.write_all(&r);
                 let _ = c.flush();
+                rp.fetch_add(1, Ordering::SeqCst);
             }
         });
         LineServer {
             port,
+            replied,
             stop,
             thread: Some(thread),
         }
@@ -281,8 +286,13 @@ fn agent_replies_drive_state_weight_and_admin() {
         s().admin() == Admin::Ready && s().weight() == 10 && s().is_usable()
     }));
     // Malformed replies change nothing and crash nothing.
+    let before = agent.replied.load(Ordering::SeqCst);
     set(b"\xff\xfe bogus%% maxconn:x #\n");
-    std::thread::sleep(Duration::from_millis(300));
+    // Two more replies: at least one whole agent check got the malformed one.
+    assert!(wait_until(Duration::from_secs(3), || agent
+        .replied
+        .load(Ordering::SeqCst)
+        >= before + 2));
     assert!(s().is_usable());
     p.assert_clean();
 }
@@ -315,7 +325,8 @@ fn agent_up_does_not_override_a_failing_check_and_refused_agent_is_harmless() {
                     .load(Ordering::Relaxed),
             ) == Status::L4Con
     }));
-    std::thread::sleep(Duration::from_millis(300));
+    // The failing check takes `dead` down (the agent's `up` must not bring it back).
+    wait_until(Duration::from_secs(3), || !p.server("be", "dead").is_up());
     assert!(
         !p.server("be", "dead").is_up(),
         "agent up, check failing: down"

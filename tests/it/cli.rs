@@ -210,7 +210,20 @@ fn sigusr1_soft_stop_finishes_the_transfer_in_flight() {
 #[test]
 fn hard_stop_after_bounds_the_soft_stop() {
     let port = free_port();
-    let be = Backend::silent();
+    // Silent, but counts the bytes it gets: the client's byte arriving there says the stream
+    // is set up through the proxy.
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let g = got.clone();
+    let be = Backend::start(std::sync::Arc::new(move |mut s: TcpStream| {
+        let mut buf = [0u8; 1024];
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            g.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        }
+    }));
     let d = TempDir::new("hsa");
     let f = d.file(
         "c.cfg",
@@ -218,8 +231,14 @@ fn hard_stop_after_bounds_the_soft_stop() {
     );
     let mut p = Running::spawn(&["-f", f.to_str().unwrap()]);
     assert!(wait_listening(port));
-    let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    idle.write_all(b"x").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || got
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1),
+        "the stream reached the server"
+    );
     let t0 = Instant::now();
     p.signal(libc::SIGUSR1);
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
@@ -318,7 +337,12 @@ fn running_out_of_file_descriptors_pauses_and_recovers() {
             held.push(s);
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // The shortage is met (and reported) while the clients are held.
+    let stderr = p.stderr_log();
+    assert!(
+        stderr.wait_for("[ALERT]", 1, Duration::from_secs(10)),
+        "no alert while out of descriptors"
+    );
     assert!(p.0.try_wait().unwrap().is_none(), "proxy still running");
     drop(held);
     // Once descriptors are free again, a new client is served end to end.
@@ -336,8 +360,7 @@ fn running_out_of_file_descriptors_pauses_and_recovers() {
     assert!(served, "proxy recovered after EMFILE");
     p.signal(libc::SIGTERM);
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
-    let mut err = String::new();
-    p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let err = stderr.finish();
     assert!(
         err.contains("[ALERT]"),
         "the resource shortage was reported:\n{err}"

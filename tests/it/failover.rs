@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::util::proxy::Proxy;
+use crate::util::wait_until;
 
 const UP: u8 = 0;
 const DEAD: u8 = 1;
@@ -151,7 +152,10 @@ fn run(fault: u8) -> (Vec<String>, Duration, usize) {
         vs[0].addr, vs[1].addr, vs[2].addr
     ));
     let addr = p.addr("fe");
-    std::thread::sleep(Duration::from_millis(300));
+    // Every server has had its first check.
+    assert!(wait_until(Duration::from_secs(5), || ["b1", "b2", "b3"]
+        .iter()
+        .all(|s| p.server("app", s).check.status.load(SeqCst) != 0)));
     let failures = Arc::new(Mutex::new(Vec::new()));
     let slowest = Arc::new(Mutex::new(Duration::ZERO));
     let start = Instant::now();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::util::closed_port;
 use crate::util::http_backend::{HttpBackend, exchange, ok, read_response};
 use crate::util::proxy::Proxy;
+use crate::util::{closed_port, wait_until};
 
 fn cfg(servers: &str, fe_extra: &str, be_extra: &str) -> String {
     format!(
@@ -62,7 +62,12 @@ fn http_reuse_safe_vs_always_across_clients() {
         for _ in 0..3 {
             let (status, _, _) = exchange(proxy.addr("fe"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
             assert_eq!(status, 200);
-            std::thread::sleep(Duration::from_millis(30));
+            // The exchange is over on the proxy's side too (its server connection parked).
+            assert!(wait_until(Duration::from_secs(2), || proxy
+                .handle()
+                .shared()
+                .live_streams()
+                == 0));
         }
         assert_eq!(be.conns.load(Ordering::SeqCst), want, "http-reuse {reuse}");
         proxy.assert_clean();
@@ -272,7 +277,8 @@ fn slow_server_is_504_and_slow_client_408() {
         "{:?}",
         t0.elapsed()
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    // The slow server answers, late, the request the proxy gave up on (504) before the end.
+    assert!(wait_until(Duration::from_secs(3), || be.requests().len() == 1));
     proxy.assert_clean();
 }
 

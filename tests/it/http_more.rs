@@ -466,6 +466,7 @@ fn buffer_request_answers_100_continue_and_waits_for_the_body() {
     r.read_line(&mut line).unwrap();
     assert_eq!(line, "\r\n");
     w.write_all(b"01234").unwrap();
+    // Checking that nothing happens (no server contacted) for a while.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         be.conns.load(Ordering::SeqCst),
@@ -536,7 +537,12 @@ fn abortonclose_drops_a_request_whose_client_left_while_connecting() {
         ));
         let (mut w, mut r) = open(proxy.addr("fe"));
         w.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // The request is in: the proxy is connecting (and retrying) when the client leaves.
+        assert!(crate::util::wait_until(Duration::from_secs(2), || proxy
+            .frontend("fe")
+            .requests
+            .load(Ordering::SeqCst)
+            == 1));
         w.shutdown(std::net::Shutdown::Write).unwrap();
         let start = std::time::Instant::now();
         let mut got = Vec::new();

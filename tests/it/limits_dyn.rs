@@ -11,6 +11,7 @@ use crate::util::backend::Backend;
 use crate::util::client::{connect, tag_of};
 use crate::util::http_backend::{HttpBackend, ok, read_response};
 use crate::util::proxy::Proxy;
+use crate::util::wait_until;
 
 /// `n` clients connect at once (staggered by a few ms) and each reads its whole answer.
 fn concurrent_tcp(addr: SocketAddr, n: usize) {
@@ -97,15 +98,18 @@ backend be\n    balance uri\n    server a 127.0.0.1:{} maxconn 1 maxqueue 2\n   
     };
     let (pa, pb) = (on("a"), on("b"));
     let started = Instant::now();
-    let held: Vec<_> = (0..3)
-        .map(|_| {
+    let a = proxy.server("be", "a");
+    let held: Vec<_> = (0..3u32)
+        .map(|i| {
             let p = pa.clone();
-            std::thread::sleep(Duration::from_millis(20));
-            std::thread::spawn(move || get(addr, &p))
+            let h = std::thread::spawn(move || get(addr, &p));
+            // In, served or queued, before the next one is sent.
+            assert!(wait_until(Duration::from_secs(2), || a.conns.cur()
+                + a.queue.len()
+                > i));
+            h
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(60));
-    let a = proxy.server("be", "a");
     assert_eq!(
         (a.conns.cur(), a.queue.len()),
         (1, 2),

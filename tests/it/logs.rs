@@ -108,7 +108,12 @@ fn timers_follow_injected_delays() {
             b"GET /one HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
         )
     });
-    std::thread::sleep(Duration::from_millis(50));
+    // /one holds the only slot before /two comes.
+    assert!(wait_until(Duration::from_secs(2), || p
+        .server("be", "s1")
+        .conns
+        .cur()
+        == 1));
     let (st, _, _) = exchange(
         addr,
         b"GET /two HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
@@ -218,7 +223,12 @@ backend full\n    server f1 127.0.0.1:{} maxconn 1\n",
     let mut c = TcpStream::connect(addr).expect("connect");
     c.write_all(b"GET /abort HTTP/1.1\r\nhost: x\r\n\r\n")
         .expect("write");
-    std::thread::sleep(Duration::from_millis(50));
+    // At the server, waiting for its head.
+    assert!(wait_until(Duration::from_secs(2), || p
+        .server("silent", "s1")
+        .conns
+        .cur()
+        == 1));
     let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
     drop(c);
     let l = syslog.line();

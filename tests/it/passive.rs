@@ -121,7 +121,13 @@ fn on_error_fastinter_brings_the_next_check_forward() {
         .accepted
         .load(SeqCst)
         >= 1));
-    std::thread::sleep(Duration::from_millis(300));
+    // ...and has its result.
+    assert!(wait_until(Duration::from_secs(3), || p
+        .server("be", "broken")
+        .check
+        .status
+        .load(SeqCst)
+        != 0));
     let before = cp.accepted.load(SeqCst);
     let t0 = Instant::now();
     get(p.addr("fe"));

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::http_backend::{HttpBackend, Seen, read_response};
 use crate::util::proxy::Proxy;
+use crate::util::wait_until;
 
 /// A backend that holds each request `hold`, recording the most requests it ever served at
 /// once and the order in which requests started being served.
@@ -57,11 +58,16 @@ fn maxconn_queues_twenty_requests_in_arrival_order() {
     let (be, peak, order) = slow_backend(Duration::from_millis(60));
     let proxy = Proxy::start(&config(be.port(), "    timeout queue 10s"));
     let addr = proxy.addr("fe");
-    let clients: Vec<_> = (0..20)
+    let fe = proxy.frontend("fe");
+    let clients: Vec<_> = (0..20u64)
         .map(|i| {
-            // Staggered arrivals, so the arrival order is known.
-            std::thread::sleep(Duration::from_millis(8));
-            std::thread::spawn(move || get(addr, &format!("/{i}")))
+            let c = std::thread::spawn(move || get(addr, &format!("/{i}")));
+            // Each request is in before the next one is sent, so the arrival order is known.
+            assert!(
+                wait_until(Duration::from_secs(5), || fe.requests.load(SeqCst) > i),
+                "request {i} never arrived"
+            );
+            c
         })
         .collect();
     for c in clients {
@@ -107,7 +113,12 @@ fn timeout_queue_answers_503() {
     let busy: Vec<_> = (0..2)
         .map(|i| std::thread::spawn(move || get(addr, &format!("/busy{i}"))))
         .collect();
-    std::thread::sleep(Duration::from_millis(150));
+    // Both slots of s1 are taken before the late request comes.
+    assert!(wait_until(Duration::from_secs(5), || proxy
+        .server("be", "s1")
+        .conns
+        .cur()
+        == 2));
     let (status, took) = get(addr, "/late");
     assert_eq!(status, 503);
     assert!(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ravelin::reload::getsocks::{self, ExposedSock};
 
-use crate::util::bin::{Running, TempDir, run};
+use crate::util::bin::{Running, TempDir, info_field, run};
 use crate::util::http_backend::{HttpBackend, ok};
 use crate::util::wait_until;
 
@@ -236,6 +236,16 @@ fn pid_of(r: &Running) -> String {
     r.0.id().to_string()
 }
 
+/// Lets the load clients run: waits (bounded) until `n` more of their requests were answered.
+fn let_load_run(counts: &Counts, n: u64) {
+    let target = counts.ok.load(SeqCst) + n;
+    assert!(
+        wait_until(Duration::from_secs(20), || counts.ok.load(SeqCst) >= target),
+        "the load made no progress: {} answered, waiting for {target}",
+        counts.ok.load(SeqCst)
+    );
+}
+
 #[test]
 fn reload_with_x_and_sf_under_load_loses_nothing() {
     let be = HttpBackend::start(ok("a", "hello"));
@@ -266,7 +276,7 @@ fn reload_with_x_and_sf_under_load_loses_nothing() {
         }));
     }
     for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(500));
+        let_load_run(&counts, 100);
         let old_pid = pid_of(&current);
         let next = Running::spawn(&["-f", cfg_s, "-x", sock_s, "-sf", &old_pid]);
         let mut old = std::mem::replace(&mut current, next);
@@ -280,7 +290,7 @@ fn reload_with_x_and_sf_under_load_loses_nothing() {
             "new process serving"
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let_load_run(&counts, 50);
     stop.store(true, SeqCst);
     for c in clients {
         c.join().unwrap();
@@ -337,6 +347,7 @@ fn bad_config_on_reload_leaves_the_old_process_serving() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("[ALERT]") && err.contains("nope"), "{err}");
+    // Checking that nothing happens: a stray signal would have this long to show.
     std::thread::sleep(Duration::from_millis(200));
     assert!(old.0.try_wait().unwrap().is_none(), "old process untouched");
     assert!(served(), "old process still serves");
@@ -352,16 +363,32 @@ fn st_terminates_the_old_process_at_once() {
     let d = TempDir::new("reload-st");
     let sock = d.0.join("old.sock");
     let _srv = SockServer::start(&sock, l);
+    // The old process's runtime API, to see the held client arrive.
+    let api = d.0.join("api.sock");
+    let old_cfg = d.file(
+        "old.cfg",
+        &http_cfg(port, be.port()).replace(
+            "    hard-stop-after 10s\n",
+            &format!(
+                "    hard-stop-after 10s\n    stats socket {}\n",
+                api.display()
+            ),
+        ),
+    );
     let cfg = d.file("c.cfg", &http_cfg(port, be.port()));
     let (cfg_s, sock_s) = (cfg.to_str().unwrap(), sock.to_str().unwrap());
-    let mut old = Running::spawn(&["-f", cfg_s, "-x", sock_s]);
+    let mut old = Running::spawn(&["-f", old_cfg.to_str().unwrap(), "-x", sock_s]);
     assert!(wait_until(Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
+        info_field(&api, "CurrConns") == Some(0)
     }));
     // A client in the middle of a request head: a soft stop would wait for it, -st does not.
     let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
     held.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        wait_until(Duration::from_secs(5), || info_field(&api, "CurrConns")
+            == Some(1)),
+        "the old process holds the client"
+    );
     let t0 = Instant::now();
     let mut new = Running::spawn(&["-f", cfg_s, "-x", sock_s, "-st", &pid_of(&old)]);
     assert_eq!(old.wait_exit(Duration::from_secs(5)), Some(0));
@@ -380,8 +407,11 @@ fn st_terminates_the_old_process_at_once() {
 
 #[test]
 fn soft_stop_closes_idle_keep_alive_and_ends_the_response_in_flight() {
-    let be = HttpBackend::start(Arc::new(|seen: &crate::util::http_backend::Seen| {
+    let slow_seen = Arc::new(AtomicBool::new(false));
+    let seen_slow = slow_seen.clone();
+    let be = HttpBackend::start(Arc::new(move |seen: &crate::util::http_backend::Seen| {
         if seen.head.starts_with("GET /slow") {
+            seen_slow.store(true, SeqCst);
             std::thread::sleep(Duration::from_millis(600));
         }
         b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello".to_vec()
@@ -408,7 +438,8 @@ fn soft_stop_closes_idle_keep_alive_and_ends_the_response_in_flight() {
     busy.get_mut()
         .write_all(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    // The slow request is at the server: its response is in flight when the stop comes.
+    assert!(wait_until(Duration::from_secs(5), || slow_seen.load(SeqCst)));
     p.signal(libc::SIGUSR1);
     // The idle one is closed at once, without a byte.
     let t0 = Instant::now();
@@ -501,7 +532,8 @@ fn x_with_an_unreachable_socket_is_haproxys_alert() {
     );
 }
 
-/// The `haproxy` 2.6 binary, or `None` (the test then says it was skipped).
+/// The `haproxy` 2.6 binary, or `None`: the test is then skipped, or fails under `CI=true`
+/// (`util::missing_tool`).
 fn haproxy() -> Option<PathBuf> {
     let found = std::process::Command::new("haproxy")
         .arg("-v")
@@ -510,7 +542,11 @@ fn haproxy() -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!("haproxy not installed: protocol compatibility test skipped");
+        crate::util::missing_tool(
+            "haproxy",
+            "apt-get install haproxy",
+            "the _getsocks protocol was not checked against HAProxy",
+        );
     }
     found.then(|| PathBuf::from("haproxy"))
 }
@@ -726,7 +762,7 @@ fn master_worker_reloads_on_sigusr2_and_stops() {
         }));
     }
     for _ in 0..2 {
-        std::thread::sleep(Duration::from_millis(300));
+        let_load_run(&counts, 50);
         master.signal(libc::SIGUSR2);
         assert_eq!(next_note(), "RELOADING=1\n");
         assert_eq!(next_note(), "READY=1\n");
@@ -737,7 +773,7 @@ fn master_worker_reloads_on_sigusr2_and_stops() {
     assert_eq!(next_note(), "RELOADING=1\n");
     assert_eq!(next_note(), "READY=1\n");
     std::fs::write(&cfg, &good).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let_load_run(&counts, 50);
     stop.store(true, SeqCst);
     for c in clients {
         c.join().unwrap();
@@ -819,15 +855,27 @@ backend be\n    server s1 127.0.0.1:{}\n",
             client(port, keep_alive, s, c, 3000)
         }));
     }
-    std::thread::sleep(Duration::from_millis(200));
+    let_load_run(&counts, 50);
+    // The new process's runtime API answers once its reactors run.
+    let api = d.0.join("api.sock");
     let cfg = d.file(
         "new.cfg",
-        &http_cfg(port, be.port()).replace("nbthread 2", "nbthread 3"),
+        &http_cfg(port, be.port())
+            .replace("nbthread 2", "nbthread 3")
+            .replace(
+                "    hard-stop-after 10s\n",
+                &format!(
+                    "    hard-stop-after 10s\n    stats socket {}\n",
+                    api.display()
+                ),
+            ),
     );
     let mut new = Running::spawn(&["-f", cfg.to_str().unwrap(), "-x", path.to_str().unwrap()]);
     server.join().unwrap();
-    // Give the new process time to start its reactors, then stop the old one softly.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the new process serves, stop the old one softly.
+    wait_until(Duration::from_secs(10), || {
+        info_field(&api, "CurrConns").is_some() || new.0.try_wait().is_ok_and(|e| e.is_some())
+    });
     assert!(new.0.try_wait().unwrap().is_none(), "new process runs");
     let before = counts.ok.load(SeqCst);
     old.handle().soft_stop();
@@ -835,7 +883,7 @@ backend be\n    server s1 127.0.0.1:{}\n",
         wait_until(Duration::from_secs(5), || old.handle().is_finished()),
         "old reactors finished their streams"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    let_load_run(&counts, 50);
     stop.store(true, SeqCst);
     for c in clients {
         c.join().unwrap();
@@ -918,7 +966,10 @@ fn close_spread_time_infinite_keeps_keep_alive_connections() {
         Outcome::Ok { close: false }
     ));
     p.signal(libc::SIGUSR1);
-    std::thread::sleep(Duration::from_millis(300));
+    // The soft stop is under way once the listener is closed.
+    wait_until(Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
     // Still open, still kept alive: no active close with `infinite`.
     assert!(!closed_by_peer(c.get_ref()));
     assert!(matches!(
@@ -951,6 +1002,7 @@ fn grace_keeps_accepting_after_sigusr1() {
     }));
     let t0 = Instant::now();
     p.signal(libc::SIGUSR1);
+    // A third into the 600 ms grace (the timing is what is tested).
     std::thread::sleep(Duration::from_millis(200));
     // Within the grace period new connections are still served.
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -980,6 +1032,7 @@ fn master_keeps_the_old_worker_when_the_new_one_cannot_start() {
     let good = http_cfg(port, be.port());
     let cfg = d.file("c.cfg", &good);
     let mut master = Running::spawn(&["-W", "-f", cfg.to_str().unwrap()]);
+    let stderr = master.stderr_log();
     let served = || {
         TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -998,11 +1051,11 @@ fn master_keeps_the_old_worker_when_the_new_one_cannot_start() {
     .unwrap();
     master.signal(libc::SIGUSR2);
     // Wait for the failed attempt, then check the old worker still serves.
-    std::thread::sleep(Duration::from_millis(1500));
+    stderr.wait_for("Loading failure!", 1, Duration::from_secs(10));
     assert!(served(), "old worker still serves");
     master.signal(libc::SIGTERM);
     assert_eq!(master.wait_exit(Duration::from_secs(10)), Some(0));
-    let err = stderr_of(&mut master);
+    let err = stderr.finish();
     assert!(err.contains("cannot bind socket"), "{err}");
     assert!(err.contains("Loading failure!"), "{err}");
     assert_eq!(err.matches("Loading success.").count(), 1, "{err}");
@@ -1046,7 +1099,7 @@ fn ravelin_takes_the_sockets_of_ravelin_under_load() {
         }));
     }
     for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(400));
+        let_load_run(&counts, 50);
         let old_pid = pid_of(&current);
         let next = Running::spawn(&["-f", cfg_s, "-x", sock_s, "-sf", &old_pid]);
         let mut old = std::mem::replace(&mut current, next);
@@ -1060,7 +1113,7 @@ fn ravelin_takes_the_sockets_of_ravelin_under_load() {
             std::os::unix::net::UnixStream::connect(&sock).is_ok()
         }));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let_load_run(&counts, 50);
     stop.store(true, SeqCst);
     for c in clients {
         c.join().unwrap();

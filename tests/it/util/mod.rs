@@ -25,6 +25,22 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether the tests run under CI (`CI=true`, as `.ci/run` sets it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A program a test needs from the machine (`tool`) is missing. Under CI (`CI=true`) the test
+/// fails: `.ci/run` installs the tool, so missing it there is a broken CI, not a pass. Elsewhere
+/// the test is skipped, with a line on stderr saying what was not checked. The caller returns
+/// after this.
+pub fn missing_tool(tool: &str, install: &str, not_checked: &str) {
+    if in_ci() {
+        panic!("{tool} is not installed, and CI=true: {not_checked} ({install}; .ci/run does)");
+    }
+    eprintln!("SKIP: {tool} not installed ({install}): {not_checked}");
+}
+
 /// A port on 127.0.0.1 where nothing listens now, for a server address that must refuse.
 pub fn closed_port() -> u16 {
     free_port()

@@ -59,6 +59,17 @@ impl Proxy {
             .unwrap_or_else(|| panic!("no frontend {name}"))
     }
 
+    pub fn frontend(&self, name: &str) -> &ravelin::server::FrontendState {
+        let sh = self.handle().shared();
+        let i = sh
+            .model
+            .frontends
+            .iter()
+            .position(|f| f.name == name)
+            .expect("frontend");
+        &sh.frontends[i]
+    }
+
     pub fn server(&self, backend: &str, server: &str) -> &ravelin::server::ServerState {
         let sh = self.handle().shared();
         let (bi, be) = sh
