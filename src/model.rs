@@ -21,6 +21,16 @@ pub struct Model {
     pub backends: Vec<Backend>,
 }
 
+impl Model {
+    pub fn frontend(&self, id: FrontendId) -> Option<&Frontend> {
+        self.frontends.get(id.0 as usize)
+    }
+
+    pub fn backend(&self, id: BackendId) -> Option<&Backend> {
+        self.backends.get(id.0 as usize)
+    }
+}
+
 /// `global` section.
 #[derive(Clone, Debug)]
 pub struct Global {
@@ -718,6 +728,11 @@ pub enum LoadServerState {
 }
 
 impl Backend {
+    /// A server of the configuration (servers added at run time are `SharedState::server_conf`'s).
+    pub fn server(&self, id: ServerId) -> Option<&Server> {
+        self.servers.get(id.0 as usize)
+    }
+
     /// A backend with HAProxy's defaults for everything but its algorithm and servers (the
     /// servers are numbered from 1 in order, as HAProxy's automatic ids): what tests and
     /// benchmarks start from.

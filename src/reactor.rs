@@ -271,7 +271,7 @@ impl Reactor {
             .iter()
             .map(|fe| {
                 let be_id = fe.backend()?;
-                let be = model.backends.get(be_id.0 as usize)?;
+                let be = model.backend(be_id)?;
                 // Per direction: `no option splice-X` (either side), `nosplice` or `-dS` → copy;
                 // `option splice-X` → always splice; otherwise auto-splice (Ravelin's default,
                 // HAProxy's `splice-auto`), unless `no option splice-auto` says copy.
@@ -546,8 +546,7 @@ impl Reactor {
         let backups: Vec<bool> = self
             .shared
             .model
-            .backends
-            .get(backend.0 as usize)
+            .backend(backend)
             .map(|b| b.servers.iter().map(|s| s.backup).collect())
             .unwrap_or_default();
         let hit = |held: Option<(BackendId, ServerId)>| match (held, server) {
@@ -840,7 +839,7 @@ impl Reactor {
         }
         let sh = &self.shared;
         let mut was_full = sh.global.release();
-        if let Some(fe) = sh.frontends.get(slot.frontend.0 as usize) {
+        if let Some(fe) = sh.frontend(slot.frontend) {
             was_full |= fe.conns.release();
             if let Some(b) = fe.binds.get(slot.bind) {
                 was_full |= b.release();

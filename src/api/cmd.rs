@@ -278,7 +278,7 @@ fn add_server(ctx: &Ctx, rest: &[&str], out: &mut String) {
         out.push_str("No such backend.");
         return;
     };
-    let (Some(bs), Some(bconf)) = (ctx.shared.backend(b), model.backends.get(b.0 as usize)) else {
+    let (Some(bs), Some(bconf)) = (ctx.shared.backend(b), model.backend(b)) else {
         return;
     };
     if arg(1).is_empty() {

@@ -162,8 +162,7 @@ pub fn show(shared: &SharedState, _started: SystemTime, rest: &[&str], out: &mut
             let fe = c.frontend.map(|f| f.0 as usize);
             let (srv, sid) = match (be, c.server) {
                 (Some(be), Some(s)) => be
-                    .servers
-                    .get(s.0 as usize)
+                    .server(s)
                     .map_or(("<NONE>", -1), |s| (s.name.as_str(), i64::from(s.id))),
                 _ => ("<NONE>", -1),
             };

@@ -35,24 +35,13 @@ pub use cmd::{StatFilter, StatFlags, StatForm};
 pub fn session_line(shared: &SharedState, s: &crate::reactor::StreamInfo, out: &mut String) {
     use std::fmt::Write as _;
     let model = &shared.model;
-    let fe = model
-        .frontends
-        .get(s.frontend.0 as usize)
-        .map_or("?", |f| f.name.as_str());
-    let added;
+    let fe = model.frontend(s.frontend).map_or("?", |f| f.name.as_str());
+    let conf = s.held.and_then(|(b, sv)| shared.server_conf(b, sv));
     let (be, srv) = match s.held {
-        Some((b, sv)) => {
-            let be = model.backends.get(b.0 as usize);
-            let srv = match be.and_then(|b| b.servers.get(sv.0 as usize)) {
-                Some(s) => s.name.as_str(),
-                // A server added at run time.
-                None => {
-                    added = shared.server(b, sv).and_then(|st| st.dynamic());
-                    added.as_ref().map_or("<none>", |s| s.name.as_str())
-                }
-            };
-            (be.map_or("<NONE>", |b| b.name.as_str()), srv)
-        }
+        Some((b, _)) => (
+            model.backend(b).map_or("<NONE>", |b| b.name.as_str()),
+            conf.as_ref().map_or("<none>", |s| s.name.as_str()),
+        ),
         None => ("<NONE>", "<none>"),
     };
     let (proto, src) = match s.peer {

@@ -391,9 +391,8 @@ impl Checks {
         };
         let Some(srv) = shared
             .model
-            .backends
-            .get(t.backend.0 as usize)
-            .and_then(|b| b.servers.get(t.server.0 as usize))
+            .backend(t.backend)
+            .and_then(|b| b.server(t.server))
         else {
             return Duration::from_secs(2);
         };
@@ -418,8 +417,7 @@ impl Checks {
                 let timeout = match ctx
                     .shared
                     .model
-                    .backends
-                    .get(be_id.0 as usize)
+                    .backend(be_id)
                     .and_then(|b| b.timeouts.check)
                 {
                     // As haproxy 2.6 does: the earlier of `inter` and `timeout check`.
@@ -456,7 +454,7 @@ impl Checks {
         let Some(t) = self.tasks.get(slot / 2) else {
             return;
         };
-        let Some(be) = ctx.shared.model.backends.get(t.backend.0 as usize) else {
+        let Some(be) = ctx.shared.model.backend(t.backend) else {
             return;
         };
         let Some(r) = self.run_mut(slot) else { return };
@@ -539,20 +537,16 @@ impl Checks {
         let Some(t) = self.tasks.get(slot / 2) else {
             return;
         };
-        let Some(be) = ctx.shared.model.backends.get(t.backend.0 as usize) else {
+        let Some(be) = ctx.shared.model.backend(t.backend) else {
             return;
         };
         let agent_send = be
-            .servers
-            .get(t.server.0 as usize)
+            .server(t.server)
             .map(|s| s.check.agent_send.as_bytes())
             .unwrap_or_default();
         // `send-proxy` servers get the PROXY header on their checks too (not on agents).
         let proxy = match probe_of(slot) {
-            Probe::Check => be
-                .servers
-                .get(t.server.0 as usize)
-                .and_then(|s| s.check_send_proxy()),
+            Probe::Check => be.server(t.server).and_then(|s| s.check_send_proxy()),
             Probe::Agent => None,
         };
         if let Some(v) = proxy {
@@ -738,7 +732,7 @@ impl Checks {
         let Some(t) = self.tasks.get(slot / 2) else {
             return;
         };
-        let Some(be) = ctx.shared.model.backends.get(t.backend.0 as usize) else {
+        let Some(be) = ctx.shared.model.backend(t.backend) else {
             return;
         };
         let running = t.monitor.state != SrvState::Stopped;
@@ -779,13 +773,7 @@ impl Checks {
     /// The `tcp-check` rule probe `slot` is at (for a timeout's status).
     fn tcp_rule<'m>(&self, slot: usize, model: &'m Model) -> Option<&'m crate::model::TcpRule> {
         let t = self.tasks.get(slot / 2)?;
-        let rules = &model
-            .backends
-            .get(t.backend.0 as usize)?
-            .health_check
-            .tcp
-            .as_ref()?
-            .rules;
+        let rules = &model.backend(t.backend)?.health_check.tcp.as_ref()?.rules;
         rules.get(self.run(slot)?.step)
     }
 
@@ -798,8 +786,7 @@ impl Checks {
         };
         let Some(rules) = shared
             .model
-            .backends
-            .get(t.backend.0 as usize)
+            .backend(t.backend)
             .and_then(|b| b.health_check.tcp.as_ref())
             .map(|tc| tc.rules.as_slice())
         else {
@@ -899,7 +886,7 @@ impl Checks {
         let rules = self
             .tasks
             .get(slot / 2)
-            .and_then(|t| ctx.shared.model.backends.get(t.backend.0 as usize))
+            .and_then(|t| ctx.shared.model.backend(t.backend))
             .and_then(|b| b.health_check.tcp.as_ref())
             .map(|tc| tc.rules.as_slice())
             .unwrap_or_default();
@@ -917,16 +904,10 @@ impl Checks {
             return;
         };
         let (be_id, srv_id) = (t.backend, t.server);
-        let (Some(be), Some(bs)) = (
-            shared.model.backends.get(be_id.0 as usize),
-            shared.backend(be_id),
-        ) else {
+        let (Some(be), Some(bs)) = (shared.model.backend(be_id), shared.backend(be_id)) else {
             return;
         };
-        let (Some(srv), Some(st)) = (
-            be.servers.get(srv_id.0 as usize),
-            bs.servers.get(srv_id.0 as usize),
-        ) else {
+        let (Some(srv), Some(st)) = (be.server(srv_id), bs.server(srv_id)) else {
             return;
         };
         let Some(Some(r)) = t.runs.get_mut(1) else {
@@ -1029,16 +1010,11 @@ impl Checks {
             s.deregister(ctx.registry);
         }
         let duration_ms = crate::timer::millis(ctx.now.saturating_duration_since(r.started));
-        let (Some(be), Some(bs)) = (
-            shared.model.backends.get(t.backend.0 as usize),
-            shared.backend(t.backend),
-        ) else {
+        let (Some(be), Some(bs)) = (shared.model.backend(t.backend), shared.backend(t.backend))
+        else {
             return;
         };
-        let (Some(srv), Some(st)) = (
-            be.servers.get(t.server.0 as usize),
-            bs.servers.get(t.server.0 as usize),
-        ) else {
+        let (Some(srv), Some(st)) = (be.server(t.server), bs.server(t.server)) else {
             return;
         };
         let verdict = status.verdict();
@@ -1137,16 +1113,11 @@ impl Checks {
     fn state_header(&mut self, i: usize, shared: &SharedState) {
         self.line.clear();
         let Some(t) = self.tasks.get(i) else { return };
-        let (Some(be), Some(bs)) = (
-            shared.model.backends.get(t.backend.0 as usize),
-            shared.backend(t.backend),
-        ) else {
+        let (Some(be), Some(bs)) = (shared.model.backend(t.backend), shared.backend(t.backend))
+        else {
             return;
         };
-        let (Some(srv), Some(st)) = (
-            be.servers.get(t.server.0 as usize),
-            bs.servers.get(t.server.0 as usize),
-        ) else {
+        let (Some(srv), Some(st)) = (be.server(t.server), bs.server(t.server)) else {
             return;
         };
         t.monitor.state_word(&mut self.line);

@@ -23,12 +23,7 @@ use crate::status::{Seen, Status};
 /// A stream's report about `server`: counts consecutive errors and, at `error-limit`, sends
 /// the check's reactor an [`HealthNote::Errors`].
 pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen: Seen) {
-    let Some(srv) = shared
-        .model
-        .backends
-        .get(backend.0 as usize)
-        .and_then(|b| b.servers.get(server.0 as usize))
-    else {
+    let Some(srv) = shared.model.backend(backend).and_then(|b| b.server(server)) else {
         return;
     };
     if srv.passive.observe == Observe::None || !srv.check.enabled {
@@ -79,11 +74,7 @@ pub fn check_owner(
     backend: BackendId,
     server: ServerId,
 ) -> Option<usize> {
-    let s = model
-        .backends
-        .get(backend.0 as usize)?
-        .servers
-        .get(server.0 as usize)?;
+    let s = model.backend(backend)?.server(server)?;
     if !s.check.enabled {
         return None;
     }
@@ -110,13 +101,13 @@ impl super::Checks {
         };
         let shared = ctx.shared;
         let (Some(be), Some(st), Some(t)) = (
-            shared.model.backends.get(backend.0 as usize),
+            shared.model.backend(backend),
             shared.server(backend, server),
             self.tasks.get_mut(i),
         ) else {
             return;
         };
-        let Some(srv) = be.servers.get(server.0 as usize) else {
+        let Some(srv) = be.server(server) else {
             return;
         };
         t.fast = true;

@@ -22,11 +22,7 @@ impl super::Checks {
         let Some(st) = shared.server(be, srv) else {
             return;
         };
-        let configured = shared
-            .model
-            .backends
-            .get(be.0 as usize)
-            .and_then(|b| b.servers.get(srv.0 as usize));
+        let configured = shared.model.backend(be).and_then(|b| b.server(srv));
         // A server added at run time has no probe: default check parameters.
         let params = configured.map(|c| c.check.clone()).unwrap_or_default();
         let mut spare = Monitor::new(&params);
@@ -121,9 +117,8 @@ impl super::Checks {
             st.runtime_addr(),
             ctx.shared
                 .model
-                .backends
-                .get(t.backend.0 as usize)
-                .and_then(|b| b.servers.get(t.server.0 as usize)),
+                .backend(t.backend)
+                .and_then(|b| b.server(t.server)),
         ) else {
             return;
         };

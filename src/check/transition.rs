@@ -57,25 +57,17 @@ pub fn apply(
     now: Instant,
     line: &mut String,
 ) {
-    let (Some(be), Some(bs)) = (
-        shared.model.backends.get(be_id.0 as usize),
-        shared.backend(be_id),
-    ) else {
+    let (Some(be), Some(bs)) = (shared.model.backend(be_id), shared.backend(be_id)) else {
         return;
     };
-    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
+    let Some(st) = bs.server(srv_id) else {
         return;
     };
-    // A server added at run time keeps its configuration in its spare slot.
-    let added;
-    let srv = match be.servers.get(srv_id.0 as usize) {
-        Some(s) => s,
-        None => {
-            let Some(d) = st.dynamic() else { return };
-            added = d;
-            &*added
-        }
+    // A configured server, or one added at run time (its configuration in its spare slot).
+    let Some(conf) = shared.server_conf(be_id, srv_id) else {
+        return;
     };
+    let srv = &*conf;
     let usable_before = usable_counts(be, bs);
     let now_ms = shared.ms(now);
     let mut requeued = 0;
@@ -167,7 +159,7 @@ fn alert_if_none_left(
     before: (u32, u32),
     after: (u32, u32),
 ) {
-    let Some(be) = shared.model.backends.get(be_id.0 as usize) else {
+    let Some(be) = shared.model.backend(be_id) else {
         return;
     };
     let pid = std::process::id();
@@ -208,25 +200,17 @@ pub fn apply_admin(
     now: Instant,
     line: &mut String,
 ) {
-    let (Some(be), Some(bs)) = (
-        shared.model.backends.get(be_id.0 as usize),
-        shared.backend(be_id),
-    ) else {
+    let (Some(be), Some(bs)) = (shared.model.backend(be_id), shared.backend(be_id)) else {
         return;
     };
-    let Some(st) = bs.servers.get(srv_id.0 as usize) else {
+    let Some(st) = bs.server(srv_id) else {
         return;
     };
-    // A server added at run time keeps its configuration in its spare slot.
-    let added;
-    let srv = match be.servers.get(srv_id.0 as usize) {
-        Some(s) => s,
-        None => {
-            let Some(d) = st.dynamic() else { return };
-            added = d;
-            &*added
-        }
+    // A configured server, or one added at run time (its configuration in its spare slot).
+    let Some(conf) = shared.server_conf(be_id, srv_id) else {
+        return;
     };
+    let srv = &*conf;
     let old = st.admin();
     if old == admin {
         return;

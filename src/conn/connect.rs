@@ -150,10 +150,8 @@ impl Connector {
         let s = self.server?;
         ctx.shared
             .model
-            .backends
-            .get(self.backend.0 as usize)?
-            .servers
-            .get(s.0 as usize)?
+            .backend(self.backend)?
+            .server(s)?
             .send_proxy
     }
 
@@ -174,12 +172,7 @@ impl Connector {
         self.key = key;
         self.direct = None;
         self.log = ConnLog::default();
-        self.retries_left = ctx
-            .shared
-            .model
-            .backends
-            .get(backend.0 as usize)
-            .map_or(0, |b| b.retries);
+        self.retries_left = ctx.shared.model.backend(backend).map_or(0, |b| b.retries);
     }
 
     /// Chooses a server (if none is held) and takes one of its slots. A stream bound to its
@@ -203,7 +196,7 @@ impl Connector {
                 let waited = ctx.now.saturating_duration_since(t.since);
                 self.ticket = None;
                 st.count_queue_wait(waited);
-                if let Some(ss) = st.servers.get(s.0 as usize) {
+                if let Some(ss) = st.server(s) {
                     ss.count_queue_wait(waited);
                 }
                 return self.took(ctx, s);
@@ -287,7 +280,7 @@ impl Connector {
         let t = ctx.backend_timeouts(self.backend);
         let deadline = t.queue.or(t.connect).map(|d| ctx.now + d);
         let ticket = Ticket::new(ctx.reactor, ctx.owner, ctx.now);
-        let queue = match server.and_then(|s| st.servers.get(s.0 as usize)) {
+        let queue = match server.and_then(|s| st.server(s)) {
             Some(ss) => {
                 self.log.srv_queue += ss.queue.len();
                 &ss.queue
@@ -357,7 +350,7 @@ impl Connector {
                 Ok(()) if t.redispatched() => {}
                 Ok(()) => {
                     if let Some(st) = ctx.shared.backend(self.backend) {
-                        match self.queued_on.and_then(|s| st.servers.get(s.0 as usize)) {
+                        match self.queued_on.and_then(|s| st.server(s)) {
                             Some(ss) => ss.queue.forget(),
                             None => st.queue.forget(),
                         }
@@ -440,15 +433,14 @@ impl Connector {
         let be = ctx
             .shared
             .model
-            .backends
-            .get(self.backend.0 as usize)
+            .backend(self.backend)
             .ok_or(Failure::Error)?;
         // `set server addr` on the runtime API: one atomic load while never used.
         let moved = ctx
             .shared
             .server(self.backend, srv)
             .and_then(|st| st.runtime_addr());
-        let Some(server) = be.servers.get(srv.0 as usize) else {
+        let Some(server) = be.server(srv) else {
             // A server added at run time (a spare slot): its address is the runtime one.
             let Some((ip, port)) = moved else {
                 return Err(Failure::Error);
@@ -518,7 +510,7 @@ impl Connector {
         let Some(srv) = self.server else {
             return Some(self.no_server(ctx));
         };
-        let Some(be) = ctx.shared.model.backends.get(self.backend.0 as usize) else {
+        let Some(be) = ctx.shared.model.backend(self.backend) else {
             return Some(Outcome::Failed(Termination::new(
                 Cause::Proxy,
                 Stage::Connect,
@@ -547,17 +539,13 @@ impl Connector {
         }
         self.retries_left -= 1;
         let done = be.retries - self.retries_left;
-        let active_up = ctx
-            .shared
-            .backends
-            .get(self.backend.0 as usize)
-            .map_or(0, |st| {
-                be.servers
-                    .iter()
-                    .zip(st.servers.iter())
-                    .filter(|(s, ss)| !s.backup && ss.is_usable())
-                    .count()
-            });
+        let active_up = ctx.shared.backend(self.backend).map_or(0, |st| {
+            be.servers
+                .iter()
+                .zip(st.servers.iter())
+                .filter(|(s, ss)| !s.backup && ss.is_usable())
+                .count()
+        });
         let running = counters.is_some_and(|c| c.is_usable());
         let hashing = be.balance.is_hash();
         let redispatch = be.redispatch.is_some_and(|interval| {

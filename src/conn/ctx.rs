@@ -54,8 +54,7 @@ impl Ctx<'_> {
     pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
         self.shared
             .model
-            .frontends
-            .get(fe.0 as usize)
+            .frontend(fe)
             .map(|f| f.timeouts)
             .unwrap_or_default()
     }
@@ -63,8 +62,7 @@ impl Ctx<'_> {
     pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
         self.shared
             .model
-            .backends
-            .get(be.0 as usize)
+            .backend(be)
             .map(|b| b.timeouts)
             .unwrap_or_default()
     }

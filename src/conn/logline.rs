@@ -58,8 +58,7 @@ pub fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
         && ctx
             .shared
             .model
-            .frontends
-            .get(fe.0 as usize)
+            .frontend(fe)
             .is_some_and(|f| f.log.format.is_some() && (f.log.enabled() || ctx.debug))
 }
 
@@ -71,7 +70,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     }
     let shared = ctx.shared;
     let model = &shared.model;
-    let Some(fe) = model.frontends.get(s.frontend.0 as usize) else {
+    let Some(fe) = model.frontend(s.frontend) else {
         return;
     };
     let Some(fmt) = fe.log.format.as_deref() else {
@@ -81,7 +80,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     if fe.log.dontlognull && m.bytes_in == 0 {
         return;
     }
-    let be = model.backends.get(c.backend.0 as usize);
+    let be = model.backend(c.backend);
     let retries = match (be, c.log.assign) {
         (Some(b), Some(_)) => c.retries_done(b.retries),
         _ => 0,
@@ -108,17 +107,12 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     let now_ms = time::now_ms();
     let wall =
         |i: Instant| now_ms.saturating_sub(crate::timer::millis(end.saturating_duration_since(i)));
-    // An added server (`add server`) has its configuration in its state slot.
-    let dyn_conf = match (c.log.server, be) {
-        (Some(sid), Some(b)) if b.servers.get(sid.0 as usize).is_none() => {
-            shared.server(c.backend, sid).and_then(|ss| ss.dynamic())
-        }
-        _ => None,
-    };
-    let srv_conf = match (c.log.server, be) {
-        (Some(sid), Some(b)) => b.servers.get(sid.0 as usize).or(dyn_conf.as_deref()),
-        _ => None,
-    };
+    // A configured server, or one added at run time (`add server`).
+    let srv_conf = c
+        .log
+        .server
+        .and_then(|sid| shared.server_conf(c.backend, sid));
+    let srv_conf = srv_conf.as_deref();
     let srv_state = c.log.server.and_then(|sid| shared.server(c.backend, sid));
     let (server_name, server_addr, srvconn) = match (srv_conf, srv_state) {
         (Some(srv), Some(ss)) => {
@@ -190,10 +184,7 @@ pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
         },
         bytes_in: m.bytes_in,
         actconn: shared.global.cur(),
-        feconn: shared
-            .frontends
-            .get(s.frontend.0 as usize)
-            .map_or(0, |f| f.conns.cur()),
+        feconn: shared.frontend(s.frontend).map_or(0, |f| f.conns.cur()),
         beconn,
         srvconn,
         retries,
@@ -258,7 +249,7 @@ pub fn emit_connect(
     dst: Option<SocketAddr>,
 ) {
     let shared = ctx.shared;
-    let Some(f) = shared.model.frontends.get(fe.0 as usize) else {
+    let Some(f) = shared.model.frontend(fe) else {
         return;
     };
     if !ctx.log.enabled() || !f.log.enabled() || f.log.format.is_some() {
@@ -324,7 +315,7 @@ pub fn emit_conn_error(
     if !wanted(ctx, frontend) {
         return;
     }
-    let Some(fe) = ctx.shared.model.frontends.get(frontend.0 as usize) else {
+    let Some(fe) = ctx.shared.model.frontend(frontend) else {
         return;
     };
     if fe.log.dontlognull && silent {
@@ -360,7 +351,7 @@ pub fn emit_conn_error(
 pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
     out.clear();
     let shared = ctx.shared;
-    let Some(fe) = shared.model.frontends.get(s.frontend.0 as usize) else {
+    let Some(fe) = shared.model.frontend(s.frontend) else {
         return false;
     };
     let Some(fmt) = fe.log.unique_id.as_deref() else {
@@ -395,10 +386,7 @@ pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
         bytes_out: 0,
         bytes_in: m.bytes_in,
         actconn: shared.global.cur(),
-        feconn: shared
-            .frontends
-            .get(s.frontend.0 as usize)
-            .map_or(0, |f| f.conns.cur()),
+        feconn: shared.frontend(s.frontend).map_or(0, |f| f.conns.cur()),
         beconn: 0,
         srvconn: 0,
         retries: 0,

@@ -393,7 +393,7 @@ impl Tunnel {
             None
         };
         if let Some((msg, silent)) = tls_error {
-            if let Some(f) = ctx.shared.frontends.get(self.entry.frontend.0 as usize) {
+            if let Some(f) = ctx.shared.frontend(self.entry.frontend) {
                 f.ssl_failed.fetch_add(1, Relaxed);
             }
             logline::emit_conn_error(
@@ -429,7 +429,7 @@ impl Tunnel {
             ss.bytes_in.fetch_add(bytes_in, Relaxed);
             ss.bytes_out.fetch_add(bytes_out, Relaxed);
         }
-        if let Some(f) = ctx.shared.frontends.get(self.entry.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.entry.frontend) {
             f.bytes_in.fetch_add(bytes_in, Relaxed);
             f.bytes_out.fetch_add(bytes_out, Relaxed);
         }

@@ -73,7 +73,7 @@ impl Reactor {
 
     fn limits_full(&self, fe: FrontendId, bind: usize) -> bool {
         let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else {
+        let Some(f) = sh.frontend(fe) else {
             return true;
         };
         sh.global.is_full() || f.conns.is_full() || f.binds.get(bind).is_some_and(|b| b.is_full())
@@ -81,7 +81,7 @@ impl Reactor {
 
     fn try_admit(&self, fe: FrontendId, bind: usize) -> bool {
         let sh = &self.shared;
-        let Some(f) = sh.frontends.get(fe.0 as usize) else {
+        let Some(f) = sh.frontend(fe) else {
             return false;
         };
         if !sh.global.try_acquire() {
@@ -104,7 +104,7 @@ impl Reactor {
     fn unadmit(&self, fe: FrontendId, bind: usize) {
         let sh = &self.shared;
         sh.global.release();
-        if let Some(f) = sh.frontends.get(fe.0 as usize) {
+        if let Some(f) = sh.frontend(fe) {
             f.conns.release();
             if let Some(b) = f.binds.get(bind) {
                 b.release();
@@ -157,8 +157,7 @@ impl Reactor {
                             let name = self
                                 .shared
                                 .model
-                                .frontends
-                                .get(fe.0 as usize)
+                                .frontend(fe)
                                 .map_or("?", |f| f.name.as_str());
                             // HAProxy's wording, at most one alert per ALERT_EVERY, not one per retry.
                             if self
@@ -226,11 +225,10 @@ impl Reactor {
         }
         let model = &self.shared.model;
         let accept_proxy = model
-            .frontends
-            .get(fe.0 as usize)
+            .frontend(fe)
             .and_then(|f| f.binds.get(bind))
             .is_some_and(|b| b.accept_proxy);
-        if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
+        if let Some(f) = self.shared.frontend(fe) {
             f.conn_total.fetch_add(1, Relaxed);
             f.conn_rate.tick(self.shared.ms(now));
         }
@@ -261,8 +259,7 @@ impl Reactor {
             let name = self
                 .shared
                 .model
-                .frontends
-                .get(fe.0 as usize)
+                .frontend(fe)
                 .map_or("?", |f| f.name.as_str());
             match peer {
                 Some(a) => eprintln!("{id:08x}:{name}.accept() from [{a}]"),
@@ -284,7 +281,7 @@ impl Reactor {
             return;
         };
         let fe = slot.frontend;
-        if let Some(f) = self.shared.frontends.get(fe.0 as usize) {
+        if let Some(f) = self.shared.frontend(fe) {
             f.total.fetch_add(1, Relaxed);
             f.rate.tick(self.shared.ms(now));
         }
@@ -383,7 +380,7 @@ fn open_stream(
     at: &Arrival,
     now: Instant,
 ) -> Option<Conn> {
-    let fe = shared.model.frontends.get(at.frontend.0 as usize)?;
+    let fe = shared.model.frontend(at.frontend)?;
     let http_mode = fe.mode == Mode::Http;
     // The address the client reached: known (specific listener, PROXY header), or the
     // socket's own — one `getsockname`, only when HTTP, a log line or a PROXY header to a

@@ -19,7 +19,7 @@ use std::sync::atomic::{
 
 use crate::server::notes::HealthNote;
 
-use crate::model::{BackendId, Model, ServerId};
+use crate::model::{BackendId, FrontendId, Model, ServerId};
 use crate::server::queue::Queue;
 use crate::timer::Owner;
 
@@ -748,6 +748,10 @@ pub struct BackendState {
 }
 
 impl BackendState {
+    pub fn server(&self, id: ServerId) -> Option<&ServerState> {
+        self.servers.get(id.0 as usize)
+    }
+
     /// Records whether the backend has a usable server now (called on server transitions).
     pub fn note_usable(&self, usable: bool, now_ms: u64) {
         let changed = if usable {
@@ -1033,12 +1037,25 @@ impl SharedState {
         }
     }
 
+    pub fn frontend(&self, id: FrontendId) -> Option<&FrontendState> {
+        self.frontends.get(id.0 as usize)
+    }
+
     pub fn backend(&self, id: BackendId) -> Option<&BackendState> {
         self.backends.get(id.0 as usize)
     }
 
     pub fn server(&self, be: BackendId, srv: ServerId) -> Option<&ServerState> {
-        self.backend(be)?.servers.get(srv.0 as usize)
+        self.backend(be)?.server(srv)
+    }
+
+    /// The configuration of server `srv` of backend `be`: the model's, or the one `add server`
+    /// gave a slot past them.
+    pub fn server_conf(&self, be: BackendId, srv: ServerId) -> Option<ServerConf<'_>> {
+        match self.model.backend(be)?.server(srv) {
+            Some(s) => Some(ServerConf::Configured(s)),
+            None => self.server(be, srv)?.dynamic().map(ServerConf::Added),
+        }
     }
 
     pub fn set_wakers(&self, wakers: Arc<[mio::Waker]>) {
@@ -1212,7 +1229,7 @@ impl SharedState {
     /// Every server of backend `b` with its index: the configured ones, then those added at run
     /// time.
     pub fn servers_of(&self, b: BackendId) -> Vec<(usize, ServerConf<'_>)> {
-        let Some(be) = self.model.backends.get(b.0 as usize) else {
+        let Some(be) = self.model.backend(b) else {
             return Vec::new();
         };
         let mut v: Vec<(usize, ServerConf<'_>)> = be

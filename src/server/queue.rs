@@ -205,8 +205,7 @@ pub fn dispatch_with(
     now: Instant,
     mut wake: impl FnMut(&Ticket),
 ) -> u32 {
-    let (Some(model), Some(st)) = (shared.model.backends.get(be.0 as usize), shared.backend(be))
-    else {
+    let (Some(model), Some(st)) = (shared.model.backend(be), shared.backend(be)) else {
         return 0;
     };
     let mut granted = 0;
@@ -227,7 +226,7 @@ pub fn dispatch_with(
                 }
             }
         };
-        let Some(ss) = st.servers.get(srv.0 as usize) else {
+        let Some(ss) = st.server(srv) else {
             return granted;
         };
         if st.queue.is_empty() && ss.queue.is_empty() {

@@ -620,8 +620,7 @@ impl HttpConn {
         if ctx
             .shared
             .model
-            .frontends
-            .get(self.origin.frontend.0 as usize)
+            .frontend(self.origin.frontend)
             .is_some_and(|f| f.idle_close_on_response)
         {
             return false;
@@ -808,7 +807,7 @@ impl HttpConn {
     /// the connection closed; no request existed.
     fn tls_failed(&mut self, ctx: &mut Ctx<'_>, msg: &str) -> Step {
         let fe = self.origin.frontend;
-        if let Some(f) = ctx.shared.frontends.get(fe.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(fe) {
             f.ssl_failed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -923,8 +922,7 @@ impl HttpConn {
     fn abortonclose(&self, ctx: &Ctx<'_>) -> bool {
         ctx.shared
             .model
-            .backends
-            .get(self.connector.backend.0 as usize)
+            .backend(self.connector.backend)
             .is_some_and(|b| b.http.abortonclose)
     }
 
@@ -1053,7 +1051,7 @@ impl HttpConn {
         if i == 0 && o == 0 {
             return;
         }
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
             f.bytes_in.fetch_add(i, Relaxed);
             f.bytes_out.fetch_add(o, Relaxed);
         }
@@ -1063,12 +1061,7 @@ impl HttpConn {
         if let Some(b) = ctx.shared.backend(self.connector.backend) {
             b.bytes_in.fetch_add(i, Relaxed);
             b.bytes_out.fetch_add(o, Relaxed);
-            if let Some(s) = self
-                .connector
-                .log
-                .server
-                .and_then(|s| b.servers.get(s.0 as usize))
-            {
+            if let Some(s) = self.connector.log.server.and_then(|s| b.server(s)) {
                 s.bytes_in.fetch_add(i, Relaxed);
                 s.bytes_out.fetch_add(o, Relaxed);
             }
@@ -1087,8 +1080,7 @@ impl HttpConn {
             let conf = ctx
                 .shared
                 .model
-                .backends
-                .get(self.connector.backend.0 as usize)
+                .backend(self.connector.backend)
                 .and_then(|b| b.cookie.as_ref());
             self.txn.persist.log_letters(conf)
         } else {
@@ -1116,7 +1108,7 @@ impl HttpConn {
     /// is complete (only what the frontend's logging uses).
     pub(super) fn note_request(&mut self, ctx: &Ctx<'_>) {
         let shared = ctx.shared;
-        let Some(fe) = shared.model.frontends.get(self.origin.frontend.0 as usize) else {
+        let Some(fe) = shared.model.frontend(self.origin.frontend) else {
             return;
         };
         let buf = self.client.pending();

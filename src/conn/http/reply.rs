@@ -24,8 +24,8 @@ impl HttpConn {
     /// oversized head, `timeout http-request`) from its connection layer and everything else
     /// from its HTTP layer; the two page shapes differ in header case and order.
     fn page<'m>(&self, model: &'m crate::model::Model, status: u16) -> &'m [u8] {
-        let fe = model.frontends.get(self.origin.frontend.0 as usize);
-        let be = model.backends.get(self.connector.backend.0 as usize);
+        let fe = model.frontend(self.origin.frontend);
+        let be = model.backend(self.connector.backend);
         let custom = match status {
             500..=599 => be
                 .and_then(|b| b.errors.get(status))
@@ -141,7 +141,7 @@ impl HttpConn {
     /// Counts a request answered by a built-in service (stats page, exporter) before its
     /// response is built, so the page counts itself, as HAProxy's does.
     pub(super) fn count_intercepted(&self, ctx: &Ctx<'_>) {
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
             f.intercepted
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -149,7 +149,7 @@ impl HttpConn {
 
     /// Counts a response Ravelin generated in the frontend's `hrsp_*`.
     pub(super) fn count_local(&self, ctx: &Ctx<'_>, status: u16) {
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
             f.count_status(status);
         }
     }
@@ -245,10 +245,9 @@ impl HttpConn {
     /// no request here: the head may be gone or was never valid.
     fn after_response_rules(&mut self, ctx: &mut Ctx<'_>, out: Buffer) -> Buffer {
         let model = &ctx.shared.model;
-        let fe = model.frontends.get(self.origin.frontend.0 as usize);
+        let fe = model.frontend(self.origin.frontend);
         let be = model
-            .backends
-            .get(self.connector.backend.0 as usize)
+            .backend(self.connector.backend)
             .filter(|_| self.txn.routed)
             .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(self.connector.backend)));
         let lists = [

@@ -60,7 +60,7 @@ impl HttpConn {
                 if self.client.tls.is_none() {
                     self.note_tls(ctx);
                 }
-                if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
                     self.txn.req_counter = f.requests.fetch_add(1, Relaxed) + 1;
                 }
                 self.note_request(ctx);
@@ -81,7 +81,7 @@ impl HttpConn {
     }
 
     pub(super) fn count_req_error(&self, ctx: &Ctx<'_>) {
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
             f.req_errors.fetch_add(1, Relaxed);
         }
     }
@@ -92,7 +92,7 @@ impl HttpConn {
         // need `ctx` mutably) can be sent while rules are borrowed.
         let shared = ctx.shared;
         let model = &shared.model;
-        let Some(fe) = model.frontends.get(self.origin.frontend.0 as usize) else {
+        let Some(fe) = model.frontend(self.origin.frontend) else {
             return Err(Step::Close(Termination::new(Cause::Proxy, Stage::Request)));
         };
         let keep = client_wants_keep_alive(self.txn.head.version, self.txn.head.conn)
@@ -136,7 +136,7 @@ impl HttpConn {
         let Some(backend) = fe.select_backend(&view).or_else(|| fe.backend()) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
-        let Some(be) = model.backends.get(backend.0 as usize) else {
+        let Some(be) = model.backend(backend) else {
             return Err(self.reply_error(ctx, 503, Termination::new(Cause::Proxy, Stage::Request)));
         };
         if fe.listen_backend != Some(backend) {
@@ -291,8 +291,8 @@ impl HttpConn {
     /// How long and for how many body bytes the current request waits, if it does.
     fn wait_spec(&self, ctx: &Ctx<'_>, backend: BackendId) -> Option<(Option<Duration>, u64)> {
         let model = &ctx.shared.model;
-        let fe = model.frontends.get(self.origin.frontend.0 as usize)?;
-        let be = model.backends.get(backend.0 as usize)?;
+        let fe = model.frontend(self.origin.frontend)?;
+        let be = model.backend(backend)?;
         match self.txn.edits.wait_body() {
             Some((t, n)) => Some((Some(t), n)),
             None if fe.http.buffer_request || be.http.buffer_request => {
@@ -317,7 +317,7 @@ impl HttpConn {
         match verdict {
             Verdict::Continue => None,
             Verdict::Deny { status } => {
-                if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+                if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
                     f.denied.fetch_add(1, Relaxed);
                 }
                 self.consume_head();
@@ -411,7 +411,7 @@ impl HttpConn {
         let Some(info) = self.client.peer.sock.tls_info() else {
             return;
         };
-        if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+        if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
             f.ssl_sess.fetch_add(1, Relaxed);
             if info.resumed {
                 f.ssl_reused.fetch_add(1, Relaxed);
@@ -442,11 +442,8 @@ impl HttpConn {
         keep_server: bool,
     ) -> Result<(), u16> {
         let model = &ctx.shared.model;
-        let fe = model
-            .frontends
-            .get(self.origin.frontend.0 as usize)
-            .ok_or(500u16)?;
-        let be = model.backends.get(backend.0 as usize).ok_or(500u16)?;
+        let fe = model.frontend(self.origin.frontend).ok_or(500u16)?;
+        let be = model.backend(backend).ok_or(500u16)?;
         let mut out = match self.txn.head_out.take() {
             Some(b) => b,
             None => ctx.pools.bufs.get().ok_or(500u16)?,

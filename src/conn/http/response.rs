@@ -150,11 +150,7 @@ impl HttpConn {
         if !interim {
             self.txn.marks.res_head = Some(ctx.now);
             self.txn.marks.status = i64::from(status);
-            let fe = ctx
-                .shared
-                .model
-                .frontends
-                .get(self.origin.frontend.0 as usize);
+            let fe = ctx.shared.model.frontend(self.origin.frontend);
             if let (Some(fe), Phase::Exchange { up, .. }) = (fe, &self.phase) {
                 if !fe.captures.is_empty() {
                     let buf = up.res.as_ref().map_or(&[][..], |b| b.pending());
@@ -182,7 +178,7 @@ impl HttpConn {
             }
             let srv = self.connector.server();
             if let Some(c) = srv
-                .and_then(|s| be.servers.get(s.0 as usize))
+                .and_then(|s| be.server(s))
                 .and_then(|s| s.http_responses.get(class))
             {
                 c.fetch_add(1, Relaxed);
@@ -216,7 +212,7 @@ impl HttpConn {
                 &mut self.txn.edits,
             );
         if denied {
-            if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
                 f.denied.fetch_add(1, Relaxed);
             }
             self.drop_upstream(ctx, true);
@@ -244,13 +240,9 @@ impl HttpConn {
         };
         let src = res.pending();
         if self.txn.persist.req.is_some() {
-            let be = ctx
-                .shared
-                .model
-                .backends
-                .get(self.connector.backend.0 as usize);
+            let be = ctx.shared.model.backend(self.connector.backend);
             let cookie = be
-                .and_then(|b| b.servers.get(up.server.0 as usize))
+                .and_then(|b| b.server(up.server))
                 .and_then(|s| s.cookie.as_deref())
                 .map(str::as_bytes);
             self.txn.persist.on_response(
@@ -317,7 +309,7 @@ impl HttpConn {
         // The client gets this status (a denied or unwritable response became a 502 above,
         // counted by the local reply).
         if !interim {
-            if let Some(f) = ctx.shared.frontends.get(self.origin.frontend.0 as usize) {
+            if let Some(f) = ctx.shared.frontend(self.origin.frontend) {
                 f.count_status(status);
             }
         }
@@ -514,10 +506,9 @@ fn response_rules(
     edits: &mut HeaderEdits,
 ) -> bool {
     let model = &shared.model;
-    let fe = model.frontends.get(origin.frontend.0 as usize);
+    let fe = model.frontend(origin.frontend);
     let be = model
-        .backends
-        .get(backend.0 as usize)
+        .backend(backend)
         .filter(|_| fe.is_none_or(|f| f.listen_backend != Some(backend)));
     // HAProxy's order: backend then frontend, for each kind.
     let lists = [

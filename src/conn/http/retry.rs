@@ -43,7 +43,7 @@ impl HttpConn {
     /// is safe; `None` when it is not retried (the caller answers as without `retry-on`).
     pub(super) fn retry_late(&mut self, ctx: &mut Ctx<'_>, late: Late) -> Option<Step> {
         let backend = self.connector.backend;
-        let be = ctx.shared.model.backends.get(backend.0 as usize)?;
+        let be = ctx.shared.model.backend(backend)?;
         let Phase::Exchange { ex, .. } = &self.phase else {
             return None;
         };

@@ -46,8 +46,7 @@ impl HttpConn {
         let reuse = ctx
             .shared
             .model
-            .backends
-            .get(backend.0 as usize)
+            .backend(backend)
             .map_or(HttpReuse::Safe, |b| b.http_reuse);
         let eligible = match (reuse, self.requests > 1) {
             (HttpReuse::Never, _) => None,
@@ -448,8 +447,7 @@ impl HttpConn {
             let never = ctx
                 .shared
                 .model
-                .backends
-                .get(up.backend.0 as usize)
+                .backend(up.backend)
                 .is_none_or(|b| b.http_reuse == HttpReuse::Never);
             if never || up.private {
                 self.kept = Some(up);
@@ -474,9 +472,8 @@ impl HttpConn {
         let server = ctx
             .shared
             .model
-            .backends
-            .get(up.backend.0 as usize)
-            .and_then(|b| b.servers.get(up.server.0 as usize));
+            .backend(up.backend)
+            .and_then(|b| b.server(up.server));
         let (limit, delay) = server.map_or((Some(0), Duration::ZERO), |s| {
             (s.pool_max_conn, s.pool_purge_delay)
         });
