@@ -8,7 +8,7 @@ use std::io;
 
 /// A byte buffer with a read cursor: bytes `start..end` are pending.
 #[derive(Debug)]
-pub struct Buffer {
+pub(crate) struct Buffer {
     data: Box<[u8]>,
     start: usize,
     end: usize,
@@ -24,7 +24,7 @@ impl Buffer {
     }
 
     /// Pending bytes.
-    pub fn pending(&self) -> &[u8] {
+    pub(crate) fn pending(&self) -> &[u8] {
         self.data.get(self.start..self.end).unwrap_or(&[])
     }
 
@@ -37,7 +37,7 @@ impl Buffer {
     }
 
     /// Free space after the pending bytes (compacts first when that gains room).
-    pub fn spare(&mut self) -> &mut [u8] {
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -50,13 +50,13 @@ impl Buffer {
     }
 
     /// Marks `n` bytes of [`spare`](Self::spare) as filled.
-    pub fn filled(&mut self, n: usize) {
+    pub(crate) fn filled(&mut self, n: usize) {
         debug_assert!(self.end + n <= self.data.len());
         self.end = (self.end + n).min(self.data.len());
     }
 
     /// Drops `n` pending bytes from the front.
-    pub fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
@@ -65,14 +65,14 @@ impl Buffer {
         }
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.start == 0 && self.end == self.data.len()
     }
 }
 
 /// A pool of equally sized buffers, allocated lazily up to `limit`.
 #[derive(Debug)]
-pub struct BufferPool {
+pub(crate) struct BufferPool {
     free: Vec<Buffer>,
     size: usize,
     out: usize,
@@ -80,7 +80,7 @@ pub struct BufferPool {
 }
 
 impl BufferPool {
-    pub fn new(size: usize, limit: usize) -> BufferPool {
+    pub(crate) fn new(size: usize, limit: usize) -> BufferPool {
         BufferPool {
             free: Vec::new(),
             size,
@@ -90,7 +90,7 @@ impl BufferPool {
     }
 
     /// Lends a buffer, or `None` when `limit` buffers are already out.
-    pub fn get(&mut self) -> Option<Buffer> {
+    pub(crate) fn get(&mut self) -> Option<Buffer> {
         if let Some(b) = self.free.pop() {
             self.out += 1;
             return Some(b);
@@ -103,7 +103,7 @@ impl BufferPool {
     }
 
     /// Takes a buffer back (its content is discarded).
-    pub fn put(&mut self, mut b: Buffer) {
+    pub(crate) fn put(&mut self, mut b: Buffer) {
         b.start = 0;
         b.end = 0;
         self.out = self.out.saturating_sub(1);
@@ -114,12 +114,13 @@ impl BufferPool {
     }
 
     /// Buffers currently lent out.
-    pub fn lent(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn lent(&self) -> usize {
         self.out
     }
 
     /// Whether [`get`](Self::get) would succeed.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.out < self.limit
     }
 }
@@ -127,7 +128,7 @@ impl BufferPool {
 /// A pool of splice pipes. A pipe is only returned when empty, so it can be reused as is.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
-pub struct PipePool {
+pub(crate) struct PipePool {
     free: Vec<crate::sys::splice::Pipe>,
     size: Option<u32>,
     out: usize,
@@ -136,7 +137,7 @@ pub struct PipePool {
 
 #[cfg(target_os = "linux")]
 impl PipePool {
-    pub fn new(size: Option<u32>, limit: usize) -> PipePool {
+    pub(crate) fn new(size: Option<u32>, limit: usize) -> PipePool {
         PipePool {
             free: Vec::new(),
             size,
@@ -147,7 +148,7 @@ impl PipePool {
 
     /// Lends a pipe; `None` when the limit is reached or the kernel refuses a new one (the
     /// caller falls back to copying, as HAProxy does when it runs out of pipes).
-    pub fn get(&mut self) -> Option<crate::sys::splice::Pipe> {
+    pub(crate) fn get(&mut self) -> Option<crate::sys::splice::Pipe> {
         if let Some(p) = self.free.pop() {
             self.out += 1;
             return Some(p);
@@ -162,7 +163,7 @@ impl PipePool {
     }
 
     /// Takes back an empty pipe. A pipe that may still hold bytes must be dropped instead.
-    pub fn put(&mut self, p: crate::sys::splice::Pipe) {
+    pub(crate) fn put(&mut self, p: crate::sys::splice::Pipe) {
         self.out = self.out.saturating_sub(1);
         if self.free.len() < 64 {
             self.free.push(p);
@@ -170,11 +171,12 @@ impl PipePool {
     }
 
     /// Forgets a pipe that was dropped because it was not empty.
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.out = self.out.saturating_sub(1);
     }
 
-    pub fn lent(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn lent(&self) -> usize {
         self.out
     }
 }

@@ -11,14 +11,14 @@ static OFFSET: AtomicI32 = AtomicI32::new(0);
 static OFFSET_AT: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, crate::timer::millis)
 }
 
 /// The local offset in seconds for `secs`, recomputed when a second has passed.
-pub fn offset(secs: i64) -> i32 {
+pub(crate) fn offset(secs: i64) -> i32 {
     if OFFSET_AT.load(Relaxed) != secs {
         OFFSET.store(crate::sys::clock::utc_offset(secs), Relaxed);
         OFFSET_AT.store(secs, Relaxed);
@@ -29,7 +29,7 @@ pub fn offset(secs: i64) -> i32 {
 /// Civil date and time of `secs` (Unix seconds): (year, month 1..=12, day, h, m, s).
 // Day (1..=31), month (1..=12) and hour (0..24) fit any integer: the casts keep every bit.
 #[allow(clippy::cast_possible_truncation)]
-pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's days-from-civil inverse.
@@ -78,7 +78,7 @@ fn split(ms: u64, local: bool) -> (i64, u32, i32) {
 }
 
 /// `%t`/`%tr`: `21/Nov/2026:14:29:32.788`.
-pub fn haproxy_date(ms: u64, local: bool, out: &mut Vec<u8>) {
+pub(crate) fn haproxy_date(ms: u64, local: bool, out: &mut Vec<u8>) {
     let (secs, milli, _) = split(ms, local);
     let (y, mo, d, h, mi, s) = civil(secs);
     two(d, out);
@@ -108,7 +108,7 @@ fn zone(off: i32, colon: bool, out: &mut Vec<u8>) {
 }
 
 /// `%T`/`%trg`/`%trl`: `21/Nov/2026:14:29:32 +0000`.
-pub fn clf_date(ms: u64, local: bool, out: &mut Vec<u8>) {
+pub(crate) fn clf_date(ms: u64, local: bool, out: &mut Vec<u8>) {
     let (secs, _, off) = split(ms, local);
     let (y, mo, d, h, mi, s) = civil(secs);
     two(d, out);
@@ -127,7 +127,7 @@ pub fn clf_date(ms: u64, local: bool, out: &mut Vec<u8>) {
 }
 
 /// The rfc3164 header date: `Nov  1 14:29:57` (local time, day padded with a space).
-pub fn syslog_date(ms: u64, out: &mut Vec<u8>) {
+pub(crate) fn syslog_date(ms: u64, out: &mut Vec<u8>) {
     let (secs, _, _) = split(ms, true);
     let (_, mo, d, h, mi, s) = civil(secs);
     out.extend_from_slice(month(mo));
@@ -147,7 +147,7 @@ pub fn syslog_date(ms: u64, out: &mut Vec<u8>) {
 }
 
 /// The rfc5424 / ISO date: `2026-11-21T14:30:04.660295+00:00` (`micros` since the epoch).
-pub fn iso_date(micros: u64, out: &mut Vec<u8>) {
+pub(crate) fn iso_date(micros: u64, out: &mut Vec<u8>) {
     let secs = (micros / 1_000_000) as i64;
     let off = offset(secs);
     let (y, mo, d, h, mi, s) = civil(secs + i64::from(off));

@@ -49,18 +49,8 @@ pub enum HashFunction {
 }
 
 impl HashFunction {
-    /// The keyword as written in the configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            HashFunction::Sdbm => "sdbm",
-            HashFunction::Djb2 => "djb2",
-            HashFunction::Wt6 => "wt6",
-            HashFunction::Crc32 => "crc32",
-        }
-    }
-
     /// Hashes `data`.
-    pub fn hash(self, data: &[u8]) -> u32 {
+    pub(crate) fn hash(self, data: &[u8]) -> u32 {
         match self {
             HashFunction::Sdbm => sdbm(data),
             HashFunction::Djb2 => djb2(data),
@@ -151,7 +141,7 @@ pub fn source_hash(ip: IpAddr) -> u32 {
 
 /// The part of a URI `balance uri` hashes: the path before `?` unless `whole`; at most `len`
 /// bytes and `depth` directories when non-zero (HAProxy's rules).
-pub fn uri_key(uri: &[u8], whole: bool, len: u32, depth: u32) -> &[u8] {
+pub(crate) fn uri_key(uri: &[u8], whole: bool, len: u32, depth: u32) -> &[u8] {
     let mut key = if whole {
         uri
     } else {
@@ -175,7 +165,7 @@ pub fn uri_key(uri: &[u8], whole: bool, len: u32, depth: u32) -> &[u8] {
 }
 
 /// `use_domain_only`: of `www.haproxy.org` keep `haproxy` (the label before the last one).
-pub fn domain_only(host: &[u8]) -> &[u8] {
+pub(crate) fn domain_only(host: &[u8]) -> &[u8] {
     let host = host.split(|&b| b == b':').next().unwrap_or(host);
     let mut labels = host.rsplit(|&b| b == b'.');
     let last = labels.next().unwrap_or(host);

@@ -20,7 +20,7 @@ macro_rules! from_index {
             /// that many entries) it saturates to an id no table holds, so a lookup finds
             /// nothing rather than wrapping onto another entry.
             #[inline]
-            pub fn from_index(i: usize) -> $id {
+            pub(crate) fn from_index(i: usize) -> $id {
                 $id(u32::try_from(i).unwrap_or(u32::MAX))
             }
         }
@@ -32,6 +32,6 @@ from_index!(BackendId, FrontendId, ServerId);
 /// Where a configuration item came from, for messages printed at run time.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Origin {
-    pub file: String,
-    pub line: u32,
+    pub(crate) file: String,
+    pub(crate) line: u32,
 }

@@ -22,7 +22,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn frontend(&self, id: FrontendId) -> Option<&Frontend> {
+    pub(crate) fn frontend(&self, id: FrontendId) -> Option<&Frontend> {
         self.frontends.get(id.0 as usize)
     }
 
@@ -35,61 +35,61 @@ impl Model {
 #[derive(Clone, Debug)]
 pub struct Global {
     /// `maxconn`; `None` means "derive from the open-files limit", as HAProxy does.
-    pub maxconn: Option<u32>,
+    pub(crate) maxconn: Option<u32>,
     /// `nbthread`; `None` means one reactor per available CPU.
-    pub nbthread: Option<u16>,
+    pub(crate) nbthread: Option<u16>,
     /// `cpu-map` lines, resolved to (thread index 0-based, CPU set). Later lines override earlier
     /// ones for the same thread.
-    pub cpu_map: Vec<CpuMap>,
-    pub pidfile: Option<PathBuf>,
-    pub hard_stop_after: Option<Duration>,
+    pub(crate) cpu_map: Vec<CpuMap>,
+    pub(crate) pidfile: Option<PathBuf>,
+    pub(crate) hard_stop_after: Option<Duration>,
     /// `tune.bufsize`, default 16384.
-    pub bufsize: u32,
+    pub(crate) bufsize: u32,
     /// `tune.maxaccept`, default 64; `-1` in the config means unlimited and is stored as `u32::MAX`.
-    pub maxaccept: u32,
+    pub(crate) maxaccept: u32,
     /// `tune.pipesize`; `None` keeps the kernel's default pipe size.
-    pub pipesize: Option<u32>,
+    pub(crate) pipesize: Option<u32>,
     /// `tune.http.maxhdr`, default 101.
-    pub http_maxhdr: u32,
+    pub(crate) http_maxhdr: u32,
     /// `daemon`.
-    pub daemon: bool,
+    pub(crate) daemon: bool,
     /// `nosplice`: disable splice(2) everywhere (like `-dS`).
-    pub nosplice: bool,
+    pub(crate) nosplice: bool,
     /// `pp2-never-send-local`: health checks send a v2 PROXY command with their own addresses
     /// instead of LOCAL (HAProxy's pre-2.2 behaviour, for servers that mishandle LOCAL).
-    pub pp2_never_send_local: bool,
+    pub(crate) pp2_never_send_local: bool,
     /// `log`, `log-tag`, `log-send-hostname`.
-    pub log: crate::log::GlobalLog,
+    pub(crate) log: crate::log::GlobalLog,
     /// `stats socket` lines, stored verbatim for the runtime-API issue.
-    pub stats_sockets: Vec<RawLine>,
+    pub(crate) stats_sockets: Vec<RawLine>,
     /// `stats socket` / `stats timeout` / `stats maxconn`, parsed (the runtime API, `api/`).
-    pub stats: StatsCli,
+    pub(crate) stats: StatsCli,
     /// `spread-checks`: random jitter of +/- this percent on every check interval (0..=50).
-    pub spread_checks: u32,
+    pub(crate) spread_checks: u32,
     /// `max-spread-checks`: upper bound of the window the first checks are spread over.
-    pub max_spread_checks: Option<Duration>,
+    pub(crate) max_spread_checks: Option<Duration>,
     /// `external-check`: external checks allowed.
-    pub external_check: bool,
+    pub(crate) external_check: bool,
     /// `insecure-fork-wanted` (HAProxy warns that external checks fail without it).
-    pub insecure_fork_wanted: bool,
+    pub(crate) insecure_fork_wanted: bool,
     /// `server-state-file`: servers' states saved by `show servers state` before a reload.
-    pub server_state_file: Option<PathBuf>,
+    pub(crate) server_state_file: Option<PathBuf>,
     /// `server-state-base`: directory of relative server-state file names.
-    pub server_state_base: Option<PathBuf>,
+    pub(crate) server_state_base: Option<PathBuf>,
     /// `master-worker`: run as a master process supervising a worker (like `-W`).
-    pub master_worker: bool,
+    pub(crate) master_worker: bool,
     /// `grace`: delay between SIGUSR1 and the soft stop (listeners keep accepting meanwhile).
-    pub grace: Option<Duration>,
+    pub(crate) grace: Option<Duration>,
     /// `close-spread-time`: how a soft stop closes keep-alive connections (`None`: at once).
-    pub close_spread: Option<CloseSpread>,
+    pub(crate) close_spread: Option<CloseSpread>,
     /// `ssl-default-bind-options|ciphers|ciphersuites|curves`: what `bind ... ssl` lines
     /// inherit.
-    pub ssl_default_bind: crate::tls::BindOpts,
+    pub(crate) ssl_default_bind: crate::tls::BindOpts,
 }
 
 /// `close-spread-time`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseSpread {
+pub(crate) enum CloseSpread {
     /// `infinite`: a soft stop closes no connection actively (no `connection: close`, idle
     /// connections live until their timeout).
     Infinite,
@@ -131,12 +131,12 @@ impl Default for Global {
 
 /// The runtime API's sockets and limits (`stats socket`, `stats timeout`, `stats maxconn`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatsCli {
-    pub sockets: Vec<StatsSocket>,
+pub(crate) struct StatsCli {
+    pub(crate) sockets: Vec<StatsSocket>,
     /// `stats timeout`, default 10 s: idle time before a CLI connection is closed.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// `stats maxconn`, default 10: concurrent CLI connections.
-    pub maxconn: u32,
+    pub(crate) maxconn: u32,
 }
 
 impl Default for StatsCli {
@@ -151,7 +151,7 @@ impl Default for StatsCli {
 
 /// Access level of a CLI socket (HAProxy's `ACCESS_LVL_*`), ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CliLevel {
+pub(crate) enum CliLevel {
     User,
     Operator,
     Admin,
@@ -159,46 +159,46 @@ pub enum CliLevel {
 
 /// Where a `stats socket` listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CliAddr {
+pub(crate) enum CliAddr {
     Unix(PathBuf),
     Inet(SocketAddr),
 }
 
 /// One `stats socket` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatsSocket {
-    pub origin: Origin,
-    pub addr: CliAddr,
+pub(crate) struct StatsSocket {
+    pub(crate) origin: Origin,
+    pub(crate) addr: CliAddr,
     /// `mode` (octal) applied to a unix socket file.
-    pub mode: Option<u32>,
+    pub(crate) mode: Option<u32>,
     /// `uid`/`user` and `gid`/`group` of a unix socket file.
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
     /// `level`, default `operator` as HAProxy.
-    pub level: CliLevel,
+    pub(crate) level: CliLevel,
     /// `expose-fd listeners`: `_getsocks` allowed.
-    pub expose_fd: bool,
+    pub(crate) expose_fd: bool,
 }
 
 /// A configuration line kept as words for a later feature.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawLine {
-    pub origin: Origin,
-    pub words: Vec<String>,
+pub(crate) struct RawLine {
+    pub(crate) origin: Origin,
+    pub(crate) words: Vec<String>,
 }
 
 /// One thread's CPU binding from `cpu-map`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CpuMap {
+pub(crate) struct CpuMap {
     /// Reactor index, 0-based (`cpu-map 1/1 0` binds thread 1, which is index 0).
-    pub thread: u16,
+    pub(crate) thread: u16,
     /// CPUs the thread may run on. Ravelin pins to the first one (core_affinity pins to one core).
-    pub cpus: Vec<u16>,
+    pub(crate) cpus: Vec<u16>,
 }
 
 /// `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Mode {
+pub(crate) enum Mode {
     #[default]
     Tcp,
     Http,
@@ -206,34 +206,34 @@ pub enum Mode {
 
 /// The timeouts a proxy can carry. `None` is "not set", which HAProxy treats as infinite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Option<Duration>,
-    pub client: Option<Duration>,
-    pub server: Option<Duration>,
-    pub tunnel: Option<Duration>,
-    pub queue: Option<Duration>,
-    pub client_fin: Option<Duration>,
-    pub server_fin: Option<Duration>,
+pub(crate) struct Timeouts {
+    pub(crate) connect: Option<Duration>,
+    pub(crate) client: Option<Duration>,
+    pub(crate) server: Option<Duration>,
+    pub(crate) tunnel: Option<Duration>,
+    pub(crate) queue: Option<Duration>,
+    pub(crate) client_fin: Option<Duration>,
+    pub(crate) server_fin: Option<Duration>,
     /// `timeout http-request`: the whole request head must arrive within it (else 408).
-    pub http_request: Option<Duration>,
+    pub(crate) http_request: Option<Duration>,
     /// `timeout http-keep-alive`: idle time allowed between two requests.
-    pub http_keep_alive: Option<Duration>,
+    pub(crate) http_keep_alive: Option<Duration>,
     /// `timeout check`: bounds a health check's read phase once connected (see `check`).
-    pub check: Option<Duration>,
+    pub(crate) check: Option<Duration>,
 }
 
 /// The three splice options. `None`: not mentioned (Ravelin splices by default in TCP mode;
 /// HAProxy does not), `Some(true)`: `option splice-*`, `Some(false)`: `no option splice-*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SpliceOptions {
-    pub auto: Option<bool>,
-    pub request: Option<bool>,
-    pub response: Option<bool>,
+pub(crate) struct SpliceOptions {
+    pub(crate) auto: Option<bool>,
+    pub(crate) request: Option<bool>,
+    pub(crate) response: Option<bool>,
 }
 
 /// HTTP connection handling (`option http-keep-alive|http-server-close|httpclose`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConnMode {
+pub(crate) enum ConnMode {
     /// `option http-keep-alive` (default): keep both sides open between requests.
     #[default]
     KeepAlive,
@@ -246,32 +246,32 @@ pub enum ConnMode {
 
 /// `option forwardfor` / `option originalto`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ForwardHeader {
+pub(crate) struct ForwardHeader {
     /// Header name (`X-Forwarded-For` / `X-Original-To` by default).
-    pub header: String,
+    pub(crate) header: String,
     /// `except NET[/MASK]`: do not add it for these sources.
-    pub except: Option<(std::net::IpAddr, u8)>,
+    pub(crate) except: Option<(std::net::IpAddr, u8)>,
     /// `if-none`: only add it when the request has none.
-    pub if_none: bool,
+    pub(crate) if_none: bool,
 }
 
 /// HTTP settings of a proxy. For a stream, HAProxy combines the frontend's and the backend's
 /// (e.g. the stricter connection mode wins; forwardfor from either side applies).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpSettings {
+pub(crate) struct HttpSettings {
     /// `None`: not set in this proxy (the other side or the default decides).
-    pub conn_mode: Option<ConnMode>,
-    pub forwardfor: Option<ForwardHeader>,
-    pub originalto: Option<ForwardHeader>,
+    pub(crate) conn_mode: Option<ConnMode>,
+    pub(crate) forwardfor: Option<ForwardHeader>,
+    pub(crate) originalto: Option<ForwardHeader>,
     /// `option abortonclose`.
-    pub abortonclose: bool,
+    pub(crate) abortonclose: bool,
     /// `option http-buffer-request`.
-    pub buffer_request: bool,
+    pub(crate) buffer_request: bool,
 }
 
 /// `http-reuse`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HttpReuse {
+pub(crate) enum HttpReuse {
     Never,
     #[default]
     Safe,
@@ -283,43 +283,41 @@ pub enum HttpReuse {
 #[derive(Clone, Debug)]
 pub struct Frontend {
     pub name: String,
-    pub origin: Origin,
-    pub mode: Mode,
-    pub binds: Vec<Bind>,
+    pub(crate) origin: Origin,
+    pub(crate) mode: Mode,
+    pub(crate) binds: Vec<Bind>,
     /// `maxconn` of the frontend; HAProxy's default is the global maxconn (`None` here).
-    pub maxconn: Option<u32>,
+    pub(crate) maxconn: Option<u32>,
     /// `use_backend` rules in order (the first whose condition holds wins, see
     /// `Frontend::select_backend`), then `default_backend`. Validation guarantees at least
     /// one of them.
-    pub use_backends: Vec<crate::rules::UseBackend>,
-    pub default_backend: Option<BackendId>,
-    pub timeouts: Timeouts,
-    pub splice: SpliceOptions,
+    pub(crate) use_backends: Vec<crate::rules::UseBackend>,
+    pub(crate) default_backend: Option<BackendId>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) splice: SpliceOptions,
     /// Set on the frontend half of a `listen` section: the backend with the same name.
-    pub listen_backend: Option<BackendId>,
-    pub http: HttpSettings,
+    pub(crate) listen_backend: Option<BackendId>,
+    pub(crate) http: HttpSettings,
     /// `monitor-uri`: requests for this path are answered 200 by Ravelin itself.
-    pub monitor_uri: Option<String>,
+    pub(crate) monitor_uri: Option<String>,
     /// `http-request`, `http-response`, `http-after-response` rules of the frontend.
-    pub rules: crate::rules::HttpRules,
+    pub(crate) rules: crate::rules::HttpRules,
     /// `errorfile`/`errorfiles`/`http-error` overrides.
-    pub errors: ErrorPages,
+    pub(crate) errors: ErrorPages,
     /// `capture request|response header` lines, in order.
-    pub captures: Vec<Capture>,
-    /// `unique-id-format`, stored verbatim (log-format text).
-    pub unique_id_format: Option<String>,
+    pub(crate) captures: Vec<Capture>,
     /// `unique-id-header`.
-    pub unique_id_header: Option<String>,
-    pub restrict_req_hdr_names: RestrictHdrNames,
+    pub(crate) unique_id_header: Option<String>,
+    pub(crate) restrict_req_hdr_names: RestrictHdrNames,
     /// `option idle-close-on-response`: on a soft stop, idle keep-alive client connections
     /// are not closed; their next response carries `connection: close` (or their timeout
     /// ends them), so a client never loses a request written on an idle connection.
-    pub idle_close_on_response: bool,
+    pub(crate) idle_close_on_response: bool,
     /// Traffic logs: targets, line format, options.
-    pub log: crate::log::ProxyLog,
+    pub(crate) log: crate::log::ProxyLog,
     /// `stats enable|uri|...`: the stats page this proxy serves (the frontend half of a
     /// listen carries the listen's).
-    pub stats: Option<std::sync::Arc<StatsConf>>,
+    pub(crate) stats: Option<std::sync::Arc<StatsConf>>,
 }
 
 /// A proxy's stats page (`stats enable`, `stats uri`, `stats realm`, `stats auth`, `stats
@@ -328,20 +326,20 @@ pub struct Frontend {
 #[derive(Clone, Debug)]
 pub struct StatsConf {
     /// URI prefix (`/haproxy?stats` by default).
-    pub uri: String,
+    pub(crate) uri: String,
     /// `stats realm` (`HAProxy Statistics` when auth is set without a realm).
-    pub realm: Option<String>,
+    pub(crate) realm: Option<String>,
     /// `stats auth USER:PASS` lines (empty: no authentication).
-    pub auth: Vec<(String, String)>,
+    pub(crate) auth: Vec<(String, String)>,
     /// `stats refresh` in seconds.
-    pub refresh: Option<u64>,
+    pub(crate) refresh: Option<u64>,
     /// `stats admin if|unless COND` rules (any true enables the admin form).
-    pub admin: Vec<crate::acl::Condition>,
-    pub hide_version: bool,
-    pub show_legends: bool,
+    pub(crate) admin: Vec<crate::acl::Condition>,
+    pub(crate) hide_version: bool,
+    pub(crate) show_legends: bool,
     /// `stats show-node [NAME]`: `Some("")` for the host name.
-    pub show_node: Option<String>,
-    pub show_desc: Option<String>,
+    pub(crate) show_node: Option<String>,
+    pub(crate) show_desc: Option<String>,
 }
 
 impl Default for StatsConf {
@@ -363,7 +361,10 @@ impl Default for StatsConf {
 impl Frontend {
     /// The backend for a request: the first `use_backend` whose condition holds, else
     /// `default_backend`, else the backend half of a `listen` section.
-    pub fn select_backend(&self, view: &crate::http::view::ReqView<'_>) -> Option<BackendId> {
+    pub(crate) fn select_backend(
+        &self,
+        view: &crate::http::view::ReqView<'_>,
+    ) -> Option<BackendId> {
         let ctx = crate::acl::Ctx {
             req: view,
             resp: None,
@@ -389,7 +390,7 @@ impl Frontend {
     }
 
     /// Whether some rule of this frontend may send streams to `be` (for `fullconn`'s default).
-    pub fn may_route_to(&self, be: BackendId) -> bool {
+    pub(crate) fn may_route_to(&self, be: BackendId) -> bool {
         self.use_backends.iter().any(|u| u.backend == be)
             || self.default_backend == Some(be)
             || self.listen_backend == Some(be)
@@ -399,29 +400,29 @@ impl Frontend {
 /// One listening address from a `bind` line (a line with several addresses or a port range
 /// produces several `Bind`s that share the same parameters).
 #[derive(Clone, Debug)]
-pub struct Bind {
-    pub origin: Origin,
-    pub addr: BindAddr,
+pub(crate) struct Bind {
+    pub(crate) origin: Origin,
+    pub(crate) addr: BindAddr,
     /// `name`.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `backlog`; `None`: the frontend's maxconn, as HAProxy does, else the kernel's somaxconn.
-    pub backlog: Option<u32>,
+    pub(crate) backlog: Option<u32>,
     /// `maxconn` on the bind line.
-    pub maxconn: Option<u32>,
+    pub(crate) maxconn: Option<u32>,
     /// `v4v6` → `Some(false)`, `v6only` → `Some(true)`, absent → `None` (system default).
-    pub v6only: Option<bool>,
+    pub(crate) v6only: Option<bool>,
     /// `ssl` and the TLS keywords as written (certificates loaded); `None` without `ssl`.
-    pub ssl: Option<Box<crate::tls::BindOpts>>,
+    pub(crate) ssl: Option<Box<crate::tls::BindOpts>>,
     /// The TLS configuration built from `ssl` and the global defaults (`config::build`).
-    pub tls: Option<crate::tls::BindTls>,
+    pub(crate) tls: Option<crate::tls::BindTls>,
     /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2) whose
     /// addresses replace the connection's (`conn::handshake`).
-    pub accept_proxy: bool,
+    pub(crate) accept_proxy: bool,
 }
 
 /// What a `bind` listens on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BindAddr {
+pub(crate) enum BindAddr {
     /// An IPv4 or IPv6 address and port (`*`, empty and `0.0.0.0` are the IPv4 wildcard).
     Inet(SocketAddr),
     /// `unix@/path` or a bare `/path`.
@@ -469,7 +470,7 @@ pub enum Balance {
 
 impl Balance {
     /// The `balance` keyword naming the algorithm (stats `algo`, the advisor's report).
-    pub fn keyword(&self) -> &'static str {
+    pub(crate) fn keyword(&self) -> &'static str {
         match self {
             Balance::RoundRobin => "roundrobin",
             Balance::StaticRr => "static-rr",
@@ -486,7 +487,7 @@ impl Balance {
 
 impl Balance {
     /// True for the algorithms that hash something of the request (HAProxy's "hash" family).
-    pub fn is_hash(&self) -> bool {
+    pub(crate) fn is_hash(&self) -> bool {
         matches!(
             self,
             Balance::Source | Balance::Uri { .. } | Balance::UrlParam { .. } | Balance::Hdr { .. }
@@ -496,7 +497,7 @@ impl Balance {
     /// Whether weights may change while running and slow starts ramp them (HAProxy's
     /// `BE_LB_PROP_DYN`): roundrobin, leastconn, random and consistent hashing; not static-rr,
     /// first, or map-based hashing.
-    pub fn dynamic_weights(&self, method: crate::hash::HashMethod) -> bool {
+    pub(crate) fn dynamic_weights(&self, method: crate::hash::HashMethod) -> bool {
         match self {
             Balance::RoundRobin | Balance::LeastConn | Balance::Random { .. } => true,
             Balance::StaticRr | Balance::First => false,
@@ -508,13 +509,13 @@ impl Balance {
 /// Custom error pages of a proxy (`errorfile`, `errorfiles`, `http-error`): status → the raw
 /// HTTP response to send. Codes without an entry use the built-in pages.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrorPages {
-    pub pages: Vec<(u16, std::sync::Arc<[u8]>)>,
+pub(crate) struct ErrorPages {
+    pub(crate) pages: Vec<(u16, std::sync::Arc<[u8]>)>,
 }
 
 impl ErrorPages {
     /// The raw response configured for `status`, if any.
-    pub fn get(&self, status: u16) -> Option<&std::sync::Arc<[u8]>> {
+    pub(crate) fn get(&self, status: u16) -> Option<&std::sync::Arc<[u8]>> {
         self.pages
             .iter()
             .find(|(c, _)| *c == status)
@@ -522,7 +523,7 @@ impl ErrorPages {
     }
 
     /// Sets (or replaces) the page for `status`.
-    pub fn set(&mut self, status: u16, page: std::sync::Arc<[u8]>) {
+    pub(crate) fn set(&mut self, status: u16, page: std::sync::Arc<[u8]>) {
         match self.pages.iter_mut().find(|(c, _)| *c == status) {
             Some(slot) => slot.1 = page,
             None => self.pages.push((status, page)),
@@ -532,22 +533,22 @@ impl ErrorPages {
 
 /// Which message a `capture ... header` line reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CaptureDir {
+pub(crate) enum CaptureDir {
     Request,
     Response,
 }
 
 /// `capture request|response header NAME len N`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Capture {
-    pub dir: CaptureDir,
-    pub name: String,
-    pub len: u32,
+pub(crate) struct Capture {
+    pub(crate) dir: CaptureDir,
+    pub(crate) name: String,
+    pub(crate) len: u32,
 }
 
 /// `option http-restrict-req-hdr-names`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RestrictHdrNames {
+pub(crate) enum RestrictHdrNames {
     #[default]
     Preserve,
     Delete,
@@ -557,24 +558,24 @@ pub enum RestrictHdrNames {
 /// `retry-on`: the failures after which a request is tried again (HAProxy's `PR_RE_*`
 /// flags), one bit per keyword and per retryable status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryOn(pub u16);
+pub(crate) struct RetryOn(pub u16);
 
 impl RetryOn {
-    pub const NONE: RetryOn = RetryOn(0);
+    pub(crate) const NONE: RetryOn = RetryOn(0);
     /// The connection failed before the request could be sent (the default).
-    pub const CONN_FAILURE: u16 = 1;
+    pub(crate) const CONN_FAILURE: u16 = 1;
     /// The server closed after (part of) the request was sent, with no response byte.
-    pub const EMPTY_RESPONSE: u16 = 1 << 1;
+    pub(crate) const EMPTY_RESPONSE: u16 = 1 << 1;
     /// The server sent something that is not a complete HTTP response head.
-    pub const JUNK_RESPONSE: u16 = 1 << 2;
+    pub(crate) const JUNK_RESPONSE: u16 = 1 << 2;
     /// `timeout server` struck before any response byte.
-    pub const RESPONSE_TIMEOUT: u16 = 1 << 3;
+    pub(crate) const RESPONSE_TIMEOUT: u16 = 1 << 3;
     /// Early data rejected (TLS 0-RTT; nothing sends early data yet).
-    pub const ZERO_RTT_REJECTED: u16 = 1 << 4;
+    pub(crate) const ZERO_RTT_REJECTED: u16 = 1 << 4;
     /// The statuses `retry-on` accepts, in the order of their bits (from bit 5).
-    pub const STATUSES: [u16; 10] = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504];
+    pub(crate) const STATUSES: [u16; 10] = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504];
     /// `all-retryable-errors`.
-    pub const ALL_RETRYABLE: RetryOn = RetryOn(
+    pub(crate) const ALL_RETRYABLE: RetryOn = RetryOn(
         Self::CONN_FAILURE
             | Self::EMPTY_RESPONSE
             | Self::JUNK_RESPONSE
@@ -589,7 +590,7 @@ impl RetryOn {
     /// The bit of a retryable status (0 for any other).
     // A const fn (used in constants): `i` stays below the table's length.
     #[allow(clippy::indexing_slicing)]
-    pub const fn status_bit(code: u16) -> u16 {
+    pub(crate) const fn status_bit(code: u16) -> u16 {
         let mut i = 0;
         while i < Self::STATUSES.len() {
             if Self::STATUSES[i] == code {
@@ -600,19 +601,19 @@ impl RetryOn {
         0
     }
 
-    pub fn has(self, flag: u16) -> bool {
+    pub(crate) fn has(self, flag: u16) -> bool {
         self.0 & flag != 0
     }
 
     /// Whether a response with this status is retried.
-    pub fn on_status(self, code: u16) -> bool {
+    pub(crate) fn on_status(self, code: u16) -> bool {
         let bit = Self::status_bit(code);
         bit != 0 && self.0 & bit != 0
     }
 
     /// Whether any failure after the request reached a server is retried (the request must
     /// then be kept until its response starts).
-    pub fn after_send(self) -> bool {
+    pub(crate) fn after_send(self) -> bool {
         self.0 & !Self::CONN_FAILURE != 0
     }
 }
@@ -625,7 +626,7 @@ impl Default for RetryOn {
 
 /// `on-error`: what `error-limit` consecutive errors do (HAProxy's `HANA_ONERR_*`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnError {
+pub(crate) enum OnError {
     /// Only force `fastinter` for the next checks.
     FastInter,
     /// Count a failed check (and force `fastinter`): the default.
@@ -641,14 +642,14 @@ pub enum OnError {
 /// and what its state changes do to live streams (`on-marked-down`, `on-marked-up`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Passive {
-    pub observe: Observe,
+    pub(crate) observe: Observe,
     /// `error-limit`, default 10.
-    pub error_limit: u32,
-    pub on_error: OnError,
+    pub(crate) error_limit: u32,
+    pub(crate) on_error: OnError,
     /// `on-marked-down shutdown-sessions`.
-    pub shutdown_on_down: bool,
+    pub(crate) shutdown_on_down: bool,
     /// `on-marked-up shutdown-backup-sessions`.
-    pub shutdown_backups_on_up: bool,
+    pub(crate) shutdown_backups_on_up: bool,
 }
 
 impl Default for Passive {
@@ -667,58 +668,60 @@ impl Default for Passive {
 #[derive(Clone, Debug)]
 pub struct Backend {
     /// Targets of the backend's own event lines (server state changes).
-    pub log: crate::log::ProxyLog,
+    pub(crate) log: crate::log::ProxyLog,
     pub name: String,
-    pub origin: Origin,
-    pub mode: Mode,
-    pub balance: Balance,
+    pub(crate) origin: Origin,
+    pub(crate) mode: Mode,
+    pub(crate) balance: Balance,
     pub servers: Vec<Server>,
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     /// `retries`, default 3.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// `retry-on` (HTTP only), default `conn-failure`.
-    pub retry_on: RetryOn,
+    pub(crate) retry_on: RetryOn,
     /// `option redispatch [INTERVAL]`: `None` when off; `Some(interval)` when on, the interval
     /// defaulting to -1 (redispatch on the last retry), as in HAProxy.
-    pub redispatch: Option<i32>,
+    pub(crate) redispatch: Option<i32>,
     /// `option allbackups`.
-    pub allbackups: bool,
+    pub(crate) allbackups: bool,
     /// `cookie NAME ...`: cookie persistence.
-    pub cookie: Option<crate::http::cookie::CookieConf>,
+    pub(crate) cookie: Option<crate::http::cookie::CookieConf>,
     /// `option persist`.
-    pub persist: bool,
-    pub splice: SpliceOptions,
-    pub http: HttpSettings,
-    pub http_reuse: HttpReuse,
+    pub(crate) persist: bool,
+    pub(crate) splice: SpliceOptions,
+    pub(crate) http: HttpSettings,
+    pub(crate) http_reuse: HttpReuse,
     /// `http-request`, `http-response`, `http-after-response` rules of the backend.
-    pub rules: crate::rules::HttpRules,
+    pub(crate) rules: crate::rules::HttpRules,
     /// `errorfile`/`errorfiles`/`http-error` overrides.
-    pub errors: ErrorPages,
-    /// `dispatch ADDR:PORT`: where to send streams when the backend has no server.
-    pub dispatch: Option<SocketAddr>,
-    pub restrict_req_hdr_names: RestrictHdrNames,
+    pub(crate) errors: ErrorPages,
+    /// `dispatch ADDR:PORT`: where to send streams when the backend has no server. Parsed but
+    /// not applied yet: nothing routes a stream there.
+    #[allow(dead_code)]
+    pub(crate) dispatch: Option<SocketAddr>,
+    pub(crate) restrict_req_hdr_names: RestrictHdrNames,
     /// `hash-type`: how the hashing algorithms map keys to servers (default `map-based sdbm`).
     pub hash_type: crate::hash::HashType,
     /// `hash-balance-factor`: bounded loads on the consistent-hash ring, in percent of the
     /// average load (0: off, else > 100).
-    pub hash_balance_factor: u32,
+    pub(crate) hash_balance_factor: u32,
     /// `fullconn`; `None`: HAProxy's default (10 % of the referencing frontends' maxconn,
     /// computed when the shared state is built, once the global maxconn is known).
-    pub fullconn: Option<u32>,
+    pub(crate) fullconn: Option<u32>,
     /// How the servers with `check` are checked (`option httpchk`, `http-check ...`).
-    pub health_check: HealthCheck,
+    pub(crate) health_check: HealthCheck,
     /// `load-server-state-from-file` (default `none`).
-    pub load_server_state: LoadServerState,
+    pub(crate) load_server_state: LoadServerState,
     /// `server-state-file-name`: the file for `load-server-state-from-file local`
     /// (`None`: the backend's name).
-    pub server_state_file_name: Option<String>,
+    pub(crate) server_state_file_name: Option<String>,
     /// `stats ...` of a backend (a request routed here to the stats URI gets the page).
-    pub stats: Option<std::sync::Arc<StatsConf>>,
+    pub(crate) stats: Option<std::sync::Arc<StatsConf>>,
 }
 
 /// `load-server-state-from-file`: where a backend's servers' states come from at start-up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LoadServerState {
+pub(crate) enum LoadServerState {
     #[default]
     None,
     /// The global `server-state-file`.
@@ -729,7 +732,7 @@ pub enum LoadServerState {
 
 impl Backend {
     /// A server of the configuration (servers added at run time are `SharedState::server_conf`'s).
-    pub fn server(&self, id: ServerId) -> Option<&Server> {
+    pub(crate) fn server(&self, id: ServerId) -> Option<&Server> {
         self.servers.get(id.0 as usize)
     }
 
@@ -774,41 +777,41 @@ impl Backend {
 
 /// A backend's health-check settings. Without `option httpchk` a check is a TCP connect.
 #[derive(Clone, Debug, Default)]
-pub struct HealthCheck {
+pub(crate) struct HealthCheck {
     /// `option httpchk` (with the `http-check send`/`expect` rules merged in).
-    pub http: Option<HttpCheck>,
+    pub(crate) http: Option<HttpCheck>,
     /// `http-check disable-on-404`: a running server answering 404 goes to NOLB.
-    pub disable_on_404: bool,
+    pub(crate) disable_on_404: bool,
     /// `http-check send-state`: add the `x-haproxy-server-state` header.
-    pub send_state: bool,
+    pub(crate) send_state: bool,
     /// `option tcp-check` with its `tcp-check` rules (the last `option` of the three check
     /// kinds wins, as in HAProxy).
-    pub tcp: Option<TcpCheck>,
+    pub(crate) tcp: Option<TcpCheck>,
     /// `option external-check` with its `external-check command|path`.
-    pub external: Option<ExternalCheck>,
+    pub(crate) external: Option<ExternalCheck>,
     /// `option log-health-checks`: log every check status or health change.
-    pub log_health_checks: bool,
+    pub(crate) log_health_checks: bool,
 }
 
 /// `option tcp-check`: the rules in order, an implicit first `connect` already inserted when
 /// the sequence does not start with one (HAProxy's `check_proxy_tcpcheck()`).
 #[derive(Clone, Debug, Default)]
-pub struct TcpCheck {
-    pub rules: Vec<TcpRule>,
+pub(crate) struct TcpCheck {
+    pub(crate) rules: Vec<TcpRule>,
 }
 
 /// One `tcp-check` rule. `step` is HAProxy's number for it in failure reports: its position
 /// among the configured rules (comments included) from 1; 0 for the implicit connect.
 #[derive(Clone, Debug)]
-pub struct TcpRule {
-    pub step: u32,
-    pub action: TcpAction,
+pub(crate) struct TcpRule {
+    pub(crate) step: u32,
+    pub(crate) action: TcpAction,
     /// `comment TEXT`, or the text of a `tcp-check comment` rule just before.
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
 }
 
 #[derive(Clone, Debug)]
-pub enum TcpAction {
+pub(crate) enum TcpAction {
     /// `tcp-check connect [port N] [addr A]`.
     Connect {
         port: Option<u16>,
@@ -823,22 +826,22 @@ pub enum TcpAction {
 
 /// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [!] MATCH P`.
 #[derive(Clone, Debug)]
-pub struct TcpExpect {
-    pub invert: bool,
-    pub pattern: TcpPattern,
+pub(crate) struct TcpExpect {
+    pub(crate) invert: bool,
+    pub(crate) pattern: TcpPattern,
     /// `min-recv`; -1: not set.
-    pub min_recv: i64,
+    pub(crate) min_recv: i64,
     /// The status on success when this is the last rule (default `L7OK`).
-    pub ok_status: u8,
+    pub(crate) ok_status: u8,
     /// The status of a failed match (default `L7RSP`).
-    pub error_status: u8,
+    pub(crate) error_status: u8,
     /// The status of a timeout while waiting for this match (default `L7TOUT`).
-    pub tout_status: u8,
+    pub(crate) tout_status: u8,
 }
 
 /// What `tcp-check expect` looks for in the received bytes.
 #[derive(Clone, Debug)]
-pub enum TcpPattern {
+pub(crate) enum TcpPattern {
     /// `string TEXT` / `binary HEX`: the bytes anywhere in the input (`binary`: true).
     Bytes(Vec<u8>, bool),
     /// `rstring REGEX` on the input.
@@ -849,33 +852,33 @@ pub enum TcpPattern {
 
 /// `option external-check`.
 #[derive(Clone, Debug, Default)]
-pub struct ExternalCheck {
+pub(crate) struct ExternalCheck {
     /// `external-check command`.
-    pub command: PathBuf,
+    pub(crate) command: PathBuf,
     /// `external-check path`: the command's `PATH` (default empty, as HAProxy).
-    pub path: String,
+    pub(crate) path: String,
     /// The first address the proxy listens on (a `listen` section), for the arguments and
     /// `HAPROXY_PROXY_ADDR`/`_PORT`; `None` in a backend.
-    pub bind: Option<BindAddr>,
+    pub(crate) bind: Option<BindAddr>,
     /// HAProxy's proxy id (`HAPROXY_PROXY_ID`): the proxy's position among all proxies.
-    pub proxy_id: u32,
+    pub(crate) proxy_id: u32,
 }
 
 /// The HTTP request a check sends and what it expects back.
 #[derive(Clone, Debug)]
-pub struct HttpCheck {
+pub(crate) struct HttpCheck {
     /// Default `OPTIONS`.
-    pub method: String,
+    pub(crate) method: String,
     /// Default `/`.
-    pub uri: String,
+    pub(crate) uri: String,
     /// Default `HTTP/1.0`.
-    pub version: String,
+    pub(crate) version: String,
     /// `http-check send hdr NAME VALUE`, in order (names are sent lowercased, as HAProxy does).
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// `http-check send body`.
-    pub body: String,
+    pub(crate) body: String,
     /// `http-check expect`; `None`: the implicit rule (2xx and 3xx pass).
-    pub expect: Option<HttpExpect>,
+    pub(crate) expect: Option<HttpExpect>,
 }
 
 impl Default for HttpCheck {
@@ -893,15 +896,15 @@ impl Default for HttpCheck {
 
 /// `http-check expect [!] MATCH PATTERN`.
 #[derive(Clone, Debug)]
-pub struct HttpExpect {
+pub(crate) struct HttpExpect {
     /// `!`: the check fails when the pattern matches.
-    pub invert: bool,
-    pub kind: ExpectKind,
+    pub(crate) invert: bool,
+    pub(crate) kind: ExpectKind,
 }
 
 /// What `http-check expect` looks at.
 #[derive(Clone, Debug)]
-pub enum ExpectKind {
+pub(crate) enum ExpectKind {
     /// `status 200,201,300-310`: inclusive ranges.
     Status(Vec<(u16, u16)>),
     /// `rstatus REGEX` on the three status digits.
@@ -974,7 +977,7 @@ pub struct Server {
 impl Server {
     /// A server with HAProxy's defaults and no address: the configuration of a spare slot
     /// before `add server` fills it, and the base of an added server.
-    pub fn placeholder() -> Server {
+    pub(crate) fn placeholder() -> Server {
         Server {
             name: String::new(),
             origin: Origin::default(),
@@ -1005,36 +1008,36 @@ impl Server {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckParams {
     /// `check`.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// `inter`, default 2s.
-    pub inter: Duration,
+    pub(crate) inter: Duration,
     /// `fastinter`, default `inter`.
-    pub fastinter: Duration,
+    pub(crate) fastinter: Duration,
     /// `downinter`, default `inter`.
-    pub downinter: Duration,
+    pub(crate) downinter: Duration,
     /// `rise`, default 2.
-    pub rise: u32,
+    pub(crate) rise: u32,
     /// `fall`, default 3.
-    pub fall: u32,
+    pub(crate) fall: u32,
     /// `init-state`: how the server starts when it is checked.
-    pub init_state: InitState,
+    pub(crate) init_state: InitState,
     /// `port`: check this port instead of the server's.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// `addr`: check this address instead of the server's.
-    pub addr: Option<std::net::IpAddr>,
+    pub(crate) addr: Option<std::net::IpAddr>,
     /// `agent-check` (with `agent-port` set; HAProxy refuses it without).
-    pub agent: bool,
+    pub(crate) agent: bool,
     /// `agent-port`.
-    pub agent_port: Option<u16>,
+    pub(crate) agent_port: Option<u16>,
     /// `agent-inter`, default 2 s: the agent's interval, and its timeout without `timeout check`.
-    pub agent_inter: Duration,
+    pub(crate) agent_inter: Duration,
     /// `agent-addr`: the agent's address instead of the server's.
-    pub agent_addr: Option<std::net::IpAddr>,
+    pub(crate) agent_addr: Option<std::net::IpAddr>,
     /// `agent-send`: sent verbatim once connected.
-    pub agent_send: String,
+    pub(crate) agent_send: String,
     /// `check-send-proxy`: checks send a PROXY header even with `port`/`addr` set
     /// (see `Server::check_send_proxy`).
-    pub send_proxy: bool,
+    pub(crate) send_proxy: bool,
 }
 
 impl Default for CheckParams {
@@ -1063,7 +1066,7 @@ impl Default for CheckParams {
 /// takes to leave it. The default, `up`, is what HAProxy 2.6 always does: a checked server
 /// starts up with its health at `rise`, so its first failed check takes it down.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum InitState {
+pub(crate) enum InitState {
     /// Up; `fall` failed checks take it down.
     FullyUp,
     /// Up; one failed check takes it down (the default).
@@ -1104,7 +1107,7 @@ impl Server {
     /// The PROXY header version the server's health checks send, if any: with `send-proxy`
     /// (or `-v2`) when the check has no `port`/`addr` of its own, or with `check-send-proxy`;
     /// version 2 when the server sends v2, else version 1 (HAProxy's `init_srv_check()`).
-    pub fn check_send_proxy(&self) -> Option<crate::proxyproto::Version> {
+    pub(crate) fn check_send_proxy(&self) -> Option<crate::proxyproto::Version> {
         use crate::proxyproto::Version;
         let same_target = self.check.port.is_none() && self.check.addr.is_none();
         if self.check.send_proxy || (same_target && self.send_proxy.is_some()) {
@@ -1115,7 +1118,7 @@ impl Server {
     }
 
     /// Whether the server starts up: always without checks, else as `init-state` says.
-    pub fn starts_up(&self) -> bool {
+    pub(crate) fn starts_up(&self) -> bool {
         !self.check.enabled || matches!(self.check.init_state, InitState::FullyUp | InitState::Up)
     }
 }

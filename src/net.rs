@@ -9,7 +9,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 #[derive(Debug)]
-pub enum Sock {
+pub(crate) enum Sock {
     Tcp(TcpStream),
     Unix(UnixStream),
     /// A client connection of a `bind ... ssl` listener (HTTP mode): TLS over TCP.
@@ -18,7 +18,7 @@ pub enum Sock {
 
 impl Sock {
     /// The peer's address (a TCP socket), for the runtime API's `show sess`.
-    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Sock::Tcp(s) => s.peer_addr().ok(),
             Sock::Unix(_) => None,
@@ -26,7 +26,7 @@ impl Sock {
         }
     }
 
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.read(buf),
             Sock::Unix(s) => s.read(buf),
@@ -35,12 +35,12 @@ impl Sock {
     }
 
     /// Copies waiting bytes into `buf` without consuming them (`MSG_PEEK`).
-    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         crate::sys::socket::peek(self, buf)
     }
 
     /// The socket's own address (TCP), for a wildcard listener's destination.
-    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Sock::Tcp(s) => s.local_addr().ok(),
             Sock::Unix(_) => None,
@@ -48,7 +48,7 @@ impl Sock {
         }
     }
 
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.write(buf),
             Sock::Unix(s) => s.write(buf),
@@ -57,7 +57,7 @@ impl Sock {
     }
 
     /// Writes several slices in one syscall (`writev`): an outgoing head plus body bytes.
-    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => s.write_vectored(bufs),
             Sock::Unix(s) => s.write_vectored(bufs),
@@ -66,7 +66,7 @@ impl Sock {
     }
 
     /// Like `write_vectored`, telling the kernel more bytes follow at once (`MSG_MORE` on TCP).
-    pub fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Sock::Tcp(s) => crate::sys::socket::send_more(&*s, bufs),
             Sock::Unix(s) => s.write_vectored(bufs),
@@ -76,14 +76,14 @@ impl Sock {
     }
 
     /// Sends what an earlier `write_more` left held in the kernel.
-    pub fn push(&self) {
+    pub(crate) fn push(&self) {
         if let Sock::Tcp(s) = self {
             let _ = crate::sys::socket::push(s);
         }
     }
 
     /// TLS: sends the ciphertext still held (on a writable event, before closing).
-    pub fn flush_tls(&mut self) -> io::Result<()> {
+    pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
         match self {
             Sock::Tls(t) => t.flush(),
             _ => Ok(()),
@@ -91,29 +91,29 @@ impl Sock {
     }
 
     /// TLS: ciphertext is held that the socket has not taken yet.
-    pub fn tls_pending(&self) -> bool {
+    pub(crate) fn tls_pending(&self) -> bool {
         matches!(self, Sock::Tls(t) if t.wants_write())
     }
 
     /// TLS: the handshake is not done yet.
-    pub fn tls_handshaking(&self) -> bool {
+    pub(crate) fn tls_handshaking(&self) -> bool {
         matches!(self, Sock::Tls(t) if t.handshaking())
     }
 
     /// TLS: sends `close_notify` (best effort, before the socket closes).
-    pub fn tls_close(&mut self) {
+    pub(crate) fn tls_close(&mut self) {
         if let Sock::Tls(t) = self {
             t.close_notify();
         }
     }
 
     /// TLS: the handshake (or a record) failed.
-    pub fn tls_failed(&self) -> bool {
+    pub(crate) fn tls_failed(&self) -> bool {
         matches!(self, Sock::Tls(t) if t.failed())
     }
 
     /// TLS: what the finished handshake agreed (`None`: not TLS, or still handshaking).
-    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+    pub(crate) fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
         match self {
             Sock::Tls(t) if !t.handshaking() => Some(t.info()),
             _ => None,
@@ -121,7 +121,7 @@ impl Sock {
     }
 
     /// Sends a FIN (half-close). A socket already reset reports ENOTCONN, which callers ignore.
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.shutdown(Shutdown::Write),
             Sock::Unix(s) => s.shutdown(Shutdown::Write),
@@ -131,7 +131,7 @@ impl Sock {
     }
 
     /// Registers for both directions, edge-triggered, once for the socket's life.
-    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         let both = Interest::READABLE | Interest::WRITABLE;
         match self {
             Sock::Tcp(s) => registry.register(s, token, both),
@@ -140,17 +140,7 @@ impl Sock {
         }
     }
 
-    /// Moves the socket to another token (an idle server connection taken by a stream).
-    pub fn reregister(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let both = Interest::READABLE | Interest::WRITABLE;
-        match self {
-            Sock::Tcp(s) => registry.reregister(s, token, both),
-            Sock::Unix(s) => registry.reregister(s, token, both),
-            Sock::Tls(t) => registry.reregister(&mut t.tcp, token, both),
-        }
-    }
-
-    pub fn deregister(&mut self, registry: &Registry) {
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
         let _ = match self {
             Sock::Tcp(s) => registry.deregister(s),
             Sock::Unix(s) => registry.deregister(s),
@@ -159,7 +149,7 @@ impl Sock {
     }
 
     /// The pending asynchronous error (`SO_ERROR`), used to learn how a connect ended.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {
             Sock::Tcp(s) => s.take_error(),
             Sock::Unix(s) => s.take_error(),

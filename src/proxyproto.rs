@@ -16,10 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The longest version 1 line, CRLF included (section 2.1: `PROXY UNKNOWN` with two full
 /// IPv6 addresses and ports).
-pub const V1_MAX: usize = 107;
+pub(crate) const V1_MAX: usize = 107;
 
 /// The version 2 signature (section 2.2).
-pub const V2_SIG: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+pub(crate) const V2_SIG: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
 /// Signature, version/command, family/transport, length.
 const V2_FIXED: usize = 16;
@@ -57,11 +57,11 @@ pub enum Version {
 pub struct Header {
     /// Bytes the header takes: exactly these are consumed, the rest is the client's data.
     pub len: usize,
-    pub version: Version,
+    pub(crate) version: Version,
     /// The original client (`src`) and the address it reached (`dst`). `None` for a LOCAL
     /// command, `UNKNOWN`, or a family Ravelin does not use (UNSPEC, UDP, UNIX): the real
     /// connection's addresses stay.
-    pub addrs: Option<(SocketAddr, SocketAddr)>,
+    pub(crate) addrs: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// What the bytes received so far amount to.
@@ -94,7 +94,7 @@ pub enum Failure {
 
 impl Failure {
     /// The text HAProxy logs after `client:port [date] frontend/listener: `.
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Failure::Empty => "Connection closed while waiting for PROXY protocol header",
             Failure::Abort => "Connection error while waiting for PROXY protocol header",
@@ -377,7 +377,7 @@ fn crc32c_zeroed(header: &[u8], at: usize) -> u32 {
 /// line), 52 in version 2 (IPv6 addresses, no TLV). Keeps how much was sent, for a socket
 /// that takes it in several writes.
 #[derive(Clone, Copy)]
-pub struct Line {
+pub(crate) struct Line {
     bytes: [u8; V1_MAX],
     len: usize,
     sent: usize,
@@ -399,7 +399,7 @@ impl Line {
     }
 
     /// The header in `version` for a stream from `addrs.0` to `addrs.1` (`None`: unknown).
-    pub fn build(version: Version, addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
+    pub(crate) fn build(version: Version, addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
         match version {
             Version::V1 => v1(addrs),
             Version::V2 => v2(addrs),
@@ -407,19 +407,19 @@ impl Line {
     }
 
     /// What is left to send.
-    pub fn pending(&self) -> &[u8] {
+    pub(crate) fn pending(&self) -> &[u8] {
         self.bytes.get(self.sent..self.len).unwrap_or(&[])
     }
 
     /// Notes `n` more bytes sent; returns how many of them were the header's (the rest of a
     /// vectored write belongs to what followed it).
-    pub fn consume(&mut self, n: usize) -> usize {
+    pub(crate) fn consume(&mut self, n: usize) -> usize {
         let used = n.min(self.len - self.sent);
         self.sent += used;
         used
     }
 
-    pub fn is_sent(&self) -> bool {
+    pub(crate) fn is_sent(&self) -> bool {
         self.sent >= self.len
     }
 
@@ -432,7 +432,7 @@ impl Line {
         self.len = end;
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or(&[])
     }
 }
@@ -466,7 +466,7 @@ fn v6(ip: IpAddr) -> Ipv6Addr {
 
 /// The version 1 line for a stream from `src` to `dst`; `PROXY UNKNOWN\r\n` when either is
 /// unknown (a unix-socket client), as HAProxy.
-pub fn v1(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
+pub(crate) fn v1(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
     use std::io::Write;
     let mut out = Line::new();
     let Some((src, dst)) = addrs else {
@@ -486,7 +486,7 @@ pub fn v1(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
 
 /// The version 2 header: PROXY with the addresses, or LOCAL (family UNSPEC, no address) when
 /// they are unknown or the connection is Ravelin's own (a health check), as HAProxy.
-pub fn v2(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
+pub(crate) fn v2(addrs: Option<(SocketAddr, SocketAddr)>) -> Line {
     let mut out = Line::new();
     out.push(&V2_SIG);
     let Some((src, dst)) = addrs else {

@@ -47,7 +47,7 @@ mod accept;
 
 /// Commands from the supervisor.
 #[derive(Clone, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Close listeners, let streams finish, exit when none is left.
     SoftStop,
     /// Close everything now and exit.
@@ -58,7 +58,7 @@ pub enum Command {
 
 /// A question for one reactor from the runtime API.
 #[derive(Clone, Debug)]
-pub enum Query {
+pub(crate) enum Query {
     /// `show sess`: the reactor sends what it knows of its streams (the API formats it).
     Sessions(Sender<Vec<StreamInfo>>),
     /// `shutdown session ID`: the reactor closes the stream if it has it and says so.
@@ -67,13 +67,13 @@ pub enum Query {
 
 /// What a reactor tells about one stream for `show sess`.
 #[derive(Clone, Copy, Debug)]
-pub struct StreamInfo {
-    pub id: u64,
-    pub frontend: FrontendId,
-    pub held: Option<(BackendId, ServerId)>,
-    pub age: Duration,
-    pub peer: Option<std::net::SocketAddr>,
-    pub reactor: usize,
+pub(crate) struct StreamInfo {
+    pub(crate) id: u64,
+    pub(crate) frontend: FrontendId,
+    pub(crate) held: Option<(BackendId, ServerId)>,
+    pub(crate) age: Duration,
+    pub(crate) peer: Option<std::net::SocketAddr>,
+    pub(crate) reactor: usize,
 }
 
 /// How long accepting pauses after EMFILE/ENFILE/ENOMEM before trying again.
@@ -87,22 +87,22 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// A listening socket of this reactor.
 #[derive(Debug)]
-pub enum ListenSock {
+pub(crate) enum ListenSock {
     Tcp(mio::net::TcpListener),
     Unix(mio::net::UnixListener),
 }
 
 /// One listener owned by this reactor.
 #[derive(Debug)]
-pub struct Listener {
-    pub sock: ListenSock,
-    pub frontend: FrontendId,
+pub(crate) struct Listener {
+    pub(crate) sock: ListenSock,
+    pub(crate) frontend: FrontendId,
     /// Index of the `Bind` inside its frontend.
-    pub bind: usize,
+    pub(crate) bind: usize,
     /// Port the listener is bound to (for servers without a fixed port).
-    pub port: u16,
+    pub(crate) port: u16,
     /// The address bound, when it is a specific one (a wildcard needs getsockname per stream).
-    pub addr: Option<SocketAddr>,
+    pub(crate) addr: Option<SocketAddr>,
     /// May have connections waiting (edge-triggered: we stopped before WouldBlock).
     ready: bool,
     /// Stopped on a full `maxconn` until a slot is released.
@@ -113,7 +113,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(sock: ListenSock, frontend: FrontendId, bind: usize, port: u16) -> Listener {
+    pub(crate) fn new(sock: ListenSock, frontend: FrontendId, bind: usize, port: u16) -> Listener {
         Listener {
             sock,
             frontend,
@@ -229,7 +229,7 @@ struct Core {
     handshake_buf: Box<[u8]>,
 }
 
-pub struct Reactor {
+pub(crate) struct Reactor {
     id: usize,
     poll: Poll,
     shared: Arc<SharedState>,
@@ -252,7 +252,7 @@ pub struct Reactor {
 
 impl Reactor {
     /// Builds a reactor around a `Poll` whose waker is `wakers[id]`.
-    pub fn new(
+    pub(crate) fn new(
         id: usize,
         poll: Poll,
         shared: Arc<SharedState>,
@@ -342,14 +342,14 @@ impl Reactor {
     }
 
     /// Gives the reactor its line buffer (when some proxy logs).
-    pub fn with_log(mut self, log: LogBuf) -> Reactor {
+    pub(crate) fn with_log(mut self, log: LogBuf) -> Reactor {
         self.core.log = log;
         self
     }
 
     /// Runs until stopped. Returns when the reactor has no stream left after a soft stop, or
     /// right away after a hard stop.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         let r = self.run_loop();
         self.core.log.flush();
         r

@@ -29,14 +29,14 @@ use crate::ids::{BackendId, Origin};
 
 /// One `use_backend NAME [if|unless COND]` rule, resolved.
 #[derive(Clone, Debug)]
-pub struct UseBackend {
-    pub backend: BackendId,
-    pub cond: Option<Condition>,
+pub(crate) struct UseBackend {
+    pub(crate) backend: BackendId,
+    pub(crate) cond: Option<Condition>,
 }
 
 /// A sample fetch usable inside a header value (`%[...]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LfFetch {
+pub(crate) enum LfFetch {
     Src,
     Dst,
     DstPort,
@@ -58,7 +58,7 @@ pub enum LfFetch {
 
 /// One piece of a log-format string.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LfPart {
+pub(crate) enum LfPart {
     Lit(Box<[u8]>),
     Fetch(LfFetch),
     /// `\N` in a `replace-header` format: the regex group N.
@@ -67,13 +67,13 @@ pub enum LfPart {
 
 /// A compiled HAProxy log-format string (the subset Ravelin supports).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LogFormat {
-    pub parts: Vec<LfPart>,
+pub(crate) struct LogFormat {
+    pub(crate) parts: Vec<LfPart>,
 }
 
 /// How `del-header NAME -m METH` compares names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameMatch {
+pub(crate) enum NameMatch {
     Str,
     Beg,
     End,
@@ -82,7 +82,7 @@ pub enum NameMatch {
 
 /// Body of a `return` reply or an `http-error`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplyBody {
+pub(crate) enum ReplyBody {
     /// No payload (the default reply for the status when used by `deny`).
     Empty,
     /// `string S` / `file F`: the payload, served with `content_type`.
@@ -93,17 +93,17 @@ pub enum ReplyBody {
 
 /// `http-request return` (and `deny` with a custom reply).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReturnSpec {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: ReplyBody,
+pub(crate) struct ReturnSpec {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: ReplyBody,
     /// `hdr NAME VALUE` pairs (plain text; log-format values are not supported yet).
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 /// What `http-request redirect` builds the `Location` from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RedirectKind {
+pub(crate) enum RedirectKind {
     Location,
     Prefix,
     Scheme,
@@ -111,18 +111,18 @@ pub enum RedirectKind {
 
 /// `http-request redirect location|prefix|scheme VALUE [code N] [drop-query] [append-slash]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedirectSpec {
-    pub kind: RedirectKind,
-    pub value: LogFormat,
+pub(crate) struct RedirectSpec {
+    pub(crate) kind: RedirectKind,
+    pub(crate) value: LogFormat,
     /// 301, 302 (default), 303, 307 or 308.
-    pub code: u16,
-    pub drop_query: bool,
-    pub append_slash: bool,
+    pub(crate) code: u16,
+    pub(crate) drop_query: bool,
+    pub(crate) append_slash: bool,
 }
 
 /// What a rule does.
 #[derive(Clone, Debug)]
-pub enum Action {
+pub(crate) enum Action {
     SetHeader {
         name: Box<[u8]>,
         value: LogFormat,
@@ -160,30 +160,32 @@ pub enum Action {
 
 /// The services `http-request use-service` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Service {
+pub(crate) enum Service {
     /// `prometheus-exporter`: the metrics of `stats::prometheus`.
     PrometheusExporter,
 }
 
 /// One rule line.
 #[derive(Clone, Debug)]
-pub struct HttpRule {
-    pub action: Action,
-    pub cond: Option<Condition>,
-    pub origin: Origin,
+pub(crate) struct HttpRule {
+    pub(crate) action: Action,
+    pub(crate) cond: Option<Condition>,
+    /// Where the rule was written; no run-time message names it yet.
+    #[allow(dead_code)]
+    pub(crate) origin: Origin,
 }
 
 /// The rule lists of a proxy.
 #[derive(Clone, Debug, Default)]
-pub struct HttpRules {
-    pub request: Vec<HttpRule>,
-    pub response: Vec<HttpRule>,
-    pub after_response: Vec<HttpRule>,
+pub(crate) struct HttpRules {
+    pub(crate) request: Vec<HttpRule>,
+    pub(crate) response: Vec<HttpRule>,
+    pub(crate) after_response: Vec<HttpRule>,
 }
 
 /// The outcome of applying a rule list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict<'m> {
+pub(crate) enum Verdict<'m> {
     /// Go on (header edits are in the `HeaderEdits`).
     Continue,
     /// Answer with the proxy's error page for `status`.
@@ -198,7 +200,7 @@ pub enum Verdict<'m> {
 
 /// What happens to one original header line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeaderFate<'a> {
+pub(crate) enum HeaderFate<'a> {
     Keep,
     Drop,
     Replace(&'a [u8]),
@@ -223,7 +225,7 @@ struct Replaced {
 
 /// Header edits produced by applying rules to one message; reused across messages.
 #[derive(Debug, Default)]
-pub struct HeaderEdits {
+pub(crate) struct HeaderEdits {
     /// Every name and value the edits refer to.
     scratch: Vec<u8>,
     /// Names whose original lines are dropped.
@@ -237,12 +239,12 @@ pub struct HeaderEdits {
 }
 
 impl HeaderEdits {
-    pub fn new() -> HeaderEdits {
+    pub(crate) fn new() -> HeaderEdits {
         HeaderEdits::default()
     }
 
     /// Forgets every edit, keeping the capacity.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.scratch.clear();
         self.dropped.clear();
         self.replaced.clear();
@@ -252,7 +254,7 @@ impl HeaderEdits {
     }
 
     /// `(time, at_least)` of the first `wait-for-body` rule that applied.
-    pub fn wait_body(&self) -> Option<(Duration, u64)> {
+    pub(crate) fn wait_body(&self) -> Option<(Duration, u64)> {
         self.wait_body
     }
 
@@ -267,14 +269,14 @@ impl HeaderEdits {
     }
 
     /// Whether original header lines called `name` are removed.
-    pub fn deletes(&self, name: &[u8]) -> bool {
+    pub(crate) fn deletes(&self, name: &[u8]) -> bool {
         self.dropped
             .iter()
             .any(|&r| self.get(r).eq_ignore_ascii_case(name))
     }
 
     /// What to do with the original header line `name: value`.
-    pub fn rewrite<'a>(&'a self, name: &[u8], value: &'a [u8]) -> HeaderFate<'a> {
+    pub(crate) fn rewrite<'a>(&'a self, name: &[u8], value: &'a [u8]) -> HeaderFate<'a> {
         if self.deletes(name) {
             return HeaderFate::Drop;
         }
@@ -289,7 +291,7 @@ impl HeaderEdits {
     }
 
     /// Header lines to append after the original ones, in order.
-    pub fn additions(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub(crate) fn additions(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.added
             .iter()
             .filter(|a| a.live)
@@ -297,7 +299,7 @@ impl HeaderEdits {
     }
 
     /// The `Location` of a [`Verdict::Redirect`].
-    pub fn location(&self) -> &[u8] {
+    pub(crate) fn location(&self) -> &[u8] {
         self.get(self.location)
     }
 
@@ -450,7 +452,7 @@ struct Headers<'a> {
 }
 
 /// Applies `http-request` rules.
-pub fn apply_request<'m>(
+pub(crate) fn apply_request<'m>(
     rules: &'m [HttpRule],
     view: &ReqView,
     edits: &mut HeaderEdits,
@@ -467,7 +469,7 @@ pub fn apply_request<'m>(
 }
 
 /// Applies `http-response` or `http-after-response` rules to a response.
-pub fn apply_response<'m>(
+pub(crate) fn apply_response<'m>(
     rules: &'m [HttpRule],
     req: &ReqView,
     resp: RespView<'_>,

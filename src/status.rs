@@ -57,7 +57,7 @@ impl Status {
     }
 
     /// The short code of the stats page (`L4CON`, `L7OK`...).
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Status::Ini => "INI",
             Status::SockErr => "SOCKERR",
@@ -81,7 +81,7 @@ impl Status {
     }
 
     /// The description of the `reason:` of a log line.
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             Status::Ini => "Initializing",
             Status::SockErr => "Socket error",
@@ -106,7 +106,7 @@ impl Status {
 
     /// HAProxy prints `code: N` for the statuses past `HCHK_STATUS_L57DATA` (an agent's
     /// `down` counts only because of this: `L7STS` is past it, a refused connect is not).
-    pub fn has_code(self) -> bool {
+    pub(crate) fn has_code(self) -> bool {
         matches!(
             self,
             Status::L7Ok
@@ -118,7 +118,7 @@ impl Status {
         )
     }
 
-    pub fn verdict(self) -> Verdict {
+    pub(crate) fn verdict(self) -> Verdict {
         match self {
             Status::L4Ok | Status::L7Ok | Status::L6Ok | Status::ProcOk => Verdict::Passed,
             Status::L7OkC => Verdict::CondPassed,
@@ -140,7 +140,7 @@ impl Status {
 
 /// What one check concluded (HAProxy's `CHK_RES_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Passed,
     /// Passed, but the server asks to stop receiving new traffic (a 404 with
     /// `disable-on-404`): NOLB.
@@ -152,7 +152,7 @@ pub enum Verdict {
 
 /// A state change a check result causes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Down,
     Up,
     /// Running → NOLB.
@@ -161,7 +161,7 @@ pub enum Change {
 
 /// Which probe a line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Probe {
+pub(crate) enum Probe {
     Check,
     Agent,
 }
@@ -179,7 +179,7 @@ pub enum Observe {
 
 /// What a stream saw of a server (HAProxy's `HANA_STATUS_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     L4Ok,
     L4Err,
     /// A status in 100..=499, 501 or 505.
@@ -197,7 +197,7 @@ pub enum Seen {
 
 impl Seen {
     /// HAProxy's `analyze_statuses[].desc`.
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             Seen::L4Ok => "L4 successful connection",
             Seen::L4Err => "L4 unsuccessful connection",
@@ -211,7 +211,7 @@ impl Seen {
     }
 
     /// The status of an HTTP response, as HAProxy judges it for `observe layer7`.
-    pub fn of_status(status: u16) -> Seen {
+    pub(crate) fn of_status(status: u16) -> Seen {
         if (100..500).contains(&status) || status == 501 || status == 505 {
             Seen::HttpOk
         } else {
@@ -221,7 +221,7 @@ impl Seen {
 
     /// `Some(true)`: an error; `Some(false)`: a success (clears the count); `None`: not
     /// significant in this mode (HAProxy's `analyze_statuses[].lr`).
-    pub fn failed(self, mode: Observe) -> Option<bool> {
+    pub(crate) fn failed(self, mode: Observe) -> Option<bool> {
         match (mode, self) {
             (Observe::None, _) => None,
             (_, Seen::L4Err) => Some(true),

@@ -4,14 +4,14 @@
 
 /// The two sockets of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Client = 0,
     Server = 1,
 }
 
 /// Why a stream ended: HAProxy's first termination letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// `-`: normal end.
     Normal,
     /// `C`: the client aborted (reset or error).
@@ -36,7 +36,7 @@ pub enum Cause {
 
 /// Where the stream was: HAProxy's second termination letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// `R`: waiting for a complete, valid request (HTTP).
     Request,
     /// `Q`: waiting in a queue for a server slot.
@@ -53,23 +53,23 @@ pub enum Stage {
 
 /// How a stream ended, printed as HAProxy's two-letter termination state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Termination {
-    pub cause: Cause,
-    pub stage: Stage,
+pub(crate) struct Termination {
+    pub(crate) cause: Cause,
+    pub(crate) stage: Stage,
 }
 
 impl Termination {
-    pub const NORMAL: Termination = Termination {
+    pub(crate) const NORMAL: Termination = Termination {
         cause: Cause::Normal,
         stage: Stage::End,
     };
 
-    pub fn new(cause: Cause, stage: Stage) -> Termination {
+    pub(crate) fn new(cause: Cause, stage: Stage) -> Termination {
         Termination { cause, stage }
     }
 
     /// The two letters, e.g. `--`, `CD`, `sC`, `SC`.
-    pub fn code(&self) -> [u8; 2] {
+    pub(crate) fn code(&self) -> [u8; 2] {
         let first = match self.cause {
             Cause::Normal => b'-',
             Cause::ClientAbort => b'C',
@@ -96,7 +96,7 @@ impl Termination {
 
 /// What the reactor does with a connection after calling into it.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     Continue,
     Close(Termination),
 }

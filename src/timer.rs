@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Whole milliseconds of `d`, saturating (a `u64` of milliseconds is 584 million years).
 #[inline]
-pub fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -33,7 +33,7 @@ fn slot_of(tick: u64) -> usize {
 
 /// What kind of thing a timer wakes; says which table `Owner::key` indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OwnerKind {
+pub(crate) enum OwnerKind {
     /// A stream: `key` is its slab key in the reactor.
     Stream,
     /// The purge of an idle HTTP server connection: `key` is its `conn::idle::IdlePool` slot.
@@ -50,20 +50,20 @@ pub enum OwnerKind {
 /// when the entry was armed. 16 bytes, as the `(key, generation)` pair it replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
-    pub kind: OwnerKind,
-    pub key: usize,
-    pub generation: u32,
+    pub(crate) kind: OwnerKind,
+    pub(crate) key: usize,
+    pub(crate) generation: u32,
 }
 
 impl Owner {
     /// The reactor's listener resume after `EMFILE`/`ENFILE`/`ENOMEM`.
-    pub const RESUME_LISTENERS: Owner = Owner {
+    pub(crate) const RESUME_LISTENERS: Owner = Owner {
         kind: OwnerKind::ResumeListeners,
         key: 0,
         generation: 0,
     };
     /// The reactor's latency publication.
-    pub const PUBLISH_LATENCY: Owner = Owner {
+    pub(crate) const PUBLISH_LATENCY: Owner = Owner {
         kind: OwnerKind::PublishLatency,
         key: 0,
         generation: 0,
@@ -79,7 +79,7 @@ impl Owner {
     }
 
     /// The idle server connection in pool slot `key`, of `generation`.
-    pub const fn idle_conn(key: usize, generation: u32) -> Owner {
+    pub(crate) const fn idle_conn(key: usize, generation: u32) -> Owner {
         Owner {
             kind: OwnerKind::IdleConn,
             key,
@@ -88,7 +88,7 @@ impl Owner {
     }
 
     /// Health-check probe `slot`, armed with the probe's `generation`.
-    pub const fn check(slot: usize, generation: u32) -> Owner {
+    pub(crate) const fn check(slot: usize, generation: u32) -> Owner {
         Owner {
             kind: OwnerKind::Check,
             key: slot,

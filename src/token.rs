@@ -37,18 +37,18 @@ use mio::Token;
 use crate::term::Side;
 
 /// The reactor's waker (cross-thread commands, listener resume).
-pub const WAKER: Token = Token(usize::MAX);
+pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// Listener tokens count down from just below the waker.
 const LISTENER_TOP: usize = usize::MAX - 1;
 /// At most this many listeners per reactor.
-pub const MAX_LISTENERS: usize = 1 << 20;
+pub(crate) const MAX_LISTENERS: usize = 1 << 20;
 const LISTENER_BOTTOM: usize = LISTENER_TOP - MAX_LISTENERS;
 
 const TAG_BITS: u32 = 2;
 const TAG_MASK: usize = (1 << TAG_BITS) - 1;
 /// Generation bits kept in a slot token.
-pub const GEN_BITS: u32 = if usize::BITS >= 64 { 24 } else { 8 };
+pub(crate) const GEN_BITS: u32 = if usize::BITS >= 64 { 24 } else { 8 };
 const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 /// Key bits: what is left once the tag, the generation and two zero bits are set aside.
 const KEY_BITS: u32 = usize::BITS - TAG_BITS - GEN_BITS - 2;
@@ -65,7 +65,7 @@ const TAG_CHECK: usize = 3;
 
 /// What a token refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Waker,
     Listener(usize),
     /// A stream's socket: its slab key, the low `GEN_BITS` of the slot's generation, the side.
@@ -86,7 +86,7 @@ pub enum Target {
 
 /// True when `generation` (a slot's full generation) is the one a decoded token names.
 #[inline]
-pub fn same_generation(generation: u32, from_token: u32) -> bool {
+pub(crate) fn same_generation(generation: u32, from_token: u32) -> bool {
     generation & GEN_MASK == from_token
 }
 
@@ -97,13 +97,13 @@ fn slot_token(key: usize, generation: u32, tag: usize) -> Token {
     Token(generation << GEN_SHIFT | (key & KEY_MASK) << TAG_BITS | tag)
 }
 
-pub fn listener(i: usize) -> Token {
+pub(crate) fn listener(i: usize) -> Token {
     debug_assert!(i < MAX_LISTENERS);
     Token(LISTENER_TOP - i)
 }
 
 /// The token of one socket of the stream at slab key `key`, whose slot has `generation`.
-pub fn conn(key: usize, generation: u32, side: Side) -> Token {
+pub(crate) fn conn(key: usize, generation: u32, side: Side) -> Token {
     let tag = match side {
         Side::Client => TAG_CLIENT,
         Side::Server => TAG_SERVER,
@@ -112,15 +112,15 @@ pub fn conn(key: usize, generation: u32, side: Side) -> Token {
 }
 
 /// The token of the HTTP server connection in `IdlePool` slot `key`, of `generation`.
-pub fn server_conn(key: usize, generation: u32) -> Token {
+pub(crate) fn server_conn(key: usize, generation: u32) -> Token {
     slot_token(key, generation, TAG_SERVER_CONN)
 }
 
-pub fn check(i: usize) -> Token {
+pub(crate) fn check(i: usize) -> Token {
     slot_token(i, 0, TAG_CHECK)
 }
 
-pub fn decode(t: Token) -> Target {
+pub(crate) fn decode(t: Token) -> Target {
     match t.0 {
         usize::MAX => Target::Waker,
         n if n > LISTENER_BOTTOM => Target::Listener(LISTENER_TOP - n),

@@ -126,11 +126,6 @@ impl Handle {
         &self.shared
     }
 
-    /// The addresses actually bound (port 0 resolved), per frontend, in model order.
-    pub fn bound(&self) -> &[(FrontendId, SocketAddr)] {
-        &self.bound
-    }
-
     /// The first address bound by the frontend called `name`.
     pub fn addr_of(&self, name: &str) -> Option<SocketAddr> {
         let id = self
@@ -181,7 +176,7 @@ impl Handle {
     }
 
     /// Stops the runtime API (its socket files are removed).
-    pub fn stop_api(&mut self) {
+    pub(crate) fn stop_api(&mut self) {
         if let Some(mut api) = self.api.take() {
             api.stop();
         }
@@ -193,7 +188,7 @@ impl Handle {
     }
 
     /// True once a soft or hard stop was asked: reactors then end on purpose.
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         use std::sync::atomic::Ordering::SeqCst;
         self.shared.soft_stop.load(SeqCst) || self.shared.hard_stop.load(SeqCst)
     }
@@ -250,7 +245,7 @@ impl Drop for Handle {
 
 /// The global `maxconn` in force: the configured one, or HAProxy's rule of deriving it from the
 /// open-files limit (two sockets and part of a pipe per connection).
-pub fn global_maxconn(model: &Model, nofile: u64) -> u32 {
+pub(crate) fn global_maxconn(model: &Model, nofile: u64) -> u32 {
     model.global.maxconn.unwrap_or_else(|| {
         let by_fd = nofile.saturating_sub(100) / 3;
         by_fd.clamp(100, 1 << 20) as u32
@@ -258,7 +253,7 @@ pub fn global_maxconn(model: &Model, nofile: u64) -> u32 {
 }
 
 /// Number of reactors: `nbthread`, or one per available CPU.
-pub fn reactor_count(model: &Model) -> usize {
+pub(crate) fn reactor_count(model: &Model) -> usize {
     match model.global.nbthread {
         Some(n) => usize::from(n.max(1)),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -274,15 +269,9 @@ pub struct Bound {
     per_reactor: PerReactor,
     bound: Vec<(FrontendId, SocketAddr)>,
     exposed: Arc<ExposedListeners>,
-    reused: usize,
 }
 
-impl Bound {
-    /// How many listening sockets were taken from the old process rather than bound.
-    pub fn reused(&self) -> usize {
-        self.reused
-    }
-}
+impl Bound {}
 
 impl fmt::Debug for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,7 +285,10 @@ pub fn bind(model: Arc<Model>) -> Result<Bound, StartError> {
 }
 
 /// Like [`bind`], using first the listening sockets received from the old process (`-x`).
-pub fn bind_with(model: Arc<Model>, inherited: Vec<InheritedSock>) -> Result<Bound, StartError> {
+pub(crate) fn bind_with(
+    model: Arc<Model>,
+    inherited: Vec<InheritedSock>,
+) -> Result<Bound, StartError> {
     let nofile = process::raise_nofile_limit();
     let maxconn = global_maxconn(&model, nofile);
     let n = reactor_count(&model).min(64);
@@ -308,7 +300,6 @@ pub fn bind_with(model: Arc<Model>, inherited: Vec<InheritedSock>) -> Result<Bou
         per_reactor: opened.per_reactor,
         bound: opened.bound,
         exposed: Arc::new(ExposedListeners::new(opened.exposed)),
-        reused: opened.reused,
     })
 }
 
@@ -326,7 +317,6 @@ pub fn launch(b: Bound, opts: ReactorOptions) -> Result<Handle, StartError> {
         per_reactor,
         bound,
         exposed,
-        reused: _,
     } = b;
 
     let mut polls = Vec::with_capacity(n);
@@ -417,8 +407,6 @@ struct Opened {
     bound: Vec<(FrontendId, SocketAddr)>,
     /// One dup of every distinct listening socket, for `_getsocks`.
     exposed: Vec<OwnedFd>,
-    /// How many listening sockets came from the old process.
-    reused: usize,
 }
 
 /// Takes out of `pool` the inherited listening sockets that `want` matches.
@@ -477,7 +465,6 @@ fn open_listeners(
     let mut per_reactor: PerReactor = (0..n).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     let mut exposed = Vec::new();
-    let mut reused = 0;
     let mut inherited: Vec<(i32, socket::Inherited)> = Vec::new();
     for (fi, fe) in model.frontends.iter().enumerate() {
         let fid = FrontendId::from_index(fi);
@@ -498,7 +485,6 @@ fn open_listeners(
                             && bind.v6only.is_none_or(|v| !addr.is_ipv6() || v == s.v6only)
                     });
                     if !old.is_empty() {
-                        reused += old.len();
                         let fds: Vec<OwnedFd> = old
                             .into_iter()
                             .filter_map(|s| {
@@ -533,7 +519,6 @@ fn open_listeners(
                             .map_err(|e| bind_err(path.display().to_string(), e))?;
                         vec![OwnedFd::from(l)]
                     } else {
-                        reused += old.len();
                         old.into_iter()
                             .filter_map(|s| {
                                 socket2::SockRef::from(&s.fd).set_nonblocking(true).ok()?;
@@ -592,6 +577,5 @@ fn open_listeners(
         per_reactor,
         bound,
         exposed,
-        reused,
     })
 }

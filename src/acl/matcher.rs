@@ -11,28 +11,28 @@ use super::{Expr, Matcher, Patterns, Sample};
 
 /// An integer pattern: `N`, `N:M`, `:M`, `N:` or `eq|ge|gt|le|lt N`, as an inclusive range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IntRange {
-    pub min: i64,
-    pub max: i64,
+pub(crate) struct IntRange {
+    pub(crate) min: i64,
+    pub(crate) max: i64,
 }
 
 impl IntRange {
-    pub fn contains(&self, v: i64) -> bool {
+    pub(crate) fn contains(&self, v: i64) -> bool {
         self.min <= v && v <= self.max
     }
 }
 
 /// An address pattern with its prefix length (IPv4 patterns are stored as IPv4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNet {
-    pub addr: IpAddr,
-    pub prefix: u8,
+pub(crate) struct IpNet {
+    pub(crate) addr: IpAddr,
+    pub(crate) prefix: u8,
 }
 
 impl IpNet {
     /// Whether `ip` is inside this network. IPv4-mapped IPv6 addresses match IPv4 networks and
     /// IPv4 addresses match `::ffff:a.b.c.d` networks, as HAProxy converts between families.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX

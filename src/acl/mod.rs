@@ -30,11 +30,11 @@ pub(crate) mod tests_support {
     pub(crate) use super::tests::{addr, head};
 }
 
-pub use matcher::{IntRange, IpNet};
+pub(crate) use matcher::{IntRange, IpNet};
 
 /// What a criterion extracts from the stream (HAProxy's sample fetch).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fetch {
+pub(crate) enum Fetch {
     /// `path`: the request path, without the query string.
     Path,
     /// `url`: the request target as sent.
@@ -80,14 +80,14 @@ pub enum Fetch {
 
 impl Fetch {
     /// True when the fetch needs a response (HAProxy refuses it in request-side rules).
-    pub fn needs_response(&self) -> bool {
+    pub(crate) fn needs_response(&self) -> bool {
         matches!(self, Fetch::Status | Fetch::ResHdr(_))
     }
 }
 
 /// How samples are compared with patterns (`-m` or the fetch's default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Matcher {
+pub(crate) enum Matcher {
     Str,
     Beg,
     End,
@@ -111,7 +111,7 @@ pub enum Matcher {
 
 /// Compiled patterns of one ACL line; which variant is used follows the matcher.
 #[derive(Clone, Debug)]
-pub enum Patterns {
+pub(crate) enum Patterns {
     /// `found`/`bool`: nothing to compare with.
     None,
     Bytes(Vec<Box<[u8]>>),
@@ -122,31 +122,31 @@ pub enum Patterns {
 
 /// One `acl` line (or an anonymous `{ ... }` ACL).
 #[derive(Clone, Debug)]
-pub struct Expr {
-    pub fetch: Fetch,
-    pub matcher: Matcher,
+pub(crate) struct Expr {
+    pub(crate) fetch: Fetch,
+    pub(crate) matcher: Matcher,
     /// `-i`: compare ASCII case-insensitively (regexes were compiled case-insensitive).
-    pub icase: bool,
-    pub patterns: Patterns,
+    pub(crate) icase: bool,
+    pub(crate) patterns: Patterns,
 }
 
 /// A named ACL: the OR of every `acl` line with that name in the proxy, in order.
 #[derive(Clone, Debug)]
-pub struct Acl {
-    pub name: String,
-    pub exprs: Vec<Expr>,
+pub(crate) struct Acl {
+    pub(crate) name: String,
+    pub(crate) exprs: Vec<Expr>,
 }
 
 /// One term of a condition: an ACL, negated with `!` or not.
 #[derive(Clone, Debug)]
-pub struct Term {
-    pub negate: bool,
-    pub acl: Arc<Acl>,
+pub(crate) struct Term {
+    pub(crate) negate: bool,
+    pub(crate) acl: Arc<Acl>,
 }
 
 /// `if` or `unless`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Polarity {
+pub(crate) enum Polarity {
     If,
     Unless,
 }
@@ -154,23 +154,23 @@ pub enum Polarity {
 /// A rule's condition: OR of suites, each suite an AND of terms. An empty condition (`if`
 /// alone) has no suite and is false, as in HAProxy; `unless` inverts the result.
 #[derive(Clone, Debug)]
-pub struct Condition {
-    pub polarity: Polarity,
-    pub suites: Vec<Vec<Term>>,
+pub(crate) struct Condition {
+    pub(crate) polarity: Polarity,
+    pub(crate) suites: Vec<Vec<Term>>,
 }
 
 /// A response as response-side conditions see it.
 #[derive(Clone, Copy, Debug)]
-pub struct RespView<'a> {
-    pub status: u16,
+pub(crate) struct RespView<'a> {
+    pub(crate) status: u16,
     /// The buffer the header spans point into.
-    pub buf: &'a [u8],
-    pub headers: &'a [HeaderSpan],
+    pub(crate) buf: &'a [u8],
+    pub(crate) headers: &'a [HeaderSpan],
 }
 
 impl<'a> RespView<'a> {
     /// Values of every header called `name` (case-insensitive), in order.
-    pub fn headers(&self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub(crate) fn headers(&self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         let buf = self.buf;
         self.headers
             .iter()
@@ -181,14 +181,14 @@ impl<'a> RespView<'a> {
 
 /// Everything a condition may look at.
 #[derive(Clone, Copy, Debug)]
-pub struct Ctx<'a> {
-    pub req: &'a ReqView<'a>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) req: &'a ReqView<'a>,
     /// Set for response rules.
-    pub resp: Option<RespView<'a>>,
+    pub(crate) resp: Option<RespView<'a>>,
 }
 
 /// Evaluates a condition on a request.
-pub fn eval(cond: &Condition, view: &ReqView) -> bool {
+pub(crate) fn eval(cond: &Condition, view: &ReqView) -> bool {
     eval_ctx(
         cond,
         &Ctx {
@@ -199,7 +199,8 @@ pub fn eval(cond: &Condition, view: &ReqView) -> bool {
 }
 
 /// Evaluates a condition of a response rule (`status`, `res.hdr` and `hdr` see the response).
-pub fn eval_response(cond: &Condition, req: &ReqView, resp: RespView<'_>) -> bool {
+#[cfg(test)]
+pub(crate) fn eval_response(cond: &Condition, req: &ReqView, resp: RespView<'_>) -> bool {
     eval_ctx(
         cond,
         &Ctx {
@@ -210,7 +211,7 @@ pub fn eval_response(cond: &Condition, req: &ReqView, resp: RespView<'_>) -> boo
 }
 
 /// Evaluates a condition in a given context.
-pub fn eval_ctx(cond: &Condition, ctx: &Ctx<'_>) -> bool {
+pub(crate) fn eval_ctx(cond: &Condition, ctx: &Ctx<'_>) -> bool {
     let any = cond
         .suites
         .iter()
@@ -222,12 +223,12 @@ pub fn eval_ctx(cond: &Condition, ctx: &Ctx<'_>) -> bool {
 }
 
 /// Evaluates an optional condition: no condition means the rule applies.
-pub fn eval_opt(cond: Option<&Condition>, ctx: &Ctx<'_>) -> bool {
+pub(crate) fn eval_opt(cond: Option<&Condition>, ctx: &Ctx<'_>) -> bool {
     cond.is_none_or(|c| eval_ctx(c, ctx))
 }
 
 /// Whether any line of `acl` matches.
-pub fn acl_matches(acl: &Acl, ctx: &Ctx<'_>) -> bool {
+pub(crate) fn acl_matches(acl: &Acl, ctx: &Ctx<'_>) -> bool {
     acl.exprs.iter().any(|e| expr_matches(e, ctx))
 }
 
@@ -241,7 +242,7 @@ pub(crate) enum Sample<'a> {
 }
 
 /// Whether one ACL line matches.
-pub fn expr_matches(e: &Expr, ctx: &Ctx<'_>) -> bool {
+pub(crate) fn expr_matches(e: &Expr, ctx: &Ctx<'_>) -> bool {
     for_each_sample(&e.fetch, ctx, |s| matcher::matches(e, s))
 }
 

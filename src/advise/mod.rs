@@ -39,7 +39,7 @@ pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
 /// A dead server that takes more requests than this much of the whole traffic before it
 /// leaves rotation (with no retry to save them) is flagged: an outage of a tenth of the
 /// servers should not cost more than a few seconds of everybody's traffic.
-pub const RISK_BUDGET: Duration = Duration::from_secs(10);
+pub(crate) const RISK_BUDGET: Duration = Duration::from_secs(10);
 /// HAProxy's turn-around before a retry on the same server after a refused connection is
 /// `min(1s, timeout connect)` (the manual's `retries`; `conn::connect::TURN_AROUND`).
 const TURN_AROUND: Duration = Duration::from_secs(1);
@@ -66,7 +66,7 @@ impl Default for Options {
 /// which accepts connections but never answers fails them: `option httpchk`, `option
 /// tcp-check` with an `expect` rule, or an external check (its command is bounded by the
 /// check's timeout, and is assumed to talk to the application).
-pub fn check_is_layer7(be: &Backend) -> bool {
+pub(crate) fn check_is_layer7(be: &Backend) -> bool {
     let hc = &be.health_check;
     let tcp_expects = hc.tcp.as_ref().is_some_and(|t| {
         t.rules
@@ -78,7 +78,7 @@ pub fn check_is_layer7(be: &Backend) -> bool {
 
 /// `T`: how long one check of a hung server takes to fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckTimeout {
+pub(crate) enum CheckTimeout {
     /// `timeout check` is set: the connect completes at once (the kernel accepts), then the
     /// answer is awaited this long.
     Check(Duration),
@@ -87,7 +87,7 @@ pub enum CheckTimeout {
 }
 
 impl CheckTimeout {
-    pub fn duration(self) -> Duration {
+    pub(crate) fn duration(self) -> Duration {
         match self {
             CheckTimeout::Check(d) | CheckTimeout::Inter(d) => d,
         }
@@ -95,7 +95,7 @@ impl CheckTimeout {
 }
 
 /// The check timeout `T` of a server of `be` (see `check::Checks::begin` and `connected`).
-pub fn check_timeout(be: &Backend, p: &CheckParams) -> CheckTimeout {
+pub(crate) fn check_timeout(be: &Backend, p: &CheckParams) -> CheckTimeout {
     match be.timeouts.check {
         Some(t) => CheckTimeout::Check(t),
         None => CheckTimeout::Inter(p.inter),
@@ -111,7 +111,7 @@ fn longest(interval: Duration, spread: u32) -> Duration {
 /// `inter + (fall-1) × fastinter`. The server dies just after a check passed: the next check
 /// comes `inter` later (full health) and fails at once; the `fall-1` others follow
 /// `fastinter` apart (health between 0 and full).
-pub fn dead_out(p: &CheckParams, spread: u32) -> Duration {
+pub(crate) fn dead_out(p: &CheckParams, spread: u32) -> Duration {
     let fails_after_first = p.fall.max(1) - 1;
     longest(p.inter, spread)
         .saturating_add(longest(p.fastinter, spread).saturating_mul(fails_after_first))
@@ -119,7 +119,7 @@ pub fn dead_out(p: &CheckParams, spread: u32) -> Duration {
 
 /// Worst-case time a hung server (accepts, never answers) stays in rotation with a layer-7
 /// check: `inter + T + (fall-1) × (fastinter + T)`, each failing check lasting `T`.
-pub fn hung_out(p: &CheckParams, t: Duration, spread: u32) -> Duration {
+pub(crate) fn hung_out(p: &CheckParams, t: Duration, spread: u32) -> Duration {
     let fails_after_first = p.fall.max(1) - 1;
     let each = longest(p.fastinter, spread).saturating_add(t);
     longest(p.inter, spread)
@@ -130,7 +130,7 @@ pub fn hung_out(p: &CheckParams, t: Duration, spread: u32) -> Duration {
 /// Worst-case time a down server that answers again takes to come back:
 /// `downinter + (rise-1) × fastinter` (the next check is `downinter` after the last failed
 /// one ended, the `rise-1` others `fastinter` apart).
-pub fn back_in(p: &CheckParams, spread: u32) -> Duration {
+pub(crate) fn back_in(p: &CheckParams, spread: u32) -> Duration {
     let passes_after_first = p.rise.max(1) - 1;
     longest(p.downinter, spread)
         .saturating_add(longest(p.fastinter, spread).saturating_mul(passes_after_first))
@@ -139,7 +139,7 @@ pub fn back_in(p: &CheckParams, spread: u32) -> Duration {
 /// The servers load-balanced traffic goes to while all are up: the active ones (not backup,
 /// not disabled, weight > 0); with none, the first backup, or every backup with
 /// `option allbackups` (HAProxy's rules, see `balance`).
-pub fn rotation(be: &Backend) -> Vec<&Server> {
+pub(crate) fn rotation(be: &Backend) -> Vec<&Server> {
     let usable = |s: &&Server| !s.disabled && s.weight > 0;
     let active: Vec<&Server> = be
         .servers
@@ -161,7 +161,7 @@ pub fn rotation(be: &Backend) -> Vec<&Server> {
 /// The share of the backend's traffic `srv` receives: its weight over the total weight of
 /// the servers in rotation (0 when it is not in rotation). `leastconn` may send a server that
 /// fails fast more than this (its connection count stays low).
-pub fn share(be: &Backend, srv: &Server) -> f64 {
+pub(crate) fn share(be: &Backend, srv: &Server) -> f64 {
     let servers = rotation(be);
     if !servers.iter().any(|s| std::ptr::eq(*s, srv)) {
         return 0.0;
@@ -176,13 +176,13 @@ pub fn share(be: &Backend, srv: &Server) -> f64 {
 
 /// Requests sent to a failed server with traffic share `share` at `rate` requests/s during
 /// `during`.
-pub fn requests_at_risk(share: f64, rate: u32, during: Duration) -> f64 {
+pub(crate) fn requests_at_risk(share: f64, rate: u32, during: Duration) -> f64 {
     share * f64::from(rate) * during.as_secs_f64()
 }
 
 /// Why the requests that meet a failed server are not replayed on another one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lost {
+pub(crate) enum Lost {
     /// `retries 0`.
     NoRetries,
     /// `retry-on none` (HTTP).
@@ -235,7 +235,7 @@ impl fmt::Display for Lost {
 
 /// What happens to a request that meets a failed server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replay {
+pub(crate) enum Replay {
     /// Retry number `on_retry` goes to another server, `wait` after the first attempt
     /// (turn-arounds after refused connections; `timeout server` per attempt on a hung one).
     Saved {
@@ -255,7 +255,7 @@ fn hashing(be: &Backend) -> bool {
 /// (HAProxy's `stream_choose_redispatch()`): the first with a non-hashing algorithm and
 /// another server in rotation; with hashing, the first on the `option redispatch` interval
 /// (`P > 0`: every P-th retry; `-N`: the N-th before the last, i.e. retry `retries+1-N`).
-pub fn redispatch_retry(be: &Backend) -> Result<u32, Lost> {
+pub(crate) fn redispatch_retry(be: &Backend) -> Result<u32, Lost> {
     if be.retries == 0 {
         return Err(Lost::NoRetries);
     }
@@ -289,7 +289,7 @@ pub fn redispatch_retry(be: &Backend) -> Result<u32, Lost> {
 /// on the same server waits the turn-around; the one that moves does too, except with
 /// roundrobin/static-rr (`conn::connect::Connector::after_failure`). Turn-arounds that add up
 /// to the client's patience save nothing.
-pub fn dead_replay(be: &Backend, patience: Duration) -> Replay {
+pub(crate) fn dead_replay(be: &Backend, patience: Duration) -> Replay {
     if be.mode == Mode::Http && be.retries > 0 {
         if be.retry_on == RetryOn::NONE {
             return Replay::Lost(Lost::RetryOnNone);
@@ -319,7 +319,7 @@ pub fn dead_replay(be: &Backend, patience: Duration) -> Replay {
 /// A request sent to a hung server: replayed only in HTTP mode with `retry-on
 /// response-timeout`, once `timeout server` struck on each attempt that stays on the hung
 /// server, and only useful if that happens before the client's patience runs out.
-pub fn hung_replay(be: &Backend, patience: Duration) -> Replay {
+pub(crate) fn hung_replay(be: &Backend, patience: Duration) -> Replay {
     if be.retries == 0 {
         return Replay::Lost(Lost::NoRetries);
     }
@@ -348,7 +348,7 @@ pub fn hung_replay(be: &Backend, patience: Duration) -> Replay {
 
 /// One problem found in a backend; its `Display` says what to change.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Risk {
+pub(crate) enum Risk {
     RetriesWithoutRedispatch {
         retries: u32,
     },
@@ -434,7 +434,7 @@ impl fmt::Display for Risk {
 
 /// How long a failure stays in rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Detection {
+pub(crate) enum Detection {
     /// Out of rotation after at most this long.
     After(Duration),
     /// The server is not checked.
@@ -454,18 +454,18 @@ impl Detection {
 
 /// The worst-case figures of one server of a backend.
 #[derive(Clone, Debug)]
-pub struct ServerAdvice<'a> {
-    pub server: &'a Server,
-    pub share: f64,
-    pub dead: Detection,
-    pub hung: Detection,
+pub(crate) struct ServerAdvice<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) share: f64,
+    pub(crate) dead: Detection,
+    pub(crate) hung: Detection,
     /// `None` for an unchecked server (never taken out).
-    pub back: Option<Duration>,
-    pub timeout: CheckTimeout,
+    pub(crate) back: Option<Duration>,
+    pub(crate) timeout: CheckTimeout,
 }
 
 /// Figures for one server.
-pub fn server_advice<'a>(be: &Backend, srv: &'a Server, spread: u32) -> ServerAdvice<'a> {
+pub(crate) fn server_advice<'a>(be: &Backend, srv: &'a Server, spread: u32) -> ServerAdvice<'a> {
     let p = &srv.check;
     let timeout = check_timeout(be, p);
     let (dead, hung, back) = if !p.enabled {
@@ -496,16 +496,16 @@ pub fn server_advice<'a>(be: &Backend, srv: &'a Server, spread: u32) -> ServerAd
 /// The advice for one backend (or the backend half of a `listen`).
 #[derive(Clone, Debug)]
 pub struct BackendAdvice<'a> {
-    pub backend: &'a Backend,
+    pub(crate) backend: &'a Backend,
     /// Part of a `listen` section.
-    pub listen: bool,
+    pub(crate) listen: bool,
     /// The server whose failure costs the most (`None`: no server in rotation).
-    pub worst: Option<ServerAdvice<'a>>,
+    pub(crate) worst: Option<ServerAdvice<'a>>,
     /// The servers in rotation differ (weights or checks): the figures are the worst one's.
-    pub servers_differ: bool,
-    pub dead_replay: Replay,
-    pub hung_replay: Replay,
-    pub risks: Vec<Risk>,
+    pub(crate) servers_differ: bool,
+    pub(crate) dead_replay: Replay,
+    pub(crate) hung_replay: Replay,
+    pub(crate) risks: Vec<Risk>,
 }
 
 impl BackendAdvice<'_> {
@@ -529,7 +529,7 @@ fn cost(s: &ServerAdvice<'_>, rate: u32) -> (f64, f64) {
 }
 
 /// The advice for backend `be`.
-pub fn backend_advice<'a>(
+pub(crate) fn backend_advice<'a>(
     model: &Model,
     be: &'a Backend,
     listen: bool,
@@ -570,7 +570,7 @@ pub fn backend_advice<'a>(
 
 /// The problems of a backend, one [`Risk`] each. A backend without servers has none (it has
 /// nothing to fail over between).
-pub fn risks(
+pub(crate) fn risks(
     be: &Backend,
     worst: Option<&ServerAdvice<'_>>,
     dead: &Replay,

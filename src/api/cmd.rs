@@ -20,17 +20,17 @@ use crate::server::{Admin, ServerConf, ServerState};
 
 /// One connection's CLI state.
 #[derive(Debug)]
-pub struct Session {
-    pub level: CliLevel,
-    pub prompt: bool,
-    pub expose_fd: bool,
+pub(crate) struct Session {
+    pub(crate) level: CliLevel,
+    pub(crate) prompt: bool,
+    pub(crate) expose_fd: bool,
     /// The payload of the current command (`cmd <<` then lines up to an empty one).
-    pub payload: Option<String>,
+    pub(crate) payload: Option<String>,
 }
 
 /// What the connection does after a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     Continue,
     /// `quit`.
     Quit,
@@ -38,20 +38,20 @@ pub enum Flow {
     GetSocks,
 }
 
-pub use crate::stats::{StatFilter, StatForm};
+pub(crate) use crate::stats::{StatFilter, StatForm};
 
 /// `show stat` / `show info` flags besides the form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatFlags {
-    pub desc: bool,
-    pub up: bool,
-    pub no_maint: bool,
+pub(crate) struct StatFlags {
+    pub(crate) desc: bool,
+    pub(crate) up: bool,
+    pub(crate) no_maint: bool,
 }
 
 /// `show stat`: the rows of `crate::stats`, `up` keeping only servers that are UP and
 /// `no-maint` dropping servers in maintenance (`desc` is accepted; Ravelin has no
 /// descriptions to add).
-pub fn render_stat(
+pub(crate) fn render_stat(
     ctx: &Ctx,
     form: StatForm,
     filter: &StatFilter,
@@ -65,7 +65,7 @@ pub fn render_stat(
 }
 
 /// `show info [typed|json]`.
-pub fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
+pub(crate) fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
     let mut info = crate::stats::ProcessInfo::current(&ctx.shared);
     info.start_unix = ctx
         .started
@@ -80,7 +80,7 @@ pub fn render_info(ctx: &Ctx, form: StatForm, out: &mut String) {
 const DENIED: &str = "Permission denied\n";
 
 /// Runs one command.
-pub fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -> Flow {
+pub(crate) fn execute(ctx: &Ctx, sess: &mut Session, args: &[&str], out: &mut String) -> Flow {
     match args.first().copied() {
         Some("help") => {
             help::usage(args, out);

@@ -8,7 +8,7 @@ use crate::server::SharedState;
 use crate::server::errors::Capture;
 
 /// `[21/Nov/2026:14:39:05.690]` (UTC).
-pub fn date(t: SystemTime, out: &mut String) {
+pub(crate) fn date(t: SystemTime, out: &mut String) {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let days = (secs / 86400) as i64;
@@ -74,7 +74,7 @@ fn dump(bytes: &[u8], out: &mut String) {
 }
 
 /// `show errors [<px>] [request|response]`.
-pub fn show(shared: &SharedState, _started: SystemTime, rest: &[&str], out: &mut String) {
+pub(crate) fn show(shared: &SharedState, _started: SystemTime, rest: &[&str], out: &mut String) {
     let model = &shared.model;
     let mut args = rest;
     let mut only_fe: Option<Option<usize>> = None;

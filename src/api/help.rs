@@ -7,10 +7,10 @@ use crate::model::CliLevel;
 
 /// One command: its keywords, its usage line (`None`: hidden) and the level it needs.
 #[derive(Clone, Copy, Debug)]
-pub struct Keyword {
-    pub words: &'static [&'static str],
-    pub usage: Option<&'static str>,
-    pub level: CliLevel,
+pub(crate) struct Keyword {
+    pub(crate) words: &'static [&'static str],
+    pub(crate) usage: Option<&'static str>,
+    pub(crate) level: CliLevel,
 }
 
 const fn kw(words: &'static [&'static str], usage: &'static str, level: CliLevel) -> Keyword {
@@ -24,7 +24,7 @@ const fn kw(words: &'static [&'static str], usage: &'static str, level: CliLevel
 use CliLevel::{Admin, Operator, User};
 
 /// Every command Ravelin knows, usage texts byte for byte as HAProxy 2.6's.
-pub const KEYWORDS: &[Keyword] = &[
+pub(crate) const KEYWORDS: &[Keyword] = &[
     kw(
         &["abort", "ssl", "cert"],
         "abort ssl cert <certfile>               : abort a transaction for a certificate file",
@@ -182,7 +182,7 @@ const MAX_MATCHES: usize = 5;
 const PREFIX_KW_NB: usize = 5;
 
 /// The command `args` names (its keywords all equal the first arguments).
-pub fn find(args: &[&str]) -> Option<&'static Keyword> {
+pub(crate) fn find(args: &[&str]) -> Option<&'static Keyword> {
     KEYWORDS
         .iter()
         .find(|k| k.words.len() <= args.len() && k.words.iter().zip(args).all(|(w, a)| w == a))
@@ -213,7 +213,7 @@ fn fingerprint(fp: &mut [u8; 1024], word: &str) {
 
 /// The help text (`help [words]`) or the "Unknown command" text for `args`, as HAProxy's
 /// `cli_gen_usage_msg()`.
-pub fn usage(args: &[&str], out: &mut String) {
+pub(crate) fn usage(args: &[&str], out: &mut String) {
     let (ishelp, args) = match args.split_first() {
         Some((&"help", rest)) => (true, rest),
         _ => (false, args),

@@ -29,10 +29,8 @@ use crate::model::{BackendId, CliAddr, CliLevel, ServerId};
 use crate::reactor::{Command, Query};
 use crate::server::SharedState;
 
-pub use cmd::{StatFilter, StatFlags, StatForm};
-
 /// One `show sess` line (HAProxy's first fields: id, proto, src, fe, be, srv, ts, age).
-pub fn session_line(shared: &SharedState, s: &crate::reactor::StreamInfo, out: &mut String) {
+pub(crate) fn session_line(shared: &SharedState, s: &crate::reactor::StreamInfo, out: &mut String) {
     use std::fmt::Write as _;
     let model = &shared.model;
     let fe = model.frontend(s.frontend).map_or("?", |f| f.name.as_str());
@@ -74,15 +72,15 @@ fn human_time(secs: u64, out: &mut String) {
 }
 
 /// What the command handlers use besides the shared state.
-pub struct Ctx {
-    pub shared: Arc<SharedState>,
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<SharedState>,
     /// The `set ssl cert` transaction waiting for its `commit` (API thread only).
-    pub cert_txn: std::sync::Mutex<Option<(String, crate::tls::LoadedCert)>>,
+    pub(crate) cert_txn: std::sync::Mutex<Option<(String, crate::tls::LoadedCert)>>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,
     /// The global `maxconn` at start (HAProxy's `hardmaxconn`).
     hard_maxconn: u32,
-    pub started: std::time::SystemTime,
+    pub(crate) started: std::time::SystemTime,
     /// Dups of the listening sockets, for `_getsocks` (`expose-fd listeners`).
     exposed: Arc<crate::reload::getsocks::ExposedListeners>,
 }
@@ -107,7 +105,7 @@ impl Ctx {
 }
 
 /// The running API thread; stopped (and its socket files removed) on drop.
-pub struct Api {
+pub(crate) struct Api {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
@@ -121,7 +119,7 @@ impl std::fmt::Debug for Api {
 
 impl Api {
     /// Stops accepting, removes the socket files and waits for the thread.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.stop.store(true, SeqCst);
         let _ = self.waker.wake();
         if let Some(t) = self.thread.take() {
@@ -176,7 +174,7 @@ const WAKE: Token = Token(usize::MAX - 1);
 
 /// Binds every `stats socket` (removing a stale unix socket file first, applying `mode`,
 /// `uid`, `gid`) and starts the API thread; `None` when none is configured.
-pub fn start(
+pub(crate) fn start(
     shared: Arc<SharedState>,
     commands: Vec<Sender<Command>>,
     wakers: Arc<[Waker]>,

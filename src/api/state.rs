@@ -11,11 +11,11 @@ use crate::model::{BackendId, Model, PortRule, ServerAddr};
 use crate::server::{Admin, SharedState};
 
 /// The header of `show servers state`, version 1.
-pub const SERVERS_STATE_HEADER: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n";
+pub(crate) const SERVERS_STATE_HEADER: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n";
 
 /// HAProxy's proxy ids (`uuid`): every frontend, listen and backend in declaration order,
 /// from 2 (haproxy 2.6 numbers the first user proxy 2). A listen's backend has its id.
-pub fn backend_uid(model: &Model, be: BackendId) -> u32 {
+pub(crate) fn backend_uid(model: &Model, be: BackendId) -> u32 {
     let mut proxies: Vec<(&str, u32, Option<usize>)> = Vec::new();
     for fe in &model.frontends {
         proxies.push((
@@ -43,7 +43,7 @@ pub fn backend_uid(model: &Model, be: BackendId) -> u32 {
 }
 
 /// A backend by name or `#id`.
-pub fn find_backend(model: &Model, name: &str) -> Option<BackendId> {
+pub(crate) fn find_backend(model: &Model, name: &str) -> Option<BackendId> {
     if let Some(id) = name.strip_prefix('#').and_then(|n| n.parse::<u32>().ok()) {
         return (0..model.backends.len())
             .map(BackendId::from_index)
@@ -93,7 +93,7 @@ fn haproxy_result(s: Status) -> u32 {
 }
 
 /// `show servers state [BACKEND]`; `Err` with HAProxy's message for an unknown backend.
-pub fn servers_state(
+pub(crate) fn servers_state(
     shared: &SharedState,
     only: Option<&str>,
     out: &mut String,
@@ -203,7 +203,7 @@ pub fn servers_state(
 }
 
 /// `show backend`.
-pub fn backends(model: &Model, out: &mut String) {
+pub(crate) fn backends(model: &Model, out: &mut String) {
     out.push_str("# name\n");
     for be in &model.backends {
         out.push_str(&be.name);

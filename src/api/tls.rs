@@ -20,7 +20,7 @@ fn resolvers<'a>(ctx: &'a Ctx, file: &'a str) -> impl Iterator<Item = &'a crate:
 }
 
 /// `set ssl cert FILE <<` with the PEM (chain and key) as payload.
-pub fn set_cert(ctx: &Ctx, file: &str, payload: Option<String>, out: &mut String) {
+pub(crate) fn set_cert(ctx: &Ctx, file: &str, payload: Option<String>, out: &mut String) {
     if resolvers(ctx, file).next().is_none() {
         out.push_str("Can't replace a certificate which is not referenced by the configuration!\n");
         out.push_str(&format!("Can't update {file}!\n"));
@@ -42,7 +42,7 @@ pub fn set_cert(ctx: &Ctx, file: &str, payload: Option<String>, out: &mut String
 }
 
 /// `commit ssl cert FILE`: every bind serving `FILE` takes the transaction's certificate.
-pub fn commit_cert(ctx: &Ctx, file: &str, out: &mut String) {
+pub(crate) fn commit_cert(ctx: &Ctx, file: &str, out: &mut String) {
     let mut txn = ctx.cert_txn.lock().unwrap_or_else(|e| e.into_inner());
     let Some((_, cert)) = txn.as_ref().filter(|(f, _)| f == file) else {
         out.push_str(&format!(
@@ -58,7 +58,7 @@ pub fn commit_cert(ctx: &Ctx, file: &str, out: &mut String) {
 }
 
 /// `abort ssl cert FILE`.
-pub fn abort_cert(ctx: &Ctx, file: &str, out: &mut String) {
+pub(crate) fn abort_cert(ctx: &Ctx, file: &str, out: &mut String) {
     let mut txn = ctx.cert_txn.lock().unwrap_or_else(|e| e.into_inner());
     if txn.as_ref().is_some_and(|(f, _)| f == file) {
         *txn = None;

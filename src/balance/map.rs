@@ -11,7 +11,7 @@
 /// Interleaved slots of the usable servers. Invariant: every slot holds the index of a server
 /// that had a non-zero weight when the map was built.
 #[derive(Debug, Default)]
-pub struct ServerMap {
+pub(crate) struct ServerMap {
     slots: Vec<u32>,
     /// Scratch for the build (`wscore` in HAProxy), kept to reuse its allocation.
     score: Vec<i64>,
@@ -25,7 +25,7 @@ impl ServerMap {
     /// with the highest `(score + total) / total` (the first declared on a tie) takes the slot
     /// and pays the total. The integer quotient matters: it decides the ties, and with them
     /// which server sits in which slot. Costs O(total weight × servers), on state changes only.
-    pub fn rebuild(&mut self, weights: &[u32], divisor: u32) {
+    pub(crate) fn rebuild(&mut self, weights: &[u32], divisor: u32) {
         let divisor = divisor.max(1);
         self.slots.clear();
         self.score.clear();
@@ -65,7 +65,7 @@ impl ServerMap {
 
     /// The server in slot `hash % total`; when `ok` refuses it (full, or the server to avoid),
     /// the next slot's server that `ok` accepts. `None` when `ok` refuses every server.
-    pub fn lookup(&self, hash: u32, ok: impl Fn(usize) -> bool) -> Option<usize> {
+    pub(crate) fn lookup(&self, hash: u32, ok: impl Fn(usize) -> bool) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
             return None;
@@ -79,7 +79,7 @@ impl ServerMap {
 }
 
 /// Greatest common divisor of the non-zero `weights` (1 when there are none).
-pub fn weight_gcd(weights: impl IntoIterator<Item = u32>) -> u32 {
+pub(crate) fn weight_gcd(weights: impl IntoIterator<Item = u32>) -> u32 {
     let mut g = 0u32;
     for mut w in weights {
         let mut a = g;

@@ -41,16 +41,10 @@ pub struct PickKey {
     pub hash: Option<u32>,
 }
 
-/// The hash key of a request for `algo` with HAProxy's default function (`sdbm`); see
-/// [`request_hash_with`].
-pub fn request_hash(algo: &Balance, view: &ReqView<'_>) -> Option<u32> {
-    request_hash_with(algo, HashFunction::Sdbm, view)
-}
-
 /// The hash key of a request for `algo`, hashed with `function` (the backend's `hash-type`
 /// function): `None` for the algorithms that hash nothing and when the key is absent or, for
 /// a header, empty (HAProxy then falls back to round robin).
-pub fn request_hash_with(
+pub(crate) fn request_hash_with(
     algo: &Balance,
     function: HashFunction,
     view: &ReqView<'_>,
@@ -157,7 +151,7 @@ impl Balancer {
     /// Whether a pick with `key` binds the stream to its server (a hashing algorithm with a
     /// key): the server is returned even when it is at its limit, and the stream then waits
     /// in that server's queue, as HAProxy does, rather than breaking the key's affinity.
-    pub fn binds(&self, key: PickKey) -> bool {
+    pub(crate) fn binds(&self, key: PickKey) -> bool {
         self.algo.is_hash() && key.hash.is_some()
     }
 

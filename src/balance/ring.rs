@@ -31,7 +31,7 @@ struct Point {
 /// The ring of one backend's usable servers. Invariant: `points` is sorted by key; `cumulative`
 /// and `eweight` have one entry per server of the backend.
 #[derive(Debug, Default)]
-pub struct Ring {
+pub(crate) struct Ring {
     points: Vec<Point>,
     /// Effective weight (`weight × 16`) of each server on the ring, 0 when absent.
     eweight: Vec<u64>,
@@ -46,7 +46,7 @@ impl Ring {
     /// one per server of the backend, 0 for a server that must not be on it): a server owns
     /// one point per unit, so a slow start grows its share point by point. Reuses the
     /// allocation.
-    pub fn rebuild(&mut self, eweights: &[u32]) {
+    pub(crate) fn rebuild(&mut self, eweights: &[u32]) {
         self.points.clear();
         self.eweight.clear();
         self.cumulative.clear();
@@ -70,7 +70,7 @@ impl Ring {
     /// HAProxy's `chash_get_server_hash()`), or the first server clockwise from it for which
     /// `ok` and `eligible` hold. A server that is `ok` but never `eligible` is the answer of last
     /// resort (as HAProxy, which gives up the bound after one turn). `None`: no server is `ok`.
-    pub fn lookup(
+    pub(crate) fn lookup(
         &self,
         hash: u32,
         ok: impl Fn(usize) -> bool,
@@ -118,7 +118,7 @@ impl Ring {
     /// proportion to their weights (the remainder spread by cumulative weight, so the shares
     /// add up exactly); a server may take one more while it is below its share, and a share is
     /// never 0.
-    pub fn eligible(&self, factor: u32, served: u64, s: usize, conns: u32) -> bool {
+    pub(crate) fn eligible(&self, factor: u32, served: u64, s: usize, conns: u32) -> bool {
         if self.total == 0 {
             return true;
         }

@@ -12,7 +12,7 @@ use crate::status::Status;
 
 /// The health word of a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     /// `up`: the agent's health goes to the top.
     Up,
     /// `down`, `fail` or `stopped`: the agent's health goes to 0 (`L7STS`).
@@ -21,22 +21,22 @@ pub enum Health {
 
 /// A decoded reply line; the byte slices point into the received bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Reply<'a> {
+pub(crate) struct Reply<'a> {
     /// The health word as written, and what it means.
-    pub health: Option<(&'a [u8], Health)>,
-    pub admin: Option<Admin>,
+    pub(crate) health: Option<(&'a [u8], Health)>,
+    pub(crate) admin: Option<Admin>,
     /// The last word that starts with a digit and holds a `%`.
-    pub weight: Option<&'a [u8]>,
+    pub(crate) weight: Option<&'a [u8]>,
     /// What follows `maxconn:`.
-    pub maxconn: Option<&'a [u8]>,
+    pub(crate) maxconn: Option<&'a [u8]>,
     /// The first word nobody knows.
-    pub error: Option<&'a [u8]>,
+    pub(crate) error: Option<&'a [u8]>,
     /// The text after `#`, leading blanks skipped.
-    pub desc: &'a [u8],
+    pub(crate) desc: &'a [u8],
 }
 
 /// Decodes the first line of `input`; `None` while no `\r`/`\n` arrived.
-pub fn parse(input: &[u8]) -> Option<Reply<'_>> {
+pub(crate) fn parse(input: &[u8]) -> Option<Reply<'_>> {
     let end = input.iter().position(|&b| b == b'\r' || b == b'\n')?;
     // HAProxy works on a C string: a NUL ends the line too.
     let line = input.get(..end).unwrap_or_default();
@@ -122,7 +122,7 @@ fn strtol(word: &[u8]) -> Option<(i64, &[u8])> {
 /// The new weight a `N%` word asks for, relative to the configured weight `initial`
 /// (HAProxy's `server_parse_weight_change_request()` and its messages). `dynamic`: the
 /// algorithm accepts any weight (a static one only takes `0%` and `100%`).
-pub fn weight_change(word: &[u8], initial: u32, dynamic: bool) -> Result<u32, &'static str> {
+pub(crate) fn weight_change(word: &[u8], initial: u32, dynamic: bool) -> Result<u32, &'static str> {
     let Some((w, end)) = strtol(word) else {
         return Err("Empty weight string empty or preceded by garbage");
     };
@@ -148,7 +148,7 @@ pub fn weight_change(word: &[u8], initial: u32, dynamic: bool) -> Result<u32, &'
 }
 
 /// The `maxconn:N` value (HAProxy's `server_parse_maxconn_change_request()`).
-pub fn maxconn_change(v: &[u8]) -> Result<u32, &'static str> {
+pub(crate) fn maxconn_change(v: &[u8]) -> Result<u32, &'static str> {
     match strtol(v) {
         None => Err("maxconn string empty"),
         Some((_, end)) if !end.is_empty() => Err("Trailing garbage in maxconn string"),
@@ -159,7 +159,7 @@ pub fn maxconn_change(v: &[u8]) -> Result<u32, &'static str> {
 /// The check status and `info:` text of a reply (into `out`, cleared), given the first
 /// warning applying the weight or maxconn produced: `via agent : down (gone fishing)`,
 /// `agent reports an error : bogus`, `agent warns : ...`.
-pub fn outcome(out: &mut String, r: &Reply<'_>, warning: Option<&str>) -> Status {
+pub(crate) fn outcome(out: &mut String, r: &Reply<'_>, warning: Option<&str>) -> Status {
     out.clear();
     let error = r.error.filter(|e| !e.is_empty());
     let warning = warning.filter(|w| !w.is_empty());

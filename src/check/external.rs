@@ -22,18 +22,18 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// What never changes between two runs of a server's command: built once.
 #[derive(Debug)]
-pub struct Spec {
-    pub command: std::path::PathBuf,
+pub(crate) struct Spec {
+    pub(crate) command: std::path::PathBuf,
     /// `<proxy_address> <proxy_port> <server_address> <server_port>`.
-    pub args: [String; 4],
+    pub(crate) args: [String; 4],
     /// Every variable but `HAPROXY_SERVER_CURCONN`.
-    pub env: Vec<(&'static str, String)>,
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 impl Spec {
     /// The command, arguments and environment of `srv`'s check (section 4.2
     /// `external-check command`; values compared with what haproxy 2.6 passes).
-    pub fn new(be: &Backend, srv: &Server, ext: &crate::model::ExternalCheck) -> Spec {
+    pub(crate) fn new(be: &Backend, srv: &Server, ext: &crate::model::ExternalCheck) -> Spec {
         let (paddr, pport) = match &ext.bind {
             Some(BindAddr::Inet(a)) => (a.ip().to_string(), a.port().to_string()),
             Some(BindAddr::Unix(p)) => (p.display().to_string(), String::new()),
@@ -93,18 +93,18 @@ impl Spec {
 
 /// One run to start.
 #[derive(Debug)]
-pub struct Job {
-    pub spec: Arc<Spec>,
+pub(crate) struct Job {
+    pub(crate) spec: Arc<Spec>,
     /// The probe (`Checks` slot) and its generation, echoed back.
-    pub slot: usize,
-    pub generation: u32,
-    pub curconn: u32,
-    pub timeout: Duration,
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+    pub(crate) curconn: u32,
+    pub(crate) timeout: Duration,
 }
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The exit status (255 when the command could not be started, as HAProxy's child
     /// `exit(-1)`; 128 + N when a signal other than ours ended it).
     Exited(i32),
@@ -113,24 +113,24 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub struct Done {
-    pub slot: usize,
-    pub generation: u32,
-    pub outcome: Outcome,
-    pub duration: Duration,
+pub(crate) struct Done {
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+    pub(crate) outcome: Outcome,
+    pub(crate) duration: Duration,
 }
 
 /// A reactor's helper thread and its two channels.
 #[derive(Debug)]
-pub struct Runner {
+pub(crate) struct Runner {
     jobs: Option<Sender<Job>>,
-    pub results: Receiver<Done>,
+    pub(crate) results: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Runner {
     /// Starts the helper of reactor `reactor`.
-    pub fn start(reactor: usize, shared: Arc<SharedState>) -> std::io::Result<Runner> {
+    pub(crate) fn start(reactor: usize, shared: Arc<SharedState>) -> std::io::Result<Runner> {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
         let thread = std::thread::Builder::new()
@@ -144,7 +144,7 @@ impl Runner {
     }
 
     /// Hands a run to the helper; false when the helper is gone.
-    pub fn submit(&self, job: Job) -> bool {
+    pub(crate) fn submit(&self, job: Job) -> bool {
         self.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok())
     }
 }

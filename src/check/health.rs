@@ -10,7 +10,7 @@ use crate::model::{CheckParams, InitState, Model};
 
 /// A server's operational state as the checks see it (HAProxy's `SRV_ST_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SrvState {
+pub(crate) enum SrvState {
     Running,
     /// NOLB: up, but no new load-balanced traffic.
     Stopping,
@@ -22,14 +22,14 @@ pub enum SrvState {
 /// once at `rise`): so `fall` failures take a fully-up server down and `rise` successes bring
 /// a down one up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Health {
-    pub health: u32,
-    pub rise: u32,
-    pub fall: u32,
+pub(crate) struct Health {
+    pub(crate) health: u32,
+    pub(crate) rise: u32,
+    pub(crate) fall: u32,
 }
 
 impl Health {
-    pub fn top(&self) -> u32 {
+    pub(crate) fn top(&self) -> u32 {
         self.rise + self.fall - 1
     }
 
@@ -64,27 +64,27 @@ impl Health {
 /// enabled probe is at `>= rise`: an agent's `up` does not override a failing check, a
 /// passing check does not override an agent's `down`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Monitor {
-    pub check: Option<Health>,
+pub(crate) struct Monitor {
+    pub(crate) check: Option<Health>,
     /// The agent (`agent-check`): HAProxy's `DEF_AGENT_RISETIME`/`FALLTIME` are 1.
-    pub agent: Option<Health>,
-    pub state: SrvState,
+    pub(crate) agent: Option<Health>,
+    pub(crate) state: SrvState,
 }
 
 /// What recording one result did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     /// The probe's counter moved (HAProxy's `report`, for `log-health-checks`).
-    pub counted: bool,
+    pub(crate) counted: bool,
     /// A failure that counts in the server's failed checks.
-    pub failed: bool,
-    pub change: Option<Change>,
+    pub(crate) failed: bool,
+    pub(crate) change: Option<Change>,
 }
 
 impl Monitor {
     /// The start: HAProxy 2.6 sets `health = rise` ("up, but will fall down at first
     /// failure"), `init-state` (HAProxy 3.1) chooses among the four starts.
-    pub fn new(p: &CheckParams) -> Monitor {
+    pub(crate) fn new(p: &CheckParams) -> Monitor {
         let (rise, fall) = (p.rise.max(1), p.fall.max(1));
         let (health, state) = match p.init_state {
             InitState::FullyUp => (rise + fall - 1, SrvState::Running),
@@ -108,14 +108,14 @@ impl Monitor {
         }
     }
 
-    pub fn probe(&self, p: Probe) -> Option<&Health> {
+    pub(crate) fn probe(&self, p: Probe) -> Option<&Health> {
         match p {
             Probe::Check => self.check.as_ref(),
             Probe::Agent => self.agent.as_ref(),
         }
     }
 
-    pub fn probe_mut(&mut self, p: Probe) -> Option<&mut Health> {
+    pub(crate) fn probe_mut(&mut self, p: Probe) -> Option<&mut Health> {
         match p {
             Probe::Check => self.check.as_mut(),
             Probe::Agent => self.agent.as_mut(),
@@ -131,7 +131,7 @@ impl Monitor {
     /// `L57DATA` (an agent's failure counts only then: failing to reach the agent is not an
     /// error, only its `down`/`fail`/`stopped` are). `maint`: the server is in maintenance
     /// (counted, never changes state).
-    pub fn record(&mut self, probe: Probe, v: Verdict, l7: bool, maint: bool) -> Recorded {
+    pub(crate) fn record(&mut self, probe: Probe, v: Verdict, l7: bool, maint: bool) -> Recorded {
         let mut r = Recorded {
             counted: false,
             failed: false,
@@ -179,7 +179,7 @@ impl Monitor {
 
     /// Leaving maintenance (HAProxy's `srv_update_status()`): the check restarts at `rise`
     /// ("start OK but check immediately"); the server comes back up if every probe is up.
-    pub fn leave_maint(&mut self) -> bool {
+    pub(crate) fn leave_maint(&mut self) -> bool {
         if let Some(h) = self.check.as_mut() {
             h.health = h.rise;
         }
@@ -193,7 +193,7 @@ impl Monitor {
     }
 
     /// Entering maintenance: the check's health drops to 0 (HAProxy pauses the check).
-    pub fn enter_maint(&mut self) {
+    pub(crate) fn enter_maint(&mut self) {
         if let Some(h) = self.check.as_mut() {
             h.health = 0;
         }
@@ -202,7 +202,7 @@ impl Monitor {
 
     /// HAProxy's `srv_getinter()` for the active check: `inter` when fully up, `downinter`
     /// when fully down, `fastinter` in between (a server losing or regaining health).
-    pub fn interval(&self, p: &CheckParams) -> Duration {
+    pub(crate) fn interval(&self, p: &CheckParams) -> Duration {
         let Some(h) = self.check else {
             return p.inter;
         };
@@ -216,7 +216,7 @@ impl Monitor {
     }
 
     /// `UP 1/3`, `DOWN 1/2`, `NOLB` ... as `send-state` and the stats page show it.
-    pub fn state_word(&self, out: &mut String) {
+    pub(crate) fn state_word(&self, out: &mut String) {
         use std::fmt::Write;
         let word = match self.state {
             SrvState::Running => "UP",
@@ -250,7 +250,7 @@ const INTER_THRES: Duration = Duration::from_millis(1000);
 /// smallest first interval of at least 1 s over every checked server (or the server's own
 /// interval when longer), capped by `max-spread-checks`; server k starts at
 /// `window × k / count`.
-pub fn first_delays(model: &Model) -> Vec<Duration> {
+pub(crate) fn first_delays(model: &Model) -> Vec<Duration> {
     // Checks and agents in model order, each server's check before its agent.
     let params = model
         .backends
@@ -283,7 +283,7 @@ pub fn first_delays(model: &Model) -> Vec<Duration> {
 
 /// `interval` with `spread-checks` jitter: `± interval × percent / 100`, `unit` a random
 /// number in `[0, 1]` (HAProxy: `rv = inter × spread / 100; rv -= 2 × rv × random`).
-pub fn jittered(interval: Duration, percent: u32, unit: f64) -> Duration {
+pub(crate) fn jittered(interval: Duration, percent: u32, unit: f64) -> Duration {
     if percent == 0 {
         return interval;
     }

@@ -17,7 +17,7 @@ const MAX_HEADERS: usize = 64;
 
 /// Writes the check request into `out` (cleared first). `state`: the value of the
 /// `x-haproxy-server-state` header (`http-check send-state`).
-pub fn write_request(out: &mut Vec<u8>, h: &HttpCheck, state: Option<&str>) {
+pub(crate) fn write_request(out: &mut Vec<u8>, h: &HttpCheck, state: Option<&str>) {
     out.clear();
     for part in [h.method.as_str(), " ", &h.uri, " ", &h.version, "\r\n"] {
         out.extend_from_slice(part.as_bytes());
@@ -98,7 +98,7 @@ impl SmallNum {
 
 /// What a check concluded from the bytes received so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Eval {
+pub(crate) enum Eval {
     /// More bytes are needed.
     Wait,
     Done {
@@ -111,7 +111,7 @@ pub enum Eval {
 
 /// The `info:` text of a result, without copying the response.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Info {
+pub(crate) enum Info {
     None,
     /// The reason phrase, as a range of the response buffer.
     Reason(Range<usize>),
@@ -121,7 +121,7 @@ pub enum Info {
 /// Judges `resp` (everything received, up to the buffer size). `complete`: no more bytes
 /// will come (end of stream, or the buffer is full). `running`: the server is not down
 /// (a 404 means NOLB only for such a server).
-pub fn evaluate(
+pub(crate) fn evaluate(
     resp: &[u8],
     complete: bool,
     h: &HttpCheck,

@@ -52,11 +52,11 @@ use crate::timer::{Owner, TimerWheel};
 use crate::token;
 
 /// What the check machinery of a reactor may use while it runs.
-pub struct CheckCtx<'a> {
-    pub registry: &'a Registry,
-    pub timers: &'a mut TimerWheel,
-    pub shared: &'a SharedState,
-    pub now: Instant,
+pub(crate) struct CheckCtx<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) timers: &'a mut TimerWheel,
+    pub(crate) shared: &'a SharedState,
+    pub(crate) now: Instant,
 }
 
 /// Where a probe connects.
@@ -171,7 +171,7 @@ fn probe_of(slot: usize) -> Probe {
 /// The check tasks of one reactor. A probe is addressed by its slot `task × 2 + probe`
 /// (socket token, timer key).
 #[derive(Debug)]
-pub struct Checks {
+pub(crate) struct Checks {
     tasks: Vec<Task>,
     /// xorshift state for `spread-checks`.
     rng: u64,
@@ -190,7 +190,7 @@ pub struct Checks {
 
 impl Checks {
     /// The checks reactor `reactor` of `reactors` owns.
-    pub fn new(reactor: usize, reactors: usize, model: &Model) -> Checks {
+    pub(crate) fn new(reactor: usize, reactors: usize, model: &Model) -> Checks {
         let first = health::first_delays(model);
         let mut tasks = Vec::new();
         let mut delays = Vec::new();
@@ -270,12 +270,8 @@ impl Checks {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
     /// Starts the helper thread when this reactor owns external checks.
-    pub fn attach_runner(&mut self, reactor: usize, shared: &Arc<SharedState>) {
+    pub(crate) fn attach_runner(&mut self, reactor: usize, shared: &Arc<SharedState>) {
         let needed = self.tasks.iter().any(|t| {
             t.runs
                 .iter()
@@ -306,7 +302,7 @@ impl Checks {
     }
 
     /// Arms every probe's first run and publishes the starting health.
-    pub fn start(&mut self, ctx: &mut CheckCtx<'_>) {
+    pub(crate) fn start(&mut self, ctx: &mut CheckCtx<'_>) {
         // A server-state file applied at start-up (`reload::state`) replaces the configured
         // start: the check goes on from the health and state the old process had.
         for t in &mut self.tasks {
@@ -348,7 +344,7 @@ impl Checks {
     }
 
     /// A timer of probe `owner.key` fired (an `OwnerKind::Check` owner).
-    pub fn on_timer(&mut self, owner: Owner, ctx: &mut CheckCtx<'_>) {
+    pub(crate) fn on_timer(&mut self, owner: Owner, ctx: &mut CheckCtx<'_>) {
         let slot = owner.key;
         let Some(r) = self.run(slot) else { return };
         if r.generation != owner.generation {
@@ -509,7 +505,7 @@ impl Checks {
     }
 
     /// A readiness event on probe `slot`'s socket.
-    pub fn on_event(&mut self, slot: usize, ev: &Event, ctx: &mut CheckCtx<'_>) {
+    pub(crate) fn on_event(&mut self, slot: usize, ev: &Event, ctx: &mut CheckCtx<'_>) {
         let Some(r) = self.run_mut(slot) else { return };
         match &r.phase {
             Phase::Idle | Phase::Process => {}
@@ -959,7 +955,7 @@ impl Checks {
     }
 
     /// The reactor was woken: results of external checks.
-    pub fn on_wake(&mut self, ctx: &mut CheckCtx<'_>) {
+    pub(crate) fn on_wake(&mut self, ctx: &mut CheckCtx<'_>) {
         // A second handle on the channel (no allocation) so `finish` may borrow `self`.
         let Some(results) = self.runner.as_ref().map(|r| r.results.clone()) else {
             return;
@@ -1172,7 +1168,7 @@ impl Checks {
 
     /// Closes every check connection (the reactor stops). External commands still running
     /// are killed and reaped when the `Checks` (and its helper) is dropped.
-    pub fn close_all(&mut self, registry: &Registry) {
+    pub(crate) fn close_all(&mut self, registry: &Registry) {
         for r in self
             .tasks
             .iter_mut()

@@ -22,7 +22,7 @@ use crate::status::{Seen, Status};
 
 /// A stream's report about `server`: counts consecutive errors and, at `error-limit`, sends
 /// the check's reactor an [`HealthNote::Errors`].
-pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen: Seen) {
+pub(crate) fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen: Seen) {
     let Some(srv) = shared.model.backend(backend).and_then(|b| b.server(server)) else {
         return;
     };
@@ -68,7 +68,7 @@ pub fn observe(shared: &SharedState, backend: BackendId, server: ServerId, seen:
 }
 
 /// The reactor running the check of `server` (`None`: it has no check).
-pub fn check_owner(
+pub(crate) fn check_owner(
     model: &Model,
     reactors: usize,
     backend: BackendId,
@@ -84,7 +84,7 @@ pub fn check_owner(
 impl super::Checks {
     /// `error-limit` was reached on a server whose check this reactor runs: HAProxy's
     /// `on-error` actions, then `fastinter` for the next run.
-    pub fn on_errors(
+    pub(crate) fn on_errors(
         &mut self,
         backend: BackendId,
         server: ServerId,

@@ -9,33 +9,33 @@ use crate::status::{Probe, Status};
 
 /// The facts a state-change line reports.
 #[derive(Clone, Copy, Debug)]
-pub struct Transition<'a> {
-    pub change: Change,
-    pub backup: bool,
-    pub backend: &'a str,
-    pub server: &'a str,
-    pub status: Status,
-    pub code: u16,
+pub(crate) struct Transition<'a> {
+    pub(crate) change: Change,
+    pub(crate) backup: bool,
+    pub(crate) backend: &'a str,
+    pub(crate) server: &'a str,
+    pub(crate) status: Status,
+    pub(crate) code: u16,
     /// The `info: "..."` text (empty: none).
-    pub info: &'a [u8],
-    pub duration_ms: u64,
+    pub(crate) info: &'a [u8],
+    pub(crate) duration_ms: u64,
     /// Usable active and backup servers of the backend after the change.
-    pub active: u32,
-    pub backups: u32,
+    pub(crate) active: u32,
+    pub(crate) backups: u32,
     /// Streams on the server now, and waiting in its queue.
-    pub sessions: u32,
+    pub(crate) sessions: u32,
     /// Streams sent back to load balancing from the server's queue (a DOWN).
-    pub requeued: u32,
-    pub queued: u32,
+    pub(crate) requeued: u32,
+    pub(crate) queued: u32,
     /// Leave the reason out (`option log-health-checks` logged it already, as HAProxy's
     /// `srv_update_status()` does).
-    pub no_reason: bool,
+    pub(crate) no_reason: bool,
 }
 
 /// `Server be/s1 is DOWN, reason: ..., check duration: 0ms. 1 active and 0 backup servers
 /// left. 0 sessions active, 0 requeued, 0 remaining in queue.` — the text of HAProxy 2.6's
 /// `[WARNING]` line (checked against the real binary), without the `[WARNING]` prefix.
-pub fn transition_line(out: &mut String, t: &Transition<'_>) {
+pub(crate) fn transition_line(out: &mut String, t: &Transition<'_>) {
     out.clear();
     let what = match t.change {
         Change::Down => "DOWN",
@@ -83,18 +83,18 @@ fn reason(out: &mut String, status: Status, code: u16, info: &[u8], duration_ms:
 
 /// The health of a probe for `option log-health-checks`' `status:` field.
 #[derive(Clone, Copy, Debug)]
-pub struct HealthNow {
-    pub health: u32,
-    pub rise: u32,
-    pub fall: u32,
+pub(crate) struct HealthNow {
+    pub(crate) health: u32,
+    pub(crate) rise: u32,
+    pub(crate) fall: u32,
     /// The server's configured weight is not 0 (else `DRAIN` instead of `UP`).
-    pub weighted: bool,
+    pub(crate) weighted: bool,
 }
 
 /// `Health check for server be/s1 failed, reason: ..., check duration: 0ms, status: 0/2
 /// DOWN` — HAProxy 2.6's `option log-health-checks` line from `set_server_check_status()`
 /// (texts compared with the real binary), without the `[WARNING]` prefix and final dot.
-pub fn health_line(
+pub(crate) fn health_line(
     out: &mut String,
     probe: Probe,
     backup: bool,

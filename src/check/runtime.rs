@@ -17,7 +17,13 @@ use crate::server::Admin;
 
 impl super::Checks {
     /// Applies a runtime-API change to server `srv` of backend `be`.
-    pub fn runtime(&mut self, be: BackendId, srv: ServerId, op: RuntimeOp, ctx: &mut CheckCtx<'_>) {
+    pub(crate) fn runtime(
+        &mut self,
+        be: BackendId,
+        srv: ServerId,
+        op: RuntimeOp,
+        ctx: &mut CheckCtx<'_>,
+    ) {
         let shared = ctx.shared;
         let Some(st) = shared.server(be, srv) else {
             return;

@@ -11,7 +11,7 @@ use crate::model::{TcpAction, TcpExpect, TcpPattern, TcpRule};
 
 /// What an `expect` concluded from the bytes received so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Not conclusive yet: wait for more bytes.
     Wait,
     /// As expected: the next rule.
@@ -24,7 +24,7 @@ pub enum Expect {
 
 /// Judges `input` against `e`. `last_read`: the server closed or the buffer is full, so no
 /// more bytes will come (HAProxy's `last_read`). `hex`: scratch for `rbinary`, reused.
-pub fn expect(e: &TcpExpect, input: &[u8], last_read: bool, hex: &mut Vec<u8>) -> Expect {
+pub(crate) fn expect(e: &TcpExpect, input: &[u8], last_read: bool, hex: &mut Vec<u8>) -> Expect {
     if input.is_empty() && last_read {
         return Expect::Empty;
     }
@@ -74,7 +74,7 @@ impl std::fmt::Write for HexOut<'_> {
 
 /// `TCPCHK did not match content '+PONG' at step 2 comment: x` (a definitive mismatch) or
 /// `TCPCHK got an empty response at step 2 comment: 'x'`, into `out` (cleared).
-pub fn expect_failure(out: &mut String, rule: &TcpRule, e: &TcpExpect, outcome: Expect) {
+pub(crate) fn expect_failure(out: &mut String, rule: &TcpRule, e: &TcpExpect, outcome: Expect) {
     out.clear();
     let step = rule.step;
     if outcome == Expect::Empty {
@@ -105,7 +105,7 @@ pub fn expect_failure(out: &mut String, rule: &TcpRule, e: &TcpExpect, outcome: 
 
 /// The suffix HAProxy's `chk_report_conn_err()` appends to an error (or alone, for a
 /// timeout): ` at step 2 of tcp-check (expect string '+PONG') comment: 'x'`.
-pub fn step_suffix(out: &mut String, rule: Option<&TcpRule>) {
+pub(crate) fn step_suffix(out: &mut String, rule: Option<&TcpRule>) {
     let Some(rule) = rule else { return };
     if rule.step == 0 {
         out.push_str(" at initial connection step of tcp-check");
@@ -156,7 +156,7 @@ fn dump_binary(out: &mut String, bytes: &[u8]) {
 
 /// The status of a sequence that ran to its end: the last expect's `ok-status`, `L4OK`
 /// after a connect, `L7OK` otherwise (info `(tcp-check)`).
-pub fn success_status(rules: &[TcpRule]) -> Status {
+pub(crate) fn success_status(rules: &[TcpRule]) -> Status {
     match rules
         .iter()
         .rev()

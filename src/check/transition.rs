@@ -20,21 +20,21 @@ use crate::server::{Admin, SharedState};
 
 /// What a state-change line gives as its reason.
 #[derive(Clone, Copy, Debug)]
-pub struct Why<'a> {
-    pub status: Status,
-    pub code: u16,
+pub(crate) struct Why<'a> {
+    pub(crate) status: Status,
+    pub(crate) code: u16,
     /// The `info: "..."` text (empty: none).
-    pub info: &'a [u8],
-    pub duration_ms: u64,
+    pub(crate) info: &'a [u8],
+    pub(crate) duration_ms: u64,
     /// `option log-health-checks` logged the reason already: leave it out.
-    pub no_reason: bool,
+    pub(crate) no_reason: bool,
     /// Changed by the runtime API: `, changed from CLI` instead of a check's reason.
-    pub cli: bool,
+    pub(crate) cli: bool,
 }
 
 impl Why<'_> {
     /// A change made with `set server ... health|agent` on the runtime API.
-    pub fn cli() -> Why<'static> {
+    pub(crate) fn cli() -> Why<'static> {
         Why {
             status: Status::Ini,
             code: 0,
@@ -48,7 +48,7 @@ impl Why<'_> {
 
 /// Applies `change` to server `srv` of backend `be` and prints HAProxy's line for it into
 /// `line` (reused) and stderr.
-pub fn apply(
+pub(crate) fn apply(
     shared: &SharedState,
     be_id: BackendId,
     srv_id: ServerId,
@@ -191,7 +191,7 @@ fn alert_if_none_left(
 /// `Server be/s1 is going DOWN for maintenance. ...`, `... was DOWN and now enters
 /// maintenance.`, `... is UP/READY (leaving forced maintenance).`, `... enters drain state.
 /// ...`, `... is UP (leaving forced drain).`
-pub fn apply_admin(
+pub(crate) fn apply_admin(
     shared: &SharedState,
     be_id: BackendId,
     srv_id: ServerId,
@@ -313,7 +313,10 @@ fn running_on_backup(active: u32, backups: u32) -> &'static str {
 
 /// Usable (new-traffic) active and backup servers of a backend, as HAProxy's
 /// `srv_act`/`srv_bck`.
-pub fn usable_counts(be: &crate::model::Backend, bs: &crate::server::BackendState) -> (u32, u32) {
+pub(crate) fn usable_counts(
+    be: &crate::model::Backend,
+    bs: &crate::server::BackendState,
+) -> (u32, u32) {
     let mut n = (0, 0);
     for (i, x) in bs.servers.iter().enumerate() {
         if x.is_usable() {

@@ -14,7 +14,7 @@ use crate::acl::{Acl, Condition, Expr, Fetch, IntRange, IpNet, Matcher, Patterns
 
 /// Where a condition is used: request-side rules cannot see the response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Request,
     Response,
 }
@@ -92,7 +92,7 @@ const PREDEFINED: &[(&str, &str)] = &[
 const PREDEFINED_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "REQ_CONTENT", "WAIT_END"];
 
 /// The bare warning HAProxy prints for an ACL line without any pattern.
-pub fn no_pattern_warning(kw: &str) -> String {
+pub(crate) fn no_pattern_warning(kw: &str) -> String {
     format!(
         "parsing acl keyword '{kw}' :\n  no pattern to match against were provided, so this ACL will never match.\n  If this is what you intended, please add '--' to get rid of this warning.\n  If you intended to match only for existence, please use '-m found'.\n  If you wanted to force an int to match as a bool, please use '-m bool'.\n"
     )
@@ -100,9 +100,9 @@ pub fn no_pattern_warning(kw: &str) -> String {
 
 /// A compiled expression, plus the warning to print when it has no pattern.
 #[derive(Debug)]
-pub struct Parsed {
-    pub expr: Expr,
-    pub warning: Option<String>,
+pub(crate) struct Parsed {
+    pub(crate) expr: Expr,
+    pub(crate) warning: Option<String>,
 }
 
 /// Splits `kw(arg)`; `Err` when the parenthesis is not closed at the end.
@@ -217,7 +217,7 @@ fn criterion(base: &str, arg: Option<&str>) -> Result<Option<(Fetch, Matcher)>, 
 }
 
 /// Compiles one ACL expression: `CRITERION [flags] [VALUE...]`.
-pub fn parse_expr(words: &[String]) -> Result<Parsed, String> {
+pub(crate) fn parse_expr(words: &[String]) -> Result<Parsed, String> {
     let Some(first) = words.first().filter(|w| !w.is_empty()) else {
         return Err("missing fetch method in ACL expression ''.".into());
     };
@@ -332,7 +332,7 @@ fn compile_patterns(m: Matcher, icase: bool, values: &[String]) -> Result<Patter
 
 /// Compiles a regex once; the message keeps HAProxy's shape (the error text is the `regex`
 /// crate's, not PCRE's).
-pub fn compile_regex(v: &str, icase: bool) -> Result<Regex, String> {
+pub(crate) fn compile_regex(v: &str, icase: bool) -> Result<Regex, String> {
     RegexBuilder::new(v)
         .case_insensitive(icase)
         .build()
@@ -411,7 +411,7 @@ fn parse_int_patterns(values: &[String]) -> Result<Vec<IntRange>, String> {
 }
 
 /// `a.b.c.d`, `a.b.c.d/N`, `a.b.c.d/m.m.m.m`, an IPv6 address with an optional `/N`.
-pub fn parse_net(v: &str) -> Option<IpNet> {
+pub(crate) fn parse_net(v: &str) -> Option<IpNet> {
     let (addr, mask) = match v.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (v, None),
@@ -440,7 +440,7 @@ pub fn parse_net(v: &str) -> Option<IpNet> {
 }
 
 /// A predefined ACL by name: `Ok(None)` when `name` is not predefined.
-pub fn predefined(name: &str) -> Result<Option<Arc<Acl>>, String> {
+pub(crate) fn predefined(name: &str) -> Result<Option<Arc<Acl>>, String> {
     if PREDEFINED_UNSUPPORTED.contains(&name) {
         return Err(format!(
             "predefined ACL '{name}' is a HAProxy feature that Ravelin does not support yet."
@@ -459,7 +459,10 @@ pub fn predefined(name: &str) -> Result<Option<Arc<Acl>>, String> {
 
 /// Adds an `acl NAME ...` line to `acls` (lines with the same name are OR-ed together).
 /// Returns a warning to print, if any; `Err` is HAProxy's message for the line.
-pub fn add_acl_line(acls: &mut Vec<Arc<Acl>>, words: &[String]) -> Result<Option<String>, String> {
+pub(crate) fn add_acl_line(
+    acls: &mut Vec<Arc<Acl>>,
+    words: &[String],
+) -> Result<Option<String>, String> {
     let name = words.get(1).map(String::as_str).unwrap_or_default();
     if name.is_empty() {
         return Err("'acl' expects an ACL name and a criterion.".into());
@@ -483,15 +486,15 @@ pub fn add_acl_line(acls: &mut Vec<Arc<Acl>>, words: &[String]) -> Result<Option
 
 /// What parsing a condition produced.
 #[derive(Debug)]
-pub struct ParsedCond {
-    pub cond: Condition,
+pub(crate) struct ParsedCond {
+    pub(crate) cond: Condition,
     /// Warnings (anonymous ACL without pattern, response fetch in a request rule).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Parses the words after `if`/`unless`. `what` names the rule for the "will never match"
 /// warning, e.g. `frontend use-backend rule`.
-pub fn parse_condition(
+pub(crate) fn parse_condition(
     polarity: Polarity,
     words: &[String],
     acls: &[Arc<Acl>],
@@ -588,7 +591,7 @@ fn check_side(acl: &Acl, side: Side, what: &str, warnings: &mut Vec<String>) {
 
 /// Splits `rest` (the words after an action) at `if`/`unless`: returns the action's own words
 /// and the condition words with their polarity.
-pub fn split_condition(rest: &[String]) -> (&[String], Option<(Polarity, &[String])>) {
+pub(crate) fn split_condition(rest: &[String]) -> (&[String], Option<(Polarity, &[String])>) {
     match rest.iter().position(|w| w == "if" || w == "unless") {
         Some(p) => {
             let pol = if rest.get(p).is_some_and(|w| w == "if") {

@@ -21,7 +21,7 @@ const MAX_BIND_UNIX_PATH: usize = MAX_UNIX_PATH - 10;
 
 /// Address family forced by an `ipv4@`/`ipv6@` prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     Any,
     V4,
     V6,
@@ -29,14 +29,14 @@ pub enum Family {
 
 /// A server address as written, before hostname resolution.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServerSpec {
+pub(crate) enum ServerSpec {
     Inet { host: Host, port: PortRule },
     Unix(PathBuf),
 }
 
 /// A host part: a literal address or a name to resolve with the given family.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Host {
+pub(crate) enum Host {
     Ip(IpAddr),
     Name(String, Family),
 }
@@ -136,7 +136,7 @@ fn parse_literal(host: &str, fam: Family) -> Option<IpAddr> {
 }
 
 /// Resolves a name once, keeping the first address of the wanted family.
-pub fn resolve(name: &str, fam: Family) -> Option<IpAddr> {
+pub(crate) fn resolve(name: &str, fam: Family) -> Option<IpAddr> {
     let addrs = (name, 0u16).to_socket_addrs().ok()?;
     addrs.map(|a| a.ip()).find(|ip| match fam {
         Family::Any => true,
@@ -146,7 +146,7 @@ pub fn resolve(name: &str, fam: Family) -> Option<IpAddr> {
 }
 
 /// Parses the address argument of a `bind` line into one entry per address and port.
-pub fn parse_bind(spec: &str) -> Result<Vec<BindAddr>, String> {
+pub(crate) fn parse_bind(spec: &str) -> Result<Vec<BindAddr>, String> {
     let mut out = Vec::new();
     for item in spec.split(',') {
         match split_prefix(item)? {
@@ -206,7 +206,7 @@ pub fn parse_bind(spec: &str) -> Result<Vec<BindAddr>, String> {
 }
 
 /// Parses the address argument of a `server` line.
-pub fn parse_server(spec: &str) -> Result<ServerSpec, String> {
+pub(crate) fn parse_server(spec: &str) -> Result<ServerSpec, String> {
     match split_prefix(spec)? {
         Prefixed::Unix(path) => {
             if path.len() > MAX_UNIX_PATH {
@@ -261,7 +261,7 @@ fn parse_server_port(p: &str, whole: &str) -> Result<PortRule, String> {
 }
 
 /// Parses the argument of the `addr` server keyword (an address, or a name resolved now).
-pub fn parse_check_addr(s: &str) -> Option<IpAddr> {
+pub(crate) fn parse_check_addr(s: &str) -> Option<IpAddr> {
     let (fam, rest) = match split_prefix(s) {
         Ok(Prefixed::Inet(fam, rest)) => (fam, rest),
         _ => return None,

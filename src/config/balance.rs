@@ -18,7 +18,7 @@ use crate::model::Balance;
 const DEFAULT_DRAWS: u32 = 2;
 
 /// `balance ALGO [ARGS]`.
-pub fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_balance(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     const SUPPORTED: &str = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
     let algo = words.get(1).map(String::as_str).unwrap_or_default();
     match http_kw::parse_hash_balance(words) {
@@ -136,7 +136,12 @@ fn strtol(s: &str) -> (i64, &str) {
 
 /// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32 [avalanche]]`. Without a function,
 /// `consistent` means `sdbm avalanche` and `map-based` plain `sdbm` (HAProxy's defaults).
-pub fn parse_hash_type(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_hash_type(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let arg = |i: usize| words.get(i).map(String::as_str);
     let method = match arg(1).unwrap_or_default() {
         "consistent" => HashMethod::Consistent,
@@ -193,7 +198,7 @@ pub fn parse_hash_type(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut
 }
 
 /// `hash-balance-factor N`: 0 (off) or a percentage above 100.
-pub fn parse_hash_balance_factor(
+pub(crate) fn parse_hash_balance_factor(
     p: &mut ProxyConf,
     words: &[String],
     span: &Span,

@@ -20,7 +20,7 @@ use crate::model::{
 };
 
 /// Builds the model, reporting every problem into `d`.
-pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
+pub(crate) fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
     let global = build_global(parsed.global, d);
     let http_errors = parsed.http_errors;
     let mut proxies: Vec<ProxyConf> = parsed.proxies.into_iter().filter(|p| !p.discard).collect();
@@ -132,7 +132,6 @@ pub fn build(parsed: Parsed, d: &mut Diagnostics) -> Model {
                 rules: p.http.rules.clone(),
                 errors: errors::resolve(&p.name, &p.http.errors, &http_errors, d),
                 captures: p.http.captures.clone(),
-                unique_id_format: p.http.unique_id_format.clone(),
                 unique_id_header: p.http.unique_id_header.clone(),
                 restrict_req_hdr_names: p.http.restrict,
                 idle_close_on_response: p.idle_close_on_response,

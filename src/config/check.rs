@@ -16,7 +16,7 @@ use crate::model::{
 
 /// Which check an `option` chose: HAProxy keeps one (`PR_O2_CHK_ANY`), the last one wins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     /// A TCP connect (no option).
     #[default]
     Connect,
@@ -27,35 +27,35 @@ pub enum CheckKind {
 
 /// A proxy's health-check keywords as written, merged into a [`HealthCheck`] when built.
 #[derive(Clone, Debug, Default)]
-pub struct CheckConf {
+pub(crate) struct CheckConf {
     /// `option httpchk [[METHOD] URI [VERSION]]`.
-    pub httpchk: Option<HttpCheck>,
+    pub(crate) httpchk: Option<HttpCheck>,
     /// `http-check send` fields (each `None` when not given).
-    pub send_meth: Option<String>,
-    pub send_uri: Option<String>,
-    pub send_ver: Option<String>,
-    pub send_hdrs: Vec<(String, String)>,
-    pub send_body: Option<String>,
-    pub sends: u32,
-    pub expect: Option<HttpExpect>,
-    pub disable_on_404: bool,
-    pub send_state: bool,
+    pub(crate) send_meth: Option<String>,
+    pub(crate) send_uri: Option<String>,
+    pub(crate) send_ver: Option<String>,
+    pub(crate) send_hdrs: Vec<(String, String)>,
+    pub(crate) send_body: Option<String>,
+    pub(crate) sends: u32,
+    pub(crate) expect: Option<HttpExpect>,
+    pub(crate) disable_on_404: bool,
+    pub(crate) send_state: bool,
     /// The last of `option httpchk|tcp-check|external-check`.
-    pub kind: CheckKind,
+    pub(crate) kind: CheckKind,
     /// `tcp-check` rules as written (steps from 1).
-    pub tcp_rules: Vec<TcpRule>,
+    pub(crate) tcp_rules: Vec<TcpRule>,
     /// The rules came from a defaults section: the proxy's first own rule replaces them.
-    pub tcp_inherited: bool,
-    pub ext_command: Option<String>,
-    pub ext_path: Option<String>,
+    pub(crate) tcp_inherited: bool,
+    pub(crate) ext_command: Option<String>,
+    pub(crate) ext_path: Option<String>,
     /// `option log-health-checks`.
-    pub log_health_checks: bool,
+    pub(crate) log_health_checks: bool,
 }
 
 impl CheckConf {
     /// The backend's check settings: `option httpchk` with the `http-check send` fields over
     /// it (HAProxy merges them into one request), and the expect rule.
-    pub fn build(&self) -> HealthCheck {
+    pub(crate) fn build(&self) -> HealthCheck {
         let http = self.httpchk.as_ref().map(|base| {
             let mut h = base.clone();
             if let Some(m) = &self.send_meth {
@@ -113,7 +113,7 @@ impl CheckConf {
     }
 
     /// What a proxy inherits from its defaults section.
-    pub fn inherited(&self) -> CheckConf {
+    pub(crate) fn inherited(&self) -> CheckConf {
         CheckConf {
             tcp_inherited: !self.tcp_rules.is_empty(),
             ..self.clone()
@@ -122,7 +122,7 @@ impl CheckConf {
 }
 
 /// `option httpchk ...`; `words` starts at `httpchk`.
-pub fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     if let Some(x) = words.get(4) {
         return d.alert(span, too_many("option httpchk", x));
     }
@@ -145,7 +145,12 @@ pub fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut D
 }
 
 /// `http-check ...` (the caller checked the backend capability).
-pub fn parse_http_check(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_http_check(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let sub = words.get(1).map(String::as_str).unwrap_or_default();
     match sub {
         "disable-on-404" | "send-state" => {
@@ -314,7 +319,7 @@ fn expect_kind(word: &str, pat: &str) -> Result<ExpectKind, String> {
 }
 
 /// `200,201,300-310` → inclusive ranges.
-pub fn parse_codes(pat: &str) -> Result<Vec<(u16, u16)>, String> {
+pub(crate) fn parse_codes(pat: &str) -> Result<Vec<(u16, u16)>, String> {
     let bad = || format!("invalid range of status codes '{pat}'.");
     pat.split(',')
         .map(|part| {
@@ -335,7 +340,7 @@ fn tight(d: &mut Diagnostics, sev: Severity, span: &Span, m: String) {
 }
 
 /// Global `spread-checks N` (0..50) and `max-spread-checks DELAY`, into the model's global.
-pub fn parse_global_spread(
+pub(crate) fn parse_global_spread(
     g: &mut crate::model::Global,
     spread_set: &mut bool,
     words: &[String],

@@ -12,11 +12,11 @@ use crate::http::cookie::{CookieConf, CookieMode};
 
 /// One alert or warning from a `cookie` line, without its place.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CookieDiag {
-    pub severity: Severity,
+pub(crate) struct CookieDiag {
+    pub(crate) severity: Severity,
     /// HAProxy uses three different heads on this one keyword.
-    pub head: Head,
-    pub message: String,
+    pub(crate) head: Head,
+    pub(crate) message: String,
 }
 
 impl CookieDiag {
@@ -37,7 +37,7 @@ impl CookieDiag {
     }
 
     /// This diagnostic placed at the `cookie` line.
-    pub fn at(self, span: &Span) -> ConfigError {
+    pub(crate) fn at(self, span: &Span) -> ConfigError {
         ConfigError::with_head(self.severity, self.head, span, self.message)
     }
 }
@@ -45,14 +45,17 @@ impl CookieDiag {
 /// Parses `cookie <name> [options]` (`words[0] == "cookie"`). `Ok` carries the warnings
 /// HAProxy prints for an accepted line; `Err` every diagnostic of a refused one (warnings
 /// printed before the alert included).
-pub fn parse_cookie(words: &[String]) -> Result<(CookieConf, Vec<CookieDiag>), Vec<CookieDiag>> {
+#[cfg(test)]
+pub(crate) fn parse_cookie(
+    words: &[String],
+) -> Result<(CookieConf, Vec<CookieDiag>), Vec<CookieDiag>> {
     parse_cookie_with_attrs(words, &[])
 }
 
 /// Like [`parse_cookie`], for a section where a `cookie` line is already in effect (an earlier
 /// line, or the one inherited from `defaults`). HAProxy 2.6 resets every option on a new
 /// `cookie` line except the `attr` list, which keeps growing: `inherited_attrs` come first.
-pub fn parse_cookie_with_attrs(
+pub(crate) fn parse_cookie_with_attrs(
     words: &[String],
     inherited_attrs: &[String],
 ) -> Result<(CookieConf, Vec<CookieDiag>), Vec<CookieDiag>> {

@@ -10,20 +10,20 @@ use std::fmt;
 
 /// How serious a diagnostic is. Alerts make the load fail; warnings are reported and ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     Alert,
     Warning,
 }
 
 /// The place a diagnostic refers to: a file and a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Span {
-    pub file: String,
-    pub line: u32,
+pub(crate) struct Span {
+    pub(crate) file: String,
+    pub(crate) line: u32,
 }
 
 impl Span {
-    pub fn new(file: &str, line: u32) -> Span {
+    pub(crate) fn new(file: &str, line: u32) -> Span {
         Span {
             file: file.to_string(),
             line,
@@ -33,7 +33,7 @@ impl Span {
 
 /// The head HAProxy puts before a message, which varies with the code path that reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Head {
+pub(crate) enum Head {
     /// `parsing [file:line] : ` (the common one).
     Parsing,
     /// `parsing [file:line]: ` (lexer errors, `option` errors, some section errors).
@@ -48,26 +48,26 @@ pub enum Head {
 
 /// One alert or warning.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub severity: Severity,
-    pub span: Span,
-    pub head: Head,
+pub(crate) struct ConfigError {
+    pub(crate) severity: Severity,
+    pub(crate) span: Span,
+    pub(crate) head: Head,
     /// The text after the head, HAProxy's wording where HAProxy has one.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ConfigError {
     /// An alert with the common `parsing [f:l] : ` head.
-    pub fn alert(span: &Span, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn alert(span: &Span, message: impl Into<String>) -> ConfigError {
         ConfigError::with_head(Severity::Alert, Head::Parsing, span, message)
     }
 
     /// A warning with the common `parsing [f:l] : ` head.
-    pub fn warning(span: &Span, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn warning(span: &Span, message: impl Into<String>) -> ConfigError {
         ConfigError::with_head(Severity::Warning, Head::Parsing, span, message)
     }
 
-    pub fn with_head(
+    pub(crate) fn with_head(
         severity: Severity,
         head: Head,
         span: &Span,
@@ -82,12 +82,12 @@ impl ConfigError {
     }
 
     /// A post-parse alert that HAProxy prints without a place.
-    pub fn bare_alert(message: impl Into<String>) -> ConfigError {
+    pub(crate) fn bare_alert(message: impl Into<String>) -> ConfigError {
         ConfigError::with_head(Severity::Alert, Head::Bare, &Span::default(), message)
     }
 
     /// A post-parse warning that HAProxy prints without a place.
-    pub fn bare_warning(message: impl Into<String>) -> ConfigError {
+    pub(crate) fn bare_warning(message: impl Into<String>) -> ConfigError {
         ConfigError::with_head(Severity::Warning, Head::Bare, &Span::default(), message)
     }
 }
@@ -135,28 +135,28 @@ impl std::error::Error for ConfigErrors {}
 
 /// Collects diagnostics while loading; turned into `ConfigErrors` or warnings at the end.
 #[derive(Debug, Default)]
-pub struct Diagnostics {
-    pub items: Vec<ConfigError>,
+pub(crate) struct Diagnostics {
+    pub(crate) items: Vec<ConfigError>,
 }
 
 impl Diagnostics {
-    pub fn push(&mut self, e: ConfigError) {
+    pub(crate) fn push(&mut self, e: ConfigError) {
         self.items.push(e);
     }
 
-    pub fn alert(&mut self, span: &Span, message: impl Into<String>) {
+    pub(crate) fn alert(&mut self, span: &Span, message: impl Into<String>) {
         self.push(ConfigError::alert(span, message));
     }
 
-    pub fn warning(&mut self, span: &Span, message: impl Into<String>) {
+    pub(crate) fn warning(&mut self, span: &Span, message: impl Into<String>) {
         self.push(ConfigError::warning(span, message));
     }
 
-    pub fn has_alerts(&self) -> bool {
+    pub(crate) fn has_alerts(&self) -> bool {
         self.items.iter().any(|e| e.severity == Severity::Alert)
     }
 
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         self.items
             .iter()
             .filter(|e| e.severity == Severity::Warning)
@@ -164,7 +164,7 @@ impl Diagnostics {
             .collect()
     }
 
-    pub fn into_errors(self) -> ConfigErrors {
+    pub(crate) fn into_errors(self) -> ConfigErrors {
         let mut out = ConfigErrors::default();
         for e in self.items {
             match e.severity {
@@ -182,17 +182,17 @@ impl Diagnostics {
 }
 
 /// `'kw' is a HAProxy keyword that Ravelin does not support yet.`
-pub fn unsupported(kw: &str) -> String {
+pub(crate) fn unsupported(kw: &str) -> String {
     format!("'{kw}' is a HAProxy keyword that Ravelin does not support yet.")
 }
 
 /// HAProxy's `alertif_too_many_args()` text.
-pub fn too_many(kw: &str, arg: &str) -> String {
+pub(crate) fn too_many(kw: &str, arg: &str) -> String {
     format!("'{kw}' cannot handle unexpected argument '{arg}'.")
 }
 
 /// HAProxy's `invalid_char()`: the first character not in `[A-Za-z0-9_:.-]`.
-pub fn invalid_char(name: &str) -> Option<char> {
+pub(crate) fn invalid_char(name: &str) -> Option<char> {
     name.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '_' | '-')))
 }

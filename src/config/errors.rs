@@ -14,11 +14,11 @@ use crate::model::ErrorPages;
 use crate::rules::{ReplyBody, ReturnSpec};
 
 /// HAProxy truncates error files to `tune.bufsize` (default 16384).
-pub const MAX_ERRORFILE: usize = 16384;
+pub(crate) const MAX_ERRORFILE: usize = 16384;
 
 /// One error-page directive of a proxy, in order.
 #[derive(Clone, Debug)]
-pub enum ErrorDirective {
+pub(crate) enum ErrorDirective {
     Page(u16, Arc<[u8]>),
     /// `errorfiles NAME [CODE...]` (empty codes: every code of the section).
     Section {
@@ -30,10 +30,10 @@ pub enum ErrorDirective {
 
 /// An `http-errors` section.
 #[derive(Clone, Debug, Default)]
-pub struct HttpErrorsConf {
-    pub name: String,
-    pub span: Span,
-    pub pages: ErrorPages,
+pub(crate) struct HttpErrorsConf {
+    pub(crate) name: String,
+    pub(crate) span: Span,
+    pub(crate) pages: ErrorPages,
 }
 
 /// HAProxy reads the code with `atol()`: leading digits, else 0.
@@ -43,7 +43,7 @@ fn atol(s: &str) -> u16 {
 }
 
 /// Reads and checks an error file; `Err` is HAProxy's message after `errorfile : `.
-pub fn load_errorfile(path: &str, d: &mut Diagnostics) -> Result<Arc<[u8]>, String> {
+pub(crate) fn load_errorfile(path: &str, d: &mut Diagnostics) -> Result<Arc<[u8]>, String> {
     let mut bytes = std::fs::read(path).map_err(|_| format!("error opening file '{path}'."))?;
     if bytes.len() > MAX_ERRORFILE {
         d.push(ConfigError::bare_warning(format!(
@@ -67,7 +67,7 @@ pub fn load_errorfile(path: &str, d: &mut Diagnostics) -> Result<Arc<[u8]>, Stri
 }
 
 /// `errorfile CODE FILE` in a proxy or an `http-errors` section; `Some((code, page))` when valid.
-pub fn parse_errorfile(
+pub(crate) fn parse_errorfile(
     words: &[String],
     in_section: bool,
     span: &Span,
@@ -99,7 +99,7 @@ pub fn parse_errorfile(
 }
 
 /// `errorfiles NAME [CODE...]`.
-pub fn parse_errorfiles(
+pub(crate) fn parse_errorfiles(
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -125,7 +125,7 @@ pub fn parse_errorfiles(
 }
 
 /// `http-error status N [content-type T] [string S|file F|errorfile F] [hdr N V]...`.
-pub fn parse_http_error(
+pub(crate) fn parse_http_error(
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -239,7 +239,7 @@ pub fn parse_http_error(
 }
 
 /// A reply as a raw HTTP/1.1 response (an `errorfile` body is sent as it is).
-pub fn render_reply(r: &ReturnSpec) -> Arc<[u8]> {
+pub(crate) fn render_reply(r: &ReturnSpec) -> Arc<[u8]> {
     if let ReplyBody::Raw(raw) = &r.body {
         return raw.clone();
     }
@@ -261,7 +261,7 @@ pub fn render_reply(r: &ReturnSpec) -> Arc<[u8]> {
 
 /// Resolves a proxy's directives into its page table; `sections` are every `http-errors`
 /// section. Unknown sections are HAProxy's post-parsing alert.
-pub fn resolve(
+pub(crate) fn resolve(
     proxy: &str,
     directives: &[ErrorDirective],
     sections: &[HttpErrorsConf],

@@ -12,31 +12,31 @@ use crate::config::units::{TimeError, parse_i64, parse_size, parse_time, parse_u
 use crate::model::{CliAddr, CliLevel, Global, Origin, RawLine, StatsSocket};
 
 /// Ravelin runs one reactor per thread and HAProxy 2.6 caps `nbthread` at `MAX_THREADS` (64).
-pub const MAX_THREADS: u16 = 64;
+pub(crate) const MAX_THREADS: u16 = 64;
 
 /// HAProxy accepts CPU numbers up to its cpuset size (`CPU_SETSIZE` - 1 on Linux).
 const MAX_CPU: u16 = 1023;
 
 /// One `cpu-map` line, resolved to 1-based thread numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CpuMapLine {
-    pub span: Span,
+pub(crate) struct CpuMapLine {
+    pub(crate) span: Span,
     /// (thread number, 1-based; CPUs) for every thread the line names.
-    pub entries: Vec<(u16, Vec<u16>)>,
+    pub(crate) entries: Vec<(u16, Vec<u16>)>,
     /// The highest thread number written explicitly (not `all`/`odd`/`even`/open ranges),
     /// checked against `nbthread`.
-    pub explicit_max: Option<u16>,
+    pub(crate) explicit_max: Option<u16>,
 }
 
 /// The `global` section as parsed.
 #[derive(Clone, Debug, Default)]
-pub struct GlobalConf {
-    pub model: Global,
-    pub cpu_maps: Vec<CpuMapLine>,
+pub(crate) struct GlobalConf {
+    pub(crate) model: Global,
+    pub(crate) cpu_maps: Vec<CpuMapLine>,
     /// Where `nbthread` was set, for messages.
-    pub nbthread_span: Option<Span>,
+    pub(crate) nbthread_span: Option<Span>,
     /// `spread-checks` was seen (HAProxy warns on a second one).
-    pub spread_set: bool,
+    pub(crate) spread_set: bool,
 }
 
 /// HAProxy's "already specified. Continuing." is a non-fatal alert; Ravelin reports it as a
@@ -178,7 +178,7 @@ fn id_of(file: &str, name: &str) -> Option<u32> {
 }
 
 /// One keyword line of the `global` section.
-pub fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let kw = words.first().map(String::as_str).unwrap_or_default();
     let arg1 = words.get(1).map(String::as_str);
     let no_more = |d: &mut Diagnostics, n: usize| match words.get(n) {

@@ -24,29 +24,29 @@ use crate::model::{
 
 /// A proxy's HTTP configuration as written (see the module comment for inheritance).
 #[derive(Clone, Debug, Default)]
-pub struct HttpConf {
-    pub settings: HttpSettings,
-    pub reuse: HttpReuse,
-    pub monitor_uri: Option<String>,
+pub(crate) struct HttpConf {
+    pub(crate) settings: HttpSettings,
+    pub(crate) reuse: HttpReuse,
+    pub(crate) monitor_uri: Option<String>,
     /// Named ACLs declared so far, each the OR of its lines.
-    pub acls: Vec<Arc<Acl>>,
-    pub rules: HttpRules,
-    pub errors: Vec<crate::config::errors::ErrorDirective>,
-    pub captures: Vec<Capture>,
-    pub unique_id_format: Option<String>,
-    pub unique_id_header: Option<String>,
-    pub restrict: RestrictHdrNames,
-    pub dispatch: Option<SocketAddr>,
+    pub(crate) acls: Vec<Arc<Acl>>,
+    pub(crate) rules: HttpRules,
+    pub(crate) errors: Vec<crate::config::errors::ErrorDirective>,
+    pub(crate) captures: Vec<Capture>,
+    pub(crate) unique_id_format: Option<String>,
+    pub(crate) unique_id_header: Option<String>,
+    pub(crate) restrict: RestrictHdrNames,
+    pub(crate) dispatch: Option<SocketAddr>,
     /// `stats ...` keywords (inherited from defaults, as HAProxy's `uri_auth`).
-    pub stats: Option<crate::model::StatsConf>,
+    pub(crate) stats: Option<crate::model::StatsConf>,
     /// Set by a `stats` keyword in this very section (a `stats admin` condition cannot be
     /// inherited: ACLs are not).
-    pub stats_local: bool,
+    pub(crate) stats_local: bool,
 }
 
 impl HttpConf {
     /// What a proxy inherits from a defaults section.
-    pub fn inherited(&self) -> HttpConf {
+    pub(crate) fn inherited(&self) -> HttpConf {
         HttpConf {
             acls: Vec::new(),
             rules: HttpRules::default(),
@@ -60,7 +60,7 @@ impl HttpConf {
 
 /// HAProxy's alert for keywords refused in anonymous defaults sections; named defaults
 /// sections are accepted by HAProxy but not supported by Ravelin yet. Returns whether to go on.
-pub fn defaults_allowed(p: &ProxyConf, kw: &str, span: &Span, d: &mut Diagnostics) -> bool {
+pub(crate) fn defaults_allowed(p: &ProxyConf, kw: &str, span: &Span, d: &mut Diagnostics) -> bool {
     if p.kind != Kind::Defaults {
         return true;
     }
@@ -80,7 +80,7 @@ pub fn defaults_allowed(p: &ProxyConf, kw: &str, span: &Span, d: &mut Diagnostic
 
 /// The HTTP `option`s. `name` is known and supported; `words` starts at the option name.
 /// Returns false when `name` is not one of them.
-pub fn parse_option(
+pub(crate) fn parse_option(
     p: &mut ProxyConf,
     name: &str,
     words: &[String],
@@ -219,7 +219,12 @@ fn parse_forward(
 }
 
 /// `http-reuse never|safe|aggressive|always`.
-pub fn parse_http_reuse(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_http_reuse(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let v = words.get(1).map(String::as_str).unwrap_or_default();
     let r = match v {
         "never" => HttpReuse::Never,
@@ -240,7 +245,12 @@ pub fn parse_http_reuse(p: &mut ProxyConf, words: &[String], span: &Span, d: &mu
 }
 
 /// `monitor-uri PATH`.
-pub fn parse_monitor_uri(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_monitor_uri(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let Some(uri) = words.get(1).filter(|w| !w.is_empty()) else {
         return d.alert(span, "'monitor-uri' expects an URI.");
     };
@@ -252,7 +262,7 @@ pub fn parse_monitor_uri(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
 
 /// The hashing algorithms of `balance` (`uri`, `url_param`, `hdr(NAME)`); `None` when `algo`
 /// is not one of them. `Some(Err(msg))` is HAProxy's message.
-pub fn parse_hash_balance(words: &[String]) -> Option<Result<Balance, String>> {
+pub(crate) fn parse_hash_balance(words: &[String]) -> Option<Result<Balance, String>> {
     let algo = words.get(1).map(String::as_str).unwrap_or_default();
     let arg = |i: usize| words.get(i).map(String::as_str).unwrap_or_default();
     if algo == "uri" {
@@ -345,7 +355,7 @@ pub fn parse_hash_balance(words: &[String]) -> Option<Result<Balance, String>> {
 }
 
 /// `capture request|response header NAME len N` (cookies are not supported yet).
-pub fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let what = words.get(1).map(String::as_str).unwrap_or_default();
     let dir = match what {
         "request" => CaptureDir::Request,
@@ -374,7 +384,12 @@ pub fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut D
 
 /// `unique-id-format FMT` / `unique-id-header NAME` (stored verbatim; the format is warned about
 /// as not applied until the log-format engine exists).
-pub fn parse_unique_id(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_unique_id(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let kw = words.first().map(String::as_str).unwrap_or_default();
     let Some(v) = words.get(1) else {
         return d.alert(span, format!("'{kw}' expects an argument."));
@@ -396,7 +411,12 @@ pub fn parse_unique_id(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut
 }
 
 /// `dispatch ADDR:PORT` (numeric addresses only).
-pub fn parse_dispatch(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_dispatch(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let v = words.get(1).map(String::as_str).unwrap_or_default();
     if v.is_empty() {
         return d.push(ConfigError::with_head(

@@ -8,18 +8,15 @@
 
 /// Which kinds of proxy section a keyword is valid in (a column of the 4.1 matrix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Caps {
-    pub defaults: bool,
-    pub frontend: bool,
-    pub listen: bool,
-    pub backend: bool,
+pub(crate) struct Caps {
+    pub(crate) defaults: bool,
+    pub(crate) frontend: bool,
+    pub(crate) listen: bool,
+    pub(crate) backend: bool,
 }
 
-/// Section names HAProxy knows.
-pub const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
-
 /// Sections HAProxy has and Ravelin does not support yet.
-pub const UNSUPPORTED_SECTIONS: &[&str] = &[
+pub(crate) const UNSUPPORTED_SECTIONS: &[&str] = &[
     "peers",
     "resolvers",
     "userlist",
@@ -33,7 +30,7 @@ pub const UNSUPPORTED_SECTIONS: &[&str] = &[
 ];
 
 /// Every keyword of the `global` section in HAProxy 2.6 (section 3).
-pub const GLOBAL: &[&str] = &[
+pub(crate) const GLOBAL: &[&str] = &[
     "51degrees-cache-size",
     "51degrees-data-file",
     "51degrees-property-name-list",
@@ -451,7 +448,7 @@ const NEGATABLE_OPTIONS: &[&str] = &[
 ];
 
 /// `server` and `default-server` keywords of section 5.2.
-pub const SERVER: &[&str] = &[
+pub(crate) const SERVER: &[&str] = &[
     "addr",
     "agent-addr",
     "agent-check",
@@ -558,7 +555,7 @@ pub const SERVER: &[&str] = &[
 ];
 
 /// `bind` keywords of section 5.1.
-pub const BIND: &[&str] = &[
+pub(crate) const BIND: &[&str] = &[
     "accept-netscaler-cip",
     "accept-proxy",
     "allow-0rtt",
@@ -638,7 +635,7 @@ fn caps_of(cols: &str) -> Caps {
 }
 
 /// Matrix columns of a proxy keyword (first word), if HAProxy knows it.
-pub fn proxy_caps(kw: &str) -> Option<Caps> {
+pub(crate) fn proxy_caps(kw: &str) -> Option<Caps> {
     PROXY
         .iter()
         .find(|(k, _)| *k == kw)
@@ -646,7 +643,7 @@ pub fn proxy_caps(kw: &str) -> Option<Caps> {
 }
 
 /// Matrix columns of an `option` name, if HAProxy knows it.
-pub fn option_caps(name: &str) -> Option<Caps> {
+pub(crate) fn option_caps(name: &str) -> Option<Caps> {
     OPTIONS
         .iter()
         .find(|(k, _)| *k == name)
@@ -654,29 +651,29 @@ pub fn option_caps(name: &str) -> Option<Caps> {
 }
 
 /// Whether `no option NAME` is allowed.
-pub fn option_negatable(name: &str) -> bool {
+pub(crate) fn option_negatable(name: &str) -> bool {
     NEGATABLE_OPTIONS.contains(&name)
 }
 
-pub fn is_global(kw: &str) -> bool {
+pub(crate) fn is_global(kw: &str) -> bool {
     GLOBAL.contains(&kw)
 }
 
-pub fn is_server(kw: &str) -> bool {
+pub(crate) fn is_server(kw: &str) -> bool {
     SERVER.contains(&kw)
 }
 
-pub fn is_bind(kw: &str) -> bool {
+pub(crate) fn is_bind(kw: &str) -> bool {
     BIND.contains(&kw)
 }
 
 /// Suggestion for an unknown global keyword.
-pub fn suggest_global(word: &str) -> Option<&'static str> {
+pub(crate) fn suggest_global(word: &str) -> Option<&'static str> {
     best_match(word, GLOBAL.iter().copied())
 }
 
 /// Suggestion for an unknown proxy keyword.
-pub fn suggest_proxy(word: &str) -> Option<&'static str> {
+pub(crate) fn suggest_proxy(word: &str) -> Option<&'static str> {
     best_match(
         word,
         PROXY
@@ -687,20 +684,20 @@ pub fn suggest_proxy(word: &str) -> Option<&'static str> {
 }
 
 /// Suggestion for an unknown `option` name.
-pub fn suggest_option(word: &str) -> Option<&'static str> {
+pub(crate) fn suggest_option(word: &str) -> Option<&'static str> {
     best_match(word, OPTIONS.iter().map(|(k, _)| *k))
 }
 
-pub fn suggest_server(word: &str) -> Option<&'static str> {
+pub(crate) fn suggest_server(word: &str) -> Option<&'static str> {
     best_match(word, SERVER.iter().copied())
 }
 
-pub fn suggest_bind(word: &str) -> Option<&'static str> {
+pub(crate) fn suggest_bind(word: &str) -> Option<&'static str> {
     best_match(word, BIND.iter().copied())
 }
 
 /// `; did you mean 'X' maybe ?` or nothing, as HAProxy appends to unknown-keyword alerts.
-pub fn did_you_mean(s: Option<&str>) -> String {
+pub(crate) fn did_you_mean(s: Option<&str>) -> String {
     s.map(|s| format!("; did you mean '{s}' maybe ?"))
         .unwrap_or_default()
 }
@@ -743,7 +740,10 @@ fn distance(a: &[u8; FP_SIZE], b: &[u8; FP_SIZE]) -> usize {
 
 /// HAProxy's `cfg_find_best_match()`: the candidate with the smallest fingerprint distance,
 /// unless that distance exceeds twice the length of either word.
-pub fn best_match<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn best_match<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let fw = fingerprint(word);
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {

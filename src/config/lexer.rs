@@ -9,14 +9,14 @@
 use std::fmt;
 
 /// HAProxy's `MAX_LINE_ARGS`: words after the 64th are an error.
-pub const MAX_LINE_ARGS: usize = 64;
+pub(crate) const MAX_LINE_ARGS: usize = 64;
 
 /// Width HAProxy uses when echoing a faulty line (`sanitize_for_printing(.., 80)`).
 const ECHO_WIDTH: usize = 80;
 
 /// What went wrong while splitting a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LexErrorKind {
+pub(crate) enum LexErrorKind {
     UnmatchedQuote,
     BadHex,
     UnmatchedBrace,
@@ -29,13 +29,13 @@ pub enum LexErrorKind {
 
 /// A lexer error, with the position (0-based byte offset into the raw line) HAProxy points at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LexError {
-    pub kind: LexErrorKind,
-    pub pos: usize,
+pub(crate) struct LexError {
+    pub(crate) kind: LexErrorKind,
+    pub(crate) pos: usize,
     /// The raw line, for the echo with a caret.
-    pub line: String,
+    pub(crate) line: String,
     /// For `TooManyWords`: the last word kept.
-    pub word: String,
+    pub(crate) word: String,
 }
 
 impl fmt::Display for LexError {
@@ -107,7 +107,7 @@ fn sanitize_for_printing(line: &[u8], pos: usize) -> (String, usize) {
 /// Words are returned as HAProxy sees them, except that an empty word ends the list: HAProxy's
 /// arguments are NUL-terminated strings, so every keyword parser stops at the first empty one
 /// (`daemon ""` is `daemon`, and a line starting with `"${UNSET}"` is ignored).
-pub fn split_line(
+pub(crate) fn split_line(
     line: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, LexError> {

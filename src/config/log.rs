@@ -6,7 +6,7 @@ use crate::log::{Dest, FACILITIES, Header, LEVELS, Target};
 
 /// What a `log` line says.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogLine {
+pub(crate) enum LogLine {
     /// `log global`: use the global section's targets.
     Global,
     Target(Target),
@@ -15,7 +15,7 @@ pub enum LogLine {
 /// Which traffic line a proxy writes (the last of `option tcplog`, `option httplog [clf]`
 /// and `log-format` wins, as in HAProxy).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum LineKind {
+pub(crate) enum LineKind {
     /// The legacy "Connect from" line at accept.
     #[default]
     Legacy,
@@ -27,26 +27,26 @@ pub enum LineKind {
 
 /// The logging keywords of one proxy section as written (inherited from defaults).
 #[derive(Clone, Debug, Default)]
-pub struct ProxyLogConf {
-    pub targets: Vec<Target>,
-    pub global: bool,
-    pub kind: LineKind,
+pub(crate) struct ProxyLogConf {
+    pub(crate) targets: Vec<Target>,
+    pub(crate) global: bool,
+    pub(crate) kind: LineKind,
     /// Line of the `log-format`/`option` that set `kind` (for post-parse errors).
-    pub kind_line: Option<super::error::Span>,
-    pub tag: Option<String>,
-    pub dontlognull: bool,
-    pub separate_errors: bool,
-    pub dontlog_normal: bool,
+    pub(crate) kind_line: Option<super::error::Span>,
+    pub(crate) tag: Option<String>,
+    pub(crate) dontlognull: bool,
+    pub(crate) separate_errors: bool,
+    pub(crate) dontlog_normal: bool,
 }
 
-pub fn facility(s: &str) -> Option<u8> {
+pub(crate) fn facility(s: &str) -> Option<u8> {
     FACILITIES
         .iter()
         .position(|f| *f == s)
         .and_then(|i| u8::try_from(i).ok())
 }
 
-pub fn level(s: &str) -> Option<u8> {
+pub(crate) fn level(s: &str) -> Option<u8> {
     LEVELS
         .iter()
         .position(|l| *l == s)
@@ -55,7 +55,7 @@ pub fn level(s: &str) -> Option<u8> {
 
 /// Parses `log <address> [len <length>] [format <format>] [sample <r>:<s>] <facility>
 /// [<level> [<minlevel>]]` or `log global`. The error is HAProxy's text after "log : ".
-pub fn parse_log(words: &[String]) -> Result<LogLine, String> {
+pub(crate) fn parse_log(words: &[String]) -> Result<LogLine, String> {
     let arg = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     if arg(1) == "global" && arg(2).is_empty() {
         return Ok(LogLine::Global);

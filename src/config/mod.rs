@@ -32,7 +32,7 @@ pub mod units;
 
 use std::path::{Path, PathBuf};
 
-pub use error::ConfigErrors;
+pub(crate) use error::ConfigErrors;
 
 use crate::config::error::Diagnostics;
 use crate::config::parser::Parser;
@@ -82,7 +82,7 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded, ConfigErrors> {
 
 /// Parses `(file name, text)` sources in order with a given environment (tests inject one,
 /// since changing the process environment is unsafe in edition 2024).
-pub fn load_sources(
+pub(crate) fn load_sources(
     sources: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,

@@ -24,7 +24,7 @@ use crate::config::rules::{List, parse_rule_line, parse_use_backend};
 use crate::config::server::{parse_bind_line, parse_default_server_line, parse_server_line};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
 
-pub use crate::config::proxy::{Kind, Parsed, ProxyConf};
+pub(crate) use crate::config::proxy::{Kind, Parsed, ProxyConf};
 use crate::model::Mode;
 
 /// Where keywords currently go.
@@ -41,8 +41,8 @@ enum Section {
 
 /// Parser state carried across files (defaults persist from one file to the next, sections
 /// do not, as in HAProxy's `readcfgfile()`).
-pub struct Parser<'a> {
-    pub parsed: Parsed,
+pub(crate) struct Parser<'a> {
+    pub(crate) parsed: Parsed,
     defaults: Vec<ProxyConf>,
     last_defaults: Option<usize>,
     section: Section,
@@ -51,7 +51,10 @@ pub struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    pub fn new(diags: &'a mut Diagnostics, env: &'a dyn Fn(&str) -> Option<String>) -> Parser<'a> {
+    pub(crate) fn new(
+        diags: &'a mut Diagnostics,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Parser<'a> {
         Parser {
             parsed: Parsed::default(),
             defaults: Vec::new(),
@@ -63,7 +66,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses one file's text.
-    pub fn parse_file(&mut self, file: &str, text: &str) {
+    pub(crate) fn parse_file(&mut self, file: &str, text: &str) {
         self.section = Section::None;
         for (n, line) in text.split('\n').enumerate() {
             let span = Span::new(file, u32::try_from(n + 1).unwrap_or(u32::MAX));

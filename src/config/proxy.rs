@@ -14,7 +14,7 @@ use crate::hash::HashType;
 use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Defaults,
     Frontend,
     Backend,
@@ -23,7 +23,7 @@ pub enum Kind {
 
 impl Kind {
     /// The section keyword.
-    pub fn section(self) -> &'static str {
+    pub(crate) fn section(self) -> &'static str {
         match self {
             Kind::Defaults => "defaults",
             Kind::Frontend => "frontend",
@@ -33,7 +33,7 @@ impl Kind {
     }
 
     /// HAProxy's `proxy_type_str()`: how messages name the proxy.
-    pub fn type_str(self) -> &'static str {
+    pub(crate) fn type_str(self) -> &'static str {
         match self {
             Kind::Defaults => "defaults",
             Kind::Frontend => "frontend",
@@ -42,11 +42,11 @@ impl Kind {
         }
     }
 
-    pub fn has_frontend(self) -> bool {
+    pub(crate) fn has_frontend(self) -> bool {
         matches!(self, Kind::Frontend | Kind::Listen | Kind::Defaults)
     }
 
-    pub fn has_backend(self) -> bool {
+    pub(crate) fn has_backend(self) -> bool {
         matches!(self, Kind::Backend | Kind::Listen | Kind::Defaults)
     }
 }
@@ -54,58 +54,58 @@ impl Kind {
 /// One proxy or defaults section as written, with inherited values already applied.
 #[derive(Clone, Debug)]
 pub struct ProxyConf {
-    pub kind: Kind,
-    pub name: String,
-    pub span: Span,
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) span: Span,
     /// Set when the header was invalid or duplicated: the body is checked, the proxy not built.
-    pub discard: bool,
-    pub mode: Mode,
-    pub maxconn: Option<u32>,
-    pub default_backend: Option<(String, Span)>,
+    pub(crate) discard: bool,
+    pub(crate) mode: Mode,
+    pub(crate) maxconn: Option<u32>,
+    pub(crate) default_backend: Option<(String, Span)>,
     /// `use_backend` rules in order: backend name, line, condition.
-    pub use_backends: Vec<(String, Span, Option<Condition>)>,
-    pub balance: Balance,
-    pub timeouts: Timeouts,
+    pub(crate) use_backends: Vec<(String, Span, Option<Condition>)>,
+    pub(crate) balance: Balance,
+    pub(crate) timeouts: Timeouts,
     /// Timeouts as inherited from the defaults section, to warn on overwrites like HAProxy.
-    pub inherited_timeouts: Timeouts,
-    pub retries: u32,
-    pub retry_on: crate::model::RetryOn,
-    pub redispatch: Option<i32>,
-    pub allbackups: bool,
+    pub(crate) inherited_timeouts: Timeouts,
+    pub(crate) retries: u32,
+    pub(crate) retry_on: crate::model::RetryOn,
+    pub(crate) redispatch: Option<i32>,
+    pub(crate) allbackups: bool,
     /// `option idle-close-on-response`: a soft stop leaves idle client connections open
     /// until their next response (or their timeout).
-    pub idle_close_on_response: bool,
+    pub(crate) idle_close_on_response: bool,
     /// `cookie NAME ...`: persistence (backend capability).
-    pub cookie: Option<crate::http::cookie::CookieConf>,
+    pub(crate) cookie: Option<crate::http::cookie::CookieConf>,
     /// `option persist`: a cookie naming a down server still sends the request there.
-    pub persist: bool,
-    pub splice: SpliceOptions,
+    pub(crate) persist: bool,
+    pub(crate) splice: SpliceOptions,
     /// `hash-type`.
-    pub hash_type: HashType,
+    pub(crate) hash_type: HashType,
     /// `hash-balance-factor` (0: off).
-    pub hash_balance_factor: u32,
-    pub binds: Vec<Bind>,
-    pub servers: Vec<ServerConf>,
+    pub(crate) hash_balance_factor: u32,
+    pub(crate) binds: Vec<Bind>,
+    pub(crate) servers: Vec<ServerConf>,
     /// The `default-server` template the next `server` lines start from.
-    pub default_server: ServerConf,
+    pub(crate) default_server: ServerConf,
     /// `fullconn` (0: HAProxy's default, computed from the frontends).
-    pub fullconn: u32,
+    pub(crate) fullconn: u32,
     /// For defaults sections: some proxy named it with `from`.
-    pub explicitly_referenced: bool,
+    pub(crate) explicitly_referenced: bool,
     /// HTTP keywords, ACLs, rules and error pages.
-    pub http: HttpConf,
+    pub(crate) http: HttpConf,
     /// Health-check keywords (`option httpchk`, `http-check`).
-    pub check: CheckConf,
+    pub(crate) check: CheckConf,
     /// `log`, `log-format`, `log-tag`, `option tcplog|httplog|dontlognull|...`.
-    pub log: crate::config::log::ProxyLogConf,
+    pub(crate) log: crate::config::log::ProxyLogConf,
     /// `load-server-state-from-file`.
-    pub load_server_state: crate::model::LoadServerState,
+    pub(crate) load_server_state: crate::model::LoadServerState,
     /// `server-state-file-name` (`None`: the backend's name).
-    pub server_state_file_name: Option<String>,
+    pub(crate) server_state_file_name: Option<String>,
 }
 
 impl ProxyConf {
-    pub fn new(kind: Kind, name: &str, span: &Span) -> ProxyConf {
+    pub(crate) fn new(kind: Kind, name: &str, span: &Span) -> ProxyConf {
         ProxyConf {
             kind,
             name: name.to_string(),
@@ -142,7 +142,7 @@ impl ProxyConf {
     }
 
     /// A new section that inherits everything `self` (a defaults section) carries.
-    pub fn derive(&self, kind: Kind, name: &str, span: &Span) -> ProxyConf {
+    pub(crate) fn derive(&self, kind: Kind, name: &str, span: &Span) -> ProxyConf {
         ProxyConf {
             kind,
             name: name.to_string(),
@@ -162,10 +162,10 @@ impl ProxyConf {
 
 /// Everything the parser produced, before cross-checks.
 #[derive(Debug, Default)]
-pub struct Parsed {
-    pub global: GlobalConf,
+pub(crate) struct Parsed {
+    pub(crate) global: GlobalConf,
     /// Frontends, backends and listens in declaration order.
-    pub proxies: Vec<ProxyConf>,
+    pub(crate) proxies: Vec<ProxyConf>,
     /// `http-errors` sections.
-    pub http_errors: Vec<HttpErrorsConf>,
+    pub(crate) http_errors: Vec<HttpErrorsConf>,
 }

@@ -5,7 +5,12 @@ use super::proxy::ProxyConf;
 use crate::model::RetryOn;
 
 /// `retry-on KEYWORD...`: replaces any previous setting (not cumulative).
-pub fn parse_retry_on(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_retry_on(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     if p.kind.has_frontend() && !p.kind.has_backend() {
         return d.alert(
             span,

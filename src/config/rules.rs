@@ -19,7 +19,7 @@ use crate::rules::{
 
 /// Which rule list a line goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum List {
+pub(crate) enum List {
     Request,
     Response,
     AfterResponse,
@@ -92,7 +92,7 @@ impl List {
 
 /// HTTP error codes HAProxy 2.6 can serve (`http_err_codes`): valid for `errorfile` and for
 /// `deny_status`.
-pub const ERROR_CODES: &[u16] = &[
+pub(crate) const ERROR_CODES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
 ];
 
@@ -106,7 +106,7 @@ fn tight(d: &mut Diagnostics, span: &Span, m: String) {
 }
 
 /// One `http-request|http-response|http-after-response ...` line.
-pub fn parse_rule_line(
+pub(crate) fn parse_rule_line(
     p: &mut ProxyConf,
     list: List,
     words: &[String],
@@ -428,7 +428,7 @@ fn parse_reply(
 
 /// HAProxy's consistency checks on a reply (`http_parse_http_reply()`); `suffix` is what
 /// HAProxy appends to its messages ("." for rules, nothing for `http-error`).
-pub fn check_reply(
+pub(crate) fn check_reply(
     r: &mut ReturnSpec,
     sep: &str,
     span: &Span,
@@ -542,7 +542,7 @@ fn parse_redirect(args: &[String]) -> Result<RedirectSpec, Fail> {
 
 /// Compiles a log-format string: text, `%%`, `%[FETCH]` for the fetches Ravelin supports,
 /// and (in `replace-header` formats) `\N` back-references.
-pub fn parse_log_format(s: &str, side: Side, groups: bool) -> Result<LogFormat, String> {
+pub(crate) fn parse_log_format(s: &str, side: Side, groups: bool) -> Result<LogFormat, String> {
     let mut parts = Vec::new();
     let mut lit: Vec<u8> = Vec::new();
     let b = s.as_bytes();
@@ -634,7 +634,7 @@ fn lf_fetch(expr: &str, side: Side) -> Result<LfFetch, String> {
 }
 
 /// `use_backend NAME [if|unless COND]`: the backend name, span and condition.
-pub fn parse_use_backend(
+pub(crate) fn parse_use_backend(
     p: &ProxyConf,
     words: &[String],
     span: &Span,

@@ -20,32 +20,32 @@ const MAX_WEIGHT: i64 = 256;
 
 /// A `server` line as written.
 #[derive(Clone, Debug)]
-pub struct ServerConf {
-    pub name: String,
-    pub span: Span,
-    pub spec: ServerSpec,
-    pub weight: u32,
-    pub maxconn: u32,
-    pub backup: bool,
-    pub disabled: bool,
-    pub check: CheckParams,
-    pub passive: Passive,
+pub(crate) struct ServerConf {
+    pub(crate) name: String,
+    pub(crate) span: Span,
+    pub(crate) spec: ServerSpec,
+    pub(crate) weight: u32,
+    pub(crate) maxconn: u32,
+    pub(crate) backup: bool,
+    pub(crate) disabled: bool,
+    pub(crate) check: CheckParams,
+    pub(crate) passive: Passive,
     /// `pool-max-conn`; `None` = unlimited (-1, the default).
-    pub pool_max_conn: Option<u32>,
+    pub(crate) pool_max_conn: Option<u32>,
     /// `pool-purge-delay`, default 5 s.
-    pub pool_purge_delay: Duration,
-    pub minconn: u32,
-    pub maxqueue: u32,
-    pub slowstart: Duration,
-    pub cookie: Option<String>,
+    pub(crate) pool_purge_delay: Duration,
+    pub(crate) minconn: u32,
+    pub(crate) maxqueue: u32,
+    pub(crate) slowstart: Duration,
+    pub(crate) cookie: Option<String>,
     /// `id` as written (only on `server` lines).
-    pub id: Option<u32>,
+    pub(crate) id: Option<u32>,
     /// `send-proxy` / `send-proxy-v2` (each reset by its `no-` form, as HAProxy's `pp_opts`
     /// bits).
-    pub proxy_v1: bool,
-    pub proxy_v2: bool,
+    pub(crate) proxy_v1: bool,
+    pub(crate) proxy_v2: bool,
     /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn` as written.
-    pub tls: crate::tls::ServerOpts,
+    pub(crate) tls: crate::tls::ServerOpts,
     fastinter_set: bool,
     downinter_set: bool,
 }
@@ -53,7 +53,7 @@ pub struct ServerConf {
 impl ServerConf {
     /// HAProxy's defaults for every server parameter: what a proxy's `default-server`
     /// template starts from.
-    pub fn template() -> ServerConf {
+    pub(crate) fn template() -> ServerConf {
         ServerConf {
             name: String::new(),
             span: Span::default(),
@@ -81,7 +81,7 @@ impl ServerConf {
 
     /// The PROXY header version sent to the server: v2 when `send-proxy-v2` is set, even
     /// with `send-proxy` (HAProxy's `make_proxy_line()` tests the v2 bit first).
-    pub fn send_proxy(&self) -> Option<crate::proxyproto::Version> {
+    pub(crate) fn send_proxy(&self) -> Option<crate::proxyproto::Version> {
         use crate::proxyproto::Version;
         match (self.proxy_v1, self.proxy_v2) {
             (_, true) => Some(Version::V2),
@@ -99,7 +99,12 @@ fn origin(span: &Span) -> Origin {
 }
 
 /// `server NAME ADDR [params...]` in proxy `p` (the caller checked the capability).
-pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_server_line(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let bracket = |d: &mut Diagnostics, m: String| {
         d.push(ConfigError::with_head(
             Severity::Alert,
@@ -161,7 +166,7 @@ pub fn parse_server_line(p: &mut ProxyConf, words: &[String], span: &Span, d: &m
 }
 
 /// `default-server [params...]`: updates the proxy's template for the servers after it.
-pub fn parse_default_server_line(
+pub(crate) fn parse_default_server_line(
     p: &mut ProxyConf,
     words: &[String],
     span: &Span,
@@ -508,7 +513,7 @@ fn parse_params(
 }
 
 /// `bind ADDR[,ADDR...] [params...]` in a frontend or listen section named `section`.
-pub fn parse_bind_line(
+pub(crate) fn parse_bind_line(
     binds: &mut Vec<Bind>,
     section: &str,
     words: &[String],

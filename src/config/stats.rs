@@ -23,7 +23,7 @@ fn tight(d: &mut Diagnostics, span: &Span, m: String) {
 }
 
 /// One `stats ...` line of a proxy section (`words[0] == "stats"`).
-pub fn parse_stats(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_stats(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let arg = |i: usize| words.get(i).map(String::as_str);
     let Some(sub) = arg(1) else {
         return tight(d, span, format!("missing keyword in 'stats', {EXPECTS}"));
@@ -134,7 +134,7 @@ fn local(p: &mut ProxyConf) -> &mut StatsConf {
 }
 
 /// Post-parse: HAProxy ignores `stats` in a proxy not in HTTP mode, with a warning.
-pub fn check_mode(p: &mut ProxyConf, d: &mut Diagnostics) {
+pub(crate) fn check_mode(p: &mut ProxyConf, d: &mut Diagnostics) {
     if p.http.stats.is_some() && p.mode != crate::model::Mode::Http && p.kind != Kind::Defaults {
         let kind = match p.kind {
             Kind::Frontend => "frontend",

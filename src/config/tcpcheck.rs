@@ -14,7 +14,12 @@ use crate::status::Status;
 use crate::model::{TcpAction, TcpExpect, TcpPattern, TcpRule};
 
 /// `tcp-check ...` (the caller checked the backend capability).
-pub fn parse_tcp_check(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_tcp_check(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let sub = words.get(1).map(String::as_str).unwrap_or_default();
     let args = words.get(2..).unwrap_or_default();
     let c = &mut p.check;
@@ -184,7 +189,7 @@ fn parse_send(sub: &str, args: &[String]) -> Parsed {
 }
 
 /// An even number of hex digits → bytes; the error is HAProxy's `parse_binary()` text.
-pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     if s.len() % 2 != 0 {
         return Err("an even number of hex digit is expected".into());
     }
@@ -349,7 +354,12 @@ fn regex_error(e: &regex::Error) -> String {
 }
 
 /// `external-check command CMD` / `external-check path PATH`.
-pub fn parse_external_check(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_external_check(
+    p: &mut ProxyConf,
+    words: &[String],
+    span: &Span,
+    d: &mut Diagnostics,
+) {
     let sub = words.get(1).map(String::as_str).unwrap_or_default();
     match sub {
         "command" | "path" => {

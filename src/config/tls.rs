@@ -7,11 +7,11 @@ use std::path::Path;
 use crate::tls::{BindOpts, TlsVersion, Verify};
 
 /// What one keyword did: the words it used (keyword included), or HAProxy's message.
-pub type Used = Result<usize, String>;
+pub(crate) type Used = Result<usize, String>;
 
 /// One TLS keyword of a `bind` line or of `ssl-default-bind-options` at `kw` with its
 /// argument `arg`. `None`: not a TLS keyword.
-pub fn bind_keyword(opts: &mut BindOpts, kw: &str, arg: Option<&str>) -> Option<Used> {
+pub(crate) fn bind_keyword(opts: &mut BindOpts, kw: &str, arg: Option<&str>) -> Option<Used> {
     let need = |what: &str| -> Result<&str, String> {
         arg.ok_or_else(|| format!("'{kw}' : missing {what}"))
     };
@@ -128,7 +128,7 @@ pub fn bind_keyword(opts: &mut BindOpts, kw: &str, arg: Option<&str>) -> Option<
 /// `crt-list FILE`: one certificate per line, `PATH [SNI filters...]` (`#` comments). The
 /// filters replace the names taken from the certificate; `!name` excludes a name. Per-line
 /// options in brackets are not supported yet.
-pub fn crt_list(path: &Path) -> Result<Vec<crate::tls::LoadedCert>, String> {
+pub(crate) fn crt_list(path: &Path) -> Result<Vec<crate::tls::LoadedCert>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "'crt-list' : unable to open file '{}' : {}.",
@@ -169,7 +169,7 @@ pub fn crt_list(path: &Path) -> Result<Vec<crate::tls::LoadedCert>, String> {
 }
 
 /// `ssl-default-bind-options opt...` (global).
-pub fn default_bind_options(opts: &mut BindOpts, words: &[String]) -> Result<(), String> {
+pub(crate) fn default_bind_options(opts: &mut BindOpts, words: &[String]) -> Result<(), String> {
     let mut i = 1;
     while let Some(kw) = words.get(i).map(String::as_str) {
         let arg = words.get(i + 1).map(String::as_str);

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 /// HAProxy stores times as signed 32-bit milliseconds (`TIMER_LOOK_BACK`), hence this limit.
-pub const MAX_TIME_MS: u64 = 2_147_483_647;
+pub(crate) const MAX_TIME_MS: u64 = 2_147_483_647;
 
 /// Why a time value was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum TimeError {
 impl TimeError {
     /// HAProxy's text for this error in a `timeout <name>` style keyword (`what` is e.g.
     /// `timeout client`), as printed by `proxy_parse_timeout()`.
-    pub fn message(&self, arg: &str, what: &str) -> String {
+    pub(crate) fn message(&self, arg: &str, what: &str) -> String {
         match self {
             TimeError::Empty => format!("'{what}' expects an integer value (in milliseconds)"),
             TimeError::Unexpected(c) => format!("unexpected character '{c}' in '{what}'"),
@@ -82,7 +82,7 @@ pub fn parse_time(s: &str) -> Result<Duration, TimeError> {
 }
 
 /// Parses a size with an optional `k`, `m` or `g` suffix (case-insensitive).
-pub fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (num, unit) = s.split_at(digits);
     let value: u64 = num.parse().ok()?;
@@ -97,7 +97,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Parses a plain unsigned decimal integer (no sign, no spaces).
-pub fn parse_u32(s: &str) -> Option<u32> {
+pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -105,7 +105,7 @@ pub fn parse_u32(s: &str) -> Option<u32> {
 }
 
 /// Parses a signed decimal integer.
-pub fn parse_i64(s: &str) -> Option<i64> {
+pub(crate) fn parse_i64(s: &str) -> Option<i64> {
     let body = s
         .strip_prefix('-')
         .or_else(|| s.strip_prefix('+'))

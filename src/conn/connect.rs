@@ -30,7 +30,7 @@ const TURN_AROUND: Duration = Duration::from_secs(1);
 
 /// Why an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Refused or errored: HAProxy's SI_FL_ERR, the turn-around applies.
     Error,
     Timeout,
@@ -41,7 +41,7 @@ pub enum Failure {
 
 /// Where getting a connection stands.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A connect is in flight on this socket (registered), to be given up at `deadline`.
     Pending {
         sock: Sock,
@@ -59,11 +59,11 @@ pub enum Outcome {
 
 /// A stream's side of server selection and connection attempts.
 #[derive(Debug)]
-pub struct Connector {
-    pub backend: BackendId,
-    pub key: PickKey,
+pub(crate) struct Connector {
+    pub(crate) backend: BackendId,
+    pub(crate) key: PickKey,
     /// The port the client connected to (for servers without a fixed port).
-    pub local_port: u16,
+    pub(crate) local_port: u16,
     /// The server holding one of this stream's slots.
     server: Option<ServerId>,
     retries_left: u32,
@@ -77,30 +77,30 @@ pub struct Connector {
     /// Counted in the backend's `beconn` (from the first assignment to the release).
     counted: bool,
     /// What the log line says about getting a server (reset per request).
-    pub log: ConnLog,
+    pub(crate) log: ConnLog,
 }
 
 /// Instants and counts of getting a server connection, for the log's `Tw`, `Tc`, `%rc`,
 /// `%sq`/`%bq` and server name.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ConnLog {
+pub(crate) struct ConnLog {
     /// The first server assignment was asked for (start of `Tw`).
-    pub assign: Option<Instant>,
+    pub(crate) assign: Option<Instant>,
     /// A server slot was obtained (end of `Tw`, start of `Tc`).
-    pub granted: Option<Instant>,
+    pub(crate) granted: Option<Instant>,
     /// The server connection was established (end of `Tc`, start of `Tr`).
-    pub connected: Option<Instant>,
+    pub(crate) connected: Option<Instant>,
     /// The last server tried.
-    pub server: Option<ServerId>,
-    pub redispatched: bool,
+    pub(crate) server: Option<ServerId>,
+    pub(crate) redispatched: bool,
     /// Streams ahead in the server's / the backend's queue when this one queued.
-    pub srv_queue: u32,
-    pub be_queue: u32,
+    pub(crate) srv_queue: u32,
+    pub(crate) be_queue: u32,
 }
 
 /// What choosing a server gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Assign {
+pub(crate) enum Assign {
     Server(ServerId),
     Queued(Option<Instant>),
     /// No usable server at all.
@@ -112,7 +112,12 @@ pub enum Assign {
 }
 
 impl Connector {
-    pub fn new(backend: BackendId, key: PickKey, local_port: u16, retries: u32) -> Connector {
+    pub(crate) fn new(
+        backend: BackendId,
+        key: PickKey,
+        local_port: u16,
+        retries: u32,
+    ) -> Connector {
         Connector {
             backend,
             key,
@@ -128,25 +133,25 @@ impl Connector {
     }
 
     /// Retries done for the current request.
-    pub fn retries_done(&self, ctx_retries: u32) -> u32 {
+    pub(crate) fn retries_done(&self, ctx_retries: u32) -> u32 {
         ctx_retries.saturating_sub(self.retries_left)
     }
 
     /// Notes that the server connection is established (or an idle one was taken).
-    pub fn mark_connected(&mut self, now: Instant) {
+    pub(crate) fn mark_connected(&mut self, now: Instant) {
         if self.log.granted.is_none() {
             self.log.granted = Some(now);
         }
         self.log.connected = Some(now);
     }
 
-    pub fn server(&self) -> Option<ServerId> {
+    pub(crate) fn server(&self) -> Option<ServerId> {
         self.server
     }
 
     /// The PROXY header version the held server wants first on a new connection
     /// (`send-proxy`, `send-proxy-v2`); servers added at run time take none.
-    pub fn send_proxy(&self, ctx: &Ctx<'_>) -> Option<crate::proxyproto::Version> {
+    pub(crate) fn send_proxy(&self, ctx: &Ctx<'_>) -> Option<crate::proxyproto::Version> {
         let s = self.server?;
         ctx.shared
             .model
@@ -156,17 +161,17 @@ impl Connector {
     }
 
     /// Sends the stream to `srv` without balancing (a valid persistence cookie).
-    pub fn set_direct(&mut self, srv: ServerId) {
+    pub(crate) fn set_direct(&mut self, srv: ServerId) {
         self.direct = Some(srv);
     }
 
     /// Whether the stream went to the server its cookie named.
-    pub fn is_direct(&self) -> bool {
+    pub(crate) fn is_direct(&self) -> bool {
         self.direct.is_some()
     }
 
     /// Starts over for a new request on the same backend or another one (HTTP keep-alive).
-    pub fn reset(&mut self, ctx: &mut Ctx<'_>, backend: BackendId, key: PickKey) {
+    pub(crate) fn reset(&mut self, ctx: &mut Ctx<'_>, backend: BackendId, key: PickKey) {
         self.release(ctx);
         self.backend = backend;
         self.key = key;
@@ -180,7 +185,7 @@ impl Connector {
     /// any other stream takes a server with room, or joins the backend's queue when every
     /// usable server is at its limit — behind anyone already waiting, so new streams never
     /// overtake queued ones.
-    pub fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Assign {
+    pub(crate) fn assign(&mut self, ctx: &mut Ctx<'_>, avoid: Option<ServerId>) -> Assign {
         if let Some(s) = self.server {
             return Assign::Server(s);
         }
@@ -312,12 +317,12 @@ impl Connector {
     }
 
     /// The server whose slot the stream holds, with its backend.
-    pub fn held(&self) -> Option<(BackendId, ServerId)> {
+    pub(crate) fn held(&self) -> Option<(BackendId, ServerId)> {
         self.server.map(|s| (self.backend, s))
     }
 
     /// Reports what the stream saw of its server to passive health (`observe`).
-    pub fn observe(&self, ctx: &Ctx<'_>, seen: Seen) {
+    pub(crate) fn observe(&self, ctx: &Ctx<'_>, seen: Seen) {
         if let Some(s) = self.server {
             passive::observe(ctx.shared, self.backend, s, seen);
         }
@@ -325,26 +330,26 @@ impl Connector {
 
     /// Retries still allowed for the current request (connection and `retry-on` retries
     /// share HAProxy's `retries` budget).
-    pub fn retries_left(&self) -> u32 {
+    pub(crate) fn retries_left(&self) -> u32 {
         self.retries_left
     }
 
     /// The request got no usable response and is retried (the caller checked
     /// `retries_left`): the retry rules as after a failed connect, without the turn-around.
     /// `None`: connect now (the server to use is assigned).
-    pub fn failed_late(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+    pub(crate) fn failed_late(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
         self.after_failure(ctx, Failure::Late)
     }
 
     /// Whether a queued stream's slot arrived, or it was sent back to load balancing (it
     /// should call `connect` again).
-    pub fn granted(&self) -> bool {
+    pub(crate) fn granted(&self) -> bool {
         self.ticket.as_ref().is_some_and(|(t, _)| t.resolved())
     }
 
     /// Gives the server slot back (end of stream, or of a request in HTTP) — to the oldest
     /// queued stream if there is one — and leaves the queue if the stream was waiting.
-    pub fn release(&mut self, ctx: &mut Ctx<'_>) {
+    pub(crate) fn release(&mut self, ctx: &mut Ctx<'_>) {
         if let Some((t, _)) = self.ticket.take() {
             match t.cancel() {
                 Ok(()) if t.redispatched() => {}
@@ -372,7 +377,7 @@ impl Connector {
 
     /// Opens a connection to the assigned server (assigning one first), registered under
     /// `token`. Immediate failures go through the retry rules.
-    pub fn connect(&mut self, ctx: &mut Ctx<'_>, token: Token) -> Outcome {
+    pub(crate) fn connect(&mut self, ctx: &mut Ctx<'_>, token: Token) -> Outcome {
         loop {
             let srv = match self.assign(ctx, None) {
                 Assign::Server(s) => s,
@@ -414,7 +419,7 @@ impl Connector {
 
     /// A pending attempt failed (seen on an event or its deadline): retry rules, then the next
     /// attempt if one is due now.
-    pub fn failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure, token: Token) -> Outcome {
+    pub(crate) fn failed(&mut self, ctx: &mut Ctx<'_>, failure: Failure, token: Token) -> Outcome {
         match self.after_failure(ctx, failure) {
             None => self.connect(ctx, token),
             Some(outcome) => outcome,
@@ -595,7 +600,7 @@ impl Connector {
 
 /// Gives a slot of `srv` back, handing it to the oldest queued stream of the server or the
 /// backend if any (the count then stays: the slot changes hands).
-pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
+pub(crate) fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
     let Some(ss) = ctx.shared.server(be, srv) else {
         return;
     };
@@ -608,7 +613,7 @@ pub fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
 
 /// Hands free server slots to queued streams, oldest first: of `freed` when given, else of
 /// whichever usable servers have room.
-pub fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
+pub(crate) fn dispatch(ctx: &mut Ctx<'_>, be: BackendId, freed: Option<ServerId>) {
     let (shared, reactor, now) = (ctx.shared, ctx.reactor, ctx.now);
     let runnable = &mut *ctx.runnable;
     queue::dispatch_with(shared, be, freed, now, |t| {

@@ -17,41 +17,41 @@ use crate::timer::{Owner, TimerWheel};
 use crate::token;
 
 /// What a connection may use while it runs: everything of the reactor but the slab.
-pub struct Ctx<'a> {
-    pub registry: &'a Registry,
-    pub timers: &'a mut TimerWheel,
-    pub pools: &'a mut Pools,
-    pub shared: &'a SharedState,
-    pub balancers: &'a mut [Balancer],
-    pub now: Instant,
+pub(crate) struct Ctx<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) timers: &'a mut TimerWheel,
+    pub(crate) pools: &'a mut Pools,
+    pub(crate) shared: &'a SharedState,
+    pub(crate) balancers: &'a mut [Balancer],
+    pub(crate) now: Instant,
     /// The connection being run.
-    pub owner: Owner,
+    pub(crate) owner: Owner,
     /// Connections waiting for a buffer.
-    pub starved: &'a mut VecDeque<Owner>,
+    pub(crate) starved: &'a mut VecDeque<Owner>,
     /// Connections that stopped on their budget and must run again next turn.
-    pub runnable: &'a mut Vec<Owner>,
+    pub(crate) runnable: &'a mut Vec<Owner>,
     /// Idle server connections kept for reuse.
-    pub idle: &'a mut IdlePool,
+    pub(crate) idle: &'a mut IdlePool,
     /// This reactor's index (queued streams are woken through it).
-    pub reactor: usize,
-    pub debug: bool,
-    pub stream_id: u64,
+    pub(crate) reactor: usize,
+    pub(crate) debug: bool,
+    pub(crate) stream_id: u64,
     /// This reactor's log lines, handed to the logger thread at the end of the turn.
-    pub log: &'a mut LogBuf,
+    pub(crate) log: &'a mut LogBuf,
     /// This reactor's latency histograms (stats), recorded at each stream's end.
-    pub latency: &'a mut crate::server::latency::LatencyRecorder,
+    pub(crate) latency: &'a mut crate::server::latency::LatencyRecorder,
     /// Where PROXY headers are peeked (`tune.bufsize` bytes, like HAProxy's buffer).
-    pub handshake_buf: &'a mut [u8],
+    pub(crate) handshake_buf: &'a mut [u8],
 }
 
 impl Ctx<'_> {
     /// The poll token of this stream's socket on `side`: its slab key and the slot's
     /// generation (an event for an earlier stream in the same slot is told apart).
-    pub fn stream_token(&self, side: Side) -> mio::Token {
+    pub(crate) fn stream_token(&self, side: Side) -> mio::Token {
         token::conn(self.owner.key, self.owner.generation, side)
     }
 
-    pub fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
+    pub(crate) fn frontend_timeouts(&self, fe: FrontendId) -> Timeouts {
         self.shared
             .model
             .frontend(fe)
@@ -59,7 +59,7 @@ impl Ctx<'_> {
             .unwrap_or_default()
     }
 
-    pub fn backend_timeouts(&self, be: BackendId) -> Timeouts {
+    pub(crate) fn backend_timeouts(&self, be: BackendId) -> Timeouts {
         self.shared
             .model
             .backend(be)
@@ -68,7 +68,7 @@ impl Ctx<'_> {
     }
 
     /// `-d` mode: one line per event on stderr. Formatting happens only when enabled.
-    pub fn debug_event(&self, args: std::fmt::Arguments<'_>) {
+    pub(crate) fn debug_event(&self, args: std::fmt::Arguments<'_>) {
         if self.debug {
             eprintln!("{:08x}:{}", self.stream_id, args);
         }

@@ -15,16 +15,16 @@ use crate::sys::socket;
 use crate::term::{Cause, Stage, Termination};
 
 #[derive(Debug)]
-pub struct Duplex {
-    pub request: Pump,
-    pub response: Pump,
+pub(crate) struct Duplex {
+    pub(crate) request: Pump,
+    pub(crate) response: Pump,
     client_deadline: Option<Instant>,
     server_deadline: Option<Instant>,
 }
 
 /// How a run of the duplex ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// Still flowing. `more`: stopped on a budget, run again next turn; `starved`: wants a
     /// buffer from an empty pool.
     Open { more: bool, starved: bool },
@@ -33,11 +33,11 @@ pub enum Progress {
 }
 
 impl Duplex {
-    pub fn new(via_request: Via, via_response: Via) -> Duplex {
+    pub(crate) fn new(via_request: Via, via_response: Via) -> Duplex {
         Duplex::with_pumps(Pump::new(via_request), Pump::new(via_response))
     }
 
-    pub fn with_pumps(request: Pump, response: Pump) -> Duplex {
+    pub(crate) fn with_pumps(request: Pump, response: Pump) -> Duplex {
         Duplex {
             request,
             response,
@@ -48,7 +48,7 @@ impl Duplex {
 
     /// Moves bytes both ways. An error on one socket aborts the stream: the other socket is set
     /// to close with a RST so the reset propagates, as HAProxy does.
-    pub fn run(
+    pub(crate) fn run(
         &mut self,
         client: &mut Peer,
         server: &mut Peer,
@@ -90,7 +90,7 @@ impl Duplex {
     }
 
     /// Refreshes the idle deadlines of the sides that saw activity (`force`: both, at start).
-    pub fn touch(
+    pub(crate) fn touch(
         &mut self,
         (fe, be): (&Timeouts, &Timeouts),
         now: Instant,
@@ -136,7 +136,7 @@ impl Duplex {
         self.server_deadline = refresh(self.server_deadline, server_io, be.server_fin, server_t);
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         match (self.client_deadline, self.server_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -144,7 +144,7 @@ impl Duplex {
     }
 
     /// The idle timeout that has struck, if any (`cD` before `sD`).
-    pub fn expired(&self, now: Instant) -> Option<Termination> {
+    pub(crate) fn expired(&self, now: Instant) -> Option<Termination> {
         if self.client_deadline.is_some_and(|d| d <= now) {
             Some(Termination::new(Cause::ClientTimeout, Stage::Data))
         } else if self.server_deadline.is_some_and(|d| d <= now) {
@@ -155,7 +155,7 @@ impl Duplex {
     }
 
     /// Returns pipes and buffers to the pools; gives the bytes moved (request, response).
-    pub fn release(&mut self, pools: &mut Pools) -> (u64, u64) {
+    pub(crate) fn release(&mut self, pools: &mut Pools) -> (u64, u64) {
         self.request.release(pools);
         self.response.release(pools);
         (self.request.bytes, self.response.bytes)

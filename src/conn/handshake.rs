@@ -30,23 +30,23 @@ use crate::term::{Cause, Side, Stage, Termination};
 
 /// Where and when a client connection came in, before any handshake changed its addresses.
 #[derive(Clone, Copy, Debug)]
-pub struct Arrival {
-    pub frontend: FrontendId,
+pub(crate) struct Arrival {
+    pub(crate) frontend: FrontendId,
     /// Index of the `Bind` in its frontend.
-    pub bind: usize,
+    pub(crate) bind: usize,
     /// The port the client reached (the listener's, or the PROXY header's destination port).
-    pub port: u16,
+    pub(crate) port: u16,
     /// The client's address (`None`: a unix-socket client).
-    pub src: Option<SocketAddr>,
+    pub(crate) src: Option<SocketAddr>,
     /// The address the client reached, when known without a syscall (a listener bound to a
     /// specific address, or the PROXY header); `None`: looked up on the socket when needed.
-    pub dst: Option<SocketAddr>,
-    pub accepted: Instant,
+    pub(crate) dst: Option<SocketAddr>,
+    pub(crate) accepted: Instant,
 }
 
 /// What a handshake step concluded.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// Waiting for more bytes (or the deadline).
     Wait,
     /// The handshake failed (the reason is kept for the log line): close the connection.
@@ -58,10 +58,10 @@ pub enum Progress {
 /// A client connection waiting for its PROXY header. Holds the frontend/bind/global slots
 /// taken at accept; holds no buffer between events.
 #[derive(Debug)]
-pub struct Handshake {
+pub(crate) struct Handshake {
     /// `None` only once handed to the stream (`take_client`).
     client: Option<Sock>,
-    pub arrival: Arrival,
+    pub(crate) arrival: Arrival,
     ready: Readiness,
     /// `timeout client`, counted from the accept (HAProxy bounds the handshake with it).
     deadline: Option<Instant>,
@@ -71,7 +71,7 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    pub fn new(client: Sock, arrival: Arrival) -> Handshake {
+    pub(crate) fn new(client: Sock, arrival: Arrival) -> Handshake {
         Handshake {
             client: Some(client),
             arrival,
@@ -84,7 +84,7 @@ impl Handshake {
 
     /// Registers the socket, arms `timeout client` and looks for a header at once (it
     /// usually comes with the connection's first segment).
-    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Progress {
+    pub(crate) fn start(&mut self, ctx: &mut Ctx<'_>) -> Progress {
         let token = ctx.stream_token(Side::Client);
         let registered = self
             .client
@@ -102,12 +102,12 @@ impl Handshake {
         self.advance(ctx)
     }
 
-    pub fn on_event(&mut self, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Progress {
+    pub(crate) fn on_event(&mut self, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Progress {
         self.ready.absorb(ev);
         self.advance(ctx)
     }
 
-    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Progress {
+    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Progress {
         if self.deadline.is_some_and(|d| d <= ctx.now) {
             return self.fail(Failure::Timeout);
         }
@@ -202,7 +202,7 @@ impl Handshake {
 
     /// Hands the socket over (deregistered: the stream registers it again under the same
     /// token, and epoll reports what is already waiting).
-    pub fn take_client(&mut self, ctx: &Ctx<'_>) -> Option<Sock> {
+    pub(crate) fn take_client(&mut self, ctx: &Ctx<'_>) -> Option<Sock> {
         let mut sock = self.client.take()?;
         sock.deregister(ctx.registry);
         Some(sock)
@@ -210,7 +210,7 @@ impl Handshake {
 
     /// Closes the connection: deregisters the socket and writes HAProxy's line for a failed
     /// handshake when the frontend logs.
-    pub fn teardown(mut self, ctx: &mut Ctx<'_>) {
+    pub(crate) fn teardown(mut self, ctx: &mut Ctx<'_>) {
         if let Some(mut sock) = self.client.take() {
             sock.deregister(ctx.registry);
         }

@@ -22,19 +22,19 @@ use crate::model::{BackendId, Model, ServerId};
 
 /// A connection waiting in the pool.
 #[derive(Debug)]
-pub struct IdleConn {
-    pub sock: Sock,
-    pub backend: BackendId,
-    pub server: ServerId,
-    pub purge_at: Instant,
+pub(crate) struct IdleConn {
+    pub(crate) sock: Sock,
+    pub(crate) backend: BackendId,
+    pub(crate) server: ServerId,
+    pub(crate) purge_at: Instant,
     /// It already carried a request for another session (HAProxy's "proven" connections,
     /// which `http-reuse aggressive` may give to a session's first request).
-    pub reused: bool,
+    pub(crate) reused: bool,
 }
 
 /// Which connections a session may take (HAProxy's `http-reuse` rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Eligible {
+pub(crate) enum Eligible {
     /// Any idle connection (`always`, or a session's later requests with `safe`/`aggressive`).
     Any,
     /// Only connections that have been reused already (`aggressive`, first request).
@@ -61,7 +61,7 @@ struct Slot {
 
 /// Where an event on a server connection slot goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// To the stream with this key.
     Stream(usize),
     /// Handled here (an idle connection, or a slot already gone).
@@ -69,7 +69,7 @@ pub enum Route {
 }
 
 #[derive(Debug, Default)]
-pub struct IdlePool {
+pub(crate) struct IdlePool {
     slots: Slab<Slot>,
     /// `[backend][server]` → keys of idle slots, most recent last.
     lists: Vec<Vec<Vec<usize>>>,
@@ -78,7 +78,7 @@ pub struct IdlePool {
 }
 
 impl IdlePool {
-    pub fn new(model: &Model) -> IdlePool {
+    pub(crate) fn new(model: &Model) -> IdlePool {
         IdlePool {
             slots: Slab::new(),
             lists: model
@@ -96,7 +96,7 @@ impl IdlePool {
     }
 
     /// Idle connections to one server in this reactor.
-    pub fn count(&self, be: BackendId, srv: ServerId) -> usize {
+    pub(crate) fn count(&self, be: BackendId, srv: ServerId) -> usize {
         self.lists
             .get(be.0 as usize)
             .and_then(|l| l.get(srv.0 as usize))
@@ -104,17 +104,19 @@ impl IdlePool {
     }
 
     /// Idle connections in this reactor.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.idle
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.idle == 0
     }
 
     /// A slot for a new server connection of stream `stream`; its key and generation name the
     /// poll token (`token`).
-    pub fn reserve(&mut self, stream: usize) -> usize {
+    pub(crate) fn reserve(&mut self, stream: usize) -> usize {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         self.slots.insert(Slot {
@@ -128,7 +130,7 @@ impl IdlePool {
     /// a failure, or after a turn-around): the slot takes a fresh generation, so an event still
     /// queued for the socket it had before is dropped rather than read as the new one's. The
     /// previous socket must be deregistered already.
-    pub fn renew(&mut self, key: usize, stream: usize) -> Token {
+    pub(crate) fn renew(&mut self, key: usize, stream: usize) -> Token {
         let generation = self.next_generation;
         if let Some(slot) = self
             .slots
@@ -145,12 +147,12 @@ impl IdlePool {
 
     /// The poll token of slot `key`: its key and generation. A slot that does not exist gets
     /// generation 0's token, whose events find no slot.
-    pub fn token(&self, key: usize) -> Token {
+    pub(crate) fn token(&self, key: usize) -> Token {
         token::server_conn(key, self.slots.get(key).map_or(0, |s| s.generation))
     }
 
     /// Frees the slot of a connection stream `stream` closed (no-op if it is not its own).
-    pub fn release(&mut self, key: usize, stream: usize) {
+    pub(crate) fn release(&mut self, key: usize, stream: usize) {
         if self
             .slots
             .get(key)
@@ -162,7 +164,7 @@ impl IdlePool {
 
     /// Takes the most recent eligible idle connection to `srv` for stream `stream`: the slot
     /// key (the socket stays registered under it) and the connection.
-    pub fn take(
+    pub(crate) fn take(
         &mut self,
         be: BackendId,
         srv: ServerId,
@@ -193,7 +195,7 @@ impl IdlePool {
     /// Puts stream `stream`'s connection (slot `key`) in the pool. Returns the timer owner
     /// to arm for its purge when none is pending, or `None`; a connection the pool refuses
     /// (limit reached, not this stream's slot) is closed and its slot freed.
-    pub fn put(
+    pub(crate) fn put(
         &mut self,
         registry: &Registry,
         key: usize,
@@ -228,7 +230,7 @@ impl IdlePool {
     /// event for an earlier occupant of the slot (freed and reused within the same poll batch)
     /// is dropped. An idle connection that is readable (bytes or EOF), closed or in error is
     /// dropped; writability alone is expected after a request was sent.
-    pub fn on_event(
+    pub(crate) fn on_event(
         &mut self,
         registry: &Registry,
         key: usize,
@@ -255,7 +257,7 @@ impl IdlePool {
     }
 
     /// Drops the idle connection at `key` (the server closed it, sent bytes, or it expired).
-    pub fn drop_conn(&mut self, registry: &Registry, key: usize) {
+    pub(crate) fn drop_conn(&mut self, registry: &Registry, key: usize) {
         if !self
             .slots
             .get(key)
@@ -278,7 +280,7 @@ impl IdlePool {
 
     /// A purge timer fired: drops the connection if it is still the same one and due. Returns
     /// when to fire again if it is idle but was parked again since (its new purge time).
-    pub fn purge(
+    pub(crate) fn purge(
         &mut self,
         registry: &Registry,
         key: usize,
@@ -305,7 +307,7 @@ impl IdlePool {
     }
 
     /// Closes every idle connection (soft stop, hard stop). Slots of streams stay theirs.
-    pub fn clear(&mut self, registry: &Registry) {
+    pub(crate) fn clear(&mut self, registry: &Registry) {
         let keys: Vec<usize> = self
             .lists
             .iter()

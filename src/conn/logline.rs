@@ -18,24 +18,24 @@ use crate::model::{FrontendId, Mode, PortRule, ServerAddr};
 
 /// What the stream itself contributes to its line.
 #[derive(Debug)]
-pub struct StreamLog<'a> {
-    pub frontend: FrontendId,
-    pub src: Option<SocketAddr>,
-    pub dst: Option<SocketAddr>,
+pub(crate) struct StreamLog<'a> {
+    pub(crate) frontend: FrontendId,
+    pub(crate) src: Option<SocketAddr>,
+    pub(crate) dst: Option<SocketAddr>,
     /// A backend was chosen (else the line names the frontend as its backend).
-    pub routed: bool,
-    pub marks: &'a Marks,
-    pub term: Termination,
-    pub cookie: [u8; 2],
-    pub request_line: Option<&'a [u8]>,
-    pub http: bool,
+    pub(crate) routed: bool,
+    pub(crate) marks: &'a Marks,
+    pub(crate) term: Termination,
+    pub(crate) cookie: [u8; 2],
+    pub(crate) request_line: Option<&'a [u8]>,
+    pub(crate) http: bool,
     /// The request's unique id (`%ID`), empty when none.
-    pub unique_id: &'a [u8],
+    pub(crate) unique_id: &'a [u8],
     /// Captured request / response headers, in `capture` order.
-    pub cap_req: &'a [Vec<u8>],
-    pub cap_res: &'a [Vec<u8>],
+    pub(crate) cap_req: &'a [Vec<u8>],
+    pub(crate) cap_res: &'a [Vec<u8>],
     /// `%rt`.
-    pub req_counter: u64,
+    pub(crate) req_counter: u64,
 }
 
 fn pid() -> u32 {
@@ -53,7 +53,7 @@ fn hostname() -> &'static str {
 }
 
 /// Whether a line for this frontend would be written (cheap: checked before gathering).
-pub fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
+pub(crate) fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
     ctx.log.enabled()
         && ctx
             .shared
@@ -63,7 +63,7 @@ pub fn wanted(ctx: &Ctx<'_>, fe: FrontendId) -> bool {
 }
 
 /// Writes the traffic line of a stream (TCP) or a request (HTTP) ending now.
-pub fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
+pub(crate) fn emit(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
     record_latency(ctx, c, s);
     if !wanted(ctx, s.frontend) {
         return;
@@ -242,7 +242,7 @@ fn record_latency(ctx: &mut Ctx<'_>, c: &Connector, s: &StreamLog<'_>) {
 
 /// The legacy line HAProxy writes at accept when a logging frontend has no line format:
 /// `Connect from SRC to DST (FE/MODE)`.
-pub fn emit_connect(
+pub(crate) fn emit_connect(
     ctx: &mut Ctx<'_>,
     fe: FrontendId,
     src: Option<SocketAddr>,
@@ -277,7 +277,7 @@ pub fn emit_connect(
 /// the frontend has a line format (`session_kill_embryonic()`): `127.0.0.1:40850
 /// [04/Dec/2026:15:39:45.405] fe/1: Truncated PROXY protocol header received`; nothing with
 /// `option dontlognull` when the client closed, reset or stayed silent.
-pub fn emit_handshake_failure(
+pub(crate) fn emit_handshake_failure(
     ctx: &mut Ctx<'_>,
     at: &super::handshake::Arrival,
     failure: crate::proxyproto::Failure,
@@ -304,7 +304,7 @@ pub fn emit_handshake_failure(
 /// or its number in the frontend, a unix-socket client as `unix:<listener number>`. At `err`
 /// level with `option log-separate-errors`; a `silent` one (the client sent nothing) is not
 /// logged with `option dontlognull`.
-pub fn emit_conn_error(
+pub(crate) fn emit_conn_error(
     ctx: &mut Ctx<'_>,
     (frontend, bind): (FrontendId, usize),
     src: Option<SocketAddr>,
@@ -348,7 +348,7 @@ pub fn emit_conn_error(
 
 /// Renders the frontend's `unique-id-format` for the request whose head just arrived into
 /// `out` (cleared first); false when the frontend has none.
-pub fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
+pub(crate) fn unique_id(ctx: &Ctx<'_>, s: &StreamLog<'_>, out: &mut Vec<u8>) -> bool {
     out.clear();
     let shared = ctx.shared;
     let Some(fe) = shared.model.frontend(s.frontend) else {

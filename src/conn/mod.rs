@@ -12,19 +12,19 @@ pub mod logline;
 pub mod pump;
 pub mod tcp;
 
-pub use ctx::Ctx;
+pub(crate) use ctx::Ctx;
 
 /// One socket of a stream with its readiness: what the state machines read and write through
 /// (the client of a TCP or HTTP stream, a server connection, both ends of a tunnel).
 #[derive(Debug)]
-pub struct Peer {
-    pub sock: crate::net::Sock,
-    pub ready: Readiness,
+pub(crate) struct Peer {
+    pub(crate) sock: crate::net::Sock,
+    pub(crate) ready: Readiness,
 }
 
 impl Peer {
     /// A socket not yet heard from.
-    pub fn new(sock: crate::net::Sock) -> Peer {
+    pub(crate) fn new(sock: crate::net::Sock) -> Peer {
         Peer {
             sock,
             ready: Readiness::default(),
@@ -34,17 +34,17 @@ impl Peer {
 
 /// Edge-triggered readiness bookkeeping for one socket: set by events, cleared by WouldBlock.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Readiness {
-    pub readable: bool,
-    pub writable: bool,
+pub(crate) struct Readiness {
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
     /// EPOLLERR was reported: for a connecting socket, the connection failed.
-    pub error: bool,
+    pub(crate) error: bool,
     /// The peer's FIN (or an error) was reported: read until EOF, not just until a short read.
-    pub closing: bool,
+    pub(crate) closing: bool,
 }
 
 impl Readiness {
-    pub fn absorb(&mut self, ev: &mio::event::Event) {
+    pub(crate) fn absorb(&mut self, ev: &mio::event::Event) {
         self.error |= ev.is_error();
         self.closing |= ev.is_read_closed() || ev.is_error();
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -58,7 +58,7 @@ impl Readiness {
     /// After a read of `n` bytes into `room`: a short read drained the socket (edge-triggered
     /// epoll reports any later arrival as a new event), so skip the read that would only
     /// return EAGAIN — unless EOF is pending, which only a further read reports.
-    pub fn after_read(&mut self, n: usize, room: usize) {
+    pub(crate) fn after_read(&mut self, n: usize, room: usize) {
         if n < room && !self.closing {
             self.readable = false;
         }

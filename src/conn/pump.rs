@@ -15,10 +15,10 @@ use crate::sys::splice::Pipe;
 
 /// The reactor's pools, lent to a pump for one run.
 #[derive(Debug)]
-pub struct Pools {
-    pub bufs: BufferPool,
+pub(crate) struct Pools {
+    pub(crate) bufs: BufferPool,
     #[cfg(target_os = "linux")]
-    pub pipes: PipePool,
+    pub(crate) pipes: PipePool,
 }
 
 /// Where the bytes in flight are.
@@ -33,7 +33,7 @@ enum Hold {
 
 /// How a pump moves bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// Always through a pipe (`option splice-request|splice-response`).
     Splice,
     /// Through a buffer until the stream shows it is a bulk transfer (reads keep filling the
@@ -50,22 +50,22 @@ const FULL_READS_TO_SPLICE: u8 = 2;
 
 /// A socket of the pump failed.
 #[derive(Debug)]
-pub enum Fault {
+pub(crate) enum Fault {
     Source(io::Error),
     Destination(io::Error),
 }
 
 /// What a run did, for timeouts and scheduling.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Flow {
+pub(crate) struct Flow {
     /// Read from the source (data or end of stream).
-    pub read: bool,
+    pub(crate) read: bool,
     /// Wrote to the destination (data or FIN).
-    pub wrote: bool,
+    pub(crate) wrote: bool,
     /// Wanted a buffer and the pool was empty: run again when one is released.
-    pub starved: bool,
+    pub(crate) starved: bool,
     /// Stopped on its budget while it could still move bytes: run again next turn.
-    pub more: bool,
+    pub(crate) more: bool,
 }
 
 /// Fill/flush rounds a pump may do per run: bounds the time one busy stream holds the reactor
@@ -77,21 +77,21 @@ const ROUNDS_PER_RUN: u32 = 16;
 const SPLICE_AT_ONCE: usize = 1 << 30;
 
 #[derive(Debug)]
-pub struct Pump {
+pub(crate) struct Pump {
     hold: Hold,
     via: Via,
     /// Consecutive reads that filled the buffer (for `Via::Auto`).
     full_reads: u8,
     /// The source sent its FIN.
-    pub eof: bool,
+    pub(crate) eof: bool,
     /// The FIN was forwarded (`shutdown(Write)` on the destination).
-    pub shut: bool,
+    pub(crate) shut: bool,
     /// Bytes written to the destination.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 impl Pump {
-    pub fn new(via: Via) -> Pump {
+    pub(crate) fn new(via: Via) -> Pump {
         Pump {
             hold: Hold::Empty,
             via,
@@ -103,19 +103,19 @@ impl Pump {
     }
 
     /// A pump starting with bytes already read (e.g. what followed an HTTP 101 head).
-    pub fn with_buffer(via: Via, buf: Buffer) -> Pump {
+    pub(crate) fn with_buffer(via: Via, buf: Buffer) -> Pump {
         let mut p = Pump::new(via);
         p.hold = Hold::Buf(buf);
         p
     }
 
     /// Finished: end of stream seen, everything forwarded, FIN sent.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.shut
     }
 
     /// Bytes waiting to be written.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         match &self.hold {
             Hold::Empty => 0,
             #[cfg(target_os = "linux")]
@@ -125,7 +125,7 @@ impl Pump {
     }
 
     /// Moves as much as the sockets allow, until both would block or nothing is left to do.
-    pub fn run(
+    pub(crate) fn run(
         &mut self,
         src: &mut Sock,
         sr: &mut Readiness,
@@ -291,7 +291,7 @@ impl Pump {
     }
 
     /// Returns what the pump holds to the pools (a pipe still holding bytes is closed instead).
-    pub fn release(&mut self, pools: &mut Pools) {
+    pub(crate) fn release(&mut self, pools: &mut Pools) {
         match std::mem::take(&mut self.hold) {
             Hold::Empty => {}
             #[cfg(target_os = "linux")]

@@ -59,30 +59,30 @@ enum Phase {
 
 /// Where a stream came in.
 #[derive(Clone, Copy, Debug)]
-pub struct Entry {
-    pub frontend: FrontendId,
+pub(crate) struct Entry {
+    pub(crate) frontend: FrontendId,
     /// Index of the `Bind` in its frontend.
-    pub bind: usize,
-    pub backend: BackendId,
+    pub(crate) bind: usize,
+    pub(crate) backend: BackendId,
     /// The port the client connected to (for servers without a fixed port).
-    pub local_port: u16,
-    pub key: PickKey,
+    pub(crate) local_port: u16,
+    pub(crate) key: PickKey,
     /// The client's address and the address it connected to (from the socket or the PROXY
     /// header): for the log, `show sess` and a PROXY header sent to the server.
-    pub src: Option<std::net::SocketAddr>,
-    pub dst: Option<std::net::SocketAddr>,
+    pub(crate) src: Option<std::net::SocketAddr>,
+    pub(crate) dst: Option<std::net::SocketAddr>,
 }
 
 impl Entry {
     /// The addresses a PROXY header sent to the server carries (`None`: UNKNOWN / LOCAL).
-    pub fn proxy_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    pub(crate) fn proxy_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
         self.src.zip(self.dst)
     }
 }
 
 #[derive(Debug)]
-pub struct Tunnel {
-    pub entry: Entry,
+pub(crate) struct Tunnel {
+    pub(crate) entry: Entry,
     client: Peer,
     phase: Phase,
     connector: Connector,
@@ -90,23 +90,23 @@ pub struct Tunnel {
     via_response: Via,
     /// Earliest wake-up already in the timer wheel.
     armed: Option<Instant>,
-    pub accepted: Instant,
+    pub(crate) accepted: Instant,
     /// Accept instant and byte counts for the log line.
     marks: Marks,
 }
 
 impl Tunnel {
     /// The server whose slot this stream holds.
-    pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
+    pub(crate) fn held_server(&self) -> Option<(BackendId, ServerId)> {
         self.connector.held()
     }
 
     /// The client's address (`show sess`): the PROXY header's when there was one.
-    pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
+    pub(crate) fn client_peer(&self) -> Option<std::net::SocketAddr> {
         self.entry.src
     }
 
-    pub fn new(
+    pub(crate) fn new(
         client: Sock,
         entry: Entry,
         via_request: Via,
@@ -129,7 +129,7 @@ impl Tunnel {
     }
 
     /// Registers the client socket and starts connecting to a server.
-    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if let Err(e) = self
             .client
             .sock
@@ -145,7 +145,12 @@ impl Tunnel {
         self.settle(ctx, outcome)
     }
 
-    pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn on_event(
+        &mut self,
+        side: Side,
+        ev: &mio::event::Event,
+        ctx: &mut Ctx<'_>,
+    ) -> Step {
         match side {
             Side::Client => {
                 self.client.ready.absorb(ev);
@@ -174,11 +179,11 @@ impl Tunnel {
     }
 
     /// Runs again without a new event (budget exhausted last turn, or a buffer was released).
-    pub fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.advance(ctx)
     }
 
-    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if self.armed.is_some_and(|a| a <= ctx.now) {
             self.armed = None;
         }
@@ -379,7 +384,7 @@ impl Tunnel {
 
     /// The single teardown path: deregisters both sockets, returns pipes and buffers, releases
     /// the server slot and accounts the bytes. Frontend/global slots are the reactor's.
-    pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
+    pub(crate) fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // A TLS bind whose handshake never finished: counted and logged as HAProxy does.
         let tls_error = if self.client.sock.tls_failed() {
             Some(("SSL handshake failure", false))
@@ -460,7 +465,7 @@ impl Tunnel {
     }
 
     /// Bytes forwarded so far (client→server, server→client).
-    pub fn bytes(&self) -> (u64, u64) {
+    pub(crate) fn bytes(&self) -> (u64, u64) {
         match &self.phase {
             Phase::Forwarding { duplex, .. } => (duplex.request.bytes, duplex.response.bytes),
             _ => (0, 0),

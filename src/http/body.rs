@@ -13,7 +13,7 @@ use super::{Framing, HttpError};
 
 /// Where a message body stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyState {
+pub(crate) enum BodyState {
     /// No body left: it was empty or has been fully seen.
     Done,
     /// `Content-Length` body with this many bytes still to come.
@@ -26,7 +26,7 @@ pub enum BodyState {
 
 /// Position inside a chunked body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Chunk {
+pub(crate) enum Chunk {
     /// Reading the hex digits of a chunk size; `size` so far and whether a digit was seen.
     Size { size: u64, digits: bool },
     /// After the digits: optional SP/HTAB before `;` or CR.
@@ -59,7 +59,7 @@ const BAD_TRAILER: HttpError = HttpError::new(400, "invalid trailer section");
 
 impl BodyState {
     /// The state at the start of a body framed as `framing`.
-    pub fn new(framing: Framing) -> BodyState {
+    pub(crate) fn new(framing: Framing) -> BodyState {
         match framing {
             Framing::None | Framing::Length(0) => BodyState::Done,
             Framing::Length(n) => BodyState::Length(n),
@@ -74,7 +74,7 @@ impl BodyState {
     /// Looks at bytes following the head (as they arrive, possibly one byte at a time) and
     /// returns how many of them belong to this message; never copies. The rest (if any) is the
     /// next message. After an error the state must not be used further.
-    pub fn advance(&mut self, data: &[u8]) -> Result<usize, HttpError> {
+    pub(crate) fn advance(&mut self, data: &[u8]) -> Result<usize, HttpError> {
         match self {
             BodyState::Done => Ok(0),
             BodyState::UntilClose => Ok(data.len()),
@@ -99,12 +99,12 @@ impl BodyState {
     }
 
     /// The whole body has been seen.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self, BodyState::Done)
     }
 
     /// For UntilClose: the message ends at end of stream.
-    pub fn until_close(&self) -> bool {
+    pub(crate) fn until_close(&self) -> bool {
         matches!(self, BodyState::UntilClose)
     }
 }

@@ -27,14 +27,14 @@ mod response;
 use std::ops::Range;
 use std::time::Duration;
 
-pub use request::{Persistence, RequestCookie, RequestCookies};
-pub use response::{
+pub(crate) use request::{Persistence, RequestCookie, RequestCookies};
+pub(crate) use response::{
     CACHE_CONTROL_PRIVATE, Cacheable, ResponseCookies, ResponseVerdict, Target, response_cacheable,
 };
 
 /// How the persistence cookie is produced (HAProxy's `rewrite`, `insert`, `prefix`, or none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CookieMode {
+pub(crate) enum CookieMode {
     /// No mode keyword: the cookie is only read from requests (and, with `indirect`, removed
     /// from responses when not needed). HAProxy logs `--` for the cookie flags in this mode
     /// unless `indirect` is set.
@@ -54,27 +54,27 @@ pub enum CookieMode {
 /// `Rewrite`; `preserve` implies `Insert` or `indirect`; durations are whole seconds below
 /// 2^31 (zero is stored as `None`, as HAProxy treats 0 as "not set").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CookieConf {
-    pub name: String,
-    pub mode: CookieMode,
-    pub indirect: bool,
-    pub nocache: bool,
-    pub postonly: bool,
-    pub preserve: bool,
-    pub httponly: bool,
-    pub secure: bool,
+pub(crate) struct CookieConf {
+    pub(crate) name: String,
+    pub(crate) mode: CookieMode,
+    pub(crate) indirect: bool,
+    pub(crate) nocache: bool,
+    pub(crate) postonly: bool,
+    pub(crate) preserve: bool,
+    pub(crate) httponly: bool,
+    pub(crate) secure: bool,
     /// Every `domain`, in order; each becomes a `; domain=D` attribute.
-    pub domains: Vec<String>,
-    pub maxidle: Option<Duration>,
-    pub maxlife: Option<Duration>,
-    pub dynamic: bool,
+    pub(crate) domains: Vec<String>,
+    pub(crate) maxidle: Option<Duration>,
+    pub(crate) maxlife: Option<Duration>,
+    pub(crate) dynamic: bool,
     /// Every `attr`, in order; each is appended as `; VALUE`.
-    pub attrs: Vec<String>,
+    pub(crate) attrs: Vec<String>,
 }
 
 impl CookieConf {
     /// A conf with this name and mode and every option off.
-    pub fn new(name: &str, mode: CookieMode) -> CookieConf {
+    pub(crate) fn new(name: &str, mode: CookieMode) -> CookieConf {
         CookieConf {
             name: name.to_string(),
             mode,
@@ -84,7 +84,7 @@ impl CookieConf {
 
     /// Whether the log's `%tsc` shows the two cookie letters; HAProxy prints `--` unless one
     /// of `rewrite`, `insert`, `prefix` or `indirect` is set (`PR_CK_ANY`).
-    pub fn logs_cookie_flags(&self) -> bool {
+    pub(crate) fn logs_cookie_flags(&self) -> bool {
         self.mode != CookieMode::Passive || self.indirect
     }
 
@@ -103,7 +103,7 @@ impl CookieConf {
 
 /// What the client's persistence cookie said: the log's third `%tsc` character.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClientCookie {
+pub(crate) enum ClientCookie {
     /// `N`: no persistence cookie.
     #[default]
     None,
@@ -123,7 +123,7 @@ pub enum ClientCookie {
 }
 
 impl ClientCookie {
-    pub fn letter(self) -> u8 {
+    pub(crate) fn letter(self) -> u8 {
         match self {
             ClientCookie::None => b'N',
             ClientCookie::Invalid => b'I',
@@ -138,7 +138,7 @@ impl ClientCookie {
 
 /// What happened to the persistence cookie in the response: the log's fourth `%tsc` character.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SetCookie {
+pub(crate) enum SetCookie {
     /// `N`: the server sent none and none was inserted.
     #[default]
     None,
@@ -155,7 +155,7 @@ pub enum SetCookie {
 }
 
 impl SetCookie {
-    pub fn letter(self) -> u8 {
+    pub(crate) fn letter(self) -> u8 {
         match self {
             SetCookie::None => b'N',
             SetCookie::Provided => b'P',
@@ -169,7 +169,7 @@ impl SetCookie {
 
 /// What to do with one header line that was fed to the cookie logic.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineEdit {
+pub(crate) enum LineEdit {
     /// Forward the line unchanged.
     Keep,
     /// Forward the line with this value instead (a range of the scratch buffer).
@@ -180,7 +180,7 @@ pub enum LineEdit {
 
 /// The answer of the caller's server lookup for one cookie value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// No server has this cookie value.
     NoMatch,
     /// Use this server (index in the backend); it is up.
@@ -193,17 +193,17 @@ pub enum Lookup {
 
 /// One server as [`find_server`] sees it.
 #[derive(Clone, Copy, Debug)]
-pub struct ServerCookie<'a> {
-    pub index: usize,
+pub(crate) struct ServerCookie<'a> {
+    pub(crate) index: usize,
     /// The server's `cookie` value, if it has one.
-    pub cookie: Option<&'a [u8]>,
+    pub(crate) cookie: Option<&'a [u8]>,
     /// Anything but stopped (`SRV_ST_STOPPED`: down or in maintenance).
-    pub up: bool,
+    pub(crate) up: bool,
 }
 
 /// Whether a cookie naming a down server still sends the request there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DownServers {
+pub(crate) enum DownServers {
     /// Default: look for another server with the same value, else redispatch.
     Redispatch,
     /// `option persist` or a matching `force-persist`.
@@ -214,7 +214,7 @@ pub enum DownServers {
 /// cookie equals `value` exactly and that is up (or any state with [`DownServers::Persist`])
 /// wins; a match on a down server is remembered and the walk goes on, so backup servers can
 /// share a value.
-pub fn find_server<'a>(
+pub(crate) fn find_server<'a>(
     servers: impl IntoIterator<Item = ServerCookie<'a>>,
     value: &[u8],
     down: DownServers,

@@ -213,38 +213,41 @@ fn rendered(status: u16) -> Option<&'static Rendered> {
 
 /// The page HAProxy's HTTP layer sends for `status` (whole response: status line, headers,
 /// body), or None if HAProxy has no built-in page for it.
-pub fn builtin(status: u16) -> Option<&'static [u8]> {
+pub(crate) fn builtin(status: u16) -> Option<&'static [u8]> {
     rendered(status)?.stream.as_deref()
 }
 
 /// The page the connection layer sends for `status` (raw `http_err_msgs`), or None.
-pub fn conn_error(status: u16) -> Option<&'static [u8]> {
+pub(crate) fn conn_error(status: u16) -> Option<&'static [u8]> {
     Some(&rendered(status)?.conn)
 }
 
 /// The HTML body of the built-in page for `status` (the same in both shapes), for a response
 /// built around it (the stats page's 401 with its `www-authenticate`).
-pub fn body(status: u16) -> Option<&'static str> {
+pub(crate) fn body(status: u16) -> Option<&'static str> {
     Some(&rendered(status)?.body)
 }
 
 /// [`builtin`] cut before the empty line: (status line and header lines, `\r\n` + body), so a
 /// caller can insert `connection: close\r\n` in between. Nothing is copied.
-pub fn builtin_split(status: u16) -> Option<(&'static [u8], &'static [u8])> {
+#[cfg(test)]
+pub(crate) fn builtin_split(status: u16) -> Option<(&'static [u8], &'static [u8])> {
     let page = builtin(status)?;
     let cut = page.windows(4).position(|w| w == b"\r\n\r\n")?;
     Some((page.get(..cut + 2)?, page.get(cut + 2..)?))
 }
 
 /// Whether the built-in page already says `connection: close` (400 and 408).
-pub fn builtin_closes(status: u16) -> bool {
+#[cfg(test)]
+pub(crate) fn builtin_closes(status: u16) -> bool {
     PAGES
         .iter()
         .any(|p| p.status == status && p.haproxy && p.closes)
 }
 
 /// The reason phrase of HAProxy's built-in page for `status` (e.g. "Bad request"), or None.
-pub fn builtin_reason(status: u16) -> Option<&'static str> {
+#[cfg(test)]
+pub(crate) fn builtin_reason(status: u16) -> Option<&'static str> {
     PAGES
         .iter()
         .find(|p| p.status == status && p.haproxy)
@@ -255,7 +258,7 @@ pub fn builtin_reason(status: u16) -> Option<&'static str> {
 /// itself (`http-request return status N`, `http-error status N`), observed for 200..=511 and
 /// completed from the strings of the binary (1xx, 210, 310, 449, 456, 509). Unknown codes get
 /// their class's phrase.
-pub fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     if let Some(phrase) = known_reason(status) {
         return phrase;
     }

@@ -13,14 +13,14 @@ use super::Version;
 
 /// Writes one outgoing head into `out`. Invariant: `pos <= out.len()`.
 #[derive(Debug)]
-pub struct HeadWriter<'a> {
+pub(crate) struct HeadWriter<'a> {
     out: &'a mut [u8],
     pos: usize,
     overflow: bool,
 }
 
 impl<'a> HeadWriter<'a> {
-    pub fn new(out: &'a mut [u8]) -> Self {
+    pub(crate) fn new(out: &'a mut [u8]) -> Self {
         HeadWriter {
             out,
             pos: 0,
@@ -29,7 +29,7 @@ impl<'a> HeadWriter<'a> {
     }
 
     /// `METHOD SP target SP HTTP/1.x CRLF`.
-    pub fn request_line(&mut self, method: &[u8], target: &[u8], version: Version) {
+    pub(crate) fn request_line(&mut self, method: &[u8], target: &[u8], version: Version) {
         self.put(method);
         self.put(b" ");
         self.put(target);
@@ -40,7 +40,7 @@ impl<'a> HeadWriter<'a> {
 
     /// `HTTP/1.x SP status SP reason CRLF`. The status is written in decimal as given (callers
     /// pass 100..=999).
-    pub fn status_line(&mut self, version: Version, status: u16, reason: &[u8]) {
+    pub(crate) fn status_line(&mut self, version: Version, status: u16, reason: &[u8]) {
         let mut digits = [0u8; 20];
         self.put(version.as_bytes());
         self.put(b" ");
@@ -52,7 +52,7 @@ impl<'a> HeadWriter<'a> {
 
     /// `name: value CRLF`. Name and value are written as given; they come from a parsed head
     /// or from validated configuration.
-    pub fn header(&mut self, name: &[u8], value: &[u8]) {
+    pub(crate) fn header(&mut self, name: &[u8], value: &[u8]) {
         self.put(name);
         self.put(b": ");
         self.put(value);
@@ -60,24 +60,22 @@ impl<'a> HeadWriter<'a> {
     }
 
     /// A header whose value is a number (`content-length`), formatted without allocating.
-    pub fn header_u64(&mut self, name: &[u8], value: u64) {
+    #[cfg(test)]
+    pub(crate) fn header_u64(&mut self, name: &[u8], value: u64) {
         let mut digits = [0u8; 20];
         let digits = write_u64(value, &mut digits);
         self.header(name, digits);
     }
 
     /// Bytes written so far (the head is not finished).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.pos
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pos == 0
     }
 
     /// Writes the empty line; returns the head length, or None if it did not fit (then the
     /// caller answers 500/502 as HAProxy does).
-    pub fn finish(mut self) -> Option<usize> {
+    pub(crate) fn finish(mut self) -> Option<usize> {
         self.put(b"\r\n");
         (!self.overflow).then_some(self.pos)
     }
@@ -104,7 +102,7 @@ impl<'a> HeadWriter<'a> {
 }
 
 /// Formats `n` in decimal into `buf` (20 bytes hold `u64::MAX`) and returns the digits.
-pub fn write_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn write_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

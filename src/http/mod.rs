@@ -15,13 +15,13 @@ pub mod view;
 
 /// A byte range inside a head buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    pub start: u32,
-    pub end: u32,
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
 }
 
 impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
         Span {
             // Offsets in a head buffer (`tune.bufsize`, a u32): they fit; saturated, a range
             // past the buffer reads as empty.
@@ -31,36 +31,28 @@ impl Span {
     }
 
     /// The bytes of this span in `buf` (empty if out of range).
-    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+    pub(crate) fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
         buf.get(self.start as usize..self.end as usize)
             .unwrap_or(&[])
-    }
-
-    pub fn len(&self) -> usize {
-        (self.end - self.start) as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.start == self.end
     }
 }
 
 /// One header line: name and value (value without surrounding whitespace).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HeaderSpan {
-    pub name: Span,
-    pub value: Span,
+pub(crate) struct HeaderSpan {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     Http10,
     #[default]
     Http11,
 }
 
 impl Version {
-    pub fn as_bytes(&self) -> &'static [u8] {
+    pub(crate) fn as_bytes(&self) -> &'static [u8] {
         match self {
             Version::Http10 => b"HTTP/1.0",
             Version::Http11 => b"HTTP/1.1",
@@ -70,7 +62,7 @@ impl Version {
 
 /// Request methods that change how a message is handled; anything else is `Other`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     #[default]
     Get,
     Head,
@@ -86,7 +78,7 @@ pub enum Method {
 
 impl Method {
     /// RFC 9110 §9.2.2: safe to replay.
-    pub fn is_idempotent(&self) -> bool {
+    pub(crate) fn is_idempotent(&self) -> bool {
         matches!(
             self,
             Method::Get
@@ -101,7 +93,7 @@ impl Method {
 
 /// How a message body is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// No body (requests without Content-Length/Transfer-Encoding; HEAD/1xx/204/304 responses).
     #[default]
     None,
@@ -113,43 +105,43 @@ pub enum Framing {
 
 /// What the `Connection` header (and the version's default) says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnFlags {
+pub(crate) struct ConnFlags {
     /// `Connection: close` seen.
-    pub close: bool,
+    pub(crate) close: bool,
     /// `Connection: keep-alive` seen.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// `Connection: upgrade` together with an `Upgrade` header.
-    pub upgrade: bool,
+    pub(crate) upgrade: bool,
 }
 
 /// A parsed request head, as offsets into the buffer it was parsed from.
 #[derive(Clone, Debug, Default)]
-pub struct RequestHead {
-    pub method: Method,
-    pub method_span: Span,
-    pub target: Span,
-    pub version: Version,
-    pub headers: Vec<HeaderSpan>,
+pub(crate) struct RequestHead {
+    pub(crate) method: Method,
+    pub(crate) method_span: Span,
+    pub(crate) target: Span,
+    pub(crate) version: Version,
+    pub(crate) headers: Vec<HeaderSpan>,
     /// Bytes of the head, request line to the empty line included.
-    pub len: usize,
-    pub framing: Framing,
-    pub conn: ConnFlags,
+    pub(crate) len: usize,
+    pub(crate) framing: Framing,
+    pub(crate) conn: ConnFlags,
     /// `Expect: 100-continue`.
-    pub expect_continue: bool,
+    pub(crate) expect_continue: bool,
     /// The Host header's value (validation guarantees one for HTTP/1.1).
-    pub host: Option<Span>,
+    pub(crate) host: Option<Span>,
 }
 
 /// A parsed response head.
 #[derive(Clone, Debug, Default)]
-pub struct ResponseHead {
-    pub status: u16,
-    pub reason: Span,
-    pub version: Version,
-    pub headers: Vec<HeaderSpan>,
-    pub len: usize,
-    pub framing: Framing,
-    pub conn: ConnFlags,
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    pub(crate) reason: Span,
+    pub(crate) version: Version,
+    pub(crate) headers: Vec<HeaderSpan>,
+    pub(crate) len: usize,
+    pub(crate) framing: Framing,
+    pub(crate) conn: ConnFlags,
 }
 
 /// Result of parsing a head from the bytes received so far.
@@ -164,13 +156,13 @@ pub enum Parse {
 /// A message Ravelin refuses. For requests `status` is what the client gets (400, 414, 431,
 /// 501); for responses it is 502. `reason` is a short text for logs and `show errors`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpError {
-    pub status: u16,
-    pub reason: &'static str,
+pub(crate) struct HttpError {
+    pub(crate) status: u16,
+    pub(crate) reason: &'static str,
 }
 
 impl HttpError {
-    pub const fn new(status: u16, reason: &'static str) -> HttpError {
+    pub(crate) const fn new(status: u16, reason: &'static str) -> HttpError {
         HttpError { status, reason }
     }
 }

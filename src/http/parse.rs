@@ -20,19 +20,19 @@ use super::{
 /// Size of the stack array handed to `httparse`: the hard upper bound on headers per message,
 /// whatever `tune.http.maxhdr` says (32 bytes per entry, 8 KiB of stack). HAProxy's default
 /// `tune.http.maxhdr` is 101.
-pub const MAX_HEADERS: usize = 256;
+pub(crate) const MAX_HEADERS: usize = 256;
 
 /// Default of `tune.http.maxhdr` (HAProxy manual, section 3.2).
-pub const DEFAULT_MAX_HEADERS: usize = 101;
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 101;
 
 /// Parsing limits taken from the configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// `tune.http.maxhdr`. As in HAProxy 2.6, a message may carry at most `max_headers - 1`
     /// header lines (HAProxy keeps one slot of its header list for the end marker; observed:
     /// with the default 101, 100 headers pass and 101 are refused). Values above
     /// [`MAX_HEADERS`] behave as [`MAX_HEADERS`].
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
 }
 
 impl Default for Limits {
@@ -44,7 +44,8 @@ impl Default for Limits {
 }
 
 /// 1xx responses other than 101: interim responses, followed by the final one.
-pub fn is_interim(status: u16) -> bool {
+#[cfg(test)]
+pub(crate) fn is_interim(status: u16) -> bool {
     (100..200).contains(&status) && status != 101
 }
 
@@ -71,7 +72,7 @@ impl Side {
 /// 400 in both cases; the status here follows the Ravelin contract, the reason tells them apart.)
 ///
 /// On error, `out` is left partly filled and must not be used.
-pub fn parse_request(
+pub(crate) fn parse_request(
     buf: &[u8],
     limits: &Limits,
     buf_full: bool,
@@ -155,7 +156,7 @@ pub fn parse_request(
 /// (RFC 9112 §6.3 rule 2).
 ///
 /// On error (always status 502), `out` is left partly filled and must not be used.
-pub fn parse_response(
+pub(crate) fn parse_response(
     buf: &[u8],
     limits: &Limits,
     method: Method,

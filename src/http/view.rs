@@ -2,38 +2,34 @@
 
 use std::net::SocketAddr;
 
-use super::{Method, RequestHead};
+use super::RequestHead;
 
 /// A request as ACLs see it: the head, the buffer it points into, and the connection's
 /// addresses. Borrowed for the time of one decision; nothing is copied.
 #[derive(Clone, Copy, Debug)]
-pub struct ReqView<'a> {
-    pub buf: &'a [u8],
-    pub head: &'a RequestHead,
+pub(crate) struct ReqView<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) head: &'a RequestHead,
     /// Client address (`src`).
-    pub src: SocketAddr,
+    pub(crate) src: SocketAddr,
     /// Address the client connected to (`dst`, `dst_port`).
-    pub dst: SocketAddr,
+    pub(crate) dst: SocketAddr,
     /// The client connection's TLS (`ssl_fc*`), `None` in clear.
-    pub tls: Option<&'a crate::tls::TlsInfo>,
+    pub(crate) tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl<'a> ReqView<'a> {
-    pub fn method(&self) -> Method {
-        self.head.method
-    }
-
-    pub fn method_bytes(&self) -> &'a [u8] {
+    pub(crate) fn method_bytes(&self) -> &'a [u8] {
         self.head.method_span.get(self.buf)
     }
 
     /// The request target as sent (`/a/b?x=1`, or an absolute URI).
-    pub fn uri(&self) -> &'a [u8] {
+    pub(crate) fn uri(&self) -> &'a [u8] {
         self.head.target.get(self.buf)
     }
 
     /// The path: the target up to `?`, without scheme and authority for absolute URIs.
-    pub fn path(&self) -> &'a [u8] {
+    pub(crate) fn path(&self) -> &'a [u8] {
         let uri = self.uri();
         let uri = strip_authority(uri);
         match uri.iter().position(|&b| b == b'?') {
@@ -43,7 +39,7 @@ impl<'a> ReqView<'a> {
     }
 
     /// The query string after `?` (empty when none).
-    pub fn query(&self) -> &'a [u8] {
+    pub(crate) fn query(&self) -> &'a [u8] {
         let uri = self.uri();
         match uri.iter().position(|&b| b == b'?') {
             Some(q) => uri.get(q + 1..).unwrap_or(&[]),
@@ -52,7 +48,7 @@ impl<'a> ReqView<'a> {
     }
 
     /// Values of every header called `name` (case-insensitive), in order.
-    pub fn headers(&self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub(crate) fn headers(&self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         let buf = self.buf;
         self.head
             .headers
@@ -62,12 +58,12 @@ impl<'a> ReqView<'a> {
     }
 
     /// The last value of header `name` (HAProxy's `hdr(name)` uses the last occurrence).
-    pub fn header(&self, name: &'a [u8]) -> Option<&'a [u8]> {
+    pub(crate) fn header(&self, name: &'a [u8]) -> Option<&'a [u8]> {
         self.headers(name).last()
     }
 
     /// Value of query parameter `name` (`url_param`), first occurrence.
-    pub fn url_param(&self, name: &[u8]) -> Option<&'a [u8]> {
+    pub(crate) fn url_param(&self, name: &[u8]) -> Option<&'a [u8]> {
         self.query().split(|&b| b == b'&').find_map(|kv| {
             let eq = kv.iter().position(|&b| b == b'=');
             let (k, v) = match eq {

@@ -14,7 +14,7 @@ use crate::civil as time;
 
 /// A variable of the log-format language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Var {
+pub(crate) enum Var {
     ClientIp,
     ClientPort,
     FrontendIp,
@@ -155,14 +155,14 @@ const UNSUPPORTED: &[&str] = &["sslc", "sslv", "lc"];
 
 /// `Q`, `X`, `E` flags of a variable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flags {
-    pub quote: bool,
-    pub hex: bool,
-    pub escape: bool,
+pub(crate) struct Flags {
+    pub(crate) quote: bool,
+    pub(crate) hex: bool,
+    pub(crate) escape: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Item {
+pub(crate) enum Item {
     Text(Box<[u8]>),
     Sep,
     Var(Var, Flags),
@@ -171,32 +171,13 @@ pub enum Item {
 /// A compiled log-format string.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Format {
-    pub items: Vec<Item>,
+    pub(crate) items: Vec<Item>,
 }
 
-impl Format {
-    /// Whether a line needs the request line kept (HTTP variables are used).
-    pub fn uses_request(&self) -> bool {
-        self.items.iter().any(|i| {
-            matches!(
-                i,
-                Item::Var(
-                    Var::RequestLine
-                        | Var::Method
-                        | Var::Uri
-                        | Var::Path
-                        | Var::PathOnly
-                        | Var::Query
-                        | Var::Version,
-                    _
-                )
-            )
-        })
-    }
-}
+impl Format {}
 
 /// Compiles `s`; the error is HAProxy's text after "failed to parse log-format : ".
-pub fn compile(s: &str) -> Result<Format, String> {
+pub(crate) fn compile(s: &str) -> Result<Format, String> {
     let b = s.as_bytes();
     let mut items: Vec<Item> = Vec::new();
     let mut text: Vec<u8> = Vec::new();

@@ -19,15 +19,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// `option tcplog`, as the manual defines it.
-pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+pub(crate) const TCPLOG: &str =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 /// `option httplog`.
-pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+pub(crate) const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
 /// `option httplog clf`.
-pub const CLFLOG: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
+pub(crate) const CLFLOG: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
 
 /// Where a `log` line sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dest {
+pub(crate) enum Dest {
     /// `stdout`, `stderr`, `fd@N`: one write per line.
     Fd(i32),
     /// A datagram unix socket (`/dev/log`, any path).
@@ -52,7 +53,7 @@ pub enum Header {
 }
 
 impl Header {
-    pub fn parse(s: &str) -> Option<Header> {
+    pub(crate) fn parse(s: &str) -> Option<Header> {
         Some(match s {
             "local" => Header::Local,
             "rfc3164" => Header::Rfc3164,
@@ -68,69 +69,69 @@ impl Header {
 }
 
 /// Syslog levels, most severe first (the numeric value is the syslog one).
-pub const LEVELS: [&str; 8] = [
+pub(crate) const LEVELS: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
 
 /// The 24 facilities, in syslog order.
-pub const FACILITIES: [&str; 24] = [
+pub(crate) const FACILITIES: [&str; 24] = [
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
     "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
     "local5", "local6", "local7",
 ];
 
-pub const LOG_ALERT: u8 = 1;
-pub const LOG_ERR: u8 = 3;
-pub const LOG_NOTICE: u8 = 5;
-pub const LOG_INFO: u8 = 6;
+pub(crate) const LOG_ALERT: u8 = 1;
+pub(crate) const LOG_ERR: u8 = 3;
+pub(crate) const LOG_NOTICE: u8 = 5;
+pub(crate) const LOG_INFO: u8 = 6;
 
 /// One `log` line: a destination and what it accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub dest: Dest,
-    pub header: Header,
+pub(crate) struct Target {
+    pub(crate) dest: Dest,
+    pub(crate) header: Header,
     /// Maximum line length, header and newline included (`len`, 80..=65535, default 1024).
-    pub len: usize,
-    pub facility: u8,
+    pub(crate) len: usize,
+    pub(crate) facility: u8,
     /// Lines more verbose than this are not sent (`<level>`, default debug: all).
-    pub max_level: u8,
+    pub(crate) max_level: u8,
     /// Lines more severe than this are raised... HAProxy's `<minlevel>`: a line's level is
     /// clamped to at most this severity (default emerg: unchanged).
-    pub min_level: u8,
+    pub(crate) min_level: u8,
 }
 
 /// How a frontend writes its traffic lines.
 #[derive(Clone, Debug, Default)]
-pub struct ProxyLog {
+pub(crate) struct ProxyLog {
     /// Targets (the proxy's own `log` lines, or the global ones with `log global`).
-    pub targets: Arc<[Target]>,
+    pub(crate) targets: Arc<[Target]>,
     /// The compiled traffic line; `None`: the legacy "Connect from" line at accept.
-    pub format: Option<Arc<format::Format>>,
+    pub(crate) format: Option<Arc<format::Format>>,
     /// `log-tag` of the proxy (else the global one).
-    pub tag: Option<Arc<str>>,
+    pub(crate) tag: Option<Arc<str>>,
     /// `option dontlognull`.
-    pub dontlognull: bool,
+    pub(crate) dontlognull: bool,
     /// `option log-separate-errors`.
-    pub separate_errors: bool,
+    pub(crate) separate_errors: bool,
     /// `option dontlog-normal`.
-    pub dontlog_normal: bool,
+    pub(crate) dontlog_normal: bool,
     /// The compiled `unique-id-format`.
-    pub unique_id: Option<Arc<format::Format>>,
+    pub(crate) unique_id: Option<Arc<format::Format>>,
 }
 
 impl ProxyLog {
     /// Whether this proxy writes anything at all.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         !self.targets.is_empty()
     }
 }
 
 /// Process-wide logging settings.
 #[derive(Clone, Debug, Default)]
-pub struct GlobalLog {
-    pub targets: Arc<[Target]>,
+pub(crate) struct GlobalLog {
+    pub(crate) targets: Arc<[Target]>,
     /// `log-tag` (default: the program name).
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// `log-send-hostname [NAME]`: `Some("")` means the system's hostname.
-    pub send_hostname: Option<String>,
+    pub(crate) send_hostname: Option<String>,
 }

@@ -12,56 +12,56 @@ use std::time::Instant;
 /// What one log line says.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
-    pub client: Option<SocketAddr>,
-    pub frontend_addr: Option<SocketAddr>,
-    pub backend_src: Option<SocketAddr>,
-    pub server_addr: Option<SocketAddr>,
+    pub(crate) client: Option<SocketAddr>,
+    pub(crate) frontend_addr: Option<SocketAddr>,
+    pub(crate) backend_src: Option<SocketAddr>,
+    pub(crate) server_addr: Option<SocketAddr>,
     /// Accept date (Unix ms); for a later request of a keep-alive connection, the end of the
     /// previous response, as HAProxy resets it.
-    pub accept_ms: u64,
+    pub(crate) accept_ms: u64,
     /// Date of the request's first byte (Unix ms); the accept date when there was none.
-    pub request_ms: u64,
-    pub frontend: &'a str,
-    pub backend: &'a str,
-    pub server: &'a str,
-    pub th: i64,
-    pub ti: i64,
-    pub t_req: i64,
-    pub tw: i64,
-    pub tc: i64,
-    pub tr: i64,
-    pub ta: i64,
-    pub tt: i64,
-    pub http: bool,
-    pub status: i64,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
-    pub actconn: u32,
-    pub feconn: u32,
-    pub beconn: u32,
-    pub srvconn: u32,
-    pub retries: u32,
-    pub redispatched: bool,
-    pub srv_queue: u32,
-    pub be_queue: u32,
-    pub term: [u8; 2],
-    pub cookie: [u8; 2],
-    pub cap_req: &'a [Vec<u8>],
-    pub cap_req_on: bool,
-    pub cap_res: &'a [Vec<u8>],
-    pub cap_res_on: bool,
+    pub(crate) request_ms: u64,
+    pub(crate) frontend: &'a str,
+    pub(crate) backend: &'a str,
+    pub(crate) server: &'a str,
+    pub(crate) th: i64,
+    pub(crate) ti: i64,
+    pub(crate) t_req: i64,
+    pub(crate) tw: i64,
+    pub(crate) tc: i64,
+    pub(crate) tr: i64,
+    pub(crate) ta: i64,
+    pub(crate) tt: i64,
+    pub(crate) http: bool,
+    pub(crate) status: i64,
+    pub(crate) bytes_out: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) actconn: u32,
+    pub(crate) feconn: u32,
+    pub(crate) beconn: u32,
+    pub(crate) srvconn: u32,
+    pub(crate) retries: u32,
+    pub(crate) redispatched: bool,
+    pub(crate) srv_queue: u32,
+    pub(crate) be_queue: u32,
+    pub(crate) term: [u8; 2],
+    pub(crate) cookie: [u8; 2],
+    pub(crate) cap_req: &'a [Vec<u8>],
+    pub(crate) cap_req_on: bool,
+    pub(crate) cap_res: &'a [Vec<u8>],
+    pub(crate) cap_res_on: bool,
     /// `%rt`: the frontend's request counter when the request arrived.
-    pub req_counter: u64,
+    pub(crate) req_counter: u64,
     /// The request line as received (`None`: no valid request, printed `<BADREQ>`).
-    pub request_line: Option<&'a [u8]>,
-    pub unique_id: &'a [u8],
-    pub pid: u32,
-    pub hostname: &'a str,
+    pub(crate) request_line: Option<&'a [u8]>,
+    pub(crate) unique_id: &'a [u8],
+    pub(crate) pid: u32,
+    pub(crate) hostname: &'a str,
 }
 
 impl Record<'_> {
     /// `Td`: data transmission time, `-1` when the data phase never started.
-    pub fn td(&self) -> i64 {
+    pub(crate) fn td(&self) -> i64 {
         let started = if self.http { self.tr } else { self.tc };
         if started < 0 || self.tt < 0 {
             return -1;
@@ -74,7 +74,7 @@ impl Record<'_> {
     }
 
     /// `Tq = Th + Ti + TR`, `-1` if any of them is.
-    pub fn tq(&self) -> i64 {
+    pub(crate) fn tq(&self) -> i64 {
         if self.th < 0 || self.ti < 0 || self.t_req < 0 {
             return -1;
         }
@@ -82,7 +82,7 @@ impl Record<'_> {
     }
 
     /// `Tu`: `Tt` without the idle time.
-    pub fn tu(&self) -> i64 {
+    pub(crate) fn tu(&self) -> i64 {
         if self.tt < 0 {
             return -1;
         }
@@ -90,7 +90,7 @@ impl Record<'_> {
     }
 
     /// Word `i` of the request line (method, URI, version).
-    pub fn request_part(&self, i: usize) -> Option<&[u8]> {
+    pub(crate) fn request_part(&self, i: usize) -> Option<&[u8]> {
         self.request_line?
             .split(|&c| c == b' ')
             .filter(|w| !w.is_empty())
@@ -98,7 +98,7 @@ impl Record<'_> {
     }
 
     /// The path without scheme, authority nor query (`%HPO`).
-    pub fn path_only(&self) -> Option<&[u8]> {
+    pub(crate) fn path_only(&self) -> Option<&[u8]> {
         let uri = self.request_part(1)?;
         let uri = match uri.windows(3).position(|w| w == b"://") {
             Some(p) => {
@@ -117,7 +117,7 @@ impl Record<'_> {
 }
 
 /// Milliseconds from `a` to `b`, `-1` when either is missing.
-pub fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
+pub(crate) fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
     match (a, b) {
         (Some(a), Some(b)) => {
             i64::try_from(b.saturating_duration_since(a).as_millis()).unwrap_or(i64::MAX)
@@ -128,29 +128,29 @@ pub fn span(a: Option<Instant>, b: Option<Instant>) -> i64 {
 
 /// The instants of one request (or of a TCP stream) that the line's timers come from.
 #[derive(Debug, Clone, Copy)]
-pub struct Marks {
+pub(crate) struct Marks {
     /// Accept, or the end of the previous response on a keep-alive connection.
-    pub start: Instant,
+    pub(crate) start: Instant,
     /// The end of the connection's handshakes (`Th` ends, `Ti` starts); `start` when there
     /// were none or for a later request.
-    pub ready: Instant,
+    pub(crate) ready: Instant,
     /// The first byte of the request.
-    pub req_first: Option<Instant>,
+    pub(crate) req_first: Option<Instant>,
     /// The end of the request head.
-    pub req_head: Option<Instant>,
+    pub(crate) req_head: Option<Instant>,
     /// The end of the response head.
-    pub res_head: Option<Instant>,
+    pub(crate) res_head: Option<Instant>,
     /// Bytes received from the client / sent to it for this request.
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
     /// Status sent to the client (`-1`: none).
-    pub status: i64,
+    pub(crate) status: i64,
     /// Whether this request still has to be logged.
-    pub pending: bool,
+    pub(crate) pending: bool,
 }
 
 impl Marks {
-    pub fn new(start: Instant) -> Marks {
+    pub(crate) fn new(start: Instant) -> Marks {
         Marks {
             start,
             ready: start,
@@ -165,7 +165,7 @@ impl Marks {
     }
 
     /// The marks of a stream accepted at `start` whose handshakes ended at `ready`.
-    pub fn after_handshake(start: Instant, ready: Instant) -> Marks {
+    pub(crate) fn after_handshake(start: Instant, ready: Instant) -> Marks {
         Marks {
             ready,
             ..Marks::new(start)
@@ -173,7 +173,7 @@ impl Marks {
     }
 
     /// Starts over for the next request of a keep-alive connection.
-    pub fn next(&mut self, now: Instant) {
+    pub(crate) fn next(&mut self, now: Instant) {
         *self = Marks {
             pending: false,
             ..Marks::new(now)
@@ -181,7 +181,7 @@ impl Marks {
     }
 
     /// Notes the first request byte.
-    pub fn first_byte(&mut self, now: Instant) {
+    pub(crate) fn first_byte(&mut self, now: Instant) {
         if self.req_first.is_none() {
             self.req_first = Some(now);
             self.pending = true;

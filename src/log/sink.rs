@@ -25,12 +25,12 @@ use super::{Dest, Header, Target};
 use crate::civil as time;
 
 /// A batch is handed over once it holds this many bytes, even mid-turn.
-pub const BATCH: usize = 32 * 1024;
+pub(crate) const BATCH: usize = 32 * 1024;
 /// A batch is handed over at the end of the first loop turn this long after its first line
 /// (or sooner, once full): handing over every turn woke the logger thread, on the same core
 /// as the reactor when pinned, tens of thousands of times a second (logging cost 17 % of
 /// req/s in `http-keepalive-log`). Lines reach the sink at most this late.
-pub const FLUSH_AFTER: Duration = Duration::from_millis(10);
+pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(10);
 /// Batches in flight per reactor before lines are dropped.
 const QUEUE_PER_REACTOR: usize = 8;
 /// How long one datagram send may block the logger thread.
@@ -48,7 +48,7 @@ pub struct Counters {
 
 impl Counters {
     /// Sends one event line to `src`'s targets (never blocks; dropped and counted if full).
-    pub fn event(&self, src: Source, level: u8, msg: &str) {
+    pub(crate) fn event(&self, src: Source, level: u8, msg: &str) {
         let Ok(guard) = self.events.lock() else {
             return;
         };
@@ -74,7 +74,7 @@ impl Counters {
     }
 
     /// No more event lines: lets the logger thread end once the reactors are gone.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         if let Ok(mut g) = self.events.lock() {
             g.take();
         }
@@ -83,7 +83,7 @@ impl Counters {
 
 /// Which proxy's targets a line goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Frontend(u32),
     Backend(u32),
     Global,
@@ -124,7 +124,7 @@ pub struct LogBuf {
 
 impl LogBuf {
     /// A buffer that never emits (no proxy logs).
-    pub fn disabled(counters: Arc<Counters>) -> LogBuf {
+    pub(crate) fn disabled(counters: Arc<Counters>) -> LogBuf {
         LogBuf {
             buf: Vec::new(),
             lines: 0,
@@ -135,12 +135,12 @@ impl LogBuf {
         }
     }
 
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.tx.is_some()
     }
 
     /// Appends one line: `body` writes the message (no newline).
-    pub fn emit(&mut self, src: Source, level: u8, body: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn emit(&mut self, src: Source, level: u8, body: impl FnOnce(&mut Vec<u8>)) {
         if self.tx.is_none() {
             return;
         }
@@ -169,19 +169,19 @@ impl LogBuf {
     }
 
     /// When the lines waiting here must be handed over (for the reactor's poll timeout).
-    pub fn due(&self) -> Option<std::time::Instant> {
+    pub(crate) fn due(&self) -> Option<std::time::Instant> {
         self.due
     }
 
     /// Hands the lines over if the oldest has waited [`FLUSH_AFTER`] (end of a loop turn).
-    pub fn flush_if_due(&mut self, now: std::time::Instant) {
+    pub(crate) fn flush_if_due(&mut self, now: std::time::Instant) {
         if self.due.is_some_and(|d| d <= now) {
             self.flush();
         }
     }
 
     /// Hands the lines to the logger (end of a loop turn). Never blocks.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.due = None;
         if self.lines == 0 {
             return;
@@ -224,9 +224,9 @@ struct Identity {
 /// caller copies them out of the model; the logger sits below it).
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
-    pub global: super::GlobalLog,
-    pub frontends: Vec<super::ProxyLog>,
-    pub backends: Vec<super::ProxyLog>,
+    pub(crate) global: super::GlobalLog,
+    pub(crate) frontends: Vec<super::ProxyLog>,
+    pub(crate) backends: Vec<super::ProxyLog>,
 }
 
 /// Starts the logger thread when some proxy logs (or `-d` is on) and returns one buffer per
@@ -475,7 +475,7 @@ fn push_num(out: &mut Vec<u8>, n: u32) {
 }
 
 /// The syslog header of `t`'s format.
-pub fn header(
+pub(crate) fn header(
     out: &mut Vec<u8>,
     t: &Target,
     level: u8,

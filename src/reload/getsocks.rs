@@ -46,11 +46,11 @@ pub const COMMAND: &[u8] = b"_getsocks\n";
 /// with what HAProxy sends alongside it.
 #[derive(Debug, Clone, Copy)]
 pub struct ExposedSock<'a> {
-    pub fd: BorrowedFd<'a>,
+    pub(crate) fd: BorrowedFd<'a>,
     /// `namespace` of the bind line (empty: none). Ravelin has no namespaces; kept for HAProxy.
-    pub namespace: &'a [u8],
+    pub(crate) namespace: &'a [u8],
     /// `interface` of the bind line (empty: none).
-    pub interface: &'a [u8],
+    pub(crate) interface: &'a [u8],
 }
 
 impl<'a> ExposedSock<'a> {
@@ -75,14 +75,14 @@ pub enum SockAddr {
 /// A socket received from the old process, owned now by this one.
 #[derive(Debug)]
 pub struct InheritedSock {
-    pub fd: OwnedFd,
+    pub(crate) fd: OwnedFd,
     pub addr: SockAddr,
-    pub namespace: String,
-    pub interface: String,
+    pub(crate) namespace: String,
+    pub(crate) interface: String,
     /// `SOCK_DGRAM` rather than a stream socket.
-    pub dgram: bool,
+    pub(crate) dgram: bool,
     /// IPv6 socket with `IPV6_V6ONLY` set.
-    pub v6only: bool,
+    pub(crate) v6only: bool,
     /// Still listening (`SO_ACCEPTCONN`).
     pub listening: bool,
 }
@@ -177,7 +177,7 @@ pub fn fetch(path: &Path) -> io::Result<Vec<InheritedSock>> {
 }
 
 /// [`fetch`] on an already connected stream (a socketpair in tests or master-worker).
-pub fn fetch_on(stream: &UnixStream) -> io::Result<Vec<InheritedSock>> {
+pub(crate) fn fetch_on(stream: &UnixStream) -> io::Result<Vec<InheritedSock>> {
     stream.set_read_timeout(Some(XFER_TIMEOUT))?;
     stream.set_write_timeout(Some(XFER_TIMEOUT))?;
     let mut s = stream;
@@ -319,7 +319,7 @@ pub struct ExposedListeners {
 }
 
 impl ExposedListeners {
-    pub fn new(socks: Vec<OwnedFd>) -> ExposedListeners {
+    pub(crate) fn new(socks: Vec<OwnedFd>) -> ExposedListeners {
         ExposedListeners {
             socks: std::sync::Mutex::new(socks),
         }
@@ -344,7 +344,7 @@ impl ExposedListeners {
     }
 
     /// Closes them (the process is stopping).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         let mut socks = self.socks.lock().unwrap_or_else(|p| p.into_inner());
         socks.clear();
     }

@@ -32,24 +32,24 @@ use crate::reload::getsocks::{self, ExposedSock};
 use crate::sys::{process, socket};
 
 /// Environment variable naming a worker's control channel fd (set by the master only).
-pub const MASTER_FD_ENV: &str = "RAVELIN_MASTER_FD";
+pub(crate) const MASTER_FD_ENV: &str = "RAVELIN_MASTER_FD";
 /// Environment variable naming the fd a new worker fetches its listeners from.
-pub const SOCKS_FD_ENV: &str = "RAVELIN_SOCKS_FD";
+pub(crate) const SOCKS_FD_ENV: &str = "RAVELIN_SOCKS_FD";
 
 /// How long a new worker may take to load and serve before the master gives up on it.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the master needs from the command line.
 #[derive(Debug, Clone)]
-pub struct MasterArgs {
+pub(crate) struct MasterArgs {
     /// The arguments of the first worker (the master's own, minus `-W`/`-Ws`/`-D`/`-p`/`-C`).
-    pub first_args: Vec<String>,
+    pub(crate) first_args: Vec<String>,
     /// The arguments of the workers a reload starts (also minus `-x` and `-sf`/`-st`).
-    pub worker_args: Vec<String>,
+    pub(crate) worker_args: Vec<String>,
     /// The configuration files, re-read on reload before starting a worker.
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// `-Ws`: notify systemd.
-    pub systemd: bool,
+    pub(crate) systemd: bool,
 }
 
 impl MasterArgs {
@@ -58,7 +58,11 @@ impl MasterArgs {
     /// worker inherits the directory). The first worker keeps `-x` and `-sf`/`-st` (they name
     /// a process running before the master, e.g. a standalone Ravelin being replaced); workers
     /// started by a reload drop them.
-    pub fn from_command_line(args: &[String], files: Vec<PathBuf>, systemd: bool) -> MasterArgs {
+    pub(crate) fn from_command_line(
+        args: &[String],
+        files: Vec<PathBuf>,
+        systemd: bool,
+    ) -> MasterArgs {
         MasterArgs {
             first_args: worker_args(args, true),
             worker_args: worker_args(args, false),
@@ -233,7 +237,7 @@ fn status_code(st: std::process::ExitStatus) -> i32 {
 /// Installs the handlers of the signals a master waits for: TERM, INT and USR1 (forwarded to
 /// the workers), USR2 and HUP (reload), and CHLD (a worker ended). To be called before the
 /// pidfile is written (whoever reads it may signal at once) and before any worker starts.
-pub fn signals() -> io::Result<Signals> {
+pub(crate) fn signals() -> io::Result<Signals> {
     Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -268,7 +272,7 @@ fn unwatch(poll: &Poll, w: &Worker) {
 /// The loop blocks on a `mio::Poll` and wakes for a signal (a worker ending is a SIGCHLD), the
 /// loading worker's `READY`, or that worker's start-up deadline; each wake-up looks at
 /// everything (pending signals, the loading worker, every child's exit status).
-pub fn run(args: &MasterArgs, mut signals: Signals) -> ExitCode {
+pub(crate) fn run(args: &MasterArgs, mut signals: Signals) -> ExitCode {
     let mut poll = match Poll::new().and_then(|p| {
         p.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;

@@ -7,5 +7,3 @@ pub mod getsocks;
 pub mod master;
 pub mod state;
 pub mod worker_link;
-
-pub use getsocks::{ExposedSock, InheritedSock};

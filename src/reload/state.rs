@@ -45,18 +45,18 @@ const CHECK_STATUS_SIZE: u32 = 25;
 
 /// One data line of a state file, split into words.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Line {
-    pub be_id: String,
-    pub be_name: String,
-    pub srv_id: String,
-    pub srv_name: String,
+pub(crate) struct Line {
+    pub(crate) be_id: String,
+    pub(crate) be_name: String,
+    pub(crate) srv_id: String,
+    pub(crate) srv_name: String,
     /// `srv_addr` and the fields after it.
-    pub params: Vec<String>,
+    pub(crate) params: Vec<String>,
 }
 
 /// What one line of the file is.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// Blank or a comment.
     Ignore,
     Data(Line),
@@ -65,7 +65,7 @@ pub enum Parsed {
 }
 
 /// Splits one line (HAProxy's `srv_state_parse_line()`).
-pub fn parse_line(line: &str) -> Parsed {
+pub(crate) fn parse_line(line: &str) -> Parsed {
     let t = line.trim_start_matches([' ', '\t']);
     if t.is_empty() || t.starts_with('#') {
         return Parsed::Ignore;
@@ -86,7 +86,7 @@ pub fn parse_line(line: &str) -> Parsed {
 
 /// Why a file gave nothing.
 #[derive(Debug, PartialEq, Eq)]
-pub enum FileError {
+pub(crate) enum FileError {
     /// First line missing, not a number or not version 1.
     NoVersion,
     /// A data line with the wrong number of fields (line number as HAProxy counts: the line
@@ -96,7 +96,7 @@ pub enum FileError {
 
 /// Parses a whole file: version line, then data lines keyed by (backend, server) names; a
 /// duplicate key keeps the first line (HAProxy drops later duplicates).
-pub fn parse_file(text: &str) -> Result<HashMap<(String, String), Line>, FileError> {
+pub(crate) fn parse_file(text: &str) -> Result<HashMap<(String, String), Line>, FileError> {
     let mut lines = text.split_inclusive('\n');
     let version = lines.next().ok_or(FileError::NoVersion)?;
     let Some(v) = version.strip_suffix('\n') else {
@@ -125,19 +125,19 @@ pub fn parse_file(text: &str) -> Result<HashMap<(String, String), Line>, FileErr
 
 /// The validated fields of a line that Ravelin applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub op_state: u32,
+pub(crate) struct Record {
+    pub(crate) op_state: u32,
     /// Admin flags without the inherited ones (recomputed, as HAProxy does).
-    pub admin: u32,
-    pub uweight: u32,
-    pub iweight: u32,
-    pub check_health: u32,
+    pub(crate) admin: u32,
+    pub(crate) uweight: u32,
+    pub(crate) iweight: u32,
+    pub(crate) check_health: u32,
 }
 
 impl Record {
     /// Validates `params` (from `srv_addr` on) as `srv_state_srv_update()` does; the error is
     /// HAProxy's list of `, invalid <field> value '<v>'`.
-    pub fn parse(params: &[String]) -> Result<Record, String> {
+    pub(crate) fn parse(params: &[String]) -> Result<Record, String> {
         let mut msg = String::new();
         let get = |i: usize| params.get(i).map_or("", String::as_str);
         let num = |i: usize| -> Option<i64> { strtol(get(i)) };

@@ -21,19 +21,19 @@ fn inherited(var: &str) -> Option<io::Result<UnixStream>> {
 }
 
 /// The worker's control channel, when started by a master.
-pub fn master_channel() -> Option<io::Result<UnixStream>> {
+pub(crate) fn master_channel() -> Option<io::Result<UnixStream>> {
     inherited(MASTER_FD_ENV)
 }
 
 /// The listeners the master hands over on a reload, when any.
-pub fn fetch_from_master() -> Option<io::Result<Vec<InheritedSock>>> {
+pub(crate) fn fetch_from_master() -> Option<io::Result<Vec<InheritedSock>>> {
     let s = inherited(SOCKS_FD_ENV)?;
     Some(s.and_then(|s| getsocks::fetch_on(&s)))
 }
 
 /// Says `READY`, then answers `_getsocks` requests until the master goes away; `gone` is
 /// called then (the worker soft-stops), on the thread that serves the channel.
-pub fn serve_master(
+pub(crate) fn serve_master(
     chan: UnixStream,
     exposed: Arc<ExposedListeners>,
     gone: impl FnOnce() + Send + 'static,

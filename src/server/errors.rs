@@ -11,34 +11,34 @@ use crate::server::SharedState;
 
 /// One captured message.
 #[derive(Clone, Debug)]
-pub struct Capture {
-    pub when: SystemTime,
+pub(crate) struct Capture {
+    pub(crate) when: SystemTime,
     /// For a response: the frontend the request came through.
-    pub frontend: Option<FrontendId>,
+    pub(crate) frontend: Option<FrontendId>,
     /// For a response: the server.
-    pub server: Option<ServerId>,
-    pub event: u32,
-    pub src: Option<SocketAddr>,
-    pub bytes: Vec<u8>,
-    pub error_at: usize,
+    pub(crate) server: Option<ServerId>,
+    pub(crate) event: u32,
+    pub(crate) src: Option<SocketAddr>,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) error_at: usize,
 }
 
 #[derive(Debug, Default)]
-pub struct Inner {
-    pub requests: Vec<Option<Capture>>,
-    pub responses: Vec<Option<Capture>>,
-    pub events: u32,
+pub(crate) struct Inner {
+    pub(crate) requests: Vec<Option<Capture>>,
+    pub(crate) responses: Vec<Option<Capture>>,
+    pub(crate) events: u32,
 }
 
 /// The captures of one process, behind a mutex taken only on an error path or by the CLI.
 #[derive(Debug, Default)]
-pub struct Captures {
+pub(crate) struct Captures {
     inner: Mutex<Inner>,
 }
 
 impl Captures {
     /// The captures, locked (the CLI's `show errors` reads them).
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -48,7 +48,7 @@ const MAX_CAPTURE: usize = 16384;
 
 /// Where the message stops being valid: the first control byte other than CR/LF/HT, or a CR
 /// not followed by LF (else the end).
-pub fn error_position(b: &[u8]) -> usize {
+pub(crate) fn error_position(b: &[u8]) -> usize {
     b.iter()
         .enumerate()
         .position(|(i, c)| {
@@ -81,7 +81,7 @@ fn store(shared: &SharedState, request: bool, slot: usize, mut c: Capture) {
 }
 
 /// An invalid request received by frontend `fe`.
-pub fn capture_request(
+pub(crate) fn capture_request(
     shared: &SharedState,
     fe: FrontendId,
     src: Option<SocketAddr>,
@@ -107,7 +107,7 @@ pub fn capture_request(
 }
 
 /// An invalid response from server `srv` of backend `be`, for a request through `fe`.
-pub fn capture_response(
+pub(crate) fn capture_response(
     shared: &SharedState,
     be: BackendId,
     srv: Option<ServerId>,
@@ -135,7 +135,7 @@ pub fn capture_response(
 }
 
 /// `clear counters all` forgets the captures too (HAProxy clears the error snapshots).
-pub fn clear(shared: &SharedState) {
+pub(crate) fn clear(shared: &SharedState) {
     let mut g = shared
         .errors
         .inner

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 /// The reactor threads still running, and the waker to call when one ends.
 #[derive(Debug, Default)]
-pub struct ReactorExits {
+pub(crate) struct ReactorExits {
     running: AtomicUsize,
     waker: OnceLock<Arc<mio::Waker>>,
 }
@@ -16,7 +16,7 @@ pub struct ReactorExits {
 impl ReactorExits {
     /// A guard for one reactor thread, taken before the thread is spawned and moved into it;
     /// the thread counts as running from here until the guard drops.
-    pub fn guard(self: &Arc<Self>) -> ExitGuard {
+    pub(crate) fn guard(self: &Arc<Self>) -> ExitGuard {
         self.running.fetch_add(1, SeqCst);
         ExitGuard(self.clone())
     }
@@ -24,7 +24,7 @@ impl ReactorExits {
     /// From now on, `waker` is woken each time a reactor thread ends (set once; a later call
     /// is ignored). Check [`ReactorExits::running`] after setting it: a thread that ended
     /// before it could not wake it.
-    pub fn notify(&self, waker: Arc<mio::Waker>) {
+    pub(crate) fn notify(&self, waker: Arc<mio::Waker>) {
         let _ = self.waker.set(waker);
         // Pairs with the fence in `ExitGuard::drop`: either that thread sees the waker, or
         // the caller's next `running()` sees the thread gone.
@@ -33,14 +33,14 @@ impl ReactorExits {
 
     /// How many guarded threads have not ended yet (0: every reactor is done, and
     /// `Handle::join` returns at once).
-    pub fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.running.load(SeqCst)
     }
 }
 
 /// Held by a reactor thread; see [`ReactorExits::guard`].
 #[derive(Debug)]
-pub struct ExitGuard(Arc<ReactorExits>);
+pub(crate) struct ExitGuard(Arc<ReactorExits>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {

@@ -21,21 +21,21 @@ const HIGHEST_MS: u64 = 3_600_000;
 const SIGFIG: u8 = 2;
 
 /// The four timers, in this order everywhere (index into [`Set`]).
-pub const TIMERS: [&str; 4] = ["total", "response", "connect", "queue"];
+pub(crate) const TIMERS: [&str; 4] = ["total", "response", "connect", "queue"];
 
 /// The timers of one finished stream, in ms. `None`: the stream did not reach that step
 /// (HAProxy logs `-1`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Timings {
-    pub tt_ms: u64,
-    pub tr_ms: Option<u64>,
-    pub tc_ms: Option<u64>,
-    pub tw_ms: Option<u64>,
+pub(crate) struct Timings {
+    pub(crate) tt_ms: u64,
+    pub(crate) tr_ms: Option<u64>,
+    pub(crate) tc_ms: Option<u64>,
+    pub(crate) tw_ms: Option<u64>,
 }
 
 /// The four histograms of one object.
 #[derive(Clone, Debug)]
-pub struct Set(pub [Histogram<u64>; 4]);
+pub(crate) struct Set(pub [Histogram<u64>; 4]);
 
 impl Set {
     fn new() -> Option<Box<Set>> {
@@ -74,7 +74,7 @@ impl Set {
 /// Where each object's histograms sit in a flat table: frontends, then backends, then every
 /// backend's servers.
 #[derive(Clone, Debug, Default)]
-pub struct Layout {
+pub(crate) struct Layout {
     frontends: usize,
     backends: usize,
     /// Index of each backend's first server.
@@ -84,14 +84,14 @@ pub struct Layout {
 
 /// Which object a histogram belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Object {
+pub(crate) enum Object {
     Frontend(usize),
     Backend(usize),
     Server(usize, usize),
 }
 
 impl Layout {
-    pub fn new(model: &Model) -> Layout {
+    pub(crate) fn new(model: &Model) -> Layout {
         let frontends = model.frontends.len();
         let backends = model.backends.len();
         let mut next = frontends + backends;
@@ -127,7 +127,7 @@ impl Layout {
 
 /// One reactor's histograms since its last publication.
 #[derive(Debug)]
-pub struct LatencyRecorder {
+pub(crate) struct LatencyRecorder {
     layout: Layout,
     sets: Vec<Option<Box<Set>>>,
     /// Something was recorded since the last publication.
@@ -135,7 +135,7 @@ pub struct LatencyRecorder {
 }
 
 impl LatencyRecorder {
-    pub fn new(model: &Model) -> LatencyRecorder {
+    pub(crate) fn new(model: &Model) -> LatencyRecorder {
         let layout = Layout::new(model);
         let sets = (0..layout.len).map(|_| None).collect();
         LatencyRecorder {
@@ -147,7 +147,7 @@ impl LatencyRecorder {
 
     /// Records a finished stream for its frontend, and its backend and server when it had
     /// them. No allocation except the first time an object records something.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         frontend: usize,
         backend: Option<usize>,
@@ -179,7 +179,7 @@ impl LatencyRecorder {
     /// Adds what was recorded into this reactor's published slot and starts again (the
     /// reactor's once-a-second timer). One lock; allocates only for objects published for the
     /// first time.
-    pub fn publish(&mut self, published: &Published, reactor: usize) {
+    pub(crate) fn publish(&mut self, published: &Published, reactor: usize) {
         if !self.dirty {
             return;
         }
@@ -213,13 +213,13 @@ type Slots = Vec<Option<Box<Set>>>;
 
 /// The histograms every reactor published, for the stats readers.
 #[derive(Debug, Default)]
-pub struct Published {
+pub(crate) struct Published {
     layout: Layout,
     reactors: Box<[Mutex<Slots>]>,
 }
 
 impl Published {
-    pub fn new(model: &Model, reactors: usize) -> Published {
+    pub(crate) fn new(model: &Model, reactors: usize) -> Published {
         let layout = Layout::new(model);
         let reactors = (0..reactors.max(1))
             .map(|_| Mutex::new((0..layout.len).map(|_| None).collect()))
@@ -228,7 +228,7 @@ impl Published {
     }
 
     /// The four histograms of `o` merged over every reactor (`None`: nothing recorded).
-    pub fn merged(&self, o: Object) -> Option<Set> {
+    pub(crate) fn merged(&self, o: Object) -> Option<Set> {
         let i = self.layout.index(o)?;
         let mut out: Option<Set> = None;
         for r in self.reactors.iter() {
@@ -248,11 +248,11 @@ impl Published {
 }
 
 /// The percentiles shown in the stats: p50, p90, p99, p99.9.
-pub const PERCENTILES: [(&str, f64); 4] =
+pub(crate) const PERCENTILES: [(&str, f64); 4] =
     [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)];
 
 /// `h`'s value at each of [`PERCENTILES`], in ms.
-pub fn percentiles(h: &Histogram<u64>) -> [u64; 4] {
+pub(crate) fn percentiles(h: &Histogram<u64>) -> [u64; 4] {
     PERCENTILES.map(|(_, q)| {
         if h.is_empty() {
             0

@@ -32,7 +32,7 @@ pub struct Slots {
 }
 
 impl Slots {
-    pub fn new(limit: u32) -> Slots {
+    pub(crate) fn new(limit: u32) -> Slots {
         Slots {
             cur: AtomicU32::new(0),
             limit: AtomicU32::new(limit),
@@ -41,7 +41,7 @@ impl Slots {
     }
 
     /// Takes a slot unless the limit is reached.
-    pub fn try_acquire(&self) -> bool {
+    pub(crate) fn try_acquire(&self) -> bool {
         let limit = self.limit.load(Relaxed);
         let got = self.cur.fetch_update(Relaxed, Relaxed, |c| {
             (limit == 0 || c < limit).then_some(c + 1)
@@ -53,7 +53,7 @@ impl Slots {
     }
 
     /// Takes a slot unless `limit` (a dynamic limit computed by the caller; 0: none) is reached.
-    pub fn try_acquire_under(&self, limit: u32) -> bool {
+    pub(crate) fn try_acquire_under(&self, limit: u32) -> bool {
         let got = self.cur.fetch_update(Relaxed, Relaxed, |c| {
             (limit == 0 || c < limit).then_some(c + 1)
         });
@@ -63,18 +63,18 @@ impl Slots {
         got.is_ok()
     }
 
-    pub fn set_limit(&self, limit: u32) {
+    pub(crate) fn set_limit(&self, limit: u32) {
         self.limit.store(limit, Relaxed);
     }
 
     /// Takes a slot regardless of the limit (used where the limit was checked by the caller).
-    pub fn acquire(&self) {
+    pub(crate) fn acquire(&self) {
         let prev = self.cur.fetch_add(1, Relaxed);
         self.peak.fetch_max(prev + 1, Relaxed);
     }
 
     /// Gives a slot back. Returns true when the counter was at its limit (someone may be waiting).
-    pub fn release(&self) -> bool {
+    pub(crate) fn release(&self) -> bool {
         let prev = self.cur.fetch_sub(1, Relaxed);
         debug_assert!(prev > 0, "slot released twice");
         let limit = self.limit.load(Relaxed);
@@ -89,7 +89,7 @@ impl Slots {
         self.limit.load(Relaxed)
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         let limit = self.limit.load(Relaxed);
         limit != 0 && self.cur.load(Relaxed) >= limit
     }
@@ -99,7 +99,7 @@ impl Slots {
     }
 
     /// `clear counters`: the peak starts over from the current value.
-    pub fn reset_peak(&self) {
+    pub(crate) fn reset_peak(&self) {
         self.peak.store(self.cur(), Relaxed);
     }
 }
@@ -109,7 +109,7 @@ impl Slots {
 /// relaxed `fetch_add`, plus a CAS (and the maximum's update) once a second when the second
 /// rolls over.
 #[derive(Debug, Default)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// `second << 32 | count` of the current second.
     cur: AtomicU64,
     /// The complete count of the second before `cur`'s.
@@ -132,7 +132,7 @@ fn rate_second(now_ms: u64) -> u32 {
 
 impl Rate {
     /// Counts one event at `now_ms` (the shared millisecond clock).
-    pub fn tick(&self, now_ms: u64) {
+    pub(crate) fn tick(&self, now_ms: u64) {
         let sec = rate_second(now_ms);
         let cur = self.cur.load(Relaxed);
         let (csec, _) = rate_halves(cur);
@@ -165,7 +165,7 @@ impl Rate {
 
     /// Events over the last second: the previous second's count weighted by the part of it
     /// still inside the window, plus the current second's (HAProxy's `read_freq_ctr`).
-    pub fn per_sec(&self, now_ms: u64) -> u32 {
+    pub(crate) fn per_sec(&self, now_ms: u64) -> u32 {
         let sec = rate_second(now_ms);
         let (csec, count) = rate_halves(self.cur.load(Relaxed));
         // A count times a fraction of one: never more than the count.
@@ -181,12 +181,12 @@ impl Rate {
     }
 
     /// `clear counters`: the maximum starts over (HAProxy resets `rate_max`).
-    pub fn reset_max(&self) {
+    pub(crate) fn reset_max(&self) {
         self.max.store(0, Relaxed);
     }
 
     /// The highest count seen in one second (the running second included).
-    pub fn max(&self) -> u32 {
+    pub(crate) fn max(&self) -> u32 {
         self.max
             .load(Relaxed)
             .max(rate_halves(self.cur.load(Relaxed)).1)
@@ -196,14 +196,14 @@ impl Rate {
 /// Time spent down (a server DOWN, a backend with no usable server), for the stats
 /// `downtime`: the periods that ended, and when the current one started (`u64::MAX`: up).
 #[derive(Debug)]
-pub struct Downtime {
+pub(crate) struct Downtime {
     total_ms: AtomicU64,
     since: AtomicU64,
 }
 
 impl Downtime {
     /// Starting up (`down: false`) or down since 0.
-    pub fn new(down: bool) -> Downtime {
+    pub(crate) fn new(down: bool) -> Downtime {
         Downtime {
             total_ms: AtomicU64::new(0),
             since: AtomicU64::new(if down { 0 } else { u64::MAX }),
@@ -211,14 +211,14 @@ impl Downtime {
     }
 
     /// A down period starts at `now_ms`, unless one is running. True if it started.
-    pub fn start(&self, now_ms: u64) -> bool {
+    pub(crate) fn start(&self, now_ms: u64) -> bool {
         self.since
             .compare_exchange(u64::MAX, now_ms, Relaxed, Relaxed)
             .is_ok()
     }
 
     /// The running down period ends at `now_ms`. True if one was running.
-    pub fn end(&self, now_ms: u64) -> bool {
+    pub(crate) fn end(&self, now_ms: u64) -> bool {
         let since = self.since.swap(u64::MAX, Relaxed);
         if since == u64::MAX {
             return false;
@@ -229,7 +229,7 @@ impl Downtime {
     }
 
     /// Total time down so far, the running period included, in ms.
-    pub fn total_ms(&self, now_ms: u64) -> u64 {
+    pub(crate) fn total_ms(&self, now_ms: u64) -> u64 {
         let since = self.since.load(Relaxed);
         let cur = if since == u64::MAX {
             0
@@ -280,7 +280,7 @@ pub struct ServerState {
     /// `maxconn` (0: none), mirrored from the slot limit so picks read one line.
     maxconn: AtomicU32,
     /// `maxqueue` (0: unlimited).
-    pub maxqueue: u32,
+    pub(crate) maxqueue: u32,
     /// `slowstart` in milliseconds (0: off).
     slowstart_ms: u64,
     /// When the server last came back (ms on the shared clock), while its slow start lasts;
@@ -296,16 +296,16 @@ pub struct ServerState {
     pub retry_skipped: AtomicU64,
     /// Consecutive errors seen by streams (`observe`), and how often `error-limit` was
     /// reached (HAProxy's `failed_hana`).
-    pub consecutive_errors: AtomicU32,
+    pub(crate) consecutive_errors: AtomicU32,
     pub failed_hana: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
     /// Streams waiting for a slot of this server (bound to it by a hash or a cookie).
     pub queue: Queue,
     /// Streams that waited in this server's queue or the backend's and got a slot of this
     /// server, and their summed wait, for the average queue time (HAProxy's `qtime`).
     pub queue_waits: AtomicU64,
-    pub queue_wait_ms: AtomicU64,
+    pub(crate) queue_wait_ms: AtomicU64,
     /// Health-check results, written by the reactor that owns the server's check.
     pub check: CheckState,
     /// In maintenance because the configuration says `disabled` (HAProxy's `SRV_ADMF_CMAINT`),
@@ -324,16 +324,16 @@ pub struct ServerState {
     /// An added server is a backup one (read by picks for spare slots only).
     added_backup: AtomicBool,
     /// New streams per second (stats `rate`).
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// HTTP responses received from this server by class (0 = 1xx ... 4 = 5xx, 5 = other).
-    pub http_responses: [AtomicU64; 6],
+    pub(crate) http_responses: [AtomicU64; 6],
     /// Time spent DOWN, for the stats `downtime`.
-    pub downtime: Downtime,
+    pub(crate) downtime: Downtime,
 }
 
 /// Spare server slots per backend for `add server` (HAProxy adds servers without a limit;
 /// Ravelin reserves this many so server indexes never move).
-pub const SPARE_SERVERS: usize = 16;
+pub(crate) const SPARE_SERVERS: usize = 16;
 
 /// `addr_v4` tags: an IPv4 address is stored, a port is stored.
 const ADDR_V4: u64 = 1 << 63;
@@ -352,24 +352,24 @@ pub struct CheckState {
     /// Duration of the last check, in ms.
     pub duration_ms: AtomicU32,
     /// HAProxy's health counter, `0..rise+fall-1` (up when `>= rise`).
-    pub health: AtomicU32,
+    pub(crate) health: AtomicU32,
     /// Failed checks (HAProxy's `chkfail`).
     pub failed: AtomicU64,
     /// UP→DOWN transitions (HAProxy's `chkdown`).
-    pub down_transitions: AtomicU64,
+    pub(crate) down_transitions: AtomicU64,
     /// When the server last changed state, on the shared millisecond clock.
-    pub last_change_ms: AtomicU64,
+    pub(crate) last_change_ms: AtomicU64,
     /// `disable health` / `disable agent` from the runtime API: the probe stops counting.
     pub disabled: AtomicBool,
-    pub agent_disabled: AtomicBool,
+    pub(crate) agent_disabled: AtomicBool,
     /// `health` and the up/NOLB state come from a server-state file: the check starts from
     /// them instead of its configured start (`reload::state`).
-    pub restored: AtomicBool,
+    pub(crate) restored: AtomicBool,
 }
 
 /// HAProxy's `BE_WEIGHT_SCALE`: effective weights are in 1/16 of a configured weight so a
 /// slow start can ramp a weight-1 server in steps.
-pub const WEIGHT_SCALE: u32 = 16;
+pub(crate) const WEIGHT_SCALE: u32 = 16;
 
 impl ServerState {
     fn new(s: &crate::model::Server) -> ServerState {
@@ -431,7 +431,7 @@ impl ServerState {
 
     /// The configuration of a server added at run time (`None`: a configured server or a
     /// free spare slot).
-    pub fn dynamic(&self) -> Option<Arc<crate::model::Server>> {
+    pub(crate) fn dynamic(&self) -> Option<Arc<crate::model::Server>> {
         self.dynamic
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -440,7 +440,7 @@ impl ServerState {
 
     /// `add server`: fills this free spare slot (in maintenance, as HAProxy adds servers).
     /// False when the slot is taken.
-    pub fn fill(
+    pub(crate) fn fill(
         &self,
         conf: crate::model::Server,
         addr: std::net::SocketAddr,
@@ -468,7 +468,7 @@ impl ServerState {
 
     /// Whether server `i` of `be` is a backup one: from the model, or from `add server` for
     /// a spare slot (one load, only past the configured servers).
-    pub fn is_backup(be: &crate::model::Backend, bs: &BackendState, i: usize) -> bool {
+    pub(crate) fn is_backup(be: &crate::model::Backend, bs: &BackendState, i: usize) -> bool {
         match be.servers.get(i) {
             Some(s) => s.backup,
             None => bs
@@ -480,7 +480,7 @@ impl ServerState {
 
     /// `del server`: frees the slot of an added server (the caller checked it is in
     /// maintenance with no stream and no queue).
-    pub fn free(&self) {
+    pub(crate) fn free(&self) {
         let mut d = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
         self.up.store(false, Relaxed);
         self.weight.store(0, Relaxed);
@@ -490,18 +490,18 @@ impl ServerState {
     }
 
     /// Still in the maintenance the configuration (`disabled`) put it in.
-    pub fn config_maint(&self) -> bool {
+    pub(crate) fn config_maint(&self) -> bool {
         self.cmaint.load(Relaxed)
     }
 
     /// How many times the address was changed at run time (0: never).
-    pub fn addr_generation(&self) -> u32 {
+    pub(crate) fn addr_generation(&self) -> u32 {
         self.addr_gen.load(Relaxed)
     }
 
     /// The address (and port, when one was given) set at run time, if any: one atomic load
     /// while it was never changed, two for an IPv4 address, a lock for an IPv6 one.
-    pub fn runtime_addr(&self) -> Option<(std::net::IpAddr, Option<u16>)> {
+    pub(crate) fn runtime_addr(&self) -> Option<(std::net::IpAddr, Option<u16>)> {
         if self.addr_generation() == 0 {
             return None;
         }
@@ -515,7 +515,7 @@ impl ServerState {
     }
 
     /// `set server BE/SRV addr A [port P]` (`None`: the port rule stays).
-    pub fn set_runtime_addr(&self, ip: std::net::IpAddr, port: Option<u16>) {
+    pub(crate) fn set_runtime_addr(&self, ip: std::net::IpAddr, port: Option<u16>) {
         use std::sync::atomic::Ordering::Release;
         *self.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some((ip, port));
         let packed = match ip {
@@ -531,7 +531,7 @@ impl ServerState {
     }
 
     /// `clear counters all`: the cumulative counters start over.
-    pub fn clear_counters(&self) {
+    pub(crate) fn clear_counters(&self) {
         for c in [
             &self.total,
             &self.connect_errors,
@@ -556,7 +556,7 @@ impl ServerState {
         self.nolb.load(Relaxed)
     }
 
-    pub fn set_nolb(&self, nolb: bool) {
+    pub(crate) fn set_nolb(&self, nolb: bool) {
         self.nolb.store(nolb, Relaxed);
     }
 
@@ -606,7 +606,7 @@ impl ServerState {
         self.weight.load(Relaxed)
     }
 
-    pub fn set_weight(&self, w: u32) {
+    pub(crate) fn set_weight(&self, w: u32) {
         self.weight.store(w.min(256), Relaxed);
     }
 
@@ -632,7 +632,7 @@ impl ServerState {
 
     /// The weight the dynamic algorithms use, in 1/16 of a configured weight: `weight × 16`,
     /// ramped during a slow start.
-    pub fn eweight(&self, now_ms: u64) -> u32 {
+    pub(crate) fn eweight(&self, now_ms: u64) -> u32 {
         let w = self.weight();
         match self.ramp_sixteenths(now_ms) {
             Some(r) => (w * r).max(u32::from(w > 0)),
@@ -641,12 +641,12 @@ impl ServerState {
     }
 
     /// `minconn` (equal to the `maxconn` when the limit is static).
-    pub fn minconn(&self) -> u32 {
+    pub(crate) fn minconn(&self) -> u32 {
         self.minconn.load(Relaxed)
     }
 
     /// Changes `maxconn` at run time (the minconn follows when the limit was static).
-    pub fn set_maxconn(&self, n: u32) {
+    pub(crate) fn set_maxconn(&self, n: u32) {
         let old = self.conns.limit();
         if self.minconn() == old || self.minconn() > n {
             self.minconn.store(n, Relaxed);
@@ -659,7 +659,7 @@ impl ServerState {
     /// `minconn`, `max(minconn, beconn × maxconn / fullconn)` while the backend has fewer than
     /// `fullconn` streams, else `maxconn`; during a slow start, that times the elapsed share
     /// (at least 1).
-    pub fn limit(&self, beconn: u32, fullconn: u32, now_ms: u64) -> u32 {
+    pub(crate) fn limit(&self, beconn: u32, fullconn: u32, now_ms: u64) -> u32 {
         let maxconn = self.maxconn.load(Relaxed);
         if maxconn == 0 {
             return 0;
@@ -688,7 +688,7 @@ impl ServerState {
 
     /// Running and not in maintenance: may keep its sessions and counts as "up" for backup
     /// decisions.
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.is_up() && self.admin() != Admin::Maint
     }
 
@@ -698,7 +698,7 @@ impl ServerState {
     }
 
     /// Counts a stream's wait in a queue before it got a slot of this server.
-    pub fn count_queue_wait(&self, waited: std::time::Duration) {
+    pub(crate) fn count_queue_wait(&self, waited: std::time::Duration) {
         self.queue_waits.fetch_add(1, Relaxed);
         self.queue_wait_ms
             .fetch_add(crate::timer::millis(waited), Relaxed);
@@ -709,13 +709,13 @@ impl ServerState {
 #[derive(Debug)]
 pub struct BackendState {
     pub servers: Box<[ServerState]>,
-    pub total: AtomicU64,
+    pub(crate) total: AtomicU64,
     /// Streams closed because no server could take them.
-    pub no_server: AtomicU64,
+    pub(crate) no_server: AtomicU64,
     /// Invalid or truncated responses from servers (HAProxy's `eresp`).
-    pub resp_errors: AtomicU64,
+    pub(crate) resp_errors: AtomicU64,
     /// HTTP responses by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
-    pub http_responses: [AtomicU64; 6],
+    pub(crate) http_responses: [AtomicU64; 6],
     /// Streams waiting for a slot of any server.
     pub queue: Queue,
     /// Streams given up after `timeout queue` (HAProxy's `sQ` terminations).
@@ -725,35 +725,35 @@ pub struct BackendState {
     pub beconn: Slots,
     /// `fullconn`, or its default: 10 % of the summed `maxconn` of the frontends that may
     /// route to the backend.
-    pub fullconn: u32,
+    pub(crate) fullconn: u32,
     /// The algorithm uses dynamic weights (slow start ramps them).
-    pub dynamic_weights: bool,
+    pub(crate) dynamic_weights: bool,
     /// Streams that waited in a queue of this backend and got a slot, and their summed wait.
     pub queue_waits: AtomicU64,
-    pub queue_wait_ms: AtomicU64,
+    pub(crate) queue_wait_ms: AtomicU64,
     /// Spare server slots ever filled by `add server` (a high-water mark): picks look at the
     /// configured servers and this many spares, so unused spares cost nothing.
-    pub spares_used: AtomicUsize,
+    pub(crate) spares_used: AtomicUsize,
     /// HTTP requests routed here.
-    pub requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
     /// Client bytes of the streams routed here (HTTP: counted when the connection closes).
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
     /// New streams per second.
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// When the backend last went from no usable server to some or back (ms on the shared
     /// clock), and the time it spent with none, for the stats.
-    pub last_change_ms: AtomicU64,
-    pub downtime: Downtime,
+    pub(crate) last_change_ms: AtomicU64,
+    pub(crate) downtime: Downtime,
 }
 
 impl BackendState {
-    pub fn server(&self, id: ServerId) -> Option<&ServerState> {
+    pub(crate) fn server(&self, id: ServerId) -> Option<&ServerState> {
         self.servers.get(id.0 as usize)
     }
 
     /// Records whether the backend has a usable server now (called on server transitions).
-    pub fn note_usable(&self, usable: bool, now_ms: u64) {
+    pub(crate) fn note_usable(&self, usable: bool, now_ms: u64) {
         let changed = if usable {
             self.downtime.end(now_ms)
         } else {
@@ -765,14 +765,14 @@ impl BackendState {
     }
 
     /// Counts a stream's wait in a queue before it got a slot.
-    pub fn count_queue_wait(&self, waited: std::time::Duration) {
+    pub(crate) fn count_queue_wait(&self, waited: std::time::Duration) {
         self.queue_waits.fetch_add(1, Relaxed);
         self.queue_wait_ms
             .fetch_add(crate::timer::millis(waited), Relaxed);
     }
 
     /// The connection limit of server `i` now (0: none).
-    pub fn server_limit(&self, i: usize, now_ms: u64) -> u32 {
+    pub(crate) fn server_limit(&self, i: usize, now_ms: u64) -> u32 {
         self.servers
             .get(i)
             .map_or(0, |s| s.limit(self.beconn.cur(), self.fullconn, now_ms))
@@ -780,7 +780,7 @@ impl BackendState {
 
     /// Whether server `i` is at its limit or has streams waiting for it (HAProxy's LB
     /// algorithms skip such a server: `srv->maxconn && (queue || served >= dynamic max)`).
-    pub fn server_busy(&self, i: usize, now_ms: u64) -> bool {
+    pub(crate) fn server_busy(&self, i: usize, now_ms: u64) -> bool {
         let Some(s) = self.servers.get(i) else {
             return true;
         };
@@ -789,7 +789,7 @@ impl BackendState {
     }
 
     /// Takes a slot of server `i` under its dynamic limit.
-    pub fn try_take(&self, i: usize, now_ms: u64) -> bool {
+    pub(crate) fn try_take(&self, i: usize, now_ms: u64) -> bool {
         let limit = self.server_limit(i, now_ms);
         self.servers
             .get(i)
@@ -798,7 +798,7 @@ impl BackendState {
 
     /// The weight server `i` balances with, in 1/16 units ([`ServerState::eweight`]); static
     /// algorithms ignore slow starts.
-    pub fn eweight(&self, i: usize, now_ms: u64) -> u32 {
+    pub(crate) fn eweight(&self, i: usize, now_ms: u64) -> u32 {
         self.servers.get(i).map_or(0, |s| {
             if self.dynamic_weights {
                 s.eweight(now_ms)
@@ -822,30 +822,30 @@ pub struct FrontendState {
     /// Invalid, truncated or timed-out requests (HAProxy's `ereq`).
     pub req_errors: AtomicU64,
     /// Requests denied by rules (`dreq`).
-    pub denied: AtomicU64,
+    pub(crate) denied: AtomicU64,
     /// One per `Bind` of the frontend, in model order.
     pub binds: Box<[Slots]>,
     /// Client bytes (TCP: at stream close; HTTP: at connection close).
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
     /// New sessions per second.
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// New connections per second (`conn_rate`).
-    pub conn_rate: Rate,
+    pub(crate) conn_rate: Rate,
     /// HTTP requests answered by Ravelin itself (stats page, exporter, monitor-uri).
-    pub intercepted: AtomicU64,
+    pub(crate) intercepted: AtomicU64,
     /// TLS handshakes completed (`ssl_sess`), of them resumed (`ssl_reused_sess`), and failed
     /// (`ssl_failed_handshake`).
     pub ssl_sess: AtomicU64,
     pub ssl_reused: AtomicU64,
     pub ssl_failed: AtomicU64,
     /// HTTP responses sent to clients by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
-    pub http_responses: [AtomicU64; 6],
+    pub(crate) http_responses: [AtomicU64; 6],
 }
 
 impl FrontendState {
     /// Counts a response sent to a client.
-    pub fn count_status(&self, status: u16) {
+    pub(crate) fn count_status(&self, status: u16) {
         let class = usize::from(status / 100).saturating_sub(1).min(5);
         if let Some(c) = self.http_responses.get(class) {
             c.fetch_add(1, Relaxed);
@@ -861,17 +861,17 @@ pub struct SharedState {
     pub frontends: Box<[FrontendState]>,
     pub backends: Box<[BackendState]>,
     /// Soft stop requested (SIGUSR1): listeners close, streams finish.
-    pub soft_stop: AtomicBool,
+    pub(crate) soft_stop: AtomicBool,
     /// When the soft stop began, on the `ms` clock (for `close-spread-time`).
-    pub soft_stop_ms: AtomicU64,
+    pub(crate) soft_stop_ms: AtomicU64,
     /// Hard stop requested (SIGTERM/SIGINT or hard-stop-after).
-    pub hard_stop: AtomicBool,
+    pub(crate) hard_stop: AtomicBool,
     /// Bit i set: reactor i has listeners paused on a full `maxconn` and wants a wake-up.
-    pub paused: AtomicU64,
+    pub(crate) paused: AtomicU64,
     /// Live streams per reactor (slab occupancy), for tests and stats.
-    pub streams: Box<[AtomicUsize]>,
+    pub(crate) streams: Box<[AtomicUsize]>,
     /// EMFILE/ENFILE events seen while accepting.
-    pub accept_errors: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
     /// Log lines handed to the logger and dropped (HAProxy's `DroppedLogs`).
     pub logs: Arc<crate::log::sink::Counters>,
     /// Per reactor: streams another reactor granted a queued slot to, to resume.
@@ -894,13 +894,13 @@ pub struct SharedState {
     /// Origin of the millisecond clock slow starts are measured on.
     epoch: std::time::Instant,
     /// The last invalid request/response per proxy (the runtime API's `show errors`).
-    pub errors: errors::Captures,
+    pub(crate) errors: errors::Captures,
     /// Latency histograms published by each reactor (merged by stats readers).
-    pub latency: crate::server::latency::Published,
+    pub(crate) latency: crate::server::latency::Published,
     /// Wall-clock time of the start, in seconds since the epoch (stats `Start_time_sec`).
-    pub started_unix: u64,
+    pub(crate) started_unix: u64,
     /// The reactor threads still running; the supervisor is woken when one ends.
-    pub reactor_exits: Arc<exits::ReactorExits>,
+    pub(crate) reactor_exits: Arc<exits::ReactorExits>,
 }
 
 impl SharedState {
@@ -1004,7 +1004,7 @@ impl SharedState {
     /// setting, never with `infinite`, else with a probability growing over the window
     /// (closing when a draw in `0..window` reaches the time left). `salt` varies per
     /// connection. False when not stopping: one relaxed load on the request path.
-    pub fn closes_on_stop(&self, now_ms: u64, salt: u64) -> bool {
+    pub(crate) fn closes_on_stop(&self, now_ms: u64, salt: u64) -> bool {
         if !self.soft_stop.load(Relaxed) {
             return false;
         }
@@ -1023,7 +1023,7 @@ impl SharedState {
     /// During a soft stop with a `close-spread-time` window, when an idle keep-alive
     /// connection that is not closed now should be: a point in the time left (on the `ms`
     /// clock). `None`: no spread (close now, or never with `infinite`).
-    pub fn idle_close_at(&self, now_ms: u64, salt: u64) -> Option<u64> {
+    pub(crate) fn idle_close_at(&self, now_ms: u64, salt: u64) -> Option<u64> {
         match self.model.global.close_spread {
             Some(crate::model::CloseSpread::Window(w)) => {
                 let end = self
@@ -1037,7 +1037,7 @@ impl SharedState {
         }
     }
 
-    pub fn frontend(&self, id: FrontendId) -> Option<&FrontendState> {
+    pub(crate) fn frontend(&self, id: FrontendId) -> Option<&FrontendState> {
         self.frontends.get(id.0 as usize)
     }
 
@@ -1051,19 +1051,19 @@ impl SharedState {
 
     /// The configuration of server `srv` of backend `be`: the model's, or the one `add server`
     /// gave a slot past them.
-    pub fn server_conf(&self, be: BackendId, srv: ServerId) -> Option<ServerConf<'_>> {
+    pub(crate) fn server_conf(&self, be: BackendId, srv: ServerId) -> Option<ServerConf<'_>> {
         match self.model.backend(be)?.server(srv) {
             Some(s) => Some(ServerConf::Configured(s)),
             None => self.server(be, srv)?.dynamic().map(ServerConf::Added),
         }
     }
 
-    pub fn set_wakers(&self, wakers: Arc<[mio::Waker]>) {
+    pub(crate) fn set_wakers(&self, wakers: Arc<[mio::Waker]>) {
         let _ = self.wakers.set(wakers);
     }
 
     /// Asks reactor `reactor` to resume stream `owner` (its queued stream got a slot).
-    pub fn wake_stream(&self, reactor: usize, owner: Owner) {
+    pub(crate) fn wake_stream(&self, reactor: usize, owner: Owner) {
         if let Some((tx, _)) = self.inboxes.get(reactor) {
             let _ = tx.send(owner);
             if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
@@ -1073,19 +1073,19 @@ impl SharedState {
     }
 
     /// How many reactors run.
-    pub fn reactors(&self) -> usize {
+    pub(crate) fn reactors(&self) -> usize {
         self.inboxes.len()
     }
 
     /// Wakes reactor `reactor` (health notes or results of its external checks are waiting).
-    pub fn wake_reactor(&self, reactor: usize) {
+    pub(crate) fn wake_reactor(&self, reactor: usize) {
         if let Some(w) = self.wakers.get().and_then(|w| w.get(reactor)) {
             let _ = w.wake();
         }
     }
 
     /// Sends reactor `reactor` a health note and wakes it.
-    pub fn send_note(&self, reactor: usize, note: HealthNote) {
+    pub(crate) fn send_note(&self, reactor: usize, note: HealthNote) {
         if let Some((tx, _)) = self.notes.get(reactor) {
             let _ = tx.send(note);
             self.wake_reactor(reactor);
@@ -1094,7 +1094,12 @@ impl SharedState {
 
     /// Sends a runtime change (runtime API, stats page admin form) to the reactor owning the
     /// server's probes (reactor 0 when it has none), so its health counters follow.
-    pub fn send_runtime(&self, be: BackendId, srv: ServerId, op: crate::server::notes::RuntimeOp) {
+    pub(crate) fn send_runtime(
+        &self,
+        be: BackendId,
+        srv: ServerId,
+        op: crate::server::notes::RuntimeOp,
+    ) {
         let owner = crate::server::notes::owner_of(
             &self.model,
             self.reactors(),
@@ -1113,19 +1118,19 @@ impl SharedState {
     }
 
     /// Sends every reactor the note.
-    pub fn broadcast_note(&self, note: HealthNote) {
+    pub(crate) fn broadcast_note(&self, note: HealthNote) {
         for r in 0..self.notes.len() {
             self.send_note(r, note);
         }
     }
 
     /// The next health note sent to `reactor`, if any.
-    pub fn next_note(&self, reactor: usize) -> Option<HealthNote> {
+    pub(crate) fn next_note(&self, reactor: usize) -> Option<HealthNote> {
         self.notes.get(reactor)?.1.try_recv().ok()
     }
 
     /// The streams other reactors asked `reactor` to resume.
-    pub fn woken(&self, reactor: usize) -> impl Iterator<Item = Owner> + '_ {
+    pub(crate) fn woken(&self, reactor: usize) -> impl Iterator<Item = Owner> + '_ {
         self.inboxes
             .get(reactor)
             .into_iter()
@@ -1133,7 +1138,7 @@ impl SharedState {
     }
 
     /// `clear counters` (peaks) or `clear counters all` (every cumulative counter too).
-    pub fn clear_counters(&self, all: bool) {
+    pub(crate) fn clear_counters(&self, all: bool) {
         self.global.reset_peak();
         for f in self.frontends.iter() {
             f.conns.reset_peak();
@@ -1210,7 +1215,7 @@ fn default_fullconn(model: &Model, be: BackendId, global_maxconn: u32) -> u32 {
 }
 
 /// A server's configuration: from the model, or the one `add server` gave it.
-pub enum ServerConf<'a> {
+pub(crate) enum ServerConf<'a> {
     Configured(&'a crate::model::Server),
     Added(Arc<crate::model::Server>),
 }
@@ -1228,7 +1233,7 @@ impl std::ops::Deref for ServerConf<'_> {
 impl SharedState {
     /// Every server of backend `b` with its index: the configured ones, then those added at run
     /// time.
-    pub fn servers_of(&self, b: BackendId) -> Vec<(usize, ServerConf<'_>)> {
+    pub(crate) fn servers_of(&self, b: BackendId) -> Vec<(usize, ServerConf<'_>)> {
         let Some(be) = self.model.backend(b) else {
             return Vec::new();
         };

@@ -10,7 +10,7 @@ use crate::term::Cause;
 
 /// A message to one reactor about server health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HealthNote {
+pub(crate) enum HealthNote {
     /// `error-limit` consecutive errors on a server: for the reactor owning its check.
     Errors {
         backend: BackendId,
@@ -36,7 +36,7 @@ pub enum HealthNote {
 
 /// What the runtime API asks for one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuntimeOp {
+pub(crate) enum RuntimeOp {
     /// `set server ... state ready|drain|maint`, `enable|disable server`.
     Admin(Admin),
     /// `set server ... health up|down|stopping`.
@@ -48,7 +48,7 @@ pub enum RuntimeOp {
 /// The reactor owning the probes (check, agent) of server `si` of backend `bi`: the k-th
 /// server of the model with a check or an agent belongs to reactor `k % reactors`. `None`:
 /// the server has neither.
-pub fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<usize> {
+pub(crate) fn owner_of(model: &Model, reactors: usize, bi: usize, si: usize) -> Option<usize> {
     let probed = |s: &crate::model::Server| s.check.enabled || s.check.agent;
     let backend = model.backends.get(bi)?;
     let target = backend.servers.get(si)?;

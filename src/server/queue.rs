@@ -27,17 +27,17 @@ const REDISPATCHED: u8 = 3;
 
 /// One waiting stream.
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     state: AtomicU8,
     server: AtomicU32,
     /// The reactor running the stream, and the stream there.
-    pub reactor: usize,
-    pub owner: Owner,
-    pub since: Instant,
+    pub(crate) reactor: usize,
+    pub(crate) owner: Owner,
+    pub(crate) since: Instant,
 }
 
 impl Ticket {
-    pub fn new(reactor: usize, owner: Owner, since: Instant) -> Arc<Ticket> {
+    pub(crate) fn new(reactor: usize, owner: Owner, since: Instant) -> Arc<Ticket> {
         Arc::new(Ticket {
             state: AtomicU8::new(WAITING),
             server: AtomicU32::new(0),
@@ -57,7 +57,7 @@ impl Ticket {
 
     /// Gives up waiting. `Err(srv)`: too late, a slot of `srv` was granted and is now the
     /// caller's. A redispatched ticket has left its queue already: `Ok`.
-    pub fn cancel(&self) -> Result<(), ServerId> {
+    pub(crate) fn cancel(&self) -> Result<(), ServerId> {
         match self
             .state
             .compare_exchange(WAITING, CANCELLED, SeqCst, SeqCst)
@@ -69,17 +69,17 @@ impl Ticket {
     }
 
     /// Whether the ticket was sent back to load balancing (its queue no longer holds it).
-    pub fn redispatched(&self) -> bool {
+    pub(crate) fn redispatched(&self) -> bool {
         self.state.load(SeqCst) == REDISPATCHED
     }
 
     /// Whether the waiter has news: a slot, or back to load balancing.
-    pub fn resolved(&self) -> bool {
+    pub(crate) fn resolved(&self) -> bool {
         matches!(self.state.load(SeqCst), GRANTED | REDISPATCHED)
     }
 
     /// The server whose slot this ticket was granted, if any.
-    pub fn granted(&self) -> Option<ServerId> {
+    pub(crate) fn granted(&self) -> Option<ServerId> {
         (self.state.load(SeqCst) == GRANTED).then(|| ServerId(self.server.load(SeqCst)))
     }
 }
@@ -92,11 +92,11 @@ pub struct Queue {
     live: AtomicU32,
     peak: AtomicU32,
     /// Streams that ever waited here.
-    pub total: AtomicU64,
+    pub(crate) total: AtomicU64,
 }
 
 impl Queue {
-    pub fn push(&self, t: Arc<Ticket>) {
+    pub(crate) fn push(&self, t: Arc<Ticket>) {
         let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         q.push_back(t);
         let live = self.live.fetch_add(1, SeqCst) + 1;
@@ -119,7 +119,7 @@ impl Queue {
     }
 
     /// A waiter gave up: it no longer counts (its entry is dropped when reached).
-    pub fn forget(&self) {
+    pub(crate) fn forget(&self) {
         let _ = self
             .live
             .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
@@ -127,7 +127,7 @@ impl Queue {
 
     /// Sends every waiting ticket back to load balancing (the server went down), calling
     /// `wake` for each; returns how many.
-    pub fn redistribute(&self, mut wake: impl FnMut(&Ticket)) -> u32 {
+    pub(crate) fn redistribute(&self, mut wake: impl FnMut(&Ticket)) -> u32 {
         let mut q = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         while let Some(t) = q.pop_front() {
@@ -168,7 +168,7 @@ impl Queue {
 
 /// Hands a free slot of `srv` to the oldest waiter of the server's queue or the backend's
 /// queue. `None`: nobody waits for it.
-pub fn grant(server_q: &Queue, backend_q: &Queue, srv: ServerId) -> Option<Arc<Ticket>> {
+pub(crate) fn grant(server_q: &Queue, backend_q: &Queue, srv: ServerId) -> Option<Arc<Ticket>> {
     loop {
         if server_q.is_empty() && backend_q.is_empty() {
             return None;
@@ -190,7 +190,7 @@ pub fn grant(server_q: &Queue, backend_q: &Queue, srv: ServerId) -> Option<Arc<T
 /// `conn::connect::dispatch` from outside a stream (a health check saw a server come up, so it may take
 /// streams waiting in the backend's queue — HAProxy's `pendconn_grab_from_px`): every
 /// granted stream is woken through its reactor's inbox. Returns how many were granted.
-pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
+pub(crate) fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
     dispatch_with(shared, be, None, now, |t| {
         shared.wake_stream(t.reactor, t.owner)
     })
@@ -198,7 +198,7 @@ pub fn dispatch_from(shared: &SharedState, be: BackendId, now: Instant) -> u32 {
 
 /// Hands free server slots to queued streams, oldest first, calling `wake` for each granted
 /// stream: of `freed` when given, else of whichever usable servers have room.
-pub fn dispatch_with(
+pub(crate) fn dispatch_with(
     shared: &SharedState,
     be: BackendId,
     freed: Option<ServerId>,

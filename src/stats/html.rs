@@ -69,7 +69,7 @@ fn esc(s: &str) -> String {
 }
 
 /// The CSS class of a row, from its kind and status (HAProxy's `srv_hlt_st` classes).
-pub fn row_class(model: &crate::model::Model, r: &Row) -> &'static str {
+pub(crate) fn row_class(model: &crate::model::Model, r: &Row) -> &'static str {
     match r.kind {
         RowKind::Frontend => "frontend",
         RowKind::Backend => "backend",

@@ -26,7 +26,7 @@ use crate::server::{Admin, SharedState};
 
 /// haproxy 2.6's `show stat` columns, in order (`# pxname,svname,...`, checked against the
 /// real binary's output).
-pub const HAPROXY_FIELDS: &[&str] = &[
+pub(crate) const HAPROXY_FIELDS: &[&str] = &[
     "pxname",
     "svname",
     "qcur",
@@ -159,10 +159,10 @@ pub const HAPROXY_FIELDS: &[&str] = &[
 
 /// Ravelin's extra columns, after haproxy's: `<timer>_<percentile>` in ms for `ttime`
 /// (Tt), `rtime` (Tr), `ctime` (Tc), `qtime` (Tw).
-pub const LATENCY_TIMERS: [&str; 4] = ["ttime", "rtime", "ctime", "qtime"];
+pub(crate) const LATENCY_TIMERS: [&str; 4] = ["ttime", "rtime", "ctime", "qtime"];
 
 /// Every column name, haproxy's then Ravelin's.
-pub fn field_names() -> Vec<String> {
+pub(crate) fn field_names() -> Vec<String> {
     let mut v: Vec<String> = HAPROXY_FIELDS.iter().map(|s| s.to_string()).collect();
     for t in LATENCY_TIMERS {
         for (p, _) in PERCENTILES {
@@ -174,7 +174,7 @@ pub fn field_names() -> Vec<String> {
 
 /// One value of a row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     /// Not applicable / unknown: an empty CSV field.
     #[default]
     Empty,
@@ -183,7 +183,7 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn as_u64(&self) -> Option<u64> {
+    pub(crate) fn as_u64(&self) -> Option<u64> {
         match self {
             Value::U64(v) => Some(*v),
             _ => None,
@@ -203,7 +203,7 @@ impl std::fmt::Display for Value {
 
 /// What a row describes (HAProxy's `type` field: 0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowKind {
+pub(crate) enum RowKind {
     Frontend,
     Backend,
     Server,
@@ -211,13 +211,13 @@ pub enum RowKind {
 
 /// One `show stat` line.
 #[derive(Clone, Debug)]
-pub struct Row {
-    pub kind: RowKind,
+pub(crate) struct Row {
+    pub(crate) kind: RowKind,
     /// Index of the frontend or backend in the model.
-    pub proxy: usize,
+    pub(crate) proxy: usize,
     /// Index of the server in its backend (server rows).
-    pub server: Option<usize>,
-    pub values: Vec<Value>,
+    pub(crate) server: Option<usize>,
+    pub(crate) values: Vec<Value>,
 }
 
 impl Row {
@@ -266,7 +266,7 @@ impl Row {
     }
 
     /// The value of column `name` (haproxy's names, or a latency column).
-    pub fn get(&self, name: &str) -> &Value {
+    pub(crate) fn get(&self, name: &str) -> &Value {
         static EMPTY: Value = Value::Empty;
         let i = HAPROXY_FIELDS.iter().position(|f| *f == name).or_else(|| {
             let (t, p) = name.split_once('_')?;
@@ -277,11 +277,11 @@ impl Row {
         i.and_then(|i| self.values.get(i)).unwrap_or(&EMPTY)
     }
 
-    pub fn u64(&self, name: &str) -> u64 {
+    pub(crate) fn u64(&self, name: &str) -> u64 {
         self.get(name).as_u64().unwrap_or(0)
     }
 
-    pub fn str(&self, name: &str) -> String {
+    pub(crate) fn str(&self, name: &str) -> String {
         self.get(name).to_string()
     }
 
@@ -341,7 +341,7 @@ impl From<String> for Value {
 
 /// `show stat`'s output forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatForm {
+pub(crate) enum StatForm {
     Csv,
     Typed,
     Json,
@@ -349,17 +349,17 @@ pub enum StatForm {
 
 /// `show stat [{<iid>|<proxy>} <type> <sid>]`: which rows to show.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatFilter {
+pub(crate) struct StatFilter {
     /// A proxy name, or `#`-less numeric id as text; `None`: every proxy.
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
     /// -1: all; else a mask of 1 (frontends), 2 (backends), 4 (servers).
-    pub kind_mask: i32,
+    pub(crate) kind_mask: i32,
     /// A server id (`sid`); `None` or -1: every server.
-    pub server: Option<i32>,
+    pub(crate) server: Option<i32>,
     /// `show stat ... up`: only the servers that are UP.
-    pub up_only: bool,
+    pub(crate) up_only: bool,
     /// `show stat ... no-maint`: no server in maintenance.
-    pub no_maint: bool,
+    pub(crate) no_maint: bool,
 }
 
 impl Default for StatFilter {
@@ -400,24 +400,24 @@ impl StatFilter {
 /// What `show info` reports about the process that the shared state does not know.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessInfo {
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// `Instant`-free start time: seconds since the Unix epoch.
-    pub start_unix: u64,
-    pub nbthread: u32,
+    pub(crate) start_unix: u64,
+    pub(crate) nbthread: u32,
     /// e.g. `2.6-ravelin-0.1.0`.
-    pub version: String,
-    pub release_date: String,
-    pub node: String,
-    pub description: String,
-    pub ulimit_n: u64,
-    pub stopping: bool,
+    pub(crate) version: String,
+    pub(crate) release_date: String,
+    pub(crate) node: String,
+    pub(crate) description: String,
+    pub(crate) ulimit_n: u64,
+    pub(crate) stopping: bool,
     /// The global `maxconn` at start (HAProxy's `Hard_maxconn`; 0: the current limit).
-    pub hard_maxconn: u32,
+    pub(crate) hard_maxconn: u32,
 }
 
 impl ProcessInfo {
     /// The running process's values.
-    pub fn current(shared: &SharedState) -> ProcessInfo {
+    pub(crate) fn current(shared: &SharedState) -> ProcessInfo {
         ProcessInfo {
             pid: std::process::id(),
             start_unix: shared.started_unix,
@@ -447,12 +447,12 @@ fn nofile_limit() -> u64 {
 }
 
 /// Ravelin's version as shown by the stats.
-pub fn version() -> String {
+pub(crate) fn version() -> String {
     format!("ravelin-{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The host name (`node`), from `/proc` (no syscall wrapper needed).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
@@ -460,7 +460,7 @@ pub fn hostname() -> String {
 
 /// HAProxy's proxy ids (`iid`): proxies numbered from 1 in declaration order, a listen's two
 /// halves sharing one. Returns (frontend ids, backend ids).
-pub fn proxy_ids(model: &Model) -> (Vec<u32>, Vec<u32>) {
+pub(crate) fn proxy_ids(model: &Model) -> (Vec<u32>, Vec<u32>) {
     let mut origins: Vec<(&str, u32, &str)> = Vec::new();
     for f in &model.frontends {
         origins.push((f.origin.file.as_str(), f.origin.line, &f.name));
@@ -500,7 +500,7 @@ fn mode_name(m: Mode) -> &'static str {
 
 /// A server's `status` text, as HAProxy's stats show it: `UP`, `DOWN`, `MAINT`, `DRAIN`,
 /// `NOLB`, `no check`, and the transitions `UP 1/3` (going down) / `DOWN 1/2` (going up).
-pub fn server_status(srv: &crate::model::Server, st: &crate::server::ServerState) -> String {
+pub(crate) fn server_status(srv: &crate::model::Server, st: &crate::server::ServerState) -> String {
     if st.admin() == Admin::Maint {
         return "MAINT".into();
     }
@@ -528,7 +528,7 @@ pub fn server_status(srv: &crate::model::Server, st: &crate::server::ServerState
 
 /// Builds every row, frontends first, then each backend's servers and its `BACKEND` row
 /// (HAProxy's order is per proxy in declaration order; the `iid` tells them apart).
-pub fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
+pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
     let model = &shared.model;
     let now_ms = shared.ms(std::time::Instant::now());
     let (fe_ids, be_ids) = proxy_ids(model);
@@ -806,7 +806,7 @@ fn server_addr(a: &ServerAddr) -> String {
 }
 
 /// The CSV header line (`# pxname,...,` and a newline).
-pub fn csv_header(out: &mut String) {
+pub(crate) fn csv_header(out: &mut String) {
     out.push_str("# ");
     for f in field_names() {
         out.push_str(&f);
@@ -828,7 +828,7 @@ fn csv_field(out: &mut String, v: &Value) {
 }
 
 /// `rows` as CSV lines (no header).
-pub fn csv_rows(rows: &[Row], out: &mut String) {
+pub(crate) fn csv_rows(rows: &[Row], out: &mut String) {
     for r in rows {
         for v in &r.values {
             csv_field(out, v);
@@ -841,7 +841,12 @@ pub fn csv_rows(rows: &[Row], out: &mut String) {
 /// `show stat` in one of its forms (without the CLI's closing empty line, which is the
 /// runtime API's to add, as for every command). CSV: header, then rows. Typed: `F.iid.sid.pos.name.1:tags:type:value` lines. JSON:
 /// an array of rows, each an array of field objects.
-pub fn show_stat(shared: &SharedState, form: StatForm, filter: &StatFilter, out: &mut String) {
+pub(crate) fn show_stat(
+    shared: &SharedState,
+    form: StatForm,
+    filter: &StatFilter,
+    out: &mut String,
+) {
     let rows = collect(shared, filter);
     let names = field_names();
     match form {
@@ -1082,7 +1087,7 @@ fn typed_tags(name: &str, kind: RowKind, v: &Value) -> (&'static str, &'static s
 }
 
 /// A JSON string literal.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {
@@ -1100,7 +1105,7 @@ pub fn json_string(s: &str) -> String {
 }
 
 /// `0d 0h00m00s`, HAProxy's uptime format.
-pub fn uptime_text(secs: u64) -> String {
+pub(crate) fn uptime_text(secs: u64) -> String {
     format!(
         "{}d {}h{:02}m{:02}s",
         secs / 86400,
@@ -1112,7 +1117,7 @@ pub fn uptime_text(secs: u64) -> String {
 
 /// `show info`: haproxy 2.6's field names and order, for the fields Ravelin has (others are
 /// left out rather than invented).
-pub fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
+pub(crate) fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -1232,7 +1237,7 @@ const INFO_TYPED: &[(&str, usize, &str, &str)] = &[
 
 /// `show info` in `form`: the `Name: value` lines as they are, or HAProxy's typed
 /// (`POS.Name.1:TAGS:type:value`) and JSON shapes with haproxy 2.6's positions and tags.
-pub fn info_form(plain: &str, form: StatForm, out: &mut String) {
+pub(crate) fn info_form(plain: &str, form: StatForm, out: &mut String) {
     let fields = plain
         .lines()
         .filter_map(|l| l.split_once(": "))

@@ -20,22 +20,22 @@ use crate::server::{Admin, SharedState};
 use super::{ProcessInfo, StatFilter, html};
 
 /// Whether `uri` asks for the stats page at `conf.uri` (HAProxy compares the prefix).
-pub fn matches(conf: &StatsConf, uri: &[u8]) -> bool {
+pub(crate) fn matches(conf: &StatsConf, uri: &[u8]) -> bool {
     uri.starts_with(conf.uri.as_bytes())
 }
 
 /// The options written after the stats URI.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
-    pub csv: bool,
-    pub up_only: bool,
-    pub norefresh: bool,
+    pub(crate) csv: bool,
+    pub(crate) up_only: bool,
+    pub(crate) norefresh: bool,
     /// `;st=XXXX`: the result of the last admin action, shown in the page.
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 impl Options {
-    pub fn parse(rest: &[u8]) -> Options {
+    pub(crate) fn parse(rest: &[u8]) -> Options {
         let s = String::from_utf8_lossy(rest);
         let mut o = Options::default();
         for part in s.split(';').skip(1) {
@@ -54,7 +54,7 @@ impl Options {
 
 /// One admin action of the form (`action=` values of HAProxy's page).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Ready,
     Drain,
     Maint,
@@ -65,7 +65,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
+    pub(crate) fn parse(s: &str) -> Option<Action> {
         Some(match s {
             "ready" => Action::Ready,
             "drain" => Action::Drain,
@@ -81,14 +81,14 @@ impl Action {
 
 /// A parsed admin POST: the backend, the servers, the action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AdminForm {
-    pub backend: Option<String>,
-    pub servers: Vec<String>,
-    pub action: Option<String>,
+pub(crate) struct AdminForm {
+    pub(crate) backend: Option<String>,
+    pub(crate) servers: Vec<String>,
+    pub(crate) action: Option<String>,
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value.
-pub fn url_decode(s: &str) -> String {
+pub(crate) fn url_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -115,7 +115,7 @@ pub fn url_decode(s: &str) -> String {
 }
 
 impl AdminForm {
-    pub fn parse(body: &[u8]) -> AdminForm {
+    pub(crate) fn parse(body: &[u8]) -> AdminForm {
         let s = String::from_utf8_lossy(body);
         let mut f = AdminForm::default();
         for pair in s.trim_end_matches(['\r', '\n']).split('&') {
@@ -136,7 +136,12 @@ impl AdminForm {
 /// states and forced health go to the reactor owning the server's probes
 /// (`SharedState::send_runtime`, as `set server ... state|health`), session kills are a
 /// `HealthNote::Shutdown` broadcast.
-pub fn apply_action(shared: &SharedState, be: BackendId, srv: ServerId, action: Action) -> bool {
+pub(crate) fn apply_action(
+    shared: &SharedState,
+    be: BackendId,
+    srv: ServerId,
+    action: Action,
+) -> bool {
     use crate::server::notes::RuntimeOp;
     use crate::status::Change;
     if shared.server(be, srv).is_none() {
@@ -163,7 +168,7 @@ pub fn apply_action(shared: &SharedState, be: BackendId, srv: ServerId, action: 
 }
 
 /// Runs an admin POST; returns HAProxy's result code (`DONE`, `NONE`, `PART`, `ERRP`).
-pub fn run_admin(shared: &SharedState, form: &AdminForm) -> &'static str {
+pub(crate) fn run_admin(shared: &SharedState, form: &AdminForm) -> &'static str {
     let model = &shared.model;
     let (_, be_ids) = super::proxy_ids(model);
     let Some(b) = form.backend.as_deref() else {
@@ -217,7 +222,7 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Whether the request's `Authorization` header carries one of the `stats auth` accounts.
-pub fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
+pub(crate) fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
     if conf.auth.is_empty() {
         return true;
     }
@@ -249,7 +254,7 @@ pub fn authorized(conf: &StatsConf, authorization: Option<&[u8]>) -> bool {
 }
 
 /// HAProxy's 401 for the stats page (checked against haproxy 2.6).
-pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
+pub(crate) fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
     // HAProxy's built-in 401 page, with the realm added.
     let body = errors::body(401).unwrap_or_default();
     let realm = conf.realm.as_deref().unwrap_or("HAProxy Statistics");
@@ -270,7 +275,7 @@ pub fn unauthorized(conf: &StatsConf, close: bool) -> Vec<u8> {
 }
 
 /// The 303 after an admin POST.
-pub fn redirect(conf: &StatsConf, status: &str, close: bool) -> Vec<u8> {
+pub(crate) fn redirect(conf: &StatsConf, status: &str, close: bool) -> Vec<u8> {
     let mut s = format!(
         "HTTP/1.1 303 {}\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {};st={status}\r\n",
         errors::reason(303),
@@ -285,22 +290,22 @@ pub fn redirect(conf: &StatsConf, status: &str, close: bool) -> Vec<u8> {
 
 /// What a request to the stats page gets.
 #[derive(Debug)]
-pub struct Request<'a> {
-    pub uri: &'a [u8],
-    pub post: bool,
-    pub authorization: Option<&'a [u8]>,
+pub(crate) struct Request<'a> {
+    pub(crate) uri: &'a [u8],
+    pub(crate) post: bool,
+    pub(crate) authorization: Option<&'a [u8]>,
     /// `stats admin` conditions hold for this request.
-    pub admin: bool,
+    pub(crate) admin: bool,
     /// The request body (an admin form), when complete.
-    pub body: &'a [u8],
+    pub(crate) body: &'a [u8],
     /// Close the connection after the response.
-    pub close: bool,
+    pub(crate) close: bool,
     /// The proxy serving the page (for `stats show-desc`/node texts).
-    pub proxy: &'a str,
+    pub(crate) proxy: &'a str,
 }
 
 /// Answers a stats request: (status, whole HTTP response).
-pub fn respond(shared: &SharedState, conf: &StatsConf, req: &Request<'_>) -> (u16, Vec<u8>) {
+pub(crate) fn respond(shared: &SharedState, conf: &StatsConf, req: &Request<'_>) -> (u16, Vec<u8>) {
     if !authorized(conf, req.authorization) {
         return (401, unauthorized(conf, req.close));
     }

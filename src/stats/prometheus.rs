@@ -547,7 +547,7 @@ fn process(shared: &SharedState, info: &ProcessInfo, out: &mut String) {
 }
 
 /// The HTTP response: head (`content-type: text/plain; version=0.0.4`) and body.
-pub fn response(shared: &SharedState, close: bool) -> Vec<u8> {
+pub(crate) fn response(shared: &SharedState, close: bool) -> Vec<u8> {
     let mut body = String::new();
     render(shared, &ProcessInfo::current(shared), &mut body);
     let mut head = format!(

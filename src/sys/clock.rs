@@ -2,7 +2,7 @@
 
 /// Seconds east of UTC for the local time zone at `unix_secs` (`localtime_r`'s `tm_gmtoff`),
 /// 0 when it cannot be known.
-pub fn utc_offset(unix_secs: i64) -> i32 {
+pub(crate) fn utc_offset(unix_secs: i64) -> i32 {
     let t: libc::time_t = unix_secs as libc::time_t;
     // SAFETY: an all-zero `tm` is a valid value of this plain C struct.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

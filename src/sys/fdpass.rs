@@ -12,7 +12,7 @@ use super::syscall;
 
 /// Most descriptors one message carries: HAProxy's `MAX_SEND_FD` (Linux refuses more than
 /// `SCM_MAX_FD` = 253 per message).
-pub const MAX_FDS_PER_MSG: usize = 253;
+pub(crate) const MAX_FDS_PER_MSG: usize = 253;
 
 /// Bytes of control buffer needed for `n` descriptors.
 fn cmsg_space(n: usize) -> usize {
@@ -24,7 +24,11 @@ fn cmsg_space(n: usize) -> usize {
 
 /// Sends `data` with the descriptors `fds` attached (at most [`MAX_FDS_PER_MSG`]). Returns the
 /// number of data bytes sent (the descriptors travel with the first byte).
-pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+pub(crate) fn send_with_fds(
+    sock: &UnixStream,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
     if fds.len() > MAX_FDS_PER_MSG {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -74,7 +78,7 @@ pub fn send_with_fds(sock: &UnixStream, data: &[u8], fds: &[BorrowedFd<'_>]) -> 
 /// Receives into `buf`, collecting the descriptors that came with the data into `fds`
 /// (each becomes an `OwnedFd` with close-on-exec set). Returns the number of data bytes
 /// (0: the peer closed).
-pub fn recv_with_fds(
+pub(crate) fn recv_with_fds(
     sock: &UnixStream,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
@@ -119,7 +123,7 @@ pub fn recv_with_fds(
 }
 
 /// Whether `fd` is a listening socket (`SO_ACCEPTCONN`).
-pub fn is_listening(fd: impl AsFd) -> bool {
+pub(crate) fn is_listening(fd: impl AsFd) -> bool {
     socket2::SockRef::from(&fd).is_listener().unwrap_or(false)
 }
 

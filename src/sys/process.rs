@@ -8,7 +8,7 @@ use super::syscall;
 
 /// Whether the caller is the process that continues after [`daemonize`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Fork {
+pub(crate) enum Fork {
     /// The original process: it should exit(0) right away.
     Parent(u32),
     /// The detached child: it carries on.
@@ -55,7 +55,7 @@ fn thread_count() -> Option<usize> {
 /// Detaches from the terminal: fork, `setsid` in the child, stdio onto /dev/null. Consumes the
 /// proof that no other thread exists ([`SingleThreaded`]); refuses to fork if one was spawned
 /// since the proof was made.
-pub fn daemonize(_single: SingleThreaded) -> io::Result<Fork> {
+pub(crate) fn daemonize(_single: SingleThreaded) -> io::Result<Fork> {
     if let Some(n) = thread_count().filter(|&n| n != 1) {
         return Err(io::Error::other(format!(
             "{n} threads are running, fork would copy only one"
@@ -83,7 +83,7 @@ pub fn daemonize(_single: SingleThreaded) -> io::Result<Fork> {
 }
 
 /// Raises the soft open-files limit to the hard limit and returns the new soft limit.
-pub fn raise_nofile_limit() -> u64 {
+pub(crate) fn raise_nofile_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -106,7 +106,7 @@ pub fn raise_nofile_limit() -> u64 {
 }
 
 /// Sends `sig` to process `pid` (the old processes of `-sf`/`-st`, our own workers).
-pub fn signal(pid: u32, sig: i32) -> io::Result<()> {
+pub(crate) fn signal(pid: u32, sig: i32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|p| *p > 0)

@@ -12,7 +12,7 @@ use super::syscall;
 
 /// Opens a non-blocking TCP listener on `addr`. With `reuseport`, several sockets can bind the
 /// same address and the kernel spreads new connections over them (one per reactor).
-pub fn listen_inet(
+pub(crate) fn listen_inet(
     addr: SocketAddr,
     reuseport: bool,
     backlog: u32,
@@ -36,7 +36,10 @@ pub fn listen_inet(
 }
 
 /// Opens a non-blocking unix stream listener at `path`, replacing a stale socket file.
-pub fn listen_unix(path: &Path, backlog: u32) -> io::Result<std::os::unix::net::UnixListener> {
+pub(crate) fn listen_unix(
+    path: &Path,
+    backlog: u32,
+) -> io::Result<std::os::unix::net::UnixListener> {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -54,7 +57,7 @@ fn backlog_arg(backlog: u32) -> i32 {
 
 /// What an inherited listening socket is.
 #[derive(Debug)]
-pub enum Inherited {
+pub(crate) enum Inherited {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
 }
@@ -65,7 +68,7 @@ pub enum Inherited {
 /// Must be called at most once per fd number, at start-up, before any other code could have
 /// opened or closed that number: the caller (the listener setup in `worker`) guarantees both by
 /// taking each distinct `fd@N` once on the main thread.
-pub fn inherit_listener(fd: RawFd) -> io::Result<Inherited> {
+pub(crate) fn inherit_listener(fd: RawFd) -> io::Result<Inherited> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
@@ -93,20 +96,20 @@ pub fn inherit_listener(fd: RawFd) -> io::Result<Inherited> {
 
 /// Duplicates a descriptor (same open file description): each reactor registers its own copy of
 /// an inherited listener with its own epoll.
-pub fn dup(fd: impl AsFd) -> io::Result<OwnedFd> {
+pub(crate) fn dup(fd: impl AsFd) -> io::Result<OwnedFd> {
     fd.as_fd().try_clone_to_owned()
 }
 
 /// Makes the next close of `sock` send a RST instead of a FIN (SO_LINGER with a zero timeout):
 /// used to propagate a reset from the other side, as HAProxy does.
-pub fn set_abortive_close(sock: impl AsFd) -> io::Result<()> {
+pub(crate) fn set_abortive_close(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_linger(Some(std::time::Duration::ZERO))
 }
 
 /// Sends `bufs` on a TCP socket with `MSG_MORE` (Linux): more bytes of the same message follow
 /// at once, so the kernel may coalesce them into fewer, larger segments, as HAProxy does while
 /// forwarding a body. A later send without the flag (or `push`) flushes what is held.
-pub fn send_more(sock: impl AsFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+pub(crate) fn send_more(sock: impl AsFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
     #[cfg(not(target_os = "linux"))]
@@ -115,7 +118,7 @@ pub fn send_more(sock: impl AsFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<u
 }
 
 /// Flushes bytes held by an earlier `send_more` (setting `TCP_NODELAY` pushes pending frames).
-pub fn push(sock: impl AsFd) -> io::Result<()> {
+pub(crate) fn push(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_tcp_nodelay(true)
 }
 
@@ -124,7 +127,7 @@ pub fn push(sock: impl AsFd) -> io::Result<()> {
 /// what arrived, then exactly its bytes are read, leaving the client's data in the socket as
 /// HAProxy's `conn_recv_proxy()` does. Returns 0 at the end of the stream; `WouldBlock` when
 /// nothing is there yet.
-pub fn peek(sock: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn peek(sock: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     let fd = sock.as_fd().as_raw_fd();
     // SAFETY: `fd` is borrowed from a live socket for the duration of the call; the kernel
     // writes at most `buf.len()` bytes into `buf`, a valid, exclusively borrowed buffer.
@@ -139,16 +142,8 @@ pub fn peek(sock: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Disables Nagle on a TCP socket (no-op error on unix sockets is ignored by callers).
-pub fn set_nodelay(sock: impl AsFd) -> io::Result<()> {
+pub(crate) fn set_nodelay(sock: impl AsFd) -> io::Result<()> {
     SockRef::from(&sock).set_tcp_nodelay(true)
-}
-
-/// The kernel's `net.core.somaxconn`, the default backlog when none is configured.
-pub fn somaxconn() -> u32 {
-    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(4096)
 }
 
 /// Takes ownership of the unix stream socket `fd` a master process handed to this worker
@@ -157,7 +152,7 @@ pub fn somaxconn() -> u32 {
 /// Same contract as [`inherit_listener`]: at most once per fd number, at start-up, before any
 /// other code could have opened or closed that number (the worker start-up in `main` reads
 /// each number once from its environment).
-pub fn inherit_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
+pub(crate) fn inherit_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
@@ -179,6 +174,6 @@ pub fn inherit_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
 
 /// Lets `sock` survive `exec` (clears close-on-exec), so a child process inherits it under
 /// the same number; the caller closes its own copy once the child runs.
-pub fn set_inheritable(sock: impl AsFd, inheritable: bool) -> io::Result<()> {
+pub(crate) fn set_inheritable(sock: impl AsFd, inheritable: bool) -> io::Result<()> {
     SockRef::from(&sock).set_cloexec(!inheritable)
 }

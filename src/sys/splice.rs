@@ -10,10 +10,11 @@ use super::syscall;
 
 /// A non-blocking pipe used as a kernel-side buffer for splice.
 #[derive(Debug)]
-pub struct Pipe {
+pub(crate) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
     /// Capacity in bytes as reported by the kernel (`F_GETPIPE_SZ`).
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests only
     capacity: usize,
 }
 
@@ -24,7 +25,7 @@ const SPLICE_FLAGS: libc::c_uint = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK
 impl Pipe {
     /// Creates a pipe with `O_NONBLOCK | O_CLOEXEC`, optionally resized to `size` bytes
     /// (`tune.pipesize`). A refused resize keeps the default size.
-    pub fn new(size: Option<u32>) -> io::Result<Pipe> {
+    pub(crate) fn new(size: Option<u32>) -> io::Result<Pipe> {
         let mut fds = [-1 as libc::c_int; 2];
         // SAFETY: `fds` is a valid, writable array of two c_ints, as pipe2 requires.
         syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
@@ -50,13 +51,14 @@ impl Pipe {
     }
 
     /// The pipe's capacity in bytes.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Moves up to `len` bytes from the socket `from` into the pipe. `Ok(0)` is end of stream.
     /// `WouldBlock` means the socket has nothing to read *or* the pipe is full.
-    pub fn fill_from(&self, from: impl AsFd, len: usize) -> io::Result<usize> {
+    pub(crate) fn fill_from(&self, from: impl AsFd, len: usize) -> io::Result<usize> {
         // SAFETY: both fds are borrowed from live owners for the duration of the call; null
         // offsets are required for pipes and streaming sockets.
         let n = syscall!(splice(
@@ -71,7 +73,7 @@ impl Pipe {
     }
 
     /// Moves up to `len` bytes from the pipe into the socket `to`.
-    pub fn drain_to(&self, to: impl AsFd, len: usize) -> io::Result<usize> {
+    pub(crate) fn drain_to(&self, to: impl AsFd, len: usize) -> io::Result<usize> {
         // SAFETY: as in `fill_from`: borrowed, open fds and null offsets.
         let n = syscall!(splice(
             self.read.as_raw_fd(),

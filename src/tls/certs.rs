@@ -13,13 +13,16 @@ use rustls::sign::CertifiedKey;
 
 /// One certificate (with its chain and key) ready to serve.
 #[derive(Debug, Clone)]
-pub struct LoadedCert {
-    pub path: PathBuf,
-    pub key: Arc<CertifiedKey>,
+pub(crate) struct LoadedCert {
+    pub(crate) path: PathBuf,
+    pub(crate) key: Arc<CertifiedKey>,
     /// Names SNI matches: exact names and `*.domain` wildcards, lowercased.
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// End of validity, seconds since the Unix epoch.
-    pub not_after: i64,
+    /// Checked at load time (an expired certificate is refused); kept for `show ssl cert`,
+    /// which does not print it yet.
+    #[allow(dead_code)]
+    pub(crate) not_after: i64,
 }
 
 /// Files of a `crt` directory that are not certificates (HAProxy's companion files).
@@ -27,7 +30,7 @@ const COMPANIONS: [&str; 5] = [".key", ".ocsp", ".issuer", ".sctl", ".ocsp.key"]
 
 /// `crt PATH`: a file, or every certificate file of a directory (sorted by name, as HAProxy
 /// loads them; companion files and hidden files skipped).
-pub fn load_crt(path: &Path) -> Result<Vec<LoadedCert>, String> {
+pub(crate) fn load_crt(path: &Path) -> Result<Vec<LoadedCert>, String> {
     let meta = std::fs::metadata(path).map_err(|e| {
         format!(
             "unable to stat SSL certificate from file '{}' : {}.",
@@ -59,7 +62,7 @@ pub fn load_crt(path: &Path) -> Result<Vec<LoadedCert>, String> {
 }
 
 /// One PEM file: certificates (leaf first), and a private key here or in `FILE.key`.
-pub fn load_file(path: &Path) -> Result<LoadedCert, String> {
+pub(crate) fn load_file(path: &Path) -> Result<LoadedCert, String> {
     let pem = std::fs::read(path).map_err(|e| {
         format!(
             "unable to load SSL certificate file '{}' : {}.",
@@ -72,7 +75,7 @@ pub fn load_file(path: &Path) -> Result<LoadedCert, String> {
 
 /// A certificate from PEM bytes (a file's, or a `set ssl cert` payload) known as `path`: its
 /// key in the bytes or in `PATH.key`.
-pub fn load_pem(path: &Path, pem: &[u8]) -> Result<LoadedCert, String> {
+pub(crate) fn load_pem(path: &Path, pem: &[u8]) -> Result<LoadedCert, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)
         .collect();
@@ -165,7 +168,7 @@ fn utc_date(secs: i64) -> String {
 }
 
 /// The C library's wording of an I/O error (`No such file or directory`), as HAProxy prints.
-pub fn strerror(e: &std::io::Error) -> String {
+pub(crate) fn strerror(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s.get(..i).unwrap_or(&s).to_string(),
@@ -174,7 +177,7 @@ pub fn strerror(e: &std::io::Error) -> String {
 }
 
 /// A CA file (`ca-file`): every certificate in it.
-pub fn load_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn load_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| {
         format!(
             "Couldn't open the ca-file '{}' ({}).",

@@ -15,11 +15,11 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 
-pub use certs::LoadedCert;
+pub(crate) use certs::LoadedCert;
 
 /// `ssl-min-ver` / `ssl-max-ver` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
+pub(crate) enum TlsVersion {
     Ssl3,
     Tls10,
     Tls11,
@@ -28,7 +28,7 @@ pub enum TlsVersion {
 }
 
 impl TlsVersion {
-    pub fn parse(s: &str) -> Option<TlsVersion> {
+    pub(crate) fn parse(s: &str) -> Option<TlsVersion> {
         Some(match s {
             "SSLv3" => TlsVersion::Ssl3,
             "TLSv1.0" => TlsVersion::Tls10,
@@ -42,7 +42,7 @@ impl TlsVersion {
 
 /// `verify none|optional|required` (client certificates).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Verify {
+pub(crate) enum Verify {
     #[default]
     None,
     Optional,
@@ -52,31 +52,31 @@ pub enum Verify {
 /// The TLS settings of a `bind` line (or the global `ssl-default-bind-*` defaults), as
 /// parsed. Certificates are loaded while parsing so their errors carry the line.
 #[derive(Clone, Debug, Default)]
-pub struct BindOpts {
-    pub ssl: bool,
-    pub certs: Vec<LoadedCert>,
-    pub alpn: Option<Vec<Vec<u8>>>,
-    pub min_ver: Option<TlsVersion>,
-    pub max_ver: Option<TlsVersion>,
+pub(crate) struct BindOpts {
+    pub(crate) ssl: bool,
+    pub(crate) certs: Vec<LoadedCert>,
+    pub(crate) alpn: Option<Vec<Vec<u8>>>,
+    pub(crate) min_ver: Option<TlsVersion>,
+    pub(crate) max_ver: Option<TlsVersion>,
     /// `ciphers` (TLS 1.2 and below, OpenSSL names `:`-separated).
-    pub ciphers: Option<String>,
+    pub(crate) ciphers: Option<String>,
     /// `ciphersuites` (TLS 1.3).
-    pub ciphersuites: Option<String>,
-    pub curves: Option<String>,
-    pub verify: Option<Verify>,
-    pub ca_file: Option<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>)>,
-    pub no_tls_tickets: bool,
+    pub(crate) ciphersuites: Option<String>,
+    pub(crate) curves: Option<String>,
+    pub(crate) verify: Option<Verify>,
+    pub(crate) ca_file: Option<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>)>,
+    pub(crate) no_tls_tickets: bool,
     /// `strict-sni`: no certificate for the client's SNI (or no SNI) refuses the handshake.
-    pub strict_sni: bool,
+    pub(crate) strict_sni: bool,
     /// `tune.ssl.cachesize` (global, sessions): `Some(0)` turns stateful resumption off.
-    pub cachesize: Option<u32>,
+    pub(crate) cachesize: Option<u32>,
     /// `prefer-client-ciphers`: the client's cipher order wins (HAProxy: the server's).
-    pub prefer_client_ciphers: bool,
+    pub(crate) prefer_client_ciphers: bool,
 }
 
 impl BindOpts {
     /// This line's settings over the global defaults (`ssl-default-bind-*`).
-    pub fn over(&self, defaults: &BindOpts) -> BindOpts {
+    pub(crate) fn over(&self, defaults: &BindOpts) -> BindOpts {
         BindOpts {
             ssl: self.ssl,
             certs: self.certs.clone(),
@@ -101,10 +101,10 @@ impl BindOpts {
 
 /// A `bind`'s TLS, ready to accept with.
 #[derive(Clone, Debug)]
-pub struct BindTls {
-    pub config: Arc<rustls::ServerConfig>,
+pub(crate) struct BindTls {
+    pub(crate) config: Arc<rustls::ServerConfig>,
     /// The certificates it serves (`set ssl cert` + `commit ssl cert` replace one).
-    pub resolver: Arc<SniResolver>,
+    pub(crate) resolver: Arc<SniResolver>,
 }
 
 /// OpenSSL TLS 1.2 cipher names Ravelin (rustls) has, with rustls' suite names.
@@ -190,7 +190,7 @@ fn pick_groups(
 
 /// Builds a bind's rustls configuration. `who` is HAProxy's `Proxy 'f': ... for bind 'ADDR'
 /// at [FILE:LINE]` tail for the messages: `(proxy, bind, at)`.
-pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, String> {
+pub(crate) fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, String> {
     let (proxy, bind, at) = who;
     let base = rustls::crypto::aws_lc_rs::default_provider();
     let mut provider = CryptoProvider {
@@ -317,7 +317,7 @@ pub fn build_bind(opts: &BindOpts, who: (&str, &str, &str)) -> Result<BindTls, S
 /// replaced at run time (`commit ssl cert`): handshakes read it through a lock held only to
 /// clone an `Arc` (once per handshake, never per request).
 #[derive(Debug)]
-pub struct SniResolver {
+pub(crate) struct SniResolver {
     state: std::sync::RwLock<Arc<SniSet>>,
     /// `strict-sni`: no default certificate.
     strict: bool,
@@ -353,7 +353,7 @@ impl SniSet {
 
 impl SniResolver {
     /// `None` without any certificate.
-    pub fn new(certs: &[LoadedCert], strict: bool) -> Option<SniResolver> {
+    pub(crate) fn new(certs: &[LoadedCert], strict: bool) -> Option<SniResolver> {
         if certs.is_empty() {
             return None;
         }
@@ -371,13 +371,13 @@ impl SniResolver {
     }
 
     /// Whether a certificate of this set was loaded from `path` (as written in the config).
-    pub fn serves(&self, path: &std::path::Path) -> bool {
+    pub(crate) fn serves(&self, path: &std::path::Path) -> bool {
         self.set().certs.iter().any(|c| c.path == path)
     }
 
     /// `commit ssl cert`: the certificate loaded from `path` is replaced by `cert` for the
     /// handshakes that start from now on. False if none came from `path`.
-    pub fn replace(&self, path: &std::path::Path, cert: &LoadedCert) -> bool {
+    pub(crate) fn replace(&self, path: &std::path::Path, cert: &LoadedCert) -> bool {
         let old = self.set();
         if !old.certs.iter().any(|c| c.path == path) {
             return false;
@@ -402,12 +402,6 @@ impl SniResolver {
             Err(p) => *p.into_inner() = fresh,
         }
         true
-    }
-
-    /// The certificate for `sni` offered with `schemes` (an index into the line's list);
-    /// `None` with `strict-sni` when no name matches.
-    pub fn choose(&self, sni: Option<&str>, schemes: &[rustls::SignatureScheme]) -> Option<usize> {
-        choose_in(&self.set(), self.strict, sni, schemes)
     }
 }
 
@@ -458,26 +452,29 @@ impl ResolvesServerCert for SniResolver {
 /// A `server` line's TLS keywords as written (`ssl`, `verify`, `ca-file`, `sni str(X)`,
 /// `crt`, `alpn`).
 #[derive(Clone, Debug, Default)]
-pub struct ServerOpts {
-    pub ssl: bool,
-    pub verify: Option<Verify>,
-    pub ca_file: Option<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>)>,
-    pub sni: Option<String>,
-    pub crt: Option<LoadedCert>,
-    pub alpn: Vec<Vec<u8>>,
+pub(crate) struct ServerOpts {
+    pub(crate) ssl: bool,
+    pub(crate) verify: Option<Verify>,
+    pub(crate) ca_file: Option<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>)>,
+    pub(crate) sni: Option<String>,
+    pub(crate) crt: Option<LoadedCert>,
+    pub(crate) alpn: Vec<Vec<u8>>,
 }
 
 /// A server's TLS, ready to connect with: the client configuration and the name sent as
 /// SNI (none: the server's address, which rustls never sends as SNI).
 #[derive(Clone, Debug)]
 pub struct ServerTls {
-    pub config: Arc<rustls::ClientConfig>,
-    pub sni: Option<rustls::pki_types::ServerName<'static>>,
+    pub(crate) config: Arc<rustls::ClientConfig>,
+    pub(crate) sni: Option<rustls::pki_types::ServerName<'static>>,
 }
 
 impl ServerTls {
     /// The name a connection to `addr` presents and verifies.
-    pub fn name_for(&self, addr: std::net::IpAddr) -> rustls::pki_types::ServerName<'static> {
+    pub(crate) fn name_for(
+        &self,
+        addr: std::net::IpAddr,
+    ) -> rustls::pki_types::ServerName<'static> {
         self.sni
             .clone()
             .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.into()))
@@ -551,7 +548,7 @@ impl rustls::client::danger::ServerCertVerifier for ServerVerifier {
 }
 
 /// Builds a server's TLS client configuration; the error is HAProxy's message.
-pub fn build_server(opts: &ServerOpts) -> Result<ServerTls, String> {
+pub(crate) fn build_server(opts: &ServerOpts) -> Result<ServerTls, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verify = opts.verify.unwrap_or(Verify::Required);
     let inner = match (verify, &opts.ca_file) {
@@ -609,13 +606,13 @@ pub fn build_server(opts: &ServerOpts) -> Result<ServerTls, String> {
 /// What the HTTP layer may ask of a TLS connection (`ssl_fc`, `ssl_fc_sni`,
 /// `ssl_fc_protocol`, `ssl_fc_alpn`), read once the handshake is done.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsInfo {
-    pub sni: Option<Box<str>>,
+pub(crate) struct TlsInfo {
+    pub(crate) sni: Option<Box<str>>,
     /// `TLSv1.2` / `TLSv1.3`.
-    pub protocol: &'static str,
-    pub alpn: Option<Box<[u8]>>,
+    pub(crate) protocol: &'static str,
+    pub(crate) alpn: Option<Box<[u8]>>,
     /// The session was resumed (ticket or session id).
-    pub resumed: bool,
+    pub(crate) resumed: bool,
 }
 
 #[cfg(test)]

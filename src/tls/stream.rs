@@ -18,8 +18,8 @@ use rustls::Connection;
 use super::TlsInfo;
 
 #[derive(Debug)]
-pub struct TlsSock {
-    pub tcp: TcpStream,
+pub(crate) struct TlsSock {
+    pub(crate) tcp: TcpStream,
     /// The server side of a client's connection, or the client side to a server.
     conn: Connection,
     /// The handshake failed (a record error after it is not a handshake failure).
@@ -27,7 +27,7 @@ pub struct TlsSock {
 }
 
 impl TlsSock {
-    pub fn new(
+    pub(crate) fn new(
         tcp: TcpStream,
         config: std::sync::Arc<rustls::ServerConfig>,
     ) -> io::Result<TlsSock> {
@@ -40,7 +40,7 @@ impl TlsSock {
     }
 
     /// TLS to a server (`server ... ssl`): the client hello leaves with the first write.
-    pub fn client(
+    pub(crate) fn client(
         tcp: TcpStream,
         config: std::sync::Arc<rustls::ClientConfig>,
         name: rustls::pki_types::ServerName<'static>,
@@ -82,22 +82,22 @@ impl TlsSock {
 
     /// Whether the handshake or a record failed (an invalid or refused client hello, a bad
     /// certificate, a corrupt record).
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.failed
     }
 
-    pub fn handshaking(&self) -> bool {
+    pub(crate) fn handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
 
     /// Ciphertext is held that the socket has not taken yet.
-    pub fn wants_write(&self) -> bool {
+    pub(crate) fn wants_write(&self) -> bool {
         self.conn.wants_write()
     }
 
     /// Sends held ciphertext until done or `WouldBlock` (then `Ok`: the rest waits for the
     /// next writable event).
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut self.tcp) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -110,7 +110,7 @@ impl TlsSock {
         Ok(())
     }
 
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // A client hello (TLS to a server) or other held records go first: a server that
         // speaks first waits for the handshake.
         if self.conn.wants_write() {
@@ -195,11 +195,11 @@ impl TlsSock {
         Err(e)
     }
 
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
-    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.conn.is_handshaking() && !self.drive_handshake()? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -223,7 +223,7 @@ impl TlsSock {
     }
 
     /// Sends `close_notify` with what is held, without waiting (the socket closes next).
-    pub fn close_notify(&mut self) {
+    pub(crate) fn close_notify(&mut self) {
         if !self.failed {
             self.conn.send_close_notify();
             let _ = self.flush();
@@ -231,14 +231,14 @@ impl TlsSock {
     }
 
     /// Sends `close_notify` and what is held, then the FIN.
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
         let _ = self.flush();
         self.tcp.shutdown(std::net::Shutdown::Write)
     }
 
     /// SNI, protocol and ALPN of the finished handshake.
-    pub fn info(&self) -> TlsInfo {
+    pub(crate) fn info(&self) -> TlsInfo {
         TlsInfo {
             sni: match &self.conn {
                 Connection::Server(c) => c.server_name().map(Into::into),

@@ -164,18 +164,18 @@ enum Phase {
 /// socket or from its PROXY header (`bind ... accept-proxy`).
 #[derive(Clone, Copy, Debug)]
 pub struct Origin {
-    pub frontend: FrontendId,
-    pub bind: usize,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
+    pub(crate) frontend: FrontendId,
+    pub(crate) bind: usize,
+    pub(crate) src: SocketAddr,
+    pub(crate) dst: SocketAddr,
     /// `src` and `dst` are real IP addresses (false: a unix-socket client without a PROXY
     /// header, whose addresses read `0.0.0.0:0`).
-    pub inet: bool,
+    pub(crate) inet: bool,
 }
 
 impl Origin {
     /// The addresses a PROXY header sent to a server carries (`None`: UNKNOWN / LOCAL).
-    pub fn proxy_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+    pub(crate) fn proxy_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.inet.then_some((self.src, self.dst))
     }
 }
@@ -299,9 +299,9 @@ impl Txn {
 /// An HTTP/1.1 client connection: its client side, the transaction of its current request,
 /// and the phase that request is in (which owns the server connection serving it).
 #[derive(Debug)]
-pub struct HttpConn {
-    pub origin: Origin,
-    pub accepted: Instant,
+pub(crate) struct HttpConn {
+    pub(crate) origin: Origin,
+    pub(crate) accepted: Instant,
     client: ClientSide,
     txn: Txn,
     connector: Connector,
@@ -393,7 +393,7 @@ fn ip_text(ip: std::net::IpAddr, out: &mut [u8; 64]) -> &[u8] {
 
 impl HttpConn {
     /// A connection accepted at `accepted` whose handshakes (if any) ended `now`.
-    pub fn new(
+    pub(crate) fn new(
         client: Sock,
         origin: Origin,
         backend: BackendId,
@@ -428,7 +428,7 @@ impl HttpConn {
         }
     }
 
-    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if self
             .client
             .peer
@@ -451,7 +451,12 @@ impl HttpConn {
         self.drive(ctx)
     }
 
-    pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn on_event(
+        &mut self,
+        side: Side,
+        ev: &mio::event::Event,
+        ctx: &mut Ctx<'_>,
+    ) -> Step {
         match side {
             Side::Client => {
                 self.client.peer.ready.absorb(ev);
@@ -482,18 +487,18 @@ impl HttpConn {
 
     /// The process soft-stops: an idle keep-alive connection reads once more (a request may
     /// be in the socket without its edge handled yet) and closes if none came.
-    pub fn on_soft_stop(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn on_soft_stop(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if let Phase::Head { idle: true, .. } = self.phase {
             self.client.peer.ready.readable = true;
         }
         self.drive(ctx)
     }
 
-    pub fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn resume(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.drive(ctx)
     }
 
-    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Step {
+    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Step {
         if self.armed.is_some_and(|a| a <= ctx.now) {
             self.armed = None;
         }
@@ -982,7 +987,7 @@ impl HttpConn {
 
     /// The single teardown path: both sockets deregistered, every buffer and pipe returned, the
     /// server slot released. A kept server connection goes to the idle pool when it can.
-    pub fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
+    pub(crate) fn teardown(mut self, ctx: &mut Ctx<'_>, term: Termination) {
         // No `epoll_ctl(DEL)`: closing the socket (dropped with `self`) removes it from the
         // poll set, and the client socket is never shared. A TLS client gets `close_notify`.
         self.client.peer.sock.tls_close();
@@ -1026,16 +1031,16 @@ impl HttpConn {
     }
 
     /// The server whose slot this stream holds (during an exchange).
-    pub fn held_server(&self) -> Option<(BackendId, ServerId)> {
+    pub(crate) fn held_server(&self) -> Option<(BackendId, ServerId)> {
         self.connector.held()
     }
 
     /// The client's address (`show sess`): the PROXY header's when there was one.
-    pub fn client_peer(&self) -> Option<std::net::SocketAddr> {
+    pub(crate) fn client_peer(&self) -> Option<std::net::SocketAddr> {
         self.origin.inet.then_some(self.origin.src)
     }
 
-    pub fn requests(&self) -> u32 {
+    pub(crate) fn requests(&self) -> u32 {
         self.requests
     }
 

@@ -17,7 +17,7 @@ use crate::server::BackendState;
 
 /// What a header line becomes on its way out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineOut<'a> {
+pub(crate) enum LineOut<'a> {
     /// Not a persistence line (or kept as is).
     Keep,
     Value(&'a [u8]),
@@ -26,9 +26,9 @@ pub enum LineOut<'a> {
 
 /// The persistence state of the current exchange.
 #[derive(Debug, Default)]
-pub struct Persist {
+pub(crate) struct Persist {
     /// What the request's cookies decided (`None`: the backend has no `cookie`).
-    pub req: Option<RequestCookie>,
+    pub(crate) req: Option<RequestCookie>,
     req_buf: Vec<u8>,
     req_lines: Vec<(usize, LineEdit)>,
     res_buf: Vec<u8>,
@@ -53,7 +53,7 @@ fn edit_out<'a>(lines: &[(usize, LineEdit)], buf: &'a [u8], idx: usize) -> LineO
 impl Persist {
     /// Reads the request's `Cookie` lines for backend `be` (before load balancing). Returns
     /// the server the cookie sends the request to, if any.
-    pub fn on_request(
+    pub(crate) fn on_request(
         &mut self,
         be: &Backend,
         st: &BackendState,
@@ -102,13 +102,13 @@ impl Persist {
     }
 
     /// What request header line `idx` becomes.
-    pub fn request_line(&self, idx: usize) -> LineOut<'_> {
+    pub(crate) fn request_line(&self, idx: usize) -> LineOut<'_> {
         edit_out(&self.req_lines, &self.req_buf, idx)
     }
 
     /// Runs the response's `Set-Cookie` lines; `cookie` is the serving server's value,
     /// `direct_kept` false when a retry took the request away from the cookie's server.
-    pub fn on_response(
+    pub(crate) fn on_response(
         &mut self,
         conf: Option<&CookieConf>,
         cookie: Option<&[u8]>,
@@ -154,12 +154,12 @@ impl Persist {
     }
 
     /// What response header line `idx` becomes.
-    pub fn response_line(&self, idx: usize) -> LineOut<'_> {
+    pub(crate) fn response_line(&self, idx: usize) -> LineOut<'_> {
         edit_out(&self.res_lines, &self.res_buf, idx)
     }
 
     /// Headers to append to the response: the inserted cookie, then `cache-control: private`.
-    pub fn response_additions(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub(crate) fn response_additions(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let v = self.verdict.as_ref();
         let insert = v
             .and_then(|v| v.insert.clone())
@@ -171,7 +171,7 @@ impl Persist {
     }
 
     /// The two cookie letters of `%tsc` (`--` when the backend's cookie mode logs none).
-    pub fn log_letters(&self, conf: Option<&crate::http::cookie::CookieConf>) -> [u8; 2] {
+    pub(crate) fn log_letters(&self, conf: Option<&crate::http::cookie::CookieConf>) -> [u8; 2] {
         match conf {
             Some(c) if c.logs_cookie_flags() => [
                 self.req.map_or(b'N', |r| r.client.letter()),

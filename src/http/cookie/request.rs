@@ -9,7 +9,7 @@ use super::{
 
 /// Whether the request's persistence cookie may choose the server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Persistence {
+pub(crate) enum Persistence {
     /// Nothing chose a server yet: the cookie may.
     #[default]
     Apply,
@@ -24,26 +24,26 @@ pub enum Persistence {
 
 /// What the request's cookies decided, kept with the transaction until the response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestCookie {
+pub(crate) struct RequestCookie {
     /// The server the cookie designates (index from the caller's lookup), if it is to be used.
-    pub server: Option<usize>,
+    pub(crate) server: Option<usize>,
     /// The log letter.
-    pub client: ClientCookie,
+    pub(crate) client: ClientCookie,
     /// The server was chosen by the cookie (`SF_DIRECT`). Clear it with
     /// [`RequestCookie::redispatched`] when the request leaves that server.
-    pub direct: bool,
+    pub(crate) direct: bool,
     /// `ignore-persist` matched: the response side does nothing.
-    pub ignore: bool,
+    pub(crate) ignore: bool,
     /// First-seen date from the cookie, seconds, 0 when absent (HAProxy's signed `int`).
-    pub first_date: i32,
+    pub(crate) first_date: i32,
     /// Last-seen date from the cookie, seconds, 0 when absent.
-    pub last_date: i32,
+    pub(crate) last_date: i32,
 }
 
 impl RequestCookie {
     /// The request is sent to another server than the cookie's (`option redispatch` after a
     /// failure): HAProxy clears `SF_DIRECT`, so the response inserts a fresh cookie.
-    pub fn redispatched(&mut self) {
+    pub(crate) fn redispatched(&mut self) {
         self.direct = false;
     }
 }
@@ -51,7 +51,7 @@ impl RequestCookie {
 /// The per-request walk over `Cookie` lines. Create one per request, call [`Self::line`] for
 /// each `Cookie` header in order, then [`Self::finish`].
 #[derive(Debug)]
-pub struct RequestCookies<'c> {
+pub(crate) struct RequestCookies<'c> {
     conf: &'c CookieConf,
     now: i64,
     /// A server is already chosen (by `use-server` or an earlier cookie of this request).
@@ -61,7 +61,11 @@ pub struct RequestCookies<'c> {
 
 impl<'c> RequestCookies<'c> {
     /// `now` is the wall clock in seconds since the epoch.
-    pub fn new(conf: &'c CookieConf, now: u64, persistence: Persistence) -> RequestCookies<'c> {
+    pub(crate) fn new(
+        conf: &'c CookieConf,
+        now: u64,
+        persistence: Persistence,
+    ) -> RequestCookies<'c> {
         RequestCookies {
             conf,
             now: i64::try_from(now).unwrap_or(i64::MAX),
@@ -77,7 +81,7 @@ impl<'c> RequestCookies<'c> {
     /// Processes one `Cookie` line (`value` without the name and surrounding blanks). When the
     /// line must change, its new value is appended to `scratch` and its range returned;
     /// `lookup` maps a cookie value to a server (see [`super::find_server`]).
-    pub fn line(
+    pub(crate) fn line(
         &mut self,
         value: &[u8],
         mut lookup: impl FnMut(&[u8]) -> Lookup,
@@ -103,7 +107,7 @@ impl<'c> RequestCookies<'c> {
     }
 
     /// What the request's cookies decided.
-    pub fn finish(self) -> RequestCookie {
+    pub(crate) fn finish(self) -> RequestCookie {
         self.state
     }
 

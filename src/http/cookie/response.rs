@@ -13,7 +13,7 @@ use crate::http::Method;
 
 /// The header HAProxy adds after an inserted cookie when `nocache` is set and the response is
 /// cacheable. HAProxy 2.6 writes header names in lower case on HTTP/1.
-pub const CACHE_CONTROL_PRIVATE: (&[u8], &[u8]) = (b"cache-control", b"private");
+pub(crate) const CACHE_CONTROL_PRIVATE: (&[u8], &[u8]) = (b"cache-control", b"private");
 
 /// The value HAProxy sends to a server that has no `cookie` value, so that the client forgets
 /// a cookie pointing elsewhere.
@@ -21,16 +21,18 @@ const EXPIRED_VALUE: &[u8] = b"; Expires=Thu, 01-Jan-1970 00:00:01 GMT";
 
 /// Where the request went, as far as cookies care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// A server of the backend, with its `cookie` value if it has one.
     Server { cookie: Option<&'a [u8]> },
     /// No server object (HAProxy's `dispatch`/`transparent`): nothing is inserted or deleted.
+    /// Not constructed yet: `dispatch` does not route streams (see CONFIG.md).
+    #[allow(dead_code)]
     NoServer,
 }
 
 /// Whether the response may be stored by a cache, per [`response_cacheable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cacheable {
+pub(crate) enum Cacheable {
     Yes,
     No,
 }
@@ -38,21 +40,21 @@ pub enum Cacheable {
 /// What to add to the response once every `Set-Cookie` line went through
 /// [`ResponseCookies::line`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResponseVerdict {
+pub(crate) struct ResponseVerdict {
     /// Append a `set-cookie` header with this value (a range of the scratch buffer), after
     /// every other header.
-    pub insert: Option<Range<usize>>,
+    pub(crate) insert: Option<Range<usize>>,
     /// Then append [`CACHE_CONTROL_PRIVATE`].
-    pub cache_control_private: bool,
+    pub(crate) cache_control_private: bool,
     /// The log letter.
-    pub set_cookie: SetCookie,
+    pub(crate) set_cookie: SetCookie,
 }
 
 /// The per-response walk over `Set-Cookie` lines. Create one per response (skip 1xx other than
 /// 101, as HAProxy does), call [`Self::line`] for each `Set-Cookie` header, then
 /// [`Self::finish`].
 #[derive(Debug)]
-pub struct ResponseCookies<'c, 'a> {
+pub(crate) struct ResponseCookies<'c, 'a> {
     conf: &'c CookieConf,
     req: RequestCookie,
     target: Target<'a>,
@@ -62,7 +64,7 @@ pub struct ResponseCookies<'c, 'a> {
 
 impl<'c, 'a> ResponseCookies<'c, 'a> {
     /// `req` is what the request side decided; `method` the request's method (for `postonly`).
-    pub fn new(
+    pub(crate) fn new(
         conf: &'c CookieConf,
         req: &RequestCookie,
         target: Target<'a>,
@@ -80,7 +82,7 @@ impl<'c, 'a> ResponseCookies<'c, 'a> {
     /// Processes one `Set-Cookie` line (value without the name and surrounding blanks). Only
     /// the first cookie of a line counts: commas may appear in `Expires`. A changed value is
     /// appended to `scratch` and its range returned.
-    pub fn line(&mut self, value: &[u8], scratch: &mut Vec<u8>) -> LineEdit {
+    pub(crate) fn line(&mut self, value: &[u8], scratch: &mut Vec<u8>) -> LineEdit {
         let hb = scratch.len();
         scratch.extend_from_slice(value);
         let edit = self.edit(scratch, hb);
@@ -151,7 +153,12 @@ impl<'c, 'a> ResponseCookies<'c, 'a> {
     /// Decides whether to insert a cookie. `now` is the wall clock in seconds; `cacheable`
     /// matters only with `nocache` (see [`response_cacheable`]). The inserted value is
     /// appended to `scratch`.
-    pub fn finish(self, now: u64, cacheable: Cacheable, scratch: &mut Vec<u8>) -> ResponseVerdict {
+    pub(crate) fn finish(
+        self,
+        now: u64,
+        cacheable: Cacheable,
+        scratch: &mut Vec<u8>,
+    ) -> ResponseVerdict {
         let conf = self.conf;
         let req = &self.req;
         let now = i64::try_from(now).unwrap_or(i64::MAX);
@@ -283,7 +290,7 @@ fn parse_set_cookie(buf: &[u8], hb: usize, he: usize) -> Cookie {
 /// `max-age`/`s-maxage` element or an `Expires` header) or a validator (`ETag`,
 /// `Last-Modified`). Checked against haproxy 2.6.12: `public` alone is not enough, and
 /// `max-age=0, s-maxage=10` stays uncacheable.
-pub fn response_cacheable<'h>(
+pub(crate) fn response_cacheable<'h>(
     method: Method,
     status: u16,
     headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
