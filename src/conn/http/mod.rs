@@ -71,7 +71,9 @@ struct Upstream {
     /// The server sent its FIN.
     eof: bool,
     /// The PROXY header still to send before the request (`send-proxy`, a new connection).
-    proxy: Option<crate::proxyproto::Line>,
+    /// Boxed: 128 bytes that only `send-proxy` servers use would otherwise be copied with
+    /// every move of the phase that owns the connection.
+    proxy: Option<Box<crate::proxyproto::Line>>,
     /// Carries this client's PROXY header: never shared with another client (HAProxy marks
     /// such connections private), so it stays with this stream and is never parked.
     private: bool,
@@ -155,7 +157,8 @@ enum Phase {
     /// request.
     Reply { close: bool, term: Termination },
     /// After a 101 or a successful CONNECT: raw bytes both ways.
-    Tunnel { duplex: Duplex, up: Upstream },
+    /// Boxed: the tunnel is rare and twice the size of the other phases.
+    Tunnel { duplex: Box<Duplex>, up: Upstream },
     /// Transient, while moving between phases (and after teardown).
     Gone,
 }
@@ -1291,6 +1294,22 @@ fn lowercase<'a>(name: &'a [u8], scratch: &'a mut [u8; 256]) -> &'a [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The phase moves with every transition of a request (several per request): it stays
+    /// small (`Upstream::proxy` and the tunnel's `Duplex` are boxed for that).
+    #[test]
+    fn phases_stay_small() {
+        assert!(
+            std::mem::size_of::<Upstream>() <= 96,
+            "{}",
+            std::mem::size_of::<Upstream>()
+        );
+        assert!(
+            std::mem::size_of::<Phase>() <= 192,
+            "{}",
+            std::mem::size_of::<Phase>()
+        );
+    }
 
     #[test]
     fn modes_combine_to_the_stricter() {

@@ -390,7 +390,10 @@ impl HttpConn {
         let be_t = ctx.backend_timeouts(self.connector.backend);
         duplex.touch((&fe_t, &be_t), ctx.now, true, true);
         if let Phase::Exchange { up, .. } = std::mem::replace(&mut self.phase, Phase::Gone) {
-            self.phase = Phase::Tunnel { duplex, up };
+            self.phase = Phase::Tunnel {
+                duplex: Box::new(duplex),
+                up,
+            };
         }
         Ok(())
     }

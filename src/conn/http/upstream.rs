@@ -169,10 +169,9 @@ impl HttpConn {
                     self.connector.backend,
                     self.connector.server().unwrap_or(ServerId(0)),
                 );
-                let proxy = self
-                    .connector
-                    .send_proxy(ctx)
-                    .map(|v| crate::proxyproto::Line::build(v, self.origin.proxy_addrs()));
+                let proxy = self.connector.send_proxy(ctx).map(|v| {
+                    Box::new(crate::proxyproto::Line::build(v, self.origin.proxy_addrs()))
+                });
                 let up = Upstream {
                     peer: Peer::new(sock),
                     backend,
