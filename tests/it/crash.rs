@@ -4,13 +4,12 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ravelin::ReactorOptions;
 use ravelin::reactor::TEST_PANIC_REACTOR_ENV;
 
-use crate::util::bin::{Running, TempDir, exe};
+use crate::util::bin::{Running, TempDir};
 use crate::util::proxy::Proxy;
 use crate::util::{free_port, wait_until};
 
@@ -25,15 +24,7 @@ backend be\n    server s1 127.0.0.1:9\n"
 
 /// The binary with reactor 1 (HAProxy's thread 2) set to panic as it starts.
 fn spawn_panicking(args: &[&str]) -> Running {
-    let child = Command::new(exe())
-        .args(args)
-        .env(TEST_PANIC_REACTOR_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ravelin");
-    Running(child)
+    Running::spawn_with_env(args, &[(TEST_PANIC_REACTOR_ENV, "1")])
 }
 
 fn stderr_of(r: &mut Running) -> String {

@@ -48,8 +48,14 @@ pub struct Running(pub Child);
 
 impl Running {
     pub fn spawn(args: &[&str]) -> Running {
+        Running::spawn_with_env(args, &[])
+    }
+
+    /// As `spawn`, with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
         let child = Command::new(exe())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
