@@ -1,6 +1,7 @@
 //! The layer rule of `lib.rs`, checked: every `crate::` path in the non-test code of a
-//! top-level module names a module listed before it in `lib.rs`. A failure names the file and
-//! line of each import that goes up.
+//! top-level module names a module listed before it in `lib.rs`; inside `config/`, every
+//! `crate::config::` or `super::` path names a file listed before it in `config/mod.rs`. A
+//! failure names the file and line of each import that goes up.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,12 @@ fn shipped_lines(text: &str) -> Vec<(usize, &str)> {
 
 /// Each top-level module named as `crate::NAME` on `line`.
 fn crate_refs(line: &str) -> impl Iterator<Item = &str> {
-    line.match_indices("crate::").filter_map(move |(at, pat)| {
+    path_refs(line, "crate::")
+}
+
+/// Each name following `prefix` (a path such as `crate::` or `crate::config::`) on `line`.
+fn path_refs<'a>(line: &'a str, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+    line.match_indices(prefix).filter_map(move |(at, pat)| {
         let before = line.get(..at).and_then(|b| b.chars().last());
         if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
             return None; // `$crate::`, `my_crate::`
@@ -129,6 +135,61 @@ fn no_module_imports_a_layer_above_its_own() {
     );
 }
 
+/// The upward imports between the files of `config/` (`crate::config::X` and `super::X`), in
+/// the order of `config/mod.rs`.
+fn config_violations(order: &[String], rel: &Path, text: &str) -> Vec<String> {
+    let Some(own) = rel.file_stem().and_then(|s| s.to_str()) else {
+        return Vec::new();
+    };
+    let rank = |m: &str| order.iter().position(|o| o == m);
+    let Some(own_rank) = rank(own) else {
+        return Vec::new(); // mod.rs
+    };
+    let mut out = Vec::new();
+    for (n, code) in shipped_lines(text) {
+        let targets = path_refs(code, "crate::config::").chain(path_refs(code, "super::"));
+        for target in targets {
+            if target != own && rank(target).is_some_and(|r| r > own_rank) {
+                out.push(format!(
+                    "src/config/{}:{n}: `{own}` imports `{target}`, which config/mod.rs lists above it",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_config_file_imports_one_listed_after_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+    let order = layer_order(&std::fs::read_to_string(dir.join("mod.rs")).unwrap_or_default());
+    assert!(
+        order.len() > 15,
+        "config/mod.rs lists {} files",
+        order.len()
+    );
+    let mut bad = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    files.sort();
+    for f in &files {
+        let Ok(rel) = f.strip_prefix(&dir) else {
+            continue;
+        };
+        if is_test_file(rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        bad.extend(config_violations(&order, rel, &text));
+    }
+    assert!(
+        bad.is_empty(),
+        "imports that go up inside config/:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn an_upward_import_is_reported_with_file_and_line() {
     let order: Vec<String> = ["term", "conn", "reactor"].map(String::from).to_vec();
@@ -139,6 +200,12 @@ fn an_upward_import_is_reported_with_file_and_line() {
         vec!["src/conn/tcp.rs:3: `conn` imports `reactor`, which lib.rs lists above it"]
     );
     assert!(violations(&order, Path::new("reactor.rs"), text).is_empty());
+    let order: Vec<String> = ["error", "http", "proxy"].map(String::from).to_vec();
+    let text = "use super::proxy::ProxyConf;\nuse crate::config::error::Span;\n";
+    assert_eq!(
+        config_violations(&order, Path::new("http.rs"), text),
+        vec!["src/config/http.rs:1: `http` imports `proxy`, which config/mod.rs lists above it"]
+    );
     assert!(is_test_file(Path::new("config/tests_http.rs")));
     assert!(!is_test_file(Path::new("config/http.rs")));
 }

@@ -12,7 +12,8 @@ use crate::config::addr::{self, Host, ServerSpec};
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity};
 use crate::config::errors;
 use crate::config::global::{GlobalConf, MAX_THREADS};
-use crate::config::proxy::{Kind, Parsed, ProxyConf};
+use crate::config::parser::Parsed;
+use crate::config::proxy::{Kind, ProxyConf};
 use crate::rules::UseBackend;
 
 use crate::model::{

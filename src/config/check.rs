@@ -8,7 +8,6 @@
 
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::error::{too_many, unsupported};
-use crate::config::proxy::ProxyConf;
 
 use crate::model::{
     ExpectKind, ExternalCheck, HealthCheck, HttpCheck, HttpExpect, TcpAction, TcpCheck, TcpRule,
@@ -122,7 +121,7 @@ impl CheckConf {
 }
 
 /// `option httpchk ...`; `words` starts at `httpchk`.
-pub(crate) fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_httpchk(c: &mut CheckConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     if let Some(x) = words.get(4) {
         return d.alert(span, too_many("option httpchk", x));
     }
@@ -140,13 +139,13 @@ pub(crate) fn parse_httpchk(p: &mut ProxyConf, words: &[String], span: &Span, d:
             h.version.clone_from(ver);
         }
     }
-    p.check.httpchk = Some(h);
-    p.check.kind = CheckKind::Http;
+    c.httpchk = Some(h);
+    c.kind = CheckKind::Http;
 }
 
 /// `http-check ...` (the caller checked the backend capability).
 pub(crate) fn parse_http_check(
-    p: &mut ProxyConf,
+    c: &mut CheckConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -158,13 +157,13 @@ pub(crate) fn parse_http_check(
                 return d.alert(span, too_many("http-check", x));
             }
             if sub == "disable-on-404" {
-                p.check.disable_on_404 = true;
+                c.disable_on_404 = true;
             } else {
-                p.check.send_state = true;
+                c.send_state = true;
             }
         }
-        "send" => parse_send(p, words.get(2..).unwrap_or_default(), span, d),
-        "expect" => parse_expect(p, words.get(2..).unwrap_or_default(), span, d),
+        "send" => parse_send(c, words.get(2..).unwrap_or_default(), span, d),
+        "expect" => parse_expect(c, words.get(2..).unwrap_or_default(), span, d),
         "comment" | "connect" => d.alert(span, unsupported(&format!("http-check {sub}"))),
         s if s.starts_with("set-var(")
             || s.starts_with("set-var-fmt(")
@@ -191,11 +190,10 @@ fn several(d: &mut Diagnostics, span: &Span, what: &str) {
 }
 
 /// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body B] [comment C]`.
-fn parse_send(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnostics) {
-    if p.check.sends > 0 {
+fn parse_send(c: &mut CheckConf, args: &[String], span: &Span, d: &mut Diagnostics) {
+    if c.sends > 0 {
         return several(d, span, "send");
     }
-    let c = &mut p.check;
     let mut i = 0;
     while let Some(opt) = args.get(i).map(String::as_str) {
         let val = args.get(i + 1);
@@ -246,14 +244,14 @@ fn parse_send(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnosti
 const EXPECT_SUPPORTS: &str = "'only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment";
 
 /// `http-check expect [!] status|rstatus|string|rstring PATTERN`.
-fn parse_expect(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnostics) {
+fn parse_expect(c: &mut CheckConf, args: &[String], span: &Span, d: &mut Diagnostics) {
     if args.is_empty() {
         return d.alert(
             span,
             "'http-check expect' : expects at least a matching pattern as arguments.",
         );
     }
-    if p.check.expect.is_some() {
+    if c.expect.is_some() {
         return several(d, span, "expect");
     }
     let mut i = 0;
@@ -301,7 +299,7 @@ fn parse_expect(p: &mut ProxyConf, args: &[String], span: &Span, d: &mut Diagnos
             "'http-check expect' : expects at least a matching pattern as arguments.",
         );
     };
-    p.check.expect = Some(HttpExpect { invert, kind });
+    c.expect = Some(HttpExpect { invert, kind });
 }
 
 fn expect_kind(word: &str, pat: &str) -> Result<ExpectKind, String> {
@@ -402,6 +400,7 @@ pub(crate) fn parse_global_spread(
 mod tests {
     use super::*;
     use crate::config::parser::tests_support::backend;
+    use crate::config::proxy::ProxyConf;
 
     fn run(lines: &[&str]) -> (ProxyConf, Vec<String>) {
         let mut p = backend("be");
@@ -410,9 +409,14 @@ mod tests {
         for l in lines {
             let words: Vec<String> = l.split_whitespace().map(String::from).collect();
             if words.first().map(String::as_str) == Some("option") {
-                parse_httpchk(&mut p, words.get(1..).unwrap_or_default(), &span, &mut d);
+                parse_httpchk(
+                    &mut p.check,
+                    words.get(1..).unwrap_or_default(),
+                    &span,
+                    &mut d,
+                );
             } else {
-                parse_http_check(&mut p, &words, &span, &mut d);
+                parse_http_check(&mut p.check, &words, &span, &mut d);
             }
         }
         let msgs = d.items.iter().map(|e| e.message.clone()).collect();

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use crate::acl::Acl;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::error::{too_many, unsupported};
-use crate::config::proxy::{Kind, ProxyConf};
 use crate::config::units::parse_u32;
 use crate::rules::HttpRules;
 
@@ -58,37 +57,17 @@ impl HttpConf {
     }
 }
 
-/// HAProxy's alert for keywords refused in anonymous defaults sections; named defaults
-/// sections are accepted by HAProxy but not supported by Ravelin yet. Returns whether to go on.
-pub(crate) fn defaults_allowed(p: &ProxyConf, kw: &str, span: &Span, d: &mut Diagnostics) -> bool {
-    if p.kind != Kind::Defaults {
-        return true;
-    }
-    if p.name.is_empty() {
-        d.alert(
-            span,
-            format!("'{kw}' not allowed in anonymous 'defaults' section."),
-        );
-    } else {
-        d.alert(
-            span,
-            format!("'{kw}' in a named 'defaults' section is a HAProxy feature that Ravelin does not support yet."),
-        );
-    }
-    false
-}
-
 /// The HTTP `option`s. `name` is known and supported; `words` starts at the option name.
 /// Returns false when `name` is not one of them.
 pub(crate) fn parse_option(
-    p: &mut ProxyConf,
+    hc: &mut HttpConf,
     name: &str,
     words: &[String],
     negate: bool,
     span: &Span,
     d: &mut Diagnostics,
 ) -> bool {
-    let s = &mut p.http.settings;
+    let s = &mut hc.settings;
     let mode = match name {
         "http-keep-alive" => Some(ConnMode::KeepAlive),
         "http-server-close" => Some(ConnMode::ServerClose),
@@ -131,7 +110,7 @@ pub(crate) fn parse_option(
         }
         "http-restrict-req-hdr-names" => {
             let v = words.get(1).map(String::as_str).unwrap_or_default();
-            p.http.restrict = match v {
+            hc.restrict = match v {
                 "preserve" => RestrictHdrNames::Preserve,
                 "delete" => RestrictHdrNames::Delete,
                 "reject" => RestrictHdrNames::Reject,
@@ -220,7 +199,7 @@ fn parse_forward(
 
 /// `http-reuse never|safe|aggressive|always`.
 pub(crate) fn parse_http_reuse(
-    p: &mut ProxyConf,
+    hc: &mut HttpConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -241,12 +220,12 @@ pub(crate) fn parse_http_reuse(
     if let Some(x) = words.get(2) {
         return d.alert(span, too_many(&format!("http-reuse {v}"), x));
     }
-    p.http.reuse = r;
+    hc.reuse = r;
 }
 
 /// `monitor-uri PATH`.
 pub(crate) fn parse_monitor_uri(
-    p: &mut ProxyConf,
+    hc: &mut HttpConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -257,7 +236,7 @@ pub(crate) fn parse_monitor_uri(
     if let Some(x) = words.get(2) {
         return d.alert(span, too_many("monitor-uri", x));
     }
-    p.http.monitor_uri = Some(uri.clone());
+    hc.monitor_uri = Some(uri.clone());
 }
 
 /// The hashing algorithms of `balance` (`uri`, `url_param`, `hdr(NAME)`); `None` when `algo`
@@ -355,7 +334,7 @@ pub(crate) fn parse_hash_balance(words: &[String]) -> Option<Result<Balance, Str
 }
 
 /// `capture request|response header NAME len N` (cookies are not supported yet).
-pub(crate) fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagnostics) {
+pub(crate) fn parse_capture(hc: &mut HttpConf, words: &[String], span: &Span, d: &mut Diagnostics) {
     let what = words.get(1).map(String::as_str).unwrap_or_default();
     let dir = match what {
         "request" => CaptureDir::Request,
@@ -379,13 +358,13 @@ pub(crate) fn parse_capture(p: &mut ProxyConf, words: &[String], span: &Span, d:
         return d.alert(span, too_many(&format!("capture {what}"), x));
     }
     let name = words.get(3).cloned().unwrap_or_default();
-    p.http.captures.push(Capture { dir, name, len });
+    hc.captures.push(Capture { dir, name, len });
 }
 
 /// `unique-id-format FMT` / `unique-id-header NAME` (stored verbatim; the format is warned about
 /// as not applied until the log-format engine exists).
 pub(crate) fn parse_unique_id(
-    p: &mut ProxyConf,
+    hc: &mut HttpConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -401,18 +380,18 @@ pub(crate) fn parse_unique_id(
                 format!("'{kw}' expects only one argument, you may want to escape or quote '{x}'."),
             );
         }
-        p.http.unique_id_format = Some(v.clone()).filter(|v| !v.is_empty());
+        hc.unique_id_format = Some(v.clone()).filter(|v| !v.is_empty());
     } else {
         if let Some(x) = words.get(2) {
             return d.alert(span, too_many(kw, x));
         }
-        p.http.unique_id_header = Some(v.clone());
+        hc.unique_id_header = Some(v.clone());
     }
 }
 
 /// `dispatch ADDR:PORT` (numeric addresses only).
 pub(crate) fn parse_dispatch(
-    p: &mut ProxyConf,
+    hc: &mut HttpConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -427,7 +406,7 @@ pub(crate) fn parse_dispatch(
         ));
     }
     match v.parse::<SocketAddr>() {
-        Ok(a) => p.http.dispatch = Some(a),
+        Ok(a) => hc.dispatch = Some(a),
         Err(_) if !v.contains(':') || v.ends_with(':') => {
             d.alert(span, format!("'dispatch' : missing port specification in '{v}'"))
         }

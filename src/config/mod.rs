@@ -7,28 +7,32 @@
 //! HAProxy 2.6's wording (see [`error`]); `docs/CONFIG.md` lists the supported dialect.
 //! This module owns reading files and directories; the runtime never sees configuration text.
 
+// Bottom-up, as `src/lib.rs`: a file imports only the files listed before it (`layer_test`).
+// Shared pieces: messages and units, the section facts, then the keyword files (each fills
+// its part of a section), the proxy section they make up, the dispatcher and the build.
+pub mod error;
+pub mod units;
+pub mod section;
 pub mod acl;
 pub mod addr;
-pub mod balance;
-pub mod build;
-pub mod check;
-pub mod cookie;
-pub mod error;
-pub mod errors;
-pub mod global;
-pub mod http;
 pub mod keywords;
 pub mod lexer;
 pub mod log;
-pub mod parser;
-pub mod proxy;
-pub mod retry;
+pub mod tls;
+pub mod check;
+pub mod cookie;
 pub mod rules;
+pub mod errors;
+pub mod http;
 pub mod server;
+pub mod proxy;
+pub mod balance;
+pub mod global;
+pub mod retry;
 pub mod stats;
 pub mod tcpcheck;
-pub mod tls;
-pub mod units;
+pub mod parser;
+pub mod build;
 
 use std::path::{Path, PathBuf};
 

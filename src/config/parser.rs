@@ -16,7 +16,7 @@ use crate::config::error::{
 use crate::config::errors::{
     ErrorDirective, HttpErrorsConf, parse_errorfile, parse_errorfiles, parse_http_error,
 };
-use crate::config::global::parse_global;
+use crate::config::global::{GlobalConf, parse_global};
 use crate::config::http::{self as http_kw};
 use crate::config::keywords::{self, did_you_mean};
 use crate::config::lexer::split_line;
@@ -24,12 +24,34 @@ use crate::config::rules::{List, parse_rule_line, parse_use_backend};
 use crate::config::server::{parse_bind_line, parse_default_server_line, parse_server_line};
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
 
-pub(crate) use crate::config::proxy::{Kind, Parsed, ProxyConf};
+pub(crate) use crate::config::proxy::{Kind, ProxyConf};
+use crate::config::section::Section;
 use crate::model::Mode;
+
+/// Everything the parser produced, before cross-checks.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) global: GlobalConf,
+    /// Frontends, backends and listens in declaration order.
+    pub(crate) proxies: Vec<ProxyConf>,
+    /// `http-errors` sections.
+    pub(crate) http_errors: Vec<HttpErrorsConf>,
+}
+
+/// The section facts of proxy `p`, taken beside a mutable borrow of one of its parts.
+macro_rules! section {
+    ($p:expr) => {
+        Section {
+            kind: $p.kind,
+            name: &$p.name,
+            mode: $p.mode,
+        }
+    };
+}
 
 /// Where keywords currently go.
 #[derive(Clone, Copy, Debug)]
-enum Section {
+enum Where {
     None,
     Global,
     Proxy(usize),
@@ -45,7 +67,7 @@ pub(crate) struct Parser<'a> {
     pub(crate) parsed: Parsed,
     defaults: Vec<ProxyConf>,
     last_defaults: Option<usize>,
-    section: Section,
+    section: Where,
     diags: &'a mut Diagnostics,
     env: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -59,7 +81,7 @@ impl<'a> Parser<'a> {
             parsed: Parsed::default(),
             defaults: Vec::new(),
             last_defaults: None,
-            section: Section::None,
+            section: Where::None,
             diags,
             env,
         }
@@ -67,7 +89,7 @@ impl<'a> Parser<'a> {
 
     /// Parses one file's text.
     pub(crate) fn parse_file(&mut self, file: &str, text: &str) {
-        self.section = Section::None;
+        self.section = Where::None;
         for (n, line) in text.split('\n').enumerate() {
             let span = Span::new(file, u32::try_from(n + 1).unwrap_or(u32::MAX));
             match split_line(line, self.env) {
@@ -90,7 +112,7 @@ impl<'a> Parser<'a> {
                 if let Some(extra) = words.get(1) {
                     self.diags.alert(span, too_many("global", extra));
                 }
-                self.section = Section::Global;
+                self.section = Where::Global;
                 return;
             }
             "defaults" => return self.defaults_header(words, span),
@@ -103,31 +125,31 @@ impl<'a> Parser<'a> {
                     span,
                     format!("'{s}' is a HAProxy section that Ravelin does not support yet."),
                 );
-                self.section = Section::Skipped;
+                self.section = Where::Skipped;
                 return;
             }
             _ => {}
         }
         match self.section {
-            Section::None => self.diags.push(ConfigError::with_head(
+            Where::None => self.diags.push(ConfigError::with_head(
                 Severity::Alert,
                 Head::ParsingTight,
                 span,
                 format!("unknown keyword '{kw}' out of section."),
             )),
-            Section::Skipped => {}
-            Section::Global => parse_global(&mut self.parsed.global, words, span, self.diags),
-            Section::Proxy(i) => {
+            Where::Skipped => {}
+            Where::Global => parse_global(&mut self.parsed.global, words, span, self.diags),
+            Where::Proxy(i) => {
                 if let Some(p) = self.parsed.proxies.get_mut(i) {
                     proxy_keyword(p, words, span, self.diags);
                 }
             }
-            Section::Defaults(i) => {
+            Where::Defaults(i) => {
                 if let Some(p) = self.defaults.get_mut(i) {
                     proxy_keyword(p, words, span, self.diags);
                 }
             }
-            Section::HttpErrors(i) => match kw {
+            Where::HttpErrors(i) => match kw {
                 "errorfile" => {
                     if let Some((code, page)) = parse_errorfile(words, true, span, self.diags) {
                         if let Some(sec) = self.parsed.http_errors.get_mut(i) {
@@ -148,7 +170,7 @@ impl<'a> Parser<'a> {
         let Some(name) = words.get(1) else {
             self.diags
                 .alert(span, "missing name for http-errors section.");
-            self.section = Section::Skipped;
+            self.section = Where::Skipped;
             return;
         };
         if let Some(prev) = self.parsed.http_errors.iter().find(|s| &s.name == name) {
@@ -163,7 +185,7 @@ impl<'a> Parser<'a> {
             span: span.clone(),
             pages: Default::default(),
         });
-        self.section = Section::HttpErrors(self.parsed.http_errors.len() - 1);
+        self.section = Where::HttpErrors(self.parsed.http_errors.len() - 1);
     }
 
     /// Finds a named defaults section declared so far (the last one with that name).
@@ -209,7 +231,7 @@ impl<'a> Parser<'a> {
         self.defaults.push(conf);
         let idx = self.defaults.len() - 1;
         self.last_defaults = Some(idx);
-        self.section = Section::Defaults(idx);
+        self.section = Where::Defaults(idx);
     }
 
     fn proxy_header(&mut self, kind: Kind, words: &[String], span: &Span) {
@@ -292,7 +314,7 @@ impl<'a> Parser<'a> {
         };
         conf.discard = discard;
         self.parsed.proxies.push(conf);
-        self.section = Section::Proxy(self.parsed.proxies.len() - 1);
+        self.section = Where::Proxy(self.parsed.proxies.len() - 1);
     }
 
     /// HAProxy's name-collision rule: frontends collide with frontends and listens, backends
@@ -431,7 +453,14 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                     msg,
                 ));
             }
-            parse_server_line(p, words, span, d);
+            parse_server_line(
+                section!(p),
+                &mut p.servers,
+                &p.default_server,
+                words,
+                span,
+                d,
+            );
         }
         "cookie" => {
             // HAProxy warns about a frontend, then parses the line anyway.
@@ -457,7 +486,7 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         }
         "default-server" => {
             if capable(p, kw, Need::Backend, "", span, d) {
-                parse_default_server_line(p, words, span, d);
+                parse_default_server_line(section!(p), &mut p.default_server, words, span, d);
             }
         }
         "fullconn" => {
@@ -520,12 +549,12 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
             {
                 return;
             }
-            if let Some((name, cond)) = parse_use_backend(p, words, span, d) {
+            if let Some((name, cond)) = parse_use_backend(&p.http.acls, words, span, d) {
                 p.use_backends.push((name, span.clone(), cond));
             }
         }
         "acl" => {
-            if !http_kw::defaults_allowed(p, kw, span, d) {
+            if !crate::config::section::defaults_allowed(section!(p), kw, span, d) {
                 return;
             }
             match crate::config::acl::add_acl_line(&mut p.http.acls, words) {
@@ -534,9 +563,33 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
                 Err(e) => d.alert(span, e),
             }
         }
-        "http-request" => parse_rule_line(p, List::Request, words, span, d),
-        "http-response" => parse_rule_line(p, List::Response, words, span, d),
-        "http-after-response" => parse_rule_line(p, List::AfterResponse, words, span, d),
+        "http-request" => parse_rule_line(
+            section!(p),
+            &p.http.acls,
+            &mut p.http.rules,
+            List::Request,
+            words,
+            span,
+            d,
+        ),
+        "http-response" => parse_rule_line(
+            section!(p),
+            &p.http.acls,
+            &mut p.http.rules,
+            List::Response,
+            words,
+            span,
+            d,
+        ),
+        "http-after-response" => parse_rule_line(
+            section!(p),
+            &p.http.acls,
+            &mut p.http.rules,
+            List::AfterResponse,
+            words,
+            span,
+            d,
+        ),
         "errorfile" => {
             if let Some((code, page)) = parse_errorfile(words, false, span, d) {
                 p.http.errors.push(ErrorDirective::Page(code, page));
@@ -589,32 +642,32 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         }
         "http-reuse" => {
             if capable(p, kw, Need::Backend, "", span, d) {
-                http_kw::parse_http_reuse(p, words, span, d);
+                http_kw::parse_http_reuse(&mut p.http, words, span, d);
             }
         }
         "stats" => crate::config::stats::parse_stats(p, words, span, d),
         "monitor-uri" => {
             if capable(p, kw, Need::Frontend, "", span, d) {
-                http_kw::parse_monitor_uri(p, words, span, d);
+                http_kw::parse_monitor_uri(&mut p.http, words, span, d);
             }
         }
         "capture" => {
             if not_in_defaults(p, kw, Head::Parsing, span, d)
                 && capable(p, kw, Need::Frontend, "", span, d)
             {
-                http_kw::parse_capture(p, words, span, d);
+                http_kw::parse_capture(&mut p.http, words, span, d);
             }
         }
         "unique-id-format" | "unique-id-header" => {
             if capable(p, kw, Need::Frontend, "", span, d) {
-                http_kw::parse_unique_id(p, words, span, d);
+                http_kw::parse_unique_id(&mut p.http, words, span, d);
             }
         }
         "dispatch" => {
             if not_in_defaults(p, kw, Head::Parsing, span, d)
                 && capable(p, kw, Need::Backend, "", span, d)
             {
-                http_kw::parse_dispatch(p, words, span, d);
+                http_kw::parse_dispatch(&mut p.http, words, span, d);
             }
         }
         // HAProxy warns about the capability, then still parses the line (and reports its
@@ -650,7 +703,7 @@ fn proxy_keyword(p: &mut ProxyConf, words: &[String], span: &Span, d: &mut Diagn
         "timeout" => parse_timeout(p, words, span, d),
         "http-check" => {
             if capable(p, kw, Need::Backend, "", span, d) {
-                check_kw::parse_http_check(p, words, span, d);
+                check_kw::parse_http_check(&mut p.check, words, span, d);
             }
         }
         "tcp-check" => {
@@ -901,11 +954,11 @@ fn parse_option(
         return;
     }
     if http {
-        let _ = http_kw::parse_option(p, name, words, negate, span, d);
+        let _ = http_kw::parse_option(&mut p.http, name, words, negate, span, d);
         return;
     }
     if name == "httpchk" {
-        return check_kw::parse_httpchk(p, words, span, d);
+        return check_kw::parse_httpchk(&mut p.check, words, span, d);
     }
     if name == "httplog" && !negate {
         use crate::config::log::LineKind;

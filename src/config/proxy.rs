@@ -1,55 +1,16 @@
-//! The parse types every keyword file fills: a proxy section as written (`ProxyConf`), its
-//! kind, and everything the parser produced (`Parsed`). The dispatcher (`parser`) owns the
-//! sections and hands each keyword file the part it parses.
+//! A proxy section as written (`ProxyConf`): what `parser` fills by handing each keyword file
+//! the part it parses (with the section's facts, `section::Section`), and what `build` turns
+//! into the model.
 
-/// The kind of a proxy section.
 use crate::acl::Condition;
 use crate::config::check::CheckConf;
 use crate::config::error::Span;
-use crate::config::errors::HttpErrorsConf;
-use crate::config::global::GlobalConf;
 use crate::config::http::HttpConf;
 use crate::config::server::ServerConf;
 use crate::hash::HashType;
 use crate::model::{Balance, Bind, Mode, SpliceOptions, Timeouts};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Defaults,
-    Frontend,
-    Backend,
-    Listen,
-}
-
-impl Kind {
-    /// The section keyword.
-    pub(crate) fn section(self) -> &'static str {
-        match self {
-            Kind::Defaults => "defaults",
-            Kind::Frontend => "frontend",
-            Kind::Backend => "backend",
-            Kind::Listen => "listen",
-        }
-    }
-
-    /// HAProxy's `proxy_type_str()`: how messages name the proxy.
-    pub(crate) fn type_str(self) -> &'static str {
-        match self {
-            Kind::Defaults => "defaults",
-            Kind::Frontend => "frontend",
-            Kind::Backend => "backend",
-            Kind::Listen => "proxy",
-        }
-    }
-
-    pub(crate) fn has_frontend(self) -> bool {
-        matches!(self, Kind::Frontend | Kind::Listen | Kind::Defaults)
-    }
-
-    pub(crate) fn has_backend(self) -> bool {
-        matches!(self, Kind::Backend | Kind::Listen | Kind::Defaults)
-    }
-}
+pub(crate) use crate::config::section::Kind;
 
 /// One proxy or defaults section as written, with inherited values already applied.
 #[derive(Clone, Debug)]
@@ -158,14 +119,4 @@ impl ProxyConf {
             ..self.clone()
         }
     }
-}
-
-/// Everything the parser produced, before cross-checks.
-#[derive(Debug, Default)]
-pub(crate) struct Parsed {
-    pub(crate) global: GlobalConf,
-    /// Frontends, backends and listens in declaration order.
-    pub(crate) proxies: Vec<ProxyConf>,
-    /// `http-errors` sections.
-    pub(crate) http_errors: Vec<HttpErrorsConf>,
 }

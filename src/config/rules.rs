@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use crate::acl::{Condition, Polarity};
+use crate::acl::{Acl, Condition, Polarity};
 use crate::config::acl::{Side, compile_regex, parse_condition, split_condition};
 use crate::config::error::unsupported;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
-use crate::config::proxy::{Kind, ProxyConf};
+use crate::config::section::{Kind, Section};
 use crate::config::units::{parse_size, parse_time};
 
 use crate::model::Origin;
 use crate::rules::{
-    Action, HttpRule, LfFetch, LfPart, LogFormat, NameMatch, RedirectKind, RedirectSpec, ReplyBody,
-    ReturnSpec,
+    Action, HttpRule, HttpRules, LfFetch, LfPart, LogFormat, NameMatch, RedirectKind, RedirectSpec,
+    ReplyBody, ReturnSpec,
 };
 
 /// Which rule list a line goes to.
@@ -107,14 +107,16 @@ fn tight(d: &mut Diagnostics, span: &Span, m: String) {
 
 /// One `http-request|http-response|http-after-response ...` line.
 pub(crate) fn parse_rule_line(
-    p: &mut ProxyConf,
+    sec: Section<'_>,
+    acls: &[Arc<Acl>],
+    rules: &mut HttpRules,
     list: List,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
 ) {
     let kw = list.kw();
-    if !crate::config::http::defaults_allowed(p, kw, span, d) {
+    if !crate::config::section::defaults_allowed(sec, kw, span, d) {
         return;
     }
     let action = words.get(1).map(String::as_str).unwrap_or_default();
@@ -145,8 +147,8 @@ pub(crate) fn parse_rule_line(
             span,
             format!(
                 "error detected in {} '{}' while parsing '{full}' rule : {m}",
-                p.kind.type_str(),
-                p.name
+                sec.kind.type_str(),
+                sec.name
             ),
         );
     };
@@ -170,13 +172,13 @@ pub(crate) fn parse_rule_line(
         Some((pol, cw)) => {
             let what = format!(
                 "{} {kw} header rule",
-                if p.kind == Kind::Backend {
+                if sec.kind == Kind::Backend {
                     "backend"
                 } else {
                     "frontend"
                 }
             );
-            match parse_condition(pol, cw, &p.http.acls, list.side(), &what) {
+            match parse_condition(pol, cw, acls, list.side(), &what) {
                 Ok(c) => {
                     for w in c.warnings {
                         d.warning(span, w);
@@ -201,9 +203,9 @@ pub(crate) fn parse_rule_line(
         },
     };
     match list {
-        List::Request => p.http.rules.request.push(rule),
-        List::Response => p.http.rules.response.push(rule),
-        List::AfterResponse => p.http.rules.after_response.push(rule),
+        List::Request => rules.request.push(rule),
+        List::Response => rules.response.push(rule),
+        List::AfterResponse => rules.after_response.push(rule),
     }
 }
 
@@ -635,7 +637,7 @@ fn lf_fetch(expr: &str, side: Side) -> Result<LfFetch, String> {
 
 /// `use_backend NAME [if|unless COND]`: the backend name, span and condition.
 pub(crate) fn parse_use_backend(
-    p: &ProxyConf,
+    acls: &[Arc<Acl>],
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -656,7 +658,7 @@ pub(crate) fn parse_use_backend(
             match parse_condition(
                 pol,
                 words.get(3..).unwrap_or_default(),
-                &p.http.acls,
+                acls,
                 Side::Request,
                 what,
             ) {

@@ -10,7 +10,7 @@ use crate::config::addr::{self, ServerSpec};
 use crate::config::error::unsupported;
 use crate::config::error::{ConfigError, Diagnostics, Head, Severity, Span};
 use crate::config::keywords::{self, did_you_mean};
-use crate::config::proxy::ProxyConf;
+use crate::config::section::Section;
 use crate::config::units::{TimeError, parse_i64, parse_time, parse_u32};
 use crate::model::{Bind, CheckParams, InitState, Mode, OnError, Origin, Passive};
 use crate::status::Observe;
@@ -98,9 +98,12 @@ fn origin(span: &Span) -> Origin {
     }
 }
 
-/// `server NAME ADDR [params...]` in proxy `p` (the caller checked the capability).
+/// `server NAME ADDR [params...]` in section `sec`, added to `servers` over the section's
+/// `default-server` `template` (the caller checked the capability).
 pub(crate) fn parse_server_line(
-    p: &mut ProxyConf,
+    sec: Section<'_>,
+    servers: &mut Vec<ServerConf>,
+    template: &ServerConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
@@ -119,7 +122,7 @@ pub(crate) fn parse_server_line(
             "'server' expects <name> and <addr>[:<port>] as arguments.".into(),
         );
     };
-    let who = format!("'server {}/{name}'", p.name);
+    let who = format!("'server {}/{name}'", sec.name);
     let spec = match addr::parse_server(addr) {
         Ok(s) => s,
         Err(e) => return bracket(d, format!("{who} : {e}")),
@@ -128,9 +131,9 @@ pub(crate) fn parse_server_line(
         name: name.clone(),
         span: span.clone(),
         spec,
-        ..p.default_server.clone()
+        ..template.clone()
     };
-    if !parse_params(&mut srv, words, 3, &who, p.mode, span, d) {
+    if !parse_params(&mut srv, words, 3, &who, sec.mode, span, d) {
         return;
     }
     if srv.check.agent && srv.check.agent_port.is_none() {
@@ -141,18 +144,18 @@ pub(crate) fn parse_server_line(
             ),
         );
     }
-    if let Some(prev) = p.servers.iter().find(|s| s.name == srv.name) {
+    if let Some(prev) = servers.iter().find(|s| s.name == srv.name) {
         let msg = format!(
             "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
-            p.kind.type_str(),
-            p.name,
+            sec.kind.type_str(),
+            sec.name,
             srv.name,
             prev.span.line
         );
         return d.alert(span, msg);
     }
     if let Some(id) = srv.id {
-        if let Some(prev) = p.servers.iter().find(|s| s.id == Some(id)) {
+        if let Some(prev) = servers.iter().find(|s| s.id == Some(id)) {
             return bracket(
                 d,
                 format!(
@@ -162,19 +165,20 @@ pub(crate) fn parse_server_line(
             );
         }
     }
-    p.servers.push(srv);
+    servers.push(srv);
 }
 
 /// `default-server [params...]`: updates the proxy's template for the servers after it.
 pub(crate) fn parse_default_server_line(
-    p: &mut ProxyConf,
+    sec: Section<'_>,
+    template: &mut ServerConf,
     words: &[String],
     span: &Span,
     d: &mut Diagnostics,
 ) {
-    let mut template = p.default_server.clone();
-    if parse_params(&mut template, words, 1, "'default-server'", p.mode, span, d) {
-        p.default_server = template;
+    let mut fresh = template.clone();
+    if parse_params(&mut fresh, words, 1, "'default-server'", sec.mode, span, d) {
+        *template = fresh;
     }
 }
 
@@ -646,9 +650,17 @@ mod tests {
     fn servers(lines: &[&str]) -> (Vec<ServerConf>, Vec<String>) {
         let mut d = Diagnostics::default();
         let mut p = crate::config::parser::tests_support::backend("be");
+        let name = p.name.clone();
+        let sec = Section {
+            kind: p.kind,
+            name: &name,
+            mode: p.mode,
+        };
         for (i, l) in lines.iter().enumerate() {
             parse_server_line(
-                &mut p,
+                sec,
+                &mut p.servers,
+                &p.default_server,
                 &words(l),
                 &Span::new("s.cfg", u32::try_from(i + 1).unwrap_or(0)),
                 &mut d,
@@ -737,8 +749,20 @@ mod tests {
         use crate::proxyproto::Version;
         let mut d = Diagnostics::default();
         let mut p = crate::config::parser::tests_support::backend("be");
+        let name = p.name.clone();
+        let sec = Section {
+            kind: p.kind,
+            name: &name,
+            mode: p.mode,
+        };
         let span = Span::new("s.cfg", 1);
-        parse_default_server_line(&mut p, &words("default-server send-proxy"), &span, &mut d);
+        parse_default_server_line(
+            sec,
+            &mut p.default_server,
+            &words("default-server send-proxy"),
+            &span,
+            &mut d,
+        );
         for l in [
             "server s1 10.0.0.1:80",
             "server s2 10.0.0.1:80 no-send-proxy",
@@ -746,15 +770,30 @@ mod tests {
             "server s4 10.0.0.1:80 no-send-proxy send-proxy-v2 no-send-proxy-v2",
             "server s5 10.0.0.1:80 check-send-proxy check port 81",
         ] {
-            parse_server_line(&mut p, &words(l), &span, &mut d);
+            parse_server_line(
+                sec,
+                &mut p.servers,
+                &p.default_server,
+                &words(l),
+                &span,
+                &mut d,
+            );
         }
         parse_default_server_line(
-            &mut p,
+            sec,
+            &mut p.default_server,
             &words("default-server no-send-proxy"),
             &span,
             &mut d,
         );
-        parse_server_line(&mut p, &words("server s6 10.0.0.1:80"), &span, &mut d);
+        parse_server_line(
+            sec,
+            &mut p.servers,
+            &p.default_server,
+            &words("server s6 10.0.0.1:80"),
+            &span,
+            &mut d,
+        );
         assert!(d.items.is_empty(), "{:?}", d.items);
         let got: Vec<Option<Version>> = p.servers.iter().map(|s| s.send_proxy()).collect();
         assert_eq!(
