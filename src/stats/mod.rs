@@ -633,9 +633,11 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             r.set("bout", st.bytes_out.load(Relaxed));
             r.set("dresp", 0u64);
             r.set("econ", st.connect_errors.load(Relaxed));
-            r.set("eresp", 0u64);
+            r.set("eresp", st.resp_errors.load(Relaxed));
             r.set("wretr", st.retries.load(Relaxed));
             r.set("wredis", st.redispatches.load(Relaxed));
+            r.set("cli_abrt", st.cli_aborts.load(Relaxed));
+            r.set("srv_abrt", st.srv_aborts.load(Relaxed));
             r.set("status", server_status(&srv, st));
             r.set("weight", st.weight());
             r.set("act", u64::from(!srv.backup));
@@ -725,6 +727,8 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         r.set("dresp", 0u64);
         r.set("econ", totals.econ);
         r.set("eresp", bs.resp_errors.load(Relaxed));
+        r.set("cli_abrt", bs.cli_aborts.load(Relaxed));
+        r.set("srv_abrt", bs.srv_aborts.load(Relaxed));
         r.set("wretr", totals.wretr);
         r.set("wredis", totals.wredis);
         r.set("status", if up { "UP" } else { "DOWN" });
