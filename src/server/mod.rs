@@ -180,6 +180,12 @@ impl Rate {
         }
     }
 
+    /// Whole seconds since the last event (HAProxy's `lastsess`), `None` before the first.
+    pub(crate) fn since_last(&self, now_ms: u64) -> Option<u32> {
+        let (csec, count) = rate_halves(self.cur.load(Relaxed));
+        (count > 0).then(|| rate_second(now_ms).saturating_sub(csec))
+    }
+
     /// `clear counters`: the maximum starts over (HAProxy resets `rate_max`).
     pub(crate) fn reset_max(&self) {
         self.max.store(0, Relaxed);

@@ -315,6 +315,11 @@ impl Row {
     }
 }
 
+/// `lastsess`: seconds since the last stream was assigned, `-1` before the first (HAProxy).
+fn lastsess(since: Option<u32>) -> Value {
+    since.map_or_else(|| Value::from("-1"), Value::from)
+}
+
 impl From<u64> for Value {
     fn from(v: u64) -> Value {
         Value::U64(v)
@@ -637,6 +642,7 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             r.set("wretr", st.retries.load(Relaxed));
             r.set("wredis", st.redispatches.load(Relaxed));
             r.set("cli_abrt", st.cli_aborts.load(Relaxed));
+            r.set("lastsess", lastsess(st.rate.since_last(now_ms)));
             r.set("srv_abrt", st.srv_aborts.load(Relaxed));
             r.set("status", server_status(&srv, st));
             r.set("weight", st.weight());
@@ -728,6 +734,7 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         r.set("econ", totals.econ);
         r.set("eresp", bs.resp_errors.load(Relaxed));
         r.set("cli_abrt", bs.cli_aborts.load(Relaxed));
+        r.set("lastsess", lastsess(bs.rate.since_last(now_ms)));
         r.set("srv_abrt", bs.srv_aborts.load(Relaxed));
         r.set("wretr", totals.wretr);
         r.set("wredis", totals.wredis);
@@ -904,6 +911,8 @@ pub(crate) fn show_stat(
                     let (tags, ty) = typed_tags(name, r.kind, v);
                     let value = match v {
                         Value::U64(n) => n.to_string(),
+                        // A signed number kept as text (`lastsess`'s -1) stays a number.
+                        Value::Str(t) if ty == "s32" && t.parse::<i64>().is_ok() => t.clone(),
                         _ => json_string(&v.to_string()),
                     };
                     let (origin, nature, scope) = tag_words(tags);

@@ -8,7 +8,8 @@
 //!   on the server and the backend, `srv_abrt`/`eresp`/`hrsp_5xx` unchanged;
 //! * a whole request then a half-close: the response is served (`200`, `----`);
 //! * a server closing after 1000 of 65536 promised bytes: `200 ... SD--`, `eresp` +1 and
-//!   `srv_abrt` +1 on the server and the backend, `hrsp_2xx` +1, `cli_abrt` 0.
+//!   `srv_abrt` +1 on the server and the backend, `hrsp_2xx` +1, `cli_abrt` 0;
+//! * `lastsess`: -1 before the first stream, then the seconds since the last one.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -222,6 +223,9 @@ fn server_closing_mid_response_counts_eresp_and_srv_abrt() {
         }
     });
     let p = Proxy::start(&cfg(syslog.addr(), port));
+    // No stream yet: `lastsess` is -1, as HAProxy prints it.
+    assert_eq!(stats(&p, "be", "s1", &["lastsess"]), ["-1"]);
+    assert_eq!(stats(&p, "be", "BACKEND", &["lastsess"]), ["-1"]);
     let mut c = TcpStream::connect(p.addr("fe")).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5))).ok();
     c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -242,5 +246,10 @@ fn server_closing_mid_response_counts_eresp_and_srv_abrt() {
     let want = ["1", "1", "0", "1", "0", "0", "0", "0"];
     assert_eq!(stats(&p, "be", "s1", &cols), want, "server {cols:?}");
     assert_eq!(stats(&p, "be", "BACKEND", &cols), want, "backend {cols:?}");
+    // Seconds since the last stream: this one, just now.
+    for sv in ["s1", "BACKEND"] {
+        let age: u32 = stat(&p, "be", sv, "lastsess").parse().expect("lastsess");
+        assert!(age <= 2, "{sv} lastsess {age}");
+    }
     p.assert_clean();
 }
