@@ -691,6 +691,10 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             }
             if be.mode == Mode::Http {
                 r.set_hrsp(&st.http_responses);
+                // HAProxy counts a server's `req_tot` with its `hrsp_*`: one per response
+                // head received from it.
+                let responses: u64 = st.http_responses.iter().map(|c| c.load(Relaxed)).sum();
+                r.set("req_tot", responses);
             }
             r.set("hanafail", st.failed_hana.load(Relaxed));
             r.set_qtime(&st.queue_waits, &st.queue_wait_ms);

@@ -8,7 +8,7 @@
 //!   on the server and the backend, `srv_abrt`/`eresp`/`hrsp_5xx` unchanged;
 //! * a whole request then a half-close: the response is served (`200`, `----`);
 //! * a server closing after 1000 of 65536 promised bytes: `200 ... SD--`, `eresp` +1 and
-//!   `srv_abrt` +1 on the server and the backend, `hrsp_2xx` +1, `cli_abrt` 0;
+//!   `srv_abrt` +1 on the server and the backend, `hrsp_2xx` +1, `req_tot` +1, `cli_abrt` 0;
 //! * `lastsess`: -1 before the first stream, then the seconds since the last one.
 
 use std::io::{Read, Write};
@@ -175,6 +175,8 @@ fn client_abort_during_upload_ends_the_stream_at_once() {
     assert_eq!(stats(&p, "be", "BACKEND", &cols), want, "backend {cols:?}");
     // No status: HAProxy counts these in `hrsp_other` of the frontend and the backend only.
     assert_eq!(stat(&p, "be", "s1", "hrsp_other"), "0");
+    // No response from the server: its `req_tot` stays 0 (the backend's counts requests).
+    assert_eq!(stat(&p, "be", "s1", "req_tot"), "0");
     assert_eq!(stat(&p, "be", "BACKEND", "hrsp_other"), n);
     assert_eq!(stat(&p, "fe", "FRONTEND", "hrsp_other"), n);
     p.assert_clean();
@@ -242,8 +244,9 @@ fn server_closing_mid_response_counts_eresp_and_srv_abrt() {
     );
     let cols = [
         "eresp", "srv_abrt", "cli_abrt", "hrsp_2xx", "hrsp_5xx", "econ", "wretr", "wredis",
+        "req_tot",
     ];
-    let want = ["1", "1", "0", "1", "0", "0", "0", "0"];
+    let want = ["1", "1", "0", "1", "0", "0", "0", "0", "1"];
     assert_eq!(stats(&p, "be", "s1", &cols), want, "server {cols:?}");
     assert_eq!(stats(&p, "be", "BACKEND", &cols), want, "backend {cols:?}");
     // Seconds since the last stream: this one, just now.
