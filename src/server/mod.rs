@@ -180,6 +180,12 @@ impl Rate {
         }
     }
 
+    /// Whole seconds since the last event (HAProxy's `lastsess`), `None` before the first.
+    pub(crate) fn since_last(&self, now_ms: u64) -> Option<u32> {
+        let (csec, count) = rate_halves(self.cur.load(Relaxed));
+        (count > 0).then(|| rate_second(now_ms).saturating_sub(csec))
+    }
+
     /// `clear counters`: the maximum starts over (HAProxy resets `rate_max`).
     pub(crate) fn reset_max(&self) {
         self.max.store(0, Relaxed);
@@ -292,6 +298,12 @@ pub struct ServerState {
     pub connect_errors: AtomicU64,
     pub retries: AtomicU64,
     pub redispatches: AtomicU64,
+    /// Invalid or truncated responses (HAProxy's `eresp`).
+    pub(crate) resp_errors: AtomicU64,
+    /// Streams the client (`cli_abrt`) or the server (`srv_abrt`) aborted during the
+    /// exchange with this server.
+    pub(crate) cli_aborts: AtomicU64,
+    pub(crate) srv_aborts: AtomicU64,
     /// Failed requests `retry-on` wanted to retry but could not safely (see `conn::http::retry`).
     pub retry_skipped: AtomicU64,
     /// Consecutive errors seen by streams (`observe`), and how often `error-limit` was
@@ -399,6 +411,9 @@ impl ServerState {
             connect_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
+            resp_errors: AtomicU64::new(0),
+            cli_aborts: AtomicU64::new(0),
+            srv_aborts: AtomicU64::new(0),
             retry_skipped: AtomicU64::new(0),
             consecutive_errors: AtomicU32::new(0),
             failed_hana: AtomicU64::new(0),
@@ -537,6 +552,9 @@ impl ServerState {
             &self.connect_errors,
             &self.retries,
             &self.redispatches,
+            &self.resp_errors,
+            &self.cli_aborts,
+            &self.srv_aborts,
             &self.retry_skipped,
             &self.failed_hana,
             &self.bytes_in,
@@ -714,6 +732,10 @@ pub struct BackendState {
     pub(crate) no_server: AtomicU64,
     /// Invalid or truncated responses from servers (HAProxy's `eresp`).
     pub(crate) resp_errors: AtomicU64,
+    /// Streams aborted by the client (`cli_abrt`) or the server (`srv_abrt`) during the
+    /// exchange with a server.
+    pub(crate) cli_aborts: AtomicU64,
+    pub(crate) srv_aborts: AtomicU64,
     /// HTTP responses by class: index 0 = 1xx ... 4 = 5xx, 5 = other.
     pub(crate) http_responses: [AtomicU64; 6],
     /// Streams waiting for a slot of any server.
@@ -946,6 +968,8 @@ impl SharedState {
                 total: AtomicU64::new(0),
                 no_server: AtomicU64::new(0),
                 resp_errors: AtomicU64::new(0),
+                cli_aborts: AtomicU64::new(0),
+                srv_aborts: AtomicU64::new(0),
                 http_responses: Default::default(),
                 queue: Queue::default(),
                 queue_timeouts: AtomicU64::new(0),
@@ -1179,6 +1203,8 @@ impl SharedState {
                     &b.total,
                     &b.no_server,
                     &b.resp_errors,
+                    &b.cli_aborts,
+                    &b.srv_aborts,
                     &b.queue_timeouts,
                     &b.queue_waits,
                     &b.queue_wait_ms,

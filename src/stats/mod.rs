@@ -315,6 +315,11 @@ impl Row {
     }
 }
 
+/// `lastsess`: seconds since the last stream was assigned, `-1` before the first (HAProxy).
+fn lastsess(since: Option<u32>) -> Value {
+    since.map_or_else(|| Value::from("-1"), Value::from)
+}
+
 impl From<u64> for Value {
     fn from(v: u64) -> Value {
         Value::U64(v)
@@ -633,9 +638,12 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             r.set("bout", st.bytes_out.load(Relaxed));
             r.set("dresp", 0u64);
             r.set("econ", st.connect_errors.load(Relaxed));
-            r.set("eresp", 0u64);
+            r.set("eresp", st.resp_errors.load(Relaxed));
             r.set("wretr", st.retries.load(Relaxed));
             r.set("wredis", st.redispatches.load(Relaxed));
+            r.set("cli_abrt", st.cli_aborts.load(Relaxed));
+            r.set("lastsess", lastsess(st.rate.since_last(now_ms)));
+            r.set("srv_abrt", st.srv_aborts.load(Relaxed));
             r.set("status", server_status(&srv, st));
             r.set("weight", st.weight());
             r.set("act", u64::from(!srv.backup));
@@ -683,6 +691,10 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
             }
             if be.mode == Mode::Http {
                 r.set_hrsp(&st.http_responses);
+                // HAProxy counts a server's `req_tot` with its `hrsp_*`: one per response
+                // head received from it.
+                let responses: u64 = st.http_responses.iter().map(|c| c.load(Relaxed)).sum();
+                r.set("req_tot", responses);
             }
             r.set("hanafail", st.failed_hana.load(Relaxed));
             r.set_qtime(&st.queue_waits, &st.queue_wait_ms);
@@ -725,6 +737,9 @@ pub(crate) fn collect(shared: &SharedState, filter: &StatFilter) -> Vec<Row> {
         r.set("dresp", 0u64);
         r.set("econ", totals.econ);
         r.set("eresp", bs.resp_errors.load(Relaxed));
+        r.set("cli_abrt", bs.cli_aborts.load(Relaxed));
+        r.set("lastsess", lastsess(bs.rate.since_last(now_ms)));
+        r.set("srv_abrt", bs.srv_aborts.load(Relaxed));
         r.set("wretr", totals.wretr);
         r.set("wredis", totals.wredis);
         r.set("status", if up { "UP" } else { "DOWN" });
@@ -900,6 +915,8 @@ pub(crate) fn show_stat(
                     let (tags, ty) = typed_tags(name, r.kind, v);
                     let value = match v {
                         Value::U64(n) => n.to_string(),
+                        // A signed number kept as text (`lastsess`'s -1) stays a number.
+                        Value::Str(t) if ty == "s32" && t.parse::<i64>().is_ok() => t.clone(),
                         _ => json_string(&v.to_string()),
                     };
                     let (origin, nature, scope) = tag_words(tags);

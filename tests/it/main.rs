@@ -11,6 +11,7 @@
 
 mod util;
 
+mod aborts;
 mod advise;
 mod api;
 mod balance;

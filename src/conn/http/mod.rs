@@ -730,6 +730,7 @@ impl HttpConn {
                 progress |= self.on_response_bytes(ctx)?;
                 progress |= self.send_response_body(ctx)?;
                 progress |= self.maybe_finish(ctx)?;
+                self.client_gave_up(ctx)?;
             }
             Phase::Reply { close, term } => {
                 if self.client.out.is_none()
@@ -848,7 +849,12 @@ impl HttpConn {
             Phase::Head { .. } | Phase::WaitBody { .. } => Stage::Request,
             Phase::Queued { .. } => Stage::Queue,
             Phase::Connecting { .. } | Phase::TurnAround { .. } => Stage::Connect,
-            Phase::Exchange { ex, .. } if matches!(ex.response, Response::Head) => Stage::Headers,
+            // Still sending the request body: HAProxy's data stage (`CD`, `cD`).
+            Phase::Exchange { ex, .. }
+                if matches!(ex.response, Response::Head) && ex.req_body.is_done() =>
+            {
+                Stage::Headers
+            }
             Phase::Exchange { .. } | Phase::Reply { .. } | Phase::Tunnel { .. } | Phase::Gone => {
                 Stage::Data
             }
@@ -1083,6 +1089,7 @@ impl HttpConn {
             return;
         }
         self.txn.marks.pending = false;
+        self.count_abort(ctx, term);
         // `emit` records the request's timers for the stats even when nothing is logged.
         let cookie = if self.txn.routed && logline::wanted(ctx, self.origin.frontend) {
             let conf = ctx
@@ -1110,6 +1117,91 @@ impl HttpConn {
             req_counter: self.txn.req_counter,
         };
         logline::emit(ctx, &self.connector, &line);
+    }
+
+    /// HAProxy's `cli_abrt` / `srv_abrt`, on the backend and the server: a request the client
+    /// aborted at a server (waiting for the response head or moving data, `CH`/`CD`), or
+    /// one whose server aborted in the middle of the data (`SD`). A client abort before any
+    /// response status also counts in `hrsp_other`, as in HAProxy.
+    fn count_abort(&self, ctx: &Ctx<'_>, term: Termination) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let client = match (term.cause, term.stage) {
+            (Cause::ClientAbort, Stage::Headers | Stage::Data) => true,
+            (Cause::ServerAbort, Stage::Data) => false,
+            _ => return,
+        };
+        if !self.txn.routed {
+            return;
+        }
+        let Some(b) = ctx.shared.backend(self.connector.backend) else {
+            return;
+        };
+        let Some(s) = self.connector.log.server.and_then(|s| b.server(s)) else {
+            return;
+        };
+        if client {
+            b.cli_aborts.fetch_add(1, Relaxed);
+            s.cli_aborts.fetch_add(1, Relaxed);
+            // No response status: HAProxy counts the stream's end in the frontend's and the
+            // backend's `hrsp_other` (not the server's).
+            if self.txn.marks.status < 100 {
+                if let Some(c) = b.http_responses.get(5) {
+                    c.fetch_add(1, Relaxed);
+                }
+                if let Some(c) = ctx
+                    .shared
+                    .frontend(self.origin.frontend)
+                    .and_then(|f| f.http_responses.get(5))
+                {
+                    c.fetch_add(1, Relaxed);
+                }
+            }
+        } else {
+            b.srv_aborts.fetch_add(1, Relaxed);
+            s.srv_aborts.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// HAProxy's `eresp`, on the backend and the server: an invalid or truncated response.
+    pub(super) fn count_resp_error(&self, ctx: &Ctx<'_>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(b) = ctx.shared.backend(self.connector.backend) {
+            b.resp_errors.fetch_add(1, Relaxed);
+            if let Some(s) = self.connector.log.server.and_then(|s| b.server(s)) {
+                s.resp_errors.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// The client closed (a FIN) before the end of its request body: the exchange cannot
+    /// complete. HAProxy aborts the stream at once (`CD`, the server connection reset,
+    /// `cli_abrt`) rather than waiting for the server until `timeout server`. A client that
+    /// half-closes after its whole request still gets its response, as one whose response
+    /// is already complete.
+    fn client_gave_up(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Step> {
+        let Phase::Exchange { ex, up } = &self.phase else {
+            return Ok(());
+        };
+        if !self.client.eof || ex.req_body.is_done() {
+            return Ok(());
+        }
+        let response_done = match &ex.response {
+            Response::Done => true,
+            Response::Body(b) => b.is_done(),
+            Response::Head => false,
+        };
+        if response_done {
+            return Ok(());
+        }
+        ctx.debug_event(format_args!(
+            "client closed before the end of its request body"
+        ));
+        let _ = crate::sys::socket::set_abortive_close(&up.peer.sock);
+        self.drop_upstream(ctx, true);
+        Err(Step::Close(Termination::new(
+            Cause::ClientAbort,
+            Stage::Data,
+        )))
     }
 
     /// Fills the request's header captures, request line copy and unique id once its head

@@ -76,9 +76,7 @@ impl HttpConn {
                         if let Some(step) = self.retry_late(ctx, Late::Junk) {
                             return Err(step);
                         }
-                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
-                            be.resp_errors.fetch_add(1, Relaxed);
-                        }
+                        self.count_resp_error(ctx);
                         self.drop_upstream(ctx, true);
                         Err(self.reply_error(ctx, 502, Termination::new(Cause::Proxy, Stage::Data)))
                     }
@@ -93,9 +91,7 @@ impl HttpConn {
                             return Ok(true);
                         }
                         // Truncated body: the client connection cannot continue.
-                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
-                            be.resp_errors.fetch_add(1, Relaxed);
-                        }
+                        self.count_resp_error(ctx);
                         return Err(Step::Close(Termination::new(
                             Cause::ServerAbort,
                             Stage::Data,
@@ -114,6 +110,8 @@ impl HttpConn {
                             // The end of stream ends the body; nothing more to validate.
                             return Ok(false);
                         }
+                        // Truncated body, as above.
+                        self.count_resp_error(ctx);
                         return Err(Step::Close(Termination::new(
                             Cause::ServerAbort,
                             Stage::Data,
@@ -128,9 +126,7 @@ impl HttpConn {
                     }
                     Err(e) => {
                         ctx.debug_event(format_args!("bad response body: {}", e.reason));
-                        if let Some(be) = ctx.shared.backend(self.connector.backend) {
-                            be.resp_errors.fetch_add(1, Relaxed);
-                        }
+                        self.count_resp_error(ctx);
                         Err(Step::Close(Termination::new(
                             Cause::ServerAbort,
                             Stage::Data,

@@ -353,9 +353,7 @@ impl HttpConn {
         // Read before the exchange goes with its server connection.
         let out_started = self.out_started();
         self.drop_upstream(ctx, true);
-        if let Some(be) = ctx.shared.backend(self.connector.backend) {
-            be.resp_errors.fetch_add(1, Relaxed);
-        }
+        self.count_resp_error(ctx);
         if out_started {
             // Part of the response may have reached the client: all we can do is close.
             return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
