@@ -31,6 +31,9 @@ use ring::Ring;
 /// would only burn CPU on every request.
 const MAX_DRAWS: u32 = 1024;
 
+/// HAProxy's `SRV_EWGHT_MAX` (256 × 16): the scale of the leastconn key.
+const LC_EWGHT_MAX: u64 = 256 * WEIGHT_SCALE as u64;
+
 /// What an algorithm may hash on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PickKey {
@@ -96,8 +99,6 @@ pub struct Balancer {
     balance_factor: u32,
     /// Smooth weighted round-robin "current weights", one per server.
     current: Vec<i64>,
-    /// Rotating start for ties (leastconn) so equal servers take turns.
-    rotor: usize,
     /// Draws of `balance random`.
     rng: XorShift,
     table: Table,
@@ -133,7 +134,6 @@ impl Balancer {
             balance_factor: be.hash_balance_factor,
             // Spare slots for servers added at run time follow the configured ones.
             current: vec![0; be.servers.len() + SPARE_SERVERS],
-            rotor: 0,
             rng: XorShift::seeded(),
             table,
             built_from: vec![0; be.servers.len() + SPARE_SERVERS],
@@ -318,23 +318,32 @@ impl Balancer {
                 best?
             }
             (Balance::LeastConn, _) => {
-                // Lowest (conns + 1) / weight, compared by cross-multiplication; ties rotate.
+                // HAProxy's fwlc key: (served + queued + 1) × SRV_EWGHT_MAX / eweight, the
+                // lowest first, and 0 for a server with nothing in flight (idle servers come
+                // first whatever their weights: sequential requests alternate between weights
+                // 2 and 1 on haproxy 2.6.12); among equal keys the server requeued longest ago (its take or
+                // release stamp on the backend's shared clock), so ties rotate, across reactors
+                // too. Stamped as soon as it is picked, before any other reactor looks.
                 let mut best: Option<(usize, u64, u64)> = None;
-                for off in 0..n {
-                    let i = (self.rotor + off) % n;
-                    if !ok(i) {
+                for i in (0..n).filter(|&i| ok(i)) {
+                    let Some(ss) = st.servers.get(i) else {
                         continue;
-                    }
-                    // HAProxy's fwlc key: served plus queued streams.
-                    let queued = st.servers.get(i).map_or(0, |s| s.queue.len());
-                    let load = conns(i) as u64 + queued as u64 + 1;
-                    let w = weight(i) as u64;
-                    if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
-                        best = Some((i, load, w));
+                    };
+                    let inflight = u64::from(ss.conns.cur()) + u64::from(ss.queue.len());
+                    let w = u64::from(st.eweight(i, now_ms)).max(1);
+                    let key = if inflight == 0 {
+                        0
+                    } else {
+                        (inflight + 1) * LC_EWGHT_MAX / w
+                    };
+                    let stamp = ss.lc_stamp.load(std::sync::atomic::Ordering::Relaxed);
+                    if best.is_none_or(|(_, bk, bs)| (key, stamp) < (bk, bs)) {
+                        best = Some((i, key, stamp));
                     }
                 }
-                self.rotor = self.rotor.wrapping_add(1);
-                best?.0
+                let b = best?.0;
+                st.requeue(b);
+                b
             }
             (Balance::First, _) => self.by_id.iter().copied().find(|&i| ok(i))?,
             // roundrobin and static-rr, and the hashing algorithms without a key.

@@ -2,7 +2,7 @@ use super::*;
 use crate::model::Model;
 
 use crate::model::{Backend, Balance, PortRule, Server, ServerAddr};
-use crate::server::SharedState;
+use crate::server::{BackendState, SharedState};
 use std::sync::Arc;
 
 fn backend(algo: Balance, servers: &[(u32, bool)]) -> Backend {
@@ -119,14 +119,107 @@ fn leastconn_prefers_least_loaded_and_rotates_ties() {
         Some(ServerId(2))
     );
     bs.servers[2].conns.acquire();
-    // 1 and 2 tie at one connection each: both get turns.
+    // 1 and 2 tie at one connection each: they take strict turns (2 was just taken).
     let seq: Vec<_> = (0..4)
         .map(|_| b.pick(&be, bs, PickKey::default(), None, 0).unwrap().0)
         .collect();
-    assert!(
-        seq.contains(&1) && seq.contains(&2) && !seq.contains(&0),
-        "{seq:?}"
-    );
+    assert_eq!(seq, [1, 2, 1, 2]);
+}
+
+fn pick_lc(b: &mut Balancer, be: &Backend, bs: &BackendState) -> u32 {
+    b.pick(be, bs, PickKey::default(), None, 0).unwrap().0
+}
+
+#[test]
+fn leastconn_ties_rotate_across_reactors() {
+    // Two fast servers and a slow one holding connections (issue 17): one balancer per
+    // reactor over the same shared state. Ties go to the server requeued longest ago on the
+    // backend's shared clock, so the two reactors alternate instead of both picking the
+    // first server.
+    let be = backend(Balance::LeastConn, &[(1, false), (1, false), (1, false)]);
+    let st = state(&be);
+    let bs = &st.backends[0];
+    let (mut r1, mut r2) = (Balancer::new(&be), Balancer::new(&be));
+    for _ in 0..3 {
+        bs.servers[2].conns.acquire();
+    }
+    let mut counts = [0u32; 3];
+    for k in 0..1000 {
+        let r = if k % 3 == 0 { &mut r1 } else { &mut r2 };
+        let s = pick_lc(r, &be, bs);
+        counts[s as usize] += 1;
+        // Requests are short: the slot is given back before the next pick (as
+        // `release_slot` does: release, then requeue).
+        bs.requeue(s as usize);
+    }
+    assert_eq!(counts, [500, 500, 0]);
+    // Picks interleaved without releases: still strict turns between the two reactors.
+    let seq: Vec<u32> = (0..6)
+        .map(|k| {
+            let r = if k % 2 == 0 { &mut r1 } else { &mut r2 };
+            let s = pick_lc(r, &be, bs);
+            bs.servers[s as usize].conns.acquire();
+            s
+        })
+        .collect();
+    assert_eq!(seq, [0, 1, 0, 1, 0, 1]);
+}
+
+#[test]
+fn leastconn_release_requeues_after_equals() {
+    // HAProxy requeues a server when a connection is released too: with all three idle, the
+    // one released last goes last.
+    let be = backend(Balance::LeastConn, &[(1, false), (1, false), (1, false)]);
+    let st = state(&be);
+    let bs = &st.backends[0];
+    let mut b = Balancer::new(&be);
+    let taken: Vec<u32> = (0..3)
+        .map(|_| {
+            let s = pick_lc(&mut b, &be, bs);
+            bs.servers[s as usize].conns.acquire();
+            s
+        })
+        .collect();
+    assert_eq!(taken, [0, 1, 2]);
+    // Released in the order 2, 0, 1: picked again in that order.
+    for s in [2usize, 0, 1] {
+        bs.servers[s].conns.release();
+        bs.requeue(s);
+    }
+    let again: Vec<u32> = (0..3)
+        .map(|_| {
+            let s = pick_lc(&mut b, &be, bs);
+            bs.requeue(s as usize);
+            s
+        })
+        .collect();
+    assert_eq!(again, [2, 0, 1]);
+}
+
+#[test]
+fn leastconn_weight_two_takes_twice_at_equal_load() {
+    let be = backend(Balance::LeastConn, &[(2, false), (1, false)]);
+    let st = state(&be);
+    let bs = &st.backends[0];
+    let mut b = Balancer::new(&be);
+    for _ in 0..30 {
+        let s = pick_lc(&mut b, &be, bs);
+        bs.servers[s as usize].conns.acquire();
+    }
+    let c: Vec<u32> = bs.servers.iter().take(2).map(|s| s.conns.cur()).collect();
+    assert_eq!(c, [20, 10]);
+    // Short requests (released at once): a server with nothing in flight has key 0
+    // whatever its weight, so idle servers alternate (haproxy 2.6.12, weights 2 and 1,
+    // 12 sequential requests: 6 and 6).
+    let st = state(&be);
+    let bs = &st.backends[0];
+    let mut counts = [0u32; 2];
+    for _ in 0..12 {
+        let s = pick_lc(&mut b, &be, bs);
+        counts[s as usize] += 1;
+        bs.requeue(s as usize);
+    }
+    assert_eq!(counts, [6, 6]);
 }
 
 #[test]

@@ -605,6 +605,10 @@ pub(crate) fn release_slot(ctx: &mut Ctx<'_>, be: BackendId, srv: ServerId) {
         return;
     };
     ss.conns.release();
+    // leastconn: the server goes after its equals (a no-op for the other algorithms).
+    if let Some(bs) = ctx.shared.backend(be) {
+        bs.requeue(srv.0 as usize);
+    }
     // Pairs with the fence in `dispatch` callers' enqueue: either the releaser sees the new
     // waiter or the waiter's own dispatch sees the freed slot.
     std::sync::atomic::fence(SeqCst);

@@ -76,21 +76,6 @@ pub(crate) enum Method {
     Other,
 }
 
-impl Method {
-    /// RFC 9110 §9.2.2: safe to replay.
-    pub(crate) fn is_idempotent(&self) -> bool {
-        matches!(
-            self,
-            Method::Get
-                | Method::Head
-                | Method::Put
-                | Method::Delete
-                | Method::Options
-                | Method::Trace
-        )
-    }
-}
-
 /// How a message body is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Framing {

@@ -306,6 +306,11 @@ pub struct ServerState {
     pub(crate) srv_aborts: AtomicU64,
     /// Failed requests `retry-on` wanted to retry but could not safely (see `conn::http::retry`).
     pub retry_skipped: AtomicU64,
+    /// `balance leastconn`: when the server was last requeued (taken by a pick or given a slot
+    /// back), on its backend's [`BackendState::lc_clock`]. Among servers of equal load the
+    /// smallest stamp goes first, as HAProxy's fwlc tree puts a requeued server after its
+    /// equals, so ties rotate across reactors.
+    pub(crate) lc_stamp: AtomicU64,
     /// Consecutive errors seen by streams (`observe`), and how often `error-limit` was
     /// reached (HAProxy's `failed_hana`).
     pub(crate) consecutive_errors: AtomicU32,
@@ -415,6 +420,7 @@ impl ServerState {
             cli_aborts: AtomicU64::new(0),
             srv_aborts: AtomicU64::new(0),
             retry_skipped: AtomicU64::new(0),
+            lc_stamp: AtomicU64::new(0),
             consecutive_errors: AtomicU32::new(0),
             failed_hana: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -750,6 +756,12 @@ pub struct BackendState {
     pub(crate) fullconn: u32,
     /// The algorithm uses dynamic weights (slow start ramps them).
     pub(crate) dynamic_weights: bool,
+    /// `balance leastconn`: servers are requeued ([`BackendState::requeue`]) when taken and
+    /// released.
+    pub(crate) leastconn: bool,
+    /// The clock of the leastconn requeue stamps ([`ServerState::lc_stamp`]), shared by the
+    /// reactors.
+    pub(crate) lc_clock: AtomicU64,
     /// Streams that waited in a queue of this backend and got a slot, and their summed wait.
     pub queue_waits: AtomicU64,
     pub(crate) queue_wait_ms: AtomicU64,
@@ -816,6 +828,19 @@ impl BackendState {
         self.servers
             .get(i)
             .is_some_and(|s| s.conns.try_acquire_under(limit))
+    }
+
+    /// `balance leastconn`: moves server `i` after the servers of equal load (HAProxy's
+    /// `fwlc_srv_reposition()` on a take and a release). One shared counter, no lock; a no-op
+    /// for the other algorithms.
+    pub(crate) fn requeue(&self, i: usize) {
+        if !self.leastconn {
+            return;
+        }
+        if let Some(s) = self.servers.get(i) {
+            let stamp = self.lc_clock.fetch_add(1, Relaxed).wrapping_add(1);
+            s.lc_stamp.store(stamp, Relaxed);
+        }
     }
 
     /// The weight server `i` balances with, in 1/16 units ([`ServerState::eweight`]); static
@@ -978,6 +1003,8 @@ impl SharedState {
                     default_fullconn(&model, BackendId::from_index(i), global_maxconn)
                 }),
                 dynamic_weights: be.balance.dynamic_weights(be.hash_type.method),
+                leastconn: matches!(be.balance, crate::model::Balance::LeastConn),
+                lc_clock: AtomicU64::new(0),
                 queue_waits: AtomicU64::new(0),
                 queue_wait_ms: AtomicU64::new(0),
                 spares_used: AtomicUsize::new(0),

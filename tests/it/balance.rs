@@ -194,3 +194,57 @@ fn without_redispatch_retries_stay_on_the_server_then_give_up() {
     assert_eq!(s.retries.load(std::sync::atomic::Ordering::Relaxed), 2);
     proxy.assert_clean();
 }
+
+#[test]
+fn leastconn_splits_evenly_between_equal_servers_across_reactors() {
+    // Issue 17: two fast servers beside a slow one, concurrent clients, two reactors.
+    // HAProxy 2.6 split the fast servers' share 493/492 (and 167/166 in this setup, with a
+    // 300 ms slow server); equal loads must rotate, on each reactor and between them (the
+    // old per-reactor rotor gave 150/100 here).
+    use crate::util::http_backend::{HttpBackend, exchange, ok};
+    use std::sync::Arc;
+    let slow = HttpBackend::start(Arc::new(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        b"HTTP/1.1 200 OK\r\nx-server: slow\r\ncontent-length: 0\r\n\r\n".to_vec()
+    }));
+    let (f1, f2) = (
+        HttpBackend::start(ok("f1", "ok")),
+        HttpBackend::start(ok("f2", "ok")),
+    );
+    let proxy = Proxy::start(&format!(
+        "global\n    nbthread 2\n\
+defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+backend be\n    balance leastconn\n    server slow {}\n    server f1 {}\n    server f2 {}\n",
+        slow.addr, f1.addr, f2.addr
+    ));
+    let addr = proxy.addr("fe");
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..150 {
+                    let (st, _, _) = exchange(
+                        addr,
+                        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                    );
+                    assert_eq!(st, 200);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (a, b, s) = (
+        f1.requests().len(),
+        f2.requests().len(),
+        slow.requests().len(),
+    );
+    assert_eq!(a + b + s, 300);
+    let fast = a + b;
+    assert!(
+        a.abs_diff(b) <= fast / 50 + 2,
+        "f1 {a}, f2 {b} (slow {s}): the two fast servers must share evenly"
+    );
+    proxy.assert_clean();
+}

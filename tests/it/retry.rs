@@ -1,7 +1,9 @@
 //! `retry-on` on real sockets: requests that reached a misbehaving server (closing without an
 //! answer, answering junk, hanging, answering 503) are sent again to a healthy one with
-//! `option redispatch`; unsafe replays (a POST body) are refused and counted; retries never
-//! exceed `retries`; a server going down sends its queued streams back to load balancing.
+//! `option redispatch`; as HAProxy 2.6, any request held whole when first sent is replayed,
+//! whatever its method, and the others (a body larger than a buffer, or still arriving) are
+//! refused and counted; retries never exceed `retries`; a server going down sends its queued
+//! streams back to load balancing.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -229,7 +231,9 @@ fn response_timeout_is_retried_after_timeout_server() {
 }
 
 #[test]
-fn bodies_are_replayed_only_for_idempotent_methods() {
+fn bodies_are_replayed_whatever_the_method() {
+    // haproxy 2.6.12, `retry-on empty-response`, a server closing on the first attempt: a
+    // POST with a 3000-byte body was sent again and answered 200, as a PUT.
     let bad = BadServer::start(Fault::Close);
     let good = HttpBackend::start(ok("good", "fine"));
     let p = Proxy::start(&cfg(
@@ -256,16 +260,15 @@ fn bodies_are_replayed_only_for_idempotent_methods() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].body, body.as_bytes(), "the replayed body is intact");
     assert_eq!(send("PUT"), 200);
+    assert_eq!(send("POST"), 200, "a POST held whole is replayed too");
+    assert_eq!(p.server("be", "bad").retry_skipped.load(SeqCst), 0);
+    let seen = good.requests();
+    assert_eq!(seen.len(), 3, "the POST reached the good server");
+    assert!(seen[2].head.starts_with("POST "), "{}", seen[2].head);
     assert_eq!(
-        send("POST"),
-        502,
-        "a POST that reached a server is not replayed"
-    );
-    assert_eq!(p.server("be", "bad").retry_skipped.load(SeqCst), 1);
-    assert_eq!(
-        good.requests().len(),
-        2,
-        "the POST never reached the good server"
+        seen[2].body,
+        body.as_bytes(),
+        "the replayed POST body is intact"
     );
     p.assert_clean();
 }
@@ -385,5 +388,183 @@ fn all_servers_down_answers_503_at_once_without_retries() {
         errors,
         "no connection attempted to a down server"
     );
+    p.assert_clean();
+}
+
+/// A server that hangs on its first request (1.5 s, past `timeout server`) and answers the
+/// later ones at once with the length of the body it received; counts the requests it began.
+fn first_attempt_hangs() -> (HttpBackend, Arc<std::sync::atomic::AtomicUsize>) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let be = HttpBackend::start(Arc::new(move |seen| {
+        if c.fetch_add(1, SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        let body = seen.body.len().to_string();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }));
+    (be, calls)
+}
+
+/// One server, `retry-on response-timeout`, one retry (HAProxy 2.6.12 was recorded with the
+/// same settings).
+fn replay_proxy(server: SocketAddr) -> Proxy {
+    Proxy::start(&format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 300ms\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    retries 1\n    retry-on response-timeout\n    server s {server}\n"
+    ))
+}
+
+/// Sends `head` and `body`, the body `pause` after the head and its first 10 bytes when given.
+fn send_request(addr: SocketAddr, head: &str, body: &[u8], pause: Option<Duration>) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    match pause {
+        None => s.write_all(&[head.as_bytes(), body].concat()).unwrap(),
+        Some(d) => {
+            let (first, rest) = body.split_at(10.min(body.len()));
+            s.write_all(&[head.as_bytes(), first].concat()).unwrap();
+            std::thread::sleep(d);
+            s.write_all(rest).unwrap();
+        }
+    }
+    // Interim responses (`100 Continue`) are skipped.
+    let mut r = BufReader::new(s);
+    loop {
+        let status = crate::util::http_backend::read_response(&mut r).0;
+        if !(100..200).contains(&status) {
+            return status;
+        }
+    }
+}
+
+fn post_head(method: &str, path: &str, len: usize) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {len}\r\n\r\n"
+    )
+}
+
+#[test]
+fn requests_held_whole_are_replayed_whatever_the_method() {
+    // haproxy 2.6.12, a server hanging on the first attempt: GET, HEAD, DELETE, a POST without
+    // a body, POST and PUT with 100 bytes, POST with 10,000 and 15,000 bytes were all sent
+    // twice and answered 200.
+    for (method, len) in [
+        ("GET", 0),
+        ("DELETE", 0),
+        ("POST", 0),
+        ("POST", 100),
+        ("PUT", 100),
+        ("POST", 10_000),
+        ("POST", 15_000),
+    ] {
+        let (server, calls) = first_attempt_hangs();
+        let p = replay_proxy(server.addr);
+        let head = if len == 0 && method != "POST" {
+            format!("{method} /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        } else {
+            post_head(method, "/x", len)
+        };
+        let body = vec![b'y'; len];
+        assert_eq!(
+            send_request(p.addr("fe"), &head, &body, None),
+            200,
+            "{method} {len}"
+        );
+        assert_eq!(calls.load(SeqCst), 2, "{method} {len}: sent twice");
+        let seen = server.requests();
+        assert_eq!(seen.last().unwrap().body, body, "{method} {len}: intact");
+        assert_eq!(p.server("be", "s").retry_skipped.load(SeqCst), 0);
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn requests_larger_than_a_buffer_are_not_replayed() {
+    // haproxy 2.6.12 (tune.bufsize 16384): POST /n15208 with host, connection: close and a
+    // 15,208-byte body was replayed, 15,209 bytes was not (504); 16,300, 20,000 and 100,000
+    // bytes were not either.
+    for (len, want) in [(15_208, 200), (15_209, 504), (20_000, 504), (100_000, 504)] {
+        let (server, calls) = first_attempt_hangs();
+        let p = replay_proxy(server.addr);
+        let head = post_head("POST", "/n15208", len);
+        let status = send_request(p.addr("fe"), &head, &vec![b'y'; len], None);
+        assert_eq!(status, want, "{len}");
+        let (tries, skipped) = if want == 200 { (2, 0) } else { (1, 1) };
+        assert_eq!(calls.load(SeqCst), tries, "{len}");
+        assert_eq!(
+            p.server("be", "s").retry_skipped.load(SeqCst),
+            skipped,
+            "{len}"
+        );
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn requests_still_arriving_when_first_sent_are_not_replayed() {
+    // haproxy 2.6.12: a POST whose 100-byte body came 300 ms after its head (and first 10
+    // body bytes) was not replayed (504), nor one with `Expect: 100-continue` whose body
+    // followed the server's `100 Continue`.
+    for expect in [false, true] {
+        let (server, calls) = first_attempt_hangs();
+        let p = replay_proxy(server.addr);
+        let mut head = post_head("POST", "/streamed", 100);
+        if expect {
+            head = head.replace(
+                "connection: close\r\n",
+                "connection: close\r\nexpect: 100-continue\r\n",
+            );
+        }
+        let pause = Some(Duration::from_millis(300));
+        assert_eq!(send_request(p.addr("fe"), &head, &[b'y'; 100], pause), 504);
+        assert_eq!(calls.load(SeqCst), 1, "expect {expect}");
+        assert_eq!(
+            p.server("be", "s").retry_skipped.load(SeqCst),
+            1,
+            "expect {expect}"
+        );
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn expect_continue_is_replayed_unless_an_interim_response_was_forwarded() {
+    // haproxy 2.6.12, `Expect: 100-continue` with the 100-byte body sent at once: replayed
+    // (200) when the hanging server sent nothing; not replayed when it had sent `100
+    // Continue` first (the client got the 100, then a 500 from HAProxy; Ravelin answers
+    // 504 as for any unretried response timeout).
+    let head = post_head("POST", "/e", 100).replace(
+        "connection: close\r\n",
+        "connection: close\r\nexpect: 100-continue\r\n",
+    );
+    // The bad server reads the whole request and never answers nor sends a 100.
+    let bad = BadServer::start(Fault::Hang(Duration::from_millis(1500)));
+    let good = HttpBackend::start(ok("good", "fine"));
+    let p = Proxy::start(
+        &cfg(
+            bad.addr,
+            good.addr,
+            "    retries 1\n    option redispatch\n    retry-on response-timeout\n",
+        )
+        .replace("timeout server 5s", "timeout server 300ms"),
+    );
+    assert_eq!(send_request(p.addr("fe"), &head, &[b'y'; 100], None), 200);
+    assert_eq!(bad.requests(), 1);
+    assert_eq!(good.requests().len(), 1);
+    assert_eq!(good.requests()[0].body, vec![b'y'; 100]);
+    p.assert_clean();
+    drop(p);
+    // This server sends `100 Continue` at once, then hangs on the first request.
+    let (server, calls) = first_attempt_hangs();
+    let p = replay_proxy(server.addr);
+    assert_eq!(send_request(p.addr("fe"), &head, &[b'y'; 100], None), 504);
+    assert_eq!(calls.load(SeqCst), 1);
+    assert_eq!(p.server("be", "s").retry_skipped.load(SeqCst), 1);
     p.assert_clean();
 }

@@ -88,6 +88,28 @@ enum Response {
     Done,
 }
 
+/// Why a request can no longer be replayed (`retry-on` past `conn-failure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lost {
+    /// Body bytes left the buffer, or the response head arrived.
+    NotHeld,
+    /// The body was still arriving when the request was first sent (HAProxy copies the
+    /// request for a replay at the first send).
+    Streamed,
+    /// Head and body exceed the room of a buffer ([`request::replay_room`]).
+    TooLarge,
+}
+
+impl Lost {
+    fn why(self) -> &'static str {
+        match self {
+            Lost::NotHeld => "the request is no longer held in full",
+            Lost::Streamed => "the request was not fully received when it was first sent",
+            Lost::TooLarge => "the request does not fit in a buffer",
+        }
+    }
+}
+
 /// One request/response in flight.
 #[derive(Debug)]
 struct Exchange {
@@ -108,11 +130,12 @@ struct Exchange {
     keep_server: bool,
     /// The request asked to switch protocols (Upgrade) or is a CONNECT.
     wants_tunnel: bool,
-    /// The request can still be sent again: no body, or its whole body is kept in `req`.
-    replayable: bool,
+    /// `None` while the request can still be sent again (no body, or its whole body kept in
+    /// `req`), else why not (`-d` output).
+    lost: Option<Lost>,
     retried_reuse: bool,
     /// Body bytes already written but kept at the front of `req` for a replay (`retry-on`
-    /// past `conn-failure`, idempotent methods): released when the response head arrives.
+    /// past `conn-failure`, any method, as HAProxy): released when the response head arrives.
     req_kept: usize,
     /// Written body bytes are kept (`req_kept`) rather than dropped.
     keep_body: bool,
@@ -548,16 +571,14 @@ impl HttpConn {
             }
             Phase::Exchange { ex, .. } => {
                 if due(&ex.server_deadline) {
-                    let nothing = !ex.response_started;
                     if !self.out_started() {
-                        // No response head within `timeout server`: with no byte at all,
-                        // `retry-on response-timeout`; else a 504 as HAProxy.
+                        // No response head within `timeout server`: `retry-on
+                        // response-timeout` when no response byte came (`retry_late` says why
+                        // not otherwise); else a 504 as HAProxy.
                         self.connector
                             .observe(ctx, crate::status::Seen::HttpReadTimeout);
-                        if nothing {
-                            if let Some(step) = self.retry_late(ctx, retry::Late::Timeout) {
-                                return step;
-                            }
+                        if let Some(step) = self.retry_late(ctx, retry::Late::Timeout) {
+                            return step;
                         }
                         return self.reply_error(
                             ctx,
@@ -1401,6 +1422,24 @@ mod tests {
             "{}",
             std::mem::size_of::<Phase>()
         );
+    }
+
+    /// HAProxy 2.6.12's replay limit, bisected to the byte with `tune.bufsize` 16384.
+    #[test]
+    fn replay_room_matches_haproxy() {
+        let room = request::replay_room(16384);
+        assert_eq!(room, 15360);
+        // What haproxy sent on: `POST /n15208`, host, content-length (the client's
+        // `connection: close` is not kept).
+        let head = b"POST /n15208 HTTP/1.1\r\nhost: x\r\ncontent-length: 15208\r\n\r\n";
+        assert!(request::htx_size(head, 15208) <= room);
+        assert!(request::htx_size(head, 15209) > room);
+        let head =
+            b"POST /h15172 HTTP/1.1\r\nhost: x\r\nx-a: 1\r\nx-b: 2\r\nx-c: 3\r\ncontent-length: 15172\r\n\r\n";
+        assert!(request::htx_size(head, 15172) <= room);
+        assert!(request::htx_size(head, 15173) > room);
+        // A small buffer keeps at most half of itself for rewrites.
+        assert_eq!(request::replay_room(1024), 512);
     }
 
     #[test]

@@ -207,11 +207,10 @@ impl HttpConn {
         }
         self.consume_head();
         // A request that may be replayed after it reached a server keeps its body until the
-        // response head arrives (HAProxy's L7 retry buffer), idempotent methods only.
-        let keep_body = self.txn.head.framing != Framing::None
-            && be.retries > 0
-            && be.retry_on.after_send()
-            && self.txn.head.method.is_idempotent();
+        // response head arrives (HAProxy's L7 retry buffer), whatever its method; whether the
+        // copy is usable is decided at the first write (`send_request`).
+        let keep_body =
+            self.txn.head.framing != Framing::None && be.retries > 0 && be.retry_on.after_send();
         let exchange = Exchange {
             method: self.txn.head.method,
             req_body: BodyState::new(self.txn.head.framing),
@@ -223,7 +222,7 @@ impl HttpConn {
             keep_client,
             keep_server,
             wants_tunnel,
-            replayable: self.txn.head.framing == Framing::None || keep_body,
+            lost: (self.txn.head.framing != Framing::None && !keep_body).then_some(Lost::NotHeld),
             retried_reuse: false,
             req_kept: 0,
             keep_body,
@@ -554,6 +553,7 @@ impl HttpConn {
             && !ex.req_body.is_done()
             && self.client.req.as_ref().is_some_and(|b| b.is_full())
         {
+            ex.lost = Some(Lost::TooLarge);
             release_kept(ex, self.client.req.as_mut());
             ctx.debug_event(format_args!("request body larger than a buffer: no retry"));
         }
@@ -588,6 +588,25 @@ impl HttpConn {
             || up.eof
         {
             return Ok(false);
+        }
+        // The first write: HAProxy copies the request for a replay (its L7 retry buffer) when
+        // it first sends it, so only a request then held whole, within a buffer, is replayed.
+        if ex.keep_body && ex.head_sent == 0 {
+            let head = self.txn.head_out.as_ref().map_or(&[][..], |h| h.pending());
+            let lost = if !ex.req_body.is_done() {
+                Some(Lost::Streamed)
+            } else if htx_size(head, ex.req_fwd) > replay_room(ctx.shared.model.global.bufsize) {
+                Some(Lost::TooLarge)
+            } else {
+                None
+            };
+            if let Some(why) = lost {
+                ex.lost = Some(why);
+                release_kept(ex, self.client.req.as_mut());
+                ctx.debug_event(format_args!("no retry possible: {}", why.why()));
+                // `body` borrowed `req`: sent on the next call, after this decision.
+                return Ok(true);
+            }
         }
         let res = if !pre.is_empty() {
             // A new `send-proxy` connection: its PROXY header leaves first, in the same
@@ -628,7 +647,7 @@ impl HttpConn {
                             b.consume(from_body);
                         }
                         // Body bytes left the buffer: this request can no longer be replayed.
-                        ex.replayable = false;
+                        ex.lost.get_or_insert(Lost::NotHeld);
                     }
                 }
                 ex.server_deadline = server_deadline(ctx, self.connector.backend);
@@ -694,6 +713,34 @@ fn restrict(fe: RestrictHdrNames, be: RestrictHdrNames) -> RestrictHdrNames {
     }
 }
 
+/// Room for a request HAProxy 2.6 can replay: its L7 retry buffer is a copy of the request
+/// channel's buffer, whose input may fill `tune.bufsize` minus `tune.maxrewrite` (1024 by
+/// default, at most half the buffer).
+pub(super) fn replay_room(bufsize: u32) -> usize {
+    let bufsize = bufsize as usize;
+    bufsize.saturating_sub(MAXREWRITE.min(bufsize / 2))
+}
+
+/// HAProxy's default `tune.maxrewrite`.
+const MAXREWRITE: usize = 1024;
+
+/// What a request of `head` (as sent) and `body` bytes takes in HAProxy's buffer (HTX): its
+/// bytes, 4 more per header line (an 8-byte block header instead of `: ` and CRLF) and 87 for
+/// the start line, end of headers and data blocks. Recorded with haproxy 2.6.12
+/// (`tune.bufsize` 16384, so 15360 of room), bisected to the byte: `POST /n15208` with
+/// `host` and `content-length` (a 57-byte head as sent, with or without the client's
+/// `connection: close`, which HAProxy's HTX does not keep either) replays a 15,208-byte body
+/// and not 15,209; with 3 more 8-byte headers, 15,172 and not 15,173.
+pub(super) fn htx_size(head: &[u8], body: usize) -> usize {
+    let lines = head.iter().filter(|&&b| b == b'\n').count();
+    // The request line and the empty line end the head; the rest are headers.
+    let headers = lines.saturating_sub(2);
+    head.len() + 4 * headers + HTX_FIXED + body
+}
+
+/// HTX's fixed cost for a request (see [`htx_size`]).
+const HTX_FIXED: usize = 87;
+
 /// Drops the body bytes an exchange kept for a replay (its response arrived, or the body
 /// outgrew the buffer): they leave `req`, later bytes are no longer kept, and the request can
 /// no longer be replayed.
@@ -705,5 +752,5 @@ pub(super) fn release_kept(ex: &mut Exchange, req: Option<&mut Buffer>) {
         ex.req_kept = 0;
     }
     ex.keep_body = false;
-    ex.replayable = false;
+    ex.lost.get_or_insert(Lost::NotHeld);
 }

@@ -2,11 +2,12 @@
 //! reached a server and got no usable response is sent again — to another server with `option
 //! redispatch` — within the same `retries` budget as connection retries.
 //!
-//! Ravelin is stricter than HAProxy about what it replays: a request that reached a server is
-//! sent again only when its method is idempotent (RFC 9110 §9.2.2) and the whole request is
-//! still held (no body, or a body kept in the buffer); HAProxy replays any request that fits
-//! in its buffer. A skipped retry says why (`-d` output; counted in the server's
-//! `retry_skipped`).
+//! What is replayed is HAProxy 2.6's rule (recorded against 2.6.12), whatever the method, POST
+//! included: HAProxy copies the request into its L7 retry buffer when it first sends it, so a
+//! request is replayed only if it was held whole then — its body fully received, head and body
+//! within a buffer's room (`request::htx_size`, `request::replay_room`) — and no response
+//! byte (not even a forwarded `100 Continue`) came back before a response timeout. A skipped
+//! retry says why (`-d` output; counted in the server's `retry_skipped`).
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -60,11 +61,16 @@ impl HttpConn {
         }
         let skip = if !matches!(ex.response, Response::Head) {
             Some("the response already started")
-        } else if reached && !ex.method.is_idempotent() {
-            Some("the method is not idempotent")
+        } else if late == Late::Timeout && ex.response_started {
+            // HAProxy retries a response timeout only with nothing in the response buffer
+            // (`co_data(rep)`). After a forwarded `100 Continue` haproxy 2.6.12 did not replay
+            // either (it answered 500).
+            Some("a response already began (an interim 1xx or part of a head)")
+        } else if let Some(lost) = ex.lost {
+            Some(lost.why())
         } else if !ex.req_body.is_done() {
             Some("the request was not fully received")
-        } else if !ex.replayable || self.txn.head_out.is_none() {
+        } else if self.txn.head_out.is_none() {
             Some("the request is no longer held in full")
         } else if self.connector.retries_left() == 0 {
             Some("no retries left")

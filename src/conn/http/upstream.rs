@@ -326,7 +326,7 @@ impl HttpConn {
         let Phase::Exchange { ex, up } = &mut self.phase else {
             return Step::Close(Termination::new(Cause::ServerAbort, Stage::Data));
         };
-        if !ex.response_started && up.reused && ex.replayable && !ex.retried_reuse {
+        if !ex.response_started && up.reused && ex.lost.is_none() && !ex.retried_reuse {
             ex.retried_reuse = true;
             ex.head_sent = 0;
             if let Phase::Exchange { ex, up } = std::mem::replace(&mut self.phase, Phase::Gone) {
