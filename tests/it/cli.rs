@@ -306,7 +306,9 @@ fn running_out_of_file_descriptors_pauses_and_recovers() {
     let d = TempDir::new("emfile");
     let f = d.file(
         "c.cfg",
-        &tcp_cfg(port, be.port()).replace("nbthread 2", "nbthread 1"),
+        // A configured maxconn far above what 40 descriptors allow, so that accept() itself
+        // runs out (the derived one would leave room for every connection).
+        &tcp_cfg(port, be.port()).replace("nbthread 2", "nbthread 1\n    maxconn 100"),
     );
     let mut cmd = std::process::Command::new(crate::util::bin::exe());
     cmd.args(["-f", f.to_str().unwrap()])
