@@ -22,6 +22,26 @@ pub struct Model {
 }
 
 impl Model {
+    /// Descriptors HAProxy 2.6 sets aside before it counts two per connection (its
+    /// `global.maxsock` before `maxconn` is added, plus what `compute_ideal_maxconn()`
+    /// subtracts): 20 for logs, DNS, the CLI's clients and the like, one per listener
+    /// (every `bind` and `stats socket`), one per health and agent check, and three per thread
+    /// (its poller and its wake-up pipe). Measured against haproxy 2.6.12's `show info`.
+    pub(crate) fn fd_reserve(&self, nbthread: usize) -> u64 {
+        let listeners: usize = self.frontends.iter().map(|f| f.binds.len()).sum::<usize>()
+            + self.global.stats_sockets.len();
+        let checks: usize = self
+            .backends
+            .iter()
+            .flat_map(|b| b.servers.iter())
+            .map(|s| usize::from(s.check.enabled) + usize::from(s.check.agent))
+            .sum();
+        let n = listeners
+            .saturating_add(checks)
+            .saturating_add(nbthread.saturating_mul(3));
+        20u64.saturating_add(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     pub(crate) fn frontend(&self, id: FrontendId) -> Option<&Frontend> {
         self.frontends.get(id.0 as usize)
     }
@@ -36,6 +56,8 @@ impl Model {
 pub struct Global {
     /// `maxconn`; `None` means "derive from the open-files limit", as HAProxy does.
     pub(crate) maxconn: Option<u32>,
+    /// `ulimit-n`; `None` means "the open-files limit at start, or what `maxconn` needs".
+    pub(crate) ulimit_n: Option<u32>,
     /// `nbthread`; `None` means one reactor per available CPU.
     pub(crate) nbthread: Option<u16>,
     /// `cpu-map` lines, resolved to (thread index 0-based, CPU set). Later lines override earlier
@@ -101,6 +123,7 @@ impl Default for Global {
     fn default() -> Self {
         Global {
             maxconn: None,
+            ulimit_n: None,
             nbthread: None,
             cpu_map: Vec::new(),
             pidfile: None,

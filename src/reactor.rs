@@ -302,10 +302,15 @@ impl Reactor {
         let core = Core {
             timers: TimerWheel::new(now),
             pools: Pools {
-                // Two buffers per connection at most; they are only held while bytes are in flight.
+                // Buffers are only held while bytes are in flight. The cap counts every
+                // connection of the global `maxconn`, not this reactor's share: `SO_REUSEPORT`
+                // spreads clients unevenly, and a reactor hosting more than its share whose
+                // streams each hold a request buffer would otherwise starve them all of the
+                // buffer their server's response needs (a deadlock until `timeout server`).
+                // Up to four per connection: request, response and both directions' output.
                 bufs: BufferPool::new(
                     model.global.bufsize as usize,
-                    per_reactor.saturating_mul(2).max(64),
+                    maxconn.saturating_mul(4).max(64),
                 ),
                 // HAProxy's default `maxpipes` is maxconn/4.
                 #[cfg(target_os = "linux")]

@@ -243,13 +243,34 @@ impl Drop for Handle {
     }
 }
 
-/// The global `maxconn` in force: the configured one, or HAProxy's rule of deriving it from the
-/// open-files limit (two sockets and part of a pipe per connection).
-pub(crate) fn global_maxconn(model: &Model, nofile: u64) -> u32 {
-    model.global.maxconn.unwrap_or_else(|| {
-        let by_fd = nofile.saturating_sub(100) / 3;
-        by_fd.clamp(100, 1 << 20) as u32
-    })
+/// How the process's descriptors are budgeted (HAProxy 2.6's `maxconn`, `maxsock` and
+/// `ulimit-n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FdBudget {
+    /// The global `maxconn`.
+    pub(crate) maxconn: u32,
+    /// Descriptors the process may need at most: two per connection plus the reserve.
+    pub(crate) maxsock: u64,
+    /// The open-files limit to set: `ulimit-n` when configured, otherwise `maxsock`.
+    pub(crate) ulimit_n: u64,
+}
+
+/// The budget for `nbthread` reactors when the hard open-files limit at start is `nofile`: a
+/// configured `maxconn` sets `maxsock` (and the limit to ask for), otherwise `maxconn` is
+/// what the limit (or `ulimit-n`) leaves once the reserve is set aside.
+pub(crate) fn fd_budget(model: &Model, nbthread: usize, nofile: u64) -> FdBudget {
+    let reserve = model.fd_reserve(nbthread);
+    let limit = model.global.ulimit_n.map_or(nofile, u64::from);
+    let maxconn = model.global.maxconn.unwrap_or_else(|| {
+        let by_fd = limit.saturating_sub(reserve) / 2;
+        u32::try_from(by_fd.clamp(1, 1 << 20)).unwrap_or(1 << 20)
+    });
+    let maxsock = u64::from(maxconn).saturating_mul(2).saturating_add(reserve);
+    FdBudget {
+        maxconn,
+        maxsock,
+        ulimit_n: model.global.ulimit_n.map_or(maxsock, u64::from),
+    }
 }
 
 /// Number of reactors: `nbthread`, or one per available CPU.
@@ -289,9 +310,10 @@ pub(crate) fn bind_with(
     model: Arc<Model>,
     inherited: Vec<InheritedSock>,
 ) -> Result<Bound, StartError> {
-    let nofile = process::raise_nofile_limit();
-    let maxconn = global_maxconn(&model, nofile);
     let n = reactor_count(&model).min(64);
+    let budget = fd_budget(&model, n, process::nofile_hard_limit());
+    process::set_nofile_limit(budget.ulimit_n);
+    let maxconn = budget.maxconn;
     let opened = open_listeners(&model, n, maxconn, inherited)?;
     Ok(Bound {
         model,
@@ -578,4 +600,74 @@ fn open_listeners(
         bound,
         exposed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: &str = "defaults\n    mode http\n    timeout connect 5s\n    timeout client 10s\n    timeout server 10s\n";
+
+    /// A config with a stats socket, `binds` binds on one frontend and three servers, the
+    /// first `checks` of them checked.
+    fn cfg(nbthread: usize, binds: usize, checks: usize, global: &str) -> Model {
+        let mut t = format!(
+            "global\n    stats socket /tmp/ravelin-fd-test.sock level admin\n    nbthread {nbthread}\n{global}{DEFAULTS}frontend fe\n"
+        );
+        for i in 0..binds {
+            t.push_str(&format!("    bind 127.0.0.1:{}\n", 18080 + i));
+        }
+        t.push_str("    default_backend be\nbackend be\n");
+        for i in 0..3 {
+            let check = if i < checks { " check" } else { "" };
+            t.push_str(&format!("    server s{i} 127.0.0.1:{}{check}\n", 18090 + i));
+        }
+        match crate::config::load_str("t.cfg", &t) {
+            Ok(l) => l.model,
+            Err(e) => panic!("{:?}", e.alerts),
+        }
+    }
+
+    fn budget(m: &Model, nofile: u64) -> (u32, u64, u64) {
+        let b = fd_budget(m, reactor_count(m), nofile);
+        (b.maxconn, b.maxsock, b.ulimit_n)
+    }
+
+    /// haproxy 2.6.12's `show info` (Maxconn, Maxsock, Ulimit-n) started under `ulimit -n`
+    /// with the same configs (the machine's hard limit was 20000).
+    #[test]
+    fn derived_maxconn_matches_haproxy() {
+        let plain = cfg(2, 1, 0, "");
+        assert_eq!(budget(&plain, 256), (114, 256, 256));
+        assert_eq!(budget(&plain, 1000), (486, 1000, 1000));
+        assert_eq!(budget(&plain, 1024), (498, 1024, 1024));
+        assert_eq!(budget(&plain, 4096), (2034, 4096, 4096));
+        assert_eq!(budget(&plain, 20000), (9986, 20000, 20000));
+        // Two binds and two checks.
+        let checked = cfg(2, 2, 2, "");
+        assert_eq!(budget(&checked, 256), (112, 255, 255));
+        assert_eq!(budget(&checked, 1024), (496, 1023, 1023));
+        assert_eq!(budget(&checked, 4096), (2032, 4095, 4095));
+        assert_eq!(budget(&checked, 20000), (9984, 19999, 19999));
+        // Threads, binds and checks one at a time, under `ulimit -n 1000`.
+        assert_eq!(budget(&cfg(1, 1, 0, ""), 1000), (487, 999, 999));
+        assert_eq!(budget(&cfg(4, 1, 0, ""), 1000), (483, 1000, 1000));
+        assert_eq!(budget(&cfg(2, 2, 0, ""), 1000), (485, 999, 999));
+        assert_eq!(budget(&cfg(2, 4, 0, ""), 1000), (484, 999, 999));
+        assert_eq!(budget(&cfg(2, 1, 1, ""), 1000), (485, 999, 999));
+        assert_eq!(budget(&cfg(2, 1, 3, ""), 1000), (484, 999, 999));
+    }
+
+    /// A configured `maxconn` sets the limit asked for; `ulimit-n` overrides both ways.
+    #[test]
+    fn maxconn_and_ulimit_n() {
+        let m = cfg(2, 1, 0, "    maxconn 1000\n");
+        assert_eq!(budget(&m, 256), (1000, 2028, 2028));
+        // haproxy 2.6.12 derives maxconn from the hard limit even then, and refuses to start
+        // when `ulimit-n` is lower than what that needs; Ravelin derives it from `ulimit-n`.
+        let m = cfg(2, 1, 0, "    ulimit-n 512\n");
+        assert_eq!(budget(&m, 20000), (242, 512, 512));
+        let m = cfg(2, 1, 0, "    maxconn 100\n    ulimit-n 4000\n");
+        assert_eq!(budget(&m, 256), (100, 228, 4000));
+    }
 }

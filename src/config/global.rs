@@ -244,6 +244,17 @@ pub(crate) fn parse_global(g: &mut GlobalConf, words: &[String], span: &Span, d:
                 g.model.maxconn = Some(n);
             }
         }
+        "ulimit-n" => {
+            let Some(n) = arg1.and_then(parse_u32) else {
+                return d.alert(span, "'ulimit-n' expects an integer argument.");
+            };
+            if no_more(d, 2) {
+                if g.model.ulimit_n.is_some() {
+                    already(d, span, kw);
+                }
+                g.model.ulimit_n = Some(n);
+            }
+        }
         "nbthread" => {
             let arg = arg1.unwrap_or_default();
             let Some(n) = parse_i64(arg) else {

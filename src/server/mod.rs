@@ -946,6 +946,9 @@ pub struct SharedState {
     pub(crate) latency: crate::server::latency::Published,
     /// Wall-clock time of the start, in seconds since the epoch (stats `Start_time_sec`).
     pub(crate) started_unix: u64,
+    /// HAProxy's `maxsock`: two descriptors per connection of the global `maxconn`, plus the
+    /// reserve for listeners, checks, logs, the CLI and the reactors (`show info` Maxsock).
+    pub(crate) maxsock: u64,
     /// The reactor threads still running; the supervisor is woken when one ends.
     pub(crate) reactor_exits: Arc<exits::ReactorExits>,
 }
@@ -953,6 +956,9 @@ pub struct SharedState {
 impl SharedState {
     /// Builds the shared state from the model; `global_maxconn` is the resolved global limit.
     pub fn new(model: Arc<Model>, global_maxconn: u32, reactors: usize) -> SharedState {
+        let maxsock = u64::from(global_maxconn)
+            .saturating_mul(2)
+            .saturating_add(model.fd_reserve(reactors));
         let frontends = model
             .frontends
             .iter()
@@ -1041,6 +1047,7 @@ impl SharedState {
             started_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            maxsock,
             reactor_exits: Default::default(),
         }
     }

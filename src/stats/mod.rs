@@ -1168,7 +1168,7 @@ pub(crate) fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut Stri
         .sum();
     let max_rate: u32 = shared.frontends.iter().map(|f| f.rate.max()).sum();
     let listeners: usize = shared.model.frontends.iter().map(|f| f.binds.len()).sum();
-    let lines: [(&str, String); 29] = [
+    let lines: [(&str, String); 30] = [
         ("Name", "Ravelin".into()),
         ("Version", info.version.clone()),
         ("Release_date", info.release_date.clone()),
@@ -1179,6 +1179,7 @@ pub(crate) fn show_info(shared: &SharedState, info: &ProcessInfo, out: &mut Stri
         ("Uptime", uptime_text(uptime)),
         ("Uptime_sec", uptime.to_string()),
         ("Ulimit-n", info.ulimit_n.to_string()),
+        ("Maxsock", shared.maxsock.to_string()),
         ("Maxconn", shared.global.limit().to_string()),
         (
             "Hard_maxconn",
@@ -1231,6 +1232,7 @@ const INFO_TYPED: &[(&str, usize, &str, &str)] = &[
     ("Uptime", 7, "MDP", "str"),
     ("Uptime_sec", 8, "MDP", "u32"),
     ("Ulimit-n", 13, "CLP", "u32"),
+    ("Maxsock", 14, "CLP", "u32"),
     ("Maxconn", 15, "CLP", "u32"),
     ("Hard_maxconn", 16, "CLP", "u32"),
     ("CurrConns", 17, "MGP", "u32"),

@@ -82,8 +82,9 @@ pub(crate) fn daemonize(_single: SingleThreaded) -> io::Result<Fork> {
     Ok(Fork::Child)
 }
 
-/// Raises the soft open-files limit to the hard limit and returns the new soft limit.
-pub(crate) fn raise_nofile_limit() -> u64 {
+/// The hard open-files limit (1024 when it cannot be read): HAProxy 2.6 raises the soft limit
+/// to it at start and derives `maxconn` from it.
+pub(crate) fn nofile_hard_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -92,15 +93,41 @@ pub(crate) fn raise_nofile_limit() -> u64 {
     if syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim)).is_err() {
         return 1024;
     }
-    if lim.rlim_cur < lim.rlim_max {
-        let want = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: `want` is a valid rlimit read by setrlimit.
-        if syscall!(setrlimit(libc::RLIMIT_NOFILE, &want)).is_ok() {
-            lim.rlim_cur = lim.rlim_max;
-        }
+    lim.rlim_max
+}
+
+/// Raises the soft open-files limit to `want` as HAProxy does with `ulimit-n` or the computed
+/// `maxsock`, raising the hard limit when allowed; when the hard limit cannot be raised, the
+/// soft one goes as high as the hard one. Returns the new soft limit.
+pub(crate) fn set_nofile_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for getrlimit to fill.
+    if syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim)).is_err() {
+        return 1024;
+    }
+    if lim.rlim_cur >= want {
+        // Never lowered: the process may embed other users of descriptors (tests run several
+        // proxies in one process), and a higher limit only leaves the reserve larger.
+        return lim.rlim_cur;
+    }
+    let exact = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max.max(want),
+    };
+    // SAFETY: `exact` is a valid rlimit read by setrlimit.
+    if syscall!(setrlimit(libc::RLIMIT_NOFILE, &exact)).is_ok() {
+        return want;
+    }
+    let capped = libc::rlimit {
+        rlim_cur: want.min(lim.rlim_max),
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: `capped` is a valid rlimit read by setrlimit.
+    if syscall!(setrlimit(libc::RLIMIT_NOFILE, &capped)).is_ok() {
+        return capped.rlim_cur;
     }
     lim.rlim_cur
 }

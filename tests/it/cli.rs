@@ -306,7 +306,9 @@ fn running_out_of_file_descriptors_pauses_and_recovers() {
     let d = TempDir::new("emfile");
     let f = d.file(
         "c.cfg",
-        &tcp_cfg(port, be.port()).replace("nbthread 2", "nbthread 1"),
+        // A configured maxconn far above what 40 descriptors allow, so that accept() itself
+        // runs out (the derived one would leave room for every connection).
+        &tcp_cfg(port, be.port()).replace("nbthread 2", "nbthread 1\n    maxconn 100"),
     );
     let mut cmd = std::process::Command::new(crate::util::bin::exe());
     cmd.args(["-f", f.to_str().unwrap()])
@@ -365,4 +367,148 @@ fn running_out_of_file_descriptors_pauses_and_recovers() {
         err.contains("[ALERT]"),
         "the resource shortage was reported:\n{err}"
     );
+}
+
+/// An HTTP server answering every request `delay` after its head, then closing; it stops
+/// accepting when `stop` is set.
+fn slow_http_backend(
+    delay: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    let t = std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((mut c, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = c.set_nonblocking(false);
+                let _ = c.set_read_timeout(Some(Duration::from_secs(15)));
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(n) if n > 0 => head.extend_from_slice(&b[..n]),
+                        _ => return,
+                    }
+                }
+                std::thread::sleep(delay);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    (port, t)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn show_info(sock: &std::path::Path) -> Option<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"show info\n").ok()?;
+    let mut v = String::new();
+    s.read_to_string(&mut v).ok()?;
+    v.contains("Maxconn:").then_some(v)
+}
+
+/// Issue 17 item 2: under `ulimit -n 256` with the derived maxconn, 400 clients that connect,
+/// send a request and leave before the (slow) answer must not leave descriptors held or
+/// streams stuck: the requests sent afterwards are all answered, the descriptors come back to
+/// the idle level, and the stats socket answers throughout.
+#[test]
+fn low_descriptor_limit_serves_everyone_and_gives_descriptors_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let (be_port, be) = slow_http_backend(Duration::from_millis(500), stop.clone());
+    let port = free_port();
+    let d = TempDir::new("fdlimit");
+    let sock = d.0.join("stats.sock");
+    let f = d.file(
+        "c.cfg",
+        &format!(
+            "global\n    nbthread 2\n    stats socket {} level admin\n\
+defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+backend be\n    server s1 127.0.0.1:{be_port}\n",
+            sock.display()
+        ),
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$0\" -f \"$1\""])
+        .arg(crate::util::bin::exe())
+        .arg(&f)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Running(child);
+    let pid = p.0.id();
+    assert!(wait_listening(port));
+    assert!(wait_until(Duration::from_secs(5), || show_info(&sock).is_some()));
+    let info = show_info(&sock).unwrap();
+    for want in ["Ulimit-n: 256\n", "Maxsock: 256\n", "Maxconn: 114\n"] {
+        assert!(info.contains(want), "{want:?} in {info}");
+    }
+    let idle = open_fds(pid);
+
+    let mut clients = Vec::new();
+    for _ in 0..400 {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            clients.push(c);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = show_info(&sock);
+    assert!(busy.is_some(), "stats socket answers at the limit");
+    assert!(open_fds(pid) <= 256);
+    drop(clients);
+
+    let start = Instant::now();
+    let followers: Vec<_> = (0..200)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return false;
+                };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+                if c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .is_err()
+                {
+                    return false;
+                }
+                let mut v = Vec::new();
+                let _ = c.read_to_end(&mut v);
+                v.starts_with(b"HTTP/1.1 200")
+            })
+        })
+        .collect();
+    let answered = followers
+        .into_iter()
+        .filter_map(|t| t.join().ok())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(answered, 200, "every request after the burst is answered");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    // Every descriptor comes back once the peers are gone.
+    let back = wait_until(Duration::from_secs(2), || open_fds(pid) <= idle + 4);
+    assert!(back, "idle {idle}, now {}", open_fds(pid));
+    assert!(show_info(&sock).is_some(), "stats socket answers after");
+    drop(p);
+    stop.store(true, Ordering::Relaxed);
+    let _ = be.join();
 }
