@@ -193,10 +193,15 @@ impl Handle {
         self.shared.soft_stop.load(SeqCst) || self.shared.hard_stop.load(SeqCst)
     }
 
+    /// Reactor threads not joined yet.
+    pub(crate) fn threads_left(&self) -> usize {
+        self.threads.len()
+    }
+
     /// A reactor thread that ended although no stop was asked (a panic, or an error of its
     /// loop), joined and taken out of the handle; `None` while every reactor runs, and once
-    /// the process is stopping. The supervisor polls it: one atomic load per reactor (the
-    /// thread's finished flag), nothing on the reactors' side.
+    /// the process is stopping. The supervisor asks when a reactor's exit wakes it: one
+    /// atomic load per reactor (the thread's finished flag), nothing on the reactors' side.
     pub fn dead_reactor(&mut self) -> Option<DeadReactor> {
         if self.is_stopping() {
             return None;

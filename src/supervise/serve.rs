@@ -188,10 +188,11 @@ pub(super) fn run(opts: &Options, model: Arc<Model>, single: Option<SingleThread
         }
         let grace = grace_until.filter(|_| !soft_stopped);
         let hard = hard_deadline.filter(|_| !hard_stopped);
-        let next = match (grace, hard) {
-            (Some(g), Some(h)) => Some(g.min(h)),
-            (g, h) => g.or(h),
-        };
+        // A reactor thread's exit guard has dropped (it woke us) but the thread has not
+        // finished yet, so `dead_reactor` could not join it: look again shortly.
+        let ending = (exits.running() < handle.threads_left() && !handle.is_stopping())
+            .then(|| Instant::now() + ENDING_RECHECK);
+        let next = [grace, hard, ending].into_iter().flatten().min();
         if let Err(e) = wait.until(next) {
             alert(&format!("cannot wait for signals: {e}"));
             handle.hard_stop();
@@ -220,6 +221,9 @@ fn stop_after_failure(handle: worker::Handle) -> ExitCode {
     // Dropping the handle would wait for the stuck reactor.
     std::process::exit(1)
 }
+
+/// How soon to look again at a reactor thread that is ending but not yet joinable.
+const ENDING_RECHECK: Duration = Duration::from_millis(5);
 
 const SIGNALS: Token = Token(0);
 const WAKE: Token = Token(1);

@@ -130,6 +130,11 @@ impl StderrLog {
         })
     }
 
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
     /// Everything written, once the process (and any child sharing its stderr) has closed it.
     pub fn finish(mut self) -> String {
         if let Some(r) = self.reader.take() {
