@@ -30,6 +30,27 @@ impl Peer {
             ready: Readiness::default(),
         }
     }
+
+    /// A client socket's event: readiness noted, and TLS records held back by a full socket
+    /// sent on its next writable event.
+    pub(crate) fn on_client_event(&mut self, ev: &mio::event::Event) -> std::io::Result<()> {
+        self.ready.absorb(ev);
+        if self.ready.writable && self.sock.tls_pending() {
+            self.sock.flush_tls()?;
+        }
+        Ok(())
+    }
+
+    /// A server socket's event: readiness noted; over TLS the handshake moves on reads as
+    /// well as writes, so a write is tried again on any event and held records leave.
+    pub(crate) fn on_server_event(&mut self, ev: &mio::event::Event) -> std::io::Result<()> {
+        self.ready.absorb(ev);
+        if let crate::net::Sock::Tls(_) = self.sock {
+            self.ready.writable = true;
+            self.sock.flush_tls()?;
+        }
+        Ok(())
+    }
 }
 
 /// Edge-triggered readiness bookkeeping for one socket: set by events, cleared by WouldBlock.

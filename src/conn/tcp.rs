@@ -153,23 +153,15 @@ impl Tunnel {
     ) -> Step {
         match side {
             Side::Client => {
-                self.client.ready.absorb(ev);
-                // TLS records held back by a full socket leave on its next writable event.
-                if self.client.ready.writable && self.client.sock.tls_pending() {
-                    let _ = self.client.sock.flush_tls();
-                }
+                // A failed flush shows on the next read or write.
+                let _ = self.client.on_client_event(ev);
             }
             Side::Server => match &mut self.phase {
                 Phase::Connecting { server, .. } | Phase::Proxying { server, .. } => {
                     server.ready.absorb(ev);
                 }
                 Phase::Forwarding { server, .. } => {
-                    server.ready.absorb(ev);
-                    if let Sock::Tls(_) = server.sock {
-                        // The handshake to a TLS server moves on reads as well as writes.
-                        server.ready.writable = true;
-                        let _ = server.sock.flush_tls();
-                    }
+                    let _ = server.on_server_event(ev);
                 }
                 // No server socket: a stale event of one already closed.
                 Phase::TurnAround { .. } | Phase::Queued { .. } | Phase::Gone => {}

@@ -87,23 +87,7 @@ pub(crate) fn capture_request(
     src: Option<SocketAddr>,
     bytes: &[u8],
 ) {
-    let bytes = bytes
-        .get(..bytes.len().min(MAX_CAPTURE))
-        .unwrap_or_default();
-    store(
-        shared,
-        true,
-        fe.0 as usize,
-        Capture {
-            when: SystemTime::now(),
-            frontend: None,
-            server: None,
-            event: 0,
-            src,
-            error_at: error_position(bytes),
-            bytes: bytes.to_vec(),
-        },
-    );
+    store(shared, true, fe.0 as usize, capture(None, None, src, bytes));
 }
 
 /// An invalid response from server `srv` of backend `be`, for a request through `fe`.
@@ -115,23 +99,33 @@ pub(crate) fn capture_response(
     src: Option<SocketAddr>,
     bytes: &[u8],
 ) {
-    let bytes = bytes
-        .get(..bytes.len().min(MAX_CAPTURE))
-        .unwrap_or_default();
     store(
         shared,
         false,
         be.0 as usize,
-        Capture {
-            when: SystemTime::now(),
-            frontend: Some(fe),
-            server: srv,
-            event: 0,
-            src,
-            error_at: error_position(bytes),
-            bytes: bytes.to_vec(),
-        },
+        capture(Some(fe), srv, src, bytes),
     );
+}
+
+/// A capture of the first `MAX_CAPTURE` bytes of a message, taken now.
+fn capture(
+    frontend: Option<FrontendId>,
+    server: Option<ServerId>,
+    src: Option<SocketAddr>,
+    bytes: &[u8],
+) -> Capture {
+    let bytes = bytes
+        .get(..bytes.len().min(MAX_CAPTURE))
+        .unwrap_or_default();
+    Capture {
+        when: SystemTime::now(),
+        frontend,
+        server,
+        event: 0,
+        src,
+        error_at: error_position(bytes),
+        bytes: bytes.to_vec(),
+    }
 }
 
 /// `clear counters all` forgets the captures too (HAProxy clears the error snapshots).

@@ -485,25 +485,14 @@ impl HttpConn {
     ) -> Step {
         match side {
             Side::Client => {
-                self.client.peer.ready.absorb(ev);
-                // TLS records held back by a full socket leave on its next writable event.
-                if self.client.peer.ready.writable && self.client.peer.sock.tls_pending() {
-                    if let Err(e) = self.client.peer.sock.flush_tls() {
-                        return self.client_failed(ctx, e);
-                    }
+                if let Err(e) = self.client.peer.on_client_event(ev) {
+                    return self.client_failed(ctx, e);
                 }
             }
             Side::Server => {
                 if let Some(up) = self.upstream_mut() {
-                    up.peer.ready.absorb(ev);
-                    if let Sock::Tls(_) = up.peer.sock {
-                        // A TLS handshake to the server moves on reads as well as writes: the
-                        // request write retries on any event (a write that cannot go on
-                        // returns WouldBlock again), and held records leave.
-                        up.peer.ready.writable = true;
-                        if let Err(e) = up.peer.sock.flush_tls() {
-                            ctx.debug_event(format_args!("server TLS flush failed: {e}"));
-                        }
+                    if let Err(e) = up.peer.on_server_event(ev) {
+                        ctx.debug_event(format_args!("server TLS flush failed: {e}"));
                     }
                 }
             }
